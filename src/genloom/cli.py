@@ -1,0 +1,148 @@
+"""The `genloom` command: train, sample and inspect runs. Errors are one line and exit with code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .errors import GenloomError
+from .families import FAMILIES
+from .train import TrainConfig
+
+EXIT_USER_ERROR = 2
+TRAIN_FLAGS = ("batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip", "ema_decay", "log_every",
+               "sample_every", "checkpoint_every", "checkpoint_minutes", "seed")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_dataclass_flags(parser: argparse.ArgumentParser, configs: Sequence[type], names: set[str] | None = None,
+                         title: str = "") -> set[str]:
+    """One flag per config field (bools as --x/--no-x); unset flags stay out of the namespace."""
+    group = parser.add_argument_group(title) if title else parser
+    added: set[str] = set()
+    for config in configs:
+        for field in fields(config):
+            if field.name in added or (names is not None and field.name not in names):
+                continue
+            default = field.default if field.default is not MISSING else None
+            kind = type(default) if default is not None else float
+            if kind is bool:
+                group.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction,
+                                   default=argparse.SUPPRESS, help=f"(default: {default})")
+            else:
+                group.add_argument(_flag(field.name), type=kind, default=argparse.SUPPRESS, metavar=kind.__name__.upper(),
+                                   help=f"(default: {default})")
+            added.add(field.name)
+    return added
+
+
+def _given(args: argparse.Namespace, names: set[str]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .model import Model
+
+    family_options = _given(args, args.family_option_names)
+    model = Model(args.family, **family_options)
+    out = Path(args.out) if args.out else None
+    if out is None:
+        if args.resume:
+            raise GenloomError("--resume needs --out: the folder of the run to continue")
+        out = Path("runs") / f"{Path(str(args.data)).stem or args.data}-{args.family}"
+    model.fit(args.data, out=out, resume=args.resume, image_size=args.image_size, steps=args.steps,
+              minutes=args.minutes, epochs=args.epochs, device=args.device,
+              progress=not args.quiet, **_given(args, set(TRAIN_FLAGS)))
+    record = model.record
+    print(f"trained {record['family']} on {record['data']['name']} for {record['steps_trained']} steps "
+          f"in {record['train_seconds']:.1f} s")
+    if record["final_metrics"]:
+        print("final: " + ", ".join(f"{k} {v:g}" for k, v in record["final_metrics"].items()))
+    print(f"run written to {out}/ (open {out / 'report.html'})")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from .model import load
+
+    model = load(args.run, device=args.device)
+    samples = model.sample(args.n, seed=args.seed, labels=args.labels)
+    path = model.codec.save_samples(samples, Path(args.output))
+    print(f"wrote {args.n} samples to {path}")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from .metrics.report import summary_rows
+    from .runs import read_run_config
+
+    record = read_run_config(args.run)
+    if args.json:
+        print(json.dumps({k: v for k, v in record.items() if k != "codec_state"}, indent=2))
+        return
+    rows = summary_rows(record)
+    width = max(map(len, rows))
+    for key, value in rows.items():
+        print(f"{key:<{width}}  {value}")
+    files = sorted(p.name + ("/" if p.is_dir() else "") for p in Path(args.run).iterdir())
+    print(f"{'files':<{width}}  {' '.join(files)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genloom", description="Train, sample and inspect generative models.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a model on a data set", description=(
+        "Train a family on DATA: a built-in name (digits), a folder of images (one sub-folder per class), "
+        "or a .npy/.npz array. Writes the run to --out."))
+    train.add_argument("data", nargs="?", help="data set; may be left out with --resume")
+    train.add_argument("--family", default="vae", choices=sorted(FAMILIES), help="generative family (default: vae)")
+    train.add_argument("--out", help="run folder (default: runs/<data>-<family>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    budget = train.add_argument_group("budget (training stops at whichever comes first)")
+    budget.add_argument("--steps", type=int)
+    budget.add_argument("--minutes", type=float)
+    budget.add_argument("--epochs", type=float)
+    train.add_argument("--image-size", help="resize images to N or HxW pixels")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_dataclass_flags(train, [TrainConfig], set(TRAIN_FLAGS), "training")
+    train.set_defaults(func=cmd_train, family_option_names=_add_dataclass_flags(
+        train, [cls.Config for cls in FAMILIES.values()], title="family options (those that apply to --family)"))
+
+    sample = commands.add_parser("sample", help="draw samples from a trained run")
+    sample.add_argument("run", help="run folder")
+    sample.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    sample.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy array (default: samples.png)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
+    sample.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    sample.set_defaults(func=cmd_sample)
+
+    info = commands.add_parser("info", help="show what a run holds")
+    info.add_argument("run", help="run folder")
+    info.add_argument("--json", action="store_true", help="print config.json")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `genloom` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except GenloomError as error:
+        print(f"genloom: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("genloom: interrupted; a training run continues with --resume from its last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""Data: loaders, built-in data sets, and the codecs that turn data into tensors and back."""
+from .codec import CODECS, Codec, Layout
+from .dataset import Dataset
+from .image_codec import ImageCodec
+from .loaders import load_data
+
+__all__ = ["CODECS", "Codec", "Dataset", "ImageCodec", "Layout", "load_data"]

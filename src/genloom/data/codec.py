@@ -1,0 +1,49 @@
+"""The codec contract: raw data <-> tensors, and the layout a backbone is built from."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a family and a backbone need to know about the encoded tensors, and nothing more."""
+
+    kind: str                  # "image", later "table" and "sequence"; picks the backbone
+    shape: tuple[int, ...]     # shape of one encoded example, e.g. (C, H, W)
+    num_classes: int = 0       # classes available for conditioning; 0 = none
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Codec(Protocol):
+    """Turns one data kind into tensors and back; knows nothing about families."""
+
+    name: str
+
+    def fit(self, data: Any) -> "Codec": ...
+    def encode(self, values: Any) -> torch.Tensor: ...
+    def decode(self, tensor: torch.Tensor) -> Any: ...
+    def label_ids(self, labels: Any) -> np.ndarray: ...
+    @property
+    def layout(self) -> Layout: ...
+    def save_samples(self, samples: Any, path: Path) -> Path: ...
+    def to_json(self) -> dict[str, Any]: ...
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> "Codec": ...
+
+
+CODECS: dict[str, type] = {}
+
+
+def register_codec(kind: str):
+    """Class decorator: the codec used for data sets of `kind`."""
+    def add(cls: type) -> type:
+        CODECS[kind] = cls
+        return cls
+    return add

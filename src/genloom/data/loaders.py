@@ -1,0 +1,86 @@
+"""`load_data`: a built-in name, a folder or a file -> a Dataset, with a one-line error otherwise."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import GenloomError
+from .builtin import BUILTINS
+from .dataset import Dataset
+from .images import as_uint8_images, parse_image_size, read_image_folder, resize_images
+
+
+def load_data(source: str | Path | Dataset, *, image_size: int | tuple[int, int] | str | None = None) -> Dataset:
+    """Load a built-in data set by name, a folder of images, or a .npy/.npz image array."""
+    if isinstance(source, Dataset):
+        return source
+    size = parse_image_size(image_size)
+    path = Path(source)
+    if not path.exists():
+        if str(source) in BUILTINS:
+            data = BUILTINS[str(source)]()
+            return _resized(data, size) if size else data
+        raise GenloomError(f"no file, folder or built-in data set named '{source}'; "
+                           f"built-in ones: {', '.join(sorted(BUILTINS))}")
+    if path.is_dir():
+        loader = _load_image_folder
+    else:
+        loader = FILE_LOADERS.get(path.suffix.lower())
+        if loader is None:
+            raise GenloomError(f"{path}: unsupported file type '{path.suffix}'; "
+                               f"use a folder of images or one of {', '.join(sorted(FILE_LOADERS))}")
+    data = loader(path, size)
+    data.source = {"source": str(path.resolve()), "image_size": list(size) if size else None}
+    return data
+
+
+def _resized(data: Dataset, size: tuple[int, int]) -> Dataset:
+    data.values = resize_images(data.values, size)
+    data.source["image_size"] = list(size)
+    return data
+
+
+def _load_image_folder(path: Path, size: tuple[int, int] | None) -> Dataset:
+    images, labels, class_names = read_image_folder(path, size)
+    return Dataset("images", images, path.name, labels, class_names)
+
+
+def _load_image_array(path: Path, size: tuple[int, int] | None) -> Dataset:
+    """A .npy holds images; a .npz holds `images` (or `x`) and optional `labels` (or `y`)."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise GenloomError(f"{path} is not a readable numpy file ({error}); save it with numpy.save/savez") from None
+    labels = None
+    if isinstance(archive, np.lib.npyio.NpzFile):
+        keys = set(archive.files)
+        image_key = next((k for k in ("images", "x", "X") if k in keys), None)
+        if image_key is None:
+            raise GenloomError(f"{path} has arrays {sorted(keys)}; name the images 'images' (and labels 'labels')")
+        images = archive[image_key]
+        label_key = next((k for k in ("labels", "y") if k in keys), None)
+        labels = archive[label_key] if label_key else None
+    else:
+        images = archive
+    images = as_uint8_images(images, what=str(path))
+    if size:
+        images = resize_images(images, size)
+    class_names = None
+    if labels is not None:
+        labels, class_names = _label_ids(np.asarray(labels), len(images), path)
+    return Dataset("images", images, path.stem, labels, class_names)
+
+
+def _label_ids(labels: np.ndarray, n: int, path: Path) -> tuple[np.ndarray, list[str]]:
+    if labels.shape != (n,):
+        raise GenloomError(f"{path}: {labels.shape} labels for {n} images; give one label per image")
+    names, ids = np.unique(labels, return_inverse=True)
+    return ids.astype(np.int64), [str(name) for name in names]
+
+
+FILE_LOADERS: dict[str, Callable[[Path, Any], Dataset]] = {
+    ".npy": _load_image_array,
+    ".npz": _load_image_array,
+}

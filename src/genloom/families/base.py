@@ -1,0 +1,83 @@
+"""The Family contract: a training objective and a sampler, written once for every data kind.
+
+A family sees only tensors and the codec's Layout; it never imports pandas or PIL.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Iterator
+
+import torch
+from torch import nn
+
+from ..data.codec import Layout
+from ..errors import GenloomError
+
+# One training step yields (optimiser group, loss, numbers to log) once per optimiser update; a GAN
+# yields twice (discriminator, then generator), so the loop stays one loop for every family.
+LossStep = tuple[str, torch.Tensor, dict[str, float]]
+
+
+class Family(nn.Module, ABC):
+    """Base of every family; subclasses set `name` and `Config` and implement `losses` and `sample`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, layout: Layout, config: Any):
+        super().__init__()
+        self.layout, self.config = layout, config
+        if getattr(config, "conditional", False) and layout.num_classes == 0:
+            raise GenloomError(f"conditional {self.name} needs labelled data (one sub-folder per class, "
+                               "or labels in the .npz); this data has none")
+
+    @property
+    def conditional(self) -> bool:
+        return bool(getattr(self.config, "conditional", False))
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters per optimiser; one group called 'model' unless the family needs more."""
+        return {"model": list(self.parameters())}
+
+    @abstractmethod
+    def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
+        """Yield each loss of one training step; the loop back-propagates and steps its group."""
+
+    @abstractmethod
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        """n new examples in the codec's tensor layout, drawn with `generator` only."""
+
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        """Cheap held-out numbers worth printing at the end of training (e.g. the ELBO)."""
+        return {}
+
+
+FAMILIES: dict[str, type[Family]] = {}
+
+
+def register_family(cls: type[Family]) -> type[Family]:
+    """Class decorator: make the family reachable by its `name`."""
+    FAMILIES[cls.name] = cls
+    return cls
+
+
+def family_class(name: str) -> type[Family]:
+    """The registered family called `name`, or a one-line error listing the known ones."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise GenloomError(f"unknown family '{name}'; known families: {', '.join(sorted(FAMILIES))}") from None
+
+
+def family_config(name: str, options: dict[str, Any]) -> Any:
+    """The family's config dataclass filled from keyword options, rejecting unknown ones by name."""
+    config_cls = family_class(name).Config
+    known = set(config_cls.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise GenloomError(f"unknown option {', '.join(map(repr, unknown))} for family '{name}'; "
+                           f"options: {', '.join(sorted(known))}")
+    config = config_cls(**options)
+    if hasattr(config, "check"):
+        config.check()
+    return config

@@ -1,0 +1,97 @@
+"""Variational autoencoder (Kingma & Welling 2014) with beta (Higgins et al. 2017) and class conditioning."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ..data.codec import Layout
+from ..errors import GenloomError
+from ..nets import build_backbone
+from .base import Family, LossStep, register_family
+from .likelihoods import discretised_gaussian_log_prob
+
+
+@dataclass
+class VAEConfig:
+    latent_dim: int = 16
+    beta: float = 1.0            # weight of the KL term; >1 trades reconstructions for a smoother latent space
+    width: int = 32              # channels of the first conv layer, doubled at each halving
+    conditional: bool = False    # condition encoder and decoder on the class label
+    label_dim: int = 16
+
+    def check(self) -> None:
+        if self.latent_dim < 1 or self.width < 1:
+            raise GenloomError("latent_dim and width must be at least 1")
+        if not self.beta >= 0:
+            raise GenloomError(f"beta must be >= 0; got {self.beta}")
+
+
+@register_family
+class VAE(Family):
+    """Encoder q(z|x,y), decoder p(x|z,y) with a discretised Gaussian, prior N(0, I)."""
+
+    name = "vae"
+    Config = VAEConfig
+
+    def __init__(self, layout: Layout, config: VAEConfig):
+        super().__init__(layout, config)
+        cond_dim = config.label_dim if self.conditional else 0
+        self.label_embedding = nn.Embedding(layout.num_classes, cond_dim) if self.conditional else None
+        self.encoder = build_backbone("encoder", layout, 2 * config.latent_dim, width=config.width, cond_dim=cond_dim)
+        self.decoder = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
+        self.log_scale = nn.Parameter(torch.full((layout.shape[0], 1, 1), math.log(0.1)))
+
+    def _condition(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        return self.label_embedding(labels) if self.conditional else None
+
+    def posterior(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | x, y)."""
+        mean, log_var = self.encoder(x, self._condition(labels)).chunk(2, dim=1)
+        return mean, log_var.clamp(-12, 8)
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The posterior mean: the point in latent space that represents x."""
+        return self.posterior(x, labels)[0]
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's mean image for latent z, in the codec's [-1, 1] range."""
+        return self.decoder(z, self._condition(labels)).clamp(-1, 1)
+
+    def elbo_terms(self, x: torch.Tensor, labels: torch.Tensor | None,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-example reconstruction log-likelihood and KL(q || prior), both in nats."""
+        mean, log_var = self.posterior(x, labels)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        z = mean + torch.exp(0.5 * log_var) * noise
+        recon_mean = self.decoder(z, self._condition(labels))
+        log_scale = self.log_scale.clamp(-7, 2).expand_as(recon_mean)
+        log_likelihood = discretised_gaussian_log_prob(x.float(), recon_mean.float(), log_scale.float())
+        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1)
+        return log_likelihood, kl.float()
+
+    def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Per-example ELBO, a lower bound on log p(x), in nats (higher is more typical)."""
+        log_likelihood, kl = self.elbo_terms(x, labels, generator)
+        return log_likelihood - kl
+
+    def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
+        log_likelihood, kl = self.elbo_terms(x, labels)
+        loss = (-log_likelihood + self.config.beta * kl).mean()
+        yield "model", loss, {"recon": -log_likelihood.mean().item(), "kl": kl.mean().item()}
+
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        device = self.log_scale.device
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        if self.conditional and labels is None:
+            labels = torch.randint(self.layout.num_classes, (n,), generator=generator, device=device)
+        return self.decode(z, labels)
+
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        elbo = self.log_prob(x, labels, torch.Generator(x.device).manual_seed(0))
+        dims = math.prod(self.layout.shape)
+        return {"elbo": elbo.mean().item(), "bits_per_dim": (-elbo.mean() / (dims * math.log(2))).item()}

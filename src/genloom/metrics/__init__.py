@@ -1,0 +1,1 @@
+"""Evaluation and the pages that show it."""

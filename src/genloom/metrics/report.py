@@ -1,0 +1,115 @@
+"""The run's pages: a loss-curve PNG, report.html (numbers and pictures) and MODEL_CARD.md."""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..files import atomic_path, write_text  # noqa: E402
+
+
+def plot_loss_curve(metrics: list[dict], path: Path) -> Path | None:
+    """Every logged loss against the step, with roll-backs marked; None if nothing was logged."""
+    steps = [m for m in metrics if "event" not in m]
+    keys = [k for k in steps[0] if k == "loss" or k.startswith("loss_")] if steps else []
+    if not keys:
+        return None
+    figure, axis = plt.subplots(figsize=(6, 3.5), dpi=110)
+    for key in keys:
+        axis.plot([m["step"] for m in steps], [m[key] for m in steps], label=key)
+    for event in (m for m in metrics if m.get("event") == "rollback"):
+        axis.axvline(event["step"], color="red", linestyle=":", linewidth=1)
+    axis.set_xlabel("step")
+    axis.set_ylabel("training loss")
+    if all(m[key] > 0 for m in steps for key in keys):
+        axis.set_yscale("log")  # early losses are orders of magnitude above the final ones
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+    return path
+
+
+def _embedded_image(path: Path | None, alt: str) -> str:
+    if path is None or not path.exists():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{alt}"><figcaption>{alt}</figcaption></figure>'
+
+
+def _table(rows: dict[str, Any]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+    return f"<table>{cells}</table>"
+
+
+def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
+    """The headline facts of a run, shared by the report, the model card and `genloom info`."""
+    data, train = record["data"], record["train"]
+    budget = ", ".join(f"{k}={train[k]}" for k in ("steps", "minutes", "epochs") if train.get(k) is not None)
+    return {
+        "family": record["family"],
+        "options": ", ".join(f"{k}={v}" for k, v in record["family_options"].items()),
+        "data": f"{data['name']} ({data['examples']} {data['kind']}, shape {'x'.join(map(str, data['shape']))}"
+                + (f", {data['classes']} classes)" if data.get("classes") else ")"),
+        "budget": budget,
+        "steps trained": record.get("steps_trained", 0),
+        "training time": f"{record.get('train_seconds', 0):.1f} s",
+        **{name: value for name, value in record.get("final_metrics", {}).items()},
+        "genloom": record["genloom_version"],
+    }
+
+
+def write_report(run_dir: Path, record: dict[str, Any], metrics: list[dict]) -> Path:
+    """report.html: the run's numbers, its final sample grid and its loss curve, in one self-contained file."""
+    curve = plot_loss_curve(metrics, run_dir / "loss_curve.png")
+    title = f"genloom: {record['family']} on {record['data']['name']}"
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}}
+table{{border-collapse:collapse}}th,td{{text-align:left;padding:.25rem .8rem;border-bottom:1px solid #ddd}}
+figure{{display:inline-block;margin:1rem 1rem 0 0;vertical-align:top}}img{{image-rendering:pixelated;max-width:100%}}
+figcaption{{color:#666;font-size:.9rem}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+{_table(summary_rows(record))}
+{_embedded_image(run_dir / "samples" / "final.png", "samples from the EMA weights (seed 0)")}
+{_embedded_image(curve, "training loss")}
+</body></html>
+"""
+    write_text(run_dir / "report.html", page)
+    return run_dir / "report.html"
+
+
+def write_model_card(run_dir: Path, record: dict[str, Any]) -> Path:
+    """MODEL_CARD.md: what the model was trained on, how, how well, and what it is not for."""
+    rows = "\n".join(f"| {k} | {v} |" for k, v in summary_rows(record).items())
+    card = f"""# Model card: {record['family']} on {record['data']['name']}
+
+| | |
+| --- | --- |
+{rows}
+
+## Data
+{record['data']['examples']} examples of kind `{record['data']['kind']}`, loaded from `{record['data']['source'].get('source')}`.
+
+## Intended use
+Generating new examples that resemble the training data, for experiments, teaching, augmentation
+and testing pipelines; scoring how typical new examples are where the family has a likelihood.
+
+## Limits
+The model only knows its training data: it reproduces that data's biases and gaps, and it may
+reproduce training examples closely. It is small and trained briefly; check samples before use,
+and do not use it to make decisions about people.
+
+## Reproduce
+`genloom train {record['data']['source'].get('source')} --family {record['family']} --steps {record.get('steps_trained', 0)} --seed {record['train']['seed']}`
+"""
+    write_text(run_dir / "MODEL_CARD.md", card)
+    return run_dir / "MODEL_CARD.md"

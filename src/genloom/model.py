@@ -1,0 +1,281 @@
+"""`Model`: a family, the codec fitted to its data, and the run directory that holds them."""
+from __future__ import annotations
+
+import copy
+import platform
+import shutil
+import tempfile
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .data import CODECS, Dataset, load_data
+from .errors import GenloomError
+from .families import Family, family_class, family_config
+from .files import write_json
+from .metrics.report import write_model_card, write_report
+from .train import METRICS_FILE, STATE_FILE, TrainConfig, Trainer, read_metrics, resolve_device
+from .train.checkpoint import load_weights, save_weights
+from .runs import read_run_config
+
+SAMPLE_GRID = 64        # images in the grids written during and after training
+EVAL_EXAMPLES = 512     # examples scored by Family.evaluate at the end of training
+SAMPLE_BATCH = 500
+
+
+class Model:
+    """One generative model; `Model("vae", latent_dim=8)` picks the family, the data picks the rest."""
+
+    def __init__(self, family: str = "vae", **options: Any):
+        self.family_name = family
+        self.config = family_config(family, options)
+        self.codec = None
+        self.net: Family | None = None       # the trained weights
+        self.ema_net: Family | None = None   # their moving average, used for sampling
+        self.run_dir: Path | None = None
+        self.record: dict[str, Any] = {}     # what config.json holds
+
+    def __repr__(self) -> str:
+        state = f"{self.record.get('steps_trained', 0)} steps on {self.record['data']['name']}" if self.record else "unfitted"
+        return f"Model({self.family_name!r}, {state})"
+
+    # -- training ------------------------------------------------------------------------------
+    def fit(self, data: str | Path | Dataset | None = None, *, steps: int | None = None,
+            minutes: float | None = None, epochs: float | None = None, out: str | Path | None = None,
+            resume: bool = False, image_size: int | tuple[int, int] | str | None = None,
+            **train_options: Any) -> "Model":
+        """Train on `data` for a budget of steps, minutes or epochs; with resume=True continue the run in `out`."""
+        budget = {k: v for k, v in {"steps": steps, "minutes": minutes, "epochs": epochs}.items() if v is not None}
+        run_dir = Path(out) if out is not None else None
+        stored = self._stored_run(run_dir, resume)
+        train_config = self._train_config(stored, budget, train_options)
+        device = resolve_device(train_config.device)
+        if data is None:
+            if not stored:
+                raise GenloomError("no data given; name a built-in data set, a folder or a file")
+            data, image_size = stored["data"]["source"]["source"], stored["data"]["source"].get("image_size")
+        dataset = load_data(data, image_size=image_size)
+        fitted = CODECS[dataset.kind]().fit(dataset)
+        if stored:
+            self.codec = CODECS[stored["codec"]].from_json(stored["codec_state"])
+            if fitted.layout != self.codec.layout:
+                raise GenloomError(f"this data ({fitted.layout.shape}) differs from the data the run in {run_dir} "
+                                   f"was trained on ({self.codec.layout.shape}); resume with the same data")
+        else:
+            self.codec = fitted
+        torch.manual_seed(train_config.seed)
+        net = family_class(self.family_name)(self.codec.layout, self.config)
+        x = self.codec.encode(dataset.values)
+        labels = torch.from_numpy(dataset.labels) if net.conditional else None
+
+        # Everything is checked; only now may the run directory appear.
+        if run_dir is None:
+            run_dir = Path(tempfile.mkdtemp(prefix="genloom-run-"))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = run_dir
+        self.record = self._make_record(dataset, train_config)
+        self._write_config()
+        trainer = Trainer(net, x, labels, train_config, run_dir, device, on_sample=self._write_grid_at)
+        if resume:
+            trainer.resume()
+        trainer.fit()
+        self.net, self.ema_net = trainer.family, trainer.ema.module
+        self.record["steps_trained"] = trainer.step
+        self.record["train_seconds"] = round(trainer.elapsed, 2)
+        self.record["final_metrics"] = self._final_metrics(x, labels, device)
+        self.save(run_dir)
+        return self
+
+    def _stored_run(self, run_dir: Path | None, resume: bool) -> dict[str, Any] | None:
+        if not resume:
+            if run_dir is not None and (run_dir / "config.json").exists():
+                raise GenloomError(f"{run_dir} already holds a run; pass resume=True (CLI: --resume) to continue "
+                                   "it, or choose another output folder")
+            return None
+        if run_dir is None:
+            raise GenloomError("resume needs the run's folder: pass out= (CLI: --out)")
+        stored = read_run_config(run_dir)
+        if stored["family"] != self.family_name:
+            raise GenloomError(f"the run in {run_dir} was trained with family '{stored['family']}', "
+                               f"not '{self.family_name}'; resume it with --family {stored['family']}")
+        self.config = family_config(self.family_name, stored["family_options"])
+        return stored
+
+    @staticmethod
+    def _train_config(stored: dict | None, budget: dict, options: dict) -> TrainConfig:
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise GenloomError(f"unknown training option {', '.join(map(repr, unknown))}; "
+                               f"options: {', '.join(sorted(known))}")
+        settings = dict(stored["train"]) if stored else {}
+        if budget:  # a new budget replaces the stored one whole
+            settings.update(steps=None, minutes=None, epochs=None)
+        config = TrainConfig(**{**settings, **budget, **options})
+        config.check()
+        return config
+
+    def _make_record(self, dataset: Dataset, train_config: TrainConfig) -> dict[str, Any]:
+        return {
+            "genloom_version": __version__,
+            "family": self.family_name,
+            "family_options": asdict(self.config),
+            "codec": self.codec.name,
+            "data": {"name": dataset.name, "kind": dataset.kind, "examples": len(dataset),
+                     "shape": list(self.codec.layout.shape), "classes": self.codec.layout.num_classes,
+                     "source": dataset.source},
+            "train": asdict(train_config),
+            "steps_trained": 0,
+            "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        }
+
+    def _final_metrics(self, x: torch.Tensor, labels: torch.Tensor | None, device: torch.device) -> dict[str, float]:
+        self.ema_net.eval()
+        with torch.no_grad():
+            scores = self.ema_net.evaluate(x[:EVAL_EXAMPLES].to(device),
+                                           labels[:EVAL_EXAMPLES].to(device) if labels is not None else None)
+        return {k: round(v, 4) for k, v in scores.items()}
+
+    def _write_grid_at(self, step: int, net: Family) -> None:
+        path = self.run_dir / "samples" / f"step-{step:06d}.png"
+        path.parent.mkdir(exist_ok=True)
+        self.codec.save_samples(self._generate(net, SAMPLE_GRID, seed=0, labels=None), path)
+
+    # -- sampling and the latent space ---------------------------------------------------------
+    def sample(self, n: int, *, seed: int = 0, labels: Any = None) -> Any:
+        """n new examples (images: uint8 array (n, H, W, C)); the same seed gives the same samples."""
+        self._require_fitted()
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise GenloomError(f"n must be a whole number of at least 1; got {n!r}")
+        return self._generate(self.ema_net, int(n), seed, labels)
+
+    def _generate(self, net: Family, n: int, seed: int, labels: Any) -> Any:
+        label_ids = self._label_tensor(labels, n, net)
+        device = next(net.parameters()).device
+        generator = torch.Generator(device).manual_seed(seed)
+        was_training = net.training
+        net.eval()
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, n, SAMPLE_BATCH):
+                size = min(SAMPLE_BATCH, n - start)
+                chunk_labels = label_ids[start:start + size].to(device) if label_ids is not None else None
+                chunks.append(net.sample(size, chunk_labels, generator).cpu())
+        net.train(was_training)
+        return self.codec.decode(torch.cat(chunks))
+
+    def _label_tensor(self, labels: Any, n: int, net: Family) -> torch.Tensor | None:
+        if labels is None:
+            return None
+        if not net.conditional:
+            raise GenloomError(f"this {self.family_name} is not conditional, so it cannot take labels; "
+                               "train it with conditional=True (CLI: --conditional) on labelled data")
+        ids = self.codec.label_ids(labels)
+        if len(ids) == 1:
+            ids = np.repeat(ids, n)
+        if len(ids) != n:
+            raise GenloomError(f"{len(ids)} labels for {n} examples; give one label, or one per example")
+        return torch.from_numpy(ids)
+
+    def _latent_tool(self, method: str) -> Any:
+        self._require_fitted()
+        tool = getattr(self.ema_net, method, None)
+        if tool is None:
+            raise GenloomError(f"family '{self.family_name}' has no {method}; use a family that has one, e.g. vae")
+        return tool
+
+    def _inputs(self, values: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = self.codec.encode(values)
+        if self.ema_net.conditional and labels is None:
+            raise GenloomError("this model is conditional: pass the labels of the examples")
+        ids = self._label_tensor(labels, len(x), self.ema_net)
+        return x, ids
+
+    @torch.no_grad()
+    def encode(self, values: Any, labels: Any = None) -> np.ndarray:
+        """Latent codes (N, latent_dim) of examples."""
+        x, ids = self._inputs(values, labels)
+        return self._latent_tool("encode")(x, ids).numpy()
+
+    @torch.no_grad()
+    def decode(self, latents: np.ndarray, labels: Any = None) -> Any:
+        """Examples decoded from latent codes."""
+        z = torch.as_tensor(np.asarray(latents), dtype=torch.float32)
+        return self.codec.decode(self._latent_tool("decode")(z, self._label_tensor(labels, len(z), self.ema_net)))
+
+    @torch.no_grad()
+    def log_prob(self, values: Any, labels: Any = None, seed: int = 0) -> np.ndarray:
+        """Per-example log-likelihood (or its lower bound, the ELBO, for a VAE) in nats."""
+        x, ids = self._inputs(values, labels)
+        return self._latent_tool("log_prob")(x, ids, torch.Generator().manual_seed(seed)).numpy()
+
+    # -- runs on disk --------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the run: config, codec, weights (+EMA), metrics, samples, report and model card."""
+        self._require_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if self.run_dir and self.run_dir.resolve() != path.resolve():
+            for name in (METRICS_FILE, STATE_FILE):
+                if (self.run_dir / name).exists():
+                    shutil.copy2(self.run_dir / name, path / name)
+            if (self.run_dir / "samples").exists():
+                shutil.copytree(self.run_dir / "samples", path / "samples", dirs_exist_ok=True)
+        metadata = {"family": self.family_name, "genloom_version": __version__}
+        save_weights(self.net, path / "model.safetensors", metadata)
+        save_weights(self.ema_net, path / "ema.safetensors", metadata)
+        (path / "samples").mkdir(exist_ok=True)
+        self.codec.save_samples(self._generate(self.ema_net, SAMPLE_GRID, seed=0, labels=None),
+                                path / "samples" / "final.png")
+        write_json(path / "codec.json", self.codec.to_json())
+        self.run_dir = path
+        self._write_config()
+        metrics = read_metrics(path / METRICS_FILE)
+        write_report(path, self.record, metrics)
+        write_model_card(path, self.record)
+        return path
+
+    def _write_config(self) -> None:
+        write_json(self.run_dir / "config.json", self.record)
+        write_json(self.run_dir / "codec.json", self.codec.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "Model":
+        """Rebuild a saved run; no pickled code is read."""
+        path = Path(path)
+        record = read_run_config(path)
+        model = cls(record["family"], **record["family_options"])
+        model.codec = CODECS[record["codec"]].from_json(record["codec_state"])
+        if not (path / "model.safetensors").exists():
+            raise GenloomError(f"{path} has no model.safetensors: its training did not finish; "
+                               f"continue it with `genloom train --resume --out {path}`")
+        torch_device = resolve_device(device)
+        model.net = family_class(record["family"])(model.codec.layout, model.config).to(torch_device)
+        load_weights(model.net, path / "model.safetensors")
+        model.ema_net = copy.deepcopy(model.net)
+        if (path / "ema.safetensors").exists():
+            load_weights(model.ema_net, path / "ema.safetensors")
+        model.net.eval(), model.ema_net.eval()
+        model.run_dir = path
+        model.record = {k: v for k, v in record.items() if k != "codec_state"}
+        return model
+
+    def to(self, device: str) -> "Model":
+        """Move the weights to a device ('cpu', 'cuda' or 'auto')."""
+        self._require_fitted()
+        torch_device = resolve_device(device)
+        self.net.to(torch_device), self.ema_net.to(torch_device)
+        return self
+
+    def _require_fitted(self) -> None:
+        if self.ema_net is None:
+            raise GenloomError("this model has not been trained yet: call fit(data) or gl.load(run_folder) first")
+
+
+def load(path: str | Path, device: str = "cpu") -> Model:
+    """Load a run folder written by `Model.save` or `genloom train`."""
+    return Model.load(path, device=device)

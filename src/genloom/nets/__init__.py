@@ -1,0 +1,30 @@
+"""Backbones, looked up by (data kind, role) and built from the codec's layout."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..data.codec import Layout
+from ..errors import GenloomError
+
+BACKBONES: dict[tuple[str, str], type[nn.Module]] = {}
+
+
+def register_backbone(kind: str, role: str):
+    """Class decorator: the network that plays `role` (encoder, decoder, ...) for `kind` data."""
+    def add(cls: type[nn.Module]) -> type[nn.Module]:
+        BACKBONES[(kind, role)] = cls
+        return cls
+    return add
+
+
+def build_backbone(role: str, layout: Layout, *args, **kwargs) -> nn.Module:
+    """The registered `role` network for the layout's data kind."""
+    try:
+        cls = BACKBONES[(layout.kind, role)]
+    except KeyError:
+        raise GenloomError(f"no {role} network for {layout.kind} data yet; "
+                           f"available: {', '.join(f'{k} {r}' for k, r in sorted(BACKBONES))}") from None
+    return cls(layout, *args, **kwargs)
+
+
+from . import conv  # noqa: E402,F401  (registers the image backbones)

@@ -1,0 +1,71 @@
+"""Convolutional encoder and decoder for images of any size that halves cleanly a few times."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.codec import Layout
+from . import register_backbone
+
+
+def halvings(height: int, width: int, smallest: int = 4) -> int:
+    """How many stride-2 steps keep both sides whole and at least `smallest` pixels."""
+    levels = 0
+    while height % 2 == 0 and width % 2 == 0 and min(height, width) // 2 >= smallest:
+        height, width, levels = height // 2, width // 2, levels + 1
+    return levels
+
+
+def _conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.GroupNorm(min(8, c_out), c_out), nn.SiLU())
+
+
+class _ConvShape:
+    """The widths and the smallest feature map shared by the encoder and the decoder."""
+
+    def __init__(self, layout: Layout, width: int):
+        channels, height, width_px = layout.shape
+        self.levels = halvings(height, width_px)
+        self.widths = [width * 2 ** i for i in range(self.levels + 1)]
+        self.bottom = (self.widths[-1], height >> self.levels, width_px >> self.levels)
+        self.flat = self.bottom[0] * self.bottom[1] * self.bottom[2]
+
+
+@register_backbone("image", "encoder")
+class ConvEncoder(nn.Module):
+    """(N, C, H, W) images and an optional condition vector -> (N, out_features)."""
+
+    def __init__(self, layout: Layout, out_features: int, width: int = 32, cond_dim: int = 0):
+        super().__init__()
+        shape = _ConvShape(layout, width)
+        layers = [_conv_block(layout.shape[0], shape.widths[0])]
+        for c_in, c_out in zip(shape.widths, shape.widths[1:]):
+            layers += [_conv_block(c_in, c_out, stride=2), _conv_block(c_out, c_out)]
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(shape.flat + cond_dim, 4 * out_features), nn.SiLU(),
+                                  nn.Linear(4 * out_features, out_features))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)
+        return self.head(h if cond is None else torch.cat([h, cond], dim=1))
+
+
+@register_backbone("image", "decoder")
+class ConvDecoder(nn.Module):
+    """(N, in_features) vectors and an optional condition vector -> (N, C, H, W) images (unbounded)."""
+
+    def __init__(self, layout: Layout, in_features: int, width: int = 32, cond_dim: int = 0):
+        super().__init__()
+        shape = _ConvShape(layout, width)
+        self.bottom = shape.bottom
+        self.head = nn.Sequential(nn.Linear(in_features + cond_dim, 4 * in_features), nn.SiLU(),
+                                  nn.Linear(4 * in_features, shape.flat), nn.SiLU())
+        layers = []
+        for c_in, c_out in zip(shape.widths[::-1], shape.widths[::-1][1:]):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), _conv_block(c_in, c_out), _conv_block(c_out, c_out)]
+        self.features = nn.Sequential(_conv_block(shape.widths[-1], shape.widths[-1]), *layers,
+                                      nn.Conv2d(shape.widths[0], layout.shape[0], 3, 1, 1))
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.head(z if cond is None else torch.cat([z, cond], dim=1))
+        return self.features(h.view(-1, *self.bottom))

@@ -1,0 +1,47 @@
+"""Training settings: one dataclass, stored in the run's config.json."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import GenloomError
+
+
+@dataclass
+class TrainConfig:
+    steps: int | None = None          # budgets: training stops at whichever is reached first;
+    minutes: float | None = None      # with none given, `default_steps` steps are run
+    epochs: float | None = None
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1         # the cosine ends at lr * min_lr_ratio
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    log_every: int = 25
+    sample_every: int = 500
+    checkpoint_every: int = 500       # steps; and at least every `checkpoint_minutes`
+    checkpoint_minutes: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    default_steps = 2000
+
+    def check(self) -> None:
+        """Reject impossible settings with a one-line error."""
+        if self.minutes is not None and not self.minutes > 0:
+            raise GenloomError(f"minutes must be greater than 0; got {self.minutes}")
+        if self.steps is not None and self.steps < 1:
+            raise GenloomError(f"steps must be at least 1; got {self.steps}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise GenloomError(f"epochs must be greater than 0; got {self.epochs}")
+        for name in ("batch_size", "log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise GenloomError(f"{name} must be at least 1; got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise GenloomError(f"lr must be greater than 0; got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            raise GenloomError(f"ema_decay must lie in [0, 1); got {self.ema_decay}")
+        if self.steps is None and self.minutes is None and self.epochs is None:
+            self.steps = self.default_steps

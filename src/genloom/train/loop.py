@@ -1,0 +1,230 @@
+"""The one training loop for every family: schedule, clipping, EMA, AMP, logging, checkpoints, resume,
+and a guard that rolls a diverging run back to its last good checkpoint."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import GenloomError
+from ..families.base import Family
+from .batches import ShuffledBatches
+from .checkpoint import load_state, save_state
+from .config import TrainConfig
+from .device import autocast, autocast_dtype
+from .ema import EMA
+
+STATE_FILE = "trainer.pt"
+METRICS_FILE = "metrics.jsonl"
+MAX_ROLLBACKS = 3  # consecutive roll-backs (each halving the learning rate) before giving up
+
+
+def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to `min_lr_ratio` over the budget."""
+    warmup = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps > 0 else 1.0
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return config.lr * warmup * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
+
+
+class Trainer:
+    """Trains `family` on encoded examples `x` (and `labels`), keeping its state in `run_dir`."""
+
+    def __init__(self, family: Family, x: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
+                 run_dir: Path, device: torch.device,
+                 on_sample: Callable[[int, Family], None] | None = None):
+        self.family, self.x, self.labels, self.config = family.to(device), x, labels, config
+        self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
+        self.batches = ShuffledBatches(len(x), config.batch_size, config.seed)
+        self.ema = EMA(family, config.ema_decay)
+        self.optimizers = {group: torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.99),
+                                                    weight_decay=config.weight_decay)
+                           for group, params in family.param_groups().items()}
+        # Loss scaling only for fp16; bf16 and fp32 have the range to do without it.
+        self.scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
+        self.step, self.elapsed, self.lr_scale, self.rollbacks = 0, 0.0, 1.0, 0
+        total = config.steps
+        if config.epochs is not None:
+            by_epochs = math.ceil(config.epochs * self.batches.per_epoch)
+            total = by_epochs if total is None else min(total, by_epochs)
+        self.total_steps = total
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step, "elapsed": self.elapsed, "lr_scale": self.lr_scale,
+            "model": self.family.state_dict(), "ema": self.ema.module.state_dict(),
+            "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
+            "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state: dict, restore_clock: bool = True) -> None:
+        self.step, self.lr_scale = int(state["step"]), float(state["lr_scale"])
+        if restore_clock:
+            self.elapsed = float(state["elapsed"])
+        self.family.load_state_dict(state["model"])
+        self.ema.module.load_state_dict(state["ema"])
+        for group, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][group])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.batches.load_state_dict(state["batches"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self._truncate_metrics(self.step)
+
+    def checkpoint(self) -> None:
+        save_state(self.state_dict(), self.run_dir / STATE_FILE)
+        self.rollbacks = 0
+
+    def resume(self) -> None:
+        """Continue from the run's last checkpoint: weights, EMA, optimiser, schedule, RNG, data order."""
+        path = self.run_dir / STATE_FILE
+        if not path.exists():
+            raise GenloomError(f"{self.run_dir} has no checkpoint ({STATE_FILE}) to resume from; "
+                               "train without --resume to start it")
+        self.load_state_dict(load_state(path))
+
+    # -- the loop ------------------------------------------------------------------------------
+    def progress(self) -> float:
+        """Fraction of the budget spent: the larger of steps and wall time."""
+        parts = [0.0]
+        if self.total_steps:
+            parts.append(self.step / self.total_steps)
+        if self.config.minutes:
+            parts.append(self.elapsed / (60 * self.config.minutes))
+        return max(parts)
+
+    def done(self) -> bool:
+        return self.progress() >= 1.0
+
+    def fit(self) -> dict[str, float]:
+        """Train until the budget is spent; return the last logged numbers."""
+        if not (self.run_dir / STATE_FILE).exists():
+            self.checkpoint()  # step 0: the guard always has a good state to roll back to
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=not self.config.progress, mininterval=0.5 if sys.stderr.isatty() else 15)
+        session_start, last_checkpoint = time.perf_counter() - self.elapsed, time.perf_counter()
+        running: dict[str, list[float]] = {}
+        last_logged: dict[str, float] = {}
+        while not self.done():
+            logs = self._train_step()
+            self.elapsed = time.perf_counter() - session_start
+            if logs is None:  # rolled back: the clock keeps running, the step counter went back
+                running.clear()
+                bar.n = self.step
+                continue
+            for key, value in logs.items():
+                running.setdefault(key, []).append(value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+            if self.config.minutes and self.total_steps is None and self.elapsed > 0:
+                bar.total = round(self.step / min(1.0, self.progress()))
+            if self.step % self.config.log_every == 0 or self.done():
+                last_logged = {k: sum(v) / len(v) for k, v in running.items()}
+                self._log({"step": self.step, **last_logged, "lr": self._current_lr(),
+                           "elapsed": round(self.elapsed, 3)})
+                running.clear()
+            if self.on_sample and self.step % self.config.sample_every == 0:
+                self.on_sample(self.step, self.ema.module)
+            if (self.step % self.config.checkpoint_every == 0
+                    or time.perf_counter() - last_checkpoint > 60 * self.config.checkpoint_minutes):
+                self.checkpoint()
+                last_checkpoint = time.perf_counter()
+        bar.close()
+        self.checkpoint()
+        return last_logged
+
+    def _current_lr(self) -> float:
+        return next(iter(self.optimizers.values())).param_groups[0]["lr"]
+
+    def _train_step(self) -> dict[str, float] | None:
+        """One optimiser step per loss the family yields; None if the guard rolled the run back."""
+        self.family.train()
+        indices = torch.from_numpy(self.batches.next())
+        x = self.x[indices].to(self.device, non_blocking=True)
+        labels = self.labels[indices].to(self.device) if self.labels is not None else None
+        lr = self.lr_scale * learning_rate(self.config, self.step, self.progress())
+        logs: dict[str, float] = {}
+        losses = self.family.losses(x, labels)
+        while True:
+            with autocast(self.device):
+                item = next(losses, None)
+            if item is None:
+                break
+            group, loss, extra = item
+            if not torch.isfinite(loss):
+                self._roll_back(f"non-finite loss ({loss.item()}) in '{group}'")
+                return None
+            optimizer = self.optimizers[group]
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(optimizer)
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+            if not torch.isfinite(norm) and not self.scaler.is_enabled():  # fp16's scaler skips such steps itself
+                self._roll_back(f"non-finite gradient in '{group}'")
+                return None
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            logs["loss" if group == "model" else f"loss_{group}"] = loss.item()
+            logs.update(extra)
+        if "loss" not in logs:
+            logs["loss"] = sum(v for k, v in logs.items() if k.startswith("loss_"))
+        self.step += 1
+        self.ema.update(self.family, self.step)
+        return logs
+
+    def _roll_back(self, reason: str) -> None:
+        """Reload the last checkpoint and halve the learning rate; give up after MAX_ROLLBACKS in a row."""
+        failed_step = self.step + 1
+        self.rollbacks += 1
+        if self.rollbacks > MAX_ROLLBACKS:
+            raise GenloomError(f"training diverged: {reason} at step {failed_step} after {MAX_ROLLBACKS} "
+                               "roll-backs with smaller learning rates; lower --lr or --grad-clip")
+        rollbacks = self.rollbacks
+        self.load_state_dict(load_state(self.run_dir / STATE_FILE), restore_clock=False)
+        self.rollbacks = rollbacks
+        self.lr_scale *= 0.5 ** rollbacks
+        message = (f"{reason} at step {failed_step}: rolled back to the checkpoint at step {self.step} "
+                   f"and scaled the learning rate by {self.lr_scale:g}")
+        tqdm.write(f"genloom: warning: {message}")
+        self._log({"step": self.step, "event": "rollback", "message": message})
+
+    # -- metrics.jsonl -------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop lines logged after `step`: a resumed or rolled-back run logs them again."""
+        path = self.run_dir / METRICS_FILE
+        if not path.exists():
+            return
+        records = read_metrics(path)
+        kept = [record for record in records if record["step"] <= step]
+        if len(kept) != len(path.read_text(encoding="utf-8").splitlines()):
+            path.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl, skipping a last line cut short by a crash."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
