@@ -198,7 +198,7 @@ class Trainer:
         self.lr_scale *= 0.5 ** rollbacks
         message = (f"{reason} at step {failed_step}: rolled back to the checkpoint at step {self.step} "
                    f"and scaled the learning rate by {self.lr_scale:g}")
-        tqdm.write(f"genloom: warning: {message}")
+        tqdm.write(f"genloom: warning: {message}", file=sys.stderr)
         self._log({"step": self.step, "event": "rollback", "message": message})
 
     # -- metrics.jsonl -------------------------------------------------------------------------

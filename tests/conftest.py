@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny models and data so the whole suite stays fast."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import genloom as gl
+
+# The test models are tiny: one thread beats two, and stays fast when the other core is busy.
+torch.set_num_threads(1)
+
+TINY_VAE = {"latent_dim": 4, "width": 8}
+QUIET = {"progress": False}
+
+
+@pytest.fixture(scope="session")
+def digits() -> gl.Dataset:
+    return gl.load_data("digits")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> str:
+    """A small conditional VAE trained for a few steps and saved; treat it as read-only."""
+    out = tmp_path_factory.mktemp("runs") / "digits-vae"
+    gl.Model("vae", conditional=True, **TINY_VAE).fit("digits", steps=30, out=out, batch_size=32, **QUIET)
+    return str(out)
+
+
+def write_images(folder, sizes, mode="RGB", seed=0):
+    """Write random PNGs of the given (H, W) sizes into `folder`; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, (height, width) in enumerate(sizes):
+        channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+        pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+        path = folder / f"img{i}.png"
+        Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode).save(path)
+        paths.append(path)
+    return paths

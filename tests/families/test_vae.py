@@ -1,0 +1,67 @@
+import math
+
+import pytest
+import torch
+
+from genloom.data import Layout
+from genloom.errors import GenloomError
+from genloom.families import FAMILIES, family_class, family_config
+from genloom.families.vae import VAE, VAEConfig
+
+
+def _vae(**options):
+    return VAE(Layout("image", (1, 8, 8), 10), VAEConfig(latent_dim=4, width=8, **options))
+
+
+def test_vae_is_registered_and_options_are_checked():
+    assert family_class("vae") is VAE and "vae" in FAMILIES
+    with pytest.raises(GenloomError, match="unknown family 'vea'; known families: vae"):
+        family_class("vea")
+    with pytest.raises(GenloomError, match="unknown option 'latent' for family 'vae'"):
+        family_config("vae", {"latent": 3})
+    with pytest.raises(GenloomError, match="beta must be >= 0"):
+        family_config("vae", {"beta": -1.0})
+
+
+def test_shapes_of_encode_decode_sample_and_elbo():
+    torch.manual_seed(0)
+    vae = _vae()
+    x = torch.rand(5, 1, 8, 8) * 2 - 1
+    assert vae.encode(x).shape == (5, 4)
+    assert vae.decode(torch.zeros(5, 4)).shape == (5, 1, 8, 8)
+    samples = vae.sample(3, None, torch.Generator().manual_seed(0))
+    assert samples.shape == (3, 1, 8, 8) and samples.min() >= -1 and samples.max() <= 1
+    elbo = vae.log_prob(x)
+    assert elbo.shape == (5,) and (elbo < 0).all()  # a bound on a discrete log-probability
+
+
+def test_beta_weights_the_kl_term():
+    torch.manual_seed(0)
+    vae = _vae(beta=4.0)
+    x = torch.rand(6, 1, 8, 8) * 2 - 1
+    torch.manual_seed(1)
+    (_, loss, logs), = list(vae.losses(x, None))
+    assert math.isclose(loss.item(), logs["recon"] + 4.0 * logs["kl"], rel_tol=1e-5)
+
+
+def test_conditional_vae_uses_labels():
+    torch.manual_seed(0)
+    vae = _vae(conditional=True)
+    z = torch.randn(2, 4)
+    with torch.no_grad():
+        vae.label_embedding.weight.normal_(0, 3)
+        zeros, nines = vae.decode(z, torch.tensor([0, 0])), vae.decode(z, torch.tensor([9, 9]))
+    assert not torch.allclose(zeros, nines)
+
+
+def test_conditional_needs_labelled_data():
+    with pytest.raises(GenloomError, match="needs labelled data"):
+        VAE(Layout("image", (1, 8, 8), 0), VAEConfig(conditional=True))
+
+
+def test_sampling_depends_only_on_the_generator():
+    vae = _vae()
+    a = vae.sample(4, None, torch.Generator().manual_seed(3))
+    torch.manual_seed(123)  # the global RNG must not matter
+    b = vae.sample(4, None, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+from PIL import Image
+
+from genloom.metrics.report import plot_loss_curve, summary_rows
+from genloom.runs import read_run_config
+
+
+def test_report_embeds_samples_and_loss_curve(trained_run):
+    page = (Path(trained_run) / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2
+    assert "vae on digits" in page and "elbo" in page
+    assert Image.open(Path(trained_run) / "loss_curve.png").size[0] > 300
+
+
+def test_model_card_names_data_family_and_limits(trained_run):
+    card = (Path(trained_run) / "MODEL_CARD.md").read_text()
+    assert "# Model card: vae on digits" in card and "## Limits" in card and "--steps 30" in card
+
+
+def test_summary_rows_carry_the_final_metrics(trained_run):
+    rows = summary_rows(read_run_config(trained_run))
+    assert rows["family"] == "vae" and rows["steps trained"] == 30 and rows["elbo"] < 0
+
+
+def test_loss_curve_skips_events_and_needs_losses(tmp_path):
+    metrics = [{"step": 1, "loss": 5.0}, {"step": 1, "event": "rollback", "message": "m"}, {"step": 2, "loss": 4.0}]
+    assert plot_loss_curve(metrics, tmp_path / "c.png").exists()
+    assert plot_loss_curve([], tmp_path / "d.png") is None

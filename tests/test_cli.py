@@ -1,0 +1,111 @@
+"""The `genloom` command, run as a user would: in a subprocess, checking output and exit codes."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import write_images
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def genloom(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "genloom.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=ENV, timeout=240)
+
+
+def assert_user_error(result, message):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genloom: error: "), result.stderr
+    assert message in lines[0], lines[0]
+
+
+def test_train_info_sample(tmp_path):
+    out = tmp_path / "run"
+    trained = genloom("train", "digits", "--family", "vae", "--steps", 20, "--out", out, "--batch-size", 32,
+                      "--latent-dim", 4, "--width", 8, "--conditional", "--device", "cpu", "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert "trained vae on digits for 20 steps" in trained.stdout and "final: elbo" in trained.stdout
+    assert json.loads((out / "config.json").read_text())["family_options"]["latent_dim"] == 4
+
+    info = genloom("info", out)
+    assert info.returncode == 0 and re.search(r"family\s+vae", info.stdout)
+    assert re.search(r"steps trained\s+20\n", info.stdout) and "model.safetensors" in info.stdout
+    assert json.loads(genloom("info", out, "--json").stdout)["steps_trained"] == 20
+
+    sampled = genloom("sample", out, "-n", 9, "-o", tmp_path / "grid.png", "--labels", "3", "--seed", 1)
+    assert sampled.returncode == 0, sampled.stderr
+    assert Image.open(tmp_path / "grid.png").size[0] > 8 * 3
+    genloom("sample", out, "-n", 5, "-o", tmp_path / "a.npy", "--seed", 2)
+    genloom("sample", out, "-n", 5, "-o", tmp_path / "b.npy", "--seed", 2)
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["info"]])
+def test_help(command):
+    result = genloom(*command, "--help")
+    assert result.returncode == 0 and "usage: genloom" in result.stdout
+
+
+def test_help_lists_options():
+    text = genloom("train", "--help").stdout
+    for flag in ("--minutes", "--steps", "--epochs", "--resume", "--device", "--beta", "--latent-dim", "--lr"):
+        assert flag in text
+
+
+def _bad_folder(tmp_path, kind):
+    folder = tmp_path / kind
+    if kind == "empty":
+        folder.mkdir()
+    elif kind == "corrupt":
+        write_images(folder, [(8, 8)] * 2)
+        (folder / "x.png").write_bytes(b"garbage")
+    elif kind == "sizes":
+        write_images(folder, [(8, 8), (9, 9)])
+    return folder
+
+
+@pytest.mark.parametrize("args, message", [
+    (lambda p: [_bad_folder(p, "empty")], "no images found"),
+    (lambda p: [_bad_folder(p, "corrupt")], "x.png is not a readable image"),
+    (lambda p: [_bad_folder(p, "sizes")], "images differ in size"),
+    (lambda p: ["cifar"], "built-in ones: digits"),
+    (lambda p: [p / "missing.npz"], "no file, folder or built-in data set named"),
+    (lambda p: ["digits", "--minutes", 0], "minutes must be greater than 0"),
+    (lambda p: ["digits", "--minutes", -2], "minutes must be greater than 0"),
+    (lambda p: ["digits", "--device", "cuda"] if not _has_cuda() else ["digits", "--device", "tpu"], "device"),
+    (lambda p: ["digits", "--conditional", "--image-size", "0"], "image size 0 is impossible"),
+])
+def test_train_bad_input(tmp_path, args, message):
+    out = tmp_path / "run"
+    assert_user_error(genloom("train", *args(tmp_path), "--out", out, "--steps", 1, "--quiet"), message)
+    assert not out.exists()
+
+
+def _has_cuda():
+    import torch
+    return torch.cuda.is_available()
+
+
+def test_sample_bad_input(tmp_path):
+    assert_user_error(genloom("sample", tmp_path), "is not a genloom run (no config.json)")
+    assert_user_error(genloom("info", tmp_path / "nope"), "is not a folder")
+
+
+def test_sample_count_and_labels_errors(trained_run, tmp_path):
+    assert_user_error(genloom("sample", trained_run, "-n", 0, "-o", tmp_path / "g.png"), "n must be a whole number")
+    assert_user_error(genloom("sample", trained_run, "--labels", "eleven", "-o", tmp_path / "g.png"),
+                      "unknown label 'eleven'")
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_resume_needs_out():
+    assert_user_error(genloom("train", "--resume"), "--resume needs --out")

@@ -1,0 +1,126 @@
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import genloom as gl
+from tests.conftest import QUIET, TINY_VAE
+
+
+def test_run_folder_holds_everything_the_design_lists(trained_run):
+    files = {p.name for p in Path(trained_run).iterdir()}
+    assert files >= {"config.json", "codec.json", "model.safetensors", "ema.safetensors", "trainer.pt",
+                     "metrics.jsonl", "samples", "report.html", "loss_curve.png", "MODEL_CARD.md"}
+    config = json.loads((Path(trained_run) / "config.json").read_text())
+    assert config["family"] == "vae" and config["steps_trained"] == 30
+    assert config["data"]["name"] == "digits" and config["family_options"]["conditional"] is True
+    assert "elbo" in config["final_metrics"]
+
+
+def test_same_seed_same_samples_after_save_and_load(trained_run, tmp_path):
+    model = gl.load(trained_run)
+    first = model.sample(16, seed=7)
+    assert first.shape == (16, 8, 8, 1) and first.dtype == np.uint8
+    assert np.array_equal(first, gl.load(trained_run).sample(16, seed=7))
+    assert not np.array_equal(first, model.sample(16, seed=8))
+    model.save(tmp_path / "copy")
+    assert np.array_equal(first, gl.load(tmp_path / "copy").sample(16, seed=7))
+    assert (tmp_path / "copy" / "metrics.jsonl").exists()
+
+
+def test_fit_returns_a_model_that_samples_like_its_saved_run(tmp_path):
+    model = gl.Model("vae", **TINY_VAE).fit("digits", steps=5, batch_size=16, **QUIET)
+    saved = model.save(tmp_path / "run")
+    assert np.array_equal(model.sample(4, seed=0), gl.load(saved).sample(4, seed=0))
+
+
+def test_conditional_sampling_by_class_name_and_id(trained_run):
+    model = gl.load(trained_run)
+    assert model.sample(3, labels="7").shape == (3, 8, 8, 1)
+    assert np.array_equal(model.sample(3, labels=["7", "7", "7"]), model.sample(3, labels=7))
+    with pytest.raises(gl.GenloomError, match="2 labels for 3 examples"):
+        model.sample(3, labels=[1, 2])
+
+
+def test_latent_tools(trained_run, digits):
+    model = gl.load(trained_run)
+    z = model.encode(digits.values[:5], labels=digits.labels[:5])
+    assert z.shape == (5, 4)
+    assert model.decode(z, labels=digits.labels[:5]).shape == (5, 8, 8, 1)
+    elbo = model.log_prob(digits.values[:5], labels=digits.labels[:5])
+    assert elbo.shape == (5,) and (elbo < 0).all()
+    assert np.array_equal(elbo, model.log_prob(digits.values[:5], labels=digits.labels[:5]))  # seeded
+    with pytest.raises(gl.GenloomError, match="conditional: pass the labels"):
+        model.encode(digits.values[:5])
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5])
+def test_sample_count_must_be_positive(trained_run, n):
+    with pytest.raises(gl.GenloomError, match="n must be a whole number of at least 1"):
+        gl.load(trained_run).sample(n)
+
+
+def test_labels_on_an_unconditional_model(tmp_path):
+    model = gl.Model("vae", **TINY_VAE).fit("digits", steps=2, out=tmp_path / "r", **QUIET)
+    with pytest.raises(gl.GenloomError, match="not conditional"):
+        model.sample(2, labels=[1, 2])
+
+
+def test_unfitted_model_says_so():
+    with pytest.raises(gl.GenloomError, match="has not been trained yet"):
+        gl.Model("vae").sample(2)
+
+
+def test_loading_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(gl.GenloomError, match="is not a genloom run \\(no config.json\\)"):
+        gl.load(tmp_path)
+    with pytest.raises(gl.GenloomError, match="is not a folder"):
+        gl.load(tmp_path / "missing")
+
+
+def test_loading_a_run_of_an_unknown_family(trained_run, tmp_path):
+    copy = shutil.copytree(trained_run, tmp_path / "run")
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "family": "flow"}))
+    with pytest.raises(gl.GenloomError, match="unknown family 'flow'; known families: vae"):
+        gl.load(copy)
+
+
+def test_resuming_a_run_of_another_family(trained_run, tmp_path):
+    copy = shutil.copytree(trained_run, tmp_path / "run")
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "family": "diffusion"}))
+    with pytest.raises(gl.GenloomError, match="trained with family 'diffusion', not 'vae'"):
+        gl.Model("vae").fit(out=copy, resume=True)
+
+
+def test_weights_that_do_not_fit_are_refused(trained_run, tmp_path):
+    copy = shutil.copytree(trained_run, tmp_path / "run")
+    config = json.loads((copy / "config.json").read_text())
+    config["family_options"]["latent_dim"] = 9
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(gl.GenloomError, match="does not fit this model"):
+        gl.load(copy)
+
+
+def test_existing_run_is_not_overwritten(trained_run):
+    before = (Path(trained_run) / "config.json").read_text()
+    with pytest.raises(gl.GenloomError, match="already holds a run; pass resume=True"):
+        gl.Model("vae").fit("digits", out=trained_run, steps=1)
+    assert (Path(trained_run) / "config.json").read_text() == before
+
+
+def test_bad_data_leaves_no_run_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(gl.GenloomError, match="no images found"):
+        gl.Model("vae").fit(tmp_path / "empty", out=tmp_path / "run", steps=1)
+    with pytest.raises(gl.GenloomError, match="needs labelled data"):
+        gl.Model("vae", conditional=True).fit(_unlabelled(tmp_path), out=tmp_path / "run", steps=1)
+    assert not (tmp_path / "run").exists()
+
+
+def _unlabelled(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 8, 8), dtype=np.uint8))
+    return tmp_path / "x.npy"

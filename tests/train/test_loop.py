@@ -1,0 +1,142 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import genloom as gl
+from genloom.families.vae import VAE
+from genloom.train import TrainConfig, read_metrics
+from genloom.train.batches import ShuffledBatches
+from genloom.train.checkpoint import load_state
+from genloom.train.loop import MAX_ROLLBACKS, learning_rate
+from tests.conftest import QUIET, TINY_VAE
+
+FAST = {"batch_size": 32, "log_every": 1, **QUIET}
+
+
+def _losses(run_dir):
+    return [(m["step"], m["loss"]) for m in read_metrics(run_dir / "metrics.jsonl") if "event" not in m]
+
+
+def _break_at(monkeypatch, call: int, error=KeyboardInterrupt):
+    """Make VAE.losses raise on its `call`-th call (a crash in the middle of training)."""
+    original, calls = VAE.losses, {"n": 0}
+
+    def losses(self, x, labels):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise error()
+        yield from original(self, x, labels)
+    monkeypatch.setattr(VAE, "losses", losses)
+
+
+def test_vae_loss_falls_on_digits(tmp_path):
+    gl.Model("vae", **TINY_VAE).fit("digits", steps=200, out=tmp_path / "r", **FAST)
+    losses = [loss for _, loss in _losses(tmp_path / "r")]
+    assert len(losses) == 200
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+
+
+def test_resumed_run_equals_unbroken_run(tmp_path, monkeypatch):
+    settings = dict(steps=40, checkpoint_every=10, **FAST)
+    unbroken = gl.Model("vae", **TINY_VAE).fit("digits", out=tmp_path / "a", **settings)
+
+    with monkeypatch.context() as patch:
+        _break_at(patch, 26)
+        with pytest.raises(KeyboardInterrupt):
+            gl.Model("vae", **TINY_VAE).fit("digits", out=tmp_path / "b", **settings)
+    assert load_state(tmp_path / "b" / "trainer.pt")["step"] == 20
+    assert max(step for step, _ in _losses(tmp_path / "b")) == 25   # logged, then lost in the crash
+    resumed = gl.Model("vae").fit(out=tmp_path / "b", resume=True, progress=False)
+
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+    for name, value in unbroken.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[name]), name
+    assert np.array_equal(unbroken.sample(8, seed=1), resumed.sample(8, seed=1))
+
+
+def test_nan_guard_rolls_back_and_finishes(tmp_path, monkeypatch, capsys):
+    original, calls = VAE.losses, {"n": 0}
+
+    def losses(self, x, labels):
+        calls["n"] += 1
+        for group, loss, logs in original(self, x, labels):
+            yield group, (loss * float("nan") if calls["n"] == 15 else loss), logs
+    monkeypatch.setattr(VAE, "losses", losses)
+    model = gl.Model("vae", **TINY_VAE).fit("digits", steps=30, out=tmp_path / "r", checkpoint_every=10, **FAST)
+
+    records = read_metrics(tmp_path / "r" / "metrics.jsonl")
+    events = [m for m in records if m.get("event") == "rollback"]
+    assert len(events) == 1 and events[0]["step"] == 10 and "non-finite loss" in events[0]["message"]
+    assert [step for step, _ in _losses(tmp_path / "r")] == list(range(1, 31))
+    assert all(math.isfinite(loss) for _, loss in _losses(tmp_path / "r"))
+    assert model.record["steps_trained"] == 30
+    assert "rolled back to the checkpoint at step 10" in capsys.readouterr().err
+    assert load_state(tmp_path / "r" / "trainer.pt")["lr_scale"] == 0.5
+
+
+def test_repeated_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
+    original = VAE.losses
+
+    def losses(self, x, labels):
+        for group, loss, logs in original(self, x, labels):
+            yield group, loss * float("inf"), logs
+    monkeypatch.setattr(VAE, "losses", losses)
+    with pytest.raises(gl.GenloomError, match=f"training diverged: .* after {MAX_ROLLBACKS} roll-backs"):
+        gl.Model("vae", **TINY_VAE).fit("digits", steps=5, out=tmp_path / "r", **FAST)
+
+
+def test_checkpoint_is_weights_only_and_complete(tmp_path):
+    gl.Model("vae", **TINY_VAE).fit("digits", steps=3, out=tmp_path / "r", **FAST)
+    state = torch.load(tmp_path / "r" / "trainer.pt", weights_only=True)
+    assert state["step"] == 3 and set(state) >= {"model", "ema", "optimizers", "rng", "batches"}
+    assert not list((tmp_path / "r").glob(".*tmp*"))  # no temporary files left behind
+
+
+def test_time_budget_stops_training(tmp_path):
+    model = gl.Model("vae", **TINY_VAE).fit("digits", minutes=0.02, out=tmp_path / "r", **FAST)
+    assert 1.2 <= model.record["train_seconds"] < 5
+    assert read_metrics(tmp_path / "r" / "metrics.jsonl")[-1]["step"] == model.record["steps_trained"] > 1
+
+
+def test_epoch_budget_counts_batches():
+    config = TrainConfig(epochs=2, batch_size=100)
+    config.check()
+    batches = ShuffledBatches(1797, 100, 0)
+    assert math.ceil(2 * batches.per_epoch) == 34
+
+
+def test_learning_rate_warms_up_then_decays():
+    config = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert learning_rate(config, 0, 0.0) == pytest.approx(0.1)
+    assert learning_rate(config, 9, 0.0) == pytest.approx(1.0)
+    assert learning_rate(config, 50, 0.5) == pytest.approx(0.55)
+    assert learning_rate(config, 100, 1.0) == pytest.approx(0.1)
+
+
+def test_batches_replay_after_state_restore():
+    a = ShuffledBatches(10, 3, seed=7)
+    seen = [a.next() for _ in range(4)]
+    b = ShuffledBatches(10, 3, seed=7)
+    b.load_state_dict(json.loads(json.dumps(ShuffledBatches(10, 3, 7).state_dict())))
+    assert all(np.array_equal(x, b.next()) for x in seen)
+    state = a.state_dict()
+    c = ShuffledBatches(10, 3, seed=7)
+    c.load_state_dict(state)
+    assert np.array_equal(a.next(), c.next())
+    assert len(set(np.concatenate(seen[:3]).tolist())) == 9  # one epoch: no example twice
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("minutes", 0, "minutes must be greater than 0"),
+    ("minutes", -1, "minutes must be greater than 0"),
+    ("steps", 0, "steps must be at least 1"),
+    ("batch_size", 0, "batch_size must be at least 1"),
+    ("lr", -0.1, "lr must be greater than 0"),
+])
+def test_impossible_training_options(tmp_path, option, value, message):
+    with pytest.raises(gl.GenloomError, match=message):
+        gl.Model("vae").fit("digits", out=tmp_path / "r", **{option: value})
+    assert not (tmp_path / "r").exists()
