@@ -124,3 +124,18 @@ def test_bad_data_leaves_no_run_folder(tmp_path):
 def _unlabelled(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((4, 8, 8), dtype=np.uint8))
     return tmp_path / "x.npy"
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda run: (run / "config.json").write_text("[1, 2]"), "is not a genloom run config"),
+    (lambda run: (run / "config.json").write_text("{broken"), "the run's config is damaged"),
+    (lambda run: (run / "codec.json").write_text("{}"), "codec.json is damaged"),
+    (lambda run: (run / "model.safetensors").write_bytes(b"nonsense"), "does not fit this model"),
+    (lambda run: (run / "model.safetensors").unlink(), "training did not finish"),
+])
+def test_damaged_runs_give_one_line_errors(trained_run, tmp_path, damage, message):
+    copy = shutil.copytree(trained_run, tmp_path / "run")
+    damage(copy)
+    with pytest.raises(gl.GenloomError, match=message) as error:
+        gl.load(copy)
+    assert "\n" not in str(error.value)

@@ -49,13 +49,15 @@ def _given(args: argparse.Namespace, names: set[str]) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> None:
     from .model import Model
 
-    family_options = _given(args, args.family_option_names)
-    model = Model(args.family, **family_options)
+    from .runs import read_run
+
     out = Path(args.out) if args.out else None
+    if args.resume and out is None:
+        raise GenloomError("--resume needs --out: the folder of the run to continue")
+    family = args.family or (read_run(out)[0]["family"] if args.resume else "vae")
+    model = Model(family, **_given(args, args.family_option_names))
     if out is None:
-        if args.resume:
-            raise GenloomError("--resume needs --out: the folder of the run to continue")
-        out = Path("runs") / f"{Path(str(args.data)).stem or args.data}-{args.family}"
+        out = Path("runs") / f"{Path(str(args.data)).stem or args.data}-{family}"
     model.fit(args.data, out=out, resume=args.resume, image_size=args.image_size, steps=args.steps,
               minutes=args.minutes, epochs=args.epochs, device=args.device,
               progress=not args.quiet, **_given(args, set(TRAIN_FLAGS)))
@@ -78,11 +80,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def cmd_info(args: argparse.Namespace) -> None:
     from .metrics.report import summary_rows
-    from .runs import read_run_config
+    from .runs import read_run
 
-    record = read_run_config(args.run)
+    record, _ = read_run(args.run)
     if args.json:
-        print(json.dumps({k: v for k, v in record.items() if k != "codec_state"}, indent=2))
+        print(json.dumps(record, indent=2))
         return
     rows = summary_rows(record)
     width = max(map(len, rows))
@@ -100,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Train a family on DATA: a built-in name (digits), a folder of images (one sub-folder per class), "
         "or a .npy/.npz array. Writes the run to --out."))
     train.add_argument("data", nargs="?", help="data set; may be left out with --resume")
-    train.add_argument("--family", default="vae", choices=sorted(FAMILIES), help="generative family (default: vae)")
+    train.add_argument("--family", choices=sorted(FAMILIES),
+                       help="generative family (default: vae, or the run's own with --resume)")
     train.add_argument("--out", help="run folder (default: runs/<data>-<family>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     budget = train.add_argument_group("budget (training stops at whichever comes first)")

@@ -5,6 +5,7 @@ import copy
 import platform
 import shutil
 import tempfile
+import weakref
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from .files import write_json
 from .metrics.report import write_model_card, write_report
 from .train import METRICS_FILE, STATE_FILE, TrainConfig, Trainer, read_metrics, resolve_device
 from .train.checkpoint import load_weights, save_weights
-from .runs import read_run_config
+from .runs import read_run
 
 SAMPLE_GRID = 64        # images in the grids written during and after training
 EVAL_EXAMPLES = 512     # examples scored by Family.evaluate at the end of training
@@ -55,13 +56,14 @@ class Model:
         train_config = self._train_config(stored, budget, train_options)
         device = resolve_device(train_config.device)
         if data is None:
-            if not stored:
-                raise GenloomError("no data given; name a built-in data set, a folder or a file")
-            data, image_size = stored["data"]["source"]["source"], stored["data"]["source"].get("image_size")
+            source = stored["data"]["source"] if stored else {}
+            if "source" not in source:
+                raise GenloomError("no data given: name a built-in data set, a folder or a file (a run trained "
+                                   "on an in-memory data set needs that data passed again to resume)")
+            data, image_size = source["source"], source.get("image_size")
         dataset = load_data(data, image_size=image_size)
         fitted = CODECS[dataset.kind]().fit(dataset)
         if stored:
-            self.codec = CODECS[stored["codec"]].from_json(stored["codec_state"])
             if fitted.layout != self.codec.layout:
                 raise GenloomError(f"this data ({fitted.layout.shape}) differs from the data the run in {run_dir} "
                                    f"was trained on ({self.codec.layout.shape}); resume with the same data")
@@ -75,13 +77,14 @@ class Model:
         # Everything is checked; only now may the run directory appear.
         if run_dir is None:
             run_dir = Path(tempfile.mkdtemp(prefix="genloom-run-"))
+            weakref.finalize(self, shutil.rmtree, run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
+        trainer = Trainer(net, x, labels, train_config, run_dir, device, on_sample=self._write_grid_at)
+        if resume and (run_dir / STATE_FILE).exists():  # a run killed before its first checkpoint starts over
+            trainer.resume()
         self.record = self._make_record(dataset, train_config)
         self._write_config()
-        trainer = Trainer(net, x, labels, train_config, run_dir, device, on_sample=self._write_grid_at)
-        if resume:
-            trainer.resume()
         trainer.fit()
         self.net, self.ema_net = trainer.family, trainer.ema.module
         self.record["steps_trained"] = trainer.step
@@ -91,6 +94,7 @@ class Model:
         return self
 
     def _stored_run(self, run_dir: Path | None, resume: bool) -> dict[str, Any] | None:
+        """The config of the run to resume, whose family options and codec this model adopts."""
         if not resume:
             if run_dir is not None and (run_dir / "config.json").exists():
                 raise GenloomError(f"{run_dir} already holds a run; pass resume=True (CLI: --resume) to continue "
@@ -98,7 +102,7 @@ class Model:
             return None
         if run_dir is None:
             raise GenloomError("resume needs the run's folder: pass out= (CLI: --out)")
-        stored = read_run_config(run_dir)
+        stored, self.codec = read_run(run_dir)
         if stored["family"] != self.family_name:
             raise GenloomError(f"the run in {run_dir} was trained with family '{stored['family']}', "
                                f"not '{self.family_name}'; resume it with --family {stored['family']}")
@@ -156,7 +160,7 @@ class Model:
     def _generate(self, net: Family, n: int, seed: int, labels: Any) -> Any:
         label_ids = self._label_tensor(labels, n, net)
         device = next(net.parameters()).device
-        generator = torch.Generator(device).manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on every device
         was_training = net.training
         net.eval()
         chunks = []
@@ -188,30 +192,33 @@ class Model:
             raise GenloomError(f"family '{self.family_name}' has no {method}; use a family that has one, e.g. vae")
         return tool
 
-    def _inputs(self, values: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self.codec.encode(values)
+    def _on_device(self, x: torch.Tensor, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x and its label ids on the model's device; a conditional model insists on labels."""
         if self.ema_net.conditional and labels is None:
             raise GenloomError("this model is conditional: pass the labels of the examples")
         ids = self._label_tensor(labels, len(x), self.ema_net)
-        return x, ids
+        device = next(self.ema_net.parameters()).device
+        return x.to(device), ids.to(device) if ids is not None else None
 
     @torch.no_grad()
     def encode(self, values: Any, labels: Any = None) -> np.ndarray:
         """Latent codes (N, latent_dim) of examples."""
-        x, ids = self._inputs(values, labels)
-        return self._latent_tool("encode")(x, ids).numpy()
+        encode = self._latent_tool("encode")
+        return encode(*self._on_device(self.codec.encode(values), labels)).cpu().numpy()
 
     @torch.no_grad()
     def decode(self, latents: np.ndarray, labels: Any = None) -> Any:
         """Examples decoded from latent codes."""
+        decode = self._latent_tool("decode")
         z = torch.as_tensor(np.asarray(latents), dtype=torch.float32)
-        return self.codec.decode(self._latent_tool("decode")(z, self._label_tensor(labels, len(z), self.ema_net)))
+        return self.codec.decode(decode(*self._on_device(z, labels)))
 
     @torch.no_grad()
     def log_prob(self, values: Any, labels: Any = None, seed: int = 0) -> np.ndarray:
         """Per-example log-likelihood (or its lower bound, the ELBO, for a VAE) in nats."""
-        x, ids = self._inputs(values, labels)
-        return self._latent_tool("log_prob")(x, ids, torch.Generator().manual_seed(seed)).numpy()
+        log_prob = self._latent_tool("log_prob")
+        x, ids = self._on_device(self.codec.encode(values), labels)
+        return log_prob(x, ids, torch.Generator().manual_seed(seed)).cpu().numpy()
 
     # -- runs on disk --------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -247,9 +254,9 @@ class Model:
     def load(cls, path: str | Path, device: str = "cpu") -> "Model":
         """Rebuild a saved run; no pickled code is read."""
         path = Path(path)
-        record = read_run_config(path)
+        record, codec = read_run(path)
         model = cls(record["family"], **record["family_options"])
-        model.codec = CODECS[record["codec"]].from_json(record["codec_state"])
+        model.codec = codec
         if not (path / "model.safetensors").exists():
             raise GenloomError(f"{path} has no model.safetensors: its training did not finish; "
                                f"continue it with `genloom train --resume --out {path}`")
@@ -261,7 +268,7 @@ class Model:
             load_weights(model.ema_net, path / "ema.safetensors")
         model.net.eval(), model.ema_net.eval()
         model.run_dir = path
-        model.record = {k: v for k, v in record.items() if k != "codec_state"}
+        model.record = record
         return model
 
     def to(self, device: str) -> "Model":

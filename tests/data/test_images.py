@@ -92,7 +92,7 @@ def test_grid_enlarges_tiny_tiles():
 def test_save_samples_png_and_npy(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
     codec = _codec(images)
-    assert codec.save_samples(images, tmp_path / "g.png").exists()
+    assert codec.save_samples(images, tmp_path / "new" / "g.png").exists()  # folders are made
     np.testing.assert_array_equal(np.load(codec.save_samples(images, tmp_path / "s.npy")), images)
     with pytest.raises(gl.GenloomError, match=".png"):
         codec.save_samples(images, tmp_path / "s.jpg")

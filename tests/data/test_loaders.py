@@ -79,3 +79,23 @@ def test_npz_labels_must_match_images(tmp_path):
     np.savez(tmp_path / "d.npz", images=np.zeros((3, 4, 4)), labels=np.zeros(2))
     with pytest.raises(gl.GenloomError, match="2,\\) labels for 3 images"):
         gl.load_data(tmp_path / "d.npz")
+
+
+def test_broken_npz_files(tmp_path):
+    np.savez(tmp_path / "d.npz", images=np.zeros((3, 4, 4)), labels=np.array([{"a": 1}] * 3, dtype=object))
+    with pytest.raises(gl.GenloomError, match="not a readable numpy file"):
+        gl.load_data(tmp_path / "d.npz")
+    (tmp_path / "t.npz").write_bytes((tmp_path / "d.npz").read_bytes()[:100])
+    with pytest.raises(gl.GenloomError, match="not a readable numpy file"):
+        gl.load_data(tmp_path / "t.npz")
+
+
+def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
+    from PIL import Image
+    Image.fromarray(np.array([[0, 32768], [65535, 16384]], dtype=np.uint16)).save(tmp_path / "a.png")
+    assert gl.load_data(tmp_path).values[0, :, :, 0].tolist() == [[0, 128], [255, 64]]
+
+
+def test_numpy_array_is_data():
+    data = gl.load_data(np.zeros((5, 6, 6, 3), dtype=np.float32), image_size=4)
+    assert data.values.shape == (5, 4, 4, 3) and data.kind == "images"

@@ -32,6 +32,27 @@ def _break_at(monkeypatch, call: int, error=KeyboardInterrupt):
     monkeypatch.setattr(VAE, "losses", losses)
 
 
+def test_resume_before_the_first_checkpoint_starts_over(tmp_path):
+    gl.Model("vae", **TINY_VAE).fit("digits", steps=3, out=tmp_path / "r", **FAST)
+    (tmp_path / "r" / "trainer.pt").unlink()
+    model = gl.Model("vae").fit(out=tmp_path / "r", resume=True, steps=4, **QUIET)
+    assert model.record["steps_trained"] == 4
+
+
+def test_resume_of_in_memory_data_needs_the_data(tmp_path, digits):
+    data = gl.Dataset("images", digits.values[:64], "mine")
+    gl.Model("vae", **TINY_VAE).fit(data, steps=2, out=tmp_path / "r", **FAST)
+    with pytest.raises(gl.GenloomError, match="needs that data passed again"):
+        gl.Model("vae").fit(out=tmp_path / "r", resume=True, steps=3)
+    assert gl.Model("vae").fit(data, out=tmp_path / "r", resume=True, steps=3, **QUIET).record["steps_trained"] == 3
+
+
+def test_resume_with_other_data_is_refused(tmp_path):
+    gl.Model("vae", **TINY_VAE).fit("digits", steps=2, out=tmp_path / "r", **FAST)
+    with pytest.raises(gl.GenloomError, match="differs from the data the run"):
+        gl.Model("vae").fit(np.zeros((10, 16, 16, 3), np.uint8), out=tmp_path / "r", resume=True, steps=3)
+
+
 def test_vae_loss_falls_on_digits(tmp_path):
     gl.Model("vae", **TINY_VAE).fit("digits", steps=200, out=tmp_path / "r", **FAST)
     losses = [loss for _, loss in _losses(tmp_path / "r")]
@@ -39,8 +60,9 @@ def test_vae_loss_falls_on_digits(tmp_path):
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
 
 
-def test_resumed_run_equals_unbroken_run(tmp_path, monkeypatch):
-    settings = dict(steps=40, checkpoint_every=10, **FAST)
+@pytest.mark.parametrize("log_every", [1, 4])  # 4: the checkpoint falls between two log lines
+def test_resumed_run_equals_unbroken_run(tmp_path, monkeypatch, log_every):
+    settings = dict(steps=40, checkpoint_every=10, **{**FAST, "log_every": log_every})
     unbroken = gl.Model("vae", **TINY_VAE).fit("digits", out=tmp_path / "a", **settings)
 
     with monkeypatch.context() as patch:
@@ -48,7 +70,7 @@ def test_resumed_run_equals_unbroken_run(tmp_path, monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             gl.Model("vae", **TINY_VAE).fit("digits", out=tmp_path / "b", **settings)
     assert load_state(tmp_path / "b" / "trainer.pt")["step"] == 20
-    assert max(step for step, _ in _losses(tmp_path / "b")) == 25   # logged, then lost in the crash
+    assert max(step for step, _ in _losses(tmp_path / "b")) == 25 // log_every * log_every  # logged, then lost
     resumed = gl.Model("vae").fit(out=tmp_path / "b", resume=True, progress=False)
 
     assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
@@ -135,6 +157,11 @@ def test_batches_replay_after_state_restore():
     ("steps", 0, "steps must be at least 1"),
     ("batch_size", 0, "batch_size must be at least 1"),
     ("lr", -0.1, "lr must be greater than 0"),
+    ("grad_clip", 0, "grad_clip must be greater than 0"),
+    ("warmup_steps", -1, "warmup_steps must be at least 0"),
+    ("min_lr_ratio", 2, "min_lr_ratio must lie in"),
+    ("ema_decay", 1, "ema_decay must lie in"),
+    ("optimiser", "sgd", "unknown training option 'optimiser'"),
 ])
 def test_impossible_training_options(tmp_path, option, value, message):
     with pytest.raises(gl.GenloomError, match=message):

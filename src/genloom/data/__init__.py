@@ -1,5 +1,6 @@
 """Data: loaders, built-in data sets, and the codecs that turn data into tensors and back."""
-from .codec import CODECS, Codec, Layout
+from ..layout import Layout
+from .codec import CODECS, Codec
 from .dataset import Dataset
 from .image_codec import ImageCodec
 from .loaders import load_data

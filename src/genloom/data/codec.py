@@ -1,24 +1,13 @@
 """The codec contract: raw data <-> tensors, and the layout a backbone is built from."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-
-@dataclass(frozen=True)
-class Layout:
-    """What a family and a backbone need to know about the encoded tensors, and nothing more."""
-
-    kind: str                  # "image", later "table" and "sequence"; picks the backbone
-    shape: tuple[int, ...]     # shape of one encoded example, e.g. (C, H, W)
-    num_classes: int = 0       # classes available for conditioning; 0 = none
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+from ..layout import Layout
 
 
 class Codec(Protocol):

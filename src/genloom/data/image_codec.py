@@ -70,12 +70,13 @@ class ImageCodec:
     def save_samples(self, samples: np.ndarray, path: str | Path) -> Path:
         """Write decoded samples: a grid for .png, the raw array for .npy."""
         path = Path(path)
+        if path.suffix not in (".png", ".npy"):
+            raise GenloomError(f"cannot write image samples to {path.name}; use a .png (grid) or .npy path")
+        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".npy":
             with atomic_path(path) as tmp, open(tmp, "wb") as handle:
                 np.save(handle, samples)
             return path
-        if path.suffix != ".png":
-            raise GenloomError(f"cannot write image samples to {path.name}; use a .png (grid) or .npy path")
         return save_png(image_grid(samples), path)
 
     def to_json(self) -> dict[str, Any]:

@@ -148,6 +148,10 @@ def _read_image(path: Path) -> Image.Image:
 
 
 def _convert(image: Image.Image, mode: str) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I", "F"):  # 16-bit or float pictures: scale, don't clip, to 8 bits
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 1.0 if image.mode == "F" and pixels.max() <= 1 else (255.0 if pixels.max() <= 255 else 65535.0)
+        image = Image.fromarray(np.round(np.clip(pixels / top, 0, 1) * 255).astype(np.uint8), "L")
     if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -1,6 +1,7 @@
 """`load_data`: a built-in name, a folder or a file -> a Dataset, with a one-line error otherwise."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,11 +13,15 @@ from .dataset import Dataset
 from .images import as_uint8_images, parse_image_size, read_image_folder, resize_images
 
 
-def load_data(source: str | Path | Dataset, *, image_size: int | tuple[int, int] | str | None = None) -> Dataset:
-    """Load a built-in data set by name, a folder of images, or a .npy/.npz image array."""
+def load_data(source: str | Path | Dataset | np.ndarray, *,
+              image_size: int | tuple[int, int] | str | None = None) -> Dataset:
+    """Load a built-in data set by name, a folder of images, a .npy/.npz file, or an image array."""
     if isinstance(source, Dataset):
         return source
     size = parse_image_size(image_size)
+    if isinstance(source, np.ndarray):
+        images = as_uint8_images(source, what="the image array")
+        return Dataset("images", resize_images(images, size) if size else images, "array")
     path = Path(source)
     if not path.exists():
         if str(source) in BUILTINS:
@@ -50,20 +55,9 @@ def _load_image_folder(path: Path, size: tuple[int, int] | None) -> Dataset:
 def _load_image_array(path: Path, size: tuple[int, int] | None) -> Dataset:
     """A .npy holds images; a .npz holds `images` (or `x`) and optional `labels` (or `y`)."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+        images, labels = _read_arrays(path)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise GenloomError(f"{path} is not a readable numpy file ({error}); save it with numpy.save/savez") from None
-    labels = None
-    if isinstance(archive, np.lib.npyio.NpzFile):
-        keys = set(archive.files)
-        image_key = next((k for k in ("images", "x", "X") if k in keys), None)
-        if image_key is None:
-            raise GenloomError(f"{path} has arrays {sorted(keys)}; name the images 'images' (and labels 'labels')")
-        images = archive[image_key]
-        label_key = next((k for k in ("labels", "y") if k in keys), None)
-        labels = archive[label_key] if label_key else None
-    else:
-        images = archive
     images = as_uint8_images(images, what=str(path))
     if size:
         images = resize_images(images, size)
@@ -71,6 +65,19 @@ def _load_image_array(path: Path, size: tuple[int, int] | None) -> Dataset:
     if labels is not None:
         labels, class_names = _label_ids(np.asarray(labels), len(images), path)
     return Dataset("images", images, path.stem, labels, class_names)
+
+
+def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    archive = np.load(path, allow_pickle=False)  # never unpickle a stranger's objects
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        return archive, None
+    with archive:
+        keys = set(archive.files)
+        image_key = next((k for k in ("images", "x", "X") if k in keys), None)
+        if image_key is None:
+            raise GenloomError(f"{path} has arrays {sorted(keys)}; name the images 'images' (and labels 'labels')")
+        label_key = next((k for k in ("labels", "y") if k in keys), None)
+        return archive[image_key], (archive[label_key] if label_key else None)
 
 
 def _label_ids(labels: np.ndarray, n: int, path: Path) -> tuple[np.ndarray, list[str]]:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import nn
 
-from ..data.codec import Layout
+from ..layout import Layout
 from ..errors import GenloomError
 
 # One training step yields (optimiser group, loss, numbers to log) once per optimiser update; a GAN
@@ -45,7 +45,8 @@ class Family(nn.Module, ABC):
 
     @abstractmethod
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
-        """n new examples in the codec's tensor layout, drawn with `generator` only."""
+        """n new examples in the codec's tensor layout; all randomness from `generator` (a CPU one,
+        so a seed gives the same samples on every device)."""
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         """Cheap held-out numbers worth printing at the end of training (e.g. the ELBO)."""

@@ -8,7 +8,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from ..data.codec import Layout
+from ..layout import Layout
 from ..errors import GenloomError
 from ..nets import build_backbone
 from .base import Family, LossStep, register_family
@@ -65,7 +65,7 @@ class VAE(Family):
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-example reconstruction log-likelihood and KL(q || prior), both in nats."""
         mean, log_var = self.posterior(x, labels)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
         z = mean + torch.exp(0.5 * log_var) * noise
         recon_mean = self.decoder(z, self._condition(labels))
         log_scale = self.log_scale.clamp(-7, 2).expand_as(recon_mean)
@@ -86,12 +86,12 @@ class VAE(Family):
 
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
         device = self.log_scale.device
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:
-            labels = torch.randint(self.layout.num_classes, (n,), generator=generator, device=device)
+            labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
         return self.decode(z, labels)
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
-        elbo = self.log_prob(x, labels, torch.Generator(x.device).manual_seed(0))
+        elbo = self.log_prob(x, labels, torch.Generator().manual_seed(0))
         dims = math.prod(self.layout.shape)
         return {"elbo": elbo.mean().item(), "bits_per_dim": (-elbo.mean() / (dims * math.log(2))).item()}

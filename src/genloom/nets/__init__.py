@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..data.codec import Layout
+from ..layout import Layout
 from ..errors import GenloomError
 
 BACKBONES: dict[tuple[str, str], type[nn.Module]] = {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.codec import Layout
+from ..layout import Layout
 from . import register_backbone
+
+MAX_WIDTH = 256  # channels stop doubling here, so large images do not explode the parameter count
 
 
 def halvings(height: int, width: int, smallest: int = 4) -> int:
@@ -26,7 +28,7 @@ class _ConvShape:
     def __init__(self, layout: Layout, width: int):
         channels, height, width_px = layout.shape
         self.levels = halvings(height, width_px)
-        self.widths = [width * 2 ** i for i in range(self.levels + 1)]
+        self.widths = [min(width * 2 ** i, MAX_WIDTH) for i in range(self.levels + 1)]
         self.bottom = (self.widths[-1], height >> self.levels, width_px >> self.levels)
         self.flat = self.bottom[0] * self.bottom[1] * self.bottom[2]
 

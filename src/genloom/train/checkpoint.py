@@ -26,7 +26,7 @@ def load_weights(module: nn.Module, path: Path) -> None:
     try:
         load_model(module, str(path), strict=True, device=str(next(module.parameters()).device))
     except (SafetensorError, RuntimeError, OSError) as error:
-        reason = str(error).splitlines()[0][:200]
+        reason = " ".join(str(error).split())[:300]
         raise GenloomError(f"{path} does not fit this model ({reason}); was the run changed by hand?") from None
 
 

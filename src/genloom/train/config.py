@@ -41,6 +41,13 @@ class TrainConfig:
                 raise GenloomError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not self.lr > 0:
             raise GenloomError(f"lr must be greater than 0; got {self.lr}")
+        if not self.grad_clip > 0:
+            raise GenloomError(f"grad_clip must be greater than 0; got {self.grad_clip}")
+        for name in ("warmup_steps", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise GenloomError(f"{name} must be at least 0; got {getattr(self, name)}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise GenloomError(f"min_lr_ratio must lie in [0, 1]; got {self.min_lr_ratio}")
         if not 0 <= self.ema_decay < 1:
             raise GenloomError(f"ema_decay must lie in [0, 1); got {self.ema_decay}")
         if self.steps is None and self.minutes is None and self.epochs is None:

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from ..errors import GenloomError
 from ..families.base import Family
+from ..files import write_text
 from .batches import ShuffledBatches
 from .checkpoint import load_state, save_state
 from .config import TrainConfig
@@ -48,6 +49,7 @@ class Trainer:
         # Loss scaling only for fp16; bf16 and fp32 have the range to do without it.
         self.scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
         self.step, self.elapsed, self.lr_scale, self.rollbacks = 0, 0.0, 1.0, 0
+        self.running: dict[str, list[float]] = {}  # numbers since the last log line, averaged into it
         total = config.steps
         if config.epochs is not None:
             by_epochs = math.ceil(config.epochs * self.batches.per_epoch)
@@ -61,6 +63,7 @@ class Trainer:
             "model": self.family.state_dict(), "ema": self.ema.module.state_dict(),
             "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
+            "running": {key: torch.tensor(values, dtype=torch.float64) for key, values in self.running.items()},
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -69,10 +72,16 @@ class Trainer:
         self.step, self.lr_scale = int(state["step"]), float(state["lr_scale"])
         if restore_clock:
             self.elapsed = float(state["elapsed"])
-        self.family.load_state_dict(state["model"])
-        self.ema.module.load_state_dict(state["ema"])
-        for group, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][group])
+        try:
+            self.family.load_state_dict(state["model"])
+            self.ema.module.load_state_dict(state["ema"])
+            for group, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][group])
+        except (RuntimeError, KeyError, ValueError) as error:
+            reason = " ".join(str(error).split())[:300]
+            raise GenloomError(f"the checkpoint in {self.run_dir} does not fit this model ({reason}); "
+                               "was config.json changed by hand?") from None
+        self.running = {key: values.tolist() for key, values in state["running"].items()}
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         self.batches.load_state_dict(state["batches"])
@@ -113,26 +122,24 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=not self.config.progress, mininterval=0.5 if sys.stderr.isatty() else 15)
         session_start, last_checkpoint = time.perf_counter() - self.elapsed, time.perf_counter()
-        running: dict[str, list[float]] = {}
         last_logged: dict[str, float] = {}
         while not self.done():
             logs = self._train_step()
             self.elapsed = time.perf_counter() - session_start
             if logs is None:  # rolled back: the clock keeps running, the step counter went back
-                running.clear()
                 bar.n = self.step
                 continue
             for key, value in logs.items():
-                running.setdefault(key, []).append(value)
+                self.running.setdefault(key, []).append(value)
             bar.update(1)
             bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
             if self.config.minutes and self.total_steps is None and self.elapsed > 0:
                 bar.total = round(self.step / min(1.0, self.progress()))
             if self.step % self.config.log_every == 0 or self.done():
-                last_logged = {k: sum(v) / len(v) for k, v in running.items()}
+                last_logged = {k: sum(v) / len(v) for k, v in self.running.items()}
                 self._log({"step": self.step, **last_logged, "lr": self._current_lr(),
                            "elapsed": round(self.elapsed, 3)})
-                running.clear()
+                self.running.clear()
             if self.on_sample and self.step % self.config.sample_every == 0:
                 self.on_sample(self.step, self.ema.module)
             if (self.step % self.config.checkpoint_every == 0
@@ -214,7 +221,7 @@ class Trainer:
         records = read_metrics(path)
         kept = [record for record in records if record["step"] <= step]
         if len(kept) != len(path.read_text(encoding="utf-8").splitlines()):
-            path.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
+            write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def read_metrics(path: Path) -> list[dict]:
