@@ -8,7 +8,7 @@ import tempfile
 import weakref
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -16,15 +16,18 @@ import torch
 from . import __version__
 from .data import CODECS, Dataset, load_data
 from .errors import GenloomError
-from .families import Family, family_class, family_config
-from .files import write_json
+from .families import FAMILIES, Family, family_class, family_config
+from .families.sampling import SamplingConfig
+from .files import write_json, write_text
 from .metrics.report import write_model_card, write_report
 from .train import METRICS_FILE, STATE_FILE, TrainConfig, Trainer, read_metrics, resolve_device
+from .train.batches import make_batches, split_validation
+from .train.loop import BEST_FILE
 from .train.checkpoint import load_weights, save_weights
 from .runs import read_run
 
-SAMPLE_GRID = 64        # images in the grids written during and after training
-EVAL_EXAMPLES = 512     # examples scored by Family.evaluate at the end of training
+SAMPLE_GRID = 64        # samples written during and after training (a grid of images, or texts)
+EVAL_EXAMPLES = 512     # held-out examples (or windows of text) scored by Family.evaluate after training
 SAMPLE_BATCH = 500
 
 
@@ -48,39 +51,28 @@ class Model:
     def fit(self, data: str | Path | Dataset | None = None, *, steps: int | None = None,
             minutes: float | None = None, epochs: float | None = None, out: str | Path | None = None,
             resume: bool = False, image_size: int | tuple[int, int] | str | None = None,
-            **train_options: Any) -> "Model":
-        """Train on `data` for a budget of steps, minutes or epochs; with resume=True continue the run in `out`."""
+            codec_options: dict[str, Any] | None = None, **train_options: Any) -> "Model":
+        """Train on `data` for a budget of steps, minutes or epochs; with resume=True continue the run in `out`.
+
+        codec_options reach the codec, e.g. {"tokenizer": "bpe", "vocab_size": 2048} for text."""
         budget = {k: v for k, v in {"steps": steps, "minutes": minutes, "epochs": epochs}.items() if v is not None}
         run_dir = Path(out) if out is not None else None
         stored = self._stored_run(run_dir, resume)
-        train_config = self._train_config(stored, budget, train_options)
+        train_config = self._train_config(family_class(self.family_name).train_defaults, stored, budget, train_options)
         device = resolve_device(train_config.device)
-        if data is None:
-            source = stored["data"]["source"] if stored else {}
-            if "source" not in source:
-                raise GenloomError("no data given: name a built-in data set, a folder or a file (a run trained "
-                                   "on an in-memory data set needs that data passed again to resume)")
-            data, image_size = source["source"], source.get("image_size")
-        dataset = load_data(data, image_size=image_size)
-        fitted = CODECS[dataset.kind]().fit(dataset)
-        if stored:
-            if fitted.layout != self.codec.layout:
-                raise GenloomError(f"this data ({fitted.layout.shape}) differs from the data the run in {run_dir} "
-                                   f"was trained on ({self.codec.layout.shape}); resume with the same data")
-        else:
-            self.codec = fitted
+        dataset = self._dataset(data, stored, image_size, codec_options)
         torch.manual_seed(train_config.seed)
         net = family_class(self.family_name)(self.codec.layout, self.config)
         x = self.codec.encode(dataset.values)
         labels = torch.from_numpy(dataset.labels) if net.conditional else None
-
-        # Everything is checked; only now may the run directory appear.
+        (x, labels), validation = split_validation(x, labels, train_config.val_fraction)
         if run_dir is None:
             run_dir = Path(tempfile.mkdtemp(prefix="genloom-run-"))
             weakref.finalize(self, shutil.rmtree, run_dir, ignore_errors=True)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        trainer = Trainer(net, x, labels, train_config, run_dir, device, validation, self._write_samples_at)
+
+        run_dir.mkdir(parents=True, exist_ok=True)  # everything is checked: only now may the run appear
         self.run_dir = run_dir
-        trainer = Trainer(net, x, labels, train_config, run_dir, device, on_sample=self._write_grid_at)
         if resume and (run_dir / STATE_FILE).exists():  # a run killed before its first checkpoint starts over
             trainer.resume()
         self.record = self._make_record(dataset, train_config)
@@ -89,9 +81,32 @@ class Model:
         self.net, self.ema_net = trainer.family, trainer.ema.module
         self.record["steps_trained"] = trainer.step
         self.record["train_seconds"] = round(trainer.elapsed, 2)
-        self.record["final_metrics"] = self._final_metrics(x, labels, device)
+        self.record["final_metrics"] = self._final_metrics(trainer, validation or (x, labels))
         self.save(run_dir)
         return self
+
+    def _dataset(self, data: Any, stored: dict | None, image_size: Any, codec_options: dict | None) -> Dataset:
+        """Load the data (from the run's record when resuming without it); fit the codec unless resuming."""
+        load_options = {"image_size": image_size} if image_size is not None else {}
+        if data is None:
+            source = stored["data"]["source"] if stored else {}
+            if "source" not in source:
+                raise GenloomError("no data given: name a built-in data set, a folder or a file (a run trained "
+                                   "on an in-memory data set needs that data passed again to resume)")
+            data = source["source"]
+            load_options = {k: v for k, v in source.items() if k != "source" and v is not None}
+        dataset = load_data(data, **load_options)
+        if stored:
+            seen = (stored["data"]["kind"], stored["data"]["name"], stored["data"]["examples"])
+            if (dataset.kind, dataset.name, len(dataset)) != seen:
+                raise GenloomError(f"this data ({dataset.name}, {len(dataset)} {dataset.kind}) differs from the data "
+                                   f"the run was trained on ({seen[1]}, {seen[2]} {seen[0]}); resume with the same data")
+            return dataset
+        try:
+            self.codec = CODECS[dataset.kind](**(codec_options or {})).fit(dataset)
+        except TypeError as error:
+            raise GenloomError(f"unknown codec option for {dataset.kind} data ({error})") from None
+        return dataset
 
     def _stored_run(self, run_dir: Path | None, resume: bool) -> dict[str, Any] | None:
         """The config of the run to resume, whose family options and codec this model adopts."""
@@ -110,13 +125,14 @@ class Model:
         return stored
 
     @staticmethod
-    def _train_config(stored: dict | None, budget: dict, options: dict) -> TrainConfig:
+    def _train_config(defaults: dict, stored: dict | None, budget: dict, options: dict) -> TrainConfig:
+        """General defaults < the family's defaults < the resumed run's settings < what was asked now."""
         known = {f.name for f in fields(TrainConfig)}
         unknown = sorted(set(options) - known)
         if unknown:
             raise GenloomError(f"unknown training option {', '.join(map(repr, unknown))}; "
                                f"options: {', '.join(sorted(known))}")
-        settings = dict(stored["train"]) if stored else {}
+        settings = dict(stored["train"]) if stored else dict(defaults)
         if budget:  # a new budget replaces the stored one whole
             settings.update(steps=None, minutes=None, epochs=None)
         config = TrainConfig(**{**settings, **budget, **options})
@@ -137,15 +153,19 @@ class Model:
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         }
 
-    def _final_metrics(self, x: torch.Tensor, labels: torch.Tensor | None, device: torch.device) -> dict[str, float]:
+    def _final_metrics(self, trainer: Trainer, held_out: tuple) -> dict[str, float]:
+        """The family's own numbers on held-out data (the training data when nothing is held out)."""
+        x, labels = make_batches(*held_out, EVAL_EXAMPLES, 0, trainer.context_length).next()
+        device = next(self.ema_net.parameters()).device
         self.ema_net.eval()
         with torch.no_grad():
-            scores = self.ema_net.evaluate(x[:EVAL_EXAMPLES].to(device),
-                                           labels[:EVAL_EXAMPLES].to(device) if labels is not None else None)
+            scores = self.ema_net.evaluate(x.to(device), labels.to(device) if labels is not None else None)
+        if trainer.validation is not None:
+            scores["best_val_loss"] = trainer.best_val_loss
         return {k: round(v, 4) for k, v in scores.items()}
 
-    def _write_grid_at(self, step: int, net: Family) -> None:
-        path = self.run_dir / "samples" / f"step-{step:06d}.png"
+    def _write_samples_at(self, step: int, net: Family) -> None:
+        path = self.run_dir / "samples" / f"step-{step:06d}{self.codec.sample_suffix}"
         path.parent.mkdir(exist_ok=True)
         self.codec.save_samples(self._generate(net, SAMPLE_GRID, seed=0, labels=None), path)
 
@@ -185,11 +205,48 @@ class Model:
             raise GenloomError(f"{len(ids)} labels for {n} examples; give one label, or one per example")
         return torch.from_numpy(ids)
 
+    def generate(self, prompt: str = "", *, max_tokens: int = 256, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float = 1.0, repetition_penalty: float = 1.0,
+                 stop: Sequence[str] = (), seed: int = 0, stream: bool = False,
+                 use_cache: bool = True) -> str | Iterator[str]:
+        """Continue `prompt`; the text generated (without the prompt), or with stream=True its pieces as they come."""
+        generate = self._latent_tool("generate")
+        if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
+            raise GenloomError(f"max_tokens must be a whole number of at least 1; got {max_tokens!r}")
+        sampling = SamplingConfig(temperature, top_k, top_p, repetition_penalty)
+        sampling.check()
+        ids = self.codec.encode(prompt) if prompt else torch.tensor([self.codec.layout.start_token])
+        device = next(self.ema_net.parameters()).device
+        tokens = generate(ids[None].to(device), int(max_tokens), sampling, torch.Generator().manual_seed(seed),
+                          use_cache=use_cache)
+        pieces = self._text_pieces(tokens, [s for s in ([stop] if isinstance(stop, str) else stop) if s])
+        return pieces if stream else "".join(pieces)
+
+    def _text_pieces(self, tokens: Iterator[torch.Tensor], stop: list[str]) -> Iterator[str]:
+        """Decoded text as tokens arrive; a byte-level token that ends mid-character waits for the rest."""
+        ids: list[int] = []
+        emitted = ""
+        with torch.no_grad():
+            for token in tokens:
+                ids.append(int(token[0]))
+                text = self.codec.decode(ids)
+                if text.endswith("\ufffd"):
+                    continue
+                cut = min((text.find(s, max(0, len(emitted) - len(s))) for s in stop if s in text), default=-1)
+                if cut >= 0:
+                    if cut > len(emitted):
+                        yield text[len(emitted):cut]
+                    return
+                if len(text) > len(emitted):
+                    yield text[len(emitted):]
+                    emitted = text
+
     def _latent_tool(self, method: str) -> Any:
         self._require_fitted()
         tool = getattr(self.ema_net, method, None)
         if tool is None:
-            raise GenloomError(f"family '{self.family_name}' has no {method}; use a family that has one, e.g. vae")
+            raise GenloomError(f"family '{self.family_name}' has no {method}; "
+                               f"families with one: {', '.join(n for n, c in FAMILIES.items() if hasattr(c, method))}")
         return tool
 
     def _on_device(self, x: torch.Tensor, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -227,7 +284,7 @@ class Model:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if self.run_dir and self.run_dir.resolve() != path.resolve():
-            for name in (METRICS_FILE, STATE_FILE):
+            for name in (METRICS_FILE, STATE_FILE, BEST_FILE):
                 if (self.run_dir / name).exists():
                     shutil.copy2(self.run_dir / name, path / name)
             if (self.run_dir / "samples").exists():
@@ -237,8 +294,9 @@ class Model:
         save_weights(self.ema_net, path / "ema.safetensors", metadata)
         (path / "samples").mkdir(exist_ok=True)
         self.codec.save_samples(self._generate(self.ema_net, SAMPLE_GRID, seed=0, labels=None),
-                                path / "samples" / "final.png")
-        write_json(path / "codec.json", self.codec.to_json())
+                                path / "samples" / f"final{self.codec.sample_suffix}")
+        for name, text in self.codec.files().items():
+            write_text(path / name, text)
         self.run_dir = path
         self._write_config()
         metrics = read_metrics(path / METRICS_FILE)

@@ -15,7 +15,7 @@ def _vae(**options):
 
 def test_vae_is_registered_and_options_are_checked():
     assert family_class("vae") is VAE and "vae" in FAMILIES
-    with pytest.raises(GenloomError, match="unknown family 'vea'; known families: vae"):
+    with pytest.raises(GenloomError, match="unknown family 'vea'; known families: autoregressive, vae"):
         family_class("vea")
     with pytest.raises(GenloomError, match="unknown option 'latent' for family 'vae'"):
         family_config("vae", {"latent": 3})

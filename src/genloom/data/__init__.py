@@ -4,5 +4,6 @@ from .codec import CODECS, Codec
 from .dataset import Dataset
 from .image_codec import ImageCodec
 from .loaders import load_data
+from .text_codec import TextCodec
 
-__all__ = ["CODECS", "Codec", "Dataset", "ImageCodec", "Layout", "load_data"]
+__all__ = ["CODECS", "Codec", "Dataset", "ImageCodec", "Layout", "TextCodec", "load_data"]

@@ -1,6 +1,7 @@
 """Built-in data sets: shipped inside installed packages, so they load offline."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -18,4 +19,10 @@ def digits() -> Dataset:
                    [str(d) for d in range(10)], {"source": "digits"})
 
 
-BUILTINS: dict[str, Callable[[], Dataset]] = {"digits": digits}
+def shakespeare() -> Dataset:
+    """The tiny-Shakespeare corpus of char-rnn and nanoGPT: 1,115,394 characters, shipped in the package."""
+    text = (Path(__file__).parent / "builtin_data" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    return Dataset("text", text, "shakespeare", source={"source": "shakespeare"})
+
+
+BUILTINS: dict[str, Callable[[], Dataset]] = {"digits": digits, "shakespeare": shakespeare}

@@ -19,6 +19,7 @@ class ImageCodec:
     """Fixed size and channel count learnt from the training images; any input is brought to them."""
 
     name = "images"
+    sample_suffix = ".png"  # samples written during training are grids
 
     def __init__(self, image_size: tuple[int, int] | None = None, channels: int | None = None,
                  class_names: Sequence[str] | None = None):
@@ -78,6 +79,10 @@ class ImageCodec:
                 np.save(handle, samples)
             return path
         return save_png(image_grid(samples), path)
+
+    def files(self) -> dict[str, str]:
+        """Extra files a run keeps beside codec.json: none."""
+        return {}
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.name, "image_size": list(self.image_size), "channels": self.channels,

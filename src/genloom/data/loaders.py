@@ -3,22 +3,26 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from ..errors import GenloomError
 from .builtin import BUILTINS
 from .dataset import Dataset
-from .images import as_uint8_images, parse_image_size, read_image_folder, resize_images
+from .images import IMAGE_SUFFIXES, as_uint8_images, parse_image_size, read_image_folder, resize_images
+from .text import read_jsonl, read_text, read_text_folder
 
 
 def load_data(source: str | Path | Dataset | np.ndarray, *,
-              image_size: int | tuple[int, int] | str | None = None) -> Dataset:
-    """Load a built-in data set by name, a folder of images, a .npy/.npz file, or an image array."""
+              image_size: int | tuple[int, int] | str | None = None, encoding: str = "utf-8",
+              errors: str = "strict", text_field: str = "text") -> Dataset:
+    """Load a built-in data set by name, a folder of images or .txt files, a .npy/.npz/.txt/.jsonl file,
+    or an image array. `encoding`, `errors` and `text_field` apply to text."""
     if isinstance(source, Dataset):
         return source
     size = parse_image_size(image_size)
+    text_options = {"encoding": encoding, "errors": errors, "text_field": text_field}
     if isinstance(source, np.ndarray):
         images = as_uint8_images(source, what="the image array")
         return Dataset("images", resize_images(images, size) if size else images, "array")
@@ -30,15 +34,40 @@ def load_data(source: str | Path | Dataset | np.ndarray, *,
         raise GenloomError(f"no file, folder or built-in data set named '{source}'; "
                            f"built-in ones: {', '.join(sorted(BUILTINS))}")
     if path.is_dir():
-        loader = _load_image_folder
+        loader = _load_text_folder if _is_text_folder(path) else _load_image_folder
     else:
         loader = FILE_LOADERS.get(path.suffix.lower())
         if loader is None:
             raise GenloomError(f"{path}: unsupported file type '{path.suffix}'; "
                                f"use a folder of images or one of {', '.join(sorted(FILE_LOADERS))}")
-    data = loader(path, size)
-    data.source = {"source": str(path.resolve()), "image_size": list(size) if size else None}
+    data = loader(path, size, **text_options) if loader in TEXT_LOADERS else loader(path, size)
+    if data.kind == "text":
+        _check_text(data, path)
+        data.source = {"source": str(path.resolve()), **text_options}
+    else:
+        data.source = {"source": str(path.resolve()), "image_size": list(size) if size else None}
     return data
+
+
+def _is_text_folder(path: Path) -> bool:
+    return any(path.glob("*.txt")) and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*"))
+
+
+def _check_text(data: Dataset, path: Path) -> None:
+    if not data.values.strip():
+        raise GenloomError(f"{path} holds no text; give a corpus with at least a few thousand characters")
+
+
+def _load_text_file(path: Path, size, **options) -> Dataset:
+    return Dataset("text", read_text(path, options["encoding"], options["errors"]), path.stem)
+
+
+def _load_text_folder(path: Path, size, **options) -> Dataset:
+    return Dataset("text", read_text_folder(path, options["encoding"], options["errors"]), path.name)
+
+
+def _load_jsonl(path: Path, size, **options) -> Dataset:
+    return Dataset("text", read_jsonl(path, options["text_field"], options["encoding"], options["errors"]), path.stem)
 
 
 def _resized(data: Dataset, size: tuple[int, int]) -> Dataset:
@@ -87,7 +116,10 @@ def _label_ids(labels: np.ndarray, n: int, path: Path) -> tuple[np.ndarray, list
     return ids.astype(np.int64), [str(name) for name in names]
 
 
-FILE_LOADERS: dict[str, Callable[[Path, Any], Dataset]] = {
+TEXT_LOADERS = (_load_text_file, _load_text_folder, _load_jsonl)
+FILE_LOADERS: dict[str, Callable[..., Dataset]] = {
     ".npy": _load_image_array,
     ".npz": _load_image_array,
+    ".txt": _load_text_file,
+    ".jsonl": _load_jsonl,
 }

@@ -23,6 +23,7 @@ class Family(nn.Module, ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    train_defaults: ClassVar[dict] = {}   # TrainConfig values that suit this family better than the general ones
 
     def __init__(self, layout: Layout, config: Any):
         super().__init__()

@@ -15,19 +15,19 @@ from ..files import atomic_path, write_text  # noqa: E402
 
 
 def plot_loss_curve(metrics: list[dict], path: Path) -> Path | None:
-    """Every logged loss against the step, with roll-backs marked; None if nothing was logged."""
-    steps = [m for m in metrics if "event" not in m]
-    keys = [k for k in steps[0] if k == "loss" or k.startswith("loss_")] if steps else []
+    """Every logged loss (training and validation) against the step, roll-backs marked; None if none logged."""
+    keys = sorted({k for m in metrics for k in m if k in ("loss", "val_loss") or k.startswith("loss_")})
     if not keys:
         return None
     figure, axis = plt.subplots(figsize=(6, 3.5), dpi=110)
     for key in keys:
-        axis.plot([m["step"] for m in steps], [m[key] for m in steps], label=key)
+        points = [(m["step"], m[key]) for m in metrics if key in m]
+        axis.plot(*zip(*points), label=key, marker="o" if key == "val_loss" else None, markersize=3)
     for event in (m for m in metrics if m.get("event") == "rollback"):
         axis.axvline(event["step"], color="red", linestyle=":", linewidth=1)
     axis.set_xlabel("step")
     axis.set_ylabel("training loss")
-    if all(m[key] > 0 for m in steps for key in keys):
+    if all(m[key] > 0 for m in metrics for key in keys if key in m):
         axis.set_yscale("log")  # early losses are orders of magnitude above the final ones
     axis.grid(alpha=0.3)
     axis.legend()
@@ -43,6 +43,14 @@ def _embedded_image(path: Path | None, alt: str) -> str:
         return ""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<figure><img src="data:image/png;base64,{data}" alt="{alt}"><figcaption>{alt}</figcaption></figure>'
+
+
+def _text_samples(path: Path, count: int = 3) -> str:
+    if not path.exists():
+        return ""
+    samples = path.read_text(encoding="utf-8").split("\n\n-----\n\n")[:count]
+    shown = "".join(f"<pre>{html.escape(sample)}</pre>" for sample in samples)
+    return f"<h2>Samples</h2>{shown}"
 
 
 def _table(rows: dict[str, Any]) -> str:
@@ -76,10 +84,11 @@ def write_report(run_dir: Path, record: dict[str, Any], metrics: list[dict]) -> 
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}}
 table{{border-collapse:collapse}}th,td{{text-align:left;padding:.25rem .8rem;border-bottom:1px solid #ddd}}
 figure{{display:inline-block;margin:1rem 1rem 0 0;vertical-align:top}}img{{image-rendering:pixelated;max-width:100%}}
-figcaption{{color:#666;font-size:.9rem}}</style></head>
+figcaption{{color:#666;font-size:.9rem}}pre{{background:#f6f6f6;padding:.6rem;white-space:pre-wrap}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 {_table(summary_rows(record))}
 {_embedded_image(run_dir / "samples" / "final.png", "samples from the EMA weights (seed 0)")}
+{_text_samples(run_dir / "samples" / "final.txt")}
 {_embedded_image(curve, "training loss")}
 </body></html>
 """

@@ -1,32 +1,86 @@
-"""Mini-batch order that is a pure function of (seed, epoch, position), so a resume replays it exactly."""
+"""Mini-batches that are a pure function of (seed, position), so a resumed run replays them exactly."""
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from ..errors import GenloomError
 
 
 class ShuffledBatches:
-    """Indices of shuffled mini-batches over n examples; an incomplete last batch is dropped."""
+    """Shuffled mini-batches of whole examples, epoch after epoch; an incomplete last batch is dropped."""
 
-    def __init__(self, n: int, batch_size: int, seed: int):
-        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
+    def __init__(self, x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int):
+        self.x, self.labels, self.seed = x, labels, seed
+        self.batch_size = min(batch_size, len(x))
         self.epoch, self.position = 0, 0
-        self._order = None
+        self._order: tuple[int, np.ndarray] | None = None
 
     @property
-    def per_epoch(self) -> int:
-        return self.n // self.batch_size
+    def per_epoch(self) -> float:
+        return len(self.x) // self.batch_size
 
-    def next(self) -> np.ndarray:
-        if self.position + self.batch_size > self.n:
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.position + self.batch_size > len(self.x):
             self.epoch, self.position = self.epoch + 1, 0
         if self._order is None or self._order[0] != self.epoch:
-            self._order = (self.epoch, np.random.default_rng([self.seed, self.epoch]).permutation(self.n))
-        indices = self._order[1][self.position:self.position + self.batch_size]
+            self._order = (self.epoch, np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x)))
+        indices = torch.from_numpy(self._order[1][self.position:self.position + self.batch_size])
         self.position += self.batch_size
-        return indices
+        return self.x[indices], self.labels[indices] if self.labels is not None else None
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+
+class RandomWindows:
+    """Windows of `window` consecutive tokens at random offsets of a token stream (nanoGPT's get_batch)."""
+
+    def __init__(self, tokens: torch.Tensor, window: int, batch_size: int, seed: int, what: str = "the text"):
+        if len(tokens) <= window:
+            raise GenloomError(f"{what} has {len(tokens)} tokens, not more than one block of {window}; "
+                               "use a longer corpus or a smaller block_size (CLI: --block-size)")
+        self.tokens, self.window, self.batch_size, self.seed = tokens, window, batch_size, seed
+        self.count = 0
+
+    @property
+    def per_epoch(self) -> float:
+        return len(self.tokens) / (self.batch_size * self.window)
+
+    def next(self) -> tuple[torch.Tensor, None]:
+        rng = np.random.default_rng([self.seed, self.count])
+        starts = torch.from_numpy(rng.integers(0, len(self.tokens) - self.window + 1, self.batch_size))
+        self.count += 1
+        return self.tokens[starts[:, None] + torch.arange(self.window)], None
+
+    def state_dict(self) -> dict[str, int]:
+        return {"count": self.count}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.count = int(state["count"])
+
+
+def make_batches(x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
+                 context_length: int | None, what: str = "the text") -> ShuffledBatches | RandomWindows:
+    """Windows for a token stream (1-D x, needs the family's context length), whole examples otherwise."""
+    if x.dim() == 1:
+        if context_length is None:
+            raise GenloomError("this family cannot train on a token stream; use --family autoregressive for text")
+        return RandomWindows(x, context_length + 1, batch_size, seed, what)
+    return ShuffledBatches(x, labels, batch_size, seed)
+
+
+def split_validation(x: torch.Tensor, labels: torch.Tensor | None, fraction: float):
+    """Hold out `fraction`: the tail of a token stream (as nanoGPT), or a seeded random subset of examples."""
+    if fraction == 0:
+        return (x, labels), None
+    n_val = int(len(x) * fraction)
+    if x.dim() == 1:
+        return (x[:-n_val], None), (x[-n_val:], None)
+    order = torch.from_numpy(np.random.default_rng(0).permutation(len(x)))
+    train, val = order[n_val:], order[:n_val]
+    pick = (lambda idx: labels[idx]) if labels is not None else (lambda idx: None)
+    return (x[train], pick(train)), (x[val], pick(val))

@@ -12,6 +12,7 @@ class TrainConfig:
     minutes: float | None = None      # with none given, `default_steps` steps are run
     epochs: float | None = None
     batch_size: int = 64
+    grad_accum: int = 1               # micro-batches per update: an effective batch of batch_size * grad_accum
     lr: float = 2e-3
     weight_decay: float = 0.0
     warmup_steps: int = 100
@@ -19,11 +20,15 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     log_every: int = 25
+    val_fraction: float = 0.1         # held out: the tail of a text, a seeded random tenth of examples
+    eval_every: int = 500             # steps between validation losses (and best-checkpoint updates)
+    eval_batches: int = 10
     sample_every: int = 500
     checkpoint_every: int = 500       # steps; and at least every `checkpoint_minutes`
     checkpoint_minutes: float = 5.0
     seed: int = 0
     device: str = "auto"
+    compile: bool = False             # torch.compile the networks (worth it for long GPU runs)
     progress: bool = True
 
     default_steps = 2000
@@ -36,11 +41,14 @@ class TrainConfig:
             raise GenloomError(f"steps must be at least 1; got {self.steps}")
         if self.epochs is not None and not self.epochs > 0:
             raise GenloomError(f"epochs must be greater than 0; got {self.epochs}")
-        for name in ("batch_size", "log_every", "sample_every", "checkpoint_every"):
+        for name in ("batch_size", "grad_accum", "log_every", "eval_every", "eval_batches", "sample_every",
+                     "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise GenloomError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not self.lr > 0:
             raise GenloomError(f"lr must be greater than 0; got {self.lr}")
+        if not 0 <= self.val_fraction < 1:
+            raise GenloomError(f"val_fraction must lie in [0, 1); got {self.val_fraction}")
         if not self.grad_clip > 0:
             raise GenloomError(f"grad_clip must be greater than 0; got {self.grad_clip}")
         for name in ("warmup_steps", "weight_decay"):

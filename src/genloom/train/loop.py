@@ -1,5 +1,5 @@
-"""The one training loop for every family: schedule, clipping, EMA, AMP, logging, checkpoints, resume,
-and a guard that rolls a diverging run back to its last good checkpoint."""
+"""The one training loop for every family: schedule, accumulation, clipping, EMA, AMP, validation, logging,
+checkpoints, resume, and a guard that rolls a diverging run back to its last good checkpoint."""
 from __future__ import annotations
 
 import json
@@ -7,23 +7,26 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
 from ..errors import GenloomError
-from ..families.base import Family
+from ..families.base import Family, LossStep
 from ..files import write_text
-from .batches import ShuffledBatches
-from .checkpoint import load_state, save_state
+from .batches import make_batches
+from .checkpoint import load_state, save_state, save_weights
 from .config import TrainConfig
 from .device import autocast, autocast_dtype
 from .ema import EMA
 
 STATE_FILE = "trainer.pt"
 METRICS_FILE = "metrics.jsonl"
+BEST_FILE = "best.safetensors"
 MAX_ROLLBACKS = 3  # consecutive roll-backs (each halving the learning rate) before giving up
+VALIDATION_SEED = 1234
+VALIDATION_PART = "the held-out tail of the text (val_fraction)"
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
@@ -33,26 +36,42 @@ def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
     return config.lr * warmup * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
+def _optimizer_groups(params: list[torch.nn.Parameter]) -> list[dict]:
+    """Weight decay on matrices only, never on biases, norms or gains (as GPT-2 and nanoGPT)."""
+    return [{"params": [p for p in params if p.dim() >= 2]},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
 class Trainer:
-    """Trains `family` on encoded examples `x` (and `labels`), keeping its state in `run_dir`."""
+    """Trains `family` on encoded data `x` (examples, or one token stream), keeping its state in `run_dir`."""
 
     def __init__(self, family: Family, x: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
-                 run_dir: Path, device: torch.device,
+                 run_dir: Path, device: torch.device, validation: tuple | None = None,
                  on_sample: Callable[[int, Family], None] | None = None):
-        self.family, self.x, self.labels, self.config = family.to(device), x, labels, config
+        self.family, self.config, self.validation = family.to(device), config, validation
         self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
-        self.batches = ShuffledBatches(len(x), config.batch_size, config.seed)
-        self.ema = EMA(family, config.ema_decay)
-        self.optimizers = {group: torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.99),
+        self.context_length = getattr(family, "context_length", None)
+        self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length)
+        if validation is not None:  # fail now, not at the first validation, if the held-out part is too small
+            make_batches(*validation, config.batch_size, VALIDATION_SEED, self.context_length, VALIDATION_PART)
+        groups = family.param_groups()
+        if config.grad_accum > 1 and len(groups) > 1:
+            raise GenloomError(f"grad_accum works with one optimiser; family '{family.name}' has {len(groups)}")
+        self.optimizers = {group: torch.optim.AdamW(_optimizer_groups(params), lr=config.lr, betas=(0.9, 0.99),
                                                     weight_decay=config.weight_decay)
-                           for group, params in family.param_groups().items()}
+                           for group, params in groups.items()}
+        if config.compile:
+            for module in family.children():
+                module.compile()
+        self.ema = EMA(family, config.ema_decay)
         # Loss scaling only for fp16; bf16 and fp32 have the range to do without it.
         self.scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
         self.step, self.elapsed, self.lr_scale, self.rollbacks = 0, 0.0, 1.0, 0
+        self.best_val_loss = math.inf
         self.running: dict[str, list[float]] = {}  # numbers since the last log line, averaged into it
         total = config.steps
         if config.epochs is not None:
-            by_epochs = math.ceil(config.epochs * self.batches.per_epoch)
+            by_epochs = math.ceil(config.epochs * self.batches.per_epoch / config.grad_accum)
             total = by_epochs if total is None else min(total, by_epochs)
         self.total_steps = total
 
@@ -60,6 +79,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {
             "step": self.step, "elapsed": self.elapsed, "lr_scale": self.lr_scale,
+            "best_val_loss": self.best_val_loss,
             "model": self.family.state_dict(), "ema": self.ema.module.state_dict(),
             "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
@@ -70,6 +90,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict, restore_clock: bool = True) -> None:
         self.step, self.lr_scale = int(state["step"]), float(state["lr_scale"])
+        self.best_val_loss = float(state["best_val_loss"])
         if restore_clock:
             self.elapsed = float(state["elapsed"])
         try:
@@ -140,6 +161,8 @@ class Trainer:
                 self._log({"step": self.step, **last_logged, "lr": self._current_lr(),
                            "elapsed": round(self.elapsed, 3)})
                 self.running.clear()
+            if self.validation is not None and (self.step % self.config.eval_every == 0 or self.done()):
+                self._validate()
             if self.on_sample and self.step % self.config.sample_every == 0:
                 self.on_sample(self.step, self.ema.module)
             if (self.step % self.config.checkpoint_every == 0
@@ -153,44 +176,73 @@ class Trainer:
     def _current_lr(self) -> float:
         return next(iter(self.optimizers.values())).param_groups[0]["lr"]
 
-    def _train_step(self) -> dict[str, float] | None:
-        """One optimiser step per loss the family yields; None if the guard rolled the run back."""
-        self.family.train()
-        indices = torch.from_numpy(self.batches.next())
-        x = self.x[indices].to(self.device, non_blocking=True)
-        labels = self.labels[indices].to(self.device) if self.labels is not None else None
-        lr = self.lr_scale * learning_rate(self.config, self.step, self.progress())
-        logs: dict[str, float] = {}
-        losses = self.family.losses(x, labels)
+    def _losses(self, x: torch.Tensor, labels: torch.Tensor | None, family: Family) -> Iterator[LossStep]:
+        """The family's losses with each forward pass under autocast (the backward passes stay outside)."""
+        x = x.to(self.device, non_blocking=True)
+        labels = labels.to(self.device) if labels is not None else None
+        losses = family.losses(x, labels)
         while True:
             with autocast(self.device):
                 item = next(losses, None)
             if item is None:
-                break
-            group, loss, extra = item
-            if not torch.isfinite(loss):
-                self._roll_back(f"non-finite loss ({loss.item()}) in '{group}'")
-                return None
-            optimizer = self.optimizers[group]
+                return
+            yield item
+
+    def _train_step(self) -> dict[str, float] | None:
+        """One update (or one per loss the family yields); None if the guard rolled the run back."""
+        self.family.train()
+        lr = self.lr_scale * learning_rate(self.config, self.step, self.progress())
+        for optimizer in self.optimizers.values():
             for param_group in optimizer.param_groups:
                 param_group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(optimizer)
-            params = [p for g in optimizer.param_groups for p in g["params"]]
-            norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-            if not torch.isfinite(norm) and not self.scaler.is_enabled():  # fp16's scaler skips such steps itself
-                self._roll_back(f"non-finite gradient in '{group}'")
-                return None
-            self.scaler.step(optimizer)
-            self.scaler.update()
-            logs["loss" if group == "model" else f"loss_{group}"] = loss.item()
-            logs.update(extra)
-        if "loss" not in logs:
-            logs["loss"] = sum(v for k, v in logs.items() if k.startswith("loss_"))
+        accum = self.config.grad_accum
+        sums: dict[str, float] = {}
+        for _ in range(accum):
+            for group, loss, extra in self._losses(*self.batches.next(), self.family):
+                if not torch.isfinite(loss):
+                    return self._roll_back(f"non-finite loss ({loss.item()}) in '{group}'")
+                self.scaler.scale(loss / accum).backward()
+                if accum == 1 and not self._update(group):  # step as we go: a GAN's G loss needs the new D
+                    return self._roll_back(f"non-finite gradient in '{group}'")
+                for key, value in {"loss" if group == "model" else f"loss_{group}": loss.item(), **extra}.items():
+                    sums[key] = sums.get(key, 0.0) + value / accum
+        if accum > 1 and not self._update("model"):
+            return self._roll_back("non-finite gradient")
+        if "loss" not in sums:
+            sums["loss"] = sum(v for k, v in sums.items() if k.startswith("loss_"))
         self.step += 1
         self.ema.update(self.family, self.step)
-        return logs
+        return sums
+
+    def _update(self, group: str) -> bool:
+        """Clip and apply the accumulated gradients of one optimiser; False if they are not finite."""
+        optimizer = self.optimizers[group]
+        self.scaler.unscale_(optimizer)
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        if not torch.isfinite(norm) and not self.scaler.is_enabled():  # fp16's scaler skips such steps itself
+            return False
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        return True
+
+    def _validate(self) -> None:
+        """Mean loss of the EMA weights on fixed held-out batches; the best weights are kept on disk."""
+        net = self.ema.module
+        x, labels = self.validation
+        batches = make_batches(x, labels, self.config.batch_size, VALIDATION_SEED, self.context_length,
+                               VALIDATION_PART)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():  # leave the training RNG untouched
+            losses = [loss.item() for _ in range(self.config.eval_batches)
+                      for _, loss, _ in self._losses(*batches.next(), net)]
+        val_loss = sum(losses) / len(losses)
+        if val_loss < self.best_val_loss:
+            self.best_val_loss = val_loss
+            save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step), "val_loss": f"{val_loss:.6f}"})
+        self._log({"step": self.step, "val_loss": val_loss, "best_val_loss": self.best_val_loss,
+                   "elapsed": round(self.elapsed, 3)})
 
     def _roll_back(self, reason: str) -> None:
         """Reload the last checkpoint and halve the learning rate; give up after MAX_ROLLBACKS in a row."""
@@ -200,6 +252,8 @@ class Trainer:
             raise GenloomError(f"training diverged: {reason} at step {failed_step} after {MAX_ROLLBACKS} "
                                "roll-backs with smaller learning rates; lower --lr or --grad-clip")
         rollbacks = self.rollbacks
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
         self.load_state_dict(load_state(self.run_dir / STATE_FILE), restore_clock=False)
         self.rollbacks = rollbacks
         self.lr_scale *= 0.5 ** rollbacks
@@ -216,11 +270,9 @@ class Trainer:
     def _truncate_metrics(self, step: int) -> None:
         """Drop lines logged after `step`: a resumed or rolled-back run logs them again."""
         path = self.run_dir / METRICS_FILE
-        if not path.exists():
-            return
         records = read_metrics(path)
         kept = [record for record in records if record["step"] <= step]
-        if len(kept) != len(path.read_text(encoding="utf-8").splitlines()):
+        if path.exists() and len(kept) != len(path.read_text(encoding="utf-8").splitlines()):
             write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 

@@ -1,0 +1,120 @@
+"""TextCodec: a corpus <-> a stream of token ids, by characters or by a BPE vocabulary trained locally."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import GenloomError
+from ..files import write_text
+from ..layout import Layout
+from .codec import register_codec
+from .dataset import Dataset
+
+TOKENIZERS = ("char", "bpe")
+
+
+def train_bpe(text: str, vocab_size: int):
+    """A byte-level BPE vocabulary (as GPT-2's) trained on `text` with HF tokenizers; nothing downloaded."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    chunk = 1 << 16
+    tokenizer.train_from_iterator((text[i:i + chunk] for i in range(0, len(text), chunk)), trainer)
+    return tokenizer
+
+
+@register_codec("text")
+class TextCodec:
+    """Characters (exact, small vocabulary) or byte-level BPE (any text, shorter sequences)."""
+
+    name = "text"
+    sample_suffix = ".txt"
+
+    def __init__(self, tokenizer: str = "char", vocab_size: int = 1024, chars: list[str] | None = None,
+                 bpe: str | None = None):
+        if tokenizer not in TOKENIZERS:
+            raise GenloomError(f"unknown tokenizer '{tokenizer}'; use one of {', '.join(TOKENIZERS)}")
+        if tokenizer == "bpe" and vocab_size < 257:
+            raise GenloomError(f"a BPE vocabulary needs more than the 256 bytes; got vocab_size={vocab_size}")
+        self.tokenizer, self.vocab_size = tokenizer, vocab_size
+        self.chars = list(chars or [])
+        self._bpe = None
+        if bpe is not None:
+            from tokenizers import Tokenizer
+            self._bpe = Tokenizer.from_str(bpe)
+        self._index = {c: i for i, c in enumerate(self.chars)}
+
+    def fit(self, data: Dataset) -> "TextCodec":
+        if self.tokenizer == "char":
+            self.chars = sorted(set(data.values))
+            self._index = {c: i for i, c in enumerate(self.chars)}
+        else:
+            self._bpe = train_bpe(data.values, self.vocab_size)
+        return self
+
+    @property
+    def layout(self) -> Layout:
+        size = len(self.chars) if self.tokenizer == "char" else self._bpe.get_vocab_size()
+        start = self._index.get("\n", 0) if self.tokenizer == "char" else 0
+        return Layout("sequence", (), vocab_size=size, start_token=start)
+
+    def encode(self, values: str) -> torch.Tensor:
+        """Token ids (a 1-D int64 tensor) of one text."""
+        if not isinstance(values, str):
+            raise GenloomError(f"text must be a string; got {type(values).__name__}")
+        if self.tokenizer == "bpe":
+            return torch.tensor(self._bpe.encode(values).ids, dtype=torch.long)
+        unknown = sorted(set(values) - self._index.keys())
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown[:10])
+            raise GenloomError(f"characters not in the model's vocabulary: {shown}; remove them "
+                               "(a character model knows only the characters of its training text)")
+        return torch.tensor([self._index[c] for c in values], dtype=torch.long)
+
+    def decode(self, tensor: torch.Tensor | list[int]) -> str | list[str]:
+        """Text of a 1-D id sequence, or a list of texts for a 2-D batch."""
+        ids = torch.as_tensor(tensor).cpu()
+        if ids.dim() == 2:
+            return [self.decode(row) for row in ids]
+        if self.tokenizer == "bpe":
+            return self._bpe.decode(ids.tolist())
+        return "".join(self.chars[i] for i in ids.tolist())
+
+    def label_ids(self, labels: Any) -> np.ndarray:
+        raise GenloomError("text models take no labels; give a prompt instead")
+
+    def save_samples(self, samples: list[str], path: str | Path) -> Path:
+        """Texts to .txt (separated by a rule) or .jsonl (one {"text": ...} per line)."""
+        path = Path(path)
+        if path.suffix not in (".txt", ".jsonl"):
+            raise GenloomError(f"cannot write text samples to {path.name}; use a .txt or .jsonl path")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".jsonl":
+            write_text(path, "".join(json.dumps({"text": s}) + "\n" for s in samples))
+        else:
+            write_text(path, "\n\n-----\n\n".join(samples) + "\n")
+        return path
+
+    def files(self) -> dict[str, str]:
+        """Extra files a run keeps: tokenizer.json for BPE, loadable by HF tokenizers."""
+        return {"tokenizer.json": self._bpe.to_str()} if self._bpe is not None else {}
+
+    def to_json(self) -> dict[str, Any]:
+        state = {"kind": self.name, "tokenizer": self.tokenizer, "vocab_size": self.vocab_size}
+        if self.tokenizer == "char":
+            state["chars"] = self.chars
+        else:
+            state["bpe"] = self._bpe.to_str()
+        return state
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> "TextCodec":
+        return cls(state["tokenizer"], state["vocab_size"], state.get("chars"), state.get("bpe"))

@@ -1,0 +1,68 @@
+"""Next-token sampling: repetition penalty, temperature, top-k and top-p, in Hugging Face's order and with
+its semantics, so the same settings mean the same thing in both."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import GenloomError
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 1.0          # 0 = greedy
+    top_k: int | None = None          # keep the k most likely tokens
+    top_p: float = 1.0                # keep the smallest set whose probability reaches top_p (nucleus)
+    repetition_penalty: float = 1.0   # > 1 discourages tokens already in the text (CTRL, Keskar et al. 2019)
+
+    def check(self) -> None:
+        if not self.temperature >= 0:
+            raise GenloomError(f"temperature must be >= 0 (0 = greedy); got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise GenloomError(f"top_p must lie in (0, 1]; got {self.top_p}")
+        if self.top_k is not None and self.top_k < 1:
+            raise GenloomError(f"top_k must be at least 1; got {self.top_k}")
+        if not self.repetition_penalty > 0:
+            raise GenloomError(f"repetition_penalty must be greater than 0; got {self.repetition_penalty}")
+
+
+def penalise_repetition(scores: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
+    """Divide positive (multiply negative) scores of tokens already present by `penalty`."""
+    if penalty == 1.0 or previous.numel() == 0:
+        return scores
+    seen = scores.gather(1, previous)
+    return scores.scatter(1, previous, torch.where(seen < 0, seen * penalty, seen / penalty))
+
+
+def keep_top_k(scores: torch.Tensor, k: int | None) -> torch.Tensor:
+    if k is None or k >= scores.shape[-1]:
+        return scores
+    threshold = torch.topk(scores, k, dim=-1).values[..., -1:]
+    return scores.masked_fill(scores < threshold, -float("inf"))
+
+
+def keep_top_p(scores: torch.Tensor, p: float) -> torch.Tensor:
+    if p >= 1.0:
+        return scores
+    sorted_scores, order = torch.sort(scores, descending=False)
+    cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
+    remove = cumulative <= 1 - p
+    remove[..., -1:] = False  # always keep the most likely token
+    return scores.masked_fill(remove.scatter(1, order, remove), -float("inf"))
+
+
+def next_token_scores(logits: torch.Tensor, previous: torch.Tensor, config: SamplingConfig) -> torch.Tensor:
+    """Processed scores (B, vocab) for the next token, given the tokens so far (B, T)."""
+    scores = penalise_repetition(logits.float(), previous, config.repetition_penalty)
+    if config.temperature > 0:
+        scores = scores / config.temperature
+    return keep_top_p(keep_top_k(scores, config.top_k), config.top_p)
+
+
+def choose_next(scores: torch.Tensor, config: SamplingConfig, generator: torch.Generator) -> torch.Tensor:
+    """Greedy at temperature 0, else a draw from softmax(scores) with a CPU generator (same on every device)."""
+    if config.temperature == 0:
+        return scores.argmax(dim=-1)
+    probabilities = scores.softmax(dim=-1).cpu()
+    return torch.multinomial(probabilities, 1, generator=generator).squeeze(1).to(scores.device)

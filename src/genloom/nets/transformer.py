@@ -1,0 +1,136 @@
+"""A decoder-only transformer in the GPT-2 layout (names match, so GPT-2 checkpoints map onto it):
+pre-LayerNorm blocks, causal attention through scaled_dot_product_attention, GELU MLP, tied embeddings,
+optional rotary position embeddings, and a key/value cache for generation."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import GenloomError
+from ..layout import Layout
+from . import register_backbone
+
+KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per block: keys and values, (B, heads, T, head_dim)
+
+
+def rotary_tables(length: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of RoPE's rotation angles (Su et al. 2021), (length, head_dim), rotate-half layout."""
+    inverse_frequency = 1.0 / base ** (torch.arange(0, head_dim, 2).float() / head_dim)
+    angles = torch.outer(torch.arange(length).float(), inverse_frequency)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, n_embd: int, n_head: int, bias: bool, dropout: float):
+        super().__init__()
+        self.n_head, self.dropout = n_head, dropout
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.resid_dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None,
+                past: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        batch, length, channels = x.shape
+        q, k, v = (t.view(batch, length, self.n_head, -1).transpose(1, 2)
+                   for t in self.c_attn(x).split(channels, dim=2))
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        past_length = 0
+        if past is not None:
+            past_length = past[0].shape[2]
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        mask = None
+        if past_length and length > 1:  # new queries see all the cache and the causal part of themselves
+            mask = torch.ones(length, past_length + length, dtype=torch.bool, device=x.device).tril(past_length)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=past_length == 0 and length > 1)
+        y = y.transpose(1, 2).contiguous().view(batch, length, channels)
+        return self.resid_dropout(self.c_proj(y)), (k, v)
+
+
+class MLP(nn.Module):
+    def __init__(self, n_embd: int, bias: bool, dropout: float, gelu: str):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
+        self.gelu = nn.GELU(approximate=gelu)
+        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd: int, n_head: int, bias: bool, dropout: float, gelu: str, eps: float):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd, eps=eps, bias=bias)
+        self.attn = CausalSelfAttention(n_embd, n_head, bias, dropout)
+        self.ln_2 = nn.LayerNorm(n_embd, eps=eps, bias=bias)
+        self.mlp = MLP(n_embd, bias, dropout, gelu)
+
+    def forward(self, x, rotary, past):
+        attended, cache = self.attn(self.ln_1(x), rotary, past)
+        x = x + attended
+        return x + self.mlp(self.ln_2(x)), cache
+
+
+@register_backbone("sequence", "causal")
+class Transformer(nn.Module):
+    """Token ids (B, T) -> next-token logits (B, T, vocab), with GPT-2's initialisation."""
+
+    def __init__(self, layout: Layout, n_layer: int = 4, n_head: int = 4, n_embd: int = 128, block_size: int = 128,
+                 dropout: float = 0.0, bias: bool = True, rope: bool = False, gelu: str = "none",
+                 layer_norm_eps: float = 1e-5):
+        super().__init__()
+        self.block_size, self.rope = block_size, rope
+        self.wte = nn.Embedding(layout.vocab_size, n_embd)
+        self.wpe = None if rope else nn.Embedding(block_size, n_embd)
+        self.drop = nn.Dropout(dropout)
+        self.h = nn.ModuleList(Block(n_embd, n_head, bias, dropout, gelu, layer_norm_eps) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd, eps=layer_norm_eps, bias=bias)
+        self.lm_head = nn.Linear(n_embd, layout.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied input and output embeddings
+        if rope:
+            cos, sin = rotary_tables(block_size, n_embd // n_head)
+            self.register_buffer("rotary_cos", cos, persistent=False)
+            self.register_buffer("rotary_sin", sin, persistent=False)
+        self.apply(self._init_weights)
+        for name, param in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # residual projections scaled by depth, as GPT-2
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, idx: torch.Tensor, past: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+        """Logits for every position, and the key/value cache extended by `idx`."""
+        start = past[0][0].shape[2] if past else 0
+        length = idx.shape[1]
+        if start + length > self.block_size:
+            raise GenloomError(f"{start + length} tokens exceed the model's context of {self.block_size}")
+        x = self.wte(idx)
+        rotary = None
+        if self.rope:
+            rotary = (self.rotary_cos[start:start + length], self.rotary_sin[start:start + length])
+        else:
+            x = x + self.wpe(torch.arange(start, start + length, device=idx.device))
+        x = self.drop(x)
+        cache = []
+        for i, block in enumerate(self.h):
+            x, kv = block(x, rotary, past[i] if past else None)
+            cache.append(kv)
+        return self.lm_head(self.ln_f(x)), cache
