@@ -4,5 +4,6 @@ __version__ = "0.1.0"
 from .data import Dataset, load_data  # noqa: E402
 from .errors import GenloomError  # noqa: E402
 from .model import Model, load  # noqa: E402
+from .evaluate import evaluate  # noqa: E402
 
-__all__ = ["Dataset", "GenloomError", "Model", "__version__", "load", "load_data"]
+__all__ = ["Dataset", "GenloomError", "Model", "__version__", "evaluate", "load", "load_data"]

@@ -8,6 +8,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .data import load_data
 from .errors import GenloomError
 from .families import FAMILIES
 from .train import TrainConfig
@@ -56,17 +57,61 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise GenloomError("--resume needs --out: the folder of the run to continue")
     family = args.family or (read_run(out)[0]["family"] if args.resume else "vae")
     model = Model(family, **_given(args, args.family_option_names))
+    data = None
+    if args.data is not None:
+        data = load_data(args.data, image_size=args.image_size, encoding=args.encoding, errors=args.errors,
+                         text_field=args.text_field)
+    elif not args.resume:
+        raise GenloomError("name the data to train on: a built-in name (digits, shakespeare), a folder or a file")
     if out is None:
-        out = Path("runs") / f"{Path(str(args.data)).stem or args.data}-{family}"
-    model.fit(args.data, out=out, resume=args.resume, image_size=args.image_size, steps=args.steps,
-              minutes=args.minutes, epochs=args.epochs, device=args.device,
-              progress=not args.quiet, **_given(args, set(TRAIN_FLAGS)))
+        out = Path("runs") / f"{data.name}-{family}"
+    model.fit(data, out=out, resume=args.resume, steps=args.steps, minutes=args.minutes, epochs=args.epochs,
+              device=args.device, progress=not args.quiet, codec_options=_given(args, {"tokenizer", "vocab_size"}),
+              **_given(args, set(TRAIN_FLAGS)))
     record = model.record
     print(f"trained {record['family']} on {record['data']['name']} for {record['steps_trained']} steps "
           f"in {record['train_seconds']:.1f} s")
     if record["final_metrics"]:
         print("final: " + ", ".join(f"{k} {v:g}" for k, v in record["final_metrics"].items()))
     print(f"run written to {out}/ (open {out / 'report.html'})")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from .model import load
+
+    model = load(args.run, device=args.device)
+    pieces = model.generate(args.prompt, max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k,
+                            top_p=args.top_p, repetition_penalty=args.repetition_penalty, stop=args.stop or (),
+                            seed=args.seed, stream=True, use_cache=not args.no_cache)
+    sys.stdout.write(args.prompt)
+    for piece in pieces:  # print as the tokens come
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate
+    from .model import load
+
+    model = load(args.run, device=args.device)
+    data = load_data(args.data) if args.data else None
+    scores = evaluate(model, data, samples=args.samples, seed=args.seed)
+    width = max(map(len, scores))
+    for name, value in scores.items():
+        print(f"{name:<{width}}  {value:g}")
+    print(f"saved in {Path(args.run) / 'config.json'} and {Path(args.run) / 'report.html'}")
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    from .model import load
+
+    model = load(args.run, device=args.device)
+    data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field)
+    model.finetune(data, out=args.out, rank=args.rank, alpha=args.alpha, steps=args.steps, minutes=args.minutes,
+                   device=args.device, progress=not args.quiet, **_given(args, set(TRAIN_FLAGS)))
+    print(f"fine-tuned {args.run} on {data.name} with LoRA rank {args.rank}; adapter written to {args.out}/ "
+          f"(use it like a run: genloom generate {args.out})")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -99,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model on a data set", description=(
-        "Train a family on DATA: a built-in name (digits), a folder of images (one sub-folder per class), "
-        "or a .npy/.npz array. Writes the run to --out."))
+        "Train a family on DATA: a built-in name (digits, shakespeare), a folder of images (one sub-folder per "
+        "class), a .npy/.npz array, a .txt or .jsonl corpus or a folder of .txt files. Writes the run to --out."))
     train.add_argument("data", nargs="?", help="data set; may be left out with --resume")
     train.add_argument("--family", choices=sorted(FAMILIES),
                        help="generative family (default: vae, or the run's own with --resume)")
@@ -111,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--minutes", type=float)
     budget.add_argument("--epochs", type=float)
     train.add_argument("--image-size", help="resize images to N or HxW pixels")
+    text = train.add_argument_group("text")
+    text.add_argument("--tokenizer", choices=["char", "bpe"], default=argparse.SUPPRESS,
+                      help="characters (default) or a BPE vocabulary trained on the corpus")
+    text.add_argument("--vocab-size", type=int, default=argparse.SUPPRESS, help="BPE vocabulary size (default: 1024)")
+    text.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default: utf-8)")
+    text.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"],
+                      help="what to do with bytes the encoding cannot read (default: strict = stop)")
+    text.add_argument("--text-field", default="text", help="field of a .jsonl corpus (default: text)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_dataclass_flags(train, [TrainConfig], set(TRAIN_FLAGS), "training")
@@ -125,6 +178,44 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
     sample.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     sample.set_defaults(func=cmd_sample)
+
+    generate = commands.add_parser("generate", help="continue a prompt with a text model, printing as it goes")
+    generate.add_argument("run", help="run folder")
+    generate.add_argument("--prompt", default="", help="text to continue (default: none)")
+    generate.add_argument("--max-tokens", type=int, default=256)
+    generate.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (default: 1.0)")
+    generate.add_argument("--top-k", type=int)
+    generate.add_argument("--top-p", type=float, default=1.0)
+    generate.add_argument("--repetition-penalty", type=float, default=1.0)
+    generate.add_argument("--stop", action="append", help="stop before this text (repeatable)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
+    generate.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    generate.set_defaults(func=cmd_generate)
+
+    finetune = commands.add_parser("finetune", help="LoRA-fine-tune a trained run on new data; saves only the adapter")
+    finetune.add_argument("run", help="the trained run to adapt")
+    finetune.add_argument("data", help="the new data (a corpus for a text model)")
+    finetune.add_argument("--out", required=True, help="folder for the adapter")
+    finetune.add_argument("--rank", type=int, default=8, help="LoRA rank (default: 8)")
+    finetune.add_argument("--alpha", type=float, default=16.0, help="LoRA scale alpha (default: 16)")
+    finetune.add_argument("--steps", type=int)
+    finetune.add_argument("--minutes", type=float)
+    finetune.add_argument("--encoding", default="utf-8")
+    finetune.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"])
+    finetune.add_argument("--text-field", default="text")
+    finetune.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    finetune.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_dataclass_flags(finetune, [TrainConfig], set(TRAIN_FLAGS), "training")
+    finetune.set_defaults(func=cmd_finetune)
+
+    evaluate = commands.add_parser("evaluate", help="score a run with the metrics of its data kind")
+    evaluate.add_argument("run", help="run folder")
+    evaluate.add_argument("--data", help="data to score on (default: the run's own, held-out part)")
+    evaluate.add_argument("--samples", type=int, default=20, help="samples drawn for diversity metrics (default: 20)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     info = commands.add_parser("info", help="show what a run holds")
     info.add_argument("run", help="run folder")

@@ -19,6 +19,7 @@ from .errors import GenloomError
 from .families import FAMILIES, Family, family_class, family_config
 from .families.sampling import SamplingConfig
 from .files import write_json, write_text
+from .nets.lora import merge_lora
 from .metrics.report import write_model_card, write_report
 from .train import METRICS_FILE, STATE_FILE, TrainConfig, Trainer, read_metrics, resolve_device
 from .train.batches import make_batches, split_validation
@@ -48,19 +49,17 @@ class Model:
         return f"Model({self.family_name!r}, {state})"
 
     # -- training ------------------------------------------------------------------------------
-    def fit(self, data: str | Path | Dataset | None = None, *, steps: int | None = None,
+    def fit(self, data: str | Path | Dataset | np.ndarray | None = None, *, steps: int | None = None,
             minutes: float | None = None, epochs: float | None = None, out: str | Path | None = None,
-            resume: bool = False, image_size: int | tuple[int, int] | str | None = None,
-            codec_options: dict[str, Any] | None = None, **train_options: Any) -> "Model":
-        """Train on `data` for a budget of steps, minutes or epochs; with resume=True continue the run in `out`.
-
-        codec_options reach the codec, e.g. {"tokenizer": "bpe", "vocab_size": 2048} for text."""
+            resume: bool = False, codec_options: dict[str, Any] | None = None, **train_options: Any) -> "Model":
+        """Train on `data` (anything `load_data` takes) for a budget of steps, minutes or epochs; with
+        resume=True continue the run in `out`. codec_options reach the codec, e.g. {"tokenizer": "bpe"}."""
         budget = {k: v for k, v in {"steps": steps, "minutes": minutes, "epochs": epochs}.items() if v is not None}
         run_dir = Path(out) if out is not None else None
         stored = self._stored_run(run_dir, resume)
         train_config = self._train_config(family_class(self.family_name).train_defaults, stored, budget, train_options)
         device = resolve_device(train_config.device)
-        dataset = self._dataset(data, stored, image_size, codec_options)
+        dataset = self._dataset(data, stored, codec_options)
         torch.manual_seed(train_config.seed)
         net = family_class(self.family_name)(self.codec.layout, self.config)
         x = self.codec.encode(dataset.values)
@@ -85,9 +84,9 @@ class Model:
         self.save(run_dir)
         return self
 
-    def _dataset(self, data: Any, stored: dict | None, image_size: Any, codec_options: dict | None) -> Dataset:
+    def _dataset(self, data: Any, stored: dict | None, codec_options: dict | None) -> Dataset:
         """Load the data (from the run's record when resuming without it); fit the codec unless resuming."""
-        load_options = {"image_size": image_size} if image_size is not None else {}
+        load_options = {}
         if data is None:
             source = stored["data"]["source"] if stored else {}
             if "source" not in source:
@@ -290,8 +289,8 @@ class Model:
             if (self.run_dir / "samples").exists():
                 shutil.copytree(self.run_dir / "samples", path / "samples", dirs_exist_ok=True)
         metadata = {"family": self.family_name, "genloom_version": __version__}
-        save_weights(self.net, path / "model.safetensors", metadata)
-        save_weights(self.ema_net, path / "ema.safetensors", metadata)
+        save_weights(merge_lora(self.net), path / "model.safetensors", metadata)  # a fine-tuned model saves whole
+        save_weights(merge_lora(self.ema_net), path / "ema.safetensors", metadata)
         (path / "samples").mkdir(exist_ok=True)
         self.codec.save_samples(self._generate(self.ema_net, SAMPLE_GRID, seed=0, labels=None),
                                 path / "samples" / f"final{self.codec.sample_suffix}")
@@ -310,24 +309,35 @@ class Model:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Model":
-        """Rebuild a saved run; no pickled code is read."""
+        """Rebuild a saved run (or a LoRA adapter and its base run); no pickled code is read."""
         path = Path(path)
+        if (path / "adapter.json").exists():
+            from .finetune import load_adapter  # finetune builds on Model
+            return load_adapter(path, device)
         record, codec = read_run(path)
-        model = cls(record["family"], **record["family_options"])
-        model.codec = codec
         if not (path / "model.safetensors").exists():
             raise GenloomError(f"{path} has no model.safetensors: its training did not finish; "
                                f"continue it with `genloom train --resume --out {path}`")
-        torch_device = resolve_device(device)
-        model.net = family_class(record["family"])(model.codec.layout, model.config).to(torch_device)
+        model = cls.assemble(record, codec, device)
         load_weights(model.net, path / "model.safetensors")
-        model.ema_net = copy.deepcopy(model.net)
-        if (path / "ema.safetensors").exists():
-            load_weights(model.ema_net, path / "ema.safetensors")
-        model.net.eval(), model.ema_net.eval()
+        load_weights(model.ema_net, path / ("ema.safetensors" if (path / "ema.safetensors").exists()
+                                            else "model.safetensors"))
         model.run_dir = path
-        model.record = record
         return model
+
+    @classmethod
+    def assemble(cls, record: dict[str, Any], codec: Any, device: str = "cpu") -> "Model":
+        """A model with freshly initialised networks for a run record and codec (weights to be loaded)."""
+        model = cls(record["family"], **record["family_options"])
+        model.codec, model.record = codec, record
+        model.net = family_class(record["family"])(codec.layout, model.config).to(resolve_device(device)).eval()
+        model.ema_net = copy.deepcopy(model.net)
+        return model
+
+    def finetune(self, data: Any, *, out: str | Path, rank: int = 8, alpha: float = 16.0, **options: Any) -> "Model":
+        """LoRA fine-tuning on new data; `out` receives only the adapter. Options as for fit."""
+        from .finetune import finetune  # finetune builds on Model
+        return finetune(self, data, out=out, rank=rank, alpha=alpha, **options)
 
     def to(self, device: str) -> "Model":
         """Move the weights to a device ('cpu', 'cuda' or 'auto')."""

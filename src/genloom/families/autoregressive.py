@@ -25,6 +25,7 @@ class AutoregressiveConfig:
     bias: bool = False           # biases in linear and LayerNorm layers (GPT-2 has them)
     rope: bool = True            # rotary position embeddings instead of learned ones
     gelu: str = "tanh"           # "tanh" (GPT-2's approximation) or "none" (exact)
+    layer_norm_eps: float = 1e-5
 
     def check(self) -> None:
         if min(self.n_layer, self.n_head, self.n_embd, self.block_size) < 1:
@@ -52,7 +53,8 @@ class Autoregressive(Family):
         super().__init__(layout, config)
         self.net = build_backbone("causal", layout, n_layer=config.n_layer, n_head=config.n_head,
                                   n_embd=config.n_embd, block_size=config.block_size, dropout=config.dropout,
-                                  bias=config.bias, rope=config.rope, gelu=config.gelu)
+                                  bias=config.bias, rope=config.rope, gelu=config.gelu,
+                                  layer_norm_eps=config.layer_norm_eps)
 
     @property
     def context_length(self) -> int:

@@ -37,8 +37,8 @@ class Family(nn.Module, ABC):
         return bool(getattr(self.config, "conditional", False))
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters per optimiser; one group called 'model' unless the family needs more."""
-        return {"model": list(self.parameters())}
+        """Trainable parameters per optimiser; one group called 'model' unless the family needs more."""
+        return {"model": [p for p in self.parameters() if p.requires_grad]}
 
     @abstractmethod
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:

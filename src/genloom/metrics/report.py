@@ -71,6 +71,7 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
         "steps trained": record.get("steps_trained", 0),
         "training time": f"{record.get('train_seconds', 0):.1f} s",
         **{name: value for name, value in record.get("final_metrics", {}).items()},
+        **{f"evaluation: {name}": value for name, value in record.get("evaluation", {}).items()},
         "genloom": record["genloom_version"],
     }
 
