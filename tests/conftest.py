@@ -28,6 +28,17 @@ def trained_run(tmp_path_factory) -> str:
     return str(out)
 
 
+TINY_GPT = {"n_layer": 2, "n_head": 4, "n_embd": 32, "block_size": 32}
+
+
+@pytest.fixture(scope="session")
+def text_run(tmp_path_factory) -> str:
+    """A tiny character GPT trained briefly on tiny Shakespeare and saved; treat it as read-only."""
+    out = tmp_path_factory.mktemp("runs") / "shakespeare-gpt"
+    gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", steps=150, out=out, eval_every=50, **QUIET)
+    return str(out)
+
+
 def write_images(folder, sizes, mode="RGB", seed=0):
     """Write random PNGs of the given (H, W) sizes into `folder`; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -109,3 +109,80 @@ def test_sample_count_and_labels_errors(trained_run, tmp_path):
 
 def test_resume_needs_out():
     assert_user_error(genloom("train", "--resume"), "--resume needs --out")
+
+
+def test_text_train_generate_evaluate(tmp_path):
+    out = tmp_path / "gpt"
+    trained = genloom("train", "shakespeare", "--family", "autoregressive", "--steps", 30, "--n-layer", 1,
+                      "--n-embd", 32, "--block-size", 32, "--tokenizer", "bpe", "--vocab-size", 300, "--out", out,
+                      "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert "final: val_loss" in trained.stdout and (out / "tokenizer.json").exists()
+    generated = genloom("generate", out, "--prompt", "ROMEO:", "--max-tokens", 20, "--temperature", 0.8,
+                        "--top-k", 40, "--top-p", 0.9, "--repetition-penalty", 1.1, "--seed", 3)
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout.startswith("ROMEO:") and len(generated.stdout) > len("ROMEO:") + 5
+    again = genloom("generate", out, "--prompt", "ROMEO:", "--max-tokens", 20, "--temperature", 0.8,
+                    "--top-k", 40, "--top-p", 0.9, "--repetition-penalty", 1.1, "--seed", 3, "--no-cache")
+    assert again.stdout == generated.stdout
+    evaluated = genloom("evaluate", out, "--samples", 3)
+    assert evaluated.returncode == 0 and re.search(r"perplexity\s+\d", evaluated.stdout), evaluated.stderr
+
+
+def test_generate_streams_tokens_as_they_come(text_run):
+    process = subprocess.Popen([sys.executable, "-m", "genloom.cli", "generate", text_run, "--max-tokens", "2000"],
+                               stdout=subprocess.PIPE, env=ENV)
+    first = process.stdout.read(20)  # arrives long before the 2,000 tokens are done
+    still_running = process.poll() is None
+    process.kill()
+    process.wait()
+    assert len(first) == 20 and still_running
+
+
+def test_finetune_command(text_run, tmp_path):
+    corpus = tmp_path / "new.txt"
+    corpus.write_text(gl_text()[:20_000])
+    result = genloom("finetune", text_run, corpus, "--out", tmp_path / "lora", "--steps", 5, "--rank", 2, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "lora" / "adapter.safetensors").exists()
+    assert genloom("generate", tmp_path / "lora", "--max-tokens", 5).returncode == 0
+
+
+def gl_text():
+    import genloom as gl
+    return gl.load_data("shakespeare").values
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--prompt", "ROMEO\u20ac"], "characters not in the model's vocabulary: '\u20ac'"),
+    (["--max-tokens", 0], "max_tokens must be a whole number of at least 1"),
+    (["--temperature", -1], "temperature must be >= 0"),
+    (["--top-p", 0], "top_p must lie in (0, 1]"),
+    (["--top-p", 1.2], "top_p must lie in (0, 1]"),
+])
+def test_generate_bad_input(text_run, args, message):
+    assert_user_error(genloom("generate", text_run, *args), message)
+
+
+def test_generate_needs_a_text_model(trained_run):
+    assert_user_error(genloom("generate", trained_run), "family 'vae' has no generate")
+
+
+@pytest.mark.parametrize("content, extra, message", [
+    (b"", [], "holds no text"),
+    (b"too short", [], "not more than one block"),
+    (b"caf\xc3\xa9 \xff bytes", [], "byte 0xff at offset 6"),
+])
+def test_train_text_bad_input(tmp_path, content, extra, message):
+    (tmp_path / "c.txt").write_bytes(content)
+    out = tmp_path / "run"
+    result = genloom("train", tmp_path / "c.txt", "--family", "autoregressive", "--steps", 1, "--out", out, *extra)
+    assert_user_error(result, message)
+    assert not out.exists()
+
+
+def test_errors_replace_reads_bad_bytes(tmp_path):
+    (tmp_path / "c.txt").write_bytes(("some text " * 200).encode() + b"\xff")
+    result = genloom("train", tmp_path / "c.txt", "--family", "autoregressive", "--steps", 2, "--n-layer", 1,
+                     "--n-embd", 16, "--block-size", 16, "--errors", "replace", "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr

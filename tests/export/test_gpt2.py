@@ -1,0 +1,79 @@
+"""GPT-2 interop, checked against transformers' GPT2LMHeadModel on the same weights (built locally, no download)."""
+import json
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+import genloom as gl
+from genloom.data.text_codec import train_bpe
+from genloom.export import load_gpt2, save_gpt2
+from genloom.families.sampling import SamplingConfig
+from tests.conftest import QUIET
+
+VOCAB = 300
+
+
+@pytest.fixture(scope="module")
+def hf_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("gpt2")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=2, n_head=4, initializer_range=0.2,
+                        bos_token_id=0, eos_token_id=0)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    (path / "tokenizer.json").write_text(train_bpe(gl.load_data("shakespeare").values[:100_000], VOCAB).to_str())
+    return path
+
+
+def _hf(path):
+    return GPT2LMHeadModel.from_pretrained(path).eval()
+
+
+def test_logits_agree_with_transformers(hf_checkpoint):
+    model = load_gpt2(hf_checkpoint)
+    ids = torch.randint(VOCAB, (3, 40))
+    with torch.no_grad():
+        ours, _ = model.ema_net.net(ids)
+        theirs = _hf(hf_checkpoint)(ids).logits
+    assert (ours - theirs).abs().max() < 1e-4
+
+
+def test_greedy_generation_gives_the_same_tokens(hf_checkpoint):
+    model = load_gpt2(hf_checkpoint)
+    prompt = torch.randint(VOCAB, (1, 6))
+    with torch.no_grad():
+        theirs = _hf(hf_checkpoint).generate(prompt, max_new_tokens=30, do_sample=False)[0, 6:]
+        ours = torch.stack(list(model.ema_net.generate(prompt, 30, SamplingConfig(temperature=0), torch.Generator())), 1)
+    assert ours[0].tolist() == theirs.tolist() and len(set(theirs.tolist())) > 3
+    assert isinstance(model.generate("ROMEO:", max_tokens=5, temperature=0), str)
+
+
+def test_export_round_trip(hf_checkpoint, tmp_path):
+    save_gpt2(load_gpt2(hf_checkpoint), tmp_path / "out")
+    ids = torch.randint(VOCAB, (2, 30))
+    with torch.no_grad():
+        assert torch.allclose(_hf(tmp_path / "out")(ids).logits, _hf(hf_checkpoint)(ids).logits, atol=1e-6)
+    assert (tmp_path / "out" / "tokenizer.json").exists()
+
+
+def test_trained_genloom_model_exports(tmp_path):
+    model = gl.Model("autoregressive", n_layer=1, n_head=2, n_embd=16, block_size=16, bias=True, rope=False)
+    model.fit("shakespeare", steps=3, out=tmp_path / "run", codec_options={"tokenizer": "bpe", "vocab_size": 300},
+              **QUIET)
+    save_gpt2(model, tmp_path / "hf")
+    ids = torch.randint(300, (1, 16))
+    with torch.no_grad():
+        assert torch.allclose(_hf(tmp_path / "hf")(ids).logits, model.ema_net.net(ids)[0], atol=1e-5)
+
+
+def test_unexportable_and_unloadable(tmp_path, text_run, hf_checkpoint):
+    with pytest.raises(gl.GenloomError, match="only GPT-2-shaped models export"):
+        save_gpt2(gl.load(text_run), tmp_path / "x")
+    with pytest.raises(gl.GenloomError, match="is not a GPT-2 checkpoint \\(no config.json\\)"):
+        load_gpt2(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(gl.GenloomError, match="holds a 'llama' model"):
+        load_gpt2(tmp_path)
+    (tmp_path / "config.json").write_text((hf_checkpoint / "config.json").read_text())
+    with pytest.raises(gl.GenloomError, match="no tokenizer.json"):
+        load_gpt2(tmp_path)

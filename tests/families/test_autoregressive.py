@@ -1,0 +1,121 @@
+import math
+
+import pytest
+import torch
+
+import genloom as gl
+from genloom.errors import GenloomError
+from genloom.families import family_config
+from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig
+from genloom.families.sampling import SamplingConfig
+from genloom.layout import Layout
+from genloom.train import read_metrics
+from tests.conftest import QUIET, TINY_GPT
+
+LAYOUT = Layout("sequence", (), vocab_size=20, start_token=3)
+
+
+def _gpt(**options):
+    torch.manual_seed(0)
+    return Autoregressive(LAYOUT, AutoregressiveConfig(**{**TINY_GPT, "block_size": 16, **options})).eval()
+
+
+def test_loss_is_next_token_cross_entropy():
+    gpt = _gpt()
+    x = torch.randint(20, (3, 17))
+    (group, loss, _), = list(gpt.losses(x, None))
+    logits, _ = gpt.net(x[:, :-1])
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 20), x[:, 1:].reshape(-1))
+    assert group == "model" and torch.allclose(loss, expected)
+    assert torch.allclose(gpt.log_prob(x).sum() / -(3 * 16), loss, atol=1e-5)
+    assert abs(loss.item() - math.log(20)) < 0.3  # untrained: close to uniform
+
+
+def test_generation_with_and_without_cache_agree():
+    gpt = _gpt()
+    with torch.no_grad():
+        for param in gpt.parameters():
+            param.mul_(8)  # a peaked distribution, so greedy decoding is not degenerate
+        prompt = torch.randint(20, (2, 4))
+        greedy = SamplingConfig(temperature=0)
+        cached = torch.stack(list(gpt.generate(prompt, 12, greedy, torch.Generator())), 1)
+        plain = torch.stack(list(gpt.generate(prompt, 12, greedy, torch.Generator(), use_cache=False)), 1)
+        sampled = [torch.stack(list(gpt.generate(prompt, 12, SamplingConfig(), torch.Generator().manual_seed(5),
+                                                 use_cache=use)), 1) for use in (True, False)]
+    assert torch.equal(cached, plain) and len(set(cached[0].tolist())) > 1
+    assert torch.equal(*sampled)
+
+
+def test_generation_past_the_context_keeps_going():
+    gpt = _gpt()
+    with torch.no_grad():
+        tokens = list(gpt.generate(torch.zeros(1, 1, dtype=torch.long), 40, SamplingConfig(), torch.Generator()))
+    assert len(tokens) == 40
+
+
+def test_sample_starts_from_the_start_token():
+    with torch.no_grad():
+        out = _gpt().sample(3, None, torch.Generator().manual_seed(0))
+    assert out.shape == (3, 16) and out.dtype == torch.long
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"n_embd": 30, "n_head": 4}, "must split into n_head"),
+    ({"n_embd": 12, "n_head": 4}, "of equal, even size"),
+    ({"dropout": 1.0}, "dropout must lie in"),
+    ({"gelu": "relu"}, "gelu must be"),
+    ({"block_size": 0}, "at least 1"),
+])
+def test_impossible_options(options, message):
+    with pytest.raises(GenloomError, match=message):
+        family_config("autoregressive", options)
+
+
+def test_training_lowers_validation_loss_and_keeps_the_best(text_run):
+    from pathlib import Path
+    records = read_metrics(Path(text_run) / "metrics.jsonl")
+    val = [m["val_loss"] for m in records if "val_loss" in m]
+    assert [m["step"] for m in records if "val_loss" in m] == [50, 100, 150]
+    assert val[-1] < val[0] < math.log(65)
+    assert records[-1]["best_val_loss"] == min(val)
+    assert (Path(text_run) / "best.safetensors").exists()
+
+
+def test_resumed_text_run_equals_unbroken(tmp_path, monkeypatch):
+    settings = dict(steps=12, checkpoint_every=5, log_every=1, eval_every=4, **QUIET)
+    gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", out=tmp_path / "a", **settings)
+    original, calls = Autoregressive.losses, {"n": 0}
+
+    def losses(self, x, labels):
+        calls["n"] += self.training  # count training steps, not validation passes
+        if calls["n"] == 9 and self.training:
+            raise KeyboardInterrupt
+        yield from original(self, x, labels)
+    with monkeypatch.context() as patch:
+        patch.setattr(Autoregressive, "losses", losses)
+        with pytest.raises(KeyboardInterrupt):
+            gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", out=tmp_path / "b", **settings)
+    gl.Model("autoregressive").fit(out=tmp_path / "b", resume=True, progress=False)
+    def numbers(run):
+        return [{k: v for k, v in m.items() if k != "elapsed"} for m in read_metrics(run / "metrics.jsonl")]
+    assert numbers(tmp_path / "a") == numbers(tmp_path / "b")
+    assert len([m for m in numbers(tmp_path / "a") if "val_loss" in m]) == 3
+
+
+def test_gradient_accumulation_uses_more_windows(tmp_path):
+    model = gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", steps=3, grad_accum=2, batch_size=4,
+                                                       out=tmp_path / "r", **QUIET)
+    state = torch.load(tmp_path / "r" / "trainer.pt", weights_only=True)
+    assert state["batches"]["count"] == 6 and model.record["steps_trained"] == 3
+
+
+def test_corpus_shorter_than_a_block(tmp_path):
+    (tmp_path / "short.txt").write_text("a tiny corpus, only a few characters long")
+    with pytest.raises(GenloomError, match="not more than one block of 33; use a longer corpus or a smaller block_size"):
+        gl.Model("autoregressive", **TINY_GPT).fit(tmp_path / "short.txt", steps=1, out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_vae_cannot_train_on_text(tmp_path):
+    with pytest.raises(GenloomError, match="no encoder network for sequence data"):
+        gl.Model("vae").fit("shakespeare", steps=1, out=tmp_path / "r")

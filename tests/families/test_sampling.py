@@ -1,0 +1,44 @@
+"""Our logits processing against transformers' processors on the same scores."""
+import pytest
+import torch
+from transformers.generation.logits_process import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                                                    TopKLogitsWarper, TopPLogitsWarper)
+
+from genloom.errors import GenloomError
+from genloom.families.sampling import SamplingConfig, choose_next, next_token_scores
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p, penalty", [
+    (1.0, None, 1.0, 1.0), (0.7, 5, 1.0, 1.0), (1.3, None, 0.8, 1.0), (0.9, 10, 0.5, 1.3), (1.0, 3, 0.95, 0.8),
+])
+def test_matches_transformers_processors(temperature, top_k, top_p, penalty):
+    torch.manual_seed(0)
+    logits, previous = torch.randn(4, 40) * 3, torch.randint(40, (4, 7))
+    ours = next_token_scores(logits, previous, SamplingConfig(temperature, top_k, top_p, penalty))
+    theirs = RepetitionPenaltyLogitsProcessor(penalty)(previous, logits.clone())
+    theirs = TemperatureLogitsWarper(temperature)(previous, theirs)
+    if top_k:
+        theirs = TopKLogitsWarper(top_k)(previous, theirs)
+    if top_p < 1:
+        theirs = TopPLogitsWarper(top_p)(previous, theirs)
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+    assert torch.allclose(ours[~torch.isinf(ours)], theirs[~torch.isinf(theirs)], atol=1e-6)
+
+
+def test_greedy_and_seeded_draws():
+    scores = torch.tensor([[0.0, 3.0, 1.0], [5.0, 0.0, 0.0]])
+    assert choose_next(scores, SamplingConfig(temperature=0), torch.Generator()).tolist() == [1, 0]
+    draw = lambda seed: choose_next(scores, SamplingConfig(), torch.Generator().manual_seed(seed))  # noqa: E731
+    assert torch.equal(draw(3), draw(3))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"temperature": -0.1}, "temperature must be >= 0"),
+    ({"top_p": 0.0}, r"top_p must lie in \(0, 1\]"),
+    ({"top_p": 1.5}, r"top_p must lie in \(0, 1\]"),
+    ({"top_k": 0}, "top_k must be at least 1"),
+    ({"repetition_penalty": 0}, "repetition_penalty must be greater than 0"),
+])
+def test_impossible_settings(options, message):
+    with pytest.raises(GenloomError, match=message):
+        SamplingConfig(**options).check()

@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from genloom.errors import GenloomError
+from genloom.layout import Layout
+from genloom.nets import build_backbone
+
+LAYOUT = Layout("sequence", (), vocab_size=50)
+
+
+def _net(**options):
+    torch.manual_seed(0)
+    return build_backbone("causal", LAYOUT, n_layer=2, n_head=4, n_embd=32, block_size=16, **options).eval()
+
+
+@pytest.mark.parametrize("rope", [False, True])
+def test_kv_cache_gives_the_full_forward_logits(rope):
+    net = _net(rope=rope)
+    ids = torch.randint(50, (2, 12))
+    with torch.no_grad():
+        full, _ = net(ids)
+        logits, cache = net(ids[:, :5])                    # prefill
+        steps = [logits]
+        for t in range(5, 12):
+            logits, cache = net(ids[:, t:t + 1], cache)     # one token at a time
+            steps.append(logits)
+        two, _ = net(ids[:, 9:12], net(ids[:, :9])[1])      # several new tokens against a cache
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+    assert torch.allclose(two, full[:, 9:12], atol=1e-5)
+
+
+def test_attention_is_causal():
+    net = _net()
+    ids = torch.randint(50, (1, 10))
+    changed = ids.clone()
+    changed[0, 7] = (ids[0, 7] + 1) % 50
+    with torch.no_grad():
+        a, b = net(ids)[0], net(changed)[0]
+    assert torch.allclose(a[:, :7], b[:, :7]) and not torch.allclose(a[:, 7:], b[:, 7:])
+
+
+def test_embeddings_are_tied_and_residuals_scaled():
+    net = _net()
+    assert net.lm_head.weight is net.wte.weight
+    std = net.h[0].attn.c_proj.weight.std().item()
+    assert 0.5 * 0.02 / 2 < std < 1.5 * 0.02 / 2  # 0.02 / sqrt(2 * n_layer)
+
+
+def test_context_limit():
+    with pytest.raises(GenloomError, match="17 tokens exceed the model's context of 16"):
+        _net()(torch.zeros(1, 17, dtype=torch.long))

@@ -1,0 +1,34 @@
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+import genloom as gl
+
+
+def test_text_evaluation(text_run, tmp_path):
+    text_run = shutil.copytree(text_run, tmp_path / "run")
+    model = gl.load(text_run)
+    scores = gl.evaluate(model, samples=4)
+    assert set(scores) >= {"held_out_loss", "perplexity", "bits_per_character", "distinct_1", "distinct_2",
+                           "self_bleu", "longest_copy_max"}
+    assert scores["perplexity"] == pytest.approx(math.exp(scores["held_out_loss"]), rel=1e-3)
+    assert scores["bits_per_character"] == pytest.approx(scores["held_out_loss"] / math.log(2), rel=1e-3)  # chars
+    assert 0 < scores["distinct_1"] <= 1 and 0 <= scores["self_bleu"] <= 1
+    assert scores == gl.evaluate(gl.load(text_run), samples=4, save=False)  # same seed, same numbers
+    assert json.loads((Path(text_run) / "config.json").read_text())["evaluation"] == scores
+    assert "evaluation: perplexity" in (Path(text_run) / "report.html").read_text()
+
+
+def test_image_evaluation_is_the_held_out_elbo(trained_run):
+    scores = gl.evaluate(gl.load(trained_run), save=False)
+    assert scores["elbo"] < 0 and scores["bits_per_dim"] > 0
+
+
+def test_evaluation_errors(text_run):
+    with pytest.raises(gl.GenloomError, match="cannot evaluate a model of text on images data"):
+        gl.evaluate(gl.load(text_run), "digits")
+    with pytest.raises(gl.GenloomError, match="samples must be at least 2"):
+        gl.evaluate(gl.load(text_run), samples=1)
