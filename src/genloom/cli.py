@@ -14,8 +14,9 @@ from .families import FAMILIES
 from .train import TrainConfig
 
 EXIT_USER_ERROR = 2
-TRAIN_FLAGS = ("batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip", "ema_decay", "log_every",
-               "sample_every", "checkpoint_every", "checkpoint_minutes", "seed")
+TRAIN_FLAGS = ("batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",
+               "ema_decay", "val_fraction", "eval_every", "eval_batches", "log_every", "sample_every",
+               "checkpoint_every", "checkpoint_minutes", "seed", "compile")
 
 
 def _flag(name: str) -> str:
@@ -41,6 +42,14 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, configs: Sequence[type
                                    help=f"(default: {default})")
             added.add(field.name)
     return added
+
+
+def _add_corpus_flags(parser) -> None:
+    """How to read a text corpus: shared by train and finetune."""
+    parser.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default: utf-8)")
+    parser.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"],
+                        help="what to do with bytes the encoding cannot read (default: strict = stop)")
+    parser.add_argument("--text-field", default="text", help="field of a .jsonl corpus (default: text)")
 
 
 def _given(args: argparse.Namespace, names: set[str]) -> dict[str, Any]:
@@ -114,6 +123,14 @@ def cmd_finetune(args: argparse.Namespace) -> None:
           f"(use it like a run: genloom generate {args.out})")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from .export import save_gpt2
+    from .model import load
+
+    path = save_gpt2(load(args.run), args.gpt2)
+    print(f"wrote a GPT-2 checkpoint to {path}/ (transformers: GPT2LMHeadModel.from_pretrained('{path}'))")
+
+
 def cmd_sample(args: argparse.Namespace) -> None:
     from .model import load
 
@@ -160,10 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--tokenizer", choices=["char", "bpe"], default=argparse.SUPPRESS,
                       help="characters (default) or a BPE vocabulary trained on the corpus")
     text.add_argument("--vocab-size", type=int, default=argparse.SUPPRESS, help="BPE vocabulary size (default: 1024)")
-    text.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default: utf-8)")
-    text.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"],
-                      help="what to do with bytes the encoding cannot read (default: strict = stop)")
-    text.add_argument("--text-field", default="text", help="field of a .jsonl corpus (default: text)")
+    _add_corpus_flags(text)
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_dataclass_flags(train, [TrainConfig], set(TRAIN_FLAGS), "training")
@@ -201,9 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--alpha", type=float, default=16.0, help="LoRA scale alpha (default: 16)")
     finetune.add_argument("--steps", type=int)
     finetune.add_argument("--minutes", type=float)
-    finetune.add_argument("--encoding", default="utf-8")
-    finetune.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"])
-    finetune.add_argument("--text-field", default="text")
+    _add_corpus_flags(finetune)
     finetune.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     finetune.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_dataclass_flags(finetune, [TrainConfig], set(TRAIN_FLAGS), "training")
@@ -216,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    export = commands.add_parser("export", help="write a run in another format")
+    export.add_argument("run", help="run folder")
+    export.add_argument("--gpt2", required=True, metavar="FOLDER",
+                        help="a Hugging Face GPT-2 checkpoint folder (text models trained with --bias --no-rope)")
+    export.set_defaults(func=cmd_export)
 
     info = commands.add_parser("info", help="show what a run holds")
     info.add_argument("run", help="run folder")

@@ -25,7 +25,7 @@ from .train import METRICS_FILE, STATE_FILE, TrainConfig, Trainer, read_metrics,
 from .train.batches import make_batches, split_validation
 from .train.loop import BEST_FILE
 from .train.checkpoint import load_weights, save_weights
-from .runs import read_run
+from .runs import is_gpt2_checkpoint, read_run
 
 SAMPLE_GRID = 64        # samples written during and after training (a grid of images, or texts)
 EVAL_EXAMPLES = 512     # held-out examples (or windows of text) scored by Family.evaluate after training
@@ -314,6 +314,9 @@ class Model:
         if (path / "adapter.json").exists():
             from .finetune import load_adapter  # finetune builds on Model
             return load_adapter(path, device)
+        if is_gpt2_checkpoint(path):
+            from .export.gpt2 import load_gpt2  # the GPT-2 reader builds on Model
+            return load_gpt2(path, device)
         record, codec = read_run(path)
         if not (path / "model.safetensors").exists():
             raise GenloomError(f"{path} has no model.safetensors: its training did not finish; "

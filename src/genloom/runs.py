@@ -11,6 +11,14 @@ from .errors import GenloomError
 REQUIRED = {"family": str, "family_options": dict, "codec": str, "data": dict, "train": dict}
 
 
+def is_gpt2_checkpoint(path: Path) -> bool:
+    """A Hugging Face GPT-2 folder rather than a genloom run."""
+    try:
+        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type") == "gpt2"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def read_run(path: str | Path) -> tuple[dict[str, Any], Codec]:
     """A run's config.json and its codec rebuilt from codec.json."""
     path = Path(path)

@@ -48,6 +48,14 @@ def test_greedy_generation_gives_the_same_tokens(hf_checkpoint):
     assert isinstance(model.generate("ROMEO:", max_tokens=5, temperature=0), str)
 
 
+def test_gl_load_and_the_cli_read_gpt2_folders(hf_checkpoint, tmp_path):
+    assert gl.load(hf_checkpoint).generate("ROMEO:", max_tokens=5, temperature=0) == \
+        load_gpt2(hf_checkpoint).generate("ROMEO:", max_tokens=5, temperature=0)
+    from genloom.cli import main
+    assert main(["export", str(hf_checkpoint), "--gpt2", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "model.safetensors").exists()
+
+
 def test_export_round_trip(hf_checkpoint, tmp_path):
     save_gpt2(load_gpt2(hf_checkpoint), tmp_path / "out")
     ids = torch.randint(VOCAB, (2, 30))

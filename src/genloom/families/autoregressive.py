@@ -17,7 +17,7 @@ from .sampling import SamplingConfig, choose_next, next_token_scores
 
 @dataclass
 class AutoregressiveConfig:
-    n_layer: int = 4
+    n_layer: int = 3             # defaults chosen on the CPU benchmark (benchmarks/text.py): a shallow model
     n_head: int = 4
     n_embd: int = 128
     block_size: int = 128        # context length in tokens
@@ -46,7 +46,7 @@ class Autoregressive(Family):
     name = "autoregressive"
     Config = AutoregressiveConfig
     # A GPT wants no weight average, some decay and a higher learning rate than a small conv net.
-    train_defaults: ClassVar[dict] = {"lr": 2e-3, "batch_size": 32, "ema_decay": 0.0, "weight_decay": 0.1,
+    train_defaults: ClassVar[dict] = {"lr": 3e-3, "batch_size": 16, "ema_decay": 0.0, "weight_decay": 0.1,
                                       "warmup_steps": 100, "min_lr_ratio": 0.1, "eval_every": 250}
 
     def __init__(self, layout: Layout, config: AutoregressiveConfig):

@@ -161,10 +161,12 @@ class Trainer:
                 self._log({"step": self.step, **last_logged, "lr": self._current_lr(),
                            "elapsed": round(self.elapsed, 3)})
                 self.running.clear()
+            paused = time.perf_counter()  # validation and samples do not count against the training budget
             if self.validation is not None and (self.step % self.config.eval_every == 0 or self.done()):
                 self._validate()
             if self.on_sample and self.step % self.config.sample_every == 0:
                 self.on_sample(self.step, self.ema.module)
+            session_start += time.perf_counter() - paused
             if (self.step % self.config.checkpoint_every == 0
                     or time.perf_counter() - last_checkpoint > 60 * self.config.checkpoint_minutes):
                 self.checkpoint()
@@ -229,6 +231,7 @@ class Trainer:
 
     def _validate(self) -> None:
         """Mean loss of the EMA weights on fixed held-out batches; the best weights are kept on disk."""
+        started = time.perf_counter()
         net = self.ema.module
         x, labels = self.validation
         batches = make_batches(x, labels, self.config.batch_size, VALIDATION_SEED, self.context_length,
@@ -242,7 +245,7 @@ class Trainer:
             self.best_val_loss = val_loss
             save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step), "val_loss": f"{val_loss:.6f}"})
         self._log({"step": self.step, "val_loss": val_loss, "best_val_loss": self.best_val_loss,
-                   "elapsed": round(self.elapsed, 3)})
+                   "elapsed": round(self.elapsed, 3), "val_seconds": round(time.perf_counter() - started, 3)})
 
     def _roll_back(self, reason: str) -> None:
         """Reload the last checkpoint and halve the learning rate; give up after MAX_ROLLBACKS in a row."""
