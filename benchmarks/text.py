@@ -106,11 +106,13 @@ def main() -> None:
             "gen_tokens_per_s_cache": round(generation_speed(run["model"], 300, True), 1),
             "gen_tokens_per_s_no_cache": round(generation_speed(run["model"], 300, False), 1),
         })
-    ref_reach, our_reach = rows[0]["seconds_to_1.88"], rows[1]["seconds_to_1.88"]
+    our_reach = rows[1]["seconds_to_1.88"]
+    # A reference that never gets to 1.88 would get there after its whole run at the earliest.
+    reference_time = rows[0]["seconds_to_1.88"] or rows[0]["train_seconds"]
     verdicts = {
-        "time to 1.88 at most half the reference's": bool(our_reach and ref_reach and our_reach <= ref_reach / 2)
-        if ref_reach else bool(our_reach),
-        "1.70 or less within the reference's wall time": rows[1]["best_val_loss"] <= STRETCH_LOSS,
+        f"1.88 in at most half the reference's time to it (<= {reference_time / 2:.1f} s)":
+            our_reach is not None and our_reach <= reference_time / 2,
+        f"{STRETCH_LOSS} or less within the reference's wall time": rows[1]["best_val_loss"] <= STRETCH_LOSS,
     }
     report(rows, verdicts, peak, [reference, default], args.quick)
 
