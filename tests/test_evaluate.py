@@ -32,3 +32,9 @@ def test_evaluation_errors(text_run):
         gl.evaluate(gl.load(text_run), "digits")
     with pytest.raises(gl.GenloomError, match="samples must be at least 2"):
         gl.evaluate(gl.load(text_run), samples=1)
+
+
+def test_evaluating_on_other_data_scores_all_of_it(text_run, tmp_path):
+    (tmp_path / "other.txt").write_text(gl.load_data("shakespeare").values[:20_000])
+    scores = gl.evaluate(gl.load(text_run), tmp_path / "other.txt", samples=3, save=False)
+    assert scores["held_out_loss"] > 0 and "longest_copy_max" in scores

@@ -43,3 +43,9 @@ def test_finetune_errors(text_run, trained_run, tmp_path):
         gl.load(text_run).finetune("shakespeare", out=tmp_path / "z", rank=0)
     with pytest.raises(gl.GenloomError, match="already holds a run"):
         gl.load(text_run).finetune("shakespeare", out=text_run, steps=1)
+
+
+def test_an_adapter_is_not_fine_tuned_again(text_run, romeo, tmp_path):
+    gl.load(text_run).finetune(romeo, out=tmp_path / "lora", rank=2, steps=2, **QUIET)
+    with pytest.raises(gl.GenloomError, match="already carries a LoRA adapter"):
+        gl.load(tmp_path / "lora").finetune(romeo, out=tmp_path / "again", steps=1)

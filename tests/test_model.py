@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import genloom as gl
 from tests.conftest import QUIET, TINY_VAE
@@ -139,3 +140,23 @@ def test_damaged_runs_give_one_line_errors(trained_run, tmp_path, damage, messag
     with pytest.raises(gl.GenloomError, match=message) as error:
         gl.load(copy)
     assert "\n" not in str(error.value)
+
+
+def _stream(model, text):
+    return (torch.tensor([i]) for i in model.codec.encode(text).tolist())
+
+
+def test_stop_strings_never_leak_into_the_text(text_run):
+    model = gl.load(text_run)
+    pieces = list(model._text_pieces(_stream(model, "hel\n\nROMEO: h"), ["\n\n"]))
+    assert "".join(pieces) == "hel" and all("\n" not in p for p in pieces)
+    assert "".join(model._text_pieces(_stream(model, "hello JULIET: h"), ["JULIET:", "xyz"])) == "hello "
+    assert "".join(model._text_pieces(_stream(model, "hello JUL"), ["JULIET:"])) == "hello JUL"  # flushed at the end
+
+
+def test_streaming_bpe_waits_for_whole_characters(tmp_path):
+    from genloom.data import TextCodec
+    model = gl.Model("autoregressive")
+    model.codec = TextCodec("bpe", vocab_size=260).fit(gl.Dataset("text", "abc " * 50, "t"))
+    pieces = list(model._text_pieces(_stream(model, "ab東京 c"), []))
+    assert "".join(pieces) == "ab東京 c" and not any("\ufffd" in p for p in pieces)

@@ -104,12 +104,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .model import load
 
     model = load(args.run, device=args.device)
-    data = load_data(args.data) if args.data else None
+    data = None
+    if args.data:
+        data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field)
     scores = evaluate(model, data, samples=args.samples, seed=args.seed)
     width = max(map(len, scores))
     for name, value in scores.items():
         print(f"{name:<{width}}  {value:g}")
-    print(f"saved in {Path(args.run) / 'config.json'} and {Path(args.run) / 'report.html'}")
+    if "evaluation" in model.record:
+        print(f"saved in {Path(args.run) / 'config.json'} and {Path(args.run) / 'report.html'}")
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
@@ -203,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--repetition-penalty", type=float, default=1.0)
     generate.add_argument("--stop", action="append", help="stop before this text (repeatable)")
     generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
+    generate.add_argument("--no-cache", action="store_true",
+                          help="recompute the whole context for every token (slower; past the context length it "
+                               "slides a full window where the cache restarts from the last half)")
     generate.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     generate.set_defaults(func=cmd_generate)
 
@@ -223,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score a run with the metrics of its data kind")
     evaluate.add_argument("run", help="run folder")
-    evaluate.add_argument("--data", help="data to score on (default: the run's own, held-out part)")
+    evaluate.add_argument("--data", help="data to score on, all of it (default: the held-out part of the run's own)")
+    _add_corpus_flags(evaluate)
     evaluate.add_argument("--samples", type=int, default=20, help="samples drawn for diversity metrics (default: 20)")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")

@@ -34,51 +34,71 @@ def _held_out_loss(model: Model, tokens: torch.Tensor) -> float:
     return total / (len(starts) * (window - 1))
 
 
-def evaluate_text(model: Model, data: Dataset, samples: int, seed: int) -> dict[str, float]:
-    """Held-out loss, perplexity and bits per character on the corpus' tail; diversity and copying of samples."""
-    tokens = model.codec.encode(data.values)
-    (train_tokens, _), held_out = split_validation(tokens, None, model.record["train"]["val_fraction"] or 0.1)
-    loss = _held_out_loss(model, held_out[0])
-    characters_per_token = len(model.codec.decode(held_out[0])) / len(held_out[0])
+def evaluate_text(model: Model, held_out: tuple, training_text: str | None, samples: int,
+                  seed: int) -> dict[str, float]:
+    """Held-out loss, perplexity and bits per character; diversity of samples and their copying of training text."""
+    tokens = held_out[0]
+    loss = _held_out_loss(model, tokens)
+    characters_per_token = len(model.codec.decode(tokens)) / len(tokens)
     texts = model.sample(samples, seed=seed)
-    training_text = model.codec.decode(train_tokens)
-    return {"held_out_loss": loss, "perplexity": perplexity(loss),
-            "bits_per_character": bits_per_token(loss) / characters_per_token,
-            **text_sample_metrics(texts, training_text, word_level=True)}
+    scores = {"held_out_loss": loss, "perplexity": perplexity(loss),
+              "bits_per_character": bits_per_token(loss) / characters_per_token}
+    sample_scores = text_sample_metrics(texts, training_text or "", word_level=True)
+    if training_text is None:  # unknown training text: no copy check
+        sample_scores = {k: v for k, v in sample_scores.items() if not k.startswith("longest_copy")}
+    return {**scores, **sample_scores}
 
 
-def evaluate_examples(model: Model, data: Dataset, samples: int, seed: int) -> dict[str, float]:
-    """The family's own held-out numbers (the ELBO of a VAE) on the run's validation split."""
-    x = model.codec.encode(data.values)
-    labels = torch.from_numpy(data.labels) if model.ema_net.conditional and data.labels is not None else None
-    _, held_out = split_validation(x, labels, model.record["train"]["val_fraction"] or 0.1)
+def evaluate_examples(model: Model, held_out: tuple, training_text: str | None, samples: int,
+                      seed: int) -> dict[str, float]:
+    """The family's own held-out numbers (the ELBO of a VAE)."""
     x, labels = held_out
     device = next(model.ema_net.parameters()).device
     with torch.no_grad():
         return model.ema_net.eval().evaluate(x.to(device), labels.to(device) if labels is not None else None)
 
 
-EVALUATORS: dict[str, Callable[[Model, Dataset, int, int], dict[str, float]]] = {
+EVALUATORS: dict[str, Callable[..., dict[str, float]]] = {
     "text": evaluate_text,
     "images": evaluate_examples,
 }
 
 
+def _training_data(model: Model) -> Dataset | None:
+    source = model.record.get("data", {}).get("source", {})
+    if "source" not in source:
+        return None
+    return load_data(source["source"], **{k: v for k, v in source.items() if k != "source" and v is not None})
+
+
 def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True) -> dict[str, float]:
-    """Score `model` on `data` (default: the data it was trained on, from its record); save into its run."""
-    if data is None:
-        source = model.record.get("data", {}).get("source", {})
-        if "source" not in source:
-            raise GenloomError("this run was trained on in-memory data: pass the data to evaluate on")
-        data = load_data(source["source"], **{k: v for k, v in source.items() if k != "source" and v is not None})
-    data = load_data(data)
+    """Score `model` on `data` (all of it), or by default on the part of its training data it held out;
+    save the numbers into its run and report."""
     if samples < 2:
         raise GenloomError(f"samples must be at least 2 (diversity compares samples); got {samples}")
+    training = _training_data(model)
+    own = data is None
+    if own and training is None:
+        raise GenloomError("this model's training data is not on record (in-memory data or an imported "
+                           "checkpoint): pass the data to evaluate on")
+    data = training if own else load_data(data)
     evaluator = EVALUATORS.get(data.kind)
     if evaluator is None or data.kind != model.codec.name:
         raise GenloomError(f"cannot evaluate a model of {model.codec.name} on {data.kind} data")
-    scores = {k: round(float(v), 4) for k, v in evaluator(model, data, samples, seed).items() if not math.isnan(v)}
-    if save and model.run_dir is not None:
+    x = model.codec.encode(data.values)
+    labels = torch.from_numpy(data.labels) if model.ema_net.conditional and data.labels is not None else None
+    held_out, training_text = (x, labels), (training.values if training is not None and training.kind == "text"
+                                            else None)
+    if own:
+        (train_part, _), held_out = split_validation(x, labels, model.record["train"]["val_fraction"])
+        if held_out is None:
+            raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "
+                               "evaluate on")
+        if data.kind == "text":
+            training_text = model.codec.decode(train_part)
+    scores = {k: round(float(v), 4) for k, v in evaluator(model, held_out, training_text, samples, seed).items()
+              if not math.isnan(v)}
+    if save and model.run_dir is not None and (model.run_dir / "config.json").exists():
         model.record["evaluation"] = scores
         model._write_config()
         write_report(model.run_dir, model.record, read_metrics(model.run_dir / METRICS_FILE))

@@ -26,8 +26,12 @@ def finetune(model: Model, data: Any, *, out: str | Path, rank: int = 8, alpha: 
              **train_options: Any) -> Model:
     """Train LoRA adapters of `model` on `data` (base weights frozen); write only the adapter to `out`."""
     model._require_fitted()
-    if model.run_dir is None:
-        raise GenloomError("save the base model first (model.save(folder)): the adapter refers to it")
+    if "adapter" in model.record:
+        raise GenloomError("this model already carries a LoRA adapter; fine-tune its base run, or save the "
+                           "merged model (model.save / a new run) and fine-tune that")
+    if model.run_dir is None or not (model.run_dir / "config.json").exists():
+        raise GenloomError("the adapter must refer to a saved genloom run; save the model first "
+                           "(model.save(folder)) and fine-tune the saved run")
     out = Path(out)
     if (out / ADAPTER_CONFIG).exists() or (out / "config.json").exists():
         raise GenloomError(f"{out} already holds a run; choose another output folder")

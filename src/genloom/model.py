@@ -222,23 +222,27 @@ class Model:
         return pieces if stream else "".join(pieces)
 
     def _text_pieces(self, tokens: Iterator[torch.Tensor], stop: list[str]) -> Iterator[str]:
-        """Decoded text as tokens arrive; a byte-level token that ends mid-character waits for the rest."""
+        """Decoded text as tokens arrive, ending at a stop string or the end token. Text that could still
+        become a stop string, or a byte-level token that ends mid-character, waits until it is known."""
         ids: list[int] = []
-        emitted = ""
+        text, emitted = "", 0
         with torch.no_grad():
             for token in tokens:
+                if int(token[0]) == self.codec.end_token:
+                    break
                 ids.append(int(token[0]))
                 text = self.codec.decode(ids)
-                if text.endswith("\ufffd"):
-                    continue
-                cut = min((text.find(s, max(0, len(emitted) - len(s))) for s in stop if s in text), default=-1)
-                if cut >= 0:
-                    if cut > len(emitted):
-                        yield text[len(emitted):cut]
+                hits = [hit for hit in (text.find(s, emitted) for s in stop) if hit >= 0]
+                if hits:
+                    if min(hits) > emitted:
+                        yield text[emitted:min(hits)]
                     return
-                if len(text) > len(emitted):
-                    yield text[len(emitted):]
-                    emitted = text
+                ready = len(text) - max(_stop_prefix_length(text, stop), len(text) - len(text.rstrip("\ufffd")))
+                if ready > emitted:
+                    yield text[emitted:ready]
+                    emitted = ready
+        if len(text) > emitted:
+            yield text[emitted:]
 
     def _latent_tool(self, method: str) -> Any:
         self._require_fitted()
@@ -352,6 +356,11 @@ class Model:
     def _require_fitted(self) -> None:
         if self.ema_net is None:
             raise GenloomError("this model has not been trained yet: call fit(data) or gl.load(run_folder) first")
+
+
+def _stop_prefix_length(text: str, stop: list[str]) -> int:
+    """Length of the longest end of `text` that begins one of the stop strings."""
+    return max((k for s in stop for k in range(1, min(len(s), len(text) + 1)) if text.endswith(s[:k])), default=0)
 
 
 def load(path: str | Path, device: str = "cpu") -> Model:

@@ -64,6 +64,33 @@ def test_export_round_trip(hf_checkpoint, tmp_path):
     assert (tmp_path / "out" / "tokenizer.json").exists()
 
 
+def test_export_folds_lora_into_the_weights(hf_checkpoint, tmp_path):
+    from genloom.nets.lora import add_lora
+    model = load_gpt2(hf_checkpoint)
+    add_lora(model.ema_net, rank=2, alpha=4.0)
+    with torch.no_grad():
+        for name, param in model.ema_net.named_parameters():
+            if name.endswith("lora_b"):
+                param.normal_(0, 0.1)
+    save_gpt2(model, tmp_path / "out")
+    ids = torch.randint(VOCAB, (2, 20))
+    with torch.no_grad():
+        assert torch.allclose(_hf(tmp_path / "out")(ids).logits, model.ema_net.net(ids)[0], atol=1e-4)
+
+
+def test_unsupported_gpt2_settings(hf_checkpoint, tmp_path):
+    import shutil
+    folder = shutil.copytree(hf_checkpoint, tmp_path / "odd")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "scale_attn_by_inverse_layer_idx": True}))
+    with pytest.raises(gl.GenloomError, match="unsupported settings scale_attn_by_inverse_layer_idx"):
+        load_gpt2(folder)
+    del config["n_layer"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(gl.GenloomError, match="missing n_layer"):
+        load_gpt2(folder)
+
+
 def test_trained_genloom_model_exports(tmp_path):
     model = gl.Model("autoregressive", n_layer=1, n_head=2, n_embd=16, block_size=16, bias=True, rope=False)
     model.fit("shakespeare", steps=3, out=tmp_path / "run", codec_options={"tokenizer": "bpe", "vocab_size": 300},

@@ -167,3 +167,9 @@ def test_impossible_training_options(tmp_path, option, value, message):
     with pytest.raises(gl.GenloomError, match=message):
         gl.Model("vae").fit("digits", out=tmp_path / "r", **{option: value})
     assert not (tmp_path / "r").exists()
+
+
+def test_too_small_a_split_means_no_validation():
+    from genloom.train.batches import split_validation
+    (x, _), held_out = split_validation(torch.arange(9), None, 0.1)
+    assert held_out is None and len(x) == 9

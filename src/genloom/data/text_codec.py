@@ -61,10 +61,18 @@ class TextCodec:
         return self
 
     @property
+    def end_token(self) -> int | None:
+        """The id of GPT-2's <|endoftext|> where the vocabulary has one: generation stops there."""
+        return self._bpe.token_to_id("<|endoftext|>") if self._bpe is not None else None
+
+    @property
     def layout(self) -> Layout:
-        size = len(self.chars) if self.tokenizer == "char" else self._bpe.get_vocab_size()
-        start = self._index.get("\n", 0) if self.tokenizer == "char" else 0
-        return Layout("sequence", (), vocab_size=size, start_token=start)
+        """Unprompted samples start after a newline (or after <|endoftext|>, as GPT-2's do)."""
+        if self.tokenizer == "char":
+            return Layout("sequence", (), vocab_size=len(self.chars), start_token=self._index.get("\n", 0))
+        newline = self._bpe.encode("\n").ids
+        start = self.end_token if self.end_token is not None else (newline[0] if len(newline) == 1 else 0)
+        return Layout("sequence", (), vocab_size=self._bpe.get_vocab_size(), start_token=start)
 
     def encode(self, values: str) -> torch.Tensor:
         """Token ids (a 1-D int64 tensor) of one text."""

@@ -18,6 +18,7 @@ from ..data.text_codec import TextCodec
 from ..errors import GenloomError
 from ..files import atomic_path, write_json, write_text
 from ..model import Model
+from ..nets.lora import merge_lora
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 GELU = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu": "none"}
@@ -43,6 +44,14 @@ def load_gpt2(path: str | Path, device: str = "cpu") -> Model:
         raise GenloomError(f"GPT-2 activation '{config['activation_function']}' is not supported")
     if not (path / "tokenizer.json").exists():
         raise GenloomError(f"{path} has no tokenizer.json; save the tokenizer with it (a fast HF tokenizer)")
+    missing = [key for key in ("vocab_size", "n_layer", "n_head", "n_embd", "n_positions") if key not in config]
+    unsupported = [key for key, plain in (("scale_attn_weights", True), ("scale_attn_by_inverse_layer_idx", False),
+                                          ("reorder_and_upcast_attn", False), ("tie_word_embeddings", True))
+                   if config.get(key, plain) != plain]
+    if missing or unsupported:
+        raise GenloomError(f"{path}/config.json: {'missing ' + ', '.join(missing) if missing else ''}"
+                           f"{'; ' if missing and unsupported else ''}"
+                           f"{'unsupported settings ' + ', '.join(unsupported) if unsupported else ''}")
     codec = TextCodec("bpe", config["vocab_size"], bpe=(path / "tokenizer.json").read_text(encoding="utf-8"))
     options = {"n_layer": config["n_layer"], "n_head": config["n_head"], "n_embd": config["n_embd"],
                "block_size": config["n_positions"], "bias": True, "rope": False, "dropout": 0.0,
@@ -83,7 +92,7 @@ def save_gpt2(model: Model, path: str | Path) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     state = {}
-    for name, tensor in model.ema_net.state_dict().items():
+    for name, tensor in merge_lora(model.ema_net).state_dict().items():
         name = name.removeprefix("net.")
         if name == "lm_head.weight":
             continue
@@ -97,7 +106,7 @@ def save_gpt2(model: Model, path: str | Path) -> Path:
         "n_head": options["n_head"], "n_inner": None, "layer_norm_epsilon": options["layer_norm_eps"],
         "activation_function": "gelu_new" if options["gelu"] == "tanh" else "gelu",
         "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "tie_word_embeddings": True,
-        "bos_token_id": 0, "eos_token_id": 0, "torch_dtype": str(state["transformer.wte.weight"].dtype).split(".")[-1]})
+        "bos_token_id": model.codec.end_token, "eos_token_id": model.codec.end_token, "torch_dtype": str(state["transformer.wte.weight"].dtype).split(".")[-1]})
     for name, text in model.codec.files().items():
         write_text(path / name, text)
     return path

@@ -75,9 +75,9 @@ def make_batches(x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, 
 
 def split_validation(x: torch.Tensor, labels: torch.Tensor | None, fraction: float):
     """Hold out `fraction`: the tail of a token stream (as nanoGPT), or a seeded random subset of examples."""
-    if fraction == 0:
-        return (x, labels), None
     n_val = int(len(x) * fraction)
+    if n_val == 0:
+        return (x, labels), None
     if x.dim() == 1:
         return (x[:-n_val], None), (x[-n_val:], None)
     order = torch.from_numpy(np.random.default_rng(0).permutation(len(x)))
