@@ -22,9 +22,15 @@ def test_text_evaluation(text_run, tmp_path):
     assert "evaluation: perplexity" in (Path(text_run) / "report.html").read_text()
 
 
-def test_image_evaluation_is_the_held_out_elbo(trained_run):
-    scores = gl.evaluate(gl.load(trained_run), save=False)
+def test_image_evaluation(trained_run, tmp_path):
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    scores = gl.evaluate(gl.load(run))
     assert scores["elbo"] < 0 and scores["bits_per_dim"] > 0
+    assert 0 < scores["fid_train_vs_held_out"] < min(scores["fid"], scores["fid_noise"])  # real data is the floor
+    assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1 and 1 <= scores["inception_score"] <= 10
+    assert (run / "feature_net.safetensors").exists()  # trained once, reused: the same numbers again
+    assert gl.evaluate(gl.load(run), save=False) == scores
+    assert "not InceptionV3" in json.loads((run / "config.json").read_text())["feature_extractor"]
 
 
 def test_evaluation_errors(text_run):

@@ -8,6 +8,8 @@ import torch
 
 from .data import Dataset, load_data
 from .errors import GenloomError
+from .metrics.features import extract, feature_net_for
+from .metrics.images import frechet_distance, inception_score, kernel_distance, precision_recall
 from .metrics.report import write_model_card, write_report
 from .metrics.text import bits_per_token, perplexity, text_sample_metrics
 from .model import Model
@@ -34,10 +36,11 @@ def _held_out_loss(model: Model, tokens: torch.Tensor) -> float:
     return total / (len(starts) * (window - 1))
 
 
-def evaluate_text(model: Model, held_out: tuple, training_text: str | None, samples: int,
+def evaluate_text(model: Model, held_out: tuple, training: tuple | None, samples: int,
                   seed: int) -> dict[str, float]:
     """Held-out loss, perplexity and bits per character; diversity of samples and their copying of training text."""
     tokens = held_out[0]
+    training_text = model.codec.decode(training[0]) if training is not None else None
     loss = _held_out_loss(model, tokens)
     characters_per_token = len(model.codec.decode(tokens)) / len(tokens)
     texts = model.sample(samples, seed=seed)
@@ -49,19 +52,41 @@ def evaluate_text(model: Model, held_out: tuple, training_text: str | None, samp
     return {**scores, **sample_scores}
 
 
-def evaluate_examples(model: Model, held_out: tuple, training_text: str | None, samples: int,
-                      seed: int) -> dict[str, float]:
-    """The family's own held-out numbers (the ELBO of a VAE)."""
+def evaluate_images(model: Model, held_out: tuple, training: tuple | None, samples: int,
+                    seed: int) -> dict[str, float]:
+    """FID, KID, precision/recall (and the Inception Score with class labels) of as many samples as held-out
+    images, with the floors and ceilings that make them readable: held-out vs training images, and noise;
+    plus the family's own held-out numbers (the ELBO of a VAE)."""
     x, labels = held_out
+    train_x, train_labels = training if training is not None else held_out
+    net, description = feature_net_for(model.run_dir, train_x, train_labels, model.codec.layout)
+    model.record["feature_extractor"] = description
+    n = len(x)
+    fake = model.codec.encode(model.sample(n, seed=seed))
+    noise = torch.rand(fake.shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    (real_f, _), (fake_f, fake_logits), (train_f, _), (noise_f, _) = (
+        extract(net, images) for images in (x, fake, train_x[:n], noise))
+    precision, recall = precision_recall(real_f, fake_f)
+    scores = {"fid": frechet_distance(real_f, fake_f), "kid": kernel_distance(real_f, fake_f, subsets=20)[0],
+              "precision": precision, "recall": recall,
+              "fid_train_vs_held_out": frechet_distance(real_f, train_f), "fid_noise": frechet_distance(real_f, noise_f)}
+    if train_labels is not None:
+        scores["inception_score"] = inception_score(fake_logits, splits=1)[0]
     device = next(model.ema_net.parameters()).device
     with torch.no_grad():
-        return model.ema_net.eval().evaluate(x.to(device), labels.to(device) if labels is not None else None)
+        own = model.ema_net.eval().evaluate(x.to(device), labels.to(device) if labels is not None else None)
+    return {**scores, **own}
 
 
 EVALUATORS: dict[str, Callable[..., dict[str, float]]] = {
     "text": evaluate_text,
-    "images": evaluate_examples,
+    "images": evaluate_images,
 }
+
+
+def _encoded(model: Model, data: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
+    labels = torch.from_numpy(data.labels) if data.labels is not None and model.codec.layout.num_classes else None
+    return model.codec.encode(data.values), labels
 
 
 def _training_data(model: Model) -> Dataset | None:
@@ -85,18 +110,17 @@ def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0
     evaluator = EVALUATORS.get(data.kind)
     if evaluator is None or data.kind != model.codec.name:
         raise GenloomError(f"cannot evaluate a model of {model.codec.name} on {data.kind} data")
-    x = model.codec.encode(data.values)
-    labels = torch.from_numpy(data.labels) if model.ema_net.conditional and data.labels is not None else None
-    held_out, training_text = (x, labels), (training.values if training is not None and training.kind == "text"
-                                            else None)
-    if own:
-        (train_part, _), held_out = split_validation(x, labels, model.record["train"]["val_fraction"])
-        if held_out is None:
-            raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "
-                               "evaluate on")
-        if data.kind == "text":
-            training_text = model.codec.decode(train_part)
-    scores = {k: round(float(v), 4) for k, v in evaluator(model, held_out, training_text, samples, seed).items()
+    fraction = model.record["train"]["val_fraction"]
+    held_out = _encoded(model, data)
+    training_part = None
+    if training is not None and training.kind == data.kind:
+        training_part, training_held_out = split_validation(*_encoded(model, training), fraction)
+        if own:
+            if training_held_out is None:
+                raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "
+                                   "evaluate on")
+            held_out = training_held_out
+    scores = {k: round(float(v), 4) for k, v in evaluator(model, held_out, training_part, samples, seed).items()
               if not math.isnan(v)}
     if save and model.run_dir is not None and (model.run_dir / "config.json").exists():
         model.record["evaluation"] = scores

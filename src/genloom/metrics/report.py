@@ -72,6 +72,7 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
         "training time": f"{record.get('train_seconds', 0):.1f} s",
         **{name: value for name, value in record.get("final_metrics", {}).items()},
         **{f"evaluation: {name}": value for name, value in record.get("evaluation", {}).items()},
+        **({"feature extractor": record["feature_extractor"]} if "feature_extractor" in record else {}),
         "genloom": record["genloom_version"],
     }
 

@@ -1,0 +1,80 @@
+"""The feature network behind the image metrics when InceptionV3's weights are not on disk: a small conv
+net trained on the real training images (to classify their labels, or, without labels, which of four flips
+was applied), saved with the run and reused so that scores of one run stay comparable."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..files import write_json
+from ..layout import Layout
+from ..nets import build_backbone
+from ..train.checkpoint import load_weights, save_weights
+
+FEATURES = 128
+WEIGHTS, META = "feature_net.safetensors", "feature_net.json"
+
+
+class FeatureNet(nn.Module):
+    """Conv encoder to FEATURES numbers, and a linear head to class logits (used by the Inception Score)."""
+
+    def __init__(self, layout: Layout, classes: int):
+        super().__init__()
+        self.encoder = build_backbone("encoder", layout, FEATURES, width=16)
+        self.head = nn.Linear(FEATURES, classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.encoder(x)
+        return features, self.head(F.silu(features))
+
+
+def _flipped(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image under one of four flips, and which one: a label-free task that needs shape features."""
+    task = torch.randint(4, (len(x),))
+    x = torch.where((task % 2 == 1)[:, None, None, None], x.flip(3), x)
+    return torch.where((task >= 2)[:, None, None, None], x.flip(2), x), task
+
+
+def train_feature_net(x: torch.Tensor, labels: torch.Tensor | None, layout: Layout, steps: int = 300,
+                      seed: int = 0) -> FeatureNet:
+    """Train on real images in [-1, 1]; deterministic for a seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = FeatureNet(layout, int(labels.max()) + 1 if labels is not None else 4)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3)
+        for _ in range(steps):
+            batch = torch.randint(len(x), (64,))
+            images, targets = (x[batch], labels[batch]) if labels is not None else _flipped(x[batch])
+            loss = F.cross_entropy(net(images)[1], targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return net.eval()
+
+
+def feature_net_for(run_dir: Path | None, x: torch.Tensor, labels: torch.Tensor | None,
+                    layout: Layout) -> tuple[FeatureNet, str]:
+    """The run's saved feature network, or a new one trained on `x` (and saved); with its description."""
+    if run_dir is not None and (run_dir / META).exists():
+        meta = json.loads((run_dir / META).read_text(encoding="utf-8"))
+        net = FeatureNet(layout, meta["classes"])
+        load_weights(net, run_dir / WEIGHTS)
+        return net.eval(), meta["description"]
+    net = train_feature_net(x, labels, layout)
+    task = "its class labels" if labels is not None else "the four flips of each image"
+    description = f"a conv net trained on this run's real training images to predict {task} (not InceptionV3)"
+    if run_dir is not None:
+        save_weights(net, run_dir / WEIGHTS)
+        write_json(run_dir / META, {"classes": net.head.out_features, "description": description})
+    return net, description
+
+
+@torch.no_grad()
+def extract(net: FeatureNet, x: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and class logits of images in [-1, 1]."""
+    parts = [net(x[i:i + batch]) for i in range(0, len(x), batch)]
+    return torch.cat([f for f, _ in parts]), torch.cat([logits for _, logits in parts])
