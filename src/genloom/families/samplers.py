@@ -1,0 +1,111 @@
+"""Diffusion samplers with one contract, as diffusers' schedulers: `timesteps(n)` and `step(output, t, x)`.
+Their tensors and single steps equal diffusers' DDPMScheduler and DDIMScheduler (tested)."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import GenloomError
+from .schedules import NoiseSchedule
+
+
+class DDPMSampler:
+    """Ancestral sampling (Ho et al. 2020) with the 'fixed small' posterior variance; x_0 clipped to [-1, 1]."""
+
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", clip: bool = True):
+        self.schedule, self.prediction, self.clip = schedule, prediction, clip
+        self.step_size = 1
+
+    def timesteps(self, count: int | None = None) -> torch.Tensor:
+        count = count or self.schedule.steps
+        if not 1 <= count <= self.schedule.steps:
+            raise GenloomError(f"sampler steps must lie in 1..{self.schedule.steps}; got {count}")
+        self.step_size = self.schedule.steps // count
+        return torch.arange(0, count).mul(self.step_size).flip(0)
+
+    def step(self, output: torch.Tensor, t: int, x: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        abar = self.schedule.alphas_cumprod.to(x.dtype)
+        prev = t - self.step_size
+        abar_t, abar_prev = abar[t], (abar[prev] if prev >= 0 else torch.ones((), dtype=x.dtype))
+        alpha_t = abar_t / abar_prev
+        x0, _ = self.schedule.predictions(x, output, t, self.prediction)
+        if self.clip:
+            x0 = x0.clamp(-1, 1)
+        mean = (abar_prev.sqrt() * (1 - alpha_t) / (1 - abar_t)) * x0 + (alpha_t.sqrt() * (1 - abar_prev) / (1 - abar_t)) * x
+        if t == 0:
+            return mean
+        variance = ((1 - abar_prev) / (1 - abar_t) * (1 - alpha_t)).clamp(min=1e-20)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        return mean + variance.sqrt() * noise
+
+
+class DDIMSampler:
+    """Deterministic (eta = 0) or stochastic DDIM sampling (Song et al. 2021) on evenly spaced steps."""
+
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0, clip: bool = True):
+        if eta < 0:
+            raise GenloomError(f"eta must be >= 0; got {eta}")
+        self.schedule, self.prediction, self.eta, self.clip = schedule, prediction, eta, clip
+        self.step_size = 1
+
+    def timesteps(self, count: int) -> torch.Tensor:
+        if not 1 <= count <= self.schedule.steps:
+            raise GenloomError(f"sampler steps must lie in 1..{self.schedule.steps}; got {count}")
+        self.step_size = self.schedule.steps // count
+        return torch.arange(0, count).mul(self.step_size).flip(0)
+
+    def step(self, output: torch.Tensor, t: int, x: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        abar = self.schedule.alphas_cumprod.to(x.dtype)
+        prev = t - self.step_size
+        abar_t, abar_prev = abar[t], (abar[prev] if prev >= 0 else torch.ones((), dtype=x.dtype))
+        x0, eps = self.schedule.predictions(x, output, t, self.prediction)
+        if self.clip:
+            x0 = x0.clamp(-1, 1)
+        std = self.eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).sqrt()
+        x_prev = abar_prev.sqrt() * x0 + (1 - abar_prev - std ** 2).sqrt() * eps
+        if self.eta > 0:
+            x_prev = x_prev + std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        return x_prev
+
+
+class DPMSolverSampler:
+    """DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver in log-SNR time, good in 10-25
+    steps; first order at the first and the last step, and the last step lands on sigma = 0."""
+
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon"):
+        self.schedule, self.prediction = schedule, prediction
+        self._steps: list[int] = []
+        self._x0_history: list[torch.Tensor] = []
+
+    def timesteps(self, count: int) -> torch.Tensor:
+        if not 1 <= count <= self.schedule.steps:
+            raise GenloomError(f"sampler steps must lie in 1..{self.schedule.steps}; got {count}")
+        steps = torch.linspace(0, self.schedule.steps - 1, count + 1, dtype=torch.float64).round().flip(0)[:-1]
+        self._steps, self._x0_history = steps.long().tolist(), []
+        return steps.long()
+
+    def _alpha_sigma(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """sqrt(abar) and sqrt(1 - abar) at the index-th step; past the last step, the clean image."""
+        if index >= len(self._steps):
+            return torch.tensor(1.0, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64)
+        abar = self.schedule.alphas_cumprod[self._steps[index]]
+        return abar.sqrt(), (1 - abar).sqrt()
+
+    def step(self, output: torch.Tensor, t: int, x: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        if not self._steps:
+            raise GenloomError("call timesteps(count) before step()")
+        index = self._steps.index(t)
+        x0, _ = self.schedule.predictions(x, output, t, self.prediction)
+        self._x0_history = [*self._x0_history[-1:], x0]
+        (alpha_t, sigma_t), (alpha_s, sigma_s) = self._alpha_sigma(index + 1), self._alpha_sigma(index)
+        lambda_t, lambda_s = alpha_t.log() - sigma_t.log(), alpha_s.log() - sigma_s.log()
+        h = lambda_t - lambda_s
+        first_order = index == 0 or index == len(self._steps) - 1
+        derivative = x0
+        if not first_order:  # the 2M correction from the previous x_0 prediction
+            alpha_p, sigma_p = self._alpha_sigma(index - 1)
+            ratio = (lambda_s - (alpha_p.log() - sigma_p.log())) / h
+            derivative = x0 + 0.5 / ratio * (x0 - self._x0_history[0])
+        return ((sigma_t / sigma_s) * x - alpha_t * torch.expm1(-h) * derivative).to(x.dtype)
