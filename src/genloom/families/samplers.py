@@ -8,19 +8,29 @@ from ..errors import GenloomError
 from .schedules import NoiseSchedule
 
 
-class DDPMSampler:
+def _check_count(count: int, schedule: NoiseSchedule) -> None:
+    if not 1 <= count <= schedule.steps:
+        raise GenloomError(f"sampler steps must lie in 1..{schedule.steps}; got {count}")
+
+
+class _EvenlySpaced:
+    """Every (steps // count)-th step, from the last down (diffusers' 'leading' spacing)."""
+
+    schedule: NoiseSchedule
+    step_size = 1
+
+    def timesteps(self, count: int | None = None) -> torch.Tensor:
+        count = count or self.schedule.steps
+        _check_count(count, self.schedule)
+        self.step_size = self.schedule.steps // count
+        return torch.arange(0, count).mul(self.step_size).flip(0)
+
+
+class DDPMSampler(_EvenlySpaced):
     """Ancestral sampling (Ho et al. 2020) with the 'fixed small' posterior variance; x_0 clipped to [-1, 1]."""
 
     def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", clip: bool = True):
         self.schedule, self.prediction, self.clip = schedule, prediction, clip
-        self.step_size = 1
-
-    def timesteps(self, count: int | None = None) -> torch.Tensor:
-        count = count or self.schedule.steps
-        if not 1 <= count <= self.schedule.steps:
-            raise GenloomError(f"sampler steps must lie in 1..{self.schedule.steps}; got {count}")
-        self.step_size = self.schedule.steps // count
-        return torch.arange(0, count).mul(self.step_size).flip(0)
 
     def step(self, output: torch.Tensor, t: int, x: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
@@ -39,20 +49,13 @@ class DDPMSampler:
         return mean + variance.sqrt() * noise
 
 
-class DDIMSampler:
+class DDIMSampler(_EvenlySpaced):
     """Deterministic (eta = 0) or stochastic DDIM sampling (Song et al. 2021) on evenly spaced steps."""
 
     def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0, clip: bool = True):
         if eta < 0:
             raise GenloomError(f"eta must be >= 0; got {eta}")
         self.schedule, self.prediction, self.eta, self.clip = schedule, prediction, eta, clip
-        self.step_size = 1
-
-    def timesteps(self, count: int) -> torch.Tensor:
-        if not 1 <= count <= self.schedule.steps:
-            raise GenloomError(f"sampler steps must lie in 1..{self.schedule.steps}; got {count}")
-        self.step_size = self.schedule.steps // count
-        return torch.arange(0, count).mul(self.step_size).flip(0)
 
     def step(self, output: torch.Tensor, t: int, x: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
@@ -79,8 +82,7 @@ class DPMSolverSampler:
         self._x0_history: list[torch.Tensor] = []
 
     def timesteps(self, count: int) -> torch.Tensor:
-        if not 1 <= count <= self.schedule.steps:
-            raise GenloomError(f"sampler steps must lie in 1..{self.schedule.steps}; got {count}")
+        _check_count(count, self.schedule)
         steps = torch.linspace(0, self.schedule.steps - 1, count + 1, dtype=torch.float64).round().flip(0)[:-1]
         self._steps, self._x0_history = steps.long().tolist(), []
         return steps.long()
