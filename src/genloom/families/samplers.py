@@ -20,7 +20,7 @@ class _EvenlySpaced:
     step_size = 1
 
     def timesteps(self, count: int | None = None) -> torch.Tensor:
-        count = count or self.schedule.steps
+        count = self.schedule.steps if count is None else count
         _check_count(count, self.schedule)
         self.step_size = self.schedule.steps // count
         return torch.arange(0, count).mul(self.step_size).flip(0)
