@@ -160,3 +160,9 @@ def test_streaming_bpe_waits_for_whole_characters(tmp_path):
     model.codec = TextCodec("bpe", vocab_size=260).fit(gl.Dataset("text", "abc " * 50, "t"))
     pieces = list(model._text_pieces(_stream(model, "ab東京 c"), []))
     assert "".join(pieces) == "ab東京 c" and not any("\ufffd" in p for p in pieces)
+
+
+def test_unknown_codec_option_is_named(tmp_path):
+    with pytest.raises(gl.GenloomError, match="unknown codec option for text data"):
+        gl.Model("autoregressive").fit("shakespeare", codec_options={"alphabet": "abc"}, out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()

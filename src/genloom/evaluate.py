@@ -6,14 +6,12 @@ from typing import Any, Callable
 
 import torch
 
-from .data import Dataset, load_data
+from .data import Dataset, load_data, load_source
 from .errors import GenloomError
 from .metrics.features import extract, feature_net_for
 from .metrics.images import frechet_distance, inception_score, kernel_distance, precision_recall
-from .metrics.report import write_model_card, write_report
 from .metrics.text import bits_per_token, perplexity, text_sample_metrics
 from .model import Model
-from .train import METRICS_FILE, read_metrics
 from .train.batches import split_validation
 
 EVAL_WINDOWS = 200   # held-out windows of text scored for the validation loss
@@ -91,9 +89,7 @@ def _encoded(model: Model, data: Dataset) -> tuple[torch.Tensor, torch.Tensor | 
 
 def _training_data(model: Model) -> Dataset | None:
     source = model.record.get("data", {}).get("source", {})
-    if "source" not in source:
-        return None
-    return load_data(source["source"], **{k: v for k, v in source.items() if k != "source" and v is not None})
+    return load_source(source) if "source" in source else None
 
 
 def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True) -> dict[str, float]:
@@ -124,7 +120,5 @@ def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0
               if not math.isnan(v)}
     if save and model.run_dir is not None and (model.run_dir / "config.json").exists():
         model.record["evaluation"] = scores
-        model._write_config()
-        write_report(model.run_dir, model.record, read_metrics(model.run_dir / METRICS_FILE))
-        write_model_card(model.run_dir, model.record)
+        model.write_record()
     return scores

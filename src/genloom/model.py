@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .data import CODECS, Dataset, load_data
+from .data import CODECS, Dataset, load_data, load_source
 from .errors import GenloomError
 from .families import FAMILIES, Family, family_class, family_config
 from .families.sampling import SamplingConfig
@@ -86,15 +86,9 @@ class Model:
 
     def _dataset(self, data: Any, stored: dict | None, codec_options: dict | None) -> Dataset:
         """Load the data (from the run's record when resuming without it); fit the codec unless resuming."""
-        load_options = {}
-        if data is None:
-            source = stored["data"]["source"] if stored else {}
-            if "source" not in source:
-                raise GenloomError("no data given: name a built-in data set, a folder or a file (a run trained "
-                                   "on an in-memory data set needs that data passed again to resume)")
-            data = source["source"]
-            load_options = {k: v for k, v in source.items() if k != "source" and v is not None}
-        dataset = load_data(data, **load_options)
+        if data is None and not stored:
+            raise GenloomError("no data given: name a built-in data set, a folder or a file")
+        dataset = load_data(data) if data is not None else load_source(stored["data"]["source"])
         if stored:
             seen = (stored["data"]["kind"], stored["data"]["name"], stored["data"]["examples"])
             if (dataset.kind, dataset.name, len(dataset)) != seen:
@@ -301,11 +295,14 @@ class Model:
         for name, text in self.codec.files().items():
             write_text(path / name, text)
         self.run_dir = path
-        self._write_config()
-        metrics = read_metrics(path / METRICS_FILE)
-        write_report(path, self.record, metrics)
-        write_model_card(path, self.record)
+        self.write_record()
         return path
+
+    def write_record(self) -> None:
+        """Rewrite the run's config.json, report.html and MODEL_CARD.md from `record`."""
+        self._write_config()
+        write_report(self.run_dir, self.record, read_metrics(self.run_dir / METRICS_FILE))
+        write_model_card(self.run_dir, self.record)
 
     def _write_config(self) -> None:
         write_json(self.run_dir / "config.json", self.record)

@@ -3,7 +3,7 @@ from ..layout import Layout
 from .codec import CODECS, Codec
 from .dataset import Dataset
 from .image_codec import ImageCodec
-from .loaders import load_data
+from .loaders import load_data, load_source
 from .text_codec import TextCodec
 
-__all__ = ["CODECS", "Codec", "Dataset", "ImageCodec", "Layout", "TextCodec", "load_data"]
+__all__ = ["CODECS", "Codec", "Dataset", "ImageCodec", "Layout", "TextCodec", "load_data", "load_source"]

@@ -70,6 +70,13 @@ def _load_jsonl(path: Path, size, **options) -> Dataset:
     return Dataset("text", read_jsonl(path, options["text_field"], options["encoding"], options["errors"]), path.stem)
 
 
+def load_source(source: dict) -> Dataset:
+    """Load the data a run recorded in config.json (its `source` and the options it was read with)."""
+    if "source" not in source:
+        raise GenloomError("this run was trained on in-memory data, which is not on record; pass the data again")
+    return load_data(source["source"], **{k: v for k, v in source.items() if k != "source" and v is not None})
+
+
 def _resized(data: Dataset, size: tuple[int, int]) -> Dataset:
     data.values = resize_images(data.values, size)
     data.source["image_size"] = list(size)
