@@ -11,6 +11,13 @@ import genloom as gl
 # The test models are tiny: one thread beats two, and stays fast when the other core is busy.
 torch.set_num_threads(1)
 
+
+@pytest.fixture(autouse=True)
+def _no_inception_weights(monkeypatch):
+    """A GENLOOM_INCEPTION_WEIGHTS in the developer's shell would switch image evaluation to InceptionV3."""
+    monkeypatch.delenv("GENLOOM_INCEPTION_WEIGHTS", raising=False)
+
+
 TINY_VAE = {"latent_dim": 4, "width": 8}
 QUIET = {"progress": False}
 

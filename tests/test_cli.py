@@ -83,11 +83,20 @@ def _bad_folder(tmp_path, kind):
     (lambda p: ["digits", "--minutes", -2], "minutes must be greater than 0"),
     (lambda p: ["digits", "--device", "cuda"] if not _has_cuda() else ["digits", "--device", "tpu"], "device"),
     (lambda p: ["digits", "--conditional", "--image-size", "0"], "image size 0 is impossible"),
+    (lambda p: [_unlabelled(p), "--family", "gan", "--conditional"], "conditional gan needs labelled data"),
+    (lambda p: ["digits", "--family", "diffusion", "--image-size", "7"], "the U-Net cannot halve 7x7 images"),
+    (lambda p: ["digits", "--family", "autoregressive", "--levels", "1"], "levels (K) must lie in 2..256; got 1"),
+    (lambda p: ["digits", "--family", "gan", "--loss", "hinge"], "unknown GAN loss 'hinge'"),
 ])
 def test_train_bad_input(tmp_path, args, message):
     out = tmp_path / "run"
     assert_user_error(genloom("train", *args(tmp_path), "--out", out, "--steps", 1, "--quiet"), message)
     assert not out.exists()
+
+
+def _unlabelled(tmp_path):
+    np.save(tmp_path / "images.npy", np.zeros((10, 8, 8), dtype=np.uint8))
+    return tmp_path / "images.npy"
 
 
 def _has_cuda():
@@ -105,6 +114,36 @@ def test_sample_count_and_labels_errors(trained_run, tmp_path):
     assert_user_error(genloom("sample", trained_run, "--labels", "eleven", "-o", tmp_path / "g.png"),
                       "unknown label 'eleven'")
     assert not (tmp_path / "g.png").exists()
+
+
+def test_diffusion_train_and_sample_with_each_sampler(tmp_path):
+    out = tmp_path / "run"
+    trained = genloom("train", "digits", "--family", "diffusion", "--steps", 3, "--out", out, "--width", 8,
+                      "--timesteps", 50, "--conditional", "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert "trained diffusion on digits for 3 steps" in trained.stdout and "denoising_loss" in trained.stdout
+    for options in (["--sampler", "ddpm"], ["--sampler", "ddim", "--steps", 10, "--eta", 0.5],
+                    ["--steps", 5, "--guidance", 3, "--labels", 1, 2]):
+        sampled = genloom("sample", out, "-n", 2, "-o", tmp_path / "s.npy", *options)
+        assert sampled.returncode == 0, sampled.stderr
+        assert np.load(tmp_path / "s.npy").shape == (2, 8, 8, 1)
+    assert_user_error(genloom("sample", out, "--sampler", "ddim", "--steps", 51, "-o", tmp_path / "x.png"),
+                      "sampler steps must lie in 1..50; got 51")
+    assert_user_error(genloom("sample", out, "--temperature", 0.5, "-o", tmp_path / "x.png"),
+                      "unknown sampling option 'temperature' for family 'diffusion'")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_guidance_needs_a_conditional_model(tmp_path):
+    out = tmp_path / "run"
+    genloom("train", "digits", "--family", "diffusion", "--steps", 1, "--out", out, "--width", 8, "--quiet")
+    assert_user_error(genloom("sample", out, "--guidance", 2, "-o", tmp_path / "x.png"),
+                      "guidance needs a conditional model")
+
+
+def test_sampling_options_need_a_family_that_takes_them(trained_run, tmp_path):
+    assert_user_error(genloom("sample", trained_run, "--sampler", "ddim", "-o", tmp_path / "x.png"),
+                      "family 'vae' takes no sampling options")
 
 
 def test_resume_needs_out():
@@ -186,3 +225,7 @@ def test_errors_replace_reads_bad_bytes(tmp_path):
     result = genloom("train", tmp_path / "c.txt", "--family", "autoregressive", "--steps", 2, "--n-layer", 1,
                      "--n-embd", 16, "--block-size", 16, "--errors", "replace", "--out", tmp_path / "run", "--quiet")
     assert result.returncode == 0, result.stderr
+
+
+def test_evaluate_with_a_missing_inception_file(trained_run, tmp_path):
+    assert_user_error(genloom("evaluate", trained_run, "--inception-weights", tmp_path / "nope.pth"), "nope.pth")

@@ -37,6 +37,26 @@ def test_fit_returns_a_model_that_samples_like_its_saved_run(tmp_path):
     assert np.array_equal(model.sample(4, seed=0), gl.load(saved).sample(4, seed=0))
 
 
+@pytest.mark.parametrize("family, options", [
+    ("gan", {"latent_dim": 4, "width": 8, "spectral_norm": True}),
+    ("wgan-gp", {"latent_dim": 4, "width": 8}),
+    ("diffusion", {"width": 8, "timesteps": 50}),
+    ("autoregressive", {"n_layer": 1, "n_embd": 16, "levels": 4}),
+])
+def test_every_family_trains_conditionally_on_images_and_reloads_identically(family, options, tmp_path):
+    model = gl.Model(family, conditional=True, **options).fit("digits", steps=3, out=tmp_path / "r", batch_size=8,
+                                                             **QUIET)
+    first = model.sample(5, seed=3, labels=[7])
+    assert first.shape == (5, 8, 8, 1) and first.dtype == np.uint8
+    assert np.array_equal(first, gl.load(tmp_path / "r").sample(5, seed=3, labels=[7]))
+    assert (tmp_path / "r" / "samples" / "final.png").exists() and (tmp_path / "r" / "report.html").exists()
+
+
+def test_sampling_options_reach_only_families_that_take_them(trained_run):
+    with pytest.raises(gl.GenloomError, match="family 'vae' takes no sampling options; got 'steps'"):
+        gl.load(trained_run).sample(2, steps=5)
+
+
 def test_conditional_sampling_by_class_name_and_id(trained_run):
     model = gl.load(trained_run)
     assert model.sample(3, labels="7").shape == (3, 8, 8, 1)
@@ -85,7 +105,7 @@ def test_loading_a_run_of_an_unknown_family(trained_run, tmp_path):
     copy = shutil.copytree(trained_run, tmp_path / "run")
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**config, "family": "flow"}))
-    with pytest.raises(gl.GenloomError, match="unknown family 'flow'; known families: autoregressive, vae"):
+    with pytest.raises(gl.GenloomError, match="unknown family 'flow'; known families: autoregressive, diffusion, gan, vae, wgan-gp"):
         gl.load(copy)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -14,34 +15,43 @@ from .families import FAMILIES
 from .train import TrainConfig
 
 EXIT_USER_ERROR = 2
-TRAIN_FLAGS = ("batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",
-               "ema_decay", "val_fraction", "eval_every", "eval_batches", "log_every", "sample_every",
-               "checkpoint_every", "checkpoint_minutes", "seed", "compile")
+TRAIN_FLAGS = ("batch_size", "grad_accum", "lr", "weight_decay", "adam_beta1", "adam_beta2", "warmup_steps",
+               "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches", "log_every",
+               "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile")
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _add_dataclass_flags(parser: argparse.ArgumentParser, configs: Sequence[type], names: set[str] | None = None,
+def _flag_type(config: type, name: str) -> type:
+    """The field's type without its `| None`: int for `top_k: int | None`."""
+    hint = typing.get_type_hints(config)[name]
+    return next((arg for arg in typing.get_args(hint) if arg is not type(None)), hint)
+
+
+def _add_dataclass_flags(parser: argparse.ArgumentParser, configs: dict[str, type], names: set[str] | None = None,
                          title: str = "") -> set[str]:
-    """One flag per config field (bools as --x/--no-x); unset flags stay out of the namespace."""
+    """One flag per field of the configs (named by their owner, e.g. a family); bools as --x/--no-x.
+    Unset flags stay out of the namespace; the help names each owner's default where they differ."""
     group = parser.add_argument_group(title) if title else parser
-    added: set[str] = set()
-    for config in configs:
+    owners: dict[str, dict[str, Any]] = {}  # field -> {owner: default}
+    kinds: dict[str, type] = {}
+    for owner, config in configs.items():
         for field in fields(config):
-            if field.name in added or (names is not None and field.name not in names):
-                continue
-            default = field.default if field.default is not MISSING else None
-            kind = type(default) if default is not None else float
-            if kind is bool:
-                group.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction,
-                                   default=argparse.SUPPRESS, help=f"(default: {default})")
-            else:
-                group.add_argument(_flag(field.name), type=kind, default=argparse.SUPPRESS, metavar=kind.__name__.upper(),
-                                   help=f"(default: {default})")
-            added.add(field.name)
-    return added
+            if names is None or field.name in names:
+                owners.setdefault(field.name, {})[owner] = field.default if field.default is not MISSING else None
+                kinds.setdefault(field.name, _flag_type(config, field.name))
+    for name, defaults in owners.items():
+        values = list(defaults.values())
+        shown = values[0] if all(v == values[0] for v in values) else ", ".join(f"{o} {v}" for o, v in defaults.items())
+        if kinds[name] is bool:
+            group.add_argument(_flag(name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=f"(default: {shown})")
+        else:
+            group.add_argument(_flag(name), type=kinds[name], default=argparse.SUPPRESS,
+                               metavar=kinds[name].__name__.upper(), help=f"(default: {shown})")
+    return set(owners)
 
 
 def _add_corpus_flags(parser) -> None:
@@ -107,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     data = None
     if args.data:
         data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field)
-    scores = evaluate(model, data, samples=args.samples, seed=args.seed)
+    scores = evaluate(model, data, samples=args.samples, seed=args.seed, inception_weights=args.inception_weights)
     width = max(map(len, scores))
     for name, value in scores.items():
         print(f"{name:<{width}}  {value:g}")
@@ -138,7 +148,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from .model import load
 
     model = load(args.run, device=args.device)
-    samples = model.sample(args.n, seed=args.seed, labels=args.labels)
+    samples = model.sample(args.n, seed=args.seed, labels=args.labels, **_given(args, args.sample_option_names))
     path = model.codec.save_samples(samples, Path(args.output))
     print(f"wrote {args.n} samples to {path}")
 
@@ -183,9 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_flags(text)
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_dataclass_flags(train, [TrainConfig], set(TRAIN_FLAGS), "training")
+    _add_dataclass_flags(train, {"train": TrainConfig}, set(TRAIN_FLAGS), "training")
     train.set_defaults(func=cmd_train, family_option_names=_add_dataclass_flags(
-        train, [cls.Config for cls in FAMILIES.values()], title="family options (those that apply to --family)"))
+        train, {name: cls.Config for name, cls in sorted(FAMILIES.items())}, title="family options (those that apply to --family)"))
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run", help="run folder")
@@ -194,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
     sample.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
-    sample.set_defaults(func=cmd_sample)
+    sample.set_defaults(func=cmd_sample, sample_option_names=_add_dataclass_flags(
+        sample, {name: cls.SampleOptions for name, cls in sorted(FAMILIES.items()) if cls.SampleOptions},
+        title="sampling options (those that apply to the run's family)"))
 
     generate = commands.add_parser("generate", help="continue a prompt with a text model, printing as it goes")
     generate.add_argument("run", help="run folder")
@@ -223,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_flags(finetune)
     finetune.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     finetune.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_dataclass_flags(finetune, [TrainConfig], set(TRAIN_FLAGS), "training")
+    _add_dataclass_flags(finetune, {"train": TrainConfig}, set(TRAIN_FLAGS), "training")
     finetune.set_defaults(func=cmd_finetune)
 
     evaluate = commands.add_parser("evaluate", help="score a run with the metrics of its data kind")
@@ -232,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_flags(evaluate)
     evaluate.add_argument("--samples", type=int, default=20, help="samples drawn for diversity metrics (default: 20)")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--inception-weights", metavar="FILE",
+                          help="images: InceptionV3 weights (pt_inception-2015-12-05-6726825d.pth) for FID/KID/IS; "
+                               "default $GENLOOM_INCEPTION_WEIGHTS, else a feature net trained on the run's images")
     evaluate.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     evaluate.set_defaults(func=cmd_evaluate)
 

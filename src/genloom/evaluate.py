@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from .data import Dataset, load_data, load_source
 from .errors import GenloomError
-from .metrics.features import extract, feature_net_for
+from .metrics.features import extract, extractor_for
 from .metrics.images import frechet_distance, inception_score, kernel_distance, precision_recall
 from .metrics.text import bits_per_token, perplexity, text_sample_metrics
 from .model import Model
@@ -51,13 +52,16 @@ def evaluate_text(model: Model, held_out: tuple, training: tuple | None, samples
 
 
 def evaluate_images(model: Model, held_out: tuple, training: tuple | None, samples: int,
-                    seed: int) -> dict[str, float]:
+                    seed: int, inception_weights: str | Path | None = None) -> dict[str, float]:
     """FID, KID, precision/recall (and the Inception Score with class labels) of as many samples as held-out
     images, with the floors and ceilings that make them readable: held-out vs training images, and noise;
-    plus the family's own held-out numbers (the ELBO of a VAE)."""
+    plus the family's own held-out numbers (the ELBO of a VAE). Features come from InceptionV3 when its
+    weights file is given (`inception_weights` or $GENLOOM_INCEPTION_WEIGHTS), else from the run's feature net."""
     x, labels = held_out
     train_x, train_labels = training if training is not None else held_out
-    net, description = feature_net_for(model.run_dir, train_x, train_labels, model.codec.layout)
+    device = next(model.ema_net.parameters()).device
+    net, description = extractor_for(model.run_dir, train_x, train_labels, model.codec.layout, inception_weights,
+                                     device)
     model.record["feature_extractor"] = description
     n = len(x)
     fake = model.codec.encode(model.sample(n, seed=seed))
@@ -70,7 +74,6 @@ def evaluate_images(model: Model, held_out: tuple, training: tuple | None, sampl
               "fid_train_vs_held_out": frechet_distance(real_f, train_f), "fid_noise": frechet_distance(real_f, noise_f)}
     if train_labels is not None:
         scores["inception_score"] = inception_score(fake_logits, splits=1)[0]
-    device = next(model.ema_net.parameters()).device
     with torch.no_grad():
         own = model.ema_net.eval().evaluate(x.to(device), labels.to(device) if labels is not None else None)
     return {**scores, **own}
@@ -92,9 +95,11 @@ def _training_data(model: Model) -> Dataset | None:
     return load_source(source) if "source" in source else None
 
 
-def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True) -> dict[str, float]:
+def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True,
+             inception_weights: str | Path | None = None) -> dict[str, float]:
     """Score `model` on `data` (all of it), or by default on the part of its training data it held out;
-    save the numbers into its run and report."""
+    save the numbers into its run and report. Image features come from InceptionV3 when its weights file
+    (pt_inception-2015-12-05-6726825d.pth) is given by `inception_weights` or $GENLOOM_INCEPTION_WEIGHTS."""
     if samples < 2:
         raise GenloomError(f"samples must be at least 2 (diversity compares samples); got {samples}")
     training = _training_data(model)
@@ -116,8 +121,9 @@ def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0
                 raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "
                                    "evaluate on")
             held_out = training_held_out
-    scores = {k: round(float(v), 4) for k, v in evaluator(model, held_out, training_part, samples, seed).items()
-              if not math.isnan(v)}
+    options = {"inception_weights": inception_weights} if data.kind == "images" else {}
+    raw = evaluator(model, held_out, training_part, samples, seed, **options)
+    scores = {k: round(float(v), 4) for k, v in raw.items() if not math.isnan(v)}
     if save and model.run_dir is not None and (model.run_dir / "config.json").exists():
         model.record["evaluation"] = scores
         model.write_record()

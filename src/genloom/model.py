@@ -16,7 +16,7 @@ import torch
 from . import __version__
 from .data import CODECS, Dataset, load_data, load_source
 from .errors import GenloomError
-from .families import FAMILIES, Family, family_class, family_config
+from .families import FAMILIES, Family, family_class, family_config, sample_options
 from .families.sampling import SamplingConfig
 from .files import write_json, write_text
 from .nets.lora import merge_lora
@@ -163,14 +163,15 @@ class Model:
         self.codec.save_samples(self._generate(net, SAMPLE_GRID, seed=0, labels=None), path)
 
     # -- sampling and the latent space ---------------------------------------------------------
-    def sample(self, n: int, *, seed: int = 0, labels: Any = None) -> Any:
-        """n new examples (images: uint8 array (n, H, W, C)); the same seed gives the same samples."""
+    def sample(self, n: int, *, seed: int = 0, labels: Any = None, **options: Any) -> Any:
+        """n new examples (images: uint8 array (n, H, W, C)); the same seed gives the same samples.
+        Options reach the family's sampler, e.g. sampler="ddim", steps=50, guidance=3 for diffusion."""
         self._require_fitted()
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise GenloomError(f"n must be a whole number of at least 1; got {n!r}")
-        return self._generate(self.ema_net, int(n), seed, labels)
+        return self._generate(self.ema_net, int(n), seed, labels, sample_options(self.family_name, options))
 
-    def _generate(self, net: Family, n: int, seed: int, labels: Any) -> Any:
+    def _generate(self, net: Family, n: int, seed: int, labels: Any, options: Any = None) -> Any:
         label_ids = self._label_tensor(labels, n, net)
         device = next(net.parameters()).device
         generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on every device
@@ -181,7 +182,7 @@ class Model:
             for start in range(0, n, SAMPLE_BATCH):
                 size = min(SAMPLE_BATCH, n - start)
                 chunk_labels = label_ids[start:start + size].to(device) if label_ids is not None else None
-                chunks.append(net.sample(size, chunk_labels, generator).cpu())
+                chunks.append(net.sample(size, chunk_labels, generator, options).cpu())
         net.train(was_training)
         return self.codec.decode(torch.cat(chunks))
 
@@ -204,6 +205,8 @@ class Model:
                  use_cache: bool = True) -> str | Iterator[str]:
         """Continue `prompt`; the text generated (without the prompt), or with stream=True its pieces as they come."""
         generate = self._latent_tool("generate")
+        if self.codec.layout.kind != "sequence":
+            raise GenloomError(f"generate continues text; this model makes {self.codec.layout.kind}s: use sample")
         if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
             raise GenloomError(f"max_tokens must be a whole number of at least 1; got {max_tokens!r}")
         sampling = SamplingConfig(temperature, top_k, top_p, repetition_penalty)

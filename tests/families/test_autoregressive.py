@@ -6,7 +6,7 @@ import torch
 import genloom as gl
 from genloom.errors import GenloomError
 from genloom.families import family_config
-from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig
+from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig, PixelTokens
 from genloom.families.sampling import SamplingConfig
 from genloom.layout import Layout
 from genloom.train import read_metrics
@@ -120,3 +120,59 @@ def test_corpus_shorter_than_a_block(tmp_path):
 def test_vae_cannot_train_on_text(tmp_path):
     with pytest.raises(GenloomError, match="no encoder network for sequence data"):
         gl.Model("vae").fit("shakespeare", steps=1, out=tmp_path / "r")
+
+
+# -- images as pixel tokens ---------------------------------------------------------------------------
+IMAGES = Layout("image", (3, 2, 4), num_classes=5)
+
+
+def test_pixel_tokens_are_quantised_levels_in_raster_order_channels_last():
+    tokens = PixelTokens((3, 2, 4), levels=4)
+    x = torch.arange(24).view(1, 2, 4, 3).permute(0, 3, 1, 2) % 4 / 3 * 2 - 1  # level of (h, w, c) = index % 4
+    assert tokens.encode(x).tolist() == [[i % 4 for i in range(24)]]
+    torch.testing.assert_close(tokens.decode(tokens.encode(x)), x)
+    assert PixelTokens((1, 1, 3), 2).encode(torch.tensor([[[[-1.0, -0.1, 0.9]]]])).tolist() == [[0, 0, 1]]
+
+
+def _pixel_gpt(**options):
+    torch.manual_seed(0)
+    config = AutoregressiveConfig(**{**TINY_GPT, "levels": 4, **options})
+    return Autoregressive(IMAGES, config).eval()
+
+
+def test_image_sequences_start_with_the_class_or_the_start_token():
+    gpt = _pixel_gpt(conditional=True)
+    assert gpt.net.block_size == 24 and gpt.context_length is None and gpt.net.wte.num_embeddings == 4 + 5 + 1
+    x = torch.rand(2, 3, 2, 4) * 2 - 1
+    sequences = gpt._sequences(x, torch.tensor([0, 4]))
+    assert sequences[:, 0].tolist() == [4, 8] and sequences.shape == (2, 25)
+    assert _pixel_gpt()._sequences(x, None)[:, 0].tolist() == [9, 9]
+    log_prob = gpt.log_prob(x, torch.tensor([0, 4]))
+    (_, loss, _), = list(gpt.losses(x, torch.tensor([0, 4])))
+    assert torch.allclose(-log_prob.sum() / (2 * 24), loss, atol=1e-5)
+
+
+def test_image_samples_lie_on_the_level_grid_and_follow_sampling_options():
+    gpt = _pixel_gpt(conditional=True)
+    samples = gpt.sample(3, torch.tensor([1, 2, 3]), torch.Generator().manual_seed(0), SamplingConfig(top_k=2))
+    assert samples.shape == (3, 3, 2, 4)
+    assert set(((samples + 1) / 2 * 3).round().unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}
+    greedy = [gpt.sample(2, None, torch.Generator().manual_seed(s), SamplingConfig(temperature=0)) for s in (0, 1)]
+    assert torch.equal(*greedy)
+
+
+def test_levels_below_two_are_refused():
+    with pytest.raises(GenloomError, match="levels \\(K\\) must lie in 2..256; got 1"):
+        family_config("autoregressive", {"levels": 1})
+
+
+def test_pixel_model_learns_digits_and_reports_8_bit_bits_per_dim(tmp_path):
+    model = gl.Model("autoregressive", **TINY_GPT, levels=8, conditional=True)
+    model.fit("digits", steps=60, out=tmp_path / "r", batch_size=32, warmup_steps=10, eval_every=30, **QUIET)
+    val = [m["val_loss"] for m in read_metrics(tmp_path / "r" / "metrics.jsonl") if "val_loss" in m]
+    assert val[-1] < val[0] < math.log(8 + 10 + 1)
+    assert 0 < model.record["final_metrics"]["bits_per_dim"] < 8
+    images = model.sample(4, seed=0, labels=[3], temperature=0.8)
+    assert images.shape == (4, 8, 8, 1)
+    with pytest.raises(GenloomError, match="generate continues text; this model makes images: use sample"):
+        model.generate("x")

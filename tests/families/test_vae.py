@@ -15,7 +15,7 @@ def _vae(**options):
 
 def test_vae_is_registered_and_options_are_checked():
     assert family_class("vae") is VAE and "vae" in FAMILIES
-    with pytest.raises(GenloomError, match="unknown family 'vea'; known families: autoregressive, vae"):
+    with pytest.raises(GenloomError, match="unknown family 'vea'; known families: autoregressive, diffusion, gan, vae, wgan-gp"):
         family_class("vea")
     with pytest.raises(GenloomError, match="unknown option 'latent' for family 'vae'"):
         family_config("vae", {"latent": 3})
@@ -65,3 +65,19 @@ def test_sampling_depends_only_on_the_generator():
     torch.manual_seed(123)  # the global RNG must not matter
     b = vae.sample(4, None, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_a_beta_sweep_trades_reconstruction_for_kl():
+    """Higher beta: a posterior closer to the prior (lower KL), reconstructions worse."""
+    import genloom as gl
+    from tests.conftest import QUIET, TINY_VAE
+
+    logs = {}
+    for beta in (0.25, 4.0):
+        model = gl.Model("vae", **TINY_VAE, beta=beta).fit("digits", steps=150, batch_size=64, ema_decay=0.0, **QUIET)
+        x = model.codec.encode(gl.load_data("digits").values[:256])
+        torch.manual_seed(0)
+        with torch.no_grad():
+            (_, _, logs[beta]), = list(model.ema_net.losses(x, None))
+    assert logs[4.0]["kl"] < 0.7 * logs[0.25]["kl"]
+    assert logs[4.0]["recon"] > logs[0.25]["recon"]

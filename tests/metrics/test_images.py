@@ -49,7 +49,9 @@ def test_fid_matches_the_scipy_formula_and_torchmetrics():
 def test_fid_with_fewer_samples_than_dimensions():
     real, fake = _sets(n=20, dim=64)
     value = frechet_distance(real, fake)
-    assert np.isfinite(value) and value > 0
+    theirs = calculate_frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
+    assert np.isfinite(value) and value > 0 and value == pytest.approx(theirs, rel=1e-6)
+    assert frechet_distance(real[:5], real[:5]) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_kid_matches_torchmetrics():

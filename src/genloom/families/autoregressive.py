@@ -1,4 +1,7 @@
-"""Autoregressive family: next-token prediction with a decoder-only transformer, and sampling with a KV cache."""
+"""Autoregressive family: next-token prediction with a decoder-only transformer, and sampling with a KV cache.
+
+Text arrives as tokens; images become tokens here, as PixelCNN and Image GPT treat them: each intensity
+quantised to K levels, in raster order, after a first token that names the class (or just starts)."""
 from __future__ import annotations
 
 import math
@@ -15,6 +18,23 @@ from .base import Family, LossStep, register_family
 from .sampling import SamplingConfig, choose_next, next_token_scores
 
 
+class PixelTokens:
+    """Images in [-1, 1] <-> (N, H*W*C) tokens of K levels in raster order, channels last."""
+
+    def __init__(self, shape: tuple[int, ...], levels: int):
+        self.shape, self.levels = tuple(shape), levels
+        self.length = math.prod(shape)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        levels = ((x.float() + 1) / 2 * (self.levels - 1)).round().clamp(0, self.levels - 1).long()
+        return levels.permute(0, 2, 3, 1).flatten(1)
+
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        channels, height, width = self.shape
+        x = tokens.float() / (self.levels - 1) * 2 - 1
+        return x.view(-1, height, width, channels).permute(0, 3, 1, 2)
+
+
 @dataclass
 class AutoregressiveConfig:
     n_layer: int = 3             # defaults chosen on the CPU benchmark (benchmarks/text.py): a shallow model
@@ -26,8 +46,12 @@ class AutoregressiveConfig:
     rope: bool = True            # rotary position embeddings instead of learned ones
     gelu: str = "tanh"           # "tanh" (GPT-2's approximation) or "none" (exact)
     layer_norm_eps: float = 1e-5
+    levels: int = 16             # images: intensity levels per pixel (K); the context is the whole image
+    conditional: bool = False    # images: the first token names the class
 
     def check(self) -> None:
+        if not 2 <= self.levels <= 256:
+            raise GenloomError(f"levels (K) must lie in 2..256; got {self.levels}")
         if min(self.n_layer, self.n_head, self.n_embd, self.block_size) < 1:
             raise GenloomError("n_layer, n_head, n_embd and block_size must be at least 1")
         if self.n_embd % self.n_head or (self.rope and (self.n_embd // self.n_head) % 2):
@@ -45,33 +69,60 @@ class Autoregressive(Family):
 
     name = "autoregressive"
     Config = AutoregressiveConfig
+    SampleOptions = SamplingConfig
     # A GPT wants no weight average, some decay and a higher learning rate than a small conv net.
     train_defaults: ClassVar[dict] = {"lr": 3e-3, "batch_size": 16, "ema_decay": 0.0, "weight_decay": 0.1,
                                       "warmup_steps": 100, "min_lr_ratio": 0.1, "eval_every": 250}
 
     def __init__(self, layout: Layout, config: AutoregressiveConfig):
         super().__init__(layout, config)
-        self.net = build_backbone("causal", layout, n_layer=config.n_layer, n_head=config.n_head,
-                                  n_embd=config.n_embd, block_size=config.block_size, dropout=config.dropout,
+        self.pixels = PixelTokens(layout.shape, config.levels) if layout.kind == "image" else None
+        block_size, token_layout = config.block_size, layout
+        if self.pixels:  # tokens 0..K-1 are levels, then one per class, then the start token
+            block_size = self.pixels.length
+            token_layout = Layout("sequence", (), vocab_size=config.levels + layout.num_classes + 1,
+                                  start_token=config.levels + layout.num_classes)
+        self.net = build_backbone("causal", token_layout, n_layer=config.n_layer, n_head=config.n_head,
+                                  n_embd=config.n_embd, block_size=block_size, dropout=config.dropout,
                                   bias=config.bias, rope=config.rope, gelu=config.gelu,
                                   layer_norm_eps=config.layer_norm_eps)
+        self.start_token = token_layout.start_token
 
     @property
-    def context_length(self) -> int:
-        return self.config.block_size
+    def context_length(self) -> int | None:
+        """Window length of a token stream; None for images, whose examples are whole sequences."""
+        return None if self.pixels else self.config.block_size
+
+    def _first_tokens(self, n: int, labels: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+        """(n, 1): each image's class token, or the start token."""
+        if labels is not None:
+            return (self.config.levels + labels).view(n, 1)
+        return torch.full((n, 1), self.start_token, dtype=torch.long, device=device)
+
+    def _sequences(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Token sequences (B, T+1) whose first token is given: text windows as they are, images tokenised."""
+        if not self.pixels:
+            return x
+        return torch.cat([self._first_tokens(len(x), labels, x.device), self.pixels.encode(x)], dim=1)
 
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
+        x = self._sequences(x, labels)
         logits, _ = self.net(x[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
         yield "model", loss, {}
 
     def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Per-sequence log-likelihood in nats of windows x (B, T+1), the first token given."""
+        """Per-example log-likelihood in nats: of text windows (B, T+1) with the first token given, or of
+        images quantised to K levels."""
+        x = self._sequences(x, labels)
         logits, _ = self.net(x[:, :-1])
         return -F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none").sum(1)
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        if self.pixels:  # spread each level's mass evenly over its 256/K 8-bit values: comparable with a VAE's
+            bits = -self.log_prob(x, labels).mean().item() / (self.pixels.length * math.log(2))
+            return {"bits_per_dim": bits + math.log2(256 / self.config.levels)}
         loss = -self.log_prob(x).mean().item() / (x.shape[1] - 1)
         return {"val_loss": loss, "perplexity": math.exp(loss), "bits_per_token": loss / math.log(2)}
 
@@ -82,13 +133,12 @@ class Autoregressive(Family):
         With the cache, each step feeds one token; when the context is full, the cache is rebuilt from
         the last half context, so long generations cost O(block_size) per token, not O(block_size^2).
         """
-        tokens, cache = prompt, None
+        tokens, cache, context = prompt, None, self.net.block_size
         for _ in range(max_new_tokens):
             if not use_cache:
-                logits, _ = self.net(tokens[:, -self.context_length:])
-            elif cache is None or cache[0][0].shape[2] >= self.context_length:
-                logits, cache = self.net(tokens[:, -max(1, self.context_length // 2):] if cache else
-                                         tokens[:, -self.context_length:])
+                logits, _ = self.net(tokens[:, -context:])
+            elif cache is None or cache[0][0].shape[2] >= context:
+                logits, cache = self.net(tokens[:, -max(1, context // 2):] if cache else tokens[:, -context:])
             else:
                 logits, cache = self.net(tokens[:, -1:], cache)
             scores = next_token_scores(logits[:, -1], tokens, sampling)
@@ -96,7 +146,15 @@ class Autoregressive(Family):
             tokens = torch.cat([tokens, token[:, None]], dim=1)
             yield token
 
-    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
+               options: SamplingConfig | None = None) -> torch.Tensor:
         device = self.net.wte.weight.device
-        prompt = torch.full((n, 1), self.layout.start_token, dtype=torch.long, device=device)
-        return torch.stack(list(self.generate(prompt, self.context_length, SamplingConfig(), generator)), dim=1)
+        options = options or SamplingConfig()
+        if not self.pixels:
+            prompt = torch.full((n, 1), self.layout.start_token, dtype=torch.long, device=device)
+            return torch.stack(list(self.generate(prompt, self.config.block_size, options, generator)), dim=1)
+        if self.conditional and labels is None:
+            labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
+        prompt = self._first_tokens(n, labels, device)
+        tokens = torch.stack(list(self.generate(prompt, self.pixels.length, options, generator)), dim=1)
+        return self.pixels.decode(tokens.clamp(max=self.config.levels - 1))

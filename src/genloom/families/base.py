@@ -24,6 +24,8 @@ class Family(nn.Module, ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     train_defaults: ClassVar[dict] = {}   # TrainConfig values that suit this family better than the general ones
+    SampleOptions: ClassVar[type | None] = None  # dataclass of sampling settings (a sampler, a temperature)
+    validates: ClassVar[bool] = True      # False where no held-out loss measures quality (a GAN's)
 
     def __init__(self, layout: Layout, config: Any):
         super().__init__()
@@ -45,9 +47,10 @@ class Family(nn.Module, ABC):
         """Yield each loss of one training step; the loop back-propagates and steps its group."""
 
     @abstractmethod
-    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
+               options: Any = None) -> torch.Tensor:
         """n new examples in the codec's tensor layout; all randomness from `generator` (a CPU one,
-        so a seed gives the same samples on every device)."""
+        so a seed gives the same samples on every device); `options` a SampleOptions or None (defaults)."""
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         """Cheap held-out numbers worth printing at the end of training (e.g. the ELBO)."""
@@ -71,15 +74,29 @@ def family_class(name: str) -> type[Family]:
         raise GenloomError(f"unknown family '{name}'; known families: {', '.join(sorted(FAMILIES))}") from None
 
 
-def family_config(name: str, options: dict[str, Any]) -> Any:
-    """The family's config dataclass filled from keyword options, rejecting unknown ones by name."""
-    config_cls = family_class(name).Config
+def _filled(config_cls: type, options: dict[str, Any], what: str, family: str) -> Any:
+    """A config dataclass filled from keyword options, rejecting unknown ones by name, then checked."""
     known = set(config_cls.__dataclass_fields__)
     unknown = sorted(set(options) - known)
     if unknown:
-        raise GenloomError(f"unknown option {', '.join(map(repr, unknown))} for family '{name}'; "
+        raise GenloomError(f"unknown {what} {', '.join(map(repr, unknown))} for family '{family}'; "
                            f"options: {', '.join(sorted(known))}")
     config = config_cls(**options)
     if hasattr(config, "check"):
         config.check()
     return config
+
+
+def family_config(name: str, options: dict[str, Any]) -> Any:
+    """The family's config dataclass filled from keyword options."""
+    return _filled(family_class(name).Config, options, "option", name)
+
+
+def sample_options(name: str, options: dict[str, Any]) -> Any:
+    """The family's sampling settings filled from keyword options; None when none are given."""
+    options_cls = family_class(name).SampleOptions
+    if options_cls is None:
+        if options:
+            raise GenloomError(f"family '{name}' takes no sampling options; got {', '.join(map(repr, options))}")
+        return None
+    return _filled(options_cls, options, "sampling option", name)

@@ -84,7 +84,8 @@ class VAE(Family):
         loss = (-log_likelihood + self.config.beta * kl).mean()
         yield "model", loss, {"recon": -log_likelihood.mean().item(), "kl": kl.mean().item()}
 
-    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
+               options: None = None) -> torch.Tensor:
         device = self.log_scale.device
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:

@@ -1,6 +1,6 @@
-"""The feature network behind the image metrics when InceptionV3's weights are not on disk: a small conv
-net trained on the real training images (to classify their labels, or, without labels, which of four flips
-was applied), saved with the run and reused so that scores of one run stay comparable."""
+"""The feature extractor behind the image metrics: InceptionV3 when its weights file is given, else a small
+conv net trained on the real training images (to classify their labels, or, without labels, which of four
+flips was applied), saved with the run and reused so that scores of one run stay comparable."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from ..files import write_json
 from ..layout import Layout
 from ..nets import build_backbone
 from ..train.checkpoint import load_weights, save_weights
+from .inception import inception_weights_path, load_inception
 
 FEATURES = 128
 WEIGHTS, META = "feature_net.safetensors", "feature_net.json"
@@ -21,6 +22,8 @@ WEIGHTS, META = "feature_net.safetensors", "feature_net.json"
 
 class FeatureNet(nn.Module):
     """Conv encoder to FEATURES numbers, and a linear head to class logits (used by the Inception Score)."""
+
+    batch_size = 500
 
     def __init__(self, layout: Layout, classes: int):
         super().__init__()
@@ -73,8 +76,21 @@ def feature_net_for(run_dir: Path | None, x: torch.Tensor, labels: torch.Tensor 
     return net, description
 
 
+def extractor_for(run_dir: Path | None, x: torch.Tensor, labels: torch.Tensor | None, layout: Layout,
+                  inception_weights: str | Path | None = None,
+                  device: torch.device | str = "cpu") -> tuple[nn.Module, str]:
+    """InceptionV3 when a weights file is given here or by $GENLOOM_INCEPTION_WEIGHTS (an error if it is not
+    there), else the run's feature network; with the description that the record keeps."""
+    path = inception_weights_path(inception_weights)
+    if path is None:
+        return feature_net_for(run_dir, x, labels, layout)
+    return load_inception(path).to(device), f"InceptionV3 (pt_inception-2015-12-05 weights from {path})"
+
+
 @torch.no_grad()
-def extract(net: FeatureNet, x: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and class logits of images in [-1, 1]."""
-    parts = [net(x[i:i + batch]) for i in range(0, len(x), batch)]
-    return torch.cat([f for f, _ in parts]), torch.cat([logits for _, logits in parts])
+def extract(net: nn.Module, x: torch.Tensor, batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and class logits of images in [-1, 1], computed on the net's device, returned on the CPU."""
+    batch = batch or net.batch_size
+    device = next(net.parameters()).device
+    parts = [net(x[i:i + batch].to(device)) for i in range(0, len(x), batch)]
+    return torch.cat([f for f, _ in parts]).cpu(), torch.cat([logits for _, logits in parts]).cpu()

@@ -18,8 +18,9 @@ def halvings(height: int, width: int, smallest: int = 4) -> int:
     return levels
 
 
-def _conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.GroupNorm(min(8, c_out), c_out), nn.SiLU())
+def _conv_block(c_in: int, c_out: int, stride: int = 1, norm: bool = True) -> nn.Sequential:
+    normalise = nn.GroupNorm(min(8, c_out), c_out) if norm else nn.Identity()
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), normalise, nn.SiLU())
 
 
 class _ConvShape:
@@ -35,14 +36,15 @@ class _ConvShape:
 
 @register_backbone("image", "encoder")
 class ConvEncoder(nn.Module):
-    """(N, C, H, W) images and an optional condition vector -> (N, out_features)."""
+    """(N, C, H, W) images and an optional condition vector -> (N, out_features). norm=False drops the group
+    norms (a spectrally normalised discriminator wants none)."""
 
-    def __init__(self, layout: Layout, out_features: int, width: int = 32, cond_dim: int = 0):
+    def __init__(self, layout: Layout, out_features: int, width: int = 32, cond_dim: int = 0, norm: bool = True):
         super().__init__()
         shape = _ConvShape(layout, width)
-        layers = [_conv_block(layout.shape[0], shape.widths[0])]
+        layers = [_conv_block(layout.shape[0], shape.widths[0], norm=norm)]
         for c_in, c_out in zip(shape.widths, shape.widths[1:]):
-            layers += [_conv_block(c_in, c_out, stride=2), _conv_block(c_out, c_out)]
+            layers += [_conv_block(c_in, c_out, stride=2, norm=norm), _conv_block(c_out, c_out, norm=norm)]
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Sequential(nn.Linear(shape.flat + cond_dim, 4 * out_features), nn.SiLU(),
                                   nn.Linear(4 * out_features, out_features))

@@ -15,6 +15,8 @@ class TrainConfig:
     grad_accum: int = 1               # micro-batches per update: an effective batch of batch_size * grad_accum
     lr: float = 2e-3
     weight_decay: float = 0.0
+    adam_beta1: float = 0.9           # GANs want less momentum (0.5, as DCGAN)
+    adam_beta2: float = 0.99
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1         # the cosine ends at lr * min_lr_ratio
     grad_clip: float = 1.0
@@ -56,6 +58,9 @@ class TrainConfig:
                 raise GenloomError(f"{name} must be at least 0; got {getattr(self, name)}")
         if not 0 <= self.min_lr_ratio <= 1:
             raise GenloomError(f"min_lr_ratio must lie in [0, 1]; got {self.min_lr_ratio}")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise GenloomError(f"{name} must lie in [0, 1); got {getattr(self, name)}")
         if not 0 <= self.ema_decay < 1:
             raise GenloomError(f"ema_decay must lie in [0, 1); got {self.ema_decay}")
         if self.steps is None and self.minutes is None and self.epochs is None:

@@ -48,7 +48,8 @@ class Trainer:
     def __init__(self, family: Family, x: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
                  run_dir: Path, device: torch.device, validation: tuple | None = None,
                  on_sample: Callable[[int, Family], None] | None = None):
-        self.family, self.config, self.validation = family.to(device), config, validation
+        self.family, self.config = family.to(device), config
+        self.validation = validation if family.validates else None
         self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
         self.context_length = getattr(family, "context_length", None)
         self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length)
@@ -57,7 +58,8 @@ class Trainer:
         groups = family.param_groups()
         if config.grad_accum > 1 and len(groups) > 1:
             raise GenloomError(f"grad_accum works with one optimiser; family '{family.name}' has {len(groups)}")
-        self.optimizers = {group: torch.optim.AdamW(_optimizer_groups(params), lr=config.lr, betas=(0.9, 0.99),
+        self.optimizers = {group: torch.optim.AdamW(_optimizer_groups(params), lr=config.lr,
+                                                    betas=(config.adam_beta1, config.adam_beta2),
                                                     weight_decay=config.weight_decay)
                            for group, params in groups.items()}
         if config.compile:
@@ -226,7 +228,8 @@ class Trainer:
             return False
         self.scaler.step(optimizer)
         self.scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        for each in self.optimizers.values():  # also what a GAN's G loss left in D's gradients
+            each.zero_grad(set_to_none=True)
         return True
 
     def _validate(self) -> None:

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import torch
+
+import genloom as gl
+from genloom.data import Layout
+from genloom.errors import GenloomError
+from genloom.families import family_config, sample_options
+from genloom.families.diffusion import Diffusion, DiffusionConfig, DiffusionSampling
+
+from ..conftest import QUIET
+
+LAYOUT = Layout("image", (1, 8, 8), 10)
+TINY = {"width": 8, "timesteps": 100}
+
+
+def _diffusion(**options):
+    torch.manual_seed(0)
+    return Diffusion(LAYOUT, DiffusionConfig(**{**TINY, **options}))
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v"])
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_noised_images_and_targets_equal_diffusers(schedule, prediction):
+    schedulers = pytest.importorskip("diffusers.schedulers")
+    family = _diffusion(schedule=schedule, prediction=prediction, timesteps=1000)
+    theirs = schedulers.DDPMScheduler(num_train_timesteps=1000, prediction_type=prediction,
+                                      beta_schedule="squaredcos_cap_v2" if schedule == "cosine" else "linear")
+    x, noise, t = torch.rand(6, 1, 8, 8) * 2 - 1, torch.randn(6, 1, 8, 8), torch.tensor([0, 1, 10, 500, 998, 999])
+    x_t, target = family.corrupt(x, noise, t)
+    torch.testing.assert_close(x_t, theirs.add_noise(x, noise, t), atol=1e-5, rtol=1e-5)
+    expected = noise if prediction == "epsilon" else theirs.get_velocity(x, noise, t)
+    torch.testing.assert_close(target, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_untrained_loss_is_the_noise_variance():
+    family = _diffusion()
+    loss = next(family.losses(torch.rand(256, 1, 8, 8) * 2 - 1, None))[1]
+    assert loss.item() == pytest.approx(1.0, abs=0.02)  # the U-Net starts at zero: E[eps^2] = 1
+
+
+class _Oracle(torch.nn.Module):
+    """The exact noise prediction when every training image is the same image `x0`."""
+
+    def __init__(self, family: Diffusion, x0: torch.Tensor):
+        super().__init__()
+        self.family, self.x0 = family, x0
+
+    def forward(self, x_t, t, labels=None):
+        abar = self.family.alphas_cumprod[t].view(-1, 1, 1, 1)
+        eps = (x_t - abar.sqrt() * self.x0) / (1 - abar).sqrt()
+        return eps if self.family.config.prediction == "epsilon" else abar.sqrt() * eps - (1 - abar).sqrt() * self.x0
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v"])
+@pytest.mark.parametrize("sampler, steps", [("ddpm", None), ("ddpm", 10), ("ddim", 10), ("dpm-solver", 5)])
+def test_every_sampler_lands_on_the_data_with_a_perfect_denoiser(sampler, steps, prediction):
+    family = _diffusion(prediction=prediction)
+    x0 = torch.linspace(-0.9, 0.9, 64).view(1, 1, 8, 8)
+    family.denoiser = _Oracle(family, x0)
+    samples = family.sample(4, None, torch.Generator().manual_seed(0), DiffusionSampling(sampler, steps))
+    torch.testing.assert_close(samples, x0.expand(4, -1, -1, -1), atol=1e-3, rtol=0)
+
+
+class _ByLabel(torch.nn.Module):
+    """Output = the label id (the "no class" id included), to see what guidance mixes."""
+
+    def forward(self, x_t, t, labels=None):
+        return labels.float().view(-1, 1, 1, 1).expand_as(x_t)
+
+
+def test_guidance_mixes_conditional_and_unconditional_outputs():
+    family = _diffusion(conditional=True)
+    family.denoiser = _ByLabel()
+    x, labels = torch.zeros(2, 1, 8, 8), torch.tensor([3, 4])
+    guided = family._denoise(x, 5, labels, guidance=3.0)
+    no_class = LAYOUT.num_classes  # 10
+    expected = no_class + 3.0 * (labels.float() - no_class)
+    torch.testing.assert_close(guided[:, 0, 0, 0], expected)
+    torch.testing.assert_close(family._denoise(x, 5, labels, guidance=1.0)[:, 0, 0, 0], labels.float())
+
+
+def test_labels_are_dropped_in_training_only():
+    family = _diffusion(conditional=True, label_dropout=0.5)
+    seen = []
+    family.denoiser.forward = lambda x_t, t, labels: seen.append(labels.clone()) or torch.zeros_like(x_t)
+    labels = torch.zeros(1000, dtype=torch.long)
+    family.train()
+    next(family.losses(torch.zeros(1000, 1, 8, 8), labels))
+    family.eval()
+    next(family.losses(torch.zeros(1000, 1, 8, 8), labels))
+    dropped = (seen[0] == LAYOUT.num_classes).float().mean().item()
+    assert 0.45 < dropped < 0.55 and (seen[1] == 0).all()
+
+
+def test_bad_sampling_options_are_one_line_errors():
+    with pytest.raises(GenloomError, match="unknown sampler 'euler'; use one of ddpm, ddim, dpm-solver"):
+        sample_options("diffusion", {"sampler": "euler"})
+    with pytest.raises(GenloomError, match="eta applies to the ddim sampler only"):
+        sample_options("diffusion", {"eta": 0.5})
+    with pytest.raises(GenloomError, match="unknown sampling option 'temprature' for family 'diffusion'"):
+        sample_options("diffusion", {"temprature": 0.5})
+    with pytest.raises(GenloomError, match="unknown prediction 'x0'"):
+        family_config("diffusion", {"prediction": "x0"})
+    family = _diffusion()
+    generator = torch.Generator()
+    for steps in (0, 101):
+        with pytest.raises(GenloomError, match=f"sampler steps must lie in 1..100; got {steps}"):
+            family.sample(1, None, generator, DiffusionSampling("ddim", steps))
+    with pytest.raises(GenloomError, match="guidance needs a conditional model"):
+        family.sample(1, None, generator, DiffusionSampling(guidance=2.0))
+
+
+def test_training_lowers_the_loss_and_samples_are_images(tmp_path):
+    model = gl.Model("diffusion", **TINY).fit("digits", steps=80, out=tmp_path / "r", batch_size=32, eval_every=40,
+                                              ema_decay=0.9, warmup_steps=10, **QUIET)
+    assert model.record["final_metrics"]["denoising_loss"] < 0.5  # 1.0 untrained
+    for options in ({}, {"sampler": "ddim", "steps": 10, "eta": 1.0}, {"sampler": "ddpm", "steps": 25}):
+        images = model.sample(3, seed=1, **options)
+        assert images.shape == (3, 8, 8, 1) and images.dtype == np.uint8
+    assert np.array_equal(model.sample(3, seed=1), gl.load(tmp_path / "r").sample(3, seed=1))

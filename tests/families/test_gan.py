@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+import torch
+
+import genloom as gl
+from genloom.data import Layout
+from genloom.errors import GenloomError
+from genloom.families import family_class, family_config
+from genloom.families.gan import GAN, GANConfig, WGANGP
+from genloom.train.checkpoint import load_state
+
+from ..conftest import QUIET
+
+LAYOUT = Layout("image", (1, 8, 8), 10)
+
+
+def _gan(**options):
+    return GAN(LAYOUT, GANConfig(latent_dim=4, width=8, **options))
+
+
+def test_both_losses_are_registered_and_options_checked():
+    assert family_class("gan") is GAN and family_class("wgan-gp") is WGANGP
+    assert family_config("wgan-gp", {}).loss == "wasserstein-gp" and family_config("gan", {}).loss == "non-saturating"
+    assert WGANGP.train_defaults["adam_beta1"] == 0.0 and GAN.train_defaults["adam_beta1"] == 0.5
+    with pytest.raises(GenloomError, match="unknown GAN loss 'hinge'; use one of non-saturating, wasserstein-gp"):
+        family_config("gan", {"loss": "hinge"})
+    with pytest.raises(GenloomError, match="d_steps must be at least 1"):
+        family_config("gan", {"d_steps": 0})
+
+
+def test_optimiser_groups_split_generator_and_discriminator():
+    gan = _gan(conditional=True)
+    groups = gan.param_groups()
+    generator, discriminator = map(set, (groups["generator"], groups["discriminator"]))
+    assert not generator & discriminator
+    assert generator | discriminator == set(gan.parameters())
+    assert gan.label_embedding.weight in generator and gan.discriminator.projection.weight in discriminator
+
+
+def test_discriminator_steps_do_not_reach_the_generator():
+    torch.manual_seed(0)
+    gan = _gan(d_steps=3)
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    groups = []
+    for group, loss, _ in gan.losses(x, None):
+        gan.zero_grad()
+        loss.backward()
+        groups.append(group)
+        if group == "discriminator":
+            assert all(p.grad is None for p in gan.generator.parameters())
+        else:
+            assert all(p.grad is not None for p in gan.generator.parameters())
+    assert groups == ["discriminator"] * 3 + ["generator"]
+
+
+def test_non_saturating_losses_are_softplus_of_the_scores():
+    torch.manual_seed(0)
+    gan = _gan()
+    gan.discriminator.forward = lambda x, labels: x.flatten(1).mean(1)  # score = mean pixel
+    x = torch.full((2, 1, 8, 8), 0.5)
+    torch.manual_seed(1)
+    (_, d_loss, logs), (_, g_loss, _) = list(gan.losses(x, None))
+    fake = logs["d_fake"]
+    assert d_loss.item() == pytest.approx(np.log1p(np.exp(-0.5)) + np.log1p(np.exp(fake)), rel=1e-5)
+    assert logs["d_real"] == pytest.approx(0.5)
+    assert g_loss.item() > 0
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    """D(x) = w.x has gradient w everywhere, so the penalty is (|w| - 1)^2."""
+    gan = _gan(loss="wasserstein-gp")
+    w = torch.randn(1, 1, 8, 8)
+    gan.discriminator.forward = lambda x, labels: (x * w).flatten(1).sum(1)
+    penalty = gan._gradient_penalty(torch.randn(5, 1, 8, 8), torch.randn(5, 1, 8, 8), None)
+    assert penalty.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
+
+
+def test_spectral_norm_bounds_every_layer_of_the_discriminator():
+    torch.manual_seed(0)
+    gan = _gan(spectral_norm=True)
+    assert not any(isinstance(m, torch.nn.GroupNorm) for m in gan.discriminator.modules())
+    for _ in range(20):  # power iterations run in training-mode forward passes
+        gan.discriminator(torch.randn(8, 1, 8, 8), None)
+    layers = [m for m in gan.discriminator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert layers
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_conditional_generator_and_projection_use_the_label():
+    torch.manual_seed(0)
+    gan = _gan(conditional=True)
+    with torch.no_grad():
+        gan.label_embedding.weight.normal_(0, 3)
+        gan.discriminator.projection.weight.normal_(0, 3)
+    z, x = torch.randn(2, 4), torch.randn(2, 1, 8, 8)
+    assert not torch.allclose(gan.decode(z, torch.tensor([0, 0])), gan.decode(z, torch.tensor([9, 9])))
+    assert not torch.allclose(gan.discriminator(x, torch.tensor([0, 0])), gan.discriminator(x, torch.tensor([9, 9])))
+
+
+@pytest.mark.parametrize("family", ["gan", "wgan-gp"])
+def test_training_moves_the_generator_to_the_data(family):
+    """Every training image is the same flat gray: G must learn that value, from tanh(0) = 0 at the start."""
+    gray = np.full((64, 8, 8, 1), 223, dtype=np.uint8)  # 0.75 in the codec's [-1, 1]
+    model = gl.Model(family, latent_dim=4, width=8).fit(gray, steps=120, batch_size=32, lr=2e-3, **QUIET)
+    samples = model.sample(32, seed=0).astype(float)
+    assert abs(samples.mean() - 223) < 20 and samples.std() < 25
+
+
+def test_a_diverging_gan_is_rolled_back(tmp_path, monkeypatch):
+    original, calls = GAN.losses, {"n": 0}
+
+    def losses(self, x, labels):
+        calls["n"] += 1
+        for group, loss, logs in original(self, x, labels):
+            yield group, (loss * float("nan") if calls["n"] == 8 and group == "generator" else loss), logs
+    monkeypatch.setattr(GAN, "losses", losses)
+    model = gl.Model("gan", latent_dim=4, width=8).fit("digits", steps=12, out=tmp_path / "r", checkpoint_every=5,
+                                                       **QUIET)
+    assert model.record["steps_trained"] == 12
+    assert load_state(tmp_path / "r" / "trainer.pt")["lr_scale"] == 0.5
+    assert "non-finite loss (nan) in 'generator'" in (tmp_path / "r" / "metrics.jsonl").read_text()
