@@ -229,3 +229,17 @@ def test_errors_replace_reads_bad_bytes(tmp_path):
 
 def test_evaluate_with_a_missing_inception_file(trained_run, tmp_path):
     assert_user_error(genloom("evaluate", trained_run, "--inception-weights", tmp_path / "nope.pth"), "nope.pth")
+
+
+def test_a_table_trains_and_samples_to_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    import pandas as pd
+    pd.DataFrame({"kind": rng.choice(["a", "b"], 200), "value": rng.normal(0, 1, 200)}).to_csv(tmp_path / "t.csv",
+                                                                                             index=False)
+    out = tmp_path / "run"
+    trained = genloom("train", tmp_path / "t.csv", "--family", "vae", "--steps", 5, "--out", out, "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    sampled = genloom("sample", out, "-n", 7, cwd=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    rows = pd.read_csv(tmp_path / "samples.csv")
+    assert rows.shape == (7, 2) and set(rows["kind"]) <= {"a", "b"}

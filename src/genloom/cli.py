@@ -79,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     data = None
     if args.data is not None:
         data = load_data(args.data, image_size=args.image_size, encoding=args.encoding, errors=args.errors,
-                         text_field=args.text_field)
+                         text_field=args.text_field, metadata=args.metadata)
     elif not args.resume:
         raise GenloomError("name the data to train on: a built-in name (digits, shakespeare), a folder or a file")
     if out is None:
@@ -149,7 +149,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     model = load(args.run, device=args.device)
     samples = model.sample(args.n, seed=args.seed, labels=args.labels, **_given(args, args.sample_option_names))
-    path = model.codec.save_samples(samples, Path(args.output))
+    path = model.codec.save_samples(samples, Path(args.output or f"samples{model.codec.sample_suffix}"))
     print(f"wrote {args.n} samples to {path}")
 
 
@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model on a data set", description=(
         "Train a family on DATA: a built-in name (digits, shakespeare), a folder of images (one sub-folder per "
-        "class), a .npy/.npz array, a .txt or .jsonl corpus or a folder of .txt files. Writes the run to --out."))
+        "class), a .npy/.npz array, a .txt or .jsonl corpus or a folder of .txt files, a .csv/.parquet table. "
+        "Writes the run to --out."))
     train.add_argument("data", nargs="?", help="data set; may be left out with --resume")
     train.add_argument("--family", choices=sorted(FAMILIES),
                        help="generative family (default: vae, or the run's own with --resume)")
@@ -186,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--minutes", type=float)
     budget.add_argument("--epochs", type=float)
     train.add_argument("--image-size", help="resize images to N or HxW pixels")
+    train.add_argument("--metadata", metavar="JSON", help="tables: column kinds, as SDV's metadata "
+                       '({"columns": {"zip": {"sdtype": "categorical"}}}); the others are inferred')
     text = train.add_argument_group("text")
     text.add_argument("--tokenizer", choices=["char", "bpe"], default=argparse.SUPPRESS,
                       help="characters (default) or a BPE vocabulary trained on the corpus")
@@ -200,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run", help="run folder")
     sample.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
-    sample.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy array (default: samples.png)")
+    sample.add_argument("-o", "--output", help=".png grid or .npy array for images, .csv or .parquet for tables, "
+                        ".txt for text (default: samples.png, .csv or .txt)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
     sample.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")

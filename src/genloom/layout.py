@@ -9,11 +9,12 @@ from typing import Any
 class Layout:
     """The codec's description of one encoded example; backbones are built from it."""
 
-    kind: str                  # "image" or "sequence" (later "table"); picks the backbone
+    kind: str                  # "image", "sequence" or "table"; picks the backbone
     shape: tuple[int, ...]     # shape of one encoded example, e.g. (C, H, W); () for a token stream
     num_classes: int = 0       # classes available for conditioning; 0 = none
     vocab_size: int = 0        # sequences: number of distinct tokens
     start_token: int = 0       # sequences: the token an unprompted sample starts from
+    spans: tuple[tuple[str, int], ...] = ()  # tables: ("continuous" | "discrete", width) blocks of a row
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

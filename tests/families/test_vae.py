@@ -81,3 +81,24 @@ def test_a_beta_sweep_trades_reconstruction_for_kl():
             (_, _, logs[beta]), = list(model.ema_net.losses(x, None))
     assert logs[4.0]["kl"] < 0.7 * logs[0.25]["kl"]
     assert logs[4.0]["recon"] > logs[0.25]["recon"]
+
+
+def test_vae_on_a_table_learns_and_samples_rows(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    import genloom as gl
+    from tests.conftest import QUIET
+
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "blue"], 400, p=[0.8, 0.2])
+    frame = pd.DataFrame({"colour": colour, "size": np.where(colour == "red", 10.0, 50.0) + rng.normal(0, 1, 400)})
+    model = gl.Model("vae", latent_dim=4, width=8).fit(frame, steps=150, out=tmp_path / "r", batch_size=64,
+                                                       warmup_steps=10, eval_every=50, **QUIET)
+    val = [m["val_loss"] for m in gl.train.read_metrics(tmp_path / "r" / "metrics.jsonl") if "val_loss" in m]
+    assert val[-1] < val[0]
+    rows = model.sample(300, seed=0)
+    assert list(rows.columns) == ["colour", "size"] and set(rows["colour"]) <= {"red", "blue"}
+    assert 0.6 < (rows["colour"] == "red").mean() < 0.95
+    assert (tmp_path / "r" / "samples" / "final.csv").exists()
+    pd.testing.assert_frame_equal(gl.load(tmp_path / "r").sample(20, seed=1), model.sample(20, seed=1))

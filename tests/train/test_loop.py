@@ -172,3 +172,11 @@ def test_too_small_a_split_means_no_validation():
     from genloom.train.batches import split_validation
     (x, _), held_out = split_validation(torch.arange(9), None, 0.1)
     assert held_out is None and len(x) == 9
+
+
+def test_validation_and_sample_grids_report_their_own_time(tmp_path):
+    gl.Model("vae", **TINY_VAE).fit("digits", steps=20, out=tmp_path / "r", eval_every=10, sample_every=10, **FAST)
+    records = read_metrics(tmp_path / "r" / "metrics.jsonl")
+    assert [m["step"] for m in records if "sample_seconds" in m] == [10, 20]
+    assert [m["step"] for m in records if "val_seconds" in m] == [10, 20]
+    assert (tmp_path / "r" / "samples" / "step-000010.png").exists()

@@ -4,6 +4,7 @@ from .codec import CODECS, Codec
 from .dataset import Dataset
 from .image_codec import ImageCodec
 from .loaders import load_data, load_source
+from .table_codec import TabularCodec
 from .text_codec import TextCodec
 
-__all__ = ["CODECS", "Codec", "Dataset", "ImageCodec", "Layout", "TextCodec", "load_data", "load_source"]
+__all__ = ["CODECS", "Codec", "Dataset", "ImageCodec", "Layout", "TabularCodec", "TextCodec", "load_data", "load_source"]

@@ -6,23 +6,30 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from ..errors import GenloomError
 from .builtin import BUILTINS
 from .dataset import Dataset
 from .images import IMAGE_SUFFIXES, as_uint8_images, parse_image_size, read_image_folder, resize_images
+from .tables import check_table, read_metadata, read_table
 from .text import read_jsonl, read_text, read_text_folder
 
 
-def load_data(source: str | Path | Dataset | np.ndarray, *,
+def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
               image_size: int | tuple[int, int] | str | None = None, encoding: str = "utf-8",
-              errors: str = "strict", text_field: str = "text") -> Dataset:
-    """Load a built-in data set by name, a folder of images or .txt files, a .npy/.npz/.txt/.jsonl file,
-    or an image array. `encoding`, `errors` and `text_field` apply to text."""
+              errors: str = "strict", text_field: str = "text", metadata: str | Path | None = None) -> Dataset:
+    """Load a built-in data set by name, a folder of images or .txt files, a .npy/.npz/.txt/.jsonl/.csv/
+    .parquet file, an image array or a DataFrame. `encoding`, `errors` and `text_field` apply to text;
+    `metadata` (a JSON of column kinds, SDV's layout) to tables."""
     if isinstance(source, Dataset):
         return source
     size = parse_image_size(image_size)
     text_options = {"encoding": encoding, "errors": errors, "text_field": text_field}
+    table_options = {"metadata": str(Path(metadata).resolve()) if metadata else None}
+    read_metadata(metadata)  # a bad metadata file fails now, not when the codec is fitted
+    if isinstance(source, pd.DataFrame):
+        return Dataset("table", check_table(source, "the DataFrame"), "dataframe", source=table_options)
     if isinstance(source, np.ndarray):
         images = as_uint8_images(source, what="the image array")
         return Dataset("images", resize_images(images, size) if size else images, "array")
@@ -43,9 +50,9 @@ def load_data(source: str | Path | Dataset | np.ndarray, *,
     data = loader(path, size, **text_options) if loader in TEXT_LOADERS else loader(path, size)
     if data.kind == "text":
         _check_text(data, path)
-        data.source = {"source": str(path.resolve()), **text_options}
-    else:
-        data.source = {"source": str(path.resolve()), "image_size": list(size) if size else None}
+    options = {"images": {"image_size": list(size) if size else None}, "text": text_options,
+               "table": table_options}[data.kind]
+    data.source = {"source": str(path.resolve()), **options}
     return data
 
 
@@ -123,10 +130,17 @@ def _label_ids(labels: np.ndarray, n: int, path: Path) -> tuple[np.ndarray, list
     return ids.astype(np.int64), [str(name) for name in names]
 
 
+def _load_table(path: Path, size) -> Dataset:
+    return Dataset("table", read_table(path), path.stem)
+
+
 TEXT_LOADERS = (_load_text_file, _load_text_folder, _load_jsonl)
 FILE_LOADERS: dict[str, Callable[..., Dataset]] = {
     ".npy": _load_image_array,
     ".npz": _load_image_array,
     ".txt": _load_text_file,
     ".jsonl": _load_jsonl,
+    ".csv": _load_table,
+    ".tsv": _load_table,
+    ".parquet": _load_table,
 }

@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch.distributions import Normal
 from torch.special import log_ndtr
+
+from ..errors import GenloomError
+from ..layout import Layout
 
 
 def _log_ndtr_difference(upper: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
@@ -28,3 +33,73 @@ def discretised_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale
         x < -1 + half_bin, log_ndtr(upper),
         torch.where(x > 1 - half_bin, log_ndtr(-lower), _log_ndtr_difference(upper, lower)))
     return log_prob.flatten(1).sum(1)
+
+
+class ImageReconstruction:
+    """8-bit pixels: a discretised Gaussian around the decoder's output, one scale per channel."""
+
+    discrete = True  # a probability, not a density: the ELBO bounds log p(x) and bits per dimension mean something
+
+    def __init__(self, layout: Layout):
+        self.scale_shape = (layout.shape[0], 1, 1)
+
+    def log_prob(self, x: torch.Tensor, output: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        return discretised_gaussian_log_prob(x.float(), output.float(), log_scale.expand_as(output).float())
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        return output.clamp(-1, 1)
+
+    def sample(self, output: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.mean(output)  # a VAE's images are its decoder's means, as is usual
+
+
+class TableReconstruction:
+    """Rows made of spans (TVAE's likelihood): a Gaussian on each continuous value after tanh, with one
+    learnt scale per value, and a categorical distribution on each one-hot span."""
+
+    discrete = False
+
+    def __init__(self, layout: Layout):
+        self.spans = layout.spans
+        self.scale_shape = layout.shape
+
+    def _split(self, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.split(t, [width for _, width in self.spans], dim=1)
+
+    def log_prob(self, x: torch.Tensor, output: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros(len(x), device=x.device)
+        parts = zip(self.spans, self._split(x.float()), self._split(output.float()),
+                    self._split(log_scale.expand_as(output).float()))
+        for (kind, _), target, out, scale in parts:
+            if kind == "continuous":
+                total = total + Normal(torch.tanh(out), scale.exp()).log_prob(target).sum(1)
+            else:
+                total = total + (target * F.log_softmax(out, dim=1)).sum(1)
+        return total
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        """tanh of the continuous values, probabilities of the categories (the codec decodes the argmax)."""
+        return torch.cat([torch.tanh(out) if kind == "continuous" else F.softmax(out, dim=1)
+                          for (kind, _), out in zip(self.spans, self._split(output))], dim=1)
+
+    def sample(self, output: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Categories drawn from their probabilities (so rare ones appear), continuous values at their mean."""
+        parts = []
+        for (kind, width), out in zip(self.spans, self._split(output)):
+            if kind == "continuous":
+                parts.append(torch.tanh(out))
+            else:
+                drawn = torch.multinomial(F.softmax(out.float(), dim=1).cpu(), 1, generator=generator).squeeze(1)
+                parts.append(F.one_hot(drawn, width).to(out))
+        return torch.cat(parts, dim=1)
+
+
+RECONSTRUCTIONS = {"image": ImageReconstruction, "table": TableReconstruction}
+
+
+def reconstruction_for(layout: Layout) -> ImageReconstruction | TableReconstruction:
+    """The decoder likelihood that suits the layout's data kind."""
+    if layout.kind not in RECONSTRUCTIONS:
+        raise GenloomError(f"no reconstruction likelihood for {layout.kind} data; "
+                           f"kinds with one: {', '.join(RECONSTRUCTIONS)}")
+    return RECONSTRUCTIONS[layout.kind](layout)

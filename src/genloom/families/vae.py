@@ -12,7 +12,7 @@ from ..layout import Layout
 from ..errors import GenloomError
 from ..nets import build_backbone
 from .base import Family, LossStep, register_family
-from .likelihoods import discretised_gaussian_log_prob
+from .likelihoods import reconstruction_for
 
 
 @dataclass
@@ -43,7 +43,8 @@ class VAE(Family):
         self.label_embedding = nn.Embedding(layout.num_classes, cond_dim) if self.conditional else None
         self.encoder = build_backbone("encoder", layout, 2 * config.latent_dim, width=config.width, cond_dim=cond_dim)
         self.decoder = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
-        self.log_scale = nn.Parameter(torch.full((layout.shape[0], 1, 1), math.log(0.1)))
+        self.reconstruction = reconstruction_for(layout)
+        self.log_scale = nn.Parameter(torch.full(self.reconstruction.scale_shape, math.log(0.1)))
 
     def _condition(self, labels: torch.Tensor | None) -> torch.Tensor | None:
         return self.label_embedding(labels) if self.conditional else None
@@ -58,8 +59,8 @@ class VAE(Family):
         return self.posterior(x, labels)[0]
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """The decoder's mean image for latent z, in the codec's [-1, 1] range."""
-        return self.decoder(z, self._condition(labels)).clamp(-1, 1)
+        """The decoder's mean example for latent z, in the codec's layout."""
+        return self.reconstruction.mean(self.decoder(z, self._condition(labels)))
 
     def elbo_terms(self, x: torch.Tensor, labels: torch.Tensor | None,
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,9 +68,8 @@ class VAE(Family):
         mean, log_var = self.posterior(x, labels)
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
         z = mean + torch.exp(0.5 * log_var) * noise
-        recon_mean = self.decoder(z, self._condition(labels))
-        log_scale = self.log_scale.clamp(-7, 2).expand_as(recon_mean)
-        log_likelihood = discretised_gaussian_log_prob(x.float(), recon_mean.float(), log_scale.float())
+        output = self.decoder(z, self._condition(labels))
+        log_likelihood = self.reconstruction.log_prob(x, output, self.log_scale.clamp(-7, 2))
         kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1)
         return log_likelihood, kl.float()
 
@@ -90,9 +90,11 @@ class VAE(Family):
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
-        return self.decode(z, labels)
+        return self.reconstruction.sample(self.decoder(z, self._condition(labels)), generator)
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         elbo = self.log_prob(x, labels, torch.Generator().manual_seed(0))
+        if not self.reconstruction.discrete:
+            return {"elbo": elbo.mean().item()}
         dims = math.prod(self.layout.shape)
         return {"elbo": elbo.mean().item(), "bits_per_dim": (-elbo.mean() / (dims * math.log(2))).item()}

@@ -27,4 +27,4 @@ def build_backbone(role: str, layout: Layout, *args, **kwargs) -> nn.Module:
     return cls(layout, *args, **kwargs)
 
 
-from . import conv, transformer, unet  # noqa: E402,F401  (register the backbones)
+from . import conv, mlp, transformer, unet  # noqa: E402,F401  (register the backbones)

@@ -167,7 +167,9 @@ class Trainer:
             if self.validation is not None and (self.step % self.config.eval_every == 0 or self.done()):
                 self._validate()
             if self.on_sample and self.step % self.config.sample_every == 0:
+                started = time.perf_counter()
                 self.on_sample(self.step, self.ema.module)
+                self._log({"step": self.step, "sample_seconds": round(time.perf_counter() - started, 3)})
             session_start += time.perf_counter() - paused
             if (self.step % self.config.checkpoint_every == 0
                     or time.perf_counter() - last_checkpoint > 60 * self.config.checkpoint_minutes):

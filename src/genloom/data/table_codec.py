@@ -1,0 +1,290 @@
+"""TabularCodec: a mixed-type DataFrame <-> float rows, one block of columns per table column.
+
+Numbers get CTGAN's mode-specific normalisation: a variational Gaussian mixture per column, each value
+written as its mode (one-hot) and its offset within that mode's +-4 sigma (a number in (-1, 1)); categories
+are one-hot; a column with missing values adds a present/missing one-hot. Each block is a span of the
+Layout, so families know which outputs are continuous and which are a softmax. Decoding restores the
+column order, dtypes, integer rounding, observed bounds, missing values and date formats.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import BayesianGaussianMixture
+
+from ..errors import GenloomError
+from ..files import atomic_path
+from .codec import Layout, register_codec
+from .dataset import Dataset
+from .tables import MAX_CATEGORIES, column_kinds, date_format, json_value, read_metadata
+
+MAX_MODES, MIN_MODE_WEIGHT, GMM_ROWS = 10, 0.005, 20_000
+OTHER = "__other__"  # the slot of grouped rare categories
+
+
+def _missing_block(missing: np.ndarray) -> np.ndarray:
+    return np.stack([~missing, missing], axis=1).astype(np.float32)
+
+
+class NumericalColumn:
+    """Mode-specific normalisation (Xu et al. 2019), plus integer rounding and the observed bounds."""
+
+    kind = "numerical"
+
+    def __init__(self, name: str, state: dict[str, Any] | None = None):
+        self.name, self.state = name, state or {}
+
+    def _numbers(self, values: pd.Series) -> np.ndarray:
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def fit(self, values: pd.Series, rng: np.random.Generator) -> "NumericalColumn":
+        x = self._numbers(values)
+        present = x[~np.isnan(x)]
+        fit_on = rng.choice(present, GMM_ROWS, replace=False) if len(present) > GMM_ROWS else present
+        components = int(min(MAX_MODES, max(1, len(np.unique(fit_on)))))
+        gmm = BayesianGaussianMixture(n_components=components, weight_concentration_prior_type="dirichlet_process",
+                                      weight_concentration_prior=0.001, max_iter=100, random_state=0)
+        with warnings.catch_warnings():  # a mode that stops improving early is fine: we keep the weighty ones
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(fit_on.reshape(-1, 1))
+        keep = gmm.weights_ > MIN_MODE_WEIGHT
+        self.state = {"means": gmm.means_[keep, 0].tolist(), "stds": np.sqrt(gmm.covariances_[keep, 0, 0]).tolist(),
+                      "weights": (gmm.weights_[keep] / gmm.weights_[keep].sum()).tolist(),
+                      "min": float(present.min()), "max": float(present.max()),
+                      "integer": bool(np.all(present == np.round(present))), "fill": float(present.mean()),
+                      "missing": bool(np.isnan(x).any()), "dtype": str(values.dtype)}
+        return self
+
+    @property
+    def spans(self) -> list[tuple[str, int]]:
+        spans = [("continuous", 1), ("discrete", len(self.state["means"]))]
+        return spans + [("discrete", 2)] if self.state["missing"] else spans
+
+    def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        x = self._numbers(values)
+        missing = np.isnan(x)
+        x = np.where(missing, self.state["fill"], x)
+        means, stds = np.array(self.state["means"]), np.maximum(np.array(self.state["stds"]), 1e-6)
+        log_p = np.log(self.state["weights"]) - np.log(stds) - 0.5 * ((x[:, None] - means) / stds) ** 2
+        p = np.exp(log_p - log_p.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        mode = (p.cumsum(1) > rng.random((len(x), 1))).argmax(1)  # a mode drawn from the posterior, as CTGAN
+        alpha = np.clip((x - means[mode]) / (4 * stds[mode]), -0.99, 0.99)
+        blocks = [alpha[:, None].astype(np.float32), np.eye(len(means), dtype=np.float32)[mode]]
+        return np.concatenate(blocks + ([_missing_block(missing)] if self.state["missing"] else []), axis=1)
+
+    def to_numbers(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decoded numbers within bounds (rounded for integers), and where they are missing."""
+        modes = len(self.state["means"])
+        mode = block[:, 1:1 + modes].argmax(1)
+        x = np.clip(block[:, 0], -1, 1) * 4 * np.array(self.state["stds"])[mode] + np.array(self.state["means"])[mode]
+        x = np.clip(x, self.state["min"], self.state["max"])
+        if self.state["integer"]:
+            x = np.round(x)
+        missing = block[:, -2:].argmax(1) == 1 if self.state["missing"] else np.zeros(len(x), dtype=bool)
+        return x, missing
+
+    def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        x, missing = self.to_numbers(block)
+        series = pd.Series(np.where(missing, np.nan, x), name=self.name)
+        if not missing.any():
+            return series.astype(self.state["dtype"])
+        return series.astype("Int64") if self.state["integer"] and "int" in self.state["dtype"].lower() else series
+
+
+class DatetimeColumn(NumericalColumn):
+    """Dates as seconds since 1970 through the numerical transform; the source format is restored."""
+
+    kind = "datetime"
+
+    def fit(self, values: pd.Series, rng: np.random.Generator) -> "DatetimeColumn":
+        fmt = None if pd.api.types.is_datetime64_any_dtype(values) else date_format(values)
+        seconds = self._as_seconds(values, fmt)
+        super().fit(seconds, rng)
+        present = seconds.dropna().to_numpy()
+        # the coarsest unit every training value is a whole number of: dates come back as whole days
+        self.state.update(format=fmt, unit=next(u for u in (86400, 3600, 60, 1) if np.all(present % u == 0)
+                                               or u == 1))
+        return self
+
+    @staticmethod
+    def _as_seconds(values: pd.Series, fmt: str | None) -> pd.Series:
+        stamps = pd.to_datetime(values, format=fmt, errors="coerce")
+        return (stamps - pd.Timestamp(0)).dt.total_seconds()
+
+    def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        return super().encode(self._as_seconds(values, self.state["format"]), rng)
+
+    def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        x, missing = self.to_numbers(block)
+        unit = self.state["unit"]
+        stamps = pd.Series(pd.to_datetime(np.round(x / unit) * unit, unit="s"), name=self.name).mask(missing)
+        return stamps.dt.strftime(self.state["format"]) if self.state["format"] else stamps
+
+
+class CategoricalColumn:
+    """One-hot over the categories; past `max_categories`, the rarest share one slot and are drawn by
+    their frequencies on decode. Missing values are a category of their own."""
+
+    kind = "categorical"
+
+    def __init__(self, name: str, state: dict[str, Any] | None = None, max_categories: int = 1000):
+        self.name, self.state, self.max_categories = name, state or {}, max_categories
+
+    def fit(self, values: pd.Series, rng: np.random.Generator) -> "CategoricalColumn":
+        counts = values.value_counts(dropna=False)
+        if len(counts) > MAX_CATEGORIES:
+            raise GenloomError(f"column {self.name!r} has {len(counts):,} categories, more than {MAX_CATEGORIES:,}; "
+                               "group them first, or mark the column as an identifier")
+        kept, rare = counts.iloc[:self.max_categories], counts.iloc[self.max_categories:]
+        self.state = {"categories": [json_value(v) for v in kept.index],
+                      "rare": [json_value(v) for v in rare.index],
+                      "rare_weights": (rare / rare.sum()).tolist() if len(rare) else [],
+                      "dtype": str(values.dtype)}
+        return self
+
+    @property
+    def slots(self) -> list[Any]:
+        return self.state["categories"] + ([OTHER] if self.state["rare"] else [])
+
+    @property
+    def spans(self) -> list[tuple[str, int]]:
+        return [("discrete", len(self.slots))]
+
+    def _key(self, value: Any) -> Any:
+        return None if pd.isna(value) else json_value(value)
+
+    def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        index = {value: i for i, value in enumerate(self.state["categories"])}
+        other = len(self.state["categories"]) if self.state["rare"] else -1  # rare and unseen values go there
+        ids = np.array([index.get(self._key(v), other) for v in values])
+        if (ids < 0).any():
+            unseen = values[ids < 0].iloc[0]
+            raise GenloomError(f"column {self.name!r} has the category {unseen!r}, unseen in training; "
+                               f"known: {', '.join(map(repr, self.state['categories'][:10]))}")
+        return np.eye(len(self.slots), dtype=np.float32)[ids]
+
+    def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        slots = np.array(self.slots, dtype=object)
+        values = slots[block.argmax(1)]
+        grouped = values == OTHER
+        if grouped.any():
+            values[grouped] = rng.choice(np.array(self.state["rare"], dtype=object), grouped.sum(),
+                                         p=self.state["rare_weights"])
+        series = pd.Series(values, name=self.name)
+        return series if series.isna().any() else series.astype(self.state["dtype"])
+
+
+class BooleanColumn(CategoricalColumn):
+    kind = "boolean"
+
+
+class IdentifierColumn:
+    """Not modelled: decoding writes new unique ids in the training ids' pattern (prefix and digits)."""
+
+    kind = "identifier"
+    spans: ClassVar[list] = []
+
+    def __init__(self, name: str, state: dict[str, Any] | None = None):
+        self.name, self.state = name, state or {}
+
+    def fit(self, values: pd.Series, rng: np.random.Generator) -> "IdentifierColumn":
+        first = str(values.dropna().iloc[0])
+        digits = len(first) - len(first.rstrip("0123456789"))
+        self.state = {"numeric": bool(pd.api.types.is_numeric_dtype(values)), "prefix": first[:len(first) - digits],
+                      "digits": digits, "dtype": str(values.dtype)}
+        return self
+
+    def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        return np.zeros((len(values), 0), dtype=np.float32)
+
+    def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        ids = np.arange(len(block))
+        if self.state["numeric"]:
+            return pd.Series(ids, name=self.name).astype(self.state["dtype"])
+        width = max(self.state["digits"], len(str(len(block))))
+        return pd.Series([f"{self.state['prefix']}{i:0{width}d}" for i in ids], name=self.name)
+
+
+COLUMNS: dict[str, type] = {cls.kind: cls for cls in
+                            (NumericalColumn, DatetimeColumn, CategoricalColumn, BooleanColumn, IdentifierColumn)}
+
+
+@register_codec("table")
+class TabularCodec:
+    """Fitted per column on the training table; encode/decode are seeded, so they repeat exactly."""
+
+    name = "table"
+    sample_suffix = ".csv"
+
+    def __init__(self, columns: list[Any] | None = None, kinds: dict[str, str] | None = None, seed: int = 0):
+        self.columns, self.kinds, self.seed = columns or [], kinds or {}, seed
+
+    def fit(self, data: Dataset) -> "TabularCodec":
+        frame = data.values
+        kinds = column_kinds(frame, {**read_metadata(data.source.get("metadata")), **self.kinds})
+        rng = np.random.default_rng(self.seed)
+        self.columns = [COLUMNS[kind](name).fit(frame[name], rng) for name, kind in kinds.items()]
+        self.kinds = kinds
+        return self
+
+    @property
+    def layout(self) -> Layout:
+        spans = tuple(span for column in self.columns for span in column.spans)
+        return Layout("table", (sum(size for _, size in spans),), spans=spans)
+
+    def _frame(self, values: Any) -> pd.DataFrame:
+        frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values)
+        missing = [c.name for c in self.columns if c.name not in frame.columns]
+        if missing:
+            raise GenloomError(f"the table lacks column {', '.join(map(repr, missing))} that the model was "
+                               "trained with")
+        return frame
+
+    def encode(self, values: Any) -> torch.Tensor:
+        frame = self._frame(values)
+        rng = np.random.default_rng(self.seed + 1)
+        blocks = [column.encode(frame[column.name].reset_index(drop=True), rng) for column in self.columns]
+        return torch.from_numpy(np.concatenate(blocks, axis=1))
+
+    def decode(self, tensor: torch.Tensor) -> pd.DataFrame:
+        rows = tensor.detach().float().cpu().numpy()
+        rng = np.random.default_rng(self.seed + 2)
+        series, start = [], 0
+        for column in self.columns:
+            width = sum(size for _, size in column.spans)
+            series.append(column.decode(rows[:, start:start + width], rng))
+            start += width
+        return pd.concat(series, axis=1)
+
+    def label_ids(self, labels: Any) -> np.ndarray:
+        raise GenloomError("a table model is conditioned on column values, not labels; pass conditions")
+
+    def save_samples(self, samples: pd.DataFrame, path: str | Path) -> Path:
+        """Write rows as .csv or .parquet, atomically."""
+        path = Path(path)
+        if path.suffix not in (".csv", ".parquet"):
+            raise GenloomError(f"cannot write table samples to {path.name}; use a .csv or .parquet path")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            samples.to_csv(tmp, index=False) if path.suffix == ".csv" else samples.to_parquet(tmp, index=False)
+        return path
+
+    def files(self) -> dict[str, str]:
+        return {}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.name, "seed": self.seed,
+                "columns": [{"name": c.name, "kind": c.kind, **c.state} for c in self.columns]}
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> "TabularCodec":
+        columns = [COLUMNS[spec["kind"]](spec["name"], {k: v for k, v in spec.items() if k not in ("name", "kind")})
+                   for spec in state["columns"]]
+        return cls(columns, {c.name: c.kind for c in columns}, state["seed"])

@@ -1,0 +1,128 @@
+"""Reading tables (CSV, Parquet, DataFrames) and deciding what kind each column is."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import GenloomError
+
+KINDS = ("numerical", "categorical", "boolean", "datetime", "identifier")
+SDV_NAMES = {"id": "identifier"}  # SDV metadata calls its kinds "sdtypes"; all but one share our names
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d",
+                "%d.%m.%Y", "%Y-%m-%d %H:%M")
+MAX_CATEGORIES = 10_000
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame, or a one-line error saying what is wrong with it."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep=None if path.suffix.lower() == ".tsv" else ",", engine="python"
+                                if path.suffix.lower() == ".tsv" else "c", skipinitialspace=False)
+    except pd.errors.EmptyDataError:
+        raise GenloomError(f"{path} is empty; give a table with a header line and rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise GenloomError(f"{path} is not a readable table ({first}); give a CSV or Parquet file") from None
+    return check_table(frame, str(path))
+
+
+def check_table(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Refuse tables that cannot be learnt from: no rows, no columns, duplicate or empty columns."""
+    if frame.shape[1] == 0:
+        raise GenloomError(f"{name} has no columns; give a table with a header line and rows")
+    if len(frame) == 0:
+        raise GenloomError(f"{name} has a header but no rows; give at least a few hundred rows")
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise GenloomError(f"{name} has duplicate column names: {', '.join(map(str, duplicated))}; rename them")
+    empty = [str(c) for c in frame.columns if frame[c].isna().all()]
+    if empty:
+        raise GenloomError(f"column {', '.join(map(repr, empty))} of {name} holds only missing values; drop it")
+    return frame
+
+
+def read_metadata(path: str | Path | None) -> dict[str, str]:
+    """Column kinds from a metadata JSON: {"columns": {"age": {"sdtype": "numerical"}, ...}} (SDV's
+    layout; "kind" works as well as "sdtype")."""
+    if path is None:
+        return {}
+    try:
+        columns = json.loads(Path(path).read_text(encoding="utf-8"))["columns"]
+        kinds = {name: SDV_NAMES.get(spec.get("kind", spec.get("sdtype")), spec.get("kind", spec.get("sdtype")))
+                 for name, spec in columns.items()}
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as error:
+        raise GenloomError(f"{path} is not a metadata file like {{\"columns\": {{\"age\": {{\"sdtype\": "
+                           f"\"numerical\"}}}}}} ({type(error).__name__})") from None
+    unknown = {k for k in kinds.values() if k not in KINDS}
+    if unknown:
+        raise GenloomError(f"unknown column kind {', '.join(map(repr, sorted(map(str, unknown))))} in {path}; "
+                           f"use one of {', '.join(KINDS)}")
+    return kinds
+
+
+def date_format(values: pd.Series) -> str | None:
+    """The first of DATE_FORMATS that reads every value, or None."""
+    strings = values.dropna().astype(str)
+    if strings.empty or not strings.str.contains(r"\d[-/.:]\d|\d{4}-\d", regex=True).all():
+        return None
+    sample = strings.iloc[:1000]
+    for fmt in DATE_FORMATS:
+        if pd.to_datetime(sample, format=fmt, errors="coerce").notna().all():
+            if pd.to_datetime(strings, format=fmt, errors="coerce").notna().all():
+                return fmt
+    return None
+
+
+def _looks_like_identifier(name: str, values: pd.Series) -> bool:
+    named = re.search(r"(^|[_\s-])id$|^id", str(name).lower()) is not None
+    return values.notna().all() and values.is_unique and (named or not pd.api.types.is_numeric_dtype(values))
+
+
+def infer_kind(name: str, values: pd.Series) -> str:
+    """What a column holds, from its dtype and values; a column mixing numbers and text is an error."""
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(values):
+        return "identifier" if _looks_like_identifier(name, values) and len(values) > 1 else "numerical"
+    present = values.dropna()
+    numbers = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
+    text_rows = present.index[numbers.isna()]
+    if numbers.notna().mean() > 0.5 and len(text_rows):
+        shown = ", ".join(f"{i + 2} ({present[i]!r})" for i in text_rows[:3])
+        raise GenloomError(f"column {name!r} mixes numbers and text: line {shown} of the file; fix those "
+                           "rows, or declare the column categorical in a metadata file")
+    if date_format(present) is not None:
+        return "datetime"
+    if len(present) > 20 and _looks_like_identifier(name, values):
+        return "identifier"
+    if present.nunique() > MAX_CATEGORIES and present.nunique() > 0.5 * len(present):
+        raise GenloomError(f"column {name!r} has {present.nunique():,} distinct values in {len(present):,} rows: "
+                           "too many to model as categories; mark it as an identifier in a metadata file, or drop it")
+    return "categorical"
+
+
+def column_kinds(frame: pd.DataFrame, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Every column's kind: the metadata's where it names one, inferred otherwise."""
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(map(str, frame.columns)))
+    if unknown:
+        raise GenloomError(f"the metadata names column {', '.join(map(repr, unknown))}, which the table does not "
+                           f"have; its columns: {', '.join(map(str, frame.columns))}")
+    return {str(c): overrides.get(str(c)) or infer_kind(str(c), frame[c]) for c in frame.columns}
+
+
+def json_value(value: Any) -> Any:
+    """A numpy or pandas scalar as a plain JSON value (None for missing)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if isinstance(value, np.generic) else value

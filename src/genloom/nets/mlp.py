@@ -1,0 +1,51 @@
+"""Residual MLPs for rows of a table (encoded by the tabular codec into one float vector per row)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layout import Layout
+from . import register_backbone
+
+
+class ResidualBlock(nn.Module):
+    """x + Linear(SiLU(Norm(x))): the pre-norm block of TabDDPM's and RTDL's residual MLPs."""
+
+    def __init__(self, width: int, norm: bool = True):
+        super().__init__()
+        self.layers = nn.Sequential(nn.LayerNorm(width) if norm else nn.Identity(), nn.SiLU(), nn.Linear(width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.layers(x)
+
+
+class ResidualMLP(nn.Module):
+    """(N, in_features) and an optional condition vector -> (N, out_features), through `depth` blocks of
+    8 x `width` units (so the conv nets' `width` option of 32 gives 256 units)."""
+
+    def __init__(self, in_features: int, out_features: int, width: int = 32, cond_dim: int = 0, depth: int = 2,
+                 norm: bool = True):
+        super().__init__()
+        hidden = 8 * width
+        self.net = nn.Sequential(nn.Linear(in_features + cond_dim, hidden),
+                                 *[ResidualBlock(hidden, norm) for _ in range(depth)],
+                                 nn.SiLU(), nn.Linear(hidden, out_features))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x if cond is None else torch.cat([x, cond], dim=1))
+
+
+@register_backbone("table", "encoder")
+class TableEncoder(ResidualMLP):
+    """Rows -> (N, out_features)."""
+
+    def __init__(self, layout: Layout, out_features: int, width: int = 32, cond_dim: int = 0, norm: bool = True):
+        super().__init__(layout.shape[0], out_features, width, cond_dim, norm=norm)
+
+
+@register_backbone("table", "decoder")
+class TableDecoder(ResidualMLP):
+    """(N, in_features) -> rows in the codec's layout (unbounded; the family's reconstruction shapes them)."""
+
+    def __init__(self, layout: Layout, in_features: int, width: int = 32, cond_dim: int = 0):
+        super().__init__(in_features, layout.shape[0], width, cond_dim)

@@ -1,0 +1,130 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import genloom as gl
+from genloom.data import TabularCodec
+from genloom.data.table_codec import CategoricalColumn
+from genloom.errors import GenloomError
+
+ADULT = Path(__file__).parents[3] / "shared" / "data" / "adult.csv"
+
+
+def _table(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    income = np.concatenate([rng.normal(30_000, 5_000, n // 2), rng.normal(90_000, 10_000, n - n // 2)])
+    score = rng.normal(0, 1, n)
+    score[rng.random(n) < 0.1] = np.nan
+    city = rng.choice(["Paris", "Lyon", "Nice", None], n, p=[0.5, 0.3, 0.15, 0.05])
+    days = rng.integers(0, 3650, n)
+    return pd.DataFrame({
+        "customer_id": [f"C{i:05d}" for i in range(n)],
+        "age": rng.integers(18, 90, n),
+        "income": income,
+        "score": score,
+        "city": city,
+        "member": rng.random(n) < 0.3,
+        "joined": (pd.Timestamp("2015-01-01") + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d"),
+    })
+
+
+def _codec(frame, **options):
+    return TabularCodec(**options).fit(gl.load_data(frame))
+
+
+def test_column_kinds_are_inferred():
+    codec = _codec(_table())
+    assert codec.kinds == {"customer_id": "identifier", "age": "numerical", "income": "numerical",
+                           "score": "numerical", "city": "categorical", "member": "boolean", "joined": "datetime"}
+
+
+def test_round_trip_restores_values_order_dtypes_and_missing():
+    frame = _table()
+    codec = _codec(frame)
+    decoded = codec.decode(codec.encode(frame))
+    assert list(decoded.columns) == list(frame.columns)
+    for name in ("age", "city", "member", "joined"):
+        pd.testing.assert_series_equal(decoded[name], frame[name], check_dtype=True, obj=name)
+    np.testing.assert_allclose(decoded["income"], frame["income"], rtol=1e-4)
+    assert decoded["score"].isna().equals(frame["score"].isna())
+    np.testing.assert_allclose(decoded["score"].dropna(), frame["score"].dropna(), rtol=1e-3, atol=1e-4)
+    assert decoded["customer_id"].is_unique and decoded["customer_id"].str.fullmatch(r"C\d{5}").all()
+
+
+def test_layout_spans_describe_every_block():
+    frame = _table()
+    codec = _codec(frame)
+    layout = codec.layout
+    x = codec.encode(frame)
+    assert layout.kind == "table" and layout.shape == (x.shape[1],) == (sum(w for _, w in layout.spans),)
+    assert {kind for kind, _ in layout.spans} == {"continuous", "discrete"}
+    start = 0
+    for kind, width in layout.spans:
+        block = x[:, start:start + width]
+        if kind == "discrete":  # one-hot
+            assert torch.equal(block.sum(1), torch.ones(len(x))) and set(block.unique().tolist()) <= {0.0, 1.0}
+        else:
+            assert block.abs().max() < 1
+        start += width
+
+
+def test_income_modes_are_found_and_values_stay_in_bounds():
+    frame = _table()
+    codec = _codec(frame)
+    income = next(c for c in codec.columns if c.name == "income")
+    assert len(income.state["means"]) >= 2  # two clusters of incomes
+    decoded = codec.decode(torch.randn(200, codec.layout.shape[0]) * 5)
+    assert decoded["income"].between(frame["income"].min(), frame["income"].max()).all()
+    assert decoded["age"].between(18, 89).all() and (decoded["age"] == decoded["age"].round()).all()
+
+
+def test_json_round_trip_gives_the_same_codec():
+    frame = _table()
+    codec = _codec(frame)
+    again = TabularCodec.from_json(json.loads(json.dumps(codec.to_json())))
+    assert torch.equal(again.encode(frame), codec.encode(frame))
+    x = torch.randn(50, codec.layout.shape[0])
+    pd.testing.assert_frame_equal(again.decode(x), codec.decode(x))
+    assert again.layout == codec.layout
+
+
+def test_rare_categories_share_a_slot_and_come_back_by_frequency():
+    values = pd.Series(["a"] * 50 + ["b"] * 30 + ["c"] * 15 + ["d"] * 4 + ["e"], name="letter")
+    column = CategoricalColumn("letter", max_categories=2).fit(values, np.random.default_rng(0))
+    assert column.slots == ["a", "b", "__other__"] and column.state["rare"] == ["c", "d", "e"]
+    other = np.tile([[0.0, 0.0, 1.0]], (1000, 1))
+    drawn = column.decode(other, np.random.default_rng(0)).value_counts(normalize=True)
+    assert drawn["c"] == pytest.approx(0.75, abs=0.05) and drawn["e"] == pytest.approx(0.05, abs=0.03)
+
+
+def test_unseen_categories_and_missing_columns_are_named():
+    frame = _table()
+    codec = _codec(frame)
+    with pytest.raises(GenloomError, match="column 'city' has the category 'Rome', unseen in training"):
+        codec.encode(frame.assign(city="Rome"))
+    with pytest.raises(GenloomError, match="the table lacks column 'age'"):
+        codec.encode(frame.drop(columns="age"))
+
+
+def test_metadata_overrides_a_kind(tmp_path):
+    frame = _table()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "meta.json").write_text(json.dumps({"columns": {"age": {"sdtype": "categorical"}}}))
+    data = gl.load_data(tmp_path / "t.csv", metadata=tmp_path / "meta.json")
+    assert TabularCodec().fit(data).kinds["age"] == "categorical"
+
+
+@pytest.mark.skipif(not ADULT.exists(), reason="../shared/data/adult.csv is not beside the checkout")
+def test_adult_round_trips():
+    data = gl.load_data(ADULT)
+    frame = data.values.iloc[:3000]
+    codec = _codec(frame)
+    assert codec.kinds["income"] == "categorical" and codec.kinds["age"] == "numerical"
+    decoded = codec.decode(codec.encode(frame))
+    for name, kind in codec.kinds.items():
+        if kind == "categorical" or name == "age":
+            pd.testing.assert_series_equal(decoded[name], frame[name], obj=name)
