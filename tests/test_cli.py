@@ -85,7 +85,7 @@ def _bad_folder(tmp_path, kind):
     (lambda p: ["digits", "--conditional", "--image-size", "0"], "image size 0 is impossible"),
     (lambda p: [_unlabelled(p), "--family", "gan", "--conditional"], "conditional gan needs labelled data"),
     (lambda p: ["digits", "--family", "diffusion", "--image-size", "7"], "the U-Net cannot halve 7x7 images"),
-    (lambda p: ["digits", "--family", "autoregressive", "--levels", "1"], "levels (K) must lie in 2..256; got 1"),
+    (lambda p: ["digits", "--family", "autoregressive", "--levels", "1"], "levels (K) must be a power of 2"),
     (lambda p: ["digits", "--family", "gan", "--loss", "hinge"], "unknown GAN loss 'hinge'"),
 ])
 def test_train_bad_input(tmp_path, args, message):
@@ -243,3 +243,10 @@ def test_a_table_trains_and_samples_to_csv(tmp_path):
     assert sampled.returncode == 0, sampled.stderr
     rows = pd.read_csv(tmp_path / "samples.csv")
     assert rows.shape == (7, 2) and set(rows["kind"]) <= {"a", "b"}
+    conditioned = genloom("sample", out, "-n", 5, "--condition", "kind=b", "-o", tmp_path / "b.csv")
+    assert conditioned.returncode == 0, conditioned.stderr
+    assert (pd.read_csv(tmp_path / "b.csv")["kind"] == "b").all()
+    assert_user_error(genloom("sample", out, "--condition", "colour=red", "-o", tmp_path / "x.csv"),
+                      "unknown column 'colour' in the conditions")
+    assert_user_error(genloom("sample", out, "--condition", "kind", "-o", tmp_path / "x.csv"),
+                      "a condition is COLUMN=VALUE")

@@ -148,9 +148,18 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from .model import load
 
     model = load(args.run, device=args.device)
-    samples = model.sample(args.n, seed=args.seed, labels=args.labels, **_given(args, args.sample_option_names))
+    conditions = dict(_condition(text) for text in args.condition or [])
+    samples = model.sample(args.n, seed=args.seed, labels=args.labels, conditions=conditions,
+                           **_given(args, args.sample_option_names))
     path = model.codec.save_samples(samples, Path(args.output or f"samples{model.codec.sample_suffix}"))
     print(f"wrote {args.n} samples to {path}")
+
+
+def _condition(text: str) -> tuple[str, str]:
+    column, equals, value = text.partition("=")
+    if not equals or not column:
+        raise GenloomError(f"a condition is COLUMN=VALUE, e.g. --condition income='>50K'; got {text!r}")
+    return column, value
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -198,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_dataclass_flags(train, {"train": TrainConfig}, set(TRAIN_FLAGS), "training")
     train.set_defaults(func=cmd_train, family_option_names=_add_dataclass_flags(
-        train, {name: cls.Config for name, cls in sorted(FAMILIES.items())}, title="family options (those that apply to --family)"))
+        train, {name: cls.Config for name, cls in sorted(FAMILIES.items())},
+        title="family options (those that apply to --family)"))
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run", help="run folder")
@@ -207,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                         ".txt for text (default: samples.png, .csv or .txt)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
+    sample.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
+                        help="tables: keep rows with this value (repeatable), e.g. --condition income='>50K'")
     sample.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     sample.set_defaults(func=cmd_sample, sample_option_names=_add_dataclass_flags(
         sample, {name: cls.SampleOptions for name, cls in sorted(FAMILIES.items()) if cls.SampleOptions},

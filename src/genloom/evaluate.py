@@ -11,6 +11,7 @@ from .data import Dataset, load_data, load_source
 from .errors import GenloomError
 from .metrics.features import extract, extractor_for
 from .metrics.images import frechet_distance, inception_score, kernel_distance, precision_recall
+from .metrics.inception import InceptionV3
 from .metrics.text import bits_per_token, perplexity, text_sample_metrics
 from .model import Model
 from .train.batches import split_validation
@@ -72,7 +73,7 @@ def evaluate_images(model: Model, held_out: tuple, training: tuple | None, sampl
     scores = {"fid": frechet_distance(real_f, fake_f), "kid": kernel_distance(real_f, fake_f, subsets=20)[0],
               "precision": precision, "recall": recall,
               "fid_train_vs_held_out": frechet_distance(real_f, train_f), "fid_noise": frechet_distance(real_f, noise_f)}
-    if train_labels is not None:
+    if train_labels is not None or isinstance(net, InceptionV3):  # logits over classes, not over flips
         scores["inception_score"] = inception_score(fake_logits, splits=1)[0]
     with torch.no_grad():
         own = model.ema_net.eval().evaluate(x.to(device), labels.to(device) if labels is not None else None)
@@ -109,8 +110,10 @@ def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0
                            "checkpoint): pass the data to evaluate on")
     data = training if own else load_data(data)
     evaluator = EVALUATORS.get(data.kind)
-    if evaluator is None or data.kind != model.codec.name:
+    if data.kind != model.codec.name:
         raise GenloomError(f"cannot evaluate a model of {model.codec.name} on {data.kind} data")
+    if evaluator is None:
+        raise GenloomError(f"no metrics for {data.kind} data yet; evaluate works on: {', '.join(EVALUATORS)}")
     fraction = model.record["train"]["val_fraction"]
     held_out = _encoded(model, data)
     training_part = None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from . import __version__
@@ -30,6 +31,7 @@ from .runs import is_gpt2_checkpoint, read_run
 SAMPLE_GRID = 64        # samples written during and after training (a grid of images, or texts)
 EVAL_EXAMPLES = 512     # held-out examples (or windows of text) scored by Family.evaluate after training
 SAMPLE_BATCH = 500
+MAX_CONDITION_DRAWS = 20  # batches drawn for conditional table sampling before giving up
 
 
 class Model:
@@ -163,13 +165,34 @@ class Model:
         self.codec.save_samples(self._generate(net, SAMPLE_GRID, seed=0, labels=None), path)
 
     # -- sampling and the latent space ---------------------------------------------------------
-    def sample(self, n: int, *, seed: int = 0, labels: Any = None, **options: Any) -> Any:
-        """n new examples (images: uint8 array (n, H, W, C)); the same seed gives the same samples.
-        Options reach the family's sampler, e.g. sampler="ddim", steps=50, guidance=3 for diffusion."""
+    def sample(self, n: int, *, seed: int = 0, labels: Any = None, conditions: dict[str, Any] | None = None,
+               **options: Any) -> Any:
+        """n new examples (images: uint8 array (n, H, W, C); tables: a DataFrame); the same seed gives the
+        same samples. Options reach the family's sampler, e.g. sampler="ddim", steps=50, guidance=3 for
+        diffusion. `conditions` ({"income": ">50K"}) keeps only table rows with those values."""
         self._require_fitted()
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise GenloomError(f"n must be a whole number of at least 1; got {n!r}")
-        return self._generate(self.ema_net, int(n), seed, labels, sample_options(self.family_name, options))
+        options = sample_options(self.family_name, options)
+        if conditions:
+            return self._sample_matching(int(n), seed, conditions, options)
+        return self._generate(self.ema_net, int(n), seed, labels, options)
+
+    def _sample_matching(self, n: int, seed: int, conditions: dict[str, Any], options: Any) -> Any:
+        """Rejection sampling (as SDV does for models without native conditioning): draw batches until n
+        rows match, or give up after MAX_CONDITION_DRAWS batches with a message."""
+        if not hasattr(self.codec, "condition_mask"):
+            raise GenloomError(f"conditions apply to tables; this model makes {self.codec.name}")
+        kept, found = [], 0
+        for attempt in range(MAX_CONDITION_DRAWS):
+            rows = self._generate(self.ema_net, max(n, SAMPLE_BATCH), seed + attempt, None, options)
+            matching = rows[self.codec.condition_mask(rows, conditions)]
+            kept.append(matching)
+            found += len(matching)
+            if found >= n:
+                return pd.concat(kept).iloc[:n].reset_index(drop=True)
+        raise GenloomError(f"only {found} of {MAX_CONDITION_DRAWS * max(n, SAMPLE_BATCH):,} sampled rows matched "
+                           f"{conditions}; the model rarely makes such rows: ask for fewer, or train it longer")
 
     def _generate(self, net: Family, n: int, seed: int, labels: Any, options: Any = None) -> Any:
         label_ids = self._label_tensor(labels, n, net)

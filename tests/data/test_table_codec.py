@@ -128,3 +128,38 @@ def test_adult_round_trips():
     for name, kind in codec.kinds.items():
         if kind == "categorical" or name == "age":
             pd.testing.assert_series_equal(decoded[name], frame[name], obj=name)
+
+
+def test_time_zones_survive_and_new_ids_never_repeat_real_ones():
+    stamps = pd.date_range("2024-01-01", periods=100, freq="h", tz="Europe/Paris")
+    frame = pd.DataFrame({"at": stamps, "order_id": np.arange(100, 200), "ref": [f"R{i:03d}" for i in range(100)]})
+    codec = _codec(frame)
+    decoded = codec.decode(codec.encode(frame))
+    pd.testing.assert_series_equal(decoded["at"], frame["at"], check_dtype=False)
+    assert str(decoded["at"].dt.tz) == "Europe/Paris"
+    assert decoded["order_id"].min() == 200 and decoded["ref"].iloc[0] == "R100"
+
+
+def test_a_numerical_column_without_numbers_is_named(tmp_path):
+    frame = pd.DataFrame({"x": ["a", "b", "c"]})
+    with pytest.raises(GenloomError, match="column 'x' holds no numbers"):
+        TabularCodec(kinds={"x": "numerical"}).fit(gl.load_data(frame))
+
+
+def test_conditions_select_rows_and_name_bad_columns_and_values():
+    frame = _table()
+    codec = _codec(frame)
+    mask = codec.condition_mask(frame, {"city": "Lyon", "member": True})
+    assert mask.tolist() == ((frame["city"] == "Lyon") & frame["member"]).tolist()
+    with pytest.raises(GenloomError, match="unknown column 'town' in the conditions"):
+        codec.condition_mask(frame, {"town": "Lyon"})
+    with pytest.raises(GenloomError, match="column 'city' has no category 'Rome'"):
+        codec.condition_mask(frame, {"city": "Rome"})
+    with pytest.raises(GenloomError, match="conditions work on categorical and boolean columns; 'age' is numerical"):
+        codec.condition_mask(frame, {"age": 30})
+
+
+def test_conditions_ignore_surrounding_spaces_only_when_nothing_matches_exactly():
+    frame = pd.DataFrame({"income": [" >50K", " <=50K"] * 10, "x": np.arange(20.0)})
+    codec = _codec(frame)
+    assert codec.condition_mask(frame, {"income": ">50K"}).tolist() == [True, False] * 10

@@ -50,8 +50,8 @@ def test_a_file_that_is_not_a_table(tmp_path):
 
 
 def test_a_column_mixing_numbers_and_text_names_its_rows():
-    values = pd.Series(["1", "2", "three", "4", "5", "six"], name="n")
-    with pytest.raises(GenloomError, match=r"column 'n' mixes numbers and text: line 4 \('three'\), 7 \('six'\)"):
+    values = pd.Series(["1", "2", "three", "4", "5", "six"], name="n", index=list("abcdef"))
+    with pytest.raises(GenloomError, match=r"column 'n' mixes numbers and text: row 3 \('three'\), 6 \('six'\)"):
         infer_kind("n", values)
 
 
@@ -77,6 +77,8 @@ def test_metadata_errors_name_the_problem(tmp_path):
 def test_identifiers_and_numbers():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"user_id": np.arange(50), "height": rng.normal(170, 10, 50),
+                          "ideal_weight": rng.normal(70, 5, 50), "idade": rng.permutation(50),
                           "code": [f"X{i}" for i in range(50)], "colour": rng.choice(["red", "blue"], 50)})
-    assert column_kinds(frame) == {"user_id": "identifier", "height": "numerical", "code": "identifier",
-                                   "colour": "categorical"}
+    assert column_kinds(frame) == {"user_id": "identifier", "height": "numerical", "ideal_weight": "numerical",
+                                   "idade": "numerical", "code": "identifier", "colour": "categorical"}
+    assert list(gl.load_data(pd.DataFrame(rng.normal(size=(5, 2)))).values.columns) == ["0", "1"]

@@ -126,12 +126,17 @@ def test_vae_cannot_train_on_text(tmp_path):
 IMAGES = Layout("image", (3, 2, 4), num_classes=5)
 
 
-def test_pixel_tokens_are_quantised_levels_in_raster_order_channels_last():
-    tokens = PixelTokens((3, 2, 4), levels=4)
-    x = torch.arange(24).view(1, 2, 4, 3).permute(0, 3, 1, 2) % 4 / 3 * 2 - 1  # level of (h, w, c) = index % 4
+def test_pixel_tokens_are_equal_bins_in_raster_order_channels_last():
+    tokens = PixelTokens((3, 2, 4), levels=4)  # bins of 64 8-bit values
+    eight_bit = torch.arange(24).view(1, 2, 4, 3).permute(0, 3, 1, 2) % 4 * 64 + 10  # bin of (h, w, c) = index % 4
+    x = eight_bit / 127.5 - 1
     assert tokens.encode(x).tolist() == [[i % 4 for i in range(24)]]
-    torch.testing.assert_close(tokens.decode(tokens.encode(x)), x)
-    assert PixelTokens((1, 1, 3), 2).encode(torch.tensor([[[[-1.0, -0.1, 0.9]]]])).tolist() == [[0, 0, 1]]
+    centres = (tokens.decode(tokens.encode(x)) + 1) * 127.5
+    torch.testing.assert_close(centres, (eight_bit // 64 * 64 + 31.5).float())
+    edges = torch.tensor([0.0, 127, 128, 255]).view(1, 1, 1, 4) / 127.5 - 1
+    assert PixelTokens((1, 1, 4), 2).encode(edges).tolist() == [[0, 0, 1, 1]]
+    full = torch.arange(256).float().view(1, 1, 1, 256) / 127.5 - 1
+    torch.testing.assert_close(PixelTokens((1, 1, 256), 256).decode(PixelTokens((1, 1, 256), 256).encode(full)), full)
 
 
 def _pixel_gpt(**options):
@@ -156,14 +161,16 @@ def test_image_samples_lie_on_the_level_grid_and_follow_sampling_options():
     gpt = _pixel_gpt(conditional=True)
     samples = gpt.sample(3, torch.tensor([1, 2, 3]), torch.Generator().manual_seed(0), SamplingConfig(top_k=2))
     assert samples.shape == (3, 3, 2, 4)
-    assert set(((samples + 1) / 2 * 3).round().unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}
-    greedy = [gpt.sample(2, None, torch.Generator().manual_seed(s), SamplingConfig(temperature=0)) for s in (0, 1)]
+    assert set(((samples + 1) * 127.5).round(decimals=3).unique().tolist()) <= {31.5, 95.5, 159.5, 223.5}  # centres
+    greedy = [gpt.sample(2, torch.tensor([4, 4]), torch.Generator().manual_seed(s), SamplingConfig(temperature=0))
+              for s in (0, 1)]
     assert torch.equal(*greedy)
 
 
-def test_levels_below_two_are_refused():
-    with pytest.raises(GenloomError, match="levels \\(K\\) must lie in 2..256; got 1"):
-        family_config("autoregressive", {"levels": 1})
+@pytest.mark.parametrize("levels", [1, 3, 512])
+def test_levels_must_be_a_power_of_two_from_2_to_256(levels):
+    with pytest.raises(GenloomError, match=f"levels \\(K\\) must be a power of 2 from 2 to 256 .*got {levels}"):
+        family_config("autoregressive", {"levels": levels})
 
 
 def test_pixel_model_learns_digits_and_reports_8_bit_bits_per_dim(tmp_path):
@@ -172,7 +179,7 @@ def test_pixel_model_learns_digits_and_reports_8_bit_bits_per_dim(tmp_path):
     val = [m["val_loss"] for m in read_metrics(tmp_path / "r" / "metrics.jsonl") if "val_loss" in m]
     assert val[-1] < val[0] < math.log(8 + 10 + 1)
     assert 0 < model.record["final_metrics"]["bits_per_dim"] < 8
-    images = model.sample(4, seed=0, labels=[3], temperature=0.8)
+    images = model.sample(4, seed=0, labels=[3], temperature=0.8, repetition_penalty=1.3)
     assert images.shape == (4, 8, 8, 1)
     with pytest.raises(GenloomError, match="generate continues text; this model makes images: use sample"):
         model.generate("x")

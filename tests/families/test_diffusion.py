@@ -119,3 +119,15 @@ def test_training_lowers_the_loss_and_samples_are_images(tmp_path):
         images = model.sample(3, seed=1, **options)
         assert images.shape == (3, 8, 8, 1) and images.dtype == np.uint8
     assert np.array_equal(model.sample(3, seed=1), gl.load(tmp_path / "r").sample(3, seed=1))
+
+
+def test_guidance_needs_a_trained_unconditional_branch():
+    family = _diffusion(conditional=True, label_dropout=0.0)
+    with pytest.raises(GenloomError, match="guidance needs a conditional model trained with label_dropout > 0"):
+        family.sample(1, torch.tensor([1]), torch.Generator(), DiffusionSampling(guidance=2.0))
+
+
+def test_odd_and_awkward_widths_build():
+    for width in (7, 12, 20):
+        family = _diffusion(width=width)
+        assert family.denoiser(torch.randn(2, 1, 8, 8), torch.tensor([1, 2])).shape == (2, 1, 8, 8)

@@ -15,7 +15,7 @@ LAYOUT = Layout("image", (1, 8, 8), 10)
 
 
 def _gan(**options):
-    return GAN(LAYOUT, GANConfig(latent_dim=4, width=8, **options))
+    return GAN(LAYOUT, GANConfig(latent_dim=4, width=8, **{"spectral_norm": False, **options}))
 
 
 def test_both_losses_are_registered_and_options_checked():
@@ -121,3 +121,23 @@ def test_a_diverging_gan_is_rolled_back(tmp_path, monkeypatch):
     assert model.record["steps_trained"] == 12
     assert load_state(tmp_path / "r" / "trainer.pt")["lr_scale"] == 0.5
     assert "non-finite loss (nan) in 'generator'" in (tmp_path / "r" / "metrics.jsonl").read_text()
+
+
+def test_a_gan_on_a_table_makes_one_hot_like_spans():
+    layout = Layout("table", (4,), spans=(("continuous", 1), ("discrete", 3)))
+    gan = GAN(layout, GANConfig(latent_dim=4, width=4))
+    rows = gan.sample(200, None, torch.Generator().manual_seed(0))
+    assert rows.shape == (200, 4) and rows[:, 0].abs().max() < 1
+    torch.testing.assert_close(rows[:, 1:].sum(1), torch.ones(200))
+    assert rows[:, 1:].max(1).values.median() > 0.95  # Gumbel-softmax at temperature 0.2: nearly one-hot
+    again = gan.sample(200, None, torch.Generator().manual_seed(0))
+    assert torch.equal(rows, again)
+
+
+def test_critic_numbers_are_averaged_over_its_steps(tmp_path):
+    from genloom.train import read_metrics
+    gl.Model("wgan-gp", latent_dim=4, width=8, d_steps=3).fit("digits", steps=2, out=tmp_path / "r", log_every=1,
+                                                               **QUIET)
+    logged = [m for m in read_metrics(tmp_path / "r" / "metrics.jsonl") if "loss_discriminator" in m]
+    assert len(logged) == 2 and all(m["loss"] == m["loss_generator"] for m in logged)
+    assert all(abs(m["gradient_penalty"]) < 5 for m in logged)  # a mean of three penalties near 1, not their sum

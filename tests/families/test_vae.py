@@ -102,3 +102,7 @@ def test_vae_on_a_table_learns_and_samples_rows(tmp_path):
     assert 0.6 < (rows["colour"] == "red").mean() < 0.95
     assert (tmp_path / "r" / "samples" / "final.csv").exists()
     pd.testing.assert_frame_equal(gl.load(tmp_path / "r").sample(20, seed=1), model.sample(20, seed=1))
+    blue = model.sample(50, seed=2, conditions={"colour": "blue"})
+    assert len(blue) == 50 and (blue["colour"] == "blue").all()
+    with pytest.raises(gl.GenloomError, match="conditions apply to tables; this model makes images"):
+        gl.Model("vae", latent_dim=2, width=4).fit("digits", steps=1, **QUIET).sample(2, conditions={"a": 1})

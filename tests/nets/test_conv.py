@@ -21,5 +21,5 @@ def test_halvings_stop_at_odd_or_small_sides():
 
 
 def test_unknown_kind_is_a_clear_error():
-    with pytest.raises(GenloomError, match="no encoder network for table data"):
-        build_backbone("encoder", Layout("table", (5,)), 4)
+    with pytest.raises(GenloomError, match="no encoder network for graph data"):
+        build_backbone("encoder", Layout("graph", (5,)), 4)

@@ -46,6 +46,8 @@ class NumericalColumn:
     def fit(self, values: pd.Series, rng: np.random.Generator) -> "NumericalColumn":
         x = self._numbers(values)
         present = x[~np.isnan(x)]
+        if len(present) == 0:
+            raise GenloomError(f"column {self.name!r} holds no numbers; declare its kind in the metadata file")
         fit_on = rng.choice(present, GMM_ROWS, replace=False) if len(present) > GMM_ROWS else present
         components = int(min(MAX_MODES, max(1, len(np.unique(fit_on)))))
         gmm = BayesianGaussianMixture(n_components=components, weight_concentration_prior_type="dirichlet_process",
@@ -93,9 +95,12 @@ class NumericalColumn:
     def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
         x, missing = self.to_numbers(block)
         series = pd.Series(np.where(missing, np.nan, x), name=self.name)
-        if not missing.any():
-            return series.astype(self.state["dtype"])
-        return series.astype("Int64") if self.state["integer"] and "int" in self.state["dtype"].lower() else series
+        dtype = self.state["dtype"]
+        if not pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(dtype)):
+            dtype = "float64"  # numbers that were stored as text come back as numbers
+        if missing.any():  # a plain int column cannot hold missing values; pandas' nullable one can
+            return series.astype("Int64") if self.state["integer"] and "int" in dtype.lower() else series
+        return series.astype(dtype)
 
 
 class DatetimeColumn(NumericalColumn):
@@ -105,17 +110,20 @@ class DatetimeColumn(NumericalColumn):
 
     def fit(self, values: pd.Series, rng: np.random.Generator) -> "DatetimeColumn":
         fmt = None if pd.api.types.is_datetime64_any_dtype(values) else date_format(values)
+        zone = getattr(values.dtype, "tz", None)
         seconds = self._as_seconds(values, fmt)
         super().fit(seconds, rng)
         present = seconds.dropna().to_numpy()
         # the coarsest unit every training value is a whole number of: dates come back as whole days
-        self.state.update(format=fmt, unit=next(u for u in (86400, 3600, 60, 1) if np.all(present % u == 0)
-                                               or u == 1))
+        unit = next(u for u in (86400, 3600, 60, 1) if u == 1 or np.all(present % u == 0))
+        self.state.update(format=fmt, timezone=str(zone) if zone else None, unit=unit)
         return self
 
     @staticmethod
     def _as_seconds(values: pd.Series, fmt: str | None) -> pd.Series:
         stamps = pd.to_datetime(values, format=fmt, errors="coerce")
+        if getattr(stamps.dtype, "tz", None) is not None:  # time-zone-aware: count from 1970 in UTC
+            stamps = stamps.dt.tz_convert(None)
         return (stamps - pd.Timestamp(0)).dt.total_seconds()
 
     def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
@@ -125,6 +133,8 @@ class DatetimeColumn(NumericalColumn):
         x, missing = self.to_numbers(block)
         unit = self.state["unit"]
         stamps = pd.Series(pd.to_datetime(np.round(x / unit) * unit, unit="s"), name=self.name).mask(missing)
+        if self.state["timezone"]:
+            stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(self.state["timezone"])
         return stamps.dt.strftime(self.state["format"]) if self.state["format"] else stamps
 
 
@@ -186,7 +196,8 @@ class BooleanColumn(CategoricalColumn):
 
 
 class IdentifierColumn:
-    """Not modelled: decoding writes new unique ids in the training ids' pattern (prefix and digits)."""
+    """Not modelled: decoding writes new unique ids in the training ids' pattern (prefix and digits),
+    numbered after the largest training id so that none repeats a real one."""
 
     kind = "identifier"
     spans: ClassVar[list] = []
@@ -197,18 +208,20 @@ class IdentifierColumn:
     def fit(self, values: pd.Series, rng: np.random.Generator) -> "IdentifierColumn":
         first = str(values.dropna().iloc[0])
         digits = len(first) - len(first.rstrip("0123456789"))
+        numbers = pd.to_numeric(values.astype(str).str[len(first) - digits:], errors="coerce")
         self.state = {"numeric": bool(pd.api.types.is_numeric_dtype(values)), "prefix": first[:len(first) - digits],
-                      "digits": digits, "dtype": str(values.dtype)}
+                      "digits": digits, "dtype": str(values.dtype),
+                      "start": int(numbers.max()) + 1 if numbers.notna().any() else 0}
         return self
 
     def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
         return np.zeros((len(values), 0), dtype=np.float32)
 
     def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
-        ids = np.arange(len(block))
+        ids = np.arange(len(block)) + self.state["start"]
         if self.state["numeric"]:
             return pd.Series(ids, name=self.name).astype(self.state["dtype"])
-        width = max(self.state["digits"], len(str(len(block))))
+        width = max(self.state["digits"], len(str(ids[-1] if len(ids) else 0)))
         return pd.Series([f"{self.state['prefix']}{i:0{width}d}" for i in ids], name=self.name)
 
 
@@ -263,8 +276,27 @@ class TabularCodec:
             start += width
         return pd.concat(series, axis=1)
 
+    def condition_mask(self, rows: pd.DataFrame, conditions: dict[str, Any]) -> np.ndarray:
+        """Which rows hold every condition's value; conditions name categorical or boolean columns."""
+        columns = {c.name: c for c in self.columns}
+        mask = np.ones(len(rows), dtype=bool)
+        for name, value in conditions.items():
+            column = columns.get(name)
+            if column is None:
+                raise GenloomError(f"unknown column {name!r} in the conditions; columns: {', '.join(columns)}")
+            if not isinstance(column, CategoricalColumn):
+                raise GenloomError(f"conditions work on categorical and boolean columns; {name!r} is {column.kind}")
+            known = column.state["categories"] + column.state["rare"]
+            wanted = next((k for k in known if str(k) == str(value)),  # else ignore spaces around values
+                          next((k for k in known if str(k).strip() == str(value).strip()), None))
+            if wanted is None:
+                raise GenloomError(f"column {name!r} has no category {value!r}; known: "
+                                   f"{', '.join(map(repr, known[:10]))}")
+            mask &= (rows[name].astype(str) == str(wanted)).to_numpy()
+        return mask
+
     def label_ids(self, labels: Any) -> np.ndarray:
-        raise GenloomError("a table model is conditioned on column values, not labels; pass conditions")
+        raise GenloomError("table models take no labels; conditional sampling on column values is not built yet")
 
     def save_samples(self, samples: pd.DataFrame, path: str | Path) -> Path:
         """Write rows as .csv or .parquet, atomically."""

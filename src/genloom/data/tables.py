@@ -36,6 +36,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def check_table(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """Refuse tables that cannot be learnt from: no rows, no columns, duplicate or empty columns."""
+    frame = frame.rename(columns=str)  # names are keys in codec.json and the metadata: text
     if frame.shape[1] == 0:
         raise GenloomError(f"{name} has no columns; give a table with a header line and rows")
     if len(frame) == 0:
@@ -82,8 +83,13 @@ def date_format(values: pd.Series) -> str | None:
 
 
 def _looks_like_identifier(name: str, values: pd.Series) -> bool:
-    named = re.search(r"(^|[_\s-])id$|^id", str(name).lower()) is not None
-    return values.notna().all() and values.is_unique and (named or not pd.api.types.is_numeric_dtype(values))
+    """Unique and never missing, and either text or whole numbers under a name like id, user_id, id-card."""
+    if not (values.notna().all() and values.is_unique):
+        return False
+    if not pd.api.types.is_numeric_dtype(values):
+        return True
+    named = re.fullmatch(r"id|.+[_\s-]id|id[_\s-].+", str(name).lower()) is not None
+    return named and pd.api.types.is_integer_dtype(values)
 
 
 def infer_kind(name: str, values: pd.Series) -> str:
@@ -96,11 +102,11 @@ def infer_kind(name: str, values: pd.Series) -> str:
         return "identifier" if _looks_like_identifier(name, values) and len(values) > 1 else "numerical"
     present = values.dropna()
     numbers = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
-    text_rows = present.index[numbers.isna()]
-    if numbers.notna().mean() > 0.5 and len(text_rows):
-        shown = ", ".join(f"{i + 2} ({present[i]!r})" for i in text_rows[:3])
-        raise GenloomError(f"column {name!r} mixes numbers and text: line {shown} of the file; fix those "
-                           "rows, or declare the column categorical in a metadata file")
+    rows = np.flatnonzero(values.notna().to_numpy())[numbers.isna().to_numpy()]  # positions among all rows
+    if numbers.notna().mean() > 0.5 and len(rows):
+        shown = ", ".join(f"{row + 1} ({values.iloc[row]!r})" for row in rows[:3])
+        raise GenloomError(f"column {name!r} mixes numbers and text: row {shown}; fix those rows, or "
+                           "declare the column categorical in a metadata file")
     if date_format(present) is not None:
         return "datetime"
     if len(present) > 20 and _looks_like_identifier(name, values):

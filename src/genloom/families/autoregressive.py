@@ -19,19 +19,22 @@ from .sampling import SamplingConfig, choose_next, next_token_scores
 
 
 class PixelTokens:
-    """Images in [-1, 1] <-> (N, H*W*C) tokens of K levels in raster order, channels last."""
+    """Images in [-1, 1] <-> (N, H*W*C) tokens in raster order, channels last; token k stands for the
+    256/K 8-bit values of the k-th equal bin (so a level's probability spreads evenly over its values)."""
 
     def __init__(self, shape: tuple[int, ...], levels: int):
         self.shape, self.levels = tuple(shape), levels
         self.length = math.prod(shape)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        levels = ((x.float() + 1) / 2 * (self.levels - 1)).round().clamp(0, self.levels - 1).long()
+        eight_bit = ((x.float() + 1) * 127.5).round()
+        levels = (eight_bit * self.levels / 256).floor().clamp(0, self.levels - 1).long()
         return levels.permute(0, 2, 3, 1).flatten(1)
 
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         channels, height, width = self.shape
-        x = tokens.float() / (self.levels - 1) * 2 - 1
+        bin_width = 256 / self.levels
+        x = ((tokens.float() + 0.5) * bin_width - 0.5) / 127.5 - 1  # the bin's centre
         return x.view(-1, height, width, channels).permute(0, 3, 1, 2)
 
 
@@ -46,12 +49,13 @@ class AutoregressiveConfig:
     rope: bool = True            # rotary position embeddings instead of learned ones
     gelu: str = "tanh"           # "tanh" (GPT-2's approximation) or "none" (exact)
     layer_norm_eps: float = 1e-5
-    levels: int = 16             # images: intensity levels per pixel (K); the context is the whole image
+    levels: int = 16             # images: intensity levels per pixel (K, a power of 2); the context is the image
     conditional: bool = False    # images: the first token names the class
 
     def check(self) -> None:
-        if not 2 <= self.levels <= 256:
-            raise GenloomError(f"levels (K) must lie in 2..256; got {self.levels}")
+        if not 2 <= self.levels <= 256 or 256 % self.levels:
+            raise GenloomError(f"levels (K) must be a power of 2 from 2 to 256 (equal bins of 8-bit values); "
+                               f"got {self.levels}")
         if min(self.n_layer, self.n_head, self.n_embd, self.block_size) < 1:
             raise GenloomError("n_layer, n_head, n_embd and block_size must be at least 1")
         if self.n_embd % self.n_head or (self.rope and (self.n_embd // self.n_head) % 2):
@@ -127,8 +131,10 @@ class Autoregressive(Family):
         return {"val_loss": loss, "perplexity": math.exp(loss), "bits_per_token": loss / math.log(2)}
 
     def generate(self, prompt: torch.Tensor, max_new_tokens: int, sampling: SamplingConfig,
-                 generator: torch.Generator, use_cache: bool = True) -> Iterator[torch.Tensor]:
-        """Yield the next token (B,) of each prompt (B, T), max_new_tokens times.
+                 generator: torch.Generator, use_cache: bool = True,
+                 allowed: int | None = None) -> Iterator[torch.Tensor]:
+        """Yield the next token (B,) of each prompt (B, T), max_new_tokens times; only tokens below
+        `allowed` when given (an image's pixels never continue with a class token).
 
         With the cache, each step feeds one token; when the context is full, the cache is rebuilt from
         the last half context, so long generations cost O(block_size) per token, not O(block_size^2).
@@ -141,7 +147,10 @@ class Autoregressive(Family):
                 logits, cache = self.net(tokens[:, -max(1, context // 2):] if cache else tokens[:, -context:])
             else:
                 logits, cache = self.net(tokens[:, -1:], cache)
-            scores = next_token_scores(logits[:, -1], tokens, sampling)
+            logits = logits[:, -1]
+            if allowed is not None:
+                logits = logits.masked_fill(torch.arange(logits.shape[-1], device=logits.device) >= allowed, -math.inf)
+            scores = next_token_scores(logits, tokens, sampling)
             token = choose_next(scores, sampling, generator)
             tokens = torch.cat([tokens, token[:, None]], dim=1)
             yield token
@@ -156,5 +165,5 @@ class Autoregressive(Family):
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
         prompt = self._first_tokens(n, labels, device)
-        tokens = torch.stack(list(self.generate(prompt, self.pixels.length, options, generator)), dim=1)
-        return self.pixels.decode(tokens.clamp(max=self.config.levels - 1))
+        pixels = self.generate(prompt, self.pixels.length, options, generator, allowed=self.config.levels)
+        return self.pixels.decode(torch.stack(list(pixels), dim=1))

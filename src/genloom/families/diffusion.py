@@ -93,10 +93,15 @@ class Diffusion(Family):
         x_t = abar.sqrt() * x + (1 - abar).sqrt() * noise
         return x_t, noise if self.config.prediction == "epsilon" else abar.sqrt() * noise - (1 - abar).sqrt() * x
 
-    def noise_loss(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def noise_loss(self, x: torch.Tensor, labels: torch.Tensor | None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-example MSE between the network's output and its target at a random noise level."""
-        t = torch.randint(self.config.timesteps, (len(x),), device=x.device)
-        x_t, target = self.corrupt(x, torch.randn_like(x), t)
+        if generator is None:
+            t, noise = torch.randint(self.config.timesteps, (len(x),), device=x.device), torch.randn_like(x)
+        else:  # a fixed CPU generator: the same held-out score on every device
+            t = torch.randint(self.config.timesteps, (len(x),), generator=generator).to(x.device)
+            noise = torch.randn(x.shape, generator=generator).to(x)
+        x_t, target = self.corrupt(x, noise, t)
         if self.conditional and self.training:
             dropped = torch.rand(len(x), device=x.device) < self.config.label_dropout
             labels = labels.masked_fill(dropped, self.no_class)
@@ -107,9 +112,8 @@ class Diffusion(Family):
         yield "model", self.noise_loss(x, labels).mean(), {}
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return {"denoising_loss": self.noise_loss(x, labels).mean().item()}
+        loss = self.noise_loss(x, labels, torch.Generator().manual_seed(0))
+        return {"denoising_loss": loss.mean().item()}
 
     def _denoise(self, x: torch.Tensor, t: int, labels: torch.Tensor | None, guidance: float) -> torch.Tensor:
         """The network's output at step t, guided: uncond + s (cond - uncond) in one doubled batch."""
@@ -124,9 +128,9 @@ class Diffusion(Family):
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
                options: DiffusionSampling | None = None) -> torch.Tensor:
         options = options or DiffusionSampling()
-        if options.guidance != 1.0 and not self.conditional:
-            raise GenloomError("guidance needs a conditional model (train with conditional=True, CLI "
-                               "--conditional); this one is unconditional, so leave guidance at 1")
+        if options.guidance != 1.0 and not (self.conditional and self.config.label_dropout > 0):
+            raise GenloomError("guidance needs a conditional model trained with label_dropout > 0 (train with "
+                               "conditional=True, CLI --conditional); with this one, leave guidance at 1")
         device = self.alphas_cumprod.device
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)

@@ -14,6 +14,7 @@ from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
 from .base import Family, LossStep, register_family
+from .likelihoods import reconstruction_for
 
 LOSSES = ("non-saturating", "wasserstein-gp")
 
@@ -25,7 +26,7 @@ class GANConfig:
     loss: str = "non-saturating"      # or "wasserstein-gp"
     gp_weight: float = 10.0           # weight of the gradient penalty (wasserstein-gp)
     d_steps: int = 1                  # discriminator updates per generator update
-    spectral_norm: bool = False       # spectrally normalise D's layers (and drop its group norms)
+    spectral_norm: bool = True        # spectrally normalise D's layers (and drop its group norms)
     conditional: bool = False         # class-conditional G (label embedding) and D (projection)
     label_dim: int = 16
 
@@ -76,15 +77,17 @@ class GAN(Family):
         self.label_embedding = nn.Embedding(layout.num_classes, cond_dim) if self.conditional else None
         self.generator = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
         self.discriminator = Discriminator(layout, config)
+        self.output = reconstruction_for(layout)  # tanh for images; tanh and Gumbel-softmax spans for tables
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         generator = [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]
         return {"discriminator": list(self.discriminator.parameters()), "generator": generator}
 
-    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """G(z, y): examples in the codec's [-1, 1] range."""
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """G(z, y): examples in the codec's layout."""
         cond = self.label_embedding(labels) if self.conditional else None
-        return torch.tanh(self.generator(z, cond))
+        return self.output.activate(self.generator(z, cond), generator)
 
     def _fake(self, n: int, labels: torch.Tensor | None, device: torch.device) -> torch.Tensor:
         return self.decode(torch.randn(n, self.config.latent_dim, device=device), labels)
@@ -99,7 +102,8 @@ class GAN(Family):
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         wasserstein = self.config.loss == "wasserstein-gp"
         for _ in range(self.config.d_steps):
-            fake = self._fake(len(x), labels, x.device).detach()
+            with torch.no_grad():
+                fake = self._fake(len(x), labels, x.device)
             real_score, fake_score = self.discriminator(x, labels), self.discriminator(fake, labels)
             logs = {"d_real": real_score.mean().item(), "d_fake": fake_score.mean().item()}
             if wasserstein:
@@ -118,13 +122,14 @@ class GAN(Family):
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
-        return self.decode(z, labels)
+        return self.decode(z, labels, generator)
 
 
 @dataclass
 class WGANGPConfig(GANConfig):
     loss: str = "wasserstein-gp"
     d_steps: int = 2
+    spectral_norm: bool = False       # the gradient penalty already bounds the critic
 
 
 @register_family

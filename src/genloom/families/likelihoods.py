@@ -1,4 +1,5 @@
-"""Reconstruction log-likelihoods, chosen by the layout's data kind."""
+"""How a network's raw output becomes data of the layout's kind: the VAE's reconstruction likelihood, mean and
+sample, and the GAN generator's output activation; one class per data kind."""
 from __future__ import annotations
 
 import torch
@@ -52,6 +53,10 @@ class ImageReconstruction:
     def sample(self, output: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.mean(output)  # a VAE's images are its decoder's means, as is usual
 
+    def activate(self, output: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A generator's output in the codec's [-1, 1] range (DCGAN's tanh)."""
+        return torch.tanh(output)
+
 
 class TableReconstruction:
     """Rows made of spans (TVAE's likelihood): a Gaussian on each continuous value after tanh, with one
@@ -91,6 +96,19 @@ class TableReconstruction:
             else:
                 drawn = torch.multinomial(F.softmax(out.float(), dim=1).cpu(), 1, generator=generator).squeeze(1)
                 parts.append(F.one_hot(drawn, width).to(out))
+        return torch.cat(parts, dim=1)
+
+    def activate(self, output: torch.Tensor, generator: torch.Generator | None = None,
+                 temperature: float = 0.2) -> torch.Tensor:
+        """A generator's output as rows (CTGAN's): tanh on continuous values, Gumbel-softmax at a low
+        temperature on each one-hot span, so generated spans look as one-hot as the real ones."""
+        parts = []
+        for (kind, _), out in zip(self.spans, self._split(output)):
+            if kind == "continuous":
+                parts.append(torch.tanh(out))
+            else:
+                uniform = torch.rand(out.shape, generator=generator).to(out.device).clamp(1e-10, 1 - 1e-10)
+                parts.append(F.softmax((out - torch.log(-torch.log(uniform))) / temperature, dim=1))
         return torch.cat(parts, dim=1)
 
 

@@ -74,10 +74,12 @@ class DDIMSampler(_EvenlySpaced):
 
 class DPMSolverSampler:
     """DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver in log-SNR time, good in 10-25
-    steps; first order at the first and the last step, and the last step lands on sigma = 0."""
+    steps; first order at the first and the last step, and the last step lands on sigma = 0. With `clip`,
+    x_0 predictions are clipped to [-1, 1] (static thresholding): at the noisiest step of a cosine
+    schedule an epsilon-model's x_0 divides by sqrt(abar) ~ 1e-3, and unclipped it wrecks the samples."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon"):
-        self.schedule, self.prediction = schedule, prediction
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", clip: bool = True):
+        self.schedule, self.prediction, self.clip = schedule, prediction, clip
         self._steps: list[int] = []
         self._x0_history: list[torch.Tensor] = []
 
@@ -100,6 +102,8 @@ class DPMSolverSampler:
             raise GenloomError("call timesteps(count) before step()")
         index = self._steps.index(t)
         x0, _ = self.schedule.predictions(x, output, t, self.prediction)
+        if self.clip:
+            x0 = x0.clamp(-1, 1)
         self._x0_history = [*self._x0_history[-1:], x0]
         (alpha_t, sigma_t), (alpha_s, sigma_s) = self._alpha_sigma(index + 1), self._alpha_sigma(index)
         lambda_t, lambda_s = alpha_t.log() - sigma_t.log(), alpha_s.log() - sigma_s.log()

@@ -1,6 +1,8 @@
 """Convolutional encoder and decoder for images of any size that halves cleanly a few times."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -19,7 +21,7 @@ def halvings(height: int, width: int, smallest: int = 4) -> int:
 
 
 def _conv_block(c_in: int, c_out: int, stride: int = 1, norm: bool = True) -> nn.Sequential:
-    normalise = nn.GroupNorm(min(8, c_out), c_out) if norm else nn.Identity()
+    normalise = nn.GroupNorm(math.gcd(8, c_out), c_out) if norm else nn.Identity()
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), normalise, nn.SiLU())
 
 

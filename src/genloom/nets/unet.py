@@ -23,7 +23,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(8, channels), channels)
+    return nn.GroupNorm(math.gcd(8, channels), channels)  # 8 groups where the width allows
 
 
 class ResBlock(nn.Module):
@@ -33,7 +33,8 @@ class ResBlock(nn.Module):
         super().__init__()
         self.in_layers = nn.Sequential(_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1))
         self.emb = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, c_out))
-        self.out_layers = nn.Sequential(_norm(c_out), nn.SiLU(), nn.Dropout(dropout), nn.Conv2d(c_out, c_out, 3, padding=1))
+        self.out_layers = nn.Sequential(_norm(c_out), nn.SiLU(), nn.Dropout(dropout),
+                                        nn.Conv2d(c_out, c_out, 3, padding=1))
         nn.init.zeros_(self.out_layers[-1].weight)  # each block starts as the identity
         nn.init.zeros_(self.out_layers[-1].bias)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
@@ -82,8 +83,8 @@ class UNet(nn.Module):
                                f"(at most {possible}); resize them (--image-size) to sides divisible by 4")
         widths = [min(width * (1 if r == 0 else 2), MAX_WIDTH) for r in range(levels + 1)]
         emb_dim = 4 * width
-        self.width = width
-        self.time_mlp = nn.Sequential(nn.Linear(width, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.time_dim = 2 * max(1, width // 2)  # sines and cosines come in pairs
+        self.time_mlp = nn.Sequential(nn.Linear(self.time_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_embedding = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         self.stem = nn.Conv2d(channels, widths[0], 3, padding=1)
 
@@ -100,7 +101,8 @@ class UNet(nn.Module):
             if r < levels:
                 skips.append(c_out)
             self.down.append(nn.ModuleDict({"blocks": blocks, "resize": halve}))
-        self.middle = nn.ModuleList([ResBlock(c_in, c_in, emb_dim, dropout), Attention(c_in) if attention else nn.Identity(),
+        self.middle = nn.ModuleList([ResBlock(c_in, c_in, emb_dim, dropout),
+                                     Attention(c_in) if attention else nn.Identity(),
                                      ResBlock(c_in, c_in, emb_dim, dropout)])
         self.up = nn.ModuleList()
         for r, c_out in reversed(list(enumerate(widths))):
@@ -115,7 +117,7 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.time_mlp(timestep_embedding(t, self.width))
+        emb = self.time_mlp(timestep_embedding(t, self.time_dim))
         if self.class_embedding is not None and labels is not None:
             emb = emb + self.class_embedding(labels)
         h = self.stem(x)

@@ -53,8 +53,8 @@ class Trainer:
         self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
         self.context_length = getattr(family, "context_length", None)
         self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length)
-        if validation is not None:  # fail now, not at the first validation, if the held-out part is too small
-            make_batches(*validation, config.batch_size, VALIDATION_SEED, self.context_length, VALIDATION_PART)
+        if self.validation is not None:  # fail now, not at the first validation, if the held-out part is too small
+            make_batches(*self.validation, config.batch_size, VALIDATION_SEED, self.context_length, VALIDATION_PART)
         groups = family.param_groups()
         if config.grad_accum > 1 and len(groups) > 1:
             raise GenloomError(f"grad_accum works with one optimiser; family '{family.name}' has {len(groups)}")
@@ -202,7 +202,7 @@ class Trainer:
             for param_group in optimizer.param_groups:
                 param_group["lr"] = lr
         accum = self.config.grad_accum
-        sums: dict[str, float] = {}
+        values: dict[str, list[float]] = {}  # a GAN's critic may step several times: its numbers are averaged
         for _ in range(accum):
             for group, loss, extra in self._losses(*self.batches.next(), self.family):
                 if not torch.isfinite(loss):
@@ -211,14 +211,15 @@ class Trainer:
                 if accum == 1 and not self._update(group):  # step as we go: a GAN's G loss needs the new D
                     return self._roll_back(f"non-finite gradient in '{group}'")
                 for key, value in {"loss" if group == "model" else f"loss_{group}": loss.item(), **extra}.items():
-                    sums[key] = sums.get(key, 0.0) + value / accum
+                    values.setdefault(key, []).append(value)
         if accum > 1 and not self._update("model"):
             return self._roll_back("non-finite gradient")
-        if "loss" not in sums:
-            sums["loss"] = sum(v for k, v in sums.items() if k.startswith("loss_"))
+        logs = {key: sum(v) / len(v) for key, v in values.items()}
+        if "loss" not in logs:  # several optimisers: the progress bar shows the last one's loss (a GAN's G)
+            logs["loss"] = logs[f"loss_{group}"]
         self.step += 1
         self.ema.update(self.family, self.step)
-        return sums
+        return logs
 
     def _update(self, group: str) -> bool:
         """Clip and apply the accumulated gradients of one optimiser; False if they are not finite."""
