@@ -82,3 +82,8 @@ def test_identifiers_and_numbers():
     assert column_kinds(frame) == {"user_id": "identifier", "height": "numerical", "ideal_weight": "numerical",
                                    "idade": "numerical", "code": "identifier", "colour": "categorical"}
     assert list(gl.load_data(pd.DataFrame(rng.normal(size=(5, 2)))).values.columns) == ["0", "1"]
+
+
+def test_tab_separated_files_load(tmp_path):
+    data = gl.load_data(_csv(tmp_path, "a\tb\n1\tx\n2\ty\n", "t.tsv"))
+    assert list(data.values.columns) == ["a", "b"] and data.values["b"].tolist() == ["x", "y"]

@@ -83,7 +83,7 @@ def test_a_beta_sweep_trades_reconstruction_for_kl():
     assert logs[4.0]["recon"] > logs[0.25]["recon"]
 
 
-def test_vae_on_a_table_learns_and_samples_rows(tmp_path):
+def test_vae_on_a_table_learns_and_samples_rows(tmp_path, monkeypatch):
     import numpy as np
     import pandas as pd
 
@@ -104,5 +104,13 @@ def test_vae_on_a_table_learns_and_samples_rows(tmp_path):
     pd.testing.assert_frame_equal(gl.load(tmp_path / "r").sample(20, seed=1), model.sample(20, seed=1))
     blue = model.sample(50, seed=2, conditions={"colour": "blue"})
     assert len(blue) == 50 and (blue["colour"] == "blue").all()
+    with pytest.raises(gl.GenloomError, match="no metrics for table data yet"):
+        gl.evaluate(model, frame)
+    with pytest.raises(gl.GenloomError, match="cannot write table samples to rows.png; use a .csv or .parquet"):
+        model.codec.save_samples(rows, tmp_path / "rows.png")
+    import genloom.model
+    monkeypatch.setattr(genloom.model, "MAX_CONDITION_DRAWS", 1)
+    with pytest.raises(gl.GenloomError, match=r"only \d+ of 600 sampled rows matched \{'colour': 'blue'\}"):
+        model.sample(600, seed=0, conditions={"colour": "blue"})  # about a fifth of one batch of 600 is blue
     with pytest.raises(gl.GenloomError, match="conditions apply to tables; this model makes images"):
         gl.Model("vae", latent_dim=2, width=4).fit("digits", steps=1, **QUIET).sample(2, conditions={"a": 1})

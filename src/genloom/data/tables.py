@@ -24,8 +24,7 @@ def read_table(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep=None if path.suffix.lower() == ".tsv" else ",", engine="python"
-                                if path.suffix.lower() == ".tsv" else "c", skipinitialspace=False)
+            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except pd.errors.EmptyDataError:
         raise GenloomError(f"{path} is empty; give a table with a header line and rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
