@@ -253,7 +253,9 @@ def reference_rows(train: gl.Dataset, scorer: Scorer, samples: int) -> list[dict
 
 def _base(model: str) -> str:
     """A row's model name without the mark of a row reused from an earlier run."""
-    return model.removesuffix(" (reused)")
+    while model.endswith(" (reused)"):  # a row reused twice is still the same model
+        model = model.removesuffix(" (reused)")
+    return model
 
 
 def verdicts(rows: list[dict]) -> dict[str, dict]:
@@ -389,7 +391,7 @@ def main() -> None:
         rows += run_family(name, train, scorer, args.minutes, args.samples, runs)
     earlier = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else {"rows": [], "peer": {}}
     new = {row["model"] for row in rows}
-    reused = [{**row, "model": f"{row['model']} (reused)"} for row in earlier["rows"]
+    reused = [{**row, "model": f"{_base(row['model'])} (reused)"} for row in earlier["rows"]
               if row["model"] not in new and row["model"].split(" (")[0] not in args.families
               and row["model"] not in (FLOOR_NAME, NOISE_NAME)]
     if any(row["model"].startswith(PEER_NAME) for row in reused):

@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,7 +76,7 @@ def _bad_folder(tmp_path, kind):
     (lambda p: [_bad_folder(p, "empty")], "no images found"),
     (lambda p: [_bad_folder(p, "corrupt")], "x.png is not a readable image"),
     (lambda p: [_bad_folder(p, "sizes")], "images differ in size"),
-    (lambda p: ["cifar"], "built-in ones: digits"),
+    (lambda p: ["cifar"], "built-in ones: adult, breast_cancer, digits"),
     (lambda p: [p / "missing.npz"], "no file, folder or built-in data set named"),
     (lambda p: ["digits", "--minutes", 0], "minutes must be greater than 0"),
     (lambda p: ["digits", "--minutes", -2], "minutes must be greater than 0"),
@@ -237,8 +236,15 @@ def test_a_table_trains_and_samples_to_csv(tmp_path):
     pd.DataFrame({"kind": rng.choice(["a", "b"], 200), "value": rng.normal(0, 1, 200)}).to_csv(tmp_path / "t.csv",
                                                                                              index=False)
     out = tmp_path / "run"
-    trained = genloom("train", tmp_path / "t.csv", "--family", "vae", "--steps", 5, "--out", out, "--quiet")
+    trained = genloom("train", tmp_path / "t.csv", "--family", "vae", "--steps", 5, "--target", "kind", "--out", out,
+                      "--quiet")
     assert trained.returncode == 0, trained.stderr
+    evaluated = genloom("evaluate", out)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "quality" in evaluated.stdout and "utility_synthetic" in evaluated.stdout
+    assert "evaluation/columns.png" in json.loads((out / "config.json").read_text())["figures"]
+    assert (out / "report.html").read_text().count("data:image/png") >= 4  # loss curve and three evaluation figures
+    assert_user_error(genloom("evaluate", out, "--target", "colour"), "target column 'colour' is not in the table")
     sampled = genloom("sample", out, "-n", 7, cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     rows = pd.read_csv(tmp_path / "samples.csv")

@@ -49,3 +49,19 @@ def test_an_adapter_is_not_fine_tuned_again(text_run, romeo, tmp_path):
     gl.load(text_run).finetune(romeo, out=tmp_path / "lora", rank=2, steps=2, **QUIET)
     with pytest.raises(gl.GenloomError, match="already carries a LoRA adapter"):
         gl.load(tmp_path / "lora").finetune(romeo, out=tmp_path / "again", steps=1)
+
+
+def test_a_table_model_keeps_its_own_statistics_when_fine_tuned(tmp_path):
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"size": rng.normal(0, 1, 400), "colour": rng.choice(["red", "blue"], 400)})
+    base = gl.Model("autoregressive", n_layer=1, n_embd=16, n_head=2, bins=8).fit(frame, steps=5, out=tmp_path / "b",
+                                                                                   **QUIET)
+    edges = base.ema_net.tokens.bin_edges.clone()
+    shifted = frame.assign(size=frame["size"] + 10)  # bins refitted on this would read every token differently
+    tuned = base.finetune(shifted, out=tmp_path / "lora", rank=2, steps=3, **QUIET)
+    assert torch.equal(tuned.ema_net.tokens.bin_edges, edges)
+    pd.testing.assert_frame_equal(gl.load(tmp_path / "lora").sample(20, seed=1), tuned.sample(20, seed=1))

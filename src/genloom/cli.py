@@ -7,7 +7,7 @@ import sys
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from .data import load_data
 from .errors import GenloomError
@@ -79,13 +79,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     data = None
     if args.data is not None:
         data = load_data(args.data, image_size=args.image_size, encoding=args.encoding, errors=args.errors,
-                         text_field=args.text_field, metadata=args.metadata)
+                         text_field=args.text_field, metadata=args.metadata, target=args.target)
     elif not args.resume:
         raise GenloomError("name the data to train on: a built-in name (digits, shakespeare), a folder or a file")
     if out is None:
         out = Path("runs") / f"{data.name}-{family}"
     model.fit(data, out=out, resume=args.resume, steps=args.steps, minutes=args.minutes, epochs=args.epochs,
-              device=args.device, progress=not args.quiet, codec_options=_given(args, {"tokenizer", "vocab_size"}),
+              device=args.device, progress=not args.quiet, codec_options=_given(args, {"tokenizer", "vocab_size", "numbers"}),
               **_given(args, set(TRAIN_FLAGS)))
     record = model.record
     print(f"trained {record['family']} on {record['data']['name']} for {record['steps_trained']} steps "
@@ -117,7 +117,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     data = None
     if args.data:
         data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field)
-    scores = evaluate(model, data, samples=args.samples, seed=args.seed, inception_weights=args.inception_weights)
+    scores = evaluate(model, data, samples=args.samples, seed=args.seed, inception_weights=args.inception_weights,
+                      target=args.target)
     width = max(map(len, scores))
     for name, value in scores.items():
         print(f"{name:<{width}}  {value:g}")
@@ -198,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", help="resize images to N or HxW pixels")
     train.add_argument("--metadata", metavar="JSON", help="tables: column kinds, as SDV's metadata "
                        '({"columns": {"zip": {"sdtype": "categorical"}}}); the others are inferred')
+    train.add_argument("--target", help="tables: the column that evaluation's utility score predicts")
+    train.add_argument("--numbers", choices=["modes", "quantile"], default=argparse.SUPPRESS,
+                       help="tables: how numbers are encoded: CTGAN's mode-specific normalisation or TabDDPM's "
+                            "quantile transform (default: quantile for diffusion and autoregressive, else modes)")
     text = train.add_argument_group("text")
     text.add_argument("--tokenizer", choices=["char", "bpe"], default=argparse.SUPPRESS,
                       help="characters (default) or a BPE vocabulary trained on the corpus")
@@ -263,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--inception-weights", metavar="FILE",
                           help="images: InceptionV3 weights (pt_inception-2015-12-05-6726825d.pth) for FID/KID/IS; "
                                "default $GENLOOM_INCEPTION_WEIGHTS, else a feature net trained on the run's images")
+    evaluate.add_argument("--target", help="tables: the column the utility score predicts (train on synthetic, "
+                          "test on real; default: the one given at training)")
     evaluate.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     evaluate.set_defaults(func=cmd_evaluate)
 

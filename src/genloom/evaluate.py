@@ -80,13 +80,47 @@ def evaluate_images(model: Model, held_out: tuple, training: tuple | None, sampl
     return {**scores, **own}
 
 
+def evaluate_table(model: Model, held_out: tuple, training: tuple | None, samples: int, seed: int,
+                   target: str | None = None) -> dict[str, float]:
+    """SDMetrics quality and diagnostic scores, detection AUC, utility for `target` and privacy distances of
+    as many synthetic rows as training rows, all against the held-out rows; the real training rows
+    against the held-out ones give the score a perfect model would reach. Pictures go into the run."""
+    from .metrics.table_figures import association_heatmaps, column_histograms, distance_histograms  # scipy,
+    from .metrics.tabular import association_matrix, table_scores  # sklearn's trees: loaded for tables only
+
+    real, train = held_out[0], training[0]  # evaluate() always finds the training rows of a table model
+    kinds = model.codec.kinds
+    if target is not None and target not in kinds:
+        raise GenloomError(f"target column {target!r} is not in the table; columns: {', '.join(kinds)}")
+    if target is not None and kinds[target] == "identifier":
+        raise GenloomError(f"target column {target!r} is an identifier; choose a column to predict")
+    synthetic = model.sample(len(train), seed=seed)
+    scores, distances = table_scores(synthetic, train, real, kinds, target, model.codec.formats, seed)
+    if model.run_dir is not None:
+        folder = model.run_dir / "evaluation"
+        column_histograms(real, synthetic, kinds, folder / "columns.png")
+        association_heatmaps(association_matrix(real, kinds), association_matrix(synthetic, kinds),
+                             folder / "associations.png")
+        distance_histograms({"synthetic": distances["synthetic"], "held-out real": distances["held_out"]},
+                            folder / "privacy.png")
+        model.record["figures"] = {
+            "evaluation/columns.png": "held-out real vs synthetic rows, column by column",
+            "evaluation/associations.png": "association between columns (Cramér's V, numbers in deciles)",
+            "evaluation/privacy.png": "distance of each row to its closest training row"}
+    return scores
+
+
 EVALUATORS: dict[str, Callable[..., dict[str, float]]] = {
     "text": evaluate_text,
     "images": evaluate_images,
+    "table": evaluate_table,
 }
 
 
-def _encoded(model: Model, data: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _encoded(model: Model, data: Dataset) -> tuple[Any, torch.Tensor | None]:
+    """What the evaluator compares: encoded examples and labels, or for tables the rows themselves."""
+    if data.kind == "table":
+        return data.values.reset_index(drop=True), None
     labels = torch.from_numpy(data.labels) if data.labels is not None and model.codec.layout.num_classes else None
     return model.codec.encode(data.values), labels
 
@@ -97,13 +131,18 @@ def _training_data(model: Model) -> Dataset | None:
 
 
 def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True,
-             inception_weights: str | Path | None = None) -> dict[str, float]:
+             inception_weights: str | Path | None = None, target: str | None = None) -> dict[str, float]:
     """Score `model` on `data` (all of it), or by default on the part of its training data it held out;
     save the numbers into its run and report. Image features come from InceptionV3 when its weights file
-    (pt_inception-2015-12-05-6726825d.pth) is given by `inception_weights` or $GENLOOM_INCEPTION_WEIGHTS."""
+    (pt_inception-2015-12-05-6726825d.pth) is given by `inception_weights` or $GENLOOM_INCEPTION_WEIGHTS.
+    Tables: `target` (default: the one given to load_data) is the column the utility score predicts; a
+    model fitted on an in-memory DataFrame is scored by passing that DataFrame again, split as fit split it
+    (its training rows are the privacy reference)."""
     if samples < 2:
         raise GenloomError(f"samples must be at least 2 (diversity compares samples); got {samples}")
     training = _training_data(model)
+    if training is None and data is not None and model.codec.name == "table":
+        training, data = load_data(data), None  # the DataFrame it was fitted on: split it as fit did
     own = data is None
     if own and training is None:
         raise GenloomError("this model's training data is not on record (in-memory data or an imported "
@@ -124,7 +163,9 @@ def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0
                 raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "
                                    "evaluate on")
             held_out = training_held_out
-    options = {"inception_weights": inception_weights} if data.kind == "images" else {}
+    options = {"images": {"inception_weights": inception_weights},
+               "table": {"target": target or data.source.get("target")
+                         or model.record["data"].get("source", {}).get("target")}}.get(data.kind, {})
     raw = evaluator(model, held_out, training_part, samples, seed, **options)
     scores = {k: round(float(v), 4) for k, v in raw.items() if not math.isnan(v)}
     if save and model.run_dir is not None and (model.run_dir / "config.json").exists():

@@ -42,7 +42,8 @@ def finetune(model: Model, data: Any, *, out: str | Path, rank: int = 8, alpha: 
         raise GenloomError(f"the base model learnt {model.codec.name}; fine-tune it on {model.codec.name}, "
                            f"not {dataset.kind}")
     budget = {k: v for k, v in {"steps": steps, "minutes": minutes, "epochs": epochs}.items() if v is not None}
-    config = model._train_config(family_class(model.family_name).train_defaults, None, budget, train_options)
+    defaults = family_class(model.family_name).defaults_for(dataset.kind)
+    config = model._train_config(defaults, None, budget, train_options)
     device = resolve_device(config.device)
     net = model.ema_net.__class__(model.codec.layout, model.config)
     net.load_state_dict(model.ema_net.state_dict())
@@ -50,7 +51,7 @@ def finetune(model: Model, data: Any, *, out: str | Path, rank: int = 8, alpha: 
         raise GenloomError(f"family '{model.family_name}' has no layers named {', '.join(DEFAULT_TARGETS)} to adapt")
     x = model.codec.encode(dataset.values)
     (x, _), validation = split_validation(x, None, config.val_fraction)
-    trainer = Trainer(net, x, None, config, out, device, validation)
+    trainer = Trainer(net, x, None, config, out, device, validation, prepare=False)  # keep the base statistics
     out.mkdir(parents=True, exist_ok=True)
     trainer.fit()
     for whole_model in (STATE_FILE, BEST_FILE):  # these hold every weight; the adapter is all we keep

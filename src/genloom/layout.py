@@ -14,7 +14,9 @@ class Layout:
     num_classes: int = 0       # classes available for conditioning; 0 = none
     vocab_size: int = 0        # sequences: number of distinct tokens
     start_token: int = 0       # sequences: the token an unprompted sample starts from
-    spans: tuple[tuple[str, int], ...] = ()  # tables: ("continuous" | "discrete", width) blocks of a row
+    # tables: (kind, width) blocks of a row; "continuous" is one value, any other kind a one-hot
+    # ("category" of a column, "mode" of a number, "missing" flag)
+    spans: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

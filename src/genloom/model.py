@@ -59,9 +59,12 @@ class Model:
         budget = {k: v for k, v in {"steps": steps, "minutes": minutes, "epochs": epochs}.items() if v is not None}
         run_dir = Path(out) if out is not None else None
         stored = self._stored_run(run_dir, resume)
-        train_config = self._train_config(family_class(self.family_name).train_defaults, stored, budget, train_options)
+        dataset = self._dataset(data, stored)
+        defaults = family_class(self.family_name).defaults_for(dataset.kind)
+        train_config = self._train_config(defaults, stored, budget, train_options)
         device = resolve_device(train_config.device)
-        dataset = self._dataset(data, stored, codec_options)
+        if not stored:
+            self._fit_codec(dataset, codec_options)
         torch.manual_seed(train_config.seed)
         net = family_class(self.family_name)(self.codec.layout, self.config)
         x = self.codec.encode(dataset.values)
@@ -86,8 +89,8 @@ class Model:
         self.save(run_dir)
         return self
 
-    def _dataset(self, data: Any, stored: dict | None, codec_options: dict | None) -> Dataset:
-        """Load the data (from the run's record when resuming without it); fit the codec unless resuming."""
+    def _dataset(self, data: Any, stored: dict | None) -> Dataset:
+        """Load the data (from the run's record when resuming without it); a resumed run's must be the same."""
         if data is None and not stored:
             raise GenloomError("no data given: name a built-in data set, a folder or a file")
         dataset = load_data(data) if data is not None else load_source(stored["data"]["source"])
@@ -96,12 +99,16 @@ class Model:
             if (dataset.kind, dataset.name, len(dataset)) != seen:
                 raise GenloomError(f"this data ({dataset.name}, {len(dataset)} {dataset.kind}) differs from the data "
                                    f"the run was trained on ({seen[1]}, {seen[2]} {seen[0]}); resume with the same data")
-            return dataset
+        return dataset
+
+    def _fit_codec(self, dataset: Dataset, codec_options: dict | None) -> None:
+        """The codec of the data's kind, with the family's preferred options under the ones given, fitted."""
+        family_defaults = family_class(self.family_name).codec_defaults_by_kind.get(dataset.kind, {})
+        options = {**family_defaults, **(codec_options or {})}
         try:
-            self.codec = CODECS[dataset.kind](**(codec_options or {})).fit(dataset)
+            self.codec = CODECS[dataset.kind](**options).fit(dataset)
         except TypeError as error:
             raise GenloomError(f"unknown codec option for {dataset.kind} data ({error})") from None
-        return dataset
 
     def _stored_run(self, run_dir: Path | None, resume: bool) -> dict[str, Any] | None:
         """The config of the run to resume, whose family options and codec this model adopts."""

@@ -50,7 +50,7 @@ def test_npy_array(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p / "nothing-here", "no file, folder or built-in data set named"),
-    (lambda p: "mnist-like", "built-in ones: digits"),
+    (lambda p: "mnist-like", "built-in ones: adult, breast_cancer, digits"),
     (lambda p: (p / "empty").mkdir() or p / "empty", "no images found in"),
     (lambda p: (p / "t.xlsx").write_text("a\n1\n") and p / "t.xlsx", "unsupported file type '.xlsx'"),
     (lambda p: (p / "bad.npy").write_bytes(b"not numpy") and p / "bad.npy", "not a readable numpy file"),

@@ -61,11 +61,11 @@ def test_layout_spans_describe_every_block():
     layout = codec.layout
     x = codec.encode(frame)
     assert layout.kind == "table" and layout.shape == (x.shape[1],) == (sum(w for _, w in layout.spans),)
-    assert {kind for kind, _ in layout.spans} == {"continuous", "discrete"}
+    assert {kind for kind, _ in layout.spans} == {"continuous", "mode", "missing", "category"}
     start = 0
     for kind, width in layout.spans:
         block = x[:, start:start + width]
-        if kind == "discrete":  # one-hot
+        if kind != "continuous":  # one-hot
             assert torch.equal(block.sum(1), torch.ones(len(x))) and set(block.unique().tolist()) <= {0.0, 1.0}
         else:
             assert block.abs().max() < 1
@@ -163,3 +163,21 @@ def test_conditions_ignore_surrounding_spaces_only_when_nothing_matches_exactly(
     frame = pd.DataFrame({"income": [" >50K", " <=50K"] * 10, "x": np.arange(20.0)})
     codec = _codec(frame)
     assert codec.condition_mask(frame, {"income": ">50K"}).tolist() == [True, False] * 10
+
+
+def test_quantile_numbers_are_one_value_that_keeps_spikes_and_bounds():
+    rng = np.random.default_rng(0)
+    gain = np.where(rng.random(2000) < 0.9, 0, rng.lognormal(8, 1, 2000)).round()
+    frame = pd.DataFrame({"gain": gain, "height": rng.normal(170, 10, 2000)})
+    codec = _codec(frame, numbers="quantile")
+    assert codec.layout.spans == (("continuous", 1), ("continuous", 1))
+    x = codec.encode(frame)
+    assert x.abs().max() < 1 and abs(x[:, 1].std().item() - 0.25) < 0.02  # a standard normal, scaled by 1/4
+    decoded = codec.decode(x)
+    assert (decoded["gain"] == frame["gain"]).mean() > 0.99  # the spike at 0 and whole numbers come back
+    np.testing.assert_allclose(decoded["height"], frame["height"], atol=0.5)
+    noisy = codec.decode(torch.rand(500, 2) * 2 - 1)
+    assert noisy["gain"].between(0, gain.max()).all() and (noisy["gain"] == noisy["gain"].round()).all()
+    assert TabularCodec.from_json(json.loads(json.dumps(codec.to_json()))).decode(x).equals(decoded)
+    with pytest.raises(GenloomError, match="unknown number transform 'log'; use one of modes, quantile"):
+        TabularCodec(numbers="log")

@@ -87,3 +87,23 @@ def test_identifiers_and_numbers():
 def test_tab_separated_files_load(tmp_path):
     data = gl.load_data(_csv(tmp_path, "a\tb\n1\tx\n2\ty\n", "t.tsv"))
     assert list(data.values.columns) == ["a", "b"] and data.values["b"].tolist() == ["x", "y"]
+
+
+def test_a_target_column_is_recorded_or_refused_by_name(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2, 3], "label": ["x", "y", "x"]})
+    assert gl.load_data(frame, target="label").source["target"] == "label"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert gl.load_data(tmp_path / "t.csv", target="label").source["target"] == "label"
+    with pytest.raises(gl.GenloomError, match="target column 'income' is not in t; columns: a, label"):
+        gl.load_data(tmp_path / "t.csv", target="income")
+    with pytest.raises(gl.GenloomError, match="a target column applies to tables; this data is images"):
+        gl.load_data("digits", target="label")
+
+
+@pytest.mark.parametrize("name, rows, columns, target", [("adult", 32_561, 15, "income"),
+                                                         ("breast_cancer", 569, 31, "target"),
+                                                         ("wine", 178, 14, "target")])
+def test_builtin_tables_name_their_target(name, rows, columns, target):
+    data = gl.load_data(name)
+    assert data.kind == "table" and data.values.shape == (rows, columns) and data.source["target"] == target
+    assert data.values[target].dtype == object

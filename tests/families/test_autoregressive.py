@@ -6,7 +6,8 @@ import torch
 import genloom as gl
 from genloom.errors import GenloomError
 from genloom.families import family_config
-from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig, PixelTokens
+from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig
+from genloom.families.tokens import PixelTokens
 from genloom.families.sampling import SamplingConfig
 from genloom.layout import Layout
 from genloom.train import read_metrics

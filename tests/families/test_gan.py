@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import genloom as gl
 from genloom.data import Layout
@@ -15,7 +16,7 @@ LAYOUT = Layout("image", (1, 8, 8), 10)
 
 
 def _gan(**options):
-    return GAN(LAYOUT, GANConfig(latent_dim=4, width=8, **{"spectral_norm": False, **options}))
+    return GAN(LAYOUT, GANConfig(latent_dim=4, width=8, **{"spectral_norm": False, "pac": 1, **options}))
 
 
 def test_both_losses_are_registered_and_options_checked():
@@ -24,7 +25,7 @@ def test_both_losses_are_registered_and_options_checked():
     assert WGANGP.train_defaults["adam_beta1"] == 0.0 and GAN.train_defaults["adam_beta1"] == 0.5
     with pytest.raises(GenloomError, match="unknown GAN loss 'hinge'; use one of non-saturating, wasserstein-gp"):
         family_config("gan", {"loss": "hinge"})
-    with pytest.raises(GenloomError, match="d_steps must be at least 1"):
+    with pytest.raises(GenloomError, match="d_steps and pac must be at least 1"):
         family_config("gan", {"d_steps": 0})
 
 
@@ -56,7 +57,7 @@ def test_discriminator_steps_do_not_reach_the_generator():
 def test_non_saturating_losses_are_softplus_of_the_scores():
     torch.manual_seed(0)
     gan = _gan()
-    gan.discriminator.forward = lambda x, labels: x.flatten(1).mean(1)  # score = mean pixel
+    gan.discriminator.forward = lambda x, labels, conditions=None: x.flatten(1).mean(1)  # score = mean pixel
     x = torch.full((2, 1, 8, 8), 0.5)
     torch.manual_seed(1)
     (_, d_loss, logs), (_, g_loss, _) = list(gan.losses(x, None))
@@ -70,8 +71,8 @@ def test_gradient_penalty_of_a_linear_critic():
     """D(x) = w.x has gradient w everywhere, so the penalty is (|w| - 1)^2."""
     gan = _gan(loss="wasserstein-gp")
     w = torch.randn(1, 1, 8, 8)
-    gan.discriminator.forward = lambda x, labels: (x * w).flatten(1).sum(1)
-    penalty = gan._gradient_penalty(torch.randn(5, 1, 8, 8), torch.randn(5, 1, 8, 8), None)
+    gan.discriminator.forward = lambda x, labels, conditions=None: (x * w).flatten(1).sum(1)
+    penalty = gan._gradient_penalty(torch.randn(5, 1, 8, 8), torch.randn(5, 1, 8, 8), None, None)
     assert penalty.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
 
 
@@ -141,3 +142,41 @@ def test_critic_numbers_are_averaged_over_its_steps(tmp_path):
     logged = [m for m in read_metrics(tmp_path / "r" / "metrics.jsonl") if "loss_discriminator" in m]
     assert len(logged) == 2 and all(m["loss"] == m["loss_generator"] for m in logged)
     assert all(abs(m["gradient_penalty"]) < 5 for m in logged)  # a mean of three penalties near 1, not their sum
+
+
+def test_a_table_gan_packs_rows_and_asks_for_categories():
+    layout = Layout("table", (6,), spans=(("continuous", 1), ("mode", 2), ("category", 3)))
+    gan = GAN(layout, GANConfig(latent_dim=4, width=4, loss="wasserstein-gp"))
+    assert gan.pac == 10 and gan.categories.width == 3
+    x = torch.cat([torch.rand(25, 1), F.one_hot(torch.randint(2, (25,)), 2), F.one_hot(torch.randint(3, (25,)), 3)],
+                  1).float()
+    weights = gan.prepare(x)
+    assert weights.shape == (25,) and torch.equal(gan.categories.counts, x[:, 3:].sum(0))
+    scores = []
+
+    def critic(rows, labels, conditions):  # records what it is shown; linear, so the penalty has a gradient
+        scores.append((rows.shape, conditions.shape))
+        return (rows.sum(1) + conditions.sum(1)).view(-1, 10).sum(1)
+    gan.discriminator.forward = critic
+    steps = list(gan.losses(x, None))
+    assert [group for group, _, _ in steps] == ["discriminator", "generator"]
+    assert scores[0] == ((20, 6), (20, 3))  # 25 rows make two whole packs of 10
+    assert "condition_loss" in steps[1][2]
+    with pytest.raises(GenloomError, match="a batch of 5 rows holds no whole pack of 10"):
+        list(gan.losses(x[:5], None))
+    with pytest.raises(GenloomError, match="packs examples of different classes: use it without --conditional"):
+        GAN(Layout("image", (1, 8, 8), 10), GANConfig(pac=4, conditional=True))
+    images = GAN(Layout("image", (1, 8, 8)), GANConfig(latent_dim=4, width=4, pac=2))  # stacked as 2 channels
+    assert images.discriminator(torch.randn(6, 1, 8, 8), None).shape == (3,)
+
+
+def test_the_gradient_penalty_takes_one_norm_per_pack():
+    """A linear critic w.x summed over a pack of 2 rows has gradient w on each row: norm sqrt(2) |w| per pack."""
+    layout = Layout("table", (4,), spans=(("continuous", 1), ("missing", 3)))
+    gan = GAN(layout, GANConfig(latent_dim=4, width=4, loss="wasserstein-gp", pac=2))
+    w = torch.randn(4)
+    gan.discriminator.forward = lambda rows, labels, conditions=None: (rows @ w).view(-1, 2).sum(1)
+    penalty = gan._gradient_penalty(torch.randn(6, 4), torch.randn(6, 4), None, None)
+    assert penalty.item() == pytest.approx((2 ** 0.5 * w.norm().item() - 1) ** 2, rel=1e-5)
+    with pytest.raises(GenloomError, match="pac must be at least 1"):
+        family_config("gan", {"pac": 0})

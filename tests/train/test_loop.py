@@ -180,3 +180,16 @@ def test_validation_and_sample_grids_report_their_own_time(tmp_path):
     assert [m["step"] for m in records if "sample_seconds" in m] == [10, 20]
     assert [m["step"] for m in records if "val_seconds" in m] == [10, 20]
     assert (tmp_path / "r" / "samples" / "step-000010.png").exists()
+
+
+def test_weighted_batches_follow_the_weights_and_replay_after_a_resume():
+    x = torch.arange(4.0)[:, None]
+    weights = torch.tensor([1.0, 1.0, 1.0, 7.0])
+    batches = ShuffledBatches(x, None, 4, seed=0, weights=weights)
+    drawn = torch.cat([batches.next()[0] for _ in range(500)])[:, 0]
+    assert abs((drawn == 3).float().mean().item() - 0.7) < 0.03
+    state = batches.state_dict()
+    following = [batches.next()[0] for _ in range(3)]
+    resumed = ShuffledBatches(x, None, 4, seed=0, weights=weights)
+    resumed.load_state_dict(state)
+    assert all(torch.equal(a, resumed.next()[0]) for a in following)

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from .dataset import Dataset
 
@@ -25,4 +26,23 @@ def shakespeare() -> Dataset:
     return Dataset("text", text, "shakespeare", source={"source": "shakespeare"})
 
 
-BUILTINS: dict[str, Callable[[], Dataset]] = {"digits": digits, "shakespeare": shakespeare}
+def adult() -> Dataset:
+    """UCI Adult census income (32,561 rows, 15 columns, target `income`), shipped in the package; values
+    keep the leading space of the original file, as in CTGAN's and SDV's copies."""
+    frame = pd.read_csv(Path(__file__).parent / "builtin_data" / "adult.csv.gz")
+    return Dataset("table", frame, "adult", source={"source": "adult", "target": "income"})
+
+
+def _sklearn_table(name: str) -> Dataset:
+    """One of scikit-learn's bundled tables as a DataFrame; the class is the `target` column."""
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
+    frame = bunch.frame.copy()
+    frame["target"] = pd.Categorical.from_codes(bunch.target, [str(n) for n in bunch.target_names]).astype(str)
+    return Dataset("table", frame, name, source={"source": name, "target": "target"})
+
+
+BUILTINS: dict[str, Callable[[], Dataset]] = {
+    "digits": digits, "shakespeare": shakespeare, "adult": adult,
+    "breast_cancer": lambda: _sklearn_table("breast_cancer"), "wine": lambda: _sklearn_table("wine")}

@@ -18,18 +18,21 @@ from .text import read_jsonl, read_text, read_text_folder
 
 def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
               image_size: int | tuple[int, int] | str | None = None, encoding: str = "utf-8",
-              errors: str = "strict", text_field: str = "text", metadata: str | Path | None = None) -> Dataset:
+              errors: str = "strict", text_field: str = "text", metadata: str | Path | None = None,
+              target: str | None = None) -> Dataset:
     """Load a built-in data set by name, a folder of images or .txt files, a .npy/.npz/.txt/.jsonl/.csv/
     .parquet file, an image array or a DataFrame. `encoding`, `errors` and `text_field` apply to text;
-    `metadata` (a JSON of column kinds, SDV's layout) to tables."""
+    `metadata` (a JSON of column kinds, SDV's layout) and `target` (the column that evaluation's utility
+    score predicts) to tables."""
     if isinstance(source, Dataset):
         return source
     size = parse_image_size(image_size)
     text_options = {"encoding": encoding, "errors": errors, "text_field": text_field}
-    table_options = {"metadata": str(Path(metadata).resolve()) if metadata else None}
+    table_options = {"metadata": str(Path(metadata).resolve()) if metadata else None, "target": target}
     read_metadata(metadata)  # a bad metadata file fails now, not when the codec is fitted
     if isinstance(source, pd.DataFrame):
-        return Dataset("table", check_table(source, "the DataFrame"), "dataframe", source=table_options)
+        return _with_target(Dataset("table", check_table(source, "the DataFrame"), "dataframe",
+                                    source=table_options), target)
     if isinstance(source, np.ndarray):
         images = as_uint8_images(source, what="the image array")
         return Dataset("images", resize_images(images, size) if size else images, "array")
@@ -37,7 +40,7 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
     if not path.exists():
         if str(source) in BUILTINS:
             data = BUILTINS[str(source)]()
-            return _resized(data, size) if size else data
+            return _with_target(_resized(data, size) if size else data, target)
         raise GenloomError(f"no file, folder or built-in data set named '{source}'; "
                            f"built-in ones: {', '.join(sorted(BUILTINS))}")
     if path.is_dir():
@@ -53,6 +56,19 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
     options = {"images": {"image_size": list(size) if size else None}, "text": text_options,
                "table": table_options}[data.kind]
     data.source = {"source": str(path.resolve()), **options}
+    return _with_target(data, target)
+
+
+def _with_target(data: Dataset, target: str | None) -> Dataset:
+    """Record the target column of a table (a built-in table names its own), after checking it exists."""
+    if target is None:
+        return data
+    if data.kind != "table":
+        raise GenloomError(f"a target column applies to tables; this data is {data.kind}")
+    if target not in data.values.columns:
+        raise GenloomError(f"target column {target!r} is not in {data.name}; columns: "
+                           f"{', '.join(map(str, data.values.columns))}")
+    data.source["target"] = target
     return data
 
 

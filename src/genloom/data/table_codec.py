@@ -1,30 +1,27 @@
 """TabularCodec: a mixed-type DataFrame <-> float rows, one block of columns per table column.
 
-Numbers get CTGAN's mode-specific normalisation: a variational Gaussian mixture per column, each value
-written as its mode (one-hot) and its offset within that mode's +-4 sigma (a number in (-1, 1)); categories
-are one-hot; a column with missing values adds a present/missing one-hot. Each block is a span of the
-Layout, so families know which outputs are continuous and which are a softmax. Decoding restores the
-column order, dtypes, integer rounding, observed bounds, missing values and date formats.
+Numbers go through a normaliser (normalisers.py: CTGAN's modes or TabDDPM's quantiles); categories are
+one-hot; a column with missing values adds a present/missing one-hot. Each block is a span of the Layout
+("continuous", or the one-hot kinds "mode", "missing" and "category"), so families know which outputs are
+continuous, which are a softmax, and which are the categories a user may condition on. Decoding restores
+the column order, dtypes, integer rounding, observed bounds, missing values and date formats.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import BayesianGaussianMixture
 
 from ..errors import GenloomError
 from ..files import atomic_path
 from .codec import Layout, register_codec
 from .dataset import Dataset
+from .normalisers import NORMALISERS, ModeNormaliser, QuantileNormaliser
 from .tables import MAX_CATEGORIES, column_kinds, date_format, json_value, read_metadata
 
-MAX_MODES, MIN_MODE_WEIGHT, GMM_ROWS = 10, 0.005, 20_000
 OTHER = "__other__"  # the slot of grouped rare categories
 
 
@@ -33,12 +30,16 @@ def _missing_block(missing: np.ndarray) -> np.ndarray:
 
 
 class NumericalColumn:
-    """Mode-specific normalisation (Xu et al. 2019), plus integer rounding and the observed bounds."""
+    """A number through one of the NORMALISERS, plus integer rounding and the observed bounds."""
 
     kind = "numerical"
 
-    def __init__(self, name: str, state: dict[str, Any] | None = None):
-        self.name, self.state = name, state or {}
+    def __init__(self, name: str, state: dict[str, Any] | None = None, numbers: str = "modes"):
+        self.name, self.state = name, state or {"numbers": numbers}
+
+    @property
+    def normaliser(self) -> type[ModeNormaliser] | type[QuantileNormaliser]:
+        return NORMALISERS[self.state.get("numbers", "modes")]
 
     def _numbers(self, values: pd.Series) -> np.ndarray:
         return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -48,45 +49,26 @@ class NumericalColumn:
         present = x[~np.isnan(x)]
         if len(present) == 0:
             raise GenloomError(f"column {self.name!r} holds no numbers; declare its kind in the metadata file")
-        fit_on = rng.choice(present, GMM_ROWS, replace=False) if len(present) > GMM_ROWS else present
-        components = int(min(MAX_MODES, max(1, len(np.unique(fit_on)))))
-        gmm = BayesianGaussianMixture(n_components=components, weight_concentration_prior_type="dirichlet_process",
-                                      weight_concentration_prior=0.001, max_iter=100, random_state=0)
-        with warnings.catch_warnings():  # a mode that stops improving early is fine: we keep the weighty ones
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gmm.fit(fit_on.reshape(-1, 1))
-        keep = gmm.weights_ > MIN_MODE_WEIGHT
-        self.state = {"means": gmm.means_[keep, 0].tolist(), "stds": np.sqrt(gmm.covariances_[keep, 0, 0]).tolist(),
-                      "weights": (gmm.weights_[keep] / gmm.weights_[keep].sum()).tolist(),
-                      "min": float(present.min()), "max": float(present.max()),
-                      "integer": bool(np.all(present == np.round(present))), "fill": float(present.mean()),
-                      "missing": bool(np.isnan(x).any()), "dtype": str(values.dtype)}
+        self.state.update(self.normaliser.fit(present, rng))
+        self.state.update({"min": float(present.min()), "max": float(present.max()),
+                           "integer": bool(np.all(present == np.round(present))), "fill": float(present.mean()),
+                           "missing": bool(np.isnan(x).any()), "dtype": str(values.dtype)})
         return self
 
     @property
     def spans(self) -> list[tuple[str, int]]:
-        spans = [("continuous", 1), ("discrete", len(self.state["means"]))]
-        return spans + [("discrete", 2)] if self.state["missing"] else spans
+        spans = self.normaliser.spans(self.state)
+        return spans + [("missing", 2)] if self.state["missing"] else spans
 
     def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
         x = self._numbers(values)
         missing = np.isnan(x)
-        x = np.where(missing, self.state["fill"], x)
-        means, stds = np.array(self.state["means"]), np.maximum(np.array(self.state["stds"]), 1e-6)
-        log_p = np.log(self.state["weights"]) - np.log(stds) - 0.5 * ((x[:, None] - means) / stds) ** 2
-        p = np.exp(log_p - log_p.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        mode = (p.cumsum(1) > rng.random((len(x), 1))).argmax(1)  # a mode drawn from the posterior, as CTGAN
-        alpha = np.clip((x - means[mode]) / (4 * stds[mode]), -0.99, 0.99)
-        blocks = [alpha[:, None].astype(np.float32), np.eye(len(means), dtype=np.float32)[mode]]
-        return np.concatenate(blocks + ([_missing_block(missing)] if self.state["missing"] else []), axis=1)
+        block = self.normaliser.encode(np.where(missing, self.state["fill"], x), self.state, rng)
+        return np.concatenate([block] + ([_missing_block(missing)] if self.state["missing"] else []), axis=1)
 
     def to_numbers(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decoded numbers within bounds (rounded for integers), and where they are missing."""
-        modes = len(self.state["means"])
-        mode = block[:, 1:1 + modes].argmax(1)
-        x = np.clip(block[:, 0], -1, 1) * 4 * np.array(self.state["stds"])[mode] + np.array(self.state["means"])[mode]
-        x = np.clip(x, self.state["min"], self.state["max"])
+        x = np.clip(self.normaliser.decode(block, self.state), self.state["min"], self.state["max"])
         if self.state["integer"]:
             x = np.round(x)
         missing = block[:, -2:].argmax(1) == 1 if self.state["missing"] else np.zeros(len(x), dtype=bool)
@@ -165,7 +147,7 @@ class CategoricalColumn:
 
     @property
     def spans(self) -> list[tuple[str, int]]:
-        return [("discrete", len(self.slots))]
+        return [("category", len(self.slots))]
 
     def _key(self, value: Any) -> Any:
         return None if pd.isna(value) else json_value(value)
@@ -231,19 +213,25 @@ COLUMNS: dict[str, type] = {cls.kind: cls for cls in
 
 @register_codec("table")
 class TabularCodec:
-    """Fitted per column on the training table; encode/decode are seeded, so they repeat exactly."""
+    """Fitted per column on the training table; encode/decode are seeded, so they repeat exactly.
+    `numbers`: "modes" (CTGAN's mode-specific normalisation) or "quantile" (TabDDPM's quantile transform)."""
 
     name = "table"
     sample_suffix = ".csv"
 
-    def __init__(self, columns: list[Any] | None = None, kinds: dict[str, str] | None = None, seed: int = 0):
-        self.columns, self.kinds, self.seed = columns or [], kinds or {}, seed
+    def __init__(self, columns: list[Any] | None = None, kinds: dict[str, str] | None = None, seed: int = 0,
+                 numbers: str = "modes"):
+        if numbers not in NORMALISERS:
+            raise GenloomError(f"unknown number transform {numbers!r}; use one of {', '.join(NORMALISERS)}")
+        self.columns, self.kinds, self.seed, self.numbers = columns or [], kinds or {}, seed, numbers
 
     def fit(self, data: Dataset) -> "TabularCodec":
         frame = data.values
         kinds = column_kinds(frame, {**read_metadata(data.source.get("metadata")), **self.kinds})
         rng = np.random.default_rng(self.seed)
-        self.columns = [COLUMNS[kind](name).fit(frame[name], rng) for name, kind in kinds.items()]
+        numeric = {"numbers": self.numbers}
+        self.columns = [COLUMNS[kind](name, **(numeric if issubclass(COLUMNS[kind], NumericalColumn) else {}))
+                        .fit(frame[name], rng) for name, kind in kinds.items()]
         self.kinds = kinds
         return self
 
@@ -251,6 +239,11 @@ class TabularCodec:
     def layout(self) -> Layout:
         spans = tuple(span for column in self.columns for span in column.spans)
         return Layout("table", (sum(size for _, size in spans),), spans=spans)
+
+    @property
+    def formats(self) -> dict[str, str]:
+        """The text format of each datetime column that was read from text."""
+        return {c.name: c.state["format"] for c in self.columns if c.kind == "datetime" and c.state.get("format")}
 
     def _frame(self, values: Any) -> pd.DataFrame:
         frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values)
@@ -312,11 +305,11 @@ class TabularCodec:
         return {}
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.name, "seed": self.seed,
+        return {"kind": self.name, "seed": self.seed, "numbers": self.numbers,
                 "columns": [{"name": c.name, "kind": c.kind, **c.state} for c in self.columns]}
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> "TabularCodec":
         columns = [COLUMNS[spec["kind"]](spec["name"], {k: v for k, v in spec.items() if k not in ("name", "kind")})
                    for spec in state["columns"]]
-        return cls(columns, {c.name: c.kind for c in columns}, state["seed"])
+        return cls(columns, {c.name: c.kind for c in columns}, state["seed"], state.get("numbers", "modes"))

@@ -126,6 +126,16 @@ def column_kinds(frame: pd.DataFrame, overrides: dict[str, str] | None = None) -
     return {str(c): overrides.get(str(c)) or infer_kind(str(c), frame[c]) for c in frame.columns}
 
 
+def as_numbers(values: pd.Series, kind: str) -> np.ndarray:
+    """A numerical or datetime column as float64 (dates as seconds since 1970 in UTC), NaN where missing."""
+    if kind == "datetime":
+        stamps = pd.to_datetime(values, errors="coerce", format="mixed")
+        if getattr(stamps.dtype, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert(None)
+        values = (stamps - pd.Timestamp(0)).dt.total_seconds()
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def json_value(value: Any) -> Any:
     """A numpy or pandas scalar as a plain JSON value (None for missing)."""
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:

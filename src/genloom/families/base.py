@@ -24,8 +24,17 @@ class Family(nn.Module, ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     train_defaults: ClassVar[dict] = {}   # TrainConfig values that suit this family better than the general ones
+    # ... and those that suit a kind of data (Dataset.kind: "images", "table", "text"): rows of a table are
+    # cheap, so batches are large (as CTGAN's and TVAE's)
+    train_defaults_by_kind: ClassVar[dict[str, dict]] = {"table": {"batch_size": 500}}
+    codec_defaults_by_kind: ClassVar[dict[str, dict]] = {}  # codec options that suit this family, per Dataset.kind
     SampleOptions: ClassVar[type | None] = None  # dataclass of sampling settings (a sampler, a temperature)
     validates: ClassVar[bool] = True      # False where no held-out loss measures quality (a GAN's)
+
+    @classmethod
+    def defaults_for(cls, kind: str) -> dict[str, Any]:
+        """The TrainConfig defaults of this family on data of this kind (Dataset.kind)."""
+        return {**cls.train_defaults, **cls.train_defaults_by_kind.get(kind, {})}
 
     def __init__(self, layout: Layout, config: Any):
         super().__init__()
@@ -41,6 +50,11 @@ class Family(nn.Module, ABC):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters per optimiser; one group called 'model' unless the family needs more."""
         return {"model": [p for p in self.parameters() if p.requires_grad]}
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor | None:
+        """See the whole (encoded) training set once before training, to keep statistics of it as buffers;
+        return per-example sampling weights for the batches, or None for plain shuffled epochs."""
+        return None
 
     @abstractmethod
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:

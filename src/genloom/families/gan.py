@@ -1,9 +1,12 @@
 """Generative adversarial networks: DCGAN-style with the non-saturating loss (Goodfellow et al. 2014) and
 WGAN-GP (Gulrajani et al. 2017); spectral normalisation (Miyato et al. 2018) and a projection discriminator
-(Miyato & Koyama 2018) for class-conditional generation."""
+(Miyato & Koyama 2018) for class-conditional generation. On tables, CTGAN's (Xu et al. 2019) conditional
+vector with training-by-sampling. PacGAN (Lin et al. 2018), for tables and images: the critic judges `pac`
+examples at once (rows side by side, images stacked as channels), which makes a generator that repeats
+itself easy to spot."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Iterator
 
 import torch
@@ -14,6 +17,7 @@ from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
 from .base import Family, LossStep, register_family
+from .condvec import CategoryConditions
 from .likelihoods import reconstruction_for
 
 LOSSES = ("non-saturating", "wasserstein-gp")
@@ -29,10 +33,14 @@ class GANConfig:
     spectral_norm: bool = True        # spectrally normalise D's layers (and drop its group norms)
     conditional: bool = False         # class-conditional G (label embedding) and D (projection)
     label_dim: int = 16
+    category_conditions: bool = True  # tables: CTGAN's conditional vector and training-by-sampling
+    # examples the critic judges together (PacGAN); default 10 on tables (CTGAN), 4 on images with the
+    # non-saturating loss, whose G otherwise collapses to a few digits (benchmarked), else 1
+    pac: int | None = None
 
     def check(self) -> None:
-        if min(self.latent_dim, self.width, self.d_steps) < 1:
-            raise GenloomError("latent_dim, width and d_steps must be at least 1")
+        if min(self.latent_dim, self.width, self.d_steps) < 1 or (self.pac is not None and self.pac < 1):
+            raise GenloomError("latent_dim, width, d_steps and pac must be at least 1")
         if self.loss not in LOSSES:
             raise GenloomError(f"unknown GAN loss '{self.loss}'; use one of {', '.join(LOSSES)}")
         if not self.gp_weight >= 0:
@@ -40,11 +48,16 @@ class GANConfig:
 
 
 class Discriminator(nn.Module):
-    """Backbone features h(x); score = w.h + embed(y).h, the projection form of a conditional critic."""
+    """Backbone features h(x); score = w.h + embed(y).h, the projection form of a conditional critic.
+    On tables, each row comes with its condition vector; `pac` examples are scored as one (rows joined end
+    to end, images stacked as channels)."""
 
-    def __init__(self, layout: Layout, config: GANConfig, features: int = 128):
+    def __init__(self, layout: Layout, config: GANConfig, pac: int, condition_width: int, features: int = 128):
         super().__init__()
-        self.features = build_backbone("encoder", layout, features, width=config.width, norm=not config.spectral_norm)
+        self.pac = pac
+        channels_or_values, *rest = layout.shape
+        packed = replace(layout, shape=((channels_or_values + condition_width) * pac, *rest))
+        self.features = build_backbone("encoder", packed, features, width=config.width, norm=not config.spectral_norm)
         self.score = nn.Linear(features, 1)
         self.projection = nn.Embedding(layout.num_classes, features) if config.conditional else None
         if config.spectral_norm:
@@ -52,8 +65,11 @@ class Discriminator(nn.Module):
                 if isinstance(module, (nn.Conv2d, nn.Linear, nn.Embedding)):
                     nn.utils.parametrizations.spectral_norm(module)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        h = F.leaky_relu(self.features(x), 0.2)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None,
+                conditions: torch.Tensor | None = None) -> torch.Tensor:
+        if conditions is not None:
+            x = torch.cat([x, conditions], dim=1)
+        h = F.leaky_relu(self.features(x.reshape(len(x) // self.pac, -1, *x.shape[2:])), 0.2)
         score = self.score(h).squeeze(1)
         if self.projection is not None:
             score = score + (self.projection(labels) * h).sum(1)
@@ -73,48 +89,86 @@ class GAN(Family):
 
     def __init__(self, layout: Layout, config: GANConfig):
         super().__init__(layout, config)
-        cond_dim = config.label_dim if self.conditional else 0
-        self.label_embedding = nn.Embedding(layout.num_classes, cond_dim) if self.conditional else None
+        table = layout.kind == "table"
+        if config.pac not in (None, 1) and self.conditional:
+            raise GenloomError("pac (PacGAN) packs examples of different classes: use it without --conditional")
+        collapse_prone = config.loss == "non-saturating" and not self.conditional  # an unconditional DCGAN
+        self.pac = config.pac or (10 if table else 4 if collapse_prone else 1)
+        categories = CategoryConditions(layout) if table and config.category_conditions else None
+        self.categories = categories if categories is not None and categories.width else None
+        condition_width = self.categories.width if self.categories is not None else 0
+        self.label_embedding = nn.Embedding(layout.num_classes, config.label_dim) if self.conditional else None
+        cond_dim = (config.label_dim if self.conditional else 0) + condition_width
         self.generator = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
-        self.discriminator = Discriminator(layout, config)
+        self.discriminator = Discriminator(layout, config, self.pac, condition_width)
         self.output = reconstruction_for(layout)  # tanh for images; tanh and Gumbel-softmax spans for tables
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         generator = [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]
         return {"discriminator": list(self.discriminator.parameters()), "generator": generator}
 
+    def prepare(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Tables: count the categories; batches follow training-by-sampling."""
+        return self.categories.fit(x) if self.categories is not None else None
+
+    def _generate(self, z: torch.Tensor, labels: torch.Tensor | None, conditions: torch.Tensor | None) -> torch.Tensor:
+        """G's raw output for latents, class labels and category conditions (those the model uses)."""
+        parts = [self.label_embedding(labels)] if self.conditional else []
+        parts += [conditions] if conditions is not None else []
+        return self.generator(z, torch.cat(parts, dim=1) if parts else None)
+
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """G(z, y): examples in the codec's layout."""
-        cond = self.label_embedding(labels) if self.conditional else None
-        return self.output.activate(self.generator(z, cond), generator)
+        """G(z, y): examples in the codec's layout (on tables, under conditions drawn as the data has them)."""
+        conditions = None
+        if self.categories is not None:
+            conditions = self.categories.draw(len(z), generator or torch.Generator().manual_seed(0)).to(z)
+        return self.output.activate(self._generate(z, labels, conditions), generator)
 
-    def _fake(self, n: int, labels: torch.Tensor | None, device: torch.device) -> torch.Tensor:
-        return self.decode(torch.randn(n, self.config.latent_dim, device=device), labels)
-
-    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """(||grad D(x_hat)|| - 1)^2 on random points between real and generated examples."""
-        mix = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device)
+    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
+                          conditions: torch.Tensor | None) -> torch.Tensor:
+        """(||grad D(x_hat)|| - 1)^2 on random points between real and generated examples (one point and
+        one gradient norm per pack of rows, as PacGAN's critic sees them)."""
+        mix = torch.rand(len(real) // self.pac, device=real.device).repeat_interleave(self.pac)
+        mix = mix.view(-1, *[1] * (real.dim() - 1))
         x_hat = (mix * real + (1 - mix) * fake).requires_grad_(True)
-        grad, = torch.autograd.grad(self.discriminator(x_hat, labels).sum(), x_hat, create_graph=True)
-        return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+        grad, = torch.autograd.grad(self.discriminator(x_hat, labels, conditions).sum(), x_hat, create_graph=True)
+        return (grad.reshape(len(grad) // self.pac, -1).norm(dim=1) - 1).square().mean()
 
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         wasserstein = self.config.loss == "wasserstein-gp"
+        keep = len(x) - len(x) % self.pac  # whole packs only
+        if keep == 0:
+            raise GenloomError(f"a batch of {len(x)} rows holds no whole pack of {self.pac}; use a batch size "
+                               f"of at least {self.pac} (CLI: --batch-size), or a smaller --pac")
+        x, labels = x[:keep], labels[:keep] if labels is not None else None
+        conditions = self.categories.for_rows(x) if self.categories is not None else None
+
+        def fake_rows() -> tuple[torch.Tensor, torch.Tensor]:
+            raw = self._generate(torch.randn(len(x), self.config.latent_dim, device=x.device), labels, conditions)
+            return raw, self.output.activate(raw)
+
         for _ in range(self.config.d_steps):
             with torch.no_grad():
-                fake = self._fake(len(x), labels, x.device)
-            real_score, fake_score = self.discriminator(x, labels), self.discriminator(fake, labels)
+                fake = fake_rows()[1]
+            real_score = self.discriminator(x, labels, conditions)
+            fake_score = self.discriminator(fake, labels, conditions)
             logs = {"d_real": real_score.mean().item(), "d_fake": fake_score.mean().item()}
             if wasserstein:
-                penalty = self._gradient_penalty(x, fake, labels)
+                penalty = self._gradient_penalty(x, fake, labels, conditions)
                 loss = fake_score.mean() - real_score.mean() + self.config.gp_weight * penalty
                 logs["gradient_penalty"] = penalty.item()
             else:
                 loss = F.softplus(-real_score).mean() + F.softplus(fake_score).mean()
             yield "discriminator", loss, logs
-        fake_score = self.discriminator(self._fake(len(x), labels, x.device), labels)
-        yield "generator", (-fake_score.mean() if wasserstein else F.softplus(-fake_score).mean()), {}
+        raw, fake = fake_rows()
+        fake_score = self.discriminator(fake, labels, conditions)
+        loss = -fake_score.mean() if wasserstein else F.softplus(-fake_score).mean()
+        logs = {}
+        if conditions is not None:  # CTGAN: the generated row must hold the category it was asked for
+            miss = self.categories.cross_entropy(raw, conditions).mean()
+            loss, logs = loss + miss, {"condition_loss": miss.item()}
+        yield "generator", loss, logs
 
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
                options: None = None) -> torch.Tensor:

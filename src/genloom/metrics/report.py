@@ -31,7 +31,14 @@ def plot_loss_curve(metrics: list[dict], path: Path) -> Path | None:
         axis.set_yscale("log")  # early losses are orders of magnitude above the final ones
     axis.grid(alpha=0.3)
     axis.legend()
-    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def save_figure(figure: plt.Figure, path: Path, tight: bool = True) -> Path:
+    """Write a matplotlib figure as a PNG, atomically, and free it."""
+    if tight:
+        figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")
     plt.close(figure)
@@ -92,6 +99,7 @@ figcaption{{color:#666;font-size:.9rem}}pre{{background:#f6f6f6;padding:.6rem;wh
 {_embedded_image(run_dir / "samples" / "final.png", "samples from the EMA weights (seed 0)")}
 {_text_samples(run_dir / "samples" / "final.txt")}
 {_embedded_image(curve, "training loss")}
+{"".join(_embedded_image(run_dir / name, caption) for name, caption in record.get("figures", {}).items())}
 </body></html>
 """
     write_text(run_dir / "report.html", page)

@@ -1,4 +1,5 @@
-"""Residual MLPs for rows of a table (encoded by the tabular codec into one float vector per row)."""
+"""Residual MLPs for rows of a table (encoded by the tabular codec into one float vector per row): encoder,
+decoder and diffusion denoiser."""
 from __future__ import annotations
 
 import torch
@@ -6,14 +7,16 @@ from torch import nn
 
 from ..layout import Layout
 from . import register_backbone
+from .unet import timestep_embedding
 
 
 class ResidualBlock(nn.Module):
     """x + Linear(SiLU(Norm(x))): the pre-norm block of TabDDPM's and RTDL's residual MLPs."""
 
-    def __init__(self, width: int, norm: bool = True):
+    def __init__(self, width: int, norm: bool = True, dropout: float = 0.0):
         super().__init__()
-        self.layers = nn.Sequential(nn.LayerNorm(width) if norm else nn.Identity(), nn.SiLU(), nn.Linear(width, width))
+        self.layers = nn.Sequential(nn.LayerNorm(width) if norm else nn.Identity(), nn.SiLU(), nn.Dropout(dropout),
+                                    nn.Linear(width, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x)
@@ -24,11 +27,11 @@ class ResidualMLP(nn.Module):
     8 x `width` units (so the conv nets' `width` option of 32 gives 256 units)."""
 
     def __init__(self, in_features: int, out_features: int, width: int = 32, cond_dim: int = 0, depth: int = 2,
-                 norm: bool = True):
+                 norm: bool = True, dropout: float = 0.0):
         super().__init__()
         hidden = 8 * width
         self.net = nn.Sequential(nn.Linear(in_features + cond_dim, hidden),
-                                 *[ResidualBlock(hidden, norm) for _ in range(depth)],
+                                 *[ResidualBlock(hidden, norm, dropout) for _ in range(depth)],
                                  nn.SiLU(), nn.Linear(hidden, out_features))
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
@@ -49,3 +52,26 @@ class TableDecoder(ResidualMLP):
 
     def __init__(self, layout: Layout, in_features: int, width: int = 32, cond_dim: int = 0):
         super().__init__(in_features, layout.shape[0], width, cond_dim)
+
+
+@register_backbone("table", "denoiser")
+class TableDenoiser(nn.Module):
+    """Noisy rows and their noise level -> the network's answer for every value (TabDDPM's MLP denoiser): the
+    residual MLP conditioned on a sinusoidal time embedding (plus a class embedding, the last id meaning "no
+    class", as the U-Net). `levels` and `attention` shape the image U-Net only."""
+
+    def __init__(self, layout: Layout, width: int = 32, res_blocks: int = 1, levels: int | None = None,
+                 attention: bool = True, dropout: float = 0.0, num_classes: int = 0):
+        super().__init__()
+        self.embedding_dim = 4 * width
+        self.time = nn.Sequential(nn.Linear(self.embedding_dim, self.embedding_dim), nn.SiLU(),
+                                  nn.Linear(self.embedding_dim, self.embedding_dim))
+        self.label = nn.Embedding(num_classes + 1, self.embedding_dim) if num_classes else None
+        self.net = ResidualMLP(layout.shape[0], layout.shape[0], width, cond_dim=self.embedding_dim,
+                               depth=res_blocks + 2, dropout=dropout)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        embedding = self.time(timestep_embedding(t, self.embedding_dim))
+        if self.label is not None and labels is not None:
+            embedding = embedding + self.label(labels)
+        return self.net(x, embedding)

@@ -8,13 +8,16 @@ from ..errors import GenloomError
 
 
 class ShuffledBatches:
-    """Shuffled mini-batches of whole examples, epoch after epoch; an incomplete last batch is dropped."""
+    """Shuffled mini-batches of whole examples, epoch after epoch; an incomplete last batch is dropped.
+    With `weights`, each batch is drawn with replacement in proportion to them (a family's rebalancing)."""
 
-    def __init__(self, x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int):
+    def __init__(self, x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
+                 weights: torch.Tensor | None = None):
         self.x, self.labels, self.seed = x, labels, seed
         self.batch_size = min(batch_size, len(x))
         self.epoch, self.position = 0, 0
         self._order: tuple[int, np.ndarray] | None = None
+        self.probabilities = None if weights is None else (weights.double() / weights.double().sum()).numpy()
 
     @property
     def per_epoch(self) -> float:
@@ -23,6 +26,11 @@ class ShuffledBatches:
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > len(self.x):
             self.epoch, self.position = self.epoch + 1, 0
+        if self.probabilities is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, self.position])
+            indices = torch.from_numpy(rng.choice(len(self.x), self.batch_size, p=self.probabilities))
+            self.position += self.batch_size
+            return self.x[indices], self.labels[indices] if self.labels is not None else None
         if self._order is None or self._order[0] != self.epoch:
             self._order = (self.epoch, np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x)))
         indices = torch.from_numpy(self._order[1][self.position:self.position + self.batch_size])
@@ -64,13 +72,15 @@ class RandomWindows:
 
 
 def make_batches(x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
-                 context_length: int | None, what: str = "the text") -> ShuffledBatches | RandomWindows:
-    """Windows for a token stream (1-D x, needs the family's context length), whole examples otherwise."""
+                 context_length: int | None, what: str = "the text",
+                 weights: torch.Tensor | None = None) -> ShuffledBatches | RandomWindows:
+    """Windows for a token stream (1-D x, needs the family's context length), whole examples otherwise
+    (drawn in proportion to `weights` when given)."""
     if x.dim() == 1:
         if context_length is None:
             raise GenloomError("this family cannot train on a token stream; use --family autoregressive for text")
         return RandomWindows(x, context_length + 1, batch_size, seed, what)
-    return ShuffledBatches(x, labels, batch_size, seed)
+    return ShuffledBatches(x, labels, batch_size, seed, weights)
 
 
 def split_validation(x: torch.Tensor, labels: torch.Tensor | None, fraction: float):
@@ -78,9 +88,13 @@ def split_validation(x: torch.Tensor, labels: torch.Tensor | None, fraction: flo
     n_val = int(len(x) * fraction)
     if n_val == 0:
         return (x, labels), None
-    if x.dim() == 1:
+    if getattr(x, "ndim", 2) == 1:
         return (x[:-n_val], None), (x[-n_val:], None)
-    order = torch.from_numpy(np.random.default_rng(0).permutation(len(x)))
+    order = np.random.default_rng(0).permutation(len(x))
     train, val = order[n_val:], order[:n_val]
-    pick = (lambda idx: labels[idx]) if labels is not None else (lambda idx: None)
-    return (x[train], pick(train)), (x[val], pick(val))
+
+    def take(values, idx: np.ndarray):  # tensors, or the rows of a table (a DataFrame) for its metrics
+        if values is None:
+            return None
+        return values.iloc[idx].reset_index(drop=True) if hasattr(values, "iloc") else values[torch.from_numpy(idx)]
+    return (take(x, train), take(labels, train)), (take(x, val), take(labels, val))

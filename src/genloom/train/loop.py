@@ -47,12 +47,14 @@ class Trainer:
 
     def __init__(self, family: Family, x: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
                  run_dir: Path, device: torch.device, validation: tuple | None = None,
-                 on_sample: Callable[[int, Family], None] | None = None):
+                 on_sample: Callable[[int, Family], None] | None = None, prepare: bool = True):
         self.family, self.config = family.to(device), config
         self.validation = validation if family.validates else None
         self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
         self.context_length = getattr(family, "context_length", None)
-        self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length)
+        # before the EMA copy, so statistics the family keeps go into both; a fine-tuned model keeps its own
+        weights = family.prepare(x) if prepare else None
+        self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length, weights=weights)
         if self.validation is not None:  # fail now, not at the first validation, if the held-out part is too small
             make_batches(*self.validation, config.batch_size, VALIDATION_SEED, self.context_length, VALIDATION_PART)
         groups = family.param_groups()

@@ -1,0 +1,88 @@
+"""How a numerical column becomes values a network can learn: CTGAN's modes, or TabDDPM's quantiles. Each
+normaliser fits a JSON-able state on the present values and encodes/decodes blocks of the tabular codec."""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import BayesianGaussianMixture
+
+MAX_MODES, MIN_MODE_WEIGHT, GMM_ROWS = 10, 0.005, 20_000
+
+
+class ModeNormaliser:
+    """CTGAN's mode-specific normalisation (Xu et al. 2019): a variational Gaussian mixture; each value is
+    written as its mode (one-hot, drawn from the posterior as CTGAN does) and its offset within that
+    mode's +-4 sigma (a number in (-1, 1)). Suits GANs and VAEs, whose outputs are bounded."""
+
+    name = "modes"
+
+    @staticmethod
+    def fit(present: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        fit_on = rng.choice(present, GMM_ROWS, replace=False) if len(present) > GMM_ROWS else present
+        components = int(min(MAX_MODES, max(1, len(np.unique(fit_on)))))
+        gmm = BayesianGaussianMixture(n_components=components, weight_concentration_prior_type="dirichlet_process",
+                                      weight_concentration_prior=0.001, max_iter=100, random_state=0)
+        with warnings.catch_warnings():  # a mode that stops improving early is fine: we keep the weighty ones
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(fit_on.reshape(-1, 1))
+        keep = gmm.weights_ > MIN_MODE_WEIGHT
+        return {"means": gmm.means_[keep, 0].tolist(), "stds": np.sqrt(gmm.covariances_[keep, 0, 0]).tolist(),
+                "weights": (gmm.weights_[keep] / gmm.weights_[keep].sum()).tolist()}
+
+    @staticmethod
+    def spans(state: dict[str, Any]) -> list[tuple[str, int]]:
+        return [("continuous", 1), ("mode", len(state["means"]))]
+
+    @staticmethod
+    def encode(x: np.ndarray, state: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+        means, stds = np.array(state["means"]), np.maximum(np.array(state["stds"]), 1e-6)
+        log_p = np.log(state["weights"]) - np.log(stds) - 0.5 * ((x[:, None] - means) / stds) ** 2
+        p = np.exp(log_p - log_p.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        mode = (p.cumsum(1) > rng.random((len(x), 1))).argmax(1)
+        alpha = np.clip((x - means[mode]) / (4 * stds[mode]), -0.99, 0.99)
+        return np.concatenate([alpha[:, None], np.eye(len(means))[mode]], axis=1).astype(np.float32)
+
+    @staticmethod
+    def decode(block: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+        mode = block[:, 1:1 + len(state["means"])].argmax(1)
+        return np.clip(block[:, 0], -1, 1) * 4 * np.array(state["stds"])[mode] + np.array(state["means"])[mode]
+
+
+class QuantileNormaliser:
+    """A quantile transform to a standard normal (TabDDPM's, as scikit-learn's QuantileTransformer), scaled
+    by 1/4 into (-1, 1): one continuous value whose distribution matches a diffusion model's Gaussian
+    noise. Repeated values (a spike at 0) keep their whole quantile range and decode to exactly themselves."""
+
+    name = "quantile"
+    QUANTILES, SCALE = 1000, 4.0
+
+    @classmethod
+    def fit(cls, present: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        levels = np.linspace(0, 1, min(cls.QUANTILES, len(present)))
+        return {"quantiles": np.quantile(present, levels).tolist()}
+
+    @staticmethod
+    def spans(state: dict[str, Any]) -> list[tuple[str, int]]:
+        return [("continuous", 1)]
+
+    @classmethod
+    def encode(cls, x: np.ndarray, state: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+        quantiles = np.array(state["quantiles"])
+        levels = np.linspace(0, 1, len(quantiles))
+        # up and down interpolation averaged, as scikit-learn does, so a run of equal quantiles maps to its middle
+        u = 0.5 * (np.interp(x, quantiles, levels) - np.interp(-x, -quantiles[::-1], -levels[::-1]))
+        z = ndtri(np.clip(u, 1e-7, 1 - 1e-7)) / cls.SCALE
+        return np.clip(z, -0.999, 0.999)[:, None].astype(np.float32)
+
+    @classmethod
+    def decode(cls, block: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+        quantiles = np.array(state["quantiles"])
+        return np.interp(ndtr(np.clip(block[:, 0], -1, 1) * cls.SCALE), np.linspace(0, 1, len(quantiles)), quantiles)
+
+
+NORMALISERS = {cls.name: cls for cls in (ModeNormaliser, QuantileNormaliser)}

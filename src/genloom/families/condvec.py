@@ -1,0 +1,71 @@
+"""CTGAN's conditional vector and training-by-sampling (Xu et al. 2019), over a table's category spans.
+
+Each training row is paired with one of its own categories, as a one-hot over all category slots: the
+generator must make a row with that category, and the critic judges rows together with it. Rows and their
+conditions are drawn so that each column is equally likely and, within it, each category in proportion to
+the log of its frequency, so rare categories are trained on as often as the generator needs to learn them.
+At sampling, conditions follow the real frequencies.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layout import Layout
+
+CONDITIONED_SPANS = ("category",)
+
+
+class CategoryConditions(nn.Module):
+    """Conditions over the category spans of a table layout; `width` 0 when there are none."""
+
+    def __init__(self, layout: Layout):
+        super().__init__()
+        positions, segments, start = [], [], 0
+        for kind, width in layout.spans:
+            if kind in CONDITIONED_SPANS:
+                segments.append((len(positions), width, start))  # (slot offset, slots, position in the row)
+                positions.extend(range(start, start + width))
+            start += width
+        self.segments = segments
+        self.register_buffer("positions", torch.tensor(positions, dtype=torch.long), persistent=False)
+        self.register_buffer("counts", torch.zeros(len(positions)))  # rows per category in the training data
+        span_of = [i for i, (_, width, _) in enumerate(segments) for _ in range(width)]
+        self.register_buffer("span_of", torch.tensor(span_of, dtype=torch.long), persistent=False)
+
+    @property
+    def width(self) -> int:
+        return len(self.positions)
+
+    def _per_span_share(self, values: torch.Tensor) -> torch.Tensor:
+        """values / (their sum within each span), slot by slot."""
+        totals = torch.zeros(len(self.segments), device=values.device).index_add_(0, self.span_of, values)
+        return values / totals[self.span_of].clamp(min=1e-12)
+
+    def _training_scores(self) -> torch.Tensor:
+        """Probability of each (span, category) under training-by-sampling, per row that has it."""
+        log_frequency = self._per_span_share(torch.log1p(self.counts))
+        return log_frequency / len(self.segments) / self.counts.clamp(min=1)
+
+    def fit(self, x: torch.Tensor) -> torch.Tensor:
+        """Count the categories of the training rows; return each row's training-by-sampling weight."""
+        one_hot = x[:, self.positions.to(x.device)].float()
+        self.counts.copy_(one_hot.sum(0).to(self.counts))
+        return one_hot.cpu() @ self._training_scores().cpu()
+
+    def for_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """One of each row's own categories, picked as training-by-sampling would have picked it."""
+        scores = x[:, self.positions].float() * self._training_scores()
+        return F.one_hot(torch.multinomial(scores, 1).squeeze(1), self.width).to(x)
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n conditions as the data has them: a span at random, a category by its frequency."""
+        weights = self._per_span_share(self.counts).cpu() / len(self.segments)
+        return F.one_hot(torch.multinomial(weights, n, replacement=True, generator=generator), self.width).float()
+
+    def cross_entropy(self, output: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        """Per row, how far the generator's raw output on the conditioned span is from its category."""
+        log_probs = torch.cat([F.log_softmax(output[:, start:start + width], dim=1)
+                               for _, width, start in self.segments], dim=1)
+        return -(log_probs * conditions).sum(1)
