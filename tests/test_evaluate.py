@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import genloom as gl
+from tests.conftest import QUIET, TINY_VAE
 
 
 def test_text_evaluation(text_run, tmp_path):
@@ -44,3 +45,18 @@ def test_evaluating_on_other_data_scores_all_of_it(text_run, tmp_path):
     (tmp_path / "other.txt").write_text(gl.load_data("shakespeare").values[:20_000])
     scores = gl.evaluate(gl.load(text_run), tmp_path / "other.txt", samples=3, save=False)
     assert scores["held_out_loss"] > 0 and "longest_copy_max" in scores
+
+
+def test_a_table_target_must_be_a_column_to_predict(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"user_id": np.arange(200), "size": rng.normal(0, 1, 200),
+                          "colour": rng.choice(["a", "b"], 200)})
+    model = gl.Model("vae", **TINY_VAE).fit(frame, steps=2, out=tmp_path / "r", **QUIET)
+    assert model.codec.kinds["user_id"] == "identifier"
+    with pytest.raises(gl.GenloomError, match="target column 'user_id' is an identifier; choose a column to predict"):
+        gl.evaluate(model, frame, target="user_id")
+    with pytest.raises(gl.GenloomError, match="target column 'shape' is not in the table; columns: user_id, size"):
+        gl.evaluate(model, frame, target="shape")

@@ -20,7 +20,7 @@ from ..files import atomic_path
 from .codec import Layout, register_codec
 from .dataset import Dataset
 from .normalisers import NORMALISERS, ModeNormaliser, QuantileNormaliser
-from .tables import MAX_CATEGORIES, column_kinds, date_format, json_value, read_metadata
+from .tables import MAX_CATEGORIES, as_numbers, column_kinds, date_format, json_value, read_metadata
 
 OTHER = "__other__"  # the slot of grouped rare categories
 
@@ -42,7 +42,7 @@ class NumericalColumn:
         return NORMALISERS[self.state.get("numbers", "modes")]
 
     def _numbers(self, values: pd.Series) -> np.ndarray:
-        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        return as_numbers(values, self.kind, self.state.get("format"))
 
     def fit(self, values: pd.Series, rng: np.random.Generator) -> "NumericalColumn":
         x = self._numbers(values)
@@ -91,25 +91,15 @@ class DatetimeColumn(NumericalColumn):
     kind = "datetime"
 
     def fit(self, values: pd.Series, rng: np.random.Generator) -> "DatetimeColumn":
-        fmt = None if pd.api.types.is_datetime64_any_dtype(values) else date_format(values)
         zone = getattr(values.dtype, "tz", None)
-        seconds = self._as_seconds(values, fmt)
-        super().fit(seconds, rng)
-        present = seconds.dropna().to_numpy()
+        self.state["format"] = None if pd.api.types.is_datetime64_any_dtype(values) else date_format(values)
+        super().fit(values, rng)  # reads the dates as seconds since 1970 (in UTC) with that format
+        seconds = self._numbers(values)
+        present = seconds[~np.isnan(seconds)]
         # the coarsest unit every training value is a whole number of: dates come back as whole days
         unit = next(u for u in (86400, 3600, 60, 1) if u == 1 or np.all(present % u == 0))
-        self.state.update(format=fmt, timezone=str(zone) if zone else None, unit=unit)
+        self.state.update(timezone=str(zone) if zone else None, unit=unit)
         return self
-
-    @staticmethod
-    def _as_seconds(values: pd.Series, fmt: str | None) -> pd.Series:
-        stamps = pd.to_datetime(values, format=fmt, errors="coerce")
-        if getattr(stamps.dtype, "tz", None) is not None:  # time-zone-aware: count from 1970 in UTC
-            stamps = stamps.dt.tz_convert(None)
-        return (stamps - pd.Timestamp(0)).dt.total_seconds()
-
-    def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
-        return super().encode(self._as_seconds(values, self.state["format"]), rng)
 
     def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
         x, missing = self.to_numbers(block)

@@ -126,10 +126,11 @@ def column_kinds(frame: pd.DataFrame, overrides: dict[str, str] | None = None) -
     return {str(c): overrides.get(str(c)) or infer_kind(str(c), frame[c]) for c in frame.columns}
 
 
-def as_numbers(values: pd.Series, kind: str) -> np.ndarray:
-    """A numerical or datetime column as float64 (dates as seconds since 1970 in UTC), NaN where missing."""
+def as_numbers(values: pd.Series, kind: str, fmt: str | None = None) -> np.ndarray:
+    """A numerical or datetime column as float64 (dates as seconds since 1970 in UTC, read with `fmt` when
+    known, else each as it comes), NaN where missing or unreadable."""
     if kind == "datetime":
-        stamps = pd.to_datetime(values, errors="coerce", format="mixed")
+        stamps = pd.to_datetime(values, errors="coerce", format=fmt or "mixed")
         if getattr(stamps.dtype, "tz", None) is not None:
             stamps = stamps.dt.tz_convert(None)
         values = (stamps - pd.Timestamp(0)).dt.total_seconds()

@@ -25,13 +25,13 @@ class CategoryConditions(nn.Module):
         positions, segments, start = [], [], 0
         for kind, width in layout.spans:
             if kind in CONDITIONED_SPANS:
-                segments.append((len(positions), width, start))  # (slot offset, slots, position in the row)
+                segments.append((width, start))  # (slots, position in the row)
                 positions.extend(range(start, start + width))
             start += width
         self.segments = segments
         self.register_buffer("positions", torch.tensor(positions, dtype=torch.long), persistent=False)
         self.register_buffer("counts", torch.zeros(len(positions)))  # rows per category in the training data
-        span_of = [i for i, (_, width, _) in enumerate(segments) for _ in range(width)]
+        span_of = [i for i, (width, _) in enumerate(segments) for _ in range(width)]
         self.register_buffer("span_of", torch.tensor(span_of, dtype=torch.long), persistent=False)
 
     @property
@@ -67,5 +67,5 @@ class CategoryConditions(nn.Module):
     def cross_entropy(self, output: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         """Per row, how far the generator's raw output on the conditioned span is from its category."""
         log_probs = torch.cat([F.log_softmax(output[:, start:start + width], dim=1)
-                               for _, width, start in self.segments], dim=1)
+                               for width, start in self.segments], dim=1)
         return -(log_probs * conditions).sum(1)

@@ -167,7 +167,7 @@ class Diffusion(Family):
         device = self.alphas_cumprod.device
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
-        table = self.categories is not None
+        table = self.layout.kind == "table"
         name = options.sampler or ("ddpm" if table else "dpm-solver")
         sampler = SAMPLERS[name](self.schedule, self.config.prediction, options.eta)
         default_steps = TABLE_SAMPLE_STEPS if table else (self.config.timesteps if name == "ddpm" else 20)

@@ -25,21 +25,23 @@ def _as_arrays(frame: pd.DataFrame, reference: pd.DataFrame, kinds: dict[str, st
     values of both frames (missing a value of its own), for `frame` and `reference`."""
     numbers = [c for c, k in kinds.items() if k in ("numerical", "datetime")]
     categories = [c for c, k in kinds.items() if k in ("categorical", "boolean")]
-    spans = {c: as_numbers(reference[c], kinds[c]) for c in numbers}
-    spans = {c: np.nanmax(v) - np.nanmin(v) for c, v in spans.items()}
+    ranges = {}
+    for column in numbers:
+        values = as_numbers(reference[column], kinds[column])
+        ranges[column] = np.nanmax(values) - np.nanmin(values)
+    known = {c: pd.unique(pd.concat([reference[c], frame[c]]).astype(str)) for c in categories}
 
     def scaled(part: pd.DataFrame) -> torch.Tensor:
         # a constant column: any difference counts fully, as SDMetrics does
-        columns = [as_numbers(part[c], kinds[c]) / (spans[c] if spans[c] > 0 else 1e-12) for c in numbers]
+        columns = [as_numbers(part[c], kinds[c]) / (ranges[c] if ranges[c] > 0 else 1e-12) for c in numbers]
         values = np.stack(columns, 1) if columns else np.zeros((len(part), 0))
         return torch.tensor(np.nan_to_num(values, nan=MISSING, posinf=MISSING, neginf=-MISSING), dtype=torch.float32)
 
     def one_hot(part: pd.DataFrame) -> torch.Tensor:
         blocks = []
         for column in categories:
-            known = pd.unique(pd.concat([reference[column], frame[column]]).astype(str))
-            codes = pd.Categorical(part[column].astype(str), categories=known).codes  # "nan" for missing
-            blocks.append(np.eye(len(known), dtype=np.float32)[codes])
+            codes = pd.Categorical(part[column].astype(str), categories=known[column]).codes  # "nan" for missing
+            blocks.append(np.eye(len(known[column]), dtype=np.float32)[codes])
         return torch.tensor(np.concatenate(blocks, 1) if blocks else np.zeros((len(part), 0), np.float32))
 
     return (scaled(frame), one_hot(frame)), (scaled(reference), one_hot(reference)), len(numbers), len(categories)
@@ -76,8 +78,9 @@ def privacy_scores(synthetic: pd.DataFrame, training: pd.DataFrame, held_out: pd
     rng = np.random.default_rng(seed)
     pick = lambda part: part.iloc[np.sort(rng.choice(len(part), min(rows, len(part)), replace=False))]  # noqa: E731
     measured = {c: k for c, k in kinds.items() if k != "identifier"}
-    synthetic_dcr = closest_distances(pick(synthetic), training, measured)
-    held_out_dcr = closest_distances(pick(held_out), training, measured)
+    queries = pick(synthetic), pick(held_out)  # measured in one pass: the training rows are prepared once
+    distances = closest_distances(pd.concat(queries, ignore_index=True), training, measured)
+    synthetic_dcr, held_out_dcr = np.split(distances, [len(queries[0])])
     columns = list(measured)
     scores = {"dcr_synthetic_median": float(np.median(synthetic_dcr)),
               "dcr_held_out_median": float(np.median(held_out_dcr)),

@@ -31,20 +31,24 @@ def sdmetrics_metadata(kinds: dict[str, str], formats: dict[str, str] | None = N
     return {"columns": columns}
 
 
-def sdmetrics_reports(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict) -> dict[str, float]:
-    """Overall quality (mean of column shapes and column pair trends), its two parts, and the diagnostic
-    score (data validity and structure), from SDMetrics' own reports."""
+def sdmetrics_reports(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict,
+                      diagnostic: bool = True) -> dict[str, float]:
+    """Overall quality (mean of column shapes and column pair trends), its two parts, and (with
+    `diagnostic`) the diagnostic score (data validity and structure), from SDMetrics' own reports."""
     from sdmetrics.reports import DiagnosticReport, QualityReport  # slow to import: only when used
+    tables = {"table": real}, {"table": synthetic}, {"tables": {"table": metadata}}  # its one-table form
     with warnings.catch_warnings():  # SDMetrics warns about its own deprecations and constant columns
         warnings.simplefilter("ignore")
-        quality, diagnostic = QualityReport(), DiagnosticReport()
-        tables = {"table": real}, {"table": synthetic}, {"tables": {"table": metadata}}  # its one-table form
+        quality = QualityReport()
         quality.generate(*tables, verbose=False)
-        diagnostic.generate(*tables, verbose=False)
-    properties = quality.get_properties().set_index("Property")["Score"]
-    return {"quality": float(quality.get_score()), "column_shapes": float(properties["Column Shapes"]),
-            "column_pair_trends": float(properties["Column Pair Trends"]),
-            "diagnostic": float(diagnostic.get_score())}
+        properties = quality.get_properties().set_index("Property")["Score"]
+        scores = {"quality": float(quality.get_score()), "column_shapes": float(properties["Column Shapes"]),
+                  "column_pair_trends": float(properties["Column Pair Trends"])}
+        if diagnostic:
+            report = DiagnosticReport()
+            report.generate(*tables, verbose=False)
+            scores["diagnostic"] = float(report.get_score())
+    return scores
 
 
 class FeatureMatrix:
@@ -122,7 +126,7 @@ def table_scores(synthetic: pd.DataFrame, train: pd.DataFrame, real: pd.DataFram
     metadata = sdmetrics_metadata(kinds, formats)
     features = FeatureMatrix(train, kinds)
     scores = sdmetrics_reports(real, synthetic, metadata)
-    scores["quality_real_train"] = sdmetrics_reports(real, train, metadata)["quality"]
+    scores["quality_real_train"] = sdmetrics_reports(real, train, metadata, diagnostic=False)["quality"]
     scores["detection_auc"] = detection_auc(real, synthetic, features, seed)
     if target is not None:
         scores["utility_synthetic"] = utility(synthetic, real, target, features, seed)
