@@ -85,6 +85,8 @@ def _bad_folder(tmp_path, kind):
     (lambda p: [_unlabelled(p), "--family", "gan", "--conditional"], "conditional gan needs labelled data"),
     (lambda p: ["digits", "--family", "diffusion", "--image-size", "7"], "the U-Net cannot halve 7x7 images"),
     (lambda p: ["digits", "--family", "autoregressive", "--levels", "1"], "levels (K) must be a power of 2"),
+    (lambda p: ["shakespeare", "--family", "autoregressive", "--optimizer", "sgd"],
+     "optimizer must be 'adamw' or 'muon'; got 'sgd'"),
     (lambda p: ["digits", "--family", "gan", "--loss", "hinge"], "unknown GAN loss 'hinge'"),
 ])
 def test_train_bad_input(tmp_path, args, message):

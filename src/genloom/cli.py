@@ -15,8 +15,8 @@ from .families import FAMILIES
 from .train import TrainConfig
 
 EXIT_USER_ERROR = 2
-TRAIN_FLAGS = ("batch_size", "grad_accum", "lr", "weight_decay", "adam_beta1", "adam_beta2", "warmup_steps",
-               "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches", "log_every",
+TRAIN_FLAGS = ("batch_size", "grad_accum", "optimizer", "lr", "muon_lr", "weight_decay", "adam_beta1", "adam_beta2",
+               "warmup_steps", "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches", "log_every",
                "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile")
 
 

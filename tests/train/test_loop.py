@@ -10,7 +10,7 @@ from genloom.families.vae import VAE
 from genloom.train import TrainConfig, read_metrics
 from genloom.train.batches import ShuffledBatches
 from genloom.train.checkpoint import load_state
-from genloom.train.loop import MAX_ROLLBACKS, learning_rate
+from genloom.train.loop import MAX_ROLLBACKS, lr_multiplier
 from tests.conftest import QUIET, TINY_VAE
 
 FAST = {"batch_size": 32, "log_every": 1, **QUIET}
@@ -129,12 +129,12 @@ def test_epoch_budget_counts_batches(tmp_path, digits):
     assert model.record["steps_trained"] == 2 * (450 // 100)
 
 
-def test_learning_rate_warms_up_then_decays():
-    config = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
-    assert learning_rate(config, 0, 0.0) == pytest.approx(0.1)
-    assert learning_rate(config, 9, 0.0) == pytest.approx(1.0)
-    assert learning_rate(config, 50, 0.5) == pytest.approx(0.55)
-    assert learning_rate(config, 100, 1.0) == pytest.approx(0.1)
+def test_lr_multiplier_warms_up_then_decays():
+    config = TrainConfig(warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_multiplier(config, 0, 0.0) == pytest.approx(0.1)
+    assert lr_multiplier(config, 9, 0.0) == pytest.approx(1.0)
+    assert lr_multiplier(config, 50, 0.5) == pytest.approx(0.55)
+    assert lr_multiplier(config, 100, 1.0) == pytest.approx(0.1)
 
 
 def test_batches_replay_after_state_restore():

@@ -60,6 +60,10 @@ class Autoregressive(Family):
     # A GPT wants no weight average, some decay and a higher learning rate than a small conv net.
     train_defaults: ClassVar[dict] = {"lr": 3e-3, "batch_size": 16, "ema_decay": 0.0, "weight_decay": 0.1,
                                       "warmup_steps": 100, "min_lr_ratio": 0.1, "eval_every": 250}
+    # Text: Muon for the blocks' matrices (train/optimizers.py) and larger batches, measured on benchmarks/text.py.
+    train_defaults_by_kind: ClassVar[dict[str, dict]] = {
+        **Family.train_defaults_by_kind,
+        "text": {"optimizer": "muon", "muon_lr": 0.02, "batch_size": 32, "warmup_steps": 30, "min_lr_ratio": 0.0}}
 
     codec_defaults_by_kind: ClassVar[dict[str, dict]] = {"table": {"numbers": "quantile"}}  # one token per number
 

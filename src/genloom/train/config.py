@@ -13,7 +13,9 @@ class TrainConfig:
     epochs: float | None = None
     batch_size: int = 64
     grad_accum: int = 1               # micro-batches per update: an effective batch of batch_size * grad_accum
+    optimizer: str = "adamw"          # or "muon": Muon for hidden matrices at muon_lr, AdamW (lr) for the rest
     lr: float = 2e-3
+    muon_lr: float = 0.02
     weight_decay: float = 0.0
     adam_beta1: float = 0.9           # GANs want less momentum (0.5, as DCGAN)
     adam_beta2: float = 0.99
@@ -47,8 +49,11 @@ class TrainConfig:
                      "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise GenloomError(f"{name} must be at least 1; got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise GenloomError(f"lr must be greater than 0; got {self.lr}")
+        for name in ("lr", "muon_lr"):
+            if not getattr(self, name) > 0:
+                raise GenloomError(f"{name} must be greater than 0; got {getattr(self, name)}")
+        if self.optimizer not in ("adamw", "muon"):
+            raise GenloomError(f"optimizer must be 'adamw' or 'muon'; got {self.optimizer!r}")
         if not 0 <= self.val_fraction < 1:
             raise GenloomError(f"val_fraction must lie in [0, 1); got {self.val_fraction}")
         if not self.grad_clip > 0:

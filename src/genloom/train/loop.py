@@ -20,6 +20,7 @@ from .checkpoint import load_state, save_state, save_weights
 from .config import TrainConfig
 from .device import autocast, autocast_dtype
 from .ema import EMA
+from .optimizers import build_optimizer
 
 STATE_FILE = "trainer.pt"
 METRICS_FILE = "metrics.jsonl"
@@ -29,17 +30,11 @@ VALIDATION_SEED = 1234
 VALIDATION_PART = "the held-out tail of the text (val_fraction)"
 
 
-def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+def lr_multiplier(config: TrainConfig, step: int, progress: float) -> float:
     """Linear warm-up over `warmup_steps`, then cosine decay to `min_lr_ratio` over the budget."""
     warmup = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps > 0 else 1.0
     cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    return config.lr * warmup * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
-
-
-def _optimizer_groups(params: list[torch.nn.Parameter]) -> list[dict]:
-    """Weight decay on matrices only, never on biases, norms or gains (as GPT-2 and nanoGPT)."""
-    return [{"params": [p for p in params if p.dim() >= 2]},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return warmup * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
 class Trainer:
@@ -60,10 +55,7 @@ class Trainer:
         groups = family.param_groups()
         if config.grad_accum > 1 and len(groups) > 1:
             raise GenloomError(f"grad_accum works with one optimiser; family '{family.name}' has {len(groups)}")
-        self.optimizers = {group: torch.optim.AdamW(_optimizer_groups(params), lr=config.lr,
-                                                    betas=(config.adam_beta1, config.adam_beta2),
-                                                    weight_decay=config.weight_decay)
-                           for group, params in groups.items()}
+        self.optimizers = {group: build_optimizer(family, params, config) for group, params in groups.items()}
         if config.compile:
             for module in family.children():
                 module.compile()
@@ -199,10 +191,11 @@ class Trainer:
     def _train_step(self) -> dict[str, float] | None:
         """One update (or one per loss the family yields); None if the guard rolled the run back."""
         self.family.train()
-        lr = self.lr_scale * learning_rate(self.config, self.step, self.progress())
+        multiplier = self.lr_scale * lr_multiplier(self.config, self.step, self.progress())
         for optimizer in self.optimizers.values():
             for param_group in optimizer.param_groups:
-                param_group["lr"] = lr
+                # checkpoints from before initial_lr was kept hold AdamW groups at config.lr
+                param_group["lr"] = multiplier * param_group.get("initial_lr", self.config.lr)
         accum = self.config.grad_accum
         values: dict[str, list[float]] = {}  # a GAN's critic may step several times: its numbers are averaged
         for _ in range(accum):

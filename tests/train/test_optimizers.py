@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+
+import genloom as gl
+from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig
+from genloom.families.gan import GAN, GANConfig
+from genloom.layout import Layout
+from genloom.nets.lora import add_lora
+from genloom.train import TrainConfig, read_metrics
+from genloom.train.optimizers import Chained, build_optimizer, hidden_matrices
+from tests.conftest import QUIET, TINY_GPT
+
+LAYOUT = Layout("sequence", (), vocab_size=20, start_token=3)
+
+
+def _gpt() -> Autoregressive:
+    torch.manual_seed(0)
+    return Autoregressive(LAYOUT, AutoregressiveConfig(**TINY_GPT))
+
+
+def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
+    gpt = _gpt()
+    names = {id(p): n for n, p in gpt.named_parameters()}
+    hidden = hidden_matrices(gpt)
+    assert sorted(names[i] for i in hidden) == sorted(
+        f"net.h.{layer}.{part}.weight" for layer in range(2)
+        for part in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"))
+    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.05))
+    assert isinstance(optimizer, Chained) and isinstance(optimizer.parts["muon"], torch.optim.Muon)
+    muon_params = {id(p) for g in optimizer.parts["muon"].param_groups for p in g["params"]}
+    adamw_params = {id(p) for g in optimizer.parts["adamw"].param_groups for p in g["params"]}
+    assert muon_params == hidden and adamw_params == set(names) - hidden  # the tied embedding/head with AdamW
+    assert [g["initial_lr"] for g in optimizer.param_groups] == [1e-3, 1e-3, 0.05]
+
+
+def test_spectrally_normalised_layers_are_left_alone_and_untouched():
+    """Reading a spectral-normed layer's weight runs a power iteration; choosing Muon's matrices must not."""
+    gan = GAN(Layout("image", (1, 8, 8)), GANConfig(latent_dim=4, width=8)).train()
+    before = {k: v.clone() for k, v in gan.state_dict().items()}
+    hidden = hidden_matrices(gan)
+    assert all(torch.equal(before[k], v) for k, v in gan.state_dict().items())
+    names = {id(p): n for n, p in gan.named_parameters()}
+    assert hidden and not any("parametrizations" in names[i] for i in hidden)
+
+
+def test_adamw_decays_matrices_only():
+    gpt = _gpt()
+    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(weight_decay=0.1))
+    assert isinstance(optimizer, torch.optim.AdamW)
+    for group in optimizer.param_groups:
+        assert all(p.dim() == (2 if group["weight_decay"] else 1) for p in group["params"])
+
+
+def test_lora_adapters_train_with_adamw_alone():
+    gpt = _gpt()
+    add_lora(gpt, rank=2, alpha=4.0)
+    trainable = [p for p in gpt.parameters() if p.requires_grad]
+    optimizer = build_optimizer(gpt, trainable, TrainConfig(optimizer="muon"))
+    assert isinstance(optimizer, torch.optim.AdamW) and trainable
+
+
+def test_schedule_scales_each_optimizer_from_its_own_rate(tmp_path):
+    model = gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", steps=3, warmup_steps=10, min_lr_ratio=1.0, lr=1e-3,
+                                                       muon_lr=0.04, log_every=1, out=tmp_path / "r", **QUIET)
+    state = torch.load(tmp_path / "r" / "trainer.pt", weights_only=True)["optimizers"]["model"]
+    assert set(state) == {"adamw", "muon"}
+    assert state["muon"]["param_groups"][0]["lr"] == pytest.approx(0.04 * 3 / 10)  # warm-up of the third step
+    assert state["adamw"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 3 / 10)
+    assert [m["lr"] for m in read_metrics(tmp_path / "r" / "metrics.jsonl") if "lr" in m][-1] == pytest.approx(3e-4)
+    assert model.record["train"]["optimizer"] == "muon"  # the default for text
+
+
+def test_muon_lowers_the_loss_faster_than_adamw_on_text(tmp_path):
+    """The reason it is the text default: same model, data and steps, a lower training loss."""
+    def final_loss(optimizer):
+        run = tmp_path / optimizer
+        gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", steps=200, optimizer=optimizer, log_every=10,
+                                                   eval_every=1000, out=run, **QUIET)
+        return np.mean([m["loss"] for m in read_metrics(run / "metrics.jsonl") if "loss" in m][-3:])
+    assert final_loss("muon") < final_loss("adamw") - 0.03  # measured: 2.46 against 2.51
+
+
+def test_other_kinds_keep_adamw(tmp_path):
+    model = gl.Model("autoregressive", n_layer=1, n_embd=16, levels=4).fit("digits", steps=1, out=tmp_path / "r",
+                                                                           **QUIET)
+    assert model.record["train"]["optimizer"] == "adamw"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"optimizer": "sgd"}, "optimizer must be 'adamw' or 'muon'; got 'sgd'"),
+    ({"muon_lr": 0.0}, "muon_lr must be greater than 0; got 0.0"),
+])
+def test_impossible_optimizer_settings(options, message):
+    with pytest.raises(gl.GenloomError, match=message):
+        TrainConfig(**options).check()
