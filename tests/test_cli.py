@@ -179,6 +179,15 @@ def test_generate_streams_tokens_as_they_come(text_run):
     assert len(first) == 20 and still_running
 
 
+def test_generate_prints_what_the_api_returns(text_run):
+    import genloom as gl
+    expected = gl.load(text_run).generate("ROMEO:", max_tokens=60, temperature=0.8, seed=3, stop=["\n\n", "e t"])
+    result = genloom("generate", text_run, "--prompt", "ROMEO:", "--max-tokens", 60, "--temperature", 0.8,
+                     "--seed", 3, "--stop", "\n\n", "--stop", "e t")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ROMEO:" + expected + "\n"
+
+
 def test_finetune_command(text_run, tmp_path):
     corpus = tmp_path / "new.txt"
     corpus.write_text(gl_text()[:20_000])

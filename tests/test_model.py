@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -172,6 +173,32 @@ def test_stop_strings_never_leak_into_the_text(text_run):
     assert "".join(pieces) == "hel" and all("\n" not in p for p in pieces)
     assert "".join(model._text_pieces(_stream(model, "hello JULIET: h"), ["JULIET:", "xyz"])) == "hello "
     assert "".join(model._text_pieces(_stream(model, "hello JUL"), ["JULIET:"])) == "hello JUL"  # flushed at the end
+
+
+def test_generate_options_through_the_api(text_run):
+    model = gl.load(text_run)
+    plain = model.generate("ROMEO:", max_tokens=80, seed=1)
+    assert len(plain) == 80 and plain == model.generate("ROMEO:", max_tokens=80, seed=1)
+    assert model.generate("ROMEO:", max_tokens=80, seed=2) != plain
+    assert "".join(model.generate("ROMEO:", max_tokens=80, seed=1, stream=True)) == plain
+    stopped = model.generate("ROMEO:", max_tokens=80, seed=1, stop=plain[20:22])
+    assert stopped == plain[:plain.index(plain[20:22])]
+    greedy = model.generate("ROMEO:", max_tokens=40, temperature=0)
+    assert greedy == model.generate("ROMEO:", max_tokens=40, temperature=0, seed=5)  # no randomness left
+    assert model.generate("ROMEO:", max_tokens=40, temperature=0, top_k=1, top_p=0.5) == greedy
+    # a strong penalty on tokens already in the text makes greedy decoding repeat itself less
+    penalised = model.generate("ROMEO:", max_tokens=40, temperature=0, repetition_penalty=5.0)
+    assert len(set(penalised)) > len(set(greedy))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_tokens": -3}, "max_tokens must be a whole number of at least 1; got -3"),
+    ({"top_p": -0.5}, "top_p must lie in (0, 1]"),
+    ({"temperature": -0.1}, "temperature must be >= 0"),
+])
+def test_impossible_generation_options(text_run, options, message):
+    with pytest.raises(gl.GenloomError, match=re.escape(message)):
+        gl.load(text_run).generate("ROMEO:", **options)
 
 
 def test_streaming_bpe_waits_for_whole_characters(tmp_path):

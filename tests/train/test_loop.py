@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -174,6 +175,12 @@ def test_too_small_a_split_means_no_validation():
     assert held_out is None and len(x) == 9
 
 
+def test_a_token_stream_holds_out_its_last_tenth_as_nanogpt():
+    from genloom.train.batches import split_validation
+    (train, _), (held_out, _) = split_validation(torch.arange(1000), None, 0.1)
+    assert torch.equal(train, torch.arange(900)) and torch.equal(held_out, torch.arange(900, 1000))
+
+
 def test_validation_and_sample_grids_report_their_own_time(tmp_path):
     gl.Model("vae", **TINY_VAE).fit("digits", steps=20, out=tmp_path / "r", eval_every=10, sample_every=10, **FAST)
     records = read_metrics(tmp_path / "r" / "metrics.jsonl")
@@ -193,3 +200,16 @@ def test_weighted_batches_follow_the_weights_and_replay_after_a_resume():
     resumed = ShuffledBatches(x, None, 4, seed=0, weights=weights)
     resumed.load_state_dict(state)
     assert all(torch.equal(a, resumed.next()[0]) for a in following)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile on the CPU needs a C compiler")
+def test_compiled_training_follows_the_eager_run(tmp_path):
+    """--compile changes how the network runs, not what it computes."""
+    def losses(run, compile):
+        gl.Model("autoregressive", n_layer=1, n_head=2, n_embd=16, block_size=16).fit(
+            "shakespeare", steps=3, compile=compile, log_every=1, out=tmp_path / run, **QUIET)
+        return [loss for _, loss in _losses(tmp_path / run)]
+    torch._dynamo.reset()
+    compiled = losses("compiled", True)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # dynamo did compile the network
+    assert compiled == pytest.approx(losses("eager", False), abs=1e-4)

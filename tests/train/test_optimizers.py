@@ -94,3 +94,27 @@ def test_other_kinds_keep_adamw(tmp_path):
 def test_impossible_optimizer_settings(options, message):
     with pytest.raises(gl.GenloomError, match=message):
         TrainConfig(**options).check()
+
+
+def test_loss_scaling_drives_both_optimisers_and_skips_overflowing_steps():
+    """fp16's path (GradScaler) with Muon + AdamW, run on the CPU: scaled steps equal unscaled ones, and a
+    step with infinite gradients changes nothing."""
+    x = torch.randint(20, (4, 17))
+
+    def step(scale: float | None, poison: bool = False) -> dict[str, torch.Tensor]:
+        gpt = _gpt()
+        optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon"))
+        scaler = torch.amp.GradScaler("cpu", init_scale=scale or 1.0, enabled=scale is not None)
+        (_, loss, _), = gpt.losses(x, None)
+        scaler.scale(loss * (float("inf") if poison else 1.0)).backward()
+        scaler.unscale_(optimizer)
+        scaler.step(optimizer)
+        scaler.update()
+        return {k: v.clone() for k, v in gpt.state_dict().items()}
+
+    start, plain, scaled = _gpt().state_dict(), step(None), step(1024.0)
+    assert all(torch.allclose(plain[k], scaled[k], atol=1e-6) for k in plain)
+    assert not torch.equal(plain["net.h.0.mlp.c_fc.weight"], start["net.h.0.mlp.c_fc.weight"])
+    assert not torch.equal(plain["net.wte.weight"], start["net.wte.weight"])
+    skipped = step(1024.0, poison=True)
+    assert all(torch.equal(skipped[k], start[k]) for k in start)
