@@ -81,10 +81,11 @@ def evaluate_images(model: Model, held_out: tuple, training: tuple | None, sampl
 
 
 def evaluate_table(model: Model, held_out: tuple, training: tuple | None, samples: int, seed: int,
-                   target: str | None = None) -> dict[str, float]:
+                   target: str | None = None, figures_to: Path | None = None) -> dict[str, float]:
     """SDMetrics quality and diagnostic scores, detection AUC, utility for `target` and privacy distances of
     as many synthetic rows as training rows, all against the held-out rows; the real training rows
-    against the held-out ones give the score a perfect model would reach. Pictures go into the run."""
+    against the held-out ones give the score a perfect model would reach. Pictures go into `figures_to`
+    (the run's evaluation/ folder when the evaluation is saved)."""
     from .metrics.table_figures import association_heatmaps, column_histograms, distance_histograms  # scipy,
     from .metrics.tabular import association_matrix, table_scores  # sklearn's trees: loaded for tables only
 
@@ -96,17 +97,16 @@ def evaluate_table(model: Model, held_out: tuple, training: tuple | None, sample
         raise GenloomError(f"target column {target!r} is an identifier; choose a column to predict")
     synthetic = model.sample(len(train), seed=seed)
     scores, distances = table_scores(synthetic, train, real, kinds, target, model.codec.formats, seed)
-    if model.run_dir is not None:
-        folder = model.run_dir / "evaluation"
-        column_histograms(real, synthetic, kinds, folder / "columns.png")
+    if figures_to is not None:
+        column_histograms(real, synthetic, kinds, figures_to / "columns.png")
         association_heatmaps(association_matrix(real, kinds), association_matrix(synthetic, kinds),
-                             folder / "associations.png")
+                             figures_to / "associations.png")
         distance_histograms({"synthetic": distances["synthetic"], "held-out real": distances["held_out"]},
-                            folder / "privacy.png")
+                            figures_to / "privacy.png")
         model.record["figures"] = {
-            "evaluation/columns.png": "held-out real vs synthetic rows, column by column",
-            "evaluation/associations.png": "association between columns (Cramér's V, numbers in deciles)",
-            "evaluation/privacy.png": "distance of each row to its closest training row"}
+            f"{figures_to.name}/columns.png": "held-out real vs synthetic rows, column by column",
+            f"{figures_to.name}/associations.png": "association between columns (Cramér's V, numbers in deciles)",
+            f"{figures_to.name}/privacy.png": "distance of each row to its closest training row"}
     return scores
 
 
@@ -163,12 +163,14 @@ def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0
                 raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "
                                    "evaluate on")
             held_out = training_held_out
+    saving = save and model.run_dir is not None and (model.run_dir / "config.json").exists()
     options = {"images": {"inception_weights": inception_weights},
                "table": {"target": target or data.source.get("target")
-                         or model.record["data"].get("source", {}).get("target")}}.get(data.kind, {})
+                         or model.record["data"].get("source", {}).get("target"),
+                         "figures_to": model.run_dir / "evaluation" if saving else None}}.get(data.kind, {})
     raw = evaluator(model, held_out, training_part, samples, seed, **options)
     scores = {k: round(float(v), 4) for k, v in raw.items() if not math.isnan(v)}
-    if save and model.run_dir is not None and (model.run_dir / "config.json").exists():
+    if saving:
         model.record["evaluation"] = scores
         model.write_record()
     return scores

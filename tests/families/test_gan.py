@@ -163,11 +163,19 @@ def test_a_table_gan_packs_rows_and_asks_for_categories():
     assert scores[0] == ((20, 6), (20, 3))  # 25 rows make two whole packs of 10
     assert "condition_loss" in steps[1][2]
     with pytest.raises(GenloomError, match="a batch of 5 rows holds no whole pack of 10"):
-        list(gan.losses(x[:5], None))
+        gan.check_batch_size(5)
     with pytest.raises(GenloomError, match="packs examples of different classes: use it without --conditional"):
         GAN(Layout("image", (1, 8, 8), 10), GANConfig(pac=4, conditional=True))
     images = GAN(Layout("image", (1, 8, 8)), GANConfig(latent_dim=4, width=4, pac=2))  # stacked as 2 channels
     assert images.discriminator(torch.randn(6, 1, 8, 8), None).shape == (3,)
+
+
+def test_a_batch_smaller_than_a_pack_is_refused_before_the_run_exists(tmp_path):
+    import pandas as pd
+    frame = pd.DataFrame({"size": np.linspace(0, 1, 40), "colour": ["red", "blue"] * 20})
+    with pytest.raises(GenloomError, match="a batch of 5 rows holds no whole pack of 10; use a batch size of at least 10"):
+        gl.Model("gan", latent_dim=4, width=8).fit(frame, steps=2, batch_size=5, out=tmp_path / "r", **QUIET)
+    assert not (tmp_path / "r").exists()
 
 
 def test_the_gradient_penalty_takes_one_norm_per_pack():

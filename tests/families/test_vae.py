@@ -104,8 +104,10 @@ def test_vae_on_a_table_learns_and_samples_rows(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(gl.load(tmp_path / "r").sample(20, seed=1), model.sample(20, seed=1))
     blue = model.sample(50, seed=2, conditions={"colour": "blue"})
     assert len(blue) == 50 and (blue["colour"] == "blue").all()
-    scores = gl.evaluate(model, frame, target="colour")  # the in-memory frame it was fitted on, split as fit did
+    # the in-memory frame it was fitted on, split as fit did; nothing written into the run without save
+    scores = gl.evaluate(model, frame, target="colour", save=False)
     assert 0.5 < scores["quality"] <= 1 and 0.5 <= scores["utility_synthetic"] <= 1
+    assert not (tmp_path / "r" / "evaluation").exists()
     assert gl.evaluate(model, frame, target="colour") == scores  # the same seed gives the same report numbers
     assert (tmp_path / "r" / "evaluation" / "columns.png").exists()
     with pytest.raises(gl.GenloomError, match="cannot write table samples to rows.png; use a .csv or .parquet"):

@@ -51,6 +51,9 @@ class Family(nn.Module, ABC):
         """Trainable parameters per optimiser; one group called 'model' unless the family needs more."""
         return {"model": [p for p in self.parameters() if p.requires_grad]}
 
+    def check_batch_size(self, batch_size: int) -> None:
+        """Refuse, before any training, a batch size the family cannot learn from (a GAN's packs)."""
+
     def prepare(self, x: torch.Tensor) -> torch.Tensor | None:
         """See the whole (encoded) training set once before training, to keep statistics of it as buffers;
         return per-example sampling weights for the batches, or None for plain shuffled epochs."""

@@ -135,12 +135,14 @@ class GAN(Family):
         grad, = torch.autograd.grad(self.discriminator(x_hat, labels, conditions).sum(), x_hat, create_graph=True)
         return (grad.reshape(len(grad) // self.pac, -1).norm(dim=1) - 1).square().mean()
 
+    def check_batch_size(self, batch_size: int) -> None:
+        if batch_size < self.pac:
+            raise GenloomError(f"a batch of {batch_size} rows holds no whole pack of {self.pac}; use a batch size "
+                               f"of at least {self.pac} (CLI: --batch-size), or a smaller --pac")
+
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         wasserstein = self.config.loss == "wasserstein-gp"
-        keep = len(x) - len(x) % self.pac  # whole packs only
-        if keep == 0:
-            raise GenloomError(f"a batch of {len(x)} rows holds no whole pack of {self.pac}; use a batch size "
-                               f"of at least {self.pac} (CLI: --batch-size), or a smaller --pac")
+        keep = len(x) - len(x) % self.pac  # whole packs only (check_batch_size saw to at least one)
         x, labels = x[:keep], labels[:keep] if labels is not None else None
         conditions = self.categories.for_rows(x) if self.categories is not None else None
 

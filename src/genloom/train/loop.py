@@ -50,6 +50,7 @@ class Trainer:
         # before the EMA copy, so statistics the family keeps go into both; a fine-tuned model keeps its own
         weights = family.prepare(x) if prepare else None
         self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length, weights=weights)
+        family.check_batch_size(self.batches.batch_size)
         if self.validation is not None:  # fail now, not at the first validation, if the held-out part is too small
             make_batches(*self.validation, config.batch_size, VALIDATION_SEED, self.context_length, VALIDATION_PART)
         groups = family.param_groups()
