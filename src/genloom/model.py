@@ -186,13 +186,14 @@ class Model:
         return self._generate(self.ema_net, int(n), seed, labels, options)
 
     def _sample_matching(self, n: int, seed: int, conditions: dict[str, Any], options: Any) -> Any:
-        """Rejection sampling (as SDV does for models without native conditioning): draw batches until n
+        """Rejection sampling (as SDV does, also after CTGAN's native conditioning): draw batches until n
         rows match, or give up after MAX_CONDITION_DRAWS batches with a message."""
         if not hasattr(self.codec, "condition_mask"):
             raise GenloomError(f"conditions apply to tables; this model makes {self.codec.name}")
+        given = self.codec.condition_positions(conditions)  # a GAN asks its generator for them, as CTGAN
         kept, found = [], 0
         for attempt in range(MAX_CONDITION_DRAWS):
-            rows = self._generate(self.ema_net, max(n, SAMPLE_BATCH), seed + attempt, None, options)
+            rows = self._generate(self.ema_net, max(n, SAMPLE_BATCH), seed + attempt, None, options, given)
             matching = rows[self.codec.condition_mask(rows, conditions)]
             kept.append(matching)
             found += len(matching)
@@ -201,7 +202,8 @@ class Model:
         raise GenloomError(f"only {found} of {MAX_CONDITION_DRAWS * max(n, SAMPLE_BATCH):,} sampled rows matched "
                            f"{conditions}; the model rarely makes such rows: ask for fewer, or train it longer")
 
-    def _generate(self, net: Family, n: int, seed: int, labels: Any, options: Any = None) -> Any:
+    def _generate(self, net: Family, n: int, seed: int, labels: Any, options: Any = None,
+                  given: Sequence[int] = ()) -> Any:
         label_ids = self._label_tensor(labels, n, net)
         device = next(net.parameters()).device
         generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on every device
@@ -212,7 +214,7 @@ class Model:
             for start in range(0, n, SAMPLE_BATCH):
                 size = min(SAMPLE_BATCH, n - start)
                 chunk_labels = label_ids[start:start + size].to(device) if label_ids is not None else None
-                chunks.append(net.sample(size, chunk_labels, generator, options).cpu())
+                chunks.append(net.sample(size, chunk_labels, generator, options, given).cpu())
         net.train(was_training)
         return self.codec.decode(torch.cat(chunks))
 

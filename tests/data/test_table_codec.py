@@ -159,6 +159,20 @@ def test_conditions_select_rows_and_name_bad_columns_and_values():
         codec.condition_mask(frame, {"age": 30})
 
 
+def test_condition_positions_are_the_one_hot_slots_of_the_encoded_rows():
+    frame = _table()
+    codec = _codec(frame)
+    encoded = codec.encode(frame)
+    for conditions in ({"city": "Lyon"}, {"member": True}, {"city": "Nice", "member": False}):
+        positions = codec.condition_positions(conditions)
+        assert len(positions) == len(conditions)
+        rows = codec.condition_mask(frame, conditions)
+        assert (encoded[rows][:, positions] == 1).all() and (encoded[~rows][:, positions] == 1).all(1).sum() == 0
+    values = pd.Series(["a"] * 50 + ["b"] * 30 + ["c"] * 15 + ["d"] * 5, name="letter")
+    rare = TabularCodec([CategoricalColumn("letter", max_categories=2).fit(values, np.random.default_rng(0))])
+    assert rare.condition_positions({"letter": "d"}) == [2]  # the slot the rare categories share
+
+
 def test_conditions_ignore_surrounding_spaces_only_when_nothing_matches_exactly():
     frame = pd.DataFrame({"income": [" >50K", " <=50K"] * 10, "x": np.arange(20.0)})
     codec = _codec(frame)

@@ -259,10 +259,10 @@ class TabularCodec:
             start += width
         return pd.concat(series, axis=1)
 
-    def condition_mask(self, rows: pd.DataFrame, conditions: dict[str, Any]) -> np.ndarray:
-        """Which rows hold every condition's value; conditions name categorical or boolean columns."""
+    def _wanted(self, conditions: dict[str, Any]) -> list[tuple[CategoricalColumn, Any]]:
+        """Each condition's column and its category as the column knows it."""
         columns = {c.name: c for c in self.columns}
-        mask = np.ones(len(rows), dtype=bool)
+        wanted = []
         for name, value in conditions.items():
             column = columns.get(name)
             if column is None:
@@ -270,13 +270,31 @@ class TabularCodec:
             if not isinstance(column, CategoricalColumn):
                 raise GenloomError(f"conditions work on categorical and boolean columns; {name!r} is {column.kind}")
             known = column.state["categories"] + column.state["rare"]
-            wanted = next((k for k in known if str(k) == str(value)),  # else ignore spaces around values
-                          next((k for k in known if str(k).strip() == str(value).strip()), None))
-            if wanted is None:
+            category = next((k for k in known if str(k) == str(value)),  # else ignore spaces around values
+                            next((k for k in known if str(k).strip() == str(value).strip()), None))
+            if category is None:
                 raise GenloomError(f"column {name!r} has no category {value!r}; known: "
                                    f"{', '.join(map(repr, known[:10]))}")
-            mask &= (rows[name].astype(str) == str(wanted)).to_numpy()
+            wanted.append((column, category))
+        return wanted
+
+    def condition_mask(self, rows: pd.DataFrame, conditions: dict[str, Any]) -> np.ndarray:
+        """Which rows hold every condition's value; conditions name categorical or boolean columns."""
+        mask = np.ones(len(rows), dtype=bool)
+        for column, category in self._wanted(conditions):
+            mask &= (rows[column.name].astype(str) == str(category)).to_numpy()
         return mask
+
+    def condition_positions(self, conditions: dict[str, Any]) -> list[int]:
+        """Where each condition's category sits in an encoded row (its one-hot slot; a rare category's is
+        the shared slot of the rare ones), for families that can steer towards it."""
+        starts, start = {}, 0
+        for column in self.columns:
+            starts[column.name] = start
+            start += sum(size for _, size in column.spans)
+        return [starts[column.name] + (column.state["categories"].index(category)
+                                       if category in column.state["categories"] else len(column.slots) - 1)
+                for column, category in self._wanted(conditions)]
 
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("table models take no labels; conditional sampling on column values is not built yet")

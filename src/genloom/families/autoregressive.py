@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -152,7 +152,7 @@ class Autoregressive(Family):
             yield token
 
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
-               options: SamplingConfig | None = None) -> torch.Tensor:
+               options: SamplingConfig | None = None, given: Sequence[int] = ()) -> torch.Tensor:
         device = self.net.wte.weight.device
         options = options or SamplingConfig()
         if self.tokens is None:

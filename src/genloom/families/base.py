@@ -5,7 +5,7 @@ A family sees only tensors and the codec's Layout; it never imports pandas or PI
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -65,9 +65,11 @@ class Family(nn.Module, ABC):
 
     @abstractmethod
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
-               options: Any = None) -> torch.Tensor:
+               options: Any = None, given: Sequence[int] = ()) -> torch.Tensor:
         """n new examples in the codec's tensor layout; all randomness from `generator` (a CPU one,
-        so a seed gives the same samples on every device); `options` a SampleOptions or None (defaults)."""
+        so a seed gives the same samples on every device); `options` a SampleOptions or None (defaults).
+        `given`: positions of the encoded row asked to be 1 (a table's category conditions); a family that
+        can steer towards them does, the others ignore them (the caller keeps the rows that match)."""
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         """Cheap held-out numbers worth printing at the end of training (e.g. the ELBO)."""

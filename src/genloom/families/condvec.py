@@ -8,6 +8,8 @@ At sampling, conditions follow the real frequencies.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,6 +65,12 @@ class CategoryConditions(nn.Module):
         """n conditions as the data has them: a span at random, a category by its frequency."""
         weights = self._per_span_share(self.counts).cpu() / len(self.segments)
         return F.one_hot(torch.multinomial(weights, n, replacement=True, generator=generator), self.width).float()
+
+    def asking(self, given: Sequence[int], n: int) -> torch.Tensor | None:
+        """n conditions that all ask for the first category slot among the encoded-row positions `given`;
+        None if none of them is a category slot."""
+        slots = [slot for position in given for slot in (self.positions == position).nonzero().flatten().tolist()]
+        return F.one_hot(torch.tensor([slots[0]] * n), self.width).float() if slots else None
 
     def cross_entropy(self, output: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         """Per row, how far the generator's raw output on the conditioned span is from its category."""

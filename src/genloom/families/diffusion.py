@@ -5,7 +5,7 @@ conditional model towards its labels. On tables, as TabDDPM: Gaussian diffusion 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator
+from typing import Callable, ClassVar, Iterator, Sequence
 
 import torch
 
@@ -159,7 +159,7 @@ class Diffusion(Family):
         return uncond + guidance * (cond - uncond)
 
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
-               options: DiffusionSampling | None = None) -> torch.Tensor:
+               options: DiffusionSampling | None = None, given: Sequence[int] = ()) -> torch.Tensor:
         options = options or DiffusionSampling()
         if options.guidance != 1.0 and not (self.conditional and self.config.label_dropout > 0):
             raise GenloomError("guidance needs a conditional model trained with label_dropout > 0 (train with "

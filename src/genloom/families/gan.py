@@ -7,7 +7,7 @@ itself easy to spot."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar, Iterator
+from typing import ClassVar, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -118,11 +118,15 @@ class GAN(Family):
         return self.generator(z, torch.cat(parts, dim=1) if parts else None)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """G(z, y): examples in the codec's layout (on tables, under conditions drawn as the data has them)."""
+               generator: torch.Generator | None = None, given: Sequence[int] = ()) -> torch.Tensor:
+        """G(z, y): examples in the codec's layout (on tables, under conditions drawn as the data has them,
+        or asking for the first category among the encoded positions `given`)."""
         conditions = None
         if self.categories is not None:
-            conditions = self.categories.draw(len(z), generator or torch.Generator().manual_seed(0)).to(z)
+            conditions = self.categories.asking(given, len(z))
+            if conditions is None:
+                conditions = self.categories.draw(len(z), generator or torch.Generator().manual_seed(0))
+            conditions = conditions.to(z)
         return self.output.activate(self._generate(z, labels, conditions), generator)
 
     def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
@@ -173,12 +177,13 @@ class GAN(Family):
         yield "generator", loss, logs
 
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
-               options: None = None) -> torch.Tensor:
+               options: None = None, given: Sequence[int] = ()) -> torch.Tensor:
+        """As CTGAN's sampling from conditions: a given category becomes every row's conditional vector."""
         device = next(self.generator.parameters()).device
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
-        return self.decode(z, labels, generator)
+        return self.decode(z, labels, generator, given)
 
 
 @dataclass

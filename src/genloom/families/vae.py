@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -85,7 +85,7 @@ class VAE(Family):
         yield "model", loss, {"recon": -log_likelihood.mean().item(), "kl": kl.mean().item()}
 
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
-               options: None = None) -> torch.Tensor:
+               options: None = None, given: Sequence[int] = ()) -> torch.Tensor:
         device = self.log_scale.device
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:
