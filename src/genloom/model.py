@@ -135,6 +135,9 @@ class Model:
             raise GenloomError(f"unknown training option {', '.join(map(repr, unknown))}; "
                                f"options: {', '.join(sorted(known))}")
         settings = dict(stored["train"]) if stored else dict(defaults)
+        if stored and options.get("optimizer", settings.get("optimizer", "adamw")) != settings.get("optimizer", "adamw"):
+            raise GenloomError(f"the run trained with optimizer '{settings.get('optimizer', 'adamw')}'; resume it "
+                               "with the same one (its state does not carry over), or start a new run")
         if budget:  # a new budget replaces the stored one whole
             settings.update(steps=None, minutes=None, epochs=None)
         config = TrainConfig(**{**settings, **budget, **options})

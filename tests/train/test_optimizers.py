@@ -4,7 +4,6 @@ import torch
 
 import genloom as gl
 from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig
-from genloom.families.gan import GAN, GANConfig
 from genloom.layout import Layout
 from genloom.nets.lora import add_lora
 from genloom.train import TrainConfig, read_metrics
@@ -22,11 +21,12 @@ def _gpt() -> Autoregressive:
 def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
     gpt = _gpt()
     names = {id(p): n for n, p in gpt.named_parameters()}
-    hidden = hidden_matrices(gpt)
+    hidden = hidden_matrices(gpt, "autoregressive")
     assert sorted(names[i] for i in hidden) == sorted(
         f"net.h.{layer}.{part}.weight" for layer in range(2)
         for part in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"))
-    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.05))
+    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.05),
+                                "autoregressive")
     assert isinstance(optimizer, Chained) and isinstance(optimizer.parts["muon"], torch.optim.Muon)
     muon_params = {id(p) for g in optimizer.parts["muon"].param_groups for p in g["params"]}
     adamw_params = {id(p) for g in optimizer.parts["adamw"].param_groups for p in g["params"]}
@@ -34,19 +34,27 @@ def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
     assert [g["initial_lr"] for g in optimizer.param_groups] == [1e-3, 1e-3, 0.05]
 
 
-def test_spectrally_normalised_layers_are_left_alone_and_untouched():
-    """Reading a spectral-normed layer's weight runs a power iteration; choosing Muon's matrices must not."""
-    gan = GAN(Layout("image", (1, 8, 8)), GANConfig(latent_dim=4, width=8)).train()
-    before = {k: v.clone() for k, v in gan.state_dict().items()}
-    hidden = hidden_matrices(gan)
-    assert all(torch.equal(before[k], v) for k, v in gan.state_dict().items())
-    names = {id(p): n for n, p in gan.named_parameters()}
-    assert hidden and not any("parametrizations" in names[i] for i in hidden)
+def test_muon_needs_a_network_that_names_its_hidden_matrices(tmp_path):
+    with pytest.raises(gl.GenloomError, match="optimizer 'muon' needs a network that names its hidden matrices "
+                                              r"\(the transformer\); family 'gan' has none: use --optimizer adamw"):
+        gl.Model("gan", latent_dim=4, width=8).fit("digits", steps=1, optimizer="muon", out=tmp_path / "r", **QUIET)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_resumed_run_takes_new_rates_but_not_a_new_optimizer(tmp_path):
+    flat = dict(warmup_steps=0, min_lr_ratio=1.0, **QUIET)
+    gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", steps=2, out=tmp_path / "r", **flat)
+    gl.Model("autoregressive").fit(out=tmp_path / "r", resume=True, steps=4, lr=5e-4, muon_lr=0.01, **QUIET)
+    state = torch.load(tmp_path / "r" / "trainer.pt", weights_only=True)["optimizers"]["model"]
+    assert state["adamw"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+    assert state["muon"]["param_groups"][0]["lr"] == pytest.approx(0.01)
+    with pytest.raises(gl.GenloomError, match="the run trained with optimizer 'muon'; resume it with the same one"):
+        gl.Model("autoregressive").fit(out=tmp_path / "r", resume=True, steps=6, optimizer="adamw", **QUIET)
 
 
 def test_adamw_decays_matrices_only():
     gpt = _gpt()
-    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(weight_decay=0.1))
+    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(weight_decay=0.1), "autoregressive")
     assert isinstance(optimizer, torch.optim.AdamW)
     for group in optimizer.param_groups:
         assert all(p.dim() == (2 if group["weight_decay"] else 1) for p in group["params"])
@@ -56,7 +64,7 @@ def test_lora_adapters_train_with_adamw_alone():
     gpt = _gpt()
     add_lora(gpt, rank=2, alpha=4.0)
     trainable = [p for p in gpt.parameters() if p.requires_grad]
-    optimizer = build_optimizer(gpt, trainable, TrainConfig(optimizer="muon"))
+    optimizer = build_optimizer(gpt, trainable, TrainConfig(optimizer="muon"), "autoregressive")
     assert isinstance(optimizer, torch.optim.AdamW) and trainable
 
 
@@ -103,7 +111,7 @@ def test_loss_scaling_drives_both_optimisers_and_skips_overflowing_steps():
 
     def step(scale: float | None, poison: bool = False) -> dict[str, torch.Tensor]:
         gpt = _gpt()
-        optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon"))
+        optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon"), "autoregressive")
         scaler = torch.amp.GradScaler("cpu", init_scale=scale or 1.0, enabled=scale is not None)
         (_, loss, _), = gpt.losses(x, None)
         scaler.scale(loss * (float("inf") if poison else 1.0)).backward()

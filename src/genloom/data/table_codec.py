@@ -297,7 +297,8 @@ class TabularCodec:
                 for column, category in self._wanted(conditions)]
 
     def label_ids(self, labels: Any) -> np.ndarray:
-        raise GenloomError("table models take no labels; conditional sampling on column values is not built yet")
+        raise GenloomError("table models take no labels; ask for column values with conditions={column: value} "
+                           "(CLI: --condition column=value)")
 
     def save_samples(self, samples: pd.DataFrame, path: str | Path) -> Path:
         """Write rows as .csv or .parquet, atomically."""

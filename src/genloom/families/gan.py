@@ -142,7 +142,7 @@ class GAN(Family):
     def check_batch_size(self, batch_size: int) -> None:
         if batch_size < self.pac:
             raise GenloomError(f"a batch of {batch_size} rows holds no whole pack of {self.pac}; use a batch size "
-                               f"of at least {self.pac} (CLI: --batch-size), or a smaller --pac")
+                               f"(and data) of at least {self.pac} rows (CLI: --batch-size), or a smaller --pac")
 
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         wasserstein = self.config.loss == "wasserstein-gp"

@@ -109,6 +109,10 @@ class Transformer(nn.Module):
             if name.endswith("c_proj.weight"):  # residual projections scaled by depth, as GPT-2
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
 
+    def hidden_matrices(self) -> list[nn.Parameter]:
+        """The blocks' linear weights: what Muon trains (train/optimizers.py); not the embeddings or head."""
+        return [m.weight for block in self.h for m in block.modules() if isinstance(m, nn.Linear)]
+
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):

@@ -20,7 +20,7 @@ from .checkpoint import load_state, save_state, save_weights
 from .config import TrainConfig
 from .device import autocast, autocast_dtype
 from .ema import EMA
-from .optimizers import build_optimizer
+from .optimizers import build_optimizer, set_base_rates
 
 STATE_FILE = "trainer.pt"
 METRICS_FILE = "metrics.jsonl"
@@ -56,7 +56,8 @@ class Trainer:
         groups = family.param_groups()
         if config.grad_accum > 1 and len(groups) > 1:
             raise GenloomError(f"grad_accum works with one optimiser; family '{family.name}' has {len(groups)}")
-        self.optimizers = {group: build_optimizer(family, params, config) for group, params in groups.items()}
+        self.optimizers = {group: build_optimizer(family, params, config, family.name)
+                           for group, params in groups.items()}
         if config.compile:
             for module in family.children():
                 module.compile()
@@ -95,6 +96,7 @@ class Trainer:
             self.ema.module.load_state_dict(state["ema"])
             for group, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][group])
+                set_base_rates(opt, self.config)
         except (RuntimeError, KeyError, ValueError) as error:
             reason = " ".join(str(error).split())[:300]
             raise GenloomError(f"the checkpoint in {self.run_dir} does not fit this model ({reason}); "
@@ -195,8 +197,7 @@ class Trainer:
         multiplier = self.lr_scale * lr_multiplier(self.config, self.step, self.progress())
         for optimizer in self.optimizers.values():
             for param_group in optimizer.param_groups:
-                # checkpoints from before initial_lr was kept hold AdamW groups at config.lr
-                param_group["lr"] = multiplier * param_group.get("initial_lr", self.config.lr)
+                param_group["lr"] = multiplier * param_group["initial_lr"]
         accum = self.config.grad_accum
         values: dict[str, list[float]] = {}  # a GAN's critic may step several times: its numbers are averaged
         for _ in range(accum):

@@ -12,28 +12,25 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import GenloomError
 from .config import TrainConfig
 
 
-def _decay_groups(params: list[nn.Parameter], lr: float) -> list[dict]:
+def _decay_groups(params: list[nn.Parameter]) -> list[dict]:
     """Weight decay on matrices only, never on biases, norms or gains (as GPT-2 and nanoGPT)."""
     groups = [{"params": [p for p in params if p.dim() >= 2]},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return [dict(group, initial_lr=lr) for group in groups if group["params"]]
+    return [group for group in groups if group["params"]]
 
 
-def _own_weight(module: nn.Module) -> nn.Parameter | None:
-    """The module's own weight parameter; None where a parametrisation (spectral norm) owns it, whose
-    `.weight` must not even be read here: reading it runs a power iteration."""
-    return dict(module.named_parameters(recurse=False)).get("weight")
-
-
-def hidden_matrices(module: nn.Module) -> set[int]:
-    """Ids of the weights Muon may train: linear layers' matrices that are not also an embedding (a tied
-    head) and not spectrally normalised."""
-    embeddings = {id(_own_weight(m)) for m in module.modules() if isinstance(m, nn.Embedding)}
-    linear = {id(w) for m in module.modules() if isinstance(m, nn.Linear) and (w := _own_weight(m)) is not None}
-    return linear - embeddings
+def hidden_matrices(module: nn.Module, family: str) -> set[int]:
+    """Ids of the weights Muon trains: those the networks inside `module` name as hidden (a transformer's
+    blocks); a network that names none (a GAN's, a U-Net) is refused."""
+    named = [m.hidden_matrices() for m in module.modules() if hasattr(m, "hidden_matrices") and m is not module]
+    if not named:
+        raise GenloomError(f"optimizer 'muon' needs a network that names its hidden matrices (the transformer); "
+                           f"family '{family}' has none: use --optimizer adamw")
+    return {id(p) for matrices in named for p in matrices}
 
 
 class Chained:
@@ -65,21 +62,32 @@ class Chained:
             part.load_state_dict(state[name])
 
 
+def set_base_rates(optimizer: torch.optim.Optimizer | Chained, config: TrainConfig) -> None:
+    """Each group's `initial_lr`, which the schedule scales: Muon's from muon_lr, the others' from lr. Set
+    again after a checkpoint is loaded (its groups replace ours), so that a resumed run takes a new rate."""
+    for part in optimizer.parts.values() if isinstance(optimizer, Chained) else [optimizer]:
+        rate = config.muon_lr if isinstance(part, torch.optim.Muon) else config.lr
+        for group in part.param_groups:
+            group["initial_lr"] = rate
+
+
 def build_optimizer(module: nn.Module, params: list[nn.Parameter],
-                    config: TrainConfig) -> torch.optim.Optimizer | Chained:
-    """The optimiser `config.optimizer` names ("adamw" or "muon") for `params` of `module`; the schedule
-    scales each group's `initial_lr`."""
-    adamw_options = {"betas": (config.adam_beta1, config.adam_beta2), "weight_decay": config.weight_decay}
+                    config: TrainConfig, family: str) -> torch.optim.Optimizer | Chained:
+    """The optimiser `config.optimizer` names ("adamw" or "muon") for `params` of `module`."""
+    adamw_options = {"lr": config.lr, "betas": (config.adam_beta1, config.adam_beta2),
+                     "weight_decay": config.weight_decay}
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(_decay_groups(params, config.lr), lr=config.lr, **adamw_options)
-    hidden = hidden_matrices(module)
-    matrices = [p for p in params if id(p) in hidden]
-    rest = [p for p in params if id(p) not in hidden]
-    adamw = torch.optim.AdamW(_decay_groups(rest, config.lr), lr=config.lr, **adamw_options)
-    if not matrices:  # e.g. LoRA adapters: only small factor matrices train
-        return adamw
-    # No weight decay on Muon's matrices, as in Keller Jordan's speed runs; "original" scales the step of
-    # a non-square matrix by sqrt(rows / columns) so that every shape moves alike.
-    muon = torch.optim.Muon([{"params": matrices, "initial_lr": config.muon_lr}], lr=config.muon_lr,
-                            weight_decay=0.0, adjust_lr_fn="original")
-    return Chained(adamw=adamw, muon=muon)
+        optimizer = torch.optim.AdamW(_decay_groups(params), **adamw_options)
+    else:
+        hidden = hidden_matrices(module, family)
+        matrices = [p for p in params if id(p) in hidden]
+        rest = [p for p in params if id(p) not in hidden]
+        # No weight decay on Muon's matrices, as in Keller Jordan's speed runs; "original" scales the step
+        # of a tall matrix by sqrt(rows / columns) so that every shape moves alike.
+        parts = {"adamw": torch.optim.AdamW(_decay_groups(rest), **adamw_options) if rest else None,
+                 "muon": torch.optim.Muon(matrices, lr=config.muon_lr, weight_decay=0.0, adjust_lr_fn="original")
+                 if matrices else None}  # LoRA adapters: no Muon matrices train
+        parts = {name: part for name, part in parts.items() if part is not None}
+        optimizer = Chained(**parts) if len(parts) > 1 else next(iter(parts.values()))
+    set_base_rates(optimizer, config)
+    return optimizer
