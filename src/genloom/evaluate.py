@@ -154,7 +154,7 @@ def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0
     if evaluator is None:
         raise GenloomError(f"no metrics for {data.kind} data yet; evaluate works on: {', '.join(EVALUATORS)}")
     fraction = model.record["train"]["val_fraction"]
-    held_out = _encoded(model, data)
+    held_out = None if own else _encoded(model, data)  # own data: its held-out part, below
     training_part = None
     if training is not None and training.kind == data.kind:
         training_part, training_held_out = split_validation(*_encoded(model, training), fraction)

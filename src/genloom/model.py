@@ -106,9 +106,10 @@ class Model:
         family_defaults = family_class(self.family_name).codec_defaults_by_kind.get(dataset.kind, {})
         options = {**family_defaults, **(codec_options or {})}
         try:
-            self.codec = CODECS[dataset.kind](**options).fit(dataset)
+            codec = CODECS[dataset.kind](**options)
         except TypeError as error:
             raise GenloomError(f"unknown codec option for {dataset.kind} data ({error})") from None
+        self.codec = codec.fit(dataset)
 
     def _stored_run(self, run_dir: Path | None, resume: bool) -> dict[str, Any] | None:
         """The config of the run to resume, whose family options and codec this model adopts."""
@@ -135,9 +136,10 @@ class Model:
             raise GenloomError(f"unknown training option {', '.join(map(repr, unknown))}; "
                                f"options: {', '.join(sorted(known))}")
         settings = dict(stored["train"]) if stored else dict(defaults)
-        if stored and options.get("optimizer", settings.get("optimizer", "adamw")) != settings.get("optimizer", "adamw"):
-            raise GenloomError(f"the run trained with optimizer '{settings.get('optimizer', 'adamw')}'; resume it "
-                               "with the same one (its state does not carry over), or start a new run")
+        trained_with = settings.get("optimizer", TrainConfig.optimizer)  # runs from before the option: AdamW
+        if stored and options.get("optimizer", trained_with) != trained_with:
+            raise GenloomError(f"the run trained with optimizer '{trained_with}'; resume it with the same one "
+                               "(its state does not carry over), or start a new run")
         if budget:  # a new budget replaces the stored one whole
             settings.update(steps=None, minutes=None, epochs=None)
         config = TrainConfig(**{**settings, **budget, **options})

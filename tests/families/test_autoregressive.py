@@ -66,6 +66,7 @@ def test_sample_starts_from_the_start_token():
     ({"dropout": 1.0}, "dropout must lie in"),
     ({"gelu": "relu"}, "gelu must be"),
     ({"block_size": 0}, "at least 1"),
+    ({"bins": 1}, "bins at least 2"),
 ])
 def test_impossible_options(options, message):
     with pytest.raises(GenloomError, match=message):

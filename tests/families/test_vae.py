@@ -106,7 +106,8 @@ def test_vae_on_a_table_learns_and_samples_rows(tmp_path, monkeypatch):
     assert len(blue) == 50 and (blue["colour"] == "blue").all()
     # the in-memory frame it was fitted on, split as fit did; nothing written into the run without save
     scores = gl.evaluate(model, frame, target="colour", save=False)
-    assert 0.5 < scores["quality"] <= 1 and 0.5 <= scores["utility_synthetic"] <= 1
+    assert 0.5 < scores["quality"] <= 1
+    assert scores["utility_synthetic"] > 0.9  # size tells the colour; a collapsed model would score 0.5
     assert not (tmp_path / "r" / "evaluation").exists()
     assert gl.evaluate(model, frame, target="colour") == scores  # the same seed gives the same report numbers
     assert (tmp_path / "r" / "evaluation" / "columns.png").exists()

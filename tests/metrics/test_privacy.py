@@ -28,6 +28,13 @@ def test_distances_equal_sdmetrics_dcr():
     np.testing.assert_allclose(closest_distances(synthetic, training, KINDS), expected, atol=1e-6)
 
 
+def test_a_table_of_identifiers_has_no_distances():
+    from genloom.errors import GenloomError
+    ids = pd.DataFrame({"id": [1, 2, 3]})
+    with pytest.raises(GenloomError, match="this table has only identifiers"):
+        closest_distances(ids, ids, {"id": "identifier"})
+
+
 def test_copies_are_caught_and_fresh_rows_are_not():
     training, held_out, fresh = _rows(300, 0), _rows(300, 1), _rows(300, 2)
     copied, _ = privacy_scores(training.iloc[:200], training, held_out, KINDS)

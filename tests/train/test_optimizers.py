@@ -66,6 +66,7 @@ def test_lora_adapters_train_with_adamw_alone():
     trainable = [p for p in gpt.parameters() if p.requires_grad]
     optimizer = build_optimizer(gpt, trainable, TrainConfig(optimizer="muon"), "autoregressive")
     assert isinstance(optimizer, torch.optim.AdamW) and trainable
+    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {id(p) for p in trainable}
 
 
 def test_schedule_scales_each_optimizer_from_its_own_rate(tmp_path):

@@ -145,7 +145,7 @@ class Autoregressive(Family):
                 logits, cache = self.net(tokens[:, -1:], cache)
             logits = logits[:, -1]
             if allowed is not None:
-                logits = logits.masked_fill(~allowed[step].to(logits.device), -math.inf)
+                logits = logits.masked_fill(~allowed[step], -math.inf)
             scores = next_token_scores(logits, tokens, sampling)
             token = choose_next(scores, sampling, generator)
             tokens = torch.cat([tokens, token[:, None]], dim=1)
@@ -161,6 +161,6 @@ class Autoregressive(Family):
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
         prompt = self._first_tokens(n, labels, device)
-        allowed = self.tokens.allowed(self.net.wte.weight.shape[0])
+        allowed = self.tokens.allowed(self.net.wte.weight.shape[0]).to(device)  # once, not per token
         tokens = self.generate(prompt, self.tokens.length, options, generator, allowed=allowed)
         return self.tokens.decode(torch.stack(list(tokens), dim=1), generator)

@@ -30,7 +30,8 @@ class MultinomialDiffusion:
 
     def _draw(self, probabilities: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """One category per span (Gumbel-max over log-probabilities), as one-hots."""
-        uniform = torch.rand(probabilities.shape, generator=generator).to(probabilities).clamp(1e-20, 1)
+        uniform = (torch.rand_like(probabilities) if generator is None  # training: drawn where the batch is
+                   else torch.rand(probabilities.shape, generator=generator).to(probabilities)).clamp(1e-20, 1)
         scores = probabilities.clamp(min=1e-30).log() - torch.log(-torch.log(uniform))
         return torch.cat([F.one_hot(span.argmax(1), span.shape[1]) for span in self._spans(scores)], dim=1).to(scores)
 

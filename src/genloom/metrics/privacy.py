@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from ..data.tables import as_numbers
 from ..errors import GenloomError
@@ -25,15 +26,16 @@ def _as_arrays(frame: pd.DataFrame, reference: pd.DataFrame, kinds: dict[str, st
     values of both frames (missing a value of its own), for `frame` and `reference`."""
     numbers = [c for c, k in kinds.items() if k in ("numerical", "datetime")]
     categories = [c for c, k in kinds.items() if k in ("categorical", "boolean")]
-    ranges = {}
+    lows, ranges = {}, {}  # from the minimum, so float32 keeps the precision of large values (dates in seconds)
     for column in numbers:
         values = as_numbers(reference[column], kinds[column])
-        ranges[column] = np.nanmax(values) - np.nanmin(values)
+        lows[column], ranges[column] = np.nanmin(values), np.nanmax(values) - np.nanmin(values)
     known = {c: pd.unique(pd.concat([reference[c], frame[c]]).astype(str)) for c in categories}
 
     def scaled(part: pd.DataFrame) -> torch.Tensor:
         # a constant column: any difference counts fully, as SDMetrics does
-        columns = [as_numbers(part[c], kinds[c]) / (ranges[c] if ranges[c] > 0 else 1e-12) for c in numbers]
+        columns = [(as_numbers(part[c], kinds[c]) - lows[c]) / (ranges[c] if ranges[c] > 0 else 1e-12)
+                   for c in numbers]
         values = np.stack(columns, 1) if columns else np.zeros((len(part), 0))
         return torch.tensor(np.nan_to_num(values, nan=MISSING, posinf=MISSING, neginf=-MISSING), dtype=torch.float32)
 
@@ -41,8 +43,8 @@ def _as_arrays(frame: pd.DataFrame, reference: pd.DataFrame, kinds: dict[str, st
         blocks = []
         for column in categories:
             codes = pd.Categorical(part[column].astype(str), categories=known[column]).codes  # "nan" for missing
-            blocks.append(np.eye(len(known[column]), dtype=np.float32)[codes])
-        return torch.tensor(np.concatenate(blocks, 1) if blocks else np.zeros((len(part), 0), np.float32))
+            blocks.append(F.one_hot(torch.from_numpy(codes.astype(np.int64)), len(known[column])).float())
+        return torch.cat(blocks, 1) if blocks else torch.zeros(len(part), 0)
 
     return (scaled(frame), one_hot(frame)), (scaled(reference), one_hot(reference)), len(numbers), len(categories)
 

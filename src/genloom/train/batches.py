@@ -17,7 +17,8 @@ class ShuffledBatches:
         self.batch_size = min(batch_size, len(x))
         self.epoch, self.position = 0, 0
         self._order: tuple[int, np.ndarray] | None = None
-        self.probabilities = None if weights is None else (weights.double() / weights.double().sum()).numpy()
+        # cumulative weights once: each weighted batch is then a binary search, not a pass over every example
+        self.cumulative = None if weights is None else np.cumsum(weights.double().numpy())
 
     @property
     def per_epoch(self) -> float:
@@ -26,9 +27,10 @@ class ShuffledBatches:
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > len(self.x):
             self.epoch, self.position = self.epoch + 1, 0
-        if self.probabilities is not None:
+        if self.cumulative is not None:
             rng = np.random.default_rng([self.seed, self.epoch, self.position])
-            indices = torch.from_numpy(rng.choice(len(self.x), self.batch_size, p=self.probabilities))
+            drawn = rng.random(self.batch_size) * self.cumulative[-1]
+            indices = torch.from_numpy(np.searchsorted(self.cumulative, drawn, side="right"))
             self.position += self.batch_size
             return self.x[indices], self.labels[indices] if self.labels is not None else None
         if self._order is None or self._order[0] != self.epoch:
