@@ -17,6 +17,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
+	# torch-fidelity only cross-checks our InceptionV3 (tests/metrics/test_inception.py). It goes beside the venv's
+	# packages, not among them: its dependencies would bring torchvision (a second torch), and torchmetrics imports
+	# it, and so torchvision, whenever it is installed.
+	$(BIN)/pip install -q --no-deps --target $(VENV)/oracles torch-fidelity==0.4.0
 	touch $@
 
 install: $(VENV)/.installed

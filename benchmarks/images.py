@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 import genloom as gl
-from genloom.data import CODECS
+from genloom.data.image_codec import ImageCodec
 from genloom.metrics.features import extract, train_feature_net
 from genloom.metrics.images import frechet_distance, kernel_distance
 
@@ -79,7 +79,7 @@ class Scorer:
     """FID and KID of uint8 images against the test split, in the features of one net trained on train."""
 
     def __init__(self, train: gl.Dataset, test: gl.Dataset):
-        self.codec = CODECS["images"]().fit(train)
+        self.codec = ImageCodec().fit(train)
         self.net = train_feature_net(self.codec.encode(train.values), torch.from_numpy(train.labels),
                                      self.codec.layout, seed=SEED)
         self.test_features = self.features(test.values)

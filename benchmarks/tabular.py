@@ -34,7 +34,7 @@ import torch
 import genloom as gl
 from genloom.data.tables import column_kinds
 from genloom.metrics.tabular import sdmetrics_metadata, table_scores
-from genloom.train.batches import split_validation
+from genloom.train.batches import held_out_indices
 
 RESULTS = Path(__file__).parent / "results"
 DATASETS = {"adult": ("income", lambda: gl.load_data("adult").values),  # ../shared/data/adult.csv, shipped
@@ -76,7 +76,8 @@ def run_dataset(name: str, families: list[str], peers: list[str], runs: Path, re
     """Fit and score each model on one data set; `reused` peer rows (from an earlier run) are kept as they are."""
     target, read = DATASETS[name]
     frame = read()
-    (train, _), (test, _) = split_validation(frame, None, TEST_FRACTION)
+    train_rows, test_rows = held_out_indices(len(frame), TEST_FRACTION)
+    train, test = (frame.iloc[rows].reset_index(drop=True) for rows in (train_rows, test_rows))
     kinds = column_kinds(train)
     log(f"{name}: {len(train):,} training rows, {len(test):,} held out, kinds {kinds}")
     rows = [row for row in reused if row["data"] == name]

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 import genloom as gl
-from genloom.families.sampling import SamplingConfig
-from genloom.train import read_metrics
+from genloom.families.configs import TokenSampling
+from genloom.train.loop import read_metrics
 
 RESULTS = Path(__file__).parent / "results"
 # nanoGPT's config/train_shakespeare_char.py with the README's CPU overrides; beta2 0.99 as there.
@@ -77,7 +77,7 @@ def generation_speed(model: gl.Model, tokens: int, use_cache: bool) -> float:
     prompt = torch.tensor([[model.codec.layout.start_token]])
     with torch.no_grad():
         start = time.perf_counter()
-        for _ in net.generate(prompt, tokens, SamplingConfig(), torch.Generator().manual_seed(0), use_cache):
+        for _ in net.generate(prompt, tokens, TokenSampling(), torch.Generator().manual_seed(0), use_cache):
             pass
     return tokens / (time.perf_counter() - start)
 

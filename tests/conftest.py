@@ -12,6 +12,15 @@ import genloom as gl
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests of the CUDA paths (marked gpu) run where there is a GPU and are skipped, saying why, elsewhere."""
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (run on a GPU machine: pytest -m gpu)")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _no_inception_weights(monkeypatch):
     """A GENLOOM_INCEPTION_WEIGHTS in the developer's shell would switch image evaluation to InceptionV3."""

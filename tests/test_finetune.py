@@ -1,10 +1,11 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 import genloom as gl
-from genloom.train import read_metrics
+from genloom.train.loop import read_metrics
 from tests.conftest import QUIET
 
 
@@ -23,7 +24,8 @@ def test_lora_saves_only_the_adapter_and_reloads(text_run, romeo, tmp_path):
     assert sorted(p.name for p in (tmp_path / "lora").iterdir()) == ["adapter.json", "adapter.safetensors",
                                                                        "metrics.jsonl"]
     adapter = json.loads((tmp_path / "lora" / "adapter.json").read_text())
-    assert adapter["rank"] == 4 and Path(adapter["base"]) == Path(text_run).resolve()
+    assert adapter["rank"] == 4 and not Path(adapter["base"]).is_absolute()  # a folder of runs can move
+    assert (tmp_path / "lora" / adapter["base"]).resolve() == Path(text_run).resolve()
     val = [m["val_loss"] for m in read_metrics(tmp_path / "lora" / "metrics.jsonl") if "val_loss" in m]
     assert val[-1] < val[0]
     after = tuned.generate("ROMEO:", max_tokens=30, seed=0)
@@ -35,11 +37,13 @@ def test_lora_saves_only_the_adapter_and_reloads(text_run, romeo, tmp_path):
 
 
 def test_finetune_errors(text_run, trained_run, tmp_path):
-    with pytest.raises(gl.GenloomError, match="learnt text; fine-tune it on text, not images"):
+    with pytest.raises(gl.GenloomError, match="learnt text data; fine-tune it on text, not image"):
         gl.load(text_run).finetune("digits", out=tmp_path / "x", steps=1)
-    with pytest.raises(gl.GenloomError, match="no layers named c_attn"):
+    with pytest.raises(gl.GenloomError, match=r"fine-tuning supports autoregressive runs \(text, or tables and images "
+                                              r"as tokens\), whose transformer has layers named c_attn, c_proj, c_fc; "
+                                              "this run's family is vae"):
         gl.load(trained_run).finetune("digits", out=tmp_path / "y", steps=1)
-    with pytest.raises(gl.GenloomError, match="rank >= 1"):
+    with pytest.raises(gl.GenloomError, match="LoRA rank must be a whole number of at least 1; got 0"):
         gl.load(text_run).finetune("shakespeare", out=tmp_path / "z", rank=0)
     with pytest.raises(gl.GenloomError, match="already holds a run"):
         gl.load(text_run).finetune("shakespeare", out=text_run, steps=1)
@@ -65,3 +69,29 @@ def test_a_table_model_keeps_its_own_statistics_when_fine_tuned(tmp_path):
     tuned = base.finetune(shifted, out=tmp_path / "lora", rank=2, steps=3, **QUIET)
     assert torch.equal(tuned.ema_net.tokens.bin_edges, edges)
     pd.testing.assert_frame_equal(gl.load(tmp_path / "lora").sample(20, seed=1), tuned.sample(20, seed=1))
+
+
+def test_a_moved_folder_of_runs_keeps_its_adapters(text_run, romeo, tmp_path):
+    shutil.copytree(text_run, tmp_path / "runs" / "base")
+    base = gl.load(tmp_path / "runs" / "base")
+    tuned = base.finetune(romeo, out=tmp_path / "runs" / "lora", rank=2, steps=3, **QUIET)
+    expected = tuned.generate("ROMEO:", max_tokens=10, seed=0)
+    (tmp_path / "runs").rename(tmp_path / "moved")
+    assert gl.load(tmp_path / "moved" / "lora").generate("ROMEO:", max_tokens=10, seed=0) == expected
+    shutil.rmtree(tmp_path / "moved" / "base")
+    with pytest.raises(gl.GenloomError, match="its base run .* is not there; keep the adapter beside the run"):
+        gl.load(tmp_path / "moved" / "lora")
+
+
+def test_an_adapter_is_its_fine_tuning_data_and_a_merged_save_is_a_run(text_run, romeo, tmp_path):
+    tuned = gl.load(text_run).finetune(romeo, out=tmp_path / "lora", rank=2, steps=3, **QUIET)
+    assert tuned.record["data"]["name"] == "romeo" and tuned.record["adapter"]["data"]["name"] == "romeo"
+    loaded = gl.load(tmp_path / "lora")
+    assert loaded.record["data"]["source"]["source"] == str(romeo.resolve())  # evaluate scores on romeo's tail
+    assert not loaded.is_own_run()  # evaluations never rewrite the base run's pages
+    loaded.save(tmp_path / "merged")
+    merged = gl.load(tmp_path / "merged")
+    assert "adapter" not in merged.record and merged.record["derived_from"]["adapter"]["rank"] == 2
+    merged.finetune(romeo, out=tmp_path / "again", rank=2, steps=1, **QUIET)  # a merged run adapts anew
+    from genloom.cli import main
+    assert main(["info", str(tmp_path / "lora")]) == 0

@@ -1,9 +1,24 @@
-"""genloom: train, sample and evaluate generative models on images, tables and text."""
+"""genloom: train, sample and evaluate generative models on images, tables and text.
+
+The public names load on first use, so that `import genloom` (and the `genloom` command) start without
+torch, pandas or matplotlib."""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 __version__ = "0.1.0"
 
-from .data import Dataset, load_data  # noqa: E402
-from .errors import GenloomError  # noqa: E402
-from .model import Model, load  # noqa: E402
-from .evaluate import evaluate  # noqa: E402
+_PUBLIC = {"Dataset": "genloom.data.dataset", "GenloomError": "genloom.errors", "Model": "genloom.model",
+           "evaluate": "genloom.evaluation", "load": "genloom.model", "load_data": "genloom.data.loaders"}
+__all__ = [*sorted(_PUBLIC), "__version__"]
 
-__all__ = ["Dataset", "GenloomError", "Model", "__version__", "evaluate", "load", "load_data"]
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'genloom' has no attribute {name!r}")
+    return getattr(import_module(_PUBLIC[name]), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from .errors import GenloomError
 
 
 @contextmanager
@@ -20,6 +23,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path, folder: bool = False) -> None:
+    """Refuse, before any work, a file (or with `folder`, a folder) that cannot be written there: its nearest
+    existing folder must take a new file (tried for real, so a read-only mount counts even for root)."""
+    path = Path(path).absolute()
+    if folder and path.exists() and not path.is_dir():
+        raise GenloomError(f"cannot write the folder {path}: a file of that name is there; choose another path")
+    folder = next(parent for parent in (path, *path.parents) if parent.exists())
+    if folder == path and path.is_file():  # a file to be replaced: its folder must take the new one
+        folder = path.parent
+    if not folder.is_dir():
+        raise GenloomError(f"cannot write {path}: {folder} is a file, not a folder; choose another path")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise GenloomError(f"cannot write {path}: {folder} is not writable ({error.strerror or error}); "
+                           "choose another folder") from None
 
 
 def write_text(path: str | Path, text: str) -> None:

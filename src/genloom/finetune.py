@@ -1,86 +1,76 @@
-"""LoRA fine-tuning of a trained run on new data; the run folder written holds only the adapter."""
+"""LoRA fine-tuning of a trained network on new data: the base weights stay frozen, and the run folder
+written holds only the adapter (runs/adapter.py)."""
 from __future__ import annotations
 
-import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
-from .data import load_data
+from .data.codec import Codec
+from .data.dataset import Dataset
 from .errors import GenloomError
-from .families import family_class
-from .files import atomic_path, write_json
-from .model import Model
-from .nets.lora import DEFAULT_TARGETS, add_lora, lora_state_dict
-from .train import STATE_FILE, Trainer, resolve_device
-from .train.loop import BEST_FILE
+from .families.base import Family
+from .files import check_writable
+from .options import checked_value, whole_number
+from .nets.lora import DEFAULT_TARGETS, add_lora, has_lora_targets, lora_state_dict
+from .runs.adapter import write_adapter
+from .runs.record import CONFIG_FILE
+from .runs.resume import check_free_folder
 from .train.batches import split_validation
+from .train.config import TrainConfig
+from .train.device import resolve_device
+from .train.loop import BEST_FILE, STATE_FILE, Trainer
 
-ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter.json", "adapter.safetensors"
+
+@dataclass(frozen=True)
+class LoRASettings:
+    rank: int = 8          # of the update B·A
+    alpha: float = 16.0    # the update is scaled by alpha / rank
+
+    def check(self) -> None:
+        whole_number("LoRA rank", self.rank)
+        checked_value("LoRA alpha", self.alpha, float, {"above": 0})
 
 
-def finetune(model: Model, data: Any, *, out: str | Path, rank: int = 8, alpha: float = 16.0,
-             steps: int | None = None, minutes: float | None = None, epochs: float | None = None,
-             **train_options: Any) -> Model:
-    """Train LoRA adapters of `model` on `data` (base weights frozen); write only the adapter to `out`."""
-    model._require_fitted()
-    if "adapter" in model.record:
+def check_adapter_base(net: Family, record: dict[str, Any], base_run: Path | None, out: Path,
+                       lora: LoRASettings) -> None:
+    """Refuse, before any data is read: impossible LoRA settings, a family without the layers LoRA adapts, a model
+    that is an adapter already or is not saved as a run (the adapter refers to it), and an output folder that
+    holds a run or cannot be written."""
+    lora.check()
+    if "adapter" in record:
         raise GenloomError("this model already carries a LoRA adapter; fine-tune its base run, or save the "
                            "merged model (model.save / a new run) and fine-tune that")
-    if model.run_dir is None or not (model.run_dir / "config.json").exists():
+    if not has_lora_targets(net):
+        raise GenloomError(f"fine-tuning supports autoregressive runs (text, or tables and images as tokens), whose "
+                           f"transformer has layers named {', '.join(DEFAULT_TARGETS)}; this run's family is "
+                           f"{net.name}")
+    if base_run is None or not (base_run / CONFIG_FILE).exists():
         raise GenloomError("the adapter must refer to a saved genloom run; save the model first "
                            "(model.save(folder)) and fine-tune the saved run")
-    out = Path(out)
-    if (out / ADAPTER_CONFIG).exists() or (out / "config.json").exists():
-        raise GenloomError(f"{out} already holds a run; choose another output folder")
-    if rank < 1 or not alpha > 0:
-        raise GenloomError(f"LoRA needs rank >= 1 and alpha > 0; got rank={rank}, alpha={alpha}")
-    dataset = load_data(data)
-    if dataset.kind != model.codec.name:
-        raise GenloomError(f"the base model learnt {model.codec.name}; fine-tune it on {model.codec.name}, "
-                           f"not {dataset.kind}")
-    budget = {k: v for k, v in {"steps": steps, "minutes": minutes, "epochs": epochs}.items() if v is not None}
-    defaults = family_class(model.family_name).defaults_for(dataset.kind)
-    config = model._train_config(defaults, None, budget, train_options)
+    check_free_folder(out)
+    check_writable(out, folder=True)
+
+
+def train_adapter(base_net: Family, codec: Codec, base_run: Path, data: Dataset, config: TrainConfig, out: Path,
+                  lora: LoRASettings) -> tuple[Family, Family, dict[str, Any]]:
+    """Train LoRA adapters on a copy of `base_net` (the saved run at `base_run`); write the adapter to `out`.
+    Returns the adapted network, its weight average and the adapter's record (adapter.json)."""
+    if data.kind != codec.kind:
+        raise GenloomError(f"the base model learnt {codec.kind} data; fine-tune it on {codec.kind}, not {data.kind}")
     device = resolve_device(config.device)
-    net = model.ema_net.__class__(model.codec.layout, model.config)
-    net.load_state_dict(model.ema_net.state_dict())
-    if add_lora(net, rank, alpha) == 0:
-        raise GenloomError(f"family '{model.family_name}' has no layers named {', '.join(DEFAULT_TARGETS)} to adapt")
-    x = model.codec.encode(dataset.values)
-    (x, _), validation = split_validation(x, None, config.val_fraction)
-    trainer = Trainer(net, x, None, config, out, device, validation, prepare=False)  # keep the base statistics
+    net = type(base_net)(base_net.layout, base_net.config)
+    net.load_state_dict(base_net.state_dict())
+    add_lora(net, lora.rank, lora.alpha)
+    x = codec.encode(data.values)
+    (train_part, _), held_out = split_validation(x, None, config.val_fraction)
+    trainer = Trainer(net, train_part, None, config, out, device, held_out, prepare=False)  # keep the base statistics
     out.mkdir(parents=True, exist_ok=True)
     trainer.fit()
     for whole_model in (STATE_FILE, BEST_FILE):  # these hold every weight; the adapter is all we keep
         (out / whole_model).unlink(missing_ok=True)
-    with atomic_path(out / ADAPTER_WEIGHTS) as tmp:
-        save_file(lora_state_dict(trainer.ema.module), str(tmp))
-    write_json(out / ADAPTER_CONFIG, {"base": str(model.run_dir.resolve()), "rank": rank, "alpha": alpha,
-                                      "targets": list(DEFAULT_TARGETS), "data": dataset.name,
-                                      "steps_trained": trainer.step, "best_val_loss": trainer.best_val_loss})
-    model.net, model.ema_net = trainer.family, trainer.ema.module
-    model.run_dir = out
-    return model
-
-
-def load_adapter(path: str | Path, device: str = "cpu") -> Model:
-    """The base run named in adapter.json, with the adapter's LoRA layers added and loaded."""
-    path = Path(path)
-    try:
-        adapter = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-        weights = load_file(path / ADAPTER_WEIGHTS)
-    except (OSError, json.JSONDecodeError, SafetensorError) as error:
-        raise GenloomError(f"{path} is not a readable LoRA adapter ({error})") from None
-    model = Model.load(adapter["base"], device=device)
-    for net in (model.net, model.ema_net):
-        add_lora(net, adapter["rank"], adapter["alpha"], tuple(adapter["targets"]))
-        missing = set(weights) - set(net.state_dict())
-        if missing:
-            raise GenloomError(f"{path}: the adapter does not fit its base run ({sorted(missing)[:3]} ...)")
-        net.load_state_dict(weights, strict=False)
-    model.record = {**model.record, "adapter": adapter}
-    model.run_dir = path
-    return model
+    adapter = write_adapter(out, base_run, lora_state_dict(trainer.ema.module), {
+        "rank": lora.rank, "alpha": lora.alpha, "targets": list(DEFAULT_TARGETS), "steps_trained": trainer.step,
+        "best_val_loss": trainer.best_val_loss, "train": asdict(config),
+        "data": {"name": data.name, "kind": data.kind, "examples": len(data), "source": data.source}})
+    return trainer.family, trainer.ema.module, adapter

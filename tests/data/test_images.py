@@ -3,13 +3,14 @@ import pytest
 import torch
 
 import genloom as gl
-from genloom.data import ImageCodec
+from genloom.data.image_codec import ImageCodec
+from genloom.errors import GenloomError
 from genloom.data.images import as_uint8_images, image_grid, parse_image_size
 from tests.conftest import write_images
 
 
 def _codec(images, **kwargs):
-    return ImageCodec().fit(gl.Dataset("images", images, "t", **kwargs))
+    return ImageCodec().fit(gl.Dataset("image", images, "t", **kwargs))
 
 
 def test_round_trip_uint8_rgb_is_exact():
@@ -17,7 +18,8 @@ def test_round_trip_uint8_rgb_is_exact():
     codec = _codec(images)
     x = codec.encode(images)
     assert x.shape == (5, 3, 12, 10) and x.dtype == torch.float32
-    assert x.min() >= -1 and x.max() <= 1
+    pixel = images[0, 3, 4]
+    torch.testing.assert_close(x[0, :, 3, 4], torch.from_numpy(pixel / 127.5 - 1).float())  # 0 -> -1, 255 -> 1
     np.testing.assert_array_equal(codec.decode(x), images)
 
 
@@ -43,11 +45,13 @@ def test_rgba_is_composited_on_white():
     assert out[0, 0, 0].tolist() == [10, 20, 30] and out[0, 1, 1].tolist() == [255, 255, 255]
 
 
-def test_codec_resizes_and_converts_channels_of_new_input():
+@pytest.mark.parametrize("shape, given", [((3, 32, 24, 3), "32x24x3"), ((3, 16, 16, 3), "16x16x3"),
+                                          ((3, 5, 5), "5x5x1")])
+def test_codec_refuses_images_unlike_the_training_ones_naming_both(shape, given):
     codec = _codec(np.zeros((2, 16, 16, 1), dtype=np.uint8))
-    rgb = np.full((3, 32, 24, 3), 200, dtype=np.uint8)
-    assert codec.prepare(rgb).shape == (3, 16, 16, 1)
-    assert codec.prepare(rgb)[0, 0, 0, 0] == 200
+    with pytest.raises(GenloomError, match=f"the model takes 16x16x1 images; these are {given}: resize them first"):
+        codec.encode(np.full(shape, 200, dtype=np.uint8))
+    assert codec.encode(np.full((3, 16, 16), 200, dtype=np.uint8)).shape == (3, 1, 16, 16)
 
 
 def test_codec_json_round_trip_keeps_layout_and_classes():

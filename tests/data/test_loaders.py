@@ -98,4 +98,4 @@ def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
 
 def test_numpy_array_is_data():
     data = gl.load_data(np.zeros((5, 6, 6, 3), dtype=np.float32), image_size=4)
-    assert data.values.shape == (5, 4, 4, 3) and data.kind == "images"
+    assert data.values.shape == (5, 4, 4, 3) and data.kind == "image"

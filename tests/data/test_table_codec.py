@@ -1,17 +1,14 @@
 import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import genloom as gl
-from genloom.data import TabularCodec
-from genloom.data.table_codec import CategoricalColumn
+from genloom.data.table_codec import TabularCodec
+from genloom.data.table_columns import CategoricalColumn
 from genloom.errors import GenloomError
-
-ADULT = Path(__file__).parents[3] / "shared" / "data" / "adult.csv"
+from genloom.layout import Span
 
 
 def _table(n=300, seed=0):
@@ -60,23 +57,23 @@ def test_layout_spans_describe_every_block():
     codec = _codec(frame)
     layout = codec.layout
     x = codec.encode(frame)
-    assert layout.kind == "table" and layout.shape == (x.shape[1],) == (sum(w for _, w in layout.spans),)
-    assert {kind for kind, _ in layout.spans} == {"continuous", "mode", "missing", "category"}
+    assert layout.kind == "table" and layout.shape == (x.shape[1],) == (sum(span.width for span in layout.spans),)
+    assert {span.kind for span in layout.spans} == {"continuous", "mode", "missing", "category"}
     start = 0
-    for kind, width in layout.spans:
-        block = x[:, start:start + width]
-        if kind != "continuous":  # one-hot
+    for span in layout.spans:
+        block = x[:, start:start + span.width]
+        if span.one_hot:
             assert torch.equal(block.sum(1), torch.ones(len(x))) and set(block.unique().tolist()) <= {0.0, 1.0}
         else:
             assert block.abs().max() < 1
-        start += width
+        start += span.width
 
 
 def test_income_modes_are_found_and_values_stay_in_bounds():
     frame = _table()
     codec = _codec(frame)
     income = next(c for c in codec.columns if c.name == "income")
-    assert len(income.state["means"]) >= 2  # two clusters of incomes
+    assert len(income.state.transform.means) >= 2  # two clusters of incomes
     decoded = codec.decode(torch.randn(200, codec.layout.shape[0]) * 5)
     assert decoded["income"].between(frame["income"].min(), frame["income"].max()).all()
     assert decoded["age"].between(18, 89).all() and (decoded["age"] == decoded["age"].round()).all()
@@ -95,7 +92,7 @@ def test_json_round_trip_gives_the_same_codec():
 def test_rare_categories_share_a_slot_and_come_back_by_frequency():
     values = pd.Series(["a"] * 50 + ["b"] * 30 + ["c"] * 15 + ["d"] * 4 + ["e"], name="letter")
     column = CategoricalColumn("letter", max_categories=2).fit(values, np.random.default_rng(0))
-    assert column.slots == ["a", "b", "__other__"] and column.state["rare"] == ["c", "d", "e"]
+    assert column.slots == ["a", "b", "__other__"] and column.state.rare == ["c", "d", "e"]
     other = np.tile([[0.0, 0.0, 1.0]], (1000, 1))
     drawn = column.decode(other, np.random.default_rng(0)).value_counts(normalize=True)
     assert drawn["c"] == pytest.approx(0.75, abs=0.05) and drawn["e"] == pytest.approx(0.05, abs=0.03)
@@ -118,9 +115,8 @@ def test_metadata_overrides_a_kind(tmp_path):
     assert TabularCodec().fit(data).kinds["age"] == "categorical"
 
 
-@pytest.mark.skipif(not ADULT.exists(), reason="../shared/data/adult.csv is not beside the checkout")
 def test_adult_round_trips():
-    data = gl.load_data(ADULT)
+    data = gl.load_data("adult")
     frame = data.values.iloc[:3000]
     codec = _codec(frame)
     assert codec.kinds["income"] == "categorical" and codec.kinds["age"] == "numerical"
@@ -184,7 +180,7 @@ def test_quantile_numbers_are_one_value_that_keeps_spikes_and_bounds():
     gain = np.where(rng.random(2000) < 0.9, 0, rng.lognormal(8, 1, 2000)).round()
     frame = pd.DataFrame({"gain": gain, "height": rng.normal(170, 10, 2000)})
     codec = _codec(frame, numbers="quantile")
-    assert codec.layout.spans == (("continuous", 1), ("continuous", 1))
+    assert codec.layout.spans == (Span("continuous", 1), Span("continuous", 1))
     x = codec.encode(frame)
     assert x.abs().max() < 1 and abs(x[:, 1].std().item() - 0.25) < 0.02  # a standard normal, scaled by 1/4
     decoded = codec.decode(x)

@@ -96,7 +96,7 @@ def test_a_target_column_is_recorded_or_refused_by_name(tmp_path):
     assert gl.load_data(tmp_path / "t.csv", target="label").source["target"] == "label"
     with pytest.raises(gl.GenloomError, match="target column 'income' is not in t; columns: a, label"):
         gl.load_data(tmp_path / "t.csv", target="income")
-    with pytest.raises(gl.GenloomError, match="a target column applies to tables; this data is images"):
+    with pytest.raises(gl.GenloomError, match="a target column applies to tables; this data is image data"):
         gl.load_data("digits", target="label")
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import genloom as gl
-from genloom.data import TextCodec
+from genloom.data.text_codec import TextCodec
 
 CORPUS = "To be, or not to be: that is the question.\nWhether 'tis nobler in the mind to suffer\n" * 20
 
@@ -18,7 +18,7 @@ def test_char_round_trip_is_exact():
     ids = codec.encode(CORPUS)
     assert ids.dtype == torch.long and len(ids) == len(CORPUS)
     assert codec.decode(ids) == CORPUS
-    assert codec.layout.vocab_size == len(set(CORPUS)) and codec.layout.kind == "sequence"
+    assert codec.layout.vocab_size == len(set(CORPUS)) and codec.layout.kind == "text"
     assert codec.layout.start_token == codec.encode("\n").item()
 
 

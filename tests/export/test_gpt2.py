@@ -7,8 +7,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 import genloom as gl
 from genloom.data.text_codec import train_bpe
-from genloom.export import load_gpt2, save_gpt2
-from genloom.families.sampling import SamplingConfig
+from genloom.export.gpt2 import save_gpt2
+from genloom.families.configs import TokenSampling
+from genloom.runs.gpt2 import read_gpt2
 from tests.conftest import QUIET
 
 VOCAB = 300
@@ -30,7 +31,7 @@ def _hf(path):
 
 
 def test_logits_agree_with_transformers(hf_checkpoint):
-    model = load_gpt2(hf_checkpoint)
+    model = gl.load(hf_checkpoint)
     ids = torch.randint(VOCAB, (3, 40))
     with torch.no_grad():
         ours, _ = model.ema_net.net(ids)
@@ -39,25 +40,25 @@ def test_logits_agree_with_transformers(hf_checkpoint):
 
 
 def test_greedy_generation_gives_the_same_tokens(hf_checkpoint):
-    model = load_gpt2(hf_checkpoint)
+    model = gl.load(hf_checkpoint)
     prompt = torch.randint(VOCAB, (1, 6))
     with torch.no_grad():
         theirs = _hf(hf_checkpoint).generate(prompt, max_new_tokens=30, do_sample=False)[0, 6:]
-        ours = torch.stack(list(model.ema_net.generate(prompt, 30, SamplingConfig(temperature=0), torch.Generator())), 1)
+        ours = torch.stack(list(model.ema_net.generate(prompt, 30, TokenSampling(temperature=0), torch.Generator())), 1)
     assert ours[0].tolist() == theirs.tolist() and len(set(theirs.tolist())) > 3
     assert isinstance(model.generate("ROMEO:", max_tokens=5, temperature=0), str)
 
 
 def test_gl_load_and_the_cli_read_gpt2_folders(hf_checkpoint, tmp_path):
     assert gl.load(hf_checkpoint).generate("ROMEO:", max_tokens=5, temperature=0) == \
-        load_gpt2(hf_checkpoint).generate("ROMEO:", max_tokens=5, temperature=0)
+        gl.load(hf_checkpoint).generate("ROMEO:", max_tokens=5, temperature=0)
     from genloom.cli import main
     assert main(["export", str(hf_checkpoint), "--gpt2", str(tmp_path / "again")]) == 0
     assert (tmp_path / "again" / "model.safetensors").exists()
 
 
 def test_export_round_trip(hf_checkpoint, tmp_path):
-    save_gpt2(load_gpt2(hf_checkpoint), tmp_path / "out")
+    save_gpt2(gl.load(hf_checkpoint), tmp_path / "out")
     ids = torch.randint(VOCAB, (2, 30))
     with torch.no_grad():
         assert torch.allclose(_hf(tmp_path / "out")(ids).logits, _hf(hf_checkpoint)(ids).logits, atol=1e-6)
@@ -66,7 +67,7 @@ def test_export_round_trip(hf_checkpoint, tmp_path):
 
 def test_export_folds_lora_into_the_weights(hf_checkpoint, tmp_path):
     from genloom.nets.lora import add_lora
-    model = load_gpt2(hf_checkpoint)
+    model = gl.load(hf_checkpoint)
     add_lora(model.ema_net, rank=2, alpha=4.0)
     with torch.no_grad():
         for name, param in model.ema_net.named_parameters():
@@ -84,11 +85,11 @@ def test_unsupported_gpt2_settings(hf_checkpoint, tmp_path):
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "scale_attn_by_inverse_layer_idx": True}))
     with pytest.raises(gl.GenloomError, match="unsupported settings scale_attn_by_inverse_layer_idx"):
-        load_gpt2(folder)
+        read_gpt2(folder)
     del config["n_layer"]
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(gl.GenloomError, match="missing n_layer"):
-        load_gpt2(folder)
+        read_gpt2(folder)
 
 
 def test_trained_genloom_model_exports(tmp_path):
@@ -105,10 +106,25 @@ def test_unexportable_and_unloadable(tmp_path, text_run, hf_checkpoint):
     with pytest.raises(gl.GenloomError, match="only GPT-2-shaped models export"):
         save_gpt2(gl.load(text_run), tmp_path / "x")
     with pytest.raises(gl.GenloomError, match="is not a GPT-2 checkpoint \\(no config.json\\)"):
-        load_gpt2(tmp_path)
+        read_gpt2(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(gl.GenloomError, match="holds a 'llama' model"):
-        load_gpt2(tmp_path)
+        read_gpt2(tmp_path)
     (tmp_path / "config.json").write_text((hf_checkpoint / "config.json").read_text())
     with pytest.raises(gl.GenloomError, match="no tokenizer.json"):
-        load_gpt2(tmp_path)
+        read_gpt2(tmp_path)
+
+
+def test_evaluating_or_saving_a_checkpoint_never_writes_into_it(hf_checkpoint, tmp_path):
+    """A Hugging Face folder is not a genloom run: its config.json is not ours to rewrite."""
+    before = {path.name: path.read_bytes() for path in hf_checkpoint.iterdir()}
+    (tmp_path / "text.txt").write_text(gl.load_data("shakespeare").values[:5000])
+    model = gl.load(hf_checkpoint)
+    scores = gl.evaluate(model, tmp_path / "text.txt", samples=2)
+    assert "held_out_loss" in scores and not model.is_own_run()
+    with pytest.raises(gl.GenloomError, match="already holds a run, an adapter or a checkpoint"):
+        model.save(hf_checkpoint)
+    assert {path.name: path.read_bytes() for path in hf_checkpoint.iterdir()} == before
+    model.save(tmp_path / "run")  # a run of its own, which remembers where it came from
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["derived_from"]["imported_from"]
+    assert _hf(hf_checkpoint) is not None  # transformers still reads the folder

@@ -4,16 +4,16 @@ import pytest
 import torch
 
 import genloom as gl
+from genloom.data.image_layout import ImageLayout, PixelTokens
+from genloom.data.text_layout import TextLayout
+from genloom.defaults import family_config
 from genloom.errors import GenloomError
-from genloom.families import family_config
-from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig
-from genloom.families.tokens import PixelTokens
-from genloom.families.sampling import SamplingConfig
-from genloom.layout import Layout
-from genloom.train import read_metrics
+from genloom.families.autoregressive import Autoregressive
+from genloom.families.configs import AutoregressiveConfig, TokenSampling
+from genloom.train.loop import read_metrics
 from tests.conftest import QUIET, TINY_GPT
 
-LAYOUT = Layout("sequence", (), vocab_size=20, start_token=3)
+LAYOUT = TextLayout((), vocab_size=20, start_token=3)
 
 
 def _gpt(**options):
@@ -38,10 +38,10 @@ def test_generation_with_and_without_cache_agree():
         for param in gpt.parameters():
             param.mul_(8)  # a peaked distribution, so greedy decoding is not degenerate
         prompt = torch.randint(20, (2, 4))
-        greedy = SamplingConfig(temperature=0)
+        greedy = TokenSampling(temperature=0)
         cached = torch.stack(list(gpt.generate(prompt, 12, greedy, torch.Generator())), 1)
         plain = torch.stack(list(gpt.generate(prompt, 12, greedy, torch.Generator(), use_cache=False)), 1)
-        sampled = [torch.stack(list(gpt.generate(prompt, 12, SamplingConfig(), torch.Generator().manual_seed(5),
+        sampled = [torch.stack(list(gpt.generate(prompt, 12, TokenSampling(), torch.Generator().manual_seed(5),
                                                  use_cache=use)), 1) for use in (True, False)]
     assert torch.equal(cached, plain) and len(set(cached[0].tolist())) > 1
     assert torch.equal(*sampled)
@@ -50,7 +50,7 @@ def test_generation_with_and_without_cache_agree():
 def test_generation_past_the_context_keeps_going():
     gpt = _gpt()
     with torch.no_grad():
-        tokens = list(gpt.generate(torch.zeros(1, 1, dtype=torch.long), 40, SamplingConfig(), torch.Generator()))
+        tokens = list(gpt.generate(torch.zeros(1, 1, dtype=torch.long), 40, TokenSampling(), torch.Generator()))
     assert len(tokens) == 40
 
 
@@ -66,11 +66,11 @@ def test_sample_starts_from_the_start_token():
     ({"dropout": 1.0}, "dropout must lie in"),
     ({"gelu": "relu"}, "gelu must be"),
     ({"block_size": 0}, "at least 1"),
-    ({"bins": 1}, "bins at least 2"),
+    ({"bins": 1}, "bins must be at least 2; got 1"),
 ])
 def test_impossible_options(options, message):
     with pytest.raises(GenloomError, match=message):
-        family_config("autoregressive", options)
+        family_config("autoregressive", "text", options)
 
 
 def test_training_lowers_validation_loss_and_keeps_the_best(text_run):
@@ -120,12 +120,12 @@ def test_corpus_shorter_than_a_block(tmp_path):
 
 
 def test_vae_cannot_train_on_text(tmp_path):
-    with pytest.raises(GenloomError, match="no encoder network for sequence data"):
+    with pytest.raises(GenloomError, match="no encoder network for text data"):
         gl.Model("vae").fit("shakespeare", steps=1, out=tmp_path / "r")
 
 
 # -- images as pixel tokens ---------------------------------------------------------------------------
-IMAGES = Layout("image", (3, 2, 4), num_classes=5)
+IMAGES = ImageLayout((3, 2, 4), num_classes=5)
 
 
 def test_pixel_tokens_are_equal_bins_in_raster_order_channels_last():
@@ -161,10 +161,10 @@ def test_image_sequences_start_with_the_class_or_the_start_token():
 
 def test_image_samples_lie_on_the_level_grid_and_follow_sampling_options():
     gpt = _pixel_gpt(conditional=True)
-    samples = gpt.sample(3, torch.tensor([1, 2, 3]), torch.Generator().manual_seed(0), SamplingConfig(top_k=2))
+    samples = gpt.sample(3, torch.tensor([1, 2, 3]), torch.Generator().manual_seed(0), TokenSampling(top_k=2))
     assert samples.shape == (3, 3, 2, 4)
     assert set(((samples + 1) * 127.5).round(decimals=3).unique().tolist()) <= {31.5, 95.5, 159.5, 223.5}  # centres
-    greedy = [gpt.sample(2, torch.tensor([4, 4]), torch.Generator().manual_seed(s), SamplingConfig(temperature=0))
+    greedy = [gpt.sample(2, torch.tensor([4, 4]), torch.Generator().manual_seed(s), TokenSampling(temperature=0))
               for s in (0, 1)]
     assert torch.equal(*greedy)
 
@@ -172,7 +172,7 @@ def test_image_samples_lie_on_the_level_grid_and_follow_sampling_options():
 @pytest.mark.parametrize("levels", [1, 3, 512])
 def test_levels_must_be_a_power_of_two_from_2_to_256(levels):
     with pytest.raises(GenloomError, match=f"levels \\(K\\) must be a power of 2 from 2 to 256 .*got {levels}"):
-        family_config("autoregressive", {"levels": levels})
+        family_config("autoregressive", "image", {"levels": levels})
 
 
 def test_pixel_model_learns_digits_and_reports_8_bit_bits_per_dim(tmp_path):
@@ -180,8 +180,8 @@ def test_pixel_model_learns_digits_and_reports_8_bit_bits_per_dim(tmp_path):
     model.fit("digits", steps=60, out=tmp_path / "r", batch_size=32, warmup_steps=10, eval_every=30, **QUIET)
     val = [m["val_loss"] for m in read_metrics(tmp_path / "r" / "metrics.jsonl") if "val_loss" in m]
     assert val[-1] < val[0] < math.log(8 + 10 + 1)
-    assert 0 < model.record["final_metrics"]["bits_per_dim"] < 8
+    assert model.record["final_metrics"]["bits_per_dim"] < 8  # a uniform model over 256 values: 8
     images = model.sample(4, seed=0, labels=[3], temperature=0.8, repetition_penalty=1.3)
     assert images.shape == (4, 8, 8, 1)
-    with pytest.raises(GenloomError, match="generate continues text; this model makes images: use sample"):
+    with pytest.raises(GenloomError, match="generate continues text; this model makes image data: use sample"):
         model.generate("x")

@@ -3,14 +3,19 @@ import pytest
 import torch
 
 import genloom as gl
-from genloom.data import Layout
+from diffusers import schedulers
+from genloom.data.image_layout import ImageLayout
+from genloom.data.table_layout import TableLayout
+from genloom.defaults import family_config
 from genloom.errors import GenloomError
-from genloom.families import family_config, sample_options
-from genloom.families.diffusion import Diffusion, DiffusionConfig, DiffusionSampling
+from genloom.families import sample_options
+from genloom.families.configs import DiffusionConfig, DiffusionSampling
+from genloom.families.diffusion import Diffusion
+from genloom.layout import Span
 
 from ..conftest import QUIET
 
-LAYOUT = Layout("image", (1, 8, 8), 10)
+LAYOUT = ImageLayout((1, 8, 8), 10)
 TINY = {"width": 8, "timesteps": 100}
 
 
@@ -22,7 +27,6 @@ def _diffusion(**options):
 @pytest.mark.parametrize("prediction", ["epsilon", "v"])
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_noised_images_and_targets_equal_diffusers(schedule, prediction):
-    schedulers = pytest.importorskip("diffusers.schedulers")
     family = _diffusion(schedule=schedule, prediction=prediction, timesteps=1000)
     theirs = schedulers.DDPMScheduler(num_train_timesteps=1000, prediction_type=prediction,
                                       beta_schedule="squaredcos_cap_v2" if schedule == "cosine" else "linear")
@@ -94,19 +98,20 @@ def test_labels_are_dropped_in_training_only():
 
 
 def test_bad_sampling_options_are_one_line_errors():
-    with pytest.raises(GenloomError, match="unknown sampler 'euler'; use one of ddpm, ddim, dpm-solver"):
+    with pytest.raises(GenloomError, match="sampler must be one of ddpm, ddim, dpm-solver; got 'euler'"):
         sample_options("diffusion", {"sampler": "euler"})
     with pytest.raises(GenloomError, match="eta applies to the ddim sampler only"):
         sample_options("diffusion", {"eta": 0.5})
     with pytest.raises(GenloomError, match="unknown sampling option 'temprature' for family 'diffusion'"):
         sample_options("diffusion", {"temprature": 0.5})
-    with pytest.raises(GenloomError, match="unknown prediction 'x0'"):
-        family_config("diffusion", {"prediction": "x0"})
+    with pytest.raises(GenloomError, match="prediction must be one of epsilon, v; got 'x0'"):
+        family_config("diffusion", "image", {"prediction": "x0"})
     family = _diffusion()
     generator = torch.Generator()
-    for steps in (0, 101):
-        with pytest.raises(GenloomError, match=f"sampler steps must lie in 1..100; got {steps}"):
-            family.sample(1, None, generator, DiffusionSampling("ddim", steps))
+    with pytest.raises(GenloomError, match="steps must be at least 1; got 0"):
+        sample_options("diffusion", {"sampler": "ddim", "steps": 0})
+    with pytest.raises(GenloomError, match="sampler steps must lie in 1..100; got 101"):
+        family.sample(1, None, generator, DiffusionSampling("ddim", 101))
     with pytest.raises(GenloomError, match="guidance needs a conditional model"):
         family.sample(1, None, generator, DiffusionSampling(guidance=2.0))
 
@@ -131,3 +136,16 @@ def test_odd_and_awkward_widths_build():
     for width in (7, 12, 20):
         family = _diffusion(width=width)
         assert family.denoiser(torch.randn(2, 1, 8, 8), torch.tensor([1, 2])).shape == (2, 1, 8, 8)
+
+
+@pytest.mark.parametrize("kind, timesteps, expected", [
+    ("image", 1000, {"dpm-solver": 20, "ddim": 20, "ddpm": 1000}),
+    ("table", 1000, {"dpm-solver": 100, "ddim": 100, "ddpm": 100}),
+    ("table", 50, {"dpm-solver": 50, "ddim": 50, "ddpm": 50}),  # never more than the model has
+])
+def test_default_sampler_and_steps_come_from_the_kinds_defaults(kind, timesteps, expected):
+    layout = LAYOUT if kind == "image" else TableLayout((3,), spans=(Span("continuous", 1), Span("category", 2)))
+    family = Diffusion(layout, family_config("diffusion", kind, {"width": 8, "timesteps": timesteps}))
+    assert family.config.sampler == ("dpm-solver" if kind == "image" else "ddpm")
+    assert {name: family.default_steps(name) for name in expected} == expected
+    assert family.sampling_passes() == expected[family.config.sampler]

@@ -6,29 +6,35 @@ import torch
 import torch.nn.functional as F
 
 import genloom as gl
-from genloom.data import Layout
+from genloom.data.image_layout import ImageLayout
+from genloom.data.table_layout import TableLayout
+from genloom.defaults import defaults_for, family_config
 from genloom.errors import GenloomError
-from genloom.families import family_class, family_config
-from genloom.families.gan import GAN, GANConfig, WGANGP
+from genloom.families import family_class
+from genloom.families.configs import GANConfig
+from genloom.families.gan import GAN, WGANGP
+from genloom.layout import Span
 from genloom.train.checkpoint import load_state
 
 from ..conftest import QUIET
 
-LAYOUT = Layout("image", (1, 8, 8), 10)
+LAYOUT = ImageLayout((1, 8, 8), 10)
 
 
 def _gan(**options):
     return GAN(LAYOUT, GANConfig(latent_dim=4, width=8, **{"spectral_norm": False, "pac": 1, **options}))
 
 
-def test_both_losses_are_registered_and_options_checked():
+def test_both_losses_are_in_the_catalog_and_options_checked():
     assert family_class("gan") is GAN and family_class("wgan-gp") is WGANGP
-    assert family_config("wgan-gp", {}).loss == "wasserstein-gp" and family_config("gan", {}).loss == "non-saturating"
-    assert WGANGP.train_defaults["adam_beta1"] == 0.0 and GAN.train_defaults["adam_beta1"] == 0.5
-    with pytest.raises(GenloomError, match="unknown GAN loss 'hinge'; use one of non-saturating, wasserstein-gp"):
-        family_config("gan", {"loss": "hinge"})
-    with pytest.raises(GenloomError, match="d_steps and pac must be at least 1"):
-        family_config("gan", {"d_steps": 0})
+    assert family_config("wgan-gp", "image", {}).loss == "wasserstein-gp"
+    assert family_config("gan", "image", {}).loss == "non-saturating"
+    assert defaults_for("wgan-gp", "image").train["adam_beta1"] == 0.0
+    assert defaults_for("gan", "image").train["adam_beta1"] == 0.5
+    with pytest.raises(GenloomError, match="loss must be one of non-saturating, wasserstein-gp; got 'hinge'"):
+        family_config("gan", "image", {"loss": "hinge"})
+    with pytest.raises(GenloomError, match="d_steps must be at least 1; got 0"):
+        family_config("gan", "image", {"d_steps": 0})
 
 
 def test_optimiser_groups_split_generator_and_discriminator():
@@ -66,7 +72,12 @@ def test_non_saturating_losses_are_softplus_of_the_scores():
     fake = logs["d_fake"]
     assert d_loss.item() == pytest.approx(np.log1p(np.exp(-0.5)) + np.log1p(np.exp(fake)), rel=1e-5)
     assert logs["d_real"] == pytest.approx(0.5)
-    assert g_loss.item() > 0
+    torch.manual_seed(1)
+    torch.randn(2, 4)  # the latents of the critic's step
+    with torch.no_grad():
+        second_fake = torch.tanh(gan.generator(torch.randn(2, 4), None))  # the generator's step draws anew
+    expected = F.softplus(-second_fake.flatten(1).mean(1)).mean()  # -log D(G(z)) with D = sigmoid(score)
+    assert g_loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_gradient_penalty_of_a_linear_critic():
@@ -127,7 +138,7 @@ def test_a_diverging_gan_is_rolled_back(tmp_path, monkeypatch):
 
 
 def test_a_gan_on_a_table_makes_one_hot_like_spans():
-    layout = Layout("table", (4,), spans=(("continuous", 1), ("discrete", 3)))
+    layout = TableLayout((4,), spans=(Span("continuous", 1), Span("mode", 3)))
     gan = GAN(layout, GANConfig(latent_dim=4, width=4))
     rows = gan.sample(200, None, torch.Generator().manual_seed(0))
     assert rows.shape == (200, 4) and rows[:, 0].abs().max() < 1
@@ -138,7 +149,7 @@ def test_a_gan_on_a_table_makes_one_hot_like_spans():
 
 
 def test_critic_numbers_are_averaged_over_its_steps(tmp_path):
-    from genloom.train import read_metrics
+    from genloom.train.loop import read_metrics
     gl.Model("wgan-gp", latent_dim=4, width=8, d_steps=3).fit("digits", steps=2, out=tmp_path / "r", log_every=1,
                                                                **QUIET)
     logged = [m for m in read_metrics(tmp_path / "r" / "metrics.jsonl") if "loss_discriminator" in m]
@@ -147,9 +158,9 @@ def test_critic_numbers_are_averaged_over_its_steps(tmp_path):
 
 
 def test_a_table_gan_packs_rows_and_asks_for_categories():
-    layout = Layout("table", (6,), spans=(("continuous", 1), ("mode", 2), ("category", 3)))
-    gan = GAN(layout, GANConfig(latent_dim=4, width=4, loss="wasserstein-gp"))
-    assert gan.pac == 10 and gan.categories.width == 3
+    layout = TableLayout((6,), spans=(Span("continuous", 1), Span("mode", 2), Span("category", 3)))
+    gan = GAN(layout, family_config("gan", "table", {"latent_dim": 4, "width": 4, "loss": "wasserstein-gp"}))
+    assert gan.pac == 10 and gan.categories.width == 3  # CTGAN's pack of 10, from the defaults of tables
     x = torch.cat([torch.rand(25, 1), F.one_hot(torch.randint(2, (25,)), 2), F.one_hot(torch.randint(3, (25,)), 3)],
                   1).float()
     weights = gan.prepare(x)
@@ -167,8 +178,8 @@ def test_a_table_gan_packs_rows_and_asks_for_categories():
     with pytest.raises(GenloomError, match="a batch of 5 rows holds no whole pack of 10"):
         gan.check_batch_size(5)
     with pytest.raises(GenloomError, match="packs examples of different classes: use it without --conditional"):
-        GAN(Layout("image", (1, 8, 8), 10), GANConfig(pac=4, conditional=True))
-    images = GAN(Layout("image", (1, 8, 8)), GANConfig(latent_dim=4, width=4, pac=2))  # stacked as 2 channels
+        GANConfig(pac=4, conditional=True)
+    images = GAN(ImageLayout((1, 8, 8)), GANConfig(latent_dim=4, width=4, pac=2))  # stacked as 2 channels
     assert images.discriminator(torch.randn(6, 1, 8, 8), None).shape == (3,)
 
 
@@ -201,11 +212,11 @@ def test_a_table_gan_steers_its_generator_towards_a_condition(tmp_path):
 
 def test_the_gradient_penalty_takes_one_norm_per_pack():
     """A linear critic w.x summed over a pack of 2 rows has gradient w on each row: norm sqrt(2) |w| per pack."""
-    layout = Layout("table", (4,), spans=(("continuous", 1), ("missing", 3)))
+    layout = TableLayout((4,), spans=(Span("continuous", 1), Span("missing", 3)))
     gan = GAN(layout, GANConfig(latent_dim=4, width=4, loss="wasserstein-gp", pac=2))
     w = torch.randn(4)
     gan.discriminator.forward = lambda rows, labels, conditions=None: (rows @ w).view(-1, 2).sum(1)
     penalty = gan._gradient_penalty(torch.randn(6, 4), torch.randn(6, 4), None, None)
     assert penalty.item() == pytest.approx((2 ** 0.5 * w.norm().item() - 1) ** 2, rel=1e-5)
-    with pytest.raises(GenloomError, match="pac must be at least 1"):
-        family_config("gan", {"pac": 0})
+    with pytest.raises(GenloomError, match="pac must be at least 1; got 0"):
+        family_config("gan", "table", {"pac": 0})

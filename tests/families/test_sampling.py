@@ -5,7 +5,8 @@ from transformers.generation.logits_process import (RepetitionPenaltyLogitsProce
                                                     TopKLogitsWarper, TopPLogitsWarper)
 
 from genloom.errors import GenloomError
-from genloom.families.sampling import SamplingConfig, choose_next, next_token_scores
+from genloom.families.configs import TokenSampling
+from genloom.families.sampling import choose_next, next_token_scores
 
 
 @pytest.mark.parametrize("temperature, top_k, top_p, penalty", [
@@ -14,7 +15,7 @@ from genloom.families.sampling import SamplingConfig, choose_next, next_token_sc
 def test_matches_transformers_processors(temperature, top_k, top_p, penalty):
     torch.manual_seed(0)
     logits, previous = torch.randn(4, 40) * 3, torch.randint(40, (4, 7))
-    ours = next_token_scores(logits, previous, SamplingConfig(temperature, top_k, top_p, penalty))
+    ours = next_token_scores(logits, previous, TokenSampling(temperature, top_k, top_p, penalty))
     theirs = RepetitionPenaltyLogitsProcessor(penalty)(previous, logits.clone())
     theirs = TemperatureLogitsWarper(temperature)(previous, theirs)
     if top_k:
@@ -27,18 +28,20 @@ def test_matches_transformers_processors(temperature, top_k, top_p, penalty):
 
 def test_greedy_and_seeded_draws():
     scores = torch.tensor([[0.0, 3.0, 1.0], [5.0, 0.0, 0.0]])
-    assert choose_next(scores, SamplingConfig(temperature=0), torch.Generator()).tolist() == [1, 0]
-    draw = lambda seed: choose_next(scores, SamplingConfig(), torch.Generator().manual_seed(seed))  # noqa: E731
+    assert choose_next(scores, TokenSampling(temperature=0), torch.Generator()).tolist() == [1, 0]
+    draw = lambda seed: choose_next(scores, TokenSampling(), torch.Generator().manual_seed(seed))  # noqa: E731
     assert torch.equal(draw(3), draw(3))
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"temperature": -0.1}, "temperature must be >= 0"),
+    ({"temperature": -0.1}, "temperature must be at least 0; got -0.1"),
     ({"top_p": 0.0}, r"top_p must lie in \(0, 1\]"),
     ({"top_p": 1.5}, r"top_p must lie in \(0, 1\]"),
     ({"top_k": 0}, "top_k must be at least 1"),
+    ({"top_k": 2.5}, "top_k must be a whole number; got 2.5"),
     ({"repetition_penalty": 0}, "repetition_penalty must be greater than 0"),
+    ({"temperature": "hot"}, "temperature must be a finite number; got 'hot'"),
 ])
 def test_impossible_settings(options, message):
     with pytest.raises(GenloomError, match=message):
-        SamplingConfig(**options).check()
+        TokenSampling(**options)

@@ -73,12 +73,14 @@ def test_resize_follows_tensorflow1_not_half_pixel_centres():
 
 @pytest.fixture
 def torch_fidelity_inception():
-    """torch-fidelity's FeatureExtractorInceptionV3 class (v0.4.0, Apache-2.0), from the six files of it kept in
-    tests/metrics/reference/: the installed package imports torchvision, which genloom does without."""
-    package_dir = Path(__file__).parent / "reference" / "torch_fidelity"
+    """torch-fidelity's FeatureExtractorInceptionV3 class, from the package `make test` installs into the venv's
+    oracles/ folder (pip --no-deps --target): its own __init__ imports torchvision, which genloom does without (it
+    would replace the CPU torch), so only the modules the extractor needs are imported, from that folder."""
+    folder = Path(sys.prefix) / "oracles" / "torch_fidelity"
+    assert folder.is_dir(), f"torch-fidelity is not in {folder.parent}: run `make test`"
     before = dict(sys.modules)
     package = types.ModuleType("torch_fidelity")
-    package.__path__ = [str(package_dir)]
+    package.__path__ = [str(folder)]
     sys.modules["torch_fidelity"] = package
     try:
         yield importlib.import_module("torch_fidelity.feature_extractor_inceptionv3").FeatureExtractorInceptionV3
@@ -150,14 +152,15 @@ def test_the_argument_wins_over_the_variable_and_a_wrong_path_is_an_error(weight
 
 def test_evaluate_uses_inception_when_the_variable_is_set(trained_run, digits, weights, monkeypatch, tmp_path):
     run = shutil.copytree(trained_run, tmp_path / "run")
-    four = gl.Dataset("images", digits.values[:4], "digits", digits.labels[:4], digits.class_names)
+    four = gl.Dataset("image", digits.values[:4], "digits", digits.labels[:4], digits.class_names)
     monkeypatch.setenv(WEIGHTS_ENV, str(weights))
     scores = gl.evaluate(gl.load(run), four)
     record = gl.load(run).record
     assert record["feature_extractor"].startswith("InceptionV3 (pt_inception-2015-12-05 weights from ")
     assert "InceptionV3 (pt_inception-2015-12-05" in (run / "report.html").read_text()
     assert not (run / "feature_net.safetensors").exists()  # nothing trained
-    assert all(np.isfinite(v) for v in scores.values()) and {"fid", "kid", "inception_score"} <= set(scores)
+    assert {"fid", "kid", "inception_score"} <= set(scores) and all(np.isfinite(v) for v in scores.values())
+    assert scores["fid_noise"] > scores["fid_train_vs_held_out"]  # noise is farther from the digits than digits are
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "nowhere.pth"))
     with pytest.raises(gl.GenloomError, match="no InceptionV3 weights at"):
         gl.evaluate(gl.load(run), four, save=False)

@@ -3,7 +3,7 @@ from pathlib import Path
 from PIL import Image
 
 from genloom.metrics.report import plot_loss_curve, summary_rows
-from genloom.runs import read_run
+from genloom.runs.folder import read_run
 
 
 def test_report_embeds_samples_and_loss_curve(trained_run):
@@ -19,8 +19,10 @@ def test_model_card_names_data_family_and_limits(trained_run):
 
 
 def test_summary_rows_carry_the_final_metrics(trained_run):
-    rows = summary_rows(read_run(trained_run)[0])
-    assert rows["family"] == "vae" and rows["steps trained"] == 30 and rows["elbo"] < 0
+    record = read_run(trained_run)[0]
+    rows = summary_rows(record)
+    assert rows["family"] == "vae" and rows["steps trained"] == 30
+    assert rows["elbo"] == record["final_metrics"]["elbo"] and rows["best_val_loss"] == record["final_metrics"]["best_val_loss"]
 
 
 def test_loss_curve_skips_events_and_needs_losses(tmp_path):

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from genloom.data import Layout
+from genloom.data.image_layout import ImageLayout
+from genloom.layout import Layout
 from genloom.errors import GenloomError
 from genloom.nets import build_backbone
 from genloom.nets.conv import halvings
@@ -9,7 +10,7 @@ from genloom.nets.conv import halvings
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 28, 28), (3, 32, 48), (1, 7, 9)])
 def test_encoder_decoder_shapes(shape):
-    layout = Layout("image", shape)
+    layout = ImageLayout(shape)
     encoder = build_backbone("encoder", layout, 10, width=8)
     decoder = build_backbone("decoder", layout, 6, width=8, cond_dim=3)
     assert encoder(torch.zeros(2, *shape)).shape == (2, 10)

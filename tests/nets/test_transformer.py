@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from genloom.errors import GenloomError
-from genloom.layout import Layout
+from genloom.data.text_layout import TextLayout
 from genloom.nets import build_backbone
 
-LAYOUT = Layout("sequence", (), vocab_size=50)
+LAYOUT = TextLayout((), vocab_size=50)
 
 
 def _net(**options):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from genloom.errors import GenloomError
-from genloom.layout import Layout
+from genloom.data.image_layout import ImageLayout
 from genloom.nets import build_backbone
 from genloom.nets.unet import UNet, timestep_embedding
 
@@ -10,7 +10,7 @@ from genloom.nets.unet import UNet, timestep_embedding
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 16, 16), (3, 12, 20)])
 def test_output_has_the_input_shape_and_starts_at_zero(shape):
     torch.manual_seed(0)
-    net = build_backbone("denoiser", Layout("image", shape, 3), width=8, num_classes=3)
+    net = build_backbone("denoiser", ImageLayout(shape, 3), width=8, num_classes=3)
     x = torch.randn(2, *shape)
     out = net(x, torch.tensor([0, 999]), torch.tensor([1, 3]))  # 3 = "no class"
     assert isinstance(net, UNet) and out.shape == x.shape
@@ -19,7 +19,7 @@ def test_output_has_the_input_shape_and_starts_at_zero(shape):
 
 def test_time_and_class_change_the_output():
     torch.manual_seed(0)
-    net = UNet(Layout("image", (1, 8, 8), 10), width=8, num_classes=10)
+    net = UNet(ImageLayout((1, 8, 8), 10), width=8, num_classes=10)
     for module in net.modules():  # undo the zero initialisation that makes every block start as the identity
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.normal_(module.weight, std=0.1)
@@ -29,7 +29,7 @@ def test_time_and_class_change_the_output():
 
 
 def test_timestep_embedding_equals_diffusers():
-    embeddings = pytest.importorskip("diffusers.models.embeddings")
+    from diffusers.models import embeddings
     t = torch.tensor([0, 1, 17, 500, 999])
     theirs = embeddings.get_timestep_embedding(t, 32, flip_sin_to_cos=True, downscale_freq_shift=0)
     torch.testing.assert_close(timestep_embedding(t, 32), theirs, atol=1e-6, rtol=1e-6)
@@ -37,6 +37,6 @@ def test_timestep_embedding_equals_diffusers():
 
 def test_sizes_the_unet_cannot_halve_are_refused():
     with pytest.raises(GenloomError, match="cannot halve 7x7 images"):
-        UNet(Layout("image", (1, 7, 7)))
+        UNet(ImageLayout((1, 7, 7)))
     with pytest.raises(GenloomError, match=r"cannot halve 8x8 images 3 time\(s\) \(at most 2\)"):
-        UNet(Layout("image", (1, 8, 8)), levels=3)
+        UNet(ImageLayout((1, 8, 8)), levels=3)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from genloom.train import read_metrics
+from genloom.train.loop import read_metrics
 from genloom.train.checkpoint import load_state
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -7,8 +7,11 @@ import pytest
 import torch
 
 import genloom as gl
+from genloom.data.image_layout import ImageLayout
+from genloom.families.configs import VAEConfig
 from genloom.families.vae import VAE
-from genloom.train import TrainConfig, read_metrics
+from genloom.train.config import TrainConfig
+from genloom.train.loop import Trainer, read_metrics
 from genloom.train.batches import ShuffledBatches
 from genloom.train.checkpoint import load_state
 from genloom.train.loop import MAX_ROLLBACKS, lr_multiplier
@@ -35,13 +38,26 @@ def _break_at(monkeypatch, call: int, error=KeyboardInterrupt):
 
 def test_resume_before_the_first_checkpoint_starts_over(tmp_path):
     gl.Model("vae", **TINY_VAE).fit("digits", steps=3, out=tmp_path / "r", **FAST)
-    (tmp_path / "r" / "trainer.pt").unlink()
+    for name in ("trainer.pt", "model.safetensors", "ema.safetensors", "metrics.jsonl"):  # killed at the start
+        (tmp_path / "r" / name).unlink()
     model = gl.Model("vae").fit(out=tmp_path / "r", resume=True, steps=4, **QUIET)
     assert model.record["steps_trained"] == 4
 
 
+def test_resume_never_replaces_final_weights(tmp_path):
+    """A finished run whose trainer state is gone: more training would overwrite the model and mix two runs'
+    metrics, so it is refused and nothing changes."""
+    gl.Model("vae", **TINY_VAE).fit("digits", steps=3, out=tmp_path / "r", **FAST)
+    (tmp_path / "r" / "trainer.pt").unlink()
+    before = {path.name: path.read_bytes() for path in (tmp_path / "r").iterdir() if path.is_file()}
+    with pytest.raises(gl.GenloomError, match="has no trainer.pt to resume from and its weights are final; train "
+                                              "into a new output folder"):
+        gl.Model("vae").fit(out=tmp_path / "r", resume=True, steps=25, **QUIET)
+    assert {path.name: path.read_bytes() for path in (tmp_path / "r").iterdir() if path.is_file()} == before
+
+
 def test_resume_of_in_memory_data_needs_the_data(tmp_path, digits):
-    data = gl.Dataset("images", digits.values[:64], "mine")
+    data = gl.Dataset("image", digits.values[:64], "mine")
     gl.Model("vae", **TINY_VAE).fit(data, steps=2, out=tmp_path / "r", **FAST)
     with pytest.raises(gl.GenloomError, match="in-memory data, which is not on record; pass the data again"):
         gl.Model("vae").fit(out=tmp_path / "r", resume=True, steps=3)
@@ -118,14 +134,26 @@ def test_checkpoint_is_weights_only_and_complete(tmp_path):
     assert not list((tmp_path / "r").glob(".*tmp*"))  # no temporary files left behind
 
 
-def test_time_budget_stops_training(tmp_path):
-    model = gl.Model("vae", **TINY_VAE).fit("digits", minutes=0.02, out=tmp_path / "r", **FAST)
-    assert 1.2 <= model.record["train_seconds"] < 5
-    assert read_metrics(tmp_path / "r" / "metrics.jsonl")[-1]["step"] == model.record["steps_trained"] > 1
+def test_a_time_budget_counts_training_time_only(tmp_path, monkeypatch):
+    """On a clock where a training step takes 1 s and a validation 5 s, a budget of 6 s is six steps."""
+    now = [0.0]
+    original = VAE.losses
+
+    def losses(self, x, labels):
+        now[0] += 1.0 if self.training else 5.0  # the weight average validates in eval mode
+        yield from original(self, x, labels)
+    monkeypatch.setattr(VAE, "losses", losses)
+    x = torch.rand(64, 1, 8, 8) * 2 - 1
+    config = TrainConfig(minutes=0.1, batch_size=16, eval_every=2, eval_batches=1, progress=False)
+    trainer = Trainer(VAE(ImageLayout((1, 8, 8)), VAEConfig(latent_dim=2, width=4)), x, None, config, tmp_path,
+                      torch.device("cpu"), validation=(x[:16], None), clock=lambda: now[0])
+    trainer.fit()
+    assert trainer.step == 6 and trainer.elapsed == 6.0
+    assert [m["step"] for m in read_metrics(tmp_path / "metrics.jsonl") if "val_loss" in m] == [2, 4, 6]
 
 
 def test_epoch_budget_counts_batches(tmp_path, digits):
-    data = gl.Dataset("images", digits.values[:500], "d")  # 450 for training after the 10% held out
+    data = gl.Dataset("image", digits.values[:500], "d")  # 450 for training after the 10% held out
     model = gl.Model("vae", **TINY_VAE).fit(data, epochs=2, batch_size=100, out=tmp_path / "r", **QUIET)
     assert model.record["steps_trained"] == 2 * (450 // 100)
 
@@ -161,6 +189,9 @@ def test_batches_replay_after_state_restore():
     ("warmup_steps", -1, "warmup_steps must be at least 0"),
     ("min_lr_ratio", 2, "min_lr_ratio must lie in"),
     ("ema_decay", 1, "ema_decay must lie in"),
+    ("steps", 2.5, "steps must be a whole number; got 2.5"),
+    ("steps", "3", "steps must be a whole number; got '3'"),
+    ("seed", -1, "seed must be at least 0"),
     ("optimiser", "sgd", "unknown training option 'optimiser'"),
 ])
 def test_impossible_training_options(tmp_path, option, value, message):

@@ -1,16 +1,17 @@
-import numpy as np
 import pytest
 import torch
 
 import genloom as gl
-from genloom.families.autoregressive import Autoregressive, AutoregressiveConfig
-from genloom.layout import Layout
+from genloom.families.autoregressive import Autoregressive
+from genloom.families.configs import AutoregressiveConfig
+from genloom.data.text_layout import TextLayout
 from genloom.nets.lora import add_lora
-from genloom.train import TrainConfig, read_metrics
+from genloom.train.config import TrainConfig
+from genloom.train.loop import Trainer, read_metrics
 from genloom.train.optimizers import Chained, build_optimizer, hidden_matrices
 from tests.conftest import QUIET, TINY_GPT
 
-LAYOUT = Layout("sequence", (), vocab_size=20, start_token=3)
+LAYOUT = TextLayout((), vocab_size=20, start_token=3)
 
 
 def _gpt() -> Autoregressive:
@@ -21,12 +22,11 @@ def _gpt() -> Autoregressive:
 def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
     gpt = _gpt()
     names = {id(p): n for n, p in gpt.named_parameters()}
-    hidden = hidden_matrices(gpt, "autoregressive")
+    hidden = hidden_matrices(gpt)
     assert sorted(names[i] for i in hidden) == sorted(
         f"net.h.{layer}.{part}.weight" for layer in range(2)
         for part in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"))
-    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.05),
-                                "autoregressive")
+    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.05))
     assert isinstance(optimizer, Chained) and isinstance(optimizer.parts["muon"], torch.optim.Muon)
     muon_params = {id(p) for g in optimizer.parts["muon"].param_groups for p in g["params"]}
     adamw_params = {id(p) for g in optimizer.parts["adamw"].param_groups for p in g["params"]}
@@ -54,7 +54,7 @@ def test_a_resumed_run_takes_new_rates_but_not_a_new_optimizer(tmp_path):
 
 def test_adamw_decays_matrices_only():
     gpt = _gpt()
-    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(weight_decay=0.1), "autoregressive")
+    optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(weight_decay=0.1))
     assert isinstance(optimizer, torch.optim.AdamW)
     for group in optimizer.param_groups:
         assert all(p.dim() == (2 if group["weight_decay"] else 1) for p in group["params"])
@@ -64,7 +64,7 @@ def test_lora_adapters_train_with_adamw_alone():
     gpt = _gpt()
     add_lora(gpt, rank=2, alpha=4.0)
     trainable = [p for p in gpt.parameters() if p.requires_grad]
-    optimizer = build_optimizer(gpt, trainable, TrainConfig(optimizer="muon"), "autoregressive")
+    optimizer = build_optimizer(gpt, trainable, TrainConfig(optimizer="muon"))
     assert isinstance(optimizer, torch.optim.AdamW) and trainable
     assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {id(p) for p in trainable}
 
@@ -80,14 +80,15 @@ def test_schedule_scales_each_optimizer_from_its_own_rate(tmp_path):
     assert model.record["train"]["optimizer"] == "muon"  # the default for text
 
 
-def test_muon_lowers_the_loss_faster_than_adamw_on_text(tmp_path):
-    """The reason it is the text default: same model, data and steps, a lower training loss."""
-    def final_loss(optimizer):
-        run = tmp_path / optimizer
-        gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", steps=200, optimizer=optimizer, log_every=10,
-                                                   eval_every=1000, out=run, **QUIET)
-        return np.mean([m["loss"] for m in read_metrics(run / "metrics.jsonl") if "loss" in m][-3:])
-    assert final_loss("muon") < final_loss("adamw") - 0.03  # measured: 2.46 against 2.51
+def test_muon_trains_the_hidden_matrices_and_lowers_the_loss(tmp_path):
+    """That Muon beats AdamW in time is measured in benchmarks/text.py; here, that it trains at all."""
+    model = gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", steps=60, log_every=10, eval_every=1000,
+                                                       out=tmp_path / "r", **QUIET)
+    untrained = _gpt().state_dict()
+    trained = model.net.state_dict()
+    assert not torch.allclose(trained["net.h.0.mlp.c_fc.weight"], untrained["net.h.0.mlp.c_fc.weight"])
+    losses = [m["loss"] for m in read_metrics(tmp_path / "r" / "metrics.jsonl") if "loss" in m]
+    assert losses[-1] < losses[0] - 0.5  # from about log(65) = 4.2
 
 
 def test_other_kinds_keep_adamw(tmp_path):
@@ -97,33 +98,37 @@ def test_other_kinds_keep_adamw(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"optimizer": "sgd"}, "optimizer must be 'adamw' or 'muon'; got 'sgd'"),
+    ({"optimizer": "sgd"}, "optimizer must be one of adamw, muon; got 'sgd'"),
     ({"muon_lr": 0.0}, "muon_lr must be greater than 0; got 0.0"),
 ])
 def test_impossible_optimizer_settings(options, message):
     with pytest.raises(gl.GenloomError, match=message):
-        TrainConfig(**options).check()
+        TrainConfig(**options)
 
 
-def test_loss_scaling_drives_both_optimisers_and_skips_overflowing_steps():
-    """fp16's path (GradScaler) with Muon + AdamW, run on the CPU: scaled steps equal unscaled ones, and a
-    step with infinite gradients changes nothing."""
-    x = torch.randint(20, (4, 17))
+def test_the_trainers_loss_scaling_drives_both_optimisers_and_skips_overflowing_steps(tmp_path):
+    """fp16's path: the Trainer's own update with its GradScaler forced on (it is on only for fp16 on CUDA):
+    a scaled step equals an unscaled one, and a step whose gradients overflow changes nothing and halves the
+    scale."""
+    tokens = torch.randint(20, (400,))
 
-    def step(scale: float | None, poison: bool = False) -> dict[str, torch.Tensor]:
+    def trained(name: str, scale: float | None, overflow: bool = False) -> Trainer:
         gpt = _gpt()
-        optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon"), "autoregressive")
-        scaler = torch.amp.GradScaler("cpu", init_scale=scale or 1.0, enabled=scale is not None)
-        (_, loss, _), = gpt.losses(x, None)
-        scaler.scale(loss * (float("inf") if poison else 1.0)).backward()
-        scaler.unscale_(optimizer)
-        scaler.step(optimizer)
-        scaler.update()
-        return {k: v.clone() for k, v in gpt.state_dict().items()}
+        if overflow:
+            gpt.net.wte.weight.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+        config = TrainConfig(optimizer="muon", steps=1, warmup_steps=0, batch_size=4, val_fraction=0, progress=False)
+        (tmp_path / name).mkdir()
+        trainer = Trainer(gpt, tokens, None, config, tmp_path / name, torch.device("cpu"))
+        if scale is not None:
+            trainer.scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+        trainer.fit()
+        return trainer
 
-    start, plain, scaled = _gpt().state_dict(), step(None), step(1024.0)
+    start = _gpt().state_dict()
+    plain, scaled = trained("plain", None).family.state_dict(), trained("scaled", 1024.0).family.state_dict()
     assert all(torch.allclose(plain[k], scaled[k], atol=1e-6) for k in plain)
-    assert not torch.equal(plain["net.h.0.mlp.c_fc.weight"], start["net.h.0.mlp.c_fc.weight"])
-    assert not torch.equal(plain["net.wte.weight"], start["net.wte.weight"])
-    skipped = step(1024.0, poison=True)
-    assert all(torch.equal(skipped[k], start[k]) for k in start)
+    for name in ("net.h.0.mlp.c_fc.weight", "net.wte.weight"):  # Muon's matrices and AdamW's embedding moved
+        assert not torch.equal(plain[name], start[name])
+    skipped = trained("skipped", 1024.0, overflow=True)
+    assert all(torch.equal(skipped.family.state_dict()[k], start[k]) for k in start)
+    assert skipped.scaler.get_scale() == 512.0 and skipped.step == 1

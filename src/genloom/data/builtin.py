@@ -16,7 +16,7 @@ def digits() -> Dataset:
 
     bunch = load_digits()
     images = np.round(bunch.images * (255 / 16)).astype(np.uint8)[..., None]  # pixel values 0..16
-    return Dataset("images", images, "digits", bunch.target.astype(np.int64),
+    return Dataset("image", images, "digits", bunch.target.astype(np.int64),
                    [str(d) for d in range(10)], {"source": "digits"})
 
 

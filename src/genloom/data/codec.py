@@ -1,40 +1,111 @@
-"""The codec contract: raw data <-> tensors, and the layout a backbone is built from."""
+"""The codec contract: raw data <-> tensors, and the layout a backbone is built from; and the catalog of
+codecs by data kind (a codec's module is imported when it is used)."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from importlib import import_module
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
-import numpy as np
-import torch
-
+from ..errors import GenloomError
 from ..layout import Layout
+from .sample_files import WRITERS, SampleWriter
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from .dataset import Dataset
+
+# rows drawn by the caller for a number of them, a seed and the encoded positions asked for (see sample_where)
+Draw = Callable[[int, int, list[int]], Any]
 
 
-class Codec(Protocol):
+class Codec(ABC):
     """Turns one data kind into tensors and back; knows nothing about families."""
 
-    name: str             # the data kind it encodes, as Dataset.kind
-    sample_suffix: str    # file type of the samples written during training
+    kind: ClassVar[str]                        # the data kind it encodes (layout.KINDS)
+    sample_formats: ClassVar[tuple[str, ...]]  # file types its samples can be written to; the first is the default
 
-    def fit(self, data: Any) -> "Codec": ...
-    def encode(self, values: Any) -> torch.Tensor: ...
-    def decode(self, tensor: torch.Tensor) -> Any: ...
-    def label_ids(self, labels: Any) -> np.ndarray: ...
+    @abstractmethod
+    def fit(self, data: Dataset) -> Codec:
+        """Learn what the encoding needs from the training data; returns self."""
+
+    @abstractmethod
+    def encode(self, values: Any) -> torch.Tensor:
+        """Raw values of this kind as the tensors the layout describes; values unlike the training data's
+        (another image size, other columns, unknown characters) are refused, naming the difference."""
+
+    @abstractmethod
+    def decode(self, tensor: torch.Tensor, part: int = 0) -> Any:
+        """Tensors back to raw values; `part` numbers the chunks of one long sampling, so that any random draw
+        of decoding differs from chunk to chunk."""
+
     @property
-    def layout(self) -> Layout: ...
-    def save_samples(self, samples: Any, path: Path) -> Path: ...
-    def files(self) -> dict[str, str]: ...
-    def to_json(self) -> dict[str, Any]: ...
+    @abstractmethod
+    def layout(self) -> Layout:
+        """What a family and a backbone know of the encoded data."""
+
+    @property
+    def sample_suffix(self) -> str:
+        """The file type of the samples written during training."""
+        return self.sample_formats[0]
+
+    def sample_writer(self, path: str | Path, total: int) -> SampleWriter:
+        """A writer of `total` decoded samples to `path`, in the format its suffix names, chunk by chunk."""
+        path = Path(path)
+        if path.suffix.lower() not in self.sample_formats:
+            raise GenloomError(f"cannot write {self.kind} samples to {path.name}; use a "
+                               f"{' or '.join(self.sample_formats)} path")
+        return WRITERS[path.suffix.lower()](path, total)
+
+    def save_samples(self, samples: Any, path: str | Path) -> Path:
+        """Write decoded samples in the format the path's suffix names, atomically."""
+        with self.sample_writer(path, len(samples)) as writer:
+            writer.write(samples)
+        return Path(path)
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """The fitted state, as codec.json holds it."""
+
     @classmethod
-    def from_json(cls, state: dict[str, Any]) -> "Codec": ...
+    @abstractmethod
+    def from_json(cls, state: dict[str, Any]) -> Codec:
+        """The codec rebuilt from `to_json`'s state."""
+
+    def label_ids(self, labels: Any) -> np.ndarray:
+        """Class names or ids -> int64 ids."""
+        raise GenloomError(f"{self.kind} models take no labels")
+
+    def sample_where(self, conditions: Mapping[str, Any], n: int, seed: int, draw: Draw) -> Any:
+        """n decoded samples that meet `conditions` (a table's {column: value}), drawn with `draw`."""
+        raise GenloomError(f"conditions apply to tables; this model makes {self.kind} data")
+
+    def files(self) -> dict[str, str]:
+        """Extra files a run keeps beside codec.json, by name."""
+        return {}
 
 
-CODECS: dict[str, type] = {}
+CODECS: dict[str, tuple[str, str]] = {
+    "image": ("genloom.data.image_codec", "ImageCodec"),
+    "table": ("genloom.data.table_codec", "TabularCodec"),
+    "text": ("genloom.data.text_codec", "TextCodec"),
+}
 
 
-def register_codec(kind: str):
-    """Class decorator: the codec used for data sets of `kind`."""
-    def add(cls: type) -> type:
-        CODECS[kind] = cls
-        return cls
-    return add
+def codec_class(kind: str) -> type[Codec]:
+    """The codec of a data kind, or a one-line error naming the known kinds."""
+    if kind not in CODECS:
+        raise GenloomError(f"no codec for {kind!r} data; known kinds: {', '.join(CODECS)}")
+    module, name = CODECS[kind]
+    return getattr(import_module(module), name)
+
+
+def fitted_codec(data: Dataset, options: Mapping[str, Any]) -> Codec:
+    """The codec of the data's kind with `options`, fitted to the data."""
+    try:
+        codec = codec_class(data.kind)(**options)
+    except TypeError as error:
+        raise GenloomError(f"unknown codec option for {data.kind} data ({error})") from None
+    return codec.fit(data)

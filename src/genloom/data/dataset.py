@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+
+from ..errors import GenloomError
+from ..layout import KINDS, data_kind
 
 
 @dataclass
 class Dataset:
     """What `load_data` returns and `Model.fit` takes; the codec turns `values` into tensors."""
 
-    kind: str                             # picks the codec: "images", "text" or "table"
-    values: Any                           # images: uint8 array (N, H, W, C); text: one str; table: a DataFrame
+    kind: str                             # picks the codec: "image", "table" or "text" (layout.KINDS)
+    values: Any                           # images: uint8 array (N, H, W, C); a table: a DataFrame; text: one str
     name: str                             # short name for runs and reports
     labels: np.ndarray | None = None      # int64 class ids, one per example
     class_names: list[str] | None = None
@@ -21,11 +24,22 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.values)
 
+    def __post_init__(self) -> None:
+        self.kind = data_kind(self.kind)
+        if self.kind not in KINDS:
+            raise GenloomError(f"unknown data kind {self.kind!r}; kinds: {', '.join(KINDS)}")
+
     def __repr__(self) -> str:
-        if self.kind == "text":
-            return f"Dataset({self.name!r}: {len(self):,} characters of text)"
-        if self.kind == "table":
-            return f"Dataset({self.name!r}: {len(self):,} rows x {self.values.shape[1]} columns)"
-        classes = f", {len(self.class_names)} classes" if self.class_names else ""
-        shape = "x".join(str(s) for s in np.shape(self.values)[1:])
-        return f"Dataset({self.name!r}: {len(self)} {self.kind} of {shape}{classes})"
+        return f"Dataset({self.name!r}: {DESCRIPTIONS[self.kind](self)})"
+
+
+def _images(data: Dataset) -> str:
+    classes = f", {len(data.class_names)} classes" if data.class_names else ""
+    return f"{len(data)} images of {'x'.join(str(s) for s in np.shape(data.values)[1:])}{classes}"
+
+
+DESCRIPTIONS: dict[str, Callable[[Dataset], str]] = {
+    "image": _images,
+    "table": lambda data: f"{len(data):,} rows x {data.values.shape[1]} columns",
+    "text": lambda data: f"{len(data):,} characters of text",
+}

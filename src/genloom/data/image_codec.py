@@ -1,25 +1,23 @@
 """ImageCodec: uint8 (N, H, W, C) pictures <-> float (N, C, H, W) tensors in [-1, 1]."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import GenloomError
-from ..files import atomic_path
-from .codec import Layout, register_codec
+from .codec import Codec
 from .dataset import Dataset
-from .images import as_uint8_images, image_grid, resize_images, save_png, set_channels
+from .image_layout import ImageLayout
+from .images import as_uint8_images
 
 
-@register_codec("images")
-class ImageCodec:
-    """Fixed size and channel count learnt from the training images; any input is brought to them."""
+class ImageCodec(Codec):
+    """Fixed size and channel count learnt from the training images; other images are refused, naming both."""
 
-    name = "images"
-    sample_suffix = ".png"  # samples written during training are grids
+    kind = "image"
+    sample_formats = (".png", ".npy")  # during training: a grid
 
     def __init__(self, image_size: tuple[int, int] | None = None, channels: int | None = None,
                  class_names: Sequence[str] | None = None):
@@ -35,19 +33,20 @@ class ImageCodec:
         return self
 
     @property
-    def layout(self) -> Layout:
-        return Layout("image", (self.channels, *self.image_size), len(self.class_names))
-
-    def prepare(self, values: Any) -> np.ndarray:
-        """Any image array -> uint8 (N, H, W, C) at this codec's size and channel count."""
-        images = as_uint8_images(values)
-        return set_channels(resize_images(images, self.image_size), self.channels)
+    def layout(self) -> ImageLayout:
+        return ImageLayout((self.channels, *self.image_size), len(self.class_names))
 
     def encode(self, values: Any) -> torch.Tensor:
-        images = self.prepare(values)
+        images = as_uint8_images(values)
+        height, width = self.image_size
+        if images.shape[1:] != (height, width, self.channels):
+            got_height, got_width, got_channels = images.shape[1:]
+            raise GenloomError(f"the model takes {height}x{width}x{self.channels} images; these are "
+                               f"{got_height}x{got_width}x{got_channels}: resize them first (load_data(..., "
+                               f"image_size={height}), CLI --image-size {height}x{width})")
         return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0).contiguous()
 
-    def decode(self, tensor: torch.Tensor) -> np.ndarray:
+    def decode(self, tensor: torch.Tensor, part: int = 0) -> np.ndarray:
         pixels = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
         return pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
@@ -68,24 +67,8 @@ class ImageCodec:
                 raise GenloomError(f"unknown label {label!r}; known: {', '.join(self.class_names)}")
         return np.array(ids, dtype=np.int64)
 
-    def save_samples(self, samples: np.ndarray, path: str | Path) -> Path:
-        """Write decoded samples: a grid for .png, the raw array for .npy."""
-        path = Path(path)
-        if path.suffix not in (".png", ".npy"):
-            raise GenloomError(f"cannot write image samples to {path.name}; use a .png (grid) or .npy path")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".npy":
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, samples)
-            return path
-        return save_png(image_grid(samples), path)
-
-    def files(self) -> dict[str, str]:
-        """Extra files a run keeps beside codec.json: none."""
-        return {}
-
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.name, "image_size": list(self.image_size), "channels": self.channels,
+        return {"kind": self.kind, "image_size": list(self.image_size), "channels": self.channels,
                 "class_names": self.class_names}
 
     @classmethod

@@ -11,7 +11,6 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import GenloomError
-from ..files import atomic_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -72,16 +71,6 @@ def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def set_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """Convert uint8 (N, H, W, C) images between grayscale (1) and RGB (3)."""
-    if images.shape[-1] == channels:
-        return images
-    if channels == 3:
-        return np.repeat(images, 3, axis=-1)
-    luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as PIL "L"
-    return np.round(luma)[..., None].astype(np.uint8)
-
-
 def parse_image_size(size: int | tuple[int, int] | str | None) -> tuple[int, int] | None:
     """Accept 32, (32, 48) or "32x48"; return (H, W) or None."""
     if size is None:
@@ -98,7 +87,8 @@ def parse_image_size(size: int | tuple[int, int] | str | None) -> tuple[int, int
     return int(pair[0]), int(pair[1])
 
 
-def read_image_folder(folder: Path, image_size: tuple[int, int] | None):
+def read_image_folder(folder: Path, image_size: tuple[int, int] | None
+                      ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read a folder of images (one sub-folder per class, or none); return images, labels, class names."""
     subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if subfolders:
@@ -179,10 +169,3 @@ def image_grid(images: np.ndarray, columns: int | None = None, min_tile: int = 3
     grid = Image.fromarray(canvas[..., 0] if channels == 1 else canvas)
     scale = max(1, math.ceil(min_tile / min(height, width)))
     return grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
-
-
-def save_png(image: Image.Image, path: Path) -> Path:
-    """Save a PNG atomically."""
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return path

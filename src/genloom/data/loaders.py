@@ -26,6 +26,9 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
     score predicts) to tables."""
     if isinstance(source, Dataset):
         return source
+    if not isinstance(source, (str, Path, np.ndarray, pd.DataFrame)):
+        raise GenloomError(f"load_data takes a built-in name ({', '.join(sorted(BUILTINS))}), a path, an image array "
+                           f"or a DataFrame; got {type(source).__name__}")
     size = parse_image_size(image_size)
     text_options = {"encoding": encoding, "errors": errors, "text_field": text_field}
     table_options = {"metadata": str(Path(metadata).resolve()) if metadata else None, "target": target}
@@ -35,7 +38,7 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
                                     source=table_options), target)
     if isinstance(source, np.ndarray):
         images = as_uint8_images(source, what="the image array")
-        return Dataset("images", resize_images(images, size) if size else images, "array")
+        return Dataset("image", resize_images(images, size) if size else images, "array")
     path = Path(source)
     if not path.exists():
         if str(source) in BUILTINS:
@@ -51,9 +54,7 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
             raise GenloomError(f"{path}: unsupported file type '{path.suffix}'; "
                                f"use a folder of images or one of {', '.join(sorted(FILE_LOADERS))}")
     data = loader(path, size, **text_options) if loader in TEXT_LOADERS else loader(path, size)
-    if data.kind == "text":
-        _check_text(data, path)
-    options = {"images": {"image_size": list(size) if size else None}, "text": text_options,
+    options = {"image": {"image_size": list(size) if size else None}, "text": text_options,
                "table": table_options}[data.kind]
     data.source = {"source": str(path.resolve()), **options}
     return _with_target(data, target)
@@ -64,7 +65,7 @@ def _with_target(data: Dataset, target: str | None) -> Dataset:
     if target is None:
         return data
     if data.kind != "table":
-        raise GenloomError(f"a target column applies to tables; this data is {data.kind}")
+        raise GenloomError(f"a target column applies to tables; this data is {data.kind} data")
     if target not in data.values.columns:
         raise GenloomError(f"target column {target!r} is not in {data.name}; columns: "
                            f"{', '.join(map(str, data.values.columns))}")
@@ -76,21 +77,22 @@ def _is_text_folder(path: Path) -> bool:
     return any(path.glob("*.txt")) and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*"))
 
 
-def _check_text(data: Dataset, path: Path) -> None:
-    if not data.values.strip():
+def _corpus(text: str, path: Path, name: str) -> Dataset:
+    if not text.strip():
         raise GenloomError(f"{path} holds no text; give a corpus with at least a few thousand characters")
+    return Dataset("text", text, name)
 
 
 def _load_text_file(path: Path, size, **options) -> Dataset:
-    return Dataset("text", read_text(path, options["encoding"], options["errors"]), path.stem)
+    return _corpus(read_text(path, options["encoding"], options["errors"]), path, path.stem)
 
 
 def _load_text_folder(path: Path, size, **options) -> Dataset:
-    return Dataset("text", read_text_folder(path, options["encoding"], options["errors"]), path.name)
+    return _corpus(read_text_folder(path, options["encoding"], options["errors"]), path, path.name)
 
 
 def _load_jsonl(path: Path, size, **options) -> Dataset:
-    return Dataset("text", read_jsonl(path, options["text_field"], options["encoding"], options["errors"]), path.stem)
+    return _corpus(read_jsonl(path, options["text_field"], options["encoding"], options["errors"]), path, path.stem)
 
 
 def load_source(source: dict) -> Dataset:
@@ -108,7 +110,7 @@ def _resized(data: Dataset, size: tuple[int, int]) -> Dataset:
 
 def _load_image_folder(path: Path, size: tuple[int, int] | None) -> Dataset:
     images, labels, class_names = read_image_folder(path, size)
-    return Dataset("images", images, path.name, labels, class_names)
+    return Dataset("image", images, path.name, labels, class_names)
 
 
 def _load_image_array(path: Path, size: tuple[int, int] | None) -> Dataset:
@@ -123,7 +125,7 @@ def _load_image_array(path: Path, size: tuple[int, int] | None) -> Dataset:
     class_names = None
     if labels is not None:
         labels, class_names = _label_ids(np.asarray(labels), len(images), path)
-    return Dataset("images", images, path.stem, labels, class_names)
+    return Dataset("image", images, path.stem, labels, class_names)
 
 
 def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

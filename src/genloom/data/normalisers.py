@@ -1,16 +1,32 @@
 """How a numerical column becomes values a network can learn: CTGAN's modes, or TabDDPM's quantiles. Each
-normaliser fits a JSON-able state on the present values and encodes/decodes blocks of the tabular codec."""
+normaliser fits a typed state on the present values and encodes/decodes blocks of the tabular codec."""
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr, ndtri
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import BayesianGaussianMixture
+
+from ..layout import Span
 
 MAX_MODES, MIN_MODE_WEIGHT, GMM_ROWS = 10, 0.005, 20_000
+
+
+@dataclass
+class Modes:
+    """A variational Gaussian mixture's kept modes."""
+
+    means: list[float]
+    stds: list[float]
+    weights: list[float]
+
+
+@dataclass
+class Quantiles:
+    """Evenly spaced quantiles of the training values."""
+
+    quantiles: list[float]
 
 
 class ModeNormaliser:
@@ -19,9 +35,13 @@ class ModeNormaliser:
     mode's +-4 sigma (a number in (-1, 1)). Suits GANs and VAEs, whose outputs are bounded."""
 
     name = "modes"
+    State = Modes
 
     @staticmethod
-    def fit(present: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    def fit(present: np.ndarray, rng: np.random.Generator) -> Modes:
+        from sklearn.exceptions import ConvergenceWarning  # scikit-learn is slow to import: only when fitting
+        from sklearn.mixture import BayesianGaussianMixture
+
         fit_on = rng.choice(present, GMM_ROWS, replace=False) if len(present) > GMM_ROWS else present
         components = int(min(MAX_MODES, max(1, len(np.unique(fit_on)))))
         gmm = BayesianGaussianMixture(n_components=components, weight_concentration_prior_type="dirichlet_process",
@@ -30,17 +50,17 @@ class ModeNormaliser:
             warnings.simplefilter("ignore", ConvergenceWarning)
             gmm.fit(fit_on.reshape(-1, 1))
         keep = gmm.weights_ > MIN_MODE_WEIGHT
-        return {"means": gmm.means_[keep, 0].tolist(), "stds": np.sqrt(gmm.covariances_[keep, 0, 0]).tolist(),
-                "weights": (gmm.weights_[keep] / gmm.weights_[keep].sum()).tolist()}
+        return Modes(gmm.means_[keep, 0].tolist(), np.sqrt(gmm.covariances_[keep, 0, 0]).tolist(),
+                     (gmm.weights_[keep] / gmm.weights_[keep].sum()).tolist())
 
     @staticmethod
-    def spans(state: dict[str, Any]) -> list[tuple[str, int]]:
-        return [("continuous", 1), ("mode", len(state["means"]))]
+    def spans(state: Modes) -> list[Span]:
+        return [Span("continuous", 1), Span("mode", len(state.means))]
 
     @staticmethod
-    def encode(x: np.ndarray, state: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-        means, stds = np.array(state["means"]), np.maximum(np.array(state["stds"]), 1e-6)
-        log_p = np.log(state["weights"]) - np.log(stds) - 0.5 * ((x[:, None] - means) / stds) ** 2
+    def encode(x: np.ndarray, state: Modes, rng: np.random.Generator) -> np.ndarray:
+        means, stds = np.array(state.means), np.maximum(np.array(state.stds), 1e-6)
+        log_p = np.log(state.weights) - np.log(stds) - 0.5 * ((x[:, None] - means) / stds) ** 2
         p = np.exp(log_p - log_p.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
         mode = (p.cumsum(1) > rng.random((len(x), 1))).argmax(1)
@@ -48,9 +68,9 @@ class ModeNormaliser:
         return np.concatenate([alpha[:, None], np.eye(len(means))[mode]], axis=1).astype(np.float32)
 
     @staticmethod
-    def decode(block: np.ndarray, state: dict[str, Any]) -> np.ndarray:
-        mode = block[:, 1:1 + len(state["means"])].argmax(1)
-        return np.clip(block[:, 0], -1, 1) * 4 * np.array(state["stds"])[mode] + np.array(state["means"])[mode]
+    def decode(block: np.ndarray, state: Modes) -> np.ndarray:
+        mode = block[:, 1:1 + len(state.means)].argmax(1)
+        return np.clip(block[:, 0], -1, 1) * 4 * np.array(state.stds)[mode] + np.array(state.means)[mode]
 
 
 class QuantileNormaliser:
@@ -59,20 +79,21 @@ class QuantileNormaliser:
     noise. Repeated values (a spike at 0) keep their whole quantile range and decode to exactly themselves."""
 
     name = "quantile"
+    State = Quantiles
     QUANTILES, SCALE = 1000, 4.0
 
     @classmethod
-    def fit(cls, present: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    def fit(cls, present: np.ndarray, rng: np.random.Generator) -> Quantiles:
         levels = np.linspace(0, 1, min(cls.QUANTILES, len(present)))
-        return {"quantiles": np.quantile(present, levels).tolist()}
+        return Quantiles(np.quantile(present, levels).tolist())
 
     @staticmethod
-    def spans(state: dict[str, Any]) -> list[tuple[str, int]]:
-        return [("continuous", 1)]
+    def spans(state: Quantiles) -> list[Span]:
+        return [Span("continuous", 1)]
 
     @classmethod
-    def encode(cls, x: np.ndarray, state: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-        quantiles = np.array(state["quantiles"])
+    def encode(cls, x: np.ndarray, state: Quantiles, rng: np.random.Generator) -> np.ndarray:
+        quantiles = np.array(state.quantiles)
         levels = np.linspace(0, 1, len(quantiles))
         # up and down interpolation averaged, as scikit-learn does, so a run of equal quantiles maps to its middle
         u = 0.5 * (np.interp(x, quantiles, levels) - np.interp(-x, -quantiles[::-1], -levels[::-1]))
@@ -80,8 +101,8 @@ class QuantileNormaliser:
         return np.clip(z, -0.999, 0.999)[:, None].astype(np.float32)
 
     @classmethod
-    def decode(cls, block: np.ndarray, state: dict[str, Any]) -> np.ndarray:
-        quantiles = np.array(state["quantiles"])
+    def decode(cls, block: np.ndarray, state: Quantiles) -> np.ndarray:
+        quantiles = np.array(state.quantiles)
         return np.interp(ndtr(np.clip(block[:, 0], -1, 1) * cls.SCALE), np.linspace(0, 1, len(quantiles)), quantiles)
 
 

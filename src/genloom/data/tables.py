@@ -1,6 +1,7 @@
 """Reading tables (CSV, Parquet, DataFrames) and deciding what kind each column is."""
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -11,11 +12,12 @@ import pandas as pd
 
 from ..errors import GenloomError
 
-KINDS = ("numerical", "categorical", "boolean", "datetime", "identifier")
+COLUMN_KINDS = ("numerical", "categorical", "boolean", "datetime", "identifier")
 SDV_NAMES = {"id": "identifier"}  # SDV metadata calls its kinds "sdtypes"; all but one share our names
 DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d",
                 "%d.%m.%Y", "%Y-%m-%d %H:%M")
 MAX_CATEGORIES = 10_000
+MAX_MAGNITUDE = 1e100  # larger numbers overflow the squares of the normalisers' statistics
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -24,13 +26,25 @@ def read_table(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+            separator = "\t" if path.suffix.lower() == ".tsv" else ","
+            _check_header(path, separator)
+            frame = pd.read_csv(path, sep=separator)
     except pd.errors.EmptyDataError:
         raise GenloomError(f"{path} is empty; give a table with a header line and rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise GenloomError(f"{path} is not a readable table ({first}); give a CSV or Parquet file") from None
     return check_table(frame, str(path))
+
+
+def _check_header(path: Path, separator: str) -> None:
+    """pandas renames a repeated column name to name.1 without a word: refuse it instead."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle, delimiter=separator), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise GenloomError(f"{path} repeats the column name {', '.join(map(repr, repeated))}; give each column "
+                           "its own name")
 
 
 def check_table(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -46,6 +60,15 @@ def check_table(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     empty = [str(c) for c in frame.columns if frame[c].isna().all()]
     if empty:
         raise GenloomError(f"column {', '.join(map(repr, empty))} of {name} holds only missing values; drop it")
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = np.flatnonzero(~(np.abs(numbers) <= MAX_MAGNITUDE) & ~np.isnan(numbers))
+            if len(bad):
+                raise GenloomError(f"column {column!r} of {name} has an infinite or too large value "
+                                   f"({numbers[bad[0]]:g} in row {bad[0] + 1}; at most {MAX_MAGNITUDE:g} in size); "
+                                   "replace or drop those rows, or rescale the column")
     return frame
 
 
@@ -61,11 +84,15 @@ def read_metadata(path: str | Path | None) -> dict[str, str]:
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as error:
         raise GenloomError(f"{path} is not a metadata file like {{\"columns\": {{\"age\": {{\"sdtype\": "
                            f"\"numerical\"}}}}}} ({type(error).__name__})") from None
-    unknown = {k for k in kinds.values() if k not in KINDS}
-    if unknown:
-        raise GenloomError(f"unknown column kind {', '.join(map(repr, sorted(map(str, unknown))))} in {path}; "
-                           f"use one of {', '.join(KINDS)}")
+    _check_kinds(kinds, str(path))
     return kinds
+
+
+def _check_kinds(kinds: dict[str, Any], where: str) -> None:
+    unknown = {k for k in kinds.values() if k not in COLUMN_KINDS}
+    if unknown:
+        raise GenloomError(f"unknown column kind {', '.join(map(repr, sorted(map(str, unknown))))} in {where}; "
+                           f"use one of {', '.join(COLUMN_KINDS)}")
 
 
 def date_format(values: pd.Series) -> str | None:
@@ -119,6 +146,7 @@ def infer_kind(name: str, values: pd.Series) -> str:
 def column_kinds(frame: pd.DataFrame, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """Every column's kind: the metadata's where it names one, inferred otherwise."""
     overrides = overrides or {}
+    _check_kinds(overrides, "the column kinds")
     unknown = sorted(set(overrides) - set(map(str, frame.columns)))
     if unknown:
         raise GenloomError(f"the metadata names column {', '.join(map(repr, unknown))}, which the table does not "

@@ -1,23 +1,23 @@
 """TextCodec: a corpus <-> a stream of token ids, by characters or by a BPE vocabulary trained locally."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..errors import GenloomError
-from ..files import write_text
-from ..layout import Layout
-from .codec import register_codec
+from .codec import Codec
 from .dataset import Dataset
+from .text_layout import TextLayout
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 TOKENIZERS = ("char", "bpe")
 
 
-def train_bpe(text: str, vocab_size: int):
+def train_bpe(text: str, vocab_size: int) -> Tokenizer:
     """A byte-level BPE vocabulary (as GPT-2's) trained on `text` with HF tokenizers; nothing downloaded."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -31,12 +31,11 @@ def train_bpe(text: str, vocab_size: int):
     return tokenizer
 
 
-@register_codec("text")
-class TextCodec:
+class TextCodec(Codec):
     """Characters (exact, small vocabulary) or byte-level BPE (any text, shorter sequences)."""
 
-    name = "text"
-    sample_suffix = ".txt"
+    kind = "text"
+    sample_formats = (".txt", ".jsonl")
 
     def __init__(self, tokenizer: str = "char", vocab_size: int = 1024, chars: list[str] | None = None,
                  bpe: str | None = None):
@@ -49,7 +48,10 @@ class TextCodec:
         self._bpe = None
         if bpe is not None:
             from tokenizers import Tokenizer
-            self._bpe = Tokenizer.from_str(bpe)
+            try:
+                self._bpe = Tokenizer.from_str(bpe)
+            except Exception as error:  # noqa: BLE001  (tokenizers raises a bare Exception for a bad file)
+                raise GenloomError(f"the BPE tokenizer is damaged ({str(error)[:120]}); it cannot be read") from None
         self._index = {c: i for i, c in enumerate(self.chars)}
 
     def fit(self, data: Dataset) -> "TextCodec":
@@ -66,13 +68,13 @@ class TextCodec:
         return self._bpe.token_to_id("<|endoftext|>") if self._bpe is not None else None
 
     @property
-    def layout(self) -> Layout:
+    def layout(self) -> TextLayout:
         """Unprompted samples start after a newline (or after <|endoftext|>, as GPT-2's do)."""
         if self.tokenizer == "char":
-            return Layout("sequence", (), vocab_size=len(self.chars), start_token=self._index.get("\n", 0))
+            return TextLayout((), vocab_size=len(self.chars), start_token=self._index.get("\n", 0))
         newline = self._bpe.encode("\n").ids
         start = self.end_token if self.end_token is not None else (newline[0] if len(newline) == 1 else 0)
-        return Layout("sequence", (), vocab_size=self._bpe.get_vocab_size(), start_token=start)
+        return TextLayout((), vocab_size=self._bpe.get_vocab_size(), start_token=start)
 
     def encode(self, values: str) -> torch.Tensor:
         """Token ids (a 1-D int64 tensor) of one text."""
@@ -87,7 +89,7 @@ class TextCodec:
                                "(a character model knows only the characters of its training text)")
         return torch.tensor([self._index[c] for c in values], dtype=torch.long)
 
-    def decode(self, tensor: torch.Tensor | list[int]) -> str | list[str]:
+    def decode(self, tensor: torch.Tensor | list[int], part: int = 0) -> str | list[str]:
         """Text of a 1-D id sequence, or a list of texts for a 2-D batch."""
         ids = torch.as_tensor(tensor).cpu()
         if ids.dim() == 2:
@@ -99,24 +101,12 @@ class TextCodec:
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("text models take no labels; give a prompt instead")
 
-    def save_samples(self, samples: list[str], path: str | Path) -> Path:
-        """Texts to .txt (separated by a rule) or .jsonl (one {"text": ...} per line)."""
-        path = Path(path)
-        if path.suffix not in (".txt", ".jsonl"):
-            raise GenloomError(f"cannot write text samples to {path.name}; use a .txt or .jsonl path")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".jsonl":
-            write_text(path, "".join(json.dumps({"text": s}) + "\n" for s in samples))
-        else:
-            write_text(path, "\n\n-----\n\n".join(samples) + "\n")
-        return path
-
     def files(self) -> dict[str, str]:
         """Extra files a run keeps: tokenizer.json for BPE, loadable by HF tokenizers."""
         return {"tokenizer.json": self._bpe.to_str()} if self._bpe is not None else {}
 
     def to_json(self) -> dict[str, Any]:
-        state = {"kind": self.name, "tokenizer": self.tokenizer, "vocab_size": self.vocab_size}
+        state = {"kind": self.kind, "tokenizer": self.tokenizer, "vocab_size": self.vocab_size}
         if self.tokenizer == "char":
             state["chars"] = self.chars
         else:

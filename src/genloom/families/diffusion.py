@@ -4,45 +4,18 @@ conditional model towards its labels. On tables, as TabDDPM: Gaussian diffusion 
 (quantile-transformed by the codec) and multinomial diffusion on the one-hot spans, one MLP denoising both."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
 from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
-from .base import Family, LossStep, register_family
+from .base import Family, LossStep
+from .configs import DiffusionConfig, DiffusionSampling
 from .multinomial import MultinomialDiffusion
 from .samplers import DDIMSampler, DDPMSampler, DPMSolverSampler
 from .schedules import NoiseSchedule
-
-PREDICTIONS = ("epsilon", "v")
-TABLE_SAMPLE_STEPS = 100
-
-
-@dataclass
-class DiffusionConfig:
-    schedule: str = "cosine"          # noise schedule: "linear" (DDPM) or "cosine" (improved DDPM)
-    timesteps: int = 1000             # noise levels in training
-    prediction: str = "epsilon"       # what the network predicts: the noise, or v (Salimans & Ho 2022)
-    width: int = 32                   # U-Net channels at full resolution (twice that below)
-    res_blocks: int = 1               # residual blocks per resolution
-    depth: int | None = None          # halvings in the U-Net (default: as many as fit, at most 3)
-    attention: bool = True            # self-attention at the lowest resolution
-    dropout: float = 0.0
-    conditional: bool = False         # class-conditional, with classifier-free guidance at sampling
-    label_dropout: float = 0.1        # share of training labels replaced by "no class" (conditional only)
-
-    def check(self) -> None:
-        if self.prediction not in PREDICTIONS:
-            raise GenloomError(f"unknown prediction '{self.prediction}'; use one of {', '.join(PREDICTIONS)}")
-        NoiseSchedule.named(self.schedule, 2)
-        if self.timesteps < 2 or self.width < 1 or self.res_blocks < 1:
-            raise GenloomError("timesteps must be at least 2, width and res_blocks at least 1")
-        if not 0 <= self.label_dropout < 1 or not 0 <= self.dropout < 1:
-            raise GenloomError("label_dropout and dropout must lie in [0, 1)")
-
 
 SAMPLERS: dict[str, Callable[..., object]] = {
     "ddpm": lambda schedule, prediction, eta: DDPMSampler(schedule, prediction),
@@ -51,33 +24,10 @@ SAMPLERS: dict[str, Callable[..., object]] = {
 }
 
 
-@dataclass
-class DiffusionSampling:
-    # "ddpm" (ancestral), "ddim" or "dpm-solver" (DPM-Solver++ 2M); default dpm-solver for images, ddpm for
-    # tables, whose categories come out better from 100 small steps than from 20 large ones (benchmarked)
-    sampler: str | None = None
-    steps: int | None = None          # network evaluations (default: 20; images with ddpm: every timestep; tables: 100)
-    eta: float = 0.0                  # DDIM's noise: 0 deterministic, 1 as DDPM
-    guidance: float = 1.0             # classifier-free guidance scale; 1 = plain conditional sampling
-
-    def check(self) -> None:
-        if self.sampler is not None and self.sampler not in SAMPLERS:
-            raise GenloomError(f"unknown sampler '{self.sampler}'; use one of {', '.join(SAMPLERS)}")
-        if self.eta != 0 and self.sampler != "ddim":
-            raise GenloomError("eta applies to the ddim sampler only")
-        if not self.guidance >= 0:
-            raise GenloomError(f"guidance must be >= 0; got {self.guidance}")
-
-
-@register_family
 class Diffusion(Family):
     """A denoiser eps(x_t, t, y) trained with the simple MSE loss at uniformly drawn noise levels."""
 
     name = "diffusion"
-    Config = DiffusionConfig
-    SampleOptions = DiffusionSampling
-    train_defaults: ClassVar[dict] = {"lr": 1e-3, "ema_decay": 0.999, "warmup_steps": 100}
-    codec_defaults_by_kind: ClassVar[dict[str, dict]] = {"table": {"numbers": "quantile"}}
 
     def __init__(self, layout: Layout, config: DiffusionConfig):
         super().__init__(layout, config)
@@ -87,12 +37,12 @@ class Diffusion(Family):
                                        num_classes=layout.num_classes if self.conditional else 0)
         self.register_buffer("alphas_cumprod", self.schedule.alphas_cumprod.float(), persistent=False)
         # one-hot spans of a table diffuse multinomially; everything else (all of an image) is Gaussian
-        in_one_hot = torch.tensor([kind != "continuous" for kind, width in layout.spans for _ in range(width)],
+        in_one_hot = torch.tensor([span.one_hot for span in layout.spans for _ in range(span.width)],
                                   dtype=torch.bool)
         positions = torch.arange(len(in_one_hot))
         self.register_buffer("continuous_positions", positions[~in_one_hot], persistent=False)
         self.register_buffer("one_hot_positions", positions[in_one_hot], persistent=False)
-        widths = [width for (kind, width) in layout.spans if kind != "continuous"]
+        widths = [span.width for span in layout.spans if span.one_hot]
         self.categories = MultinomialDiffusion(self.schedule, widths) if widths else None
 
     @property
@@ -148,6 +98,12 @@ class Diffusion(Family):
         loss = self.noise_loss(x, labels, torch.Generator().manual_seed(0))
         return {"denoising_loss": loss.mean().item()}
 
+    def default_steps(self, sampler: str) -> int:
+        """Network evaluations when none are asked: the run's sample_steps, else 20 (every timestep for
+        ddpm); never more than the timesteps it was trained with."""
+        steps = self.config.sample_steps or (self.config.timesteps if sampler == "ddpm" else 20)
+        return min(steps, self.config.timesteps)
+
     def _denoise(self, x: torch.Tensor, t: int, labels: torch.Tensor | None, guidance: float) -> torch.Tensor:
         """The network's output at step t, guided: uncond + s (cond - uncond) in one doubled batch."""
         steps = torch.full((len(x),), t, device=x.device, dtype=torch.long)
@@ -158,8 +114,13 @@ class Diffusion(Family):
                                      torch.cat([labels, unconditional])).chunk(2)
         return uncond + guidance * (cond - uncond)
 
+    def sampling_passes(self, options: DiffusionSampling | None = None) -> int:
+        options = options or DiffusionSampling()
+        return options.steps if options.steps is not None else self.default_steps(options.sampler or self.config.sampler)
+
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
-               options: DiffusionSampling | None = None, given: Sequence[int] = ()) -> torch.Tensor:
+               options: DiffusionSampling | None = None, given: Sequence[int] = (),
+               on_pass: Callable[[], None] = lambda: None) -> torch.Tensor:
         options = options or DiffusionSampling()
         if options.guidance != 1.0 and not (self.conditional and self.config.label_dropout > 0):
             raise GenloomError("guidance needs a conditional model trained with label_dropout > 0 (train with "
@@ -167,11 +128,9 @@ class Diffusion(Family):
         device = self.alphas_cumprod.device
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
-        table = self.layout.kind == "table"
-        name = options.sampler or ("ddpm" if table else "dpm-solver")
+        name = options.sampler or self.config.sampler
         sampler = SAMPLERS[name](self.schedule, self.config.prediction, options.eta)
-        default_steps = TABLE_SAMPLE_STEPS if table else (self.config.timesteps if name == "ddpm" else 20)
-        steps = options.steps if options.steps is not None else min(default_steps, self.config.timesteps)
+        steps = options.steps if options.steps is not None else self.default_steps(name)
         shape = self.layout.shape if self.categories is None else (len(self.continuous_positions),)
         continuous = torch.randn(n, *shape, generator=generator).to(device)
         one_hot = self.categories.prior(n, generator).to(device) if self.categories is not None else None
@@ -181,4 +140,5 @@ class Diffusion(Family):
             continuous = sampler.step(output, t, continuous, generator)
             if one_hot is not None:
                 one_hot = self.categories.step(one_hot, logits, t, s, generator)
+            on_pass()
         return self._join(continuous, one_hot).clamp(-1, 1)

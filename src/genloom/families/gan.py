@@ -6,8 +6,8 @@ examples at once (rows side by side, images stacked as channels), which makes a 
 itself easy to spot."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import ClassVar, Iterator, Sequence
+from dataclasses import replace
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,36 +16,8 @@ from torch import nn
 from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
-from .base import Family, LossStep, register_family
-from .condvec import CategoryConditions
-from .likelihoods import reconstruction_for
-
-LOSSES = ("non-saturating", "wasserstein-gp")
-
-
-@dataclass
-class GANConfig:
-    latent_dim: int = 32
-    width: int = 32                   # channels of the first conv layer of G and D, doubled at each halving
-    loss: str = "non-saturating"      # or "wasserstein-gp"
-    gp_weight: float = 10.0           # weight of the gradient penalty (wasserstein-gp)
-    d_steps: int = 1                  # discriminator updates per generator update
-    spectral_norm: bool = True        # spectrally normalise D's layers (and drop its group norms)
-    conditional: bool = False         # class-conditional G (label embedding) and D (projection)
-    label_dim: int = 16
-    category_conditions: bool = True  # tables: CTGAN's conditional vector and training-by-sampling
-    # examples the critic judges together (PacGAN); default 10 on tables (CTGAN), 4 on images with the
-    # non-saturating loss, whose G otherwise collapses to a few digits (benchmarked), else 1
-    pac: int | None = None
-
-    def check(self) -> None:
-        if min(self.latent_dim, self.width, self.d_steps) < 1 or (self.pac is not None and self.pac < 1):
-            raise GenloomError("latent_dim, width, d_steps and pac must be at least 1")
-        if self.loss not in LOSSES:
-            raise GenloomError(f"unknown GAN loss '{self.loss}'; use one of {', '.join(LOSSES)}")
-        if not self.gp_weight >= 0:
-            raise GenloomError(f"gp_weight must be >= 0; got {self.gp_weight}")
-
+from .base import Family, LossStep
+from .configs import GANConfig
 
 class Discriminator(nn.Module):
     """Backbone features h(x); score = w.h + embed(y).h, the projection form of a conditional critic.
@@ -76,32 +48,23 @@ class Discriminator(nn.Module):
         return score
 
 
-@register_family
 class GAN(Family):
     """G(z, y) against D(x, y); the loop steps D then G on each batch, and samples from the EMA of G."""
 
     name = "gan"
-    Config = GANConfig
+    tools = frozenset({"decode"})
     validates = False  # neither loss says how good the samples are; the image metrics do
-    # DCGAN's Adam (beta1 0.5) at a constant rate; the weight average of G is kept (Karras et al. 2018).
-    train_defaults: ClassVar[dict] = {"lr": 2e-4, "adam_beta1": 0.5, "adam_beta2": 0.999, "warmup_steps": 0,
-                                      "min_lr_ratio": 1.0, "ema_decay": 0.999, "grad_clip": 10.0}
 
     def __init__(self, layout: Layout, config: GANConfig):
         super().__init__(layout, config)
-        table = layout.kind == "table"
-        if config.pac not in (None, 1) and self.conditional:
-            raise GenloomError("pac (PacGAN) packs examples of different classes: use it without --conditional")
-        collapse_prone = config.loss == "non-saturating" and not self.conditional  # an unconditional DCGAN
-        self.pac = config.pac or (10 if table else 4 if collapse_prone else 1)
-        categories = CategoryConditions(layout) if table and config.category_conditions else None
-        self.categories = categories if categories is not None and categories.width else None
+        self.pac = config.pac
+        self.categories = layout.category_conditions() if config.category_conditions else None
         condition_width = self.categories.width if self.categories is not None else 0
         self.label_embedding = nn.Embedding(layout.num_classes, config.label_dim) if self.conditional else None
         cond_dim = (config.label_dim if self.conditional else 0) + condition_width
         self.generator = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
         self.discriminator = Discriminator(layout, config, self.pac, condition_width)
-        self.output = reconstruction_for(layout)  # tanh for images; tanh and Gumbel-softmax spans for tables
+        self.output = layout.reconstruction()  # its activation: tanh for images; Gumbel-softmax spans for tables
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         generator = [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]
@@ -176,27 +139,19 @@ class GAN(Family):
             loss, logs = loss + miss, {"condition_loss": miss.item()}
         yield "generator", loss, logs
 
-    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
-               options: None = None, given: Sequence[int] = ()) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator, options: None = None,
+               given: Sequence[int] = (), on_pass: Callable[[], None] = lambda: None) -> torch.Tensor:
         """As CTGAN's sampling from conditions: a given category becomes every row's conditional vector."""
         device = next(self.generator.parameters()).device
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
-        return self.decode(z, labels, generator, given)
+        samples = self.decode(z, labels, generator, given)
+        on_pass()
+        return samples
 
 
-@dataclass
-class WGANGPConfig(GANConfig):
-    loss: str = "wasserstein-gp"
-    d_steps: int = 2
-    spectral_norm: bool = False       # the gradient penalty already bounds the critic
-
-
-@register_family
 class WGANGP(GAN):
-    """The GAN with the Wasserstein loss and gradient penalty as its defaults (Adam betas (0, 0.9) as the paper)."""
+    """The GAN with the Wasserstein loss and gradient penalty as its defaults (families/configs.py)."""
 
     name = "wgan-gp"
-    Config = WGANGPConfig
-    train_defaults: ClassVar[dict] = {**GAN.train_defaults, "adam_beta1": 0.0, "adam_beta2": 0.9}

@@ -2,29 +2,9 @@
 its semantics, so the same settings mean the same thing in both."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from ..errors import GenloomError
-
-
-@dataclass
-class SamplingConfig:
-    temperature: float = 1.0          # 0 = greedy
-    top_k: int | None = None          # keep the k most likely tokens
-    top_p: float = 1.0                # keep the smallest set whose probability reaches top_p (nucleus)
-    repetition_penalty: float = 1.0   # > 1 discourages tokens already in the text (CTRL, Keskar et al. 2019)
-
-    def check(self) -> None:
-        if not self.temperature >= 0:
-            raise GenloomError(f"temperature must be >= 0 (0 = greedy); got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise GenloomError(f"top_p must lie in (0, 1]; got {self.top_p}")
-        if self.top_k is not None and self.top_k < 1:
-            raise GenloomError(f"top_k must be at least 1; got {self.top_k}")
-        if not self.repetition_penalty > 0:
-            raise GenloomError(f"repetition_penalty must be greater than 0; got {self.repetition_penalty}")
+from .configs import TokenSampling
 
 
 def penalise_repetition(scores: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -52,7 +32,7 @@ def keep_top_p(scores: torch.Tensor, p: float) -> torch.Tensor:
     return scores.masked_fill(remove.scatter(1, order, remove), -float("inf"))
 
 
-def next_token_scores(logits: torch.Tensor, previous: torch.Tensor, config: SamplingConfig) -> torch.Tensor:
+def next_token_scores(logits: torch.Tensor, previous: torch.Tensor, config: TokenSampling) -> torch.Tensor:
     """Processed scores (B, vocab) for the next token, given the tokens so far (B, T)."""
     scores = penalise_repetition(logits.float(), previous, config.repetition_penalty)
     if config.temperature > 0:
@@ -60,7 +40,7 @@ def next_token_scores(logits: torch.Tensor, previous: torch.Tensor, config: Samp
     return keep_top_p(keep_top_k(scores, config.top_k), config.top_p)
 
 
-def choose_next(scores: torch.Tensor, config: SamplingConfig, generator: torch.Generator) -> torch.Tensor:
+def choose_next(scores: torch.Tensor, config: TokenSampling, generator: torch.Generator) -> torch.Tensor:
     """Greedy at temperature 0, else a draw from softmax(scores) with a CPU generator (same on every device)."""
     if config.temperature == 0:
         return scores.argmax(dim=-1)

@@ -2,40 +2,23 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from ..layout import Layout
-from ..errors import GenloomError
 from ..nets import build_backbone
-from .base import Family, LossStep, register_family
-from .likelihoods import reconstruction_for
+from .base import Family, LossStep
+from .configs import VAEConfig
 
 
-@dataclass
-class VAEConfig:
-    latent_dim: int = 16
-    beta: float = 1.0            # weight of the KL term; >1 trades reconstructions for a smoother latent space
-    width: int = 32              # channels of the first conv layer, doubled at each halving
-    conditional: bool = False    # condition encoder and decoder on the class label
-    label_dim: int = 16
-
-    def check(self) -> None:
-        if self.latent_dim < 1 or self.width < 1:
-            raise GenloomError("latent_dim and width must be at least 1")
-        if not self.beta >= 0:
-            raise GenloomError(f"beta must be >= 0; got {self.beta}")
-
-
-@register_family
 class VAE(Family):
-    """Encoder q(z|x,y), decoder p(x|z,y) with a discretised Gaussian, prior N(0, I)."""
+    """Encoder q(z|x,y), decoder p(x|z,y) with the layout's likelihood (images: a discretised Gaussian), prior
+    N(0, I)."""
 
     name = "vae"
-    Config = VAEConfig
+    tools = frozenset({"encode", "decode", "log_prob"})
 
     def __init__(self, layout: Layout, config: VAEConfig):
         super().__init__(layout, config)
@@ -43,7 +26,7 @@ class VAE(Family):
         self.label_embedding = nn.Embedding(layout.num_classes, cond_dim) if self.conditional else None
         self.encoder = build_backbone("encoder", layout, 2 * config.latent_dim, width=config.width, cond_dim=cond_dim)
         self.decoder = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
-        self.reconstruction = reconstruction_for(layout)
+        self.reconstruction = layout.reconstruction()
         self.log_scale = nn.Parameter(torch.full(self.reconstruction.scale_shape, math.log(0.1)))
 
     def _condition(self, labels: torch.Tensor | None) -> torch.Tensor | None:
@@ -74,7 +57,7 @@ class VAE(Family):
         return log_likelihood, kl.float()
 
     def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-example ELBO, a lower bound on log p(x), in nats (higher is more typical)."""
         log_likelihood, kl = self.elbo_terms(x, labels, generator)
         return log_likelihood - kl
@@ -84,13 +67,15 @@ class VAE(Family):
         loss = (-log_likelihood + self.config.beta * kl).mean()
         yield "model", loss, {"recon": -log_likelihood.mean().item(), "kl": kl.mean().item()}
 
-    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
-               options: None = None, given: Sequence[int] = ()) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator, options: None = None,
+               given: Sequence[int] = (), on_pass: Callable[[], None] = lambda: None) -> torch.Tensor:
         device = self.log_scale.device
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
-        return self.reconstruction.sample(self.decoder(z, self._condition(labels)), generator)
+        samples = self.reconstruction.sample(self.decoder(z, self._condition(labels)), generator)
+        on_pass()
+        return samples
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         elbo = self.log_prob(x, labels, torch.Generator().manual_seed(0))

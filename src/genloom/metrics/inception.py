@@ -1,6 +1,12 @@
 """The FID InceptionV3: the TensorFlow graph of 2015-12-05 (pool features of 2048 numbers, 1008 class logits)
 that FID and the Inception Score were defined with, as pytorch-fid and torch-fidelity port it.
 
+What it follows: the layout, module names and block variants (the FID-specific InceptionA/C/E with their pooling
+differences) of pytorch-fid's `pytorch_fid/inception.py` (Maximilian Seitzer, Apache License 2.0), which in turn
+follows torchvision's InceptionV3 (BSD 3-Clause) and the TensorFlow graph; the names must match so that the
+published weights file loads. The resize follows torch-fidelity's TensorFlow-1 bilinear interpolation (Apache
+License 2.0). Equality with torch-fidelity's extractor is tested (tests/metrics/test_inception.py).
+
 Written here in plain torch because both of those build it from torchvision's blocks or import torchvision,
 which genloom does not depend on (installing it would also replace a CPU build of torch). Its weights are read
 from a local file only, never downloaded: pytorch-fid's pt_inception-2015-12-05-6726825d.pth (the same state

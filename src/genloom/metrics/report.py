@@ -4,14 +4,19 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from ..files import atomic_path, write_text
 
-matplotlib.use("Agg")  # no screen needed
-import matplotlib.pyplot as plt  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-from ..files import atomic_path, write_text  # noqa: E402
+
+def new_figure(**options: Any) -> Figure:
+    """A matplotlib Figure drawn off screen, without pyplot: the user's plotting backend is left as it is."""
+    from matplotlib.figure import Figure  # slow to import: only when a picture is drawn
+
+    return Figure(**options)
 
 
 def plot_loss_curve(metrics: list[dict], path: Path) -> Path | None:
@@ -19,7 +24,8 @@ def plot_loss_curve(metrics: list[dict], path: Path) -> Path | None:
     keys = sorted({k for m in metrics for k in m if k in ("loss", "val_loss") or k.startswith("loss_")})
     if not keys:
         return None
-    figure, axis = plt.subplots(figsize=(6, 3.5), dpi=110)
+    figure = new_figure(figsize=(6, 3.5), dpi=110)
+    axis = figure.subplots()
     for key in keys:
         points = [(m["step"], m[key]) for m in metrics if key in m]
         axis.plot(*zip(*points), label=key, marker="o" if key == "val_loss" else None, markersize=3)
@@ -34,14 +40,13 @@ def plot_loss_curve(metrics: list[dict], path: Path) -> Path | None:
     return save_figure(figure, path)
 
 
-def save_figure(figure: plt.Figure, path: Path, tight: bool = True) -> Path:
-    """Write a matplotlib figure as a PNG, atomically, and free it."""
+def save_figure(figure: Figure, path: Path, tight: bool = True) -> Path:
+    """Write a figure as a PNG, atomically."""
     if tight:
         figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")
-    plt.close(figure)
     return path
 
 
@@ -65,6 +70,9 @@ def _table(rows: dict[str, Any]) -> str:
     return f"<table>{cells}</table>"
 
 
+UNITS = {"image": "images", "table": "rows", "text": "characters"}  # what the examples of each kind are
+
+
 def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
     """The headline facts of a run, shared by the report, the model card and `genloom info`."""
     data, train = record["data"], record["train"]
@@ -72,7 +80,8 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "family": record["family"],
         "options": ", ".join(f"{k}={v}" for k, v in record["family_options"].items()),
-        "data": f"{data['name']} ({data['examples']} {data['kind']}, shape {'x'.join(map(str, data['shape']))}"
+        "data": f"{data['name']} ({data['examples']} {UNITS.get(data['kind'], data['kind'])}, shape "
+                f"{'x'.join(map(str, data['shape']))}"
                 + (f", {data['classes']} classes)" if data.get("classes") else ")"),
         "budget": budget,
         "steps trained": record.get("steps_trained", 0),

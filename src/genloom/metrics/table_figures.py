@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.tables import as_numbers
-from .report import plt, save_figure
+from .report import new_figure, save_figure
 
 MAX_COLUMNS_SHOWN = 30
 TOP_CATEGORIES = 12
@@ -21,7 +21,8 @@ def column_histograms(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[s
     columns = [c for c, k in kinds.items() if k != "identifier"][:MAX_COLUMNS_SHOWN]
     across = min(4, len(columns))
     down = math.ceil(len(columns) / across)
-    figure, axes = plt.subplots(down, across, figsize=(3.6 * across, 2.6 * down), dpi=90, squeeze=False)
+    figure = new_figure(figsize=(3.6 * across, 2.6 * down), dpi=90)
+    axes = figure.subplots(down, across, squeeze=False)
     for axis, column in zip(axes.flat, columns):
         if kinds[column] in ("numerical", "datetime"):
             real_x, fake_x = (_numbers(part[column], kinds[column]) for part in (real, synthetic))
@@ -52,7 +53,8 @@ def _numbers(values: pd.Series, kind: str) -> np.ndarray:
 
 def association_heatmaps(real: pd.DataFrame, synthetic: pd.DataFrame, path: Path) -> Path:
     """The association matrices of real and synthetic rows side by side, and their absolute difference."""
-    figure, axes = plt.subplots(1, 3, figsize=(15, 5.2), dpi=90, layout="constrained")
+    figure = new_figure(figsize=(15, 5.2), dpi=90, layout="constrained")
+    axes = figure.subplots(1, 3)
     panels = (("real", real.to_numpy(), "viridis"), ("synthetic", synthetic.to_numpy(), "viridis"),
               ("|real - synthetic|", np.abs(real.to_numpy() - synthetic.to_numpy()), "magma"))
     for axis, (title, values, colours) in zip(axes, panels):
@@ -66,7 +68,8 @@ def association_heatmaps(real: pd.DataFrame, synthetic: pd.DataFrame, path: Path
 
 def distance_histograms(distances: dict[str, np.ndarray], path: Path) -> Path:
     """Distances to the closest training row: synthetic rows against held-out real rows."""
-    figure, axis = plt.subplots(figsize=(6, 3.5), dpi=100)
+    figure = new_figure(figsize=(6, 3.5), dpi=100)
+    axis = figure.subplots()
     edges = np.histogram_bin_edges(np.concatenate(list(distances.values())), bins=40)
     for (name, values), colour in zip(distances.items(), (SYNTHETIC, REAL)):
         axis.hist(values, edges, alpha=0.55, color=colour, label=f"{name} (median {np.median(values):.3f})")

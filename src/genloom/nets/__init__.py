@@ -9,10 +9,11 @@ from ..errors import GenloomError
 BACKBONES: dict[tuple[str, str], type[nn.Module]] = {}
 
 
-def register_backbone(kind: str, role: str):
-    """Class decorator: the network that plays `role` (encoder, decoder, ...) for `kind` data."""
+def register_backbone(kinds: tuple[str, ...], role: str):
+    """Class decorator: the network that plays `role` (encoder, decoder, ...) for data of these kinds."""
     def add(cls: type[nn.Module]) -> type[nn.Module]:
-        BACKBONES[(kind, role)] = cls
+        for kind in kinds:
+            BACKBONES[(kind, role)] = cls
         return cls
     return add
 

@@ -36,7 +36,7 @@ class _ConvShape:
         self.flat = self.bottom[0] * self.bottom[1] * self.bottom[2]
 
 
-@register_backbone("image", "encoder")
+@register_backbone(("image",), "encoder")
 class ConvEncoder(nn.Module):
     """(N, C, H, W) images and an optional condition vector -> (N, out_features). norm=False drops the group
     norms (a spectrally normalised discriminator wants none)."""
@@ -56,7 +56,7 @@ class ConvEncoder(nn.Module):
         return self.head(h if cond is None else torch.cat([h, cond], dim=1))
 
 
-@register_backbone("image", "decoder")
+@register_backbone(("image",), "decoder")
 class ConvDecoder(nn.Module):
     """(N, in_features) vectors and an optional condition vector -> (N, C, H, W) images (unbounded)."""
 

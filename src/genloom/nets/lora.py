@@ -34,6 +34,12 @@ class LoRALinear(nn.Module):
         return linear.requires_grad_(True)
 
 
+def has_lora_targets(module: nn.Module, targets: tuple[str, ...] = DEFAULT_TARGETS) -> bool:
+    """Whether `module` has a linear layer that add_lora would wrap."""
+    return any(name in targets and isinstance(child, nn.Linear)
+               for parent in module.modules() for name, child in parent.named_children())
+
+
 def add_lora(module: nn.Module, rank: int, alpha: float, targets: tuple[str, ...] = DEFAULT_TARGETS) -> int:
     """Freeze `module` and wrap its linear layers named in `targets`; return how many were wrapped."""
     module.requires_grad_(False)

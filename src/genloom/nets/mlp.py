@@ -38,7 +38,7 @@ class ResidualMLP(nn.Module):
         return self.net(x if cond is None else torch.cat([x, cond], dim=1))
 
 
-@register_backbone("table", "encoder")
+@register_backbone(("table",), "encoder")
 class TableEncoder(ResidualMLP):
     """Rows -> (N, out_features)."""
 
@@ -46,7 +46,7 @@ class TableEncoder(ResidualMLP):
         super().__init__(layout.shape[0], out_features, width, cond_dim, norm=norm)
 
 
-@register_backbone("table", "decoder")
+@register_backbone(("table",), "decoder")
 class TableDecoder(ResidualMLP):
     """(N, in_features) -> rows in the codec's layout (unbounded; the family's reconstruction shapes them)."""
 
@@ -54,7 +54,7 @@ class TableDecoder(ResidualMLP):
         super().__init__(in_features, layout.shape[0], width, cond_dim)
 
 
-@register_backbone("table", "denoiser")
+@register_backbone(("table",), "denoiser")
 class TableDenoiser(nn.Module):
     """Noisy rows and their noise level -> the network's answer for every value (TabDDPM's MLP denoiser): the
     residual MLP conditioned on a sinusoidal time embedding (plus a class embedding, the last id meaning "no

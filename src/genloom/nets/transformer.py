@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GenloomError
-from ..layout import Layout
+from ..layout import KINDS, Layout
 from . import register_backbone
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per block: keys and values, (B, heads, T, head_dim)
@@ -84,7 +84,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x)), cache
 
 
-@register_backbone("sequence", "causal")
+@register_backbone(KINDS, "causal")  # over text, or over the tokens of any kind
 class Transformer(nn.Module):
     """Token ids (B, T) -> next-token logits (B, T, vocab), with GPT-2's initialisation."""
 

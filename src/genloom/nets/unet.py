@@ -63,7 +63,7 @@ class Attention(nn.Module):
         return x + self.proj(out.transpose(2, 3).reshape(n, c, h, w))
 
 
-@register_backbone("image", "denoiser")
+@register_backbone(("image",), "denoiser")
 class UNet(nn.Module):
     """(N, C, H, W) noisy images, (N,) timesteps and optional (N,) class ids -> (N, C, H, W).
 

@@ -85,18 +85,25 @@ def make_batches(x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, 
     return ShuffledBatches(x, labels, batch_size, seed, weights)
 
 
-def split_validation(x: torch.Tensor, labels: torch.Tensor | None, fraction: float):
-    """Hold out `fraction`: the tail of a token stream (as nanoGPT), or a seeded random subset of examples."""
+def held_out_indices(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the examples kept for training and of those held out: a seeded random `fraction`, the same
+    for every run on the same data (evaluation takes a table's rows by them)."""
+    n_val = int(n * fraction)
+    order = np.random.default_rng(0).permutation(n)
+    return order[n_val:], order[:n_val]
+
+
+Part = tuple[torch.Tensor, torch.Tensor | None]  # examples (or a token stream) and their labels
+
+
+def split_validation(x: torch.Tensor, labels: torch.Tensor | None, fraction: float) -> tuple[Part, Part | None]:
+    """Hold out `fraction`: the tail of a token stream (as nanoGPT), or a seeded random subset of examples;
+    ((x, labels) to train on, (x, labels) held out or None)."""
     n_val = int(len(x) * fraction)
     if n_val == 0:
         return (x, labels), None
-    if getattr(x, "ndim", 2) == 1:
+    if x.dim() == 1:
         return (x[:-n_val], None), (x[-n_val:], None)
-    order = np.random.default_rng(0).permutation(len(x))
-    train, val = order[n_val:], order[:n_val]
-
-    def take(values, idx: np.ndarray):  # tensors, or the rows of a table (a DataFrame) for its metrics
-        if values is None:
-            return None
-        return values.iloc[idx].reset_index(drop=True) if hasattr(values, "iloc") else values[torch.from_numpy(idx)]
-    return (take(x, train), take(labels, train)), (take(x, val), take(labels, val))
+    train, val = ((x[idx], labels[idx] if labels is not None else None)
+                  for idx in map(torch.from_numpy, held_out_indices(len(x), fraction)))
+    return train, val

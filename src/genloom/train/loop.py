@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Callable, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import GenloomError
+from ..errors import GenloomError, warn
 from ..families.base import Family, LossStep
 from ..files import write_text
 from .batches import make_batches
@@ -27,6 +28,7 @@ METRICS_FILE = "metrics.jsonl"
 BEST_FILE = "best.safetensors"
 MAX_ROLLBACKS = 3  # consecutive roll-backs (each halving the learning rate) before giving up
 VALIDATION_SEED = 1234
+EVAL_EXAMPLES = 512  # held-out examples (or windows of text) scored by Family.evaluate after training
 VALIDATION_PART = "the held-out tail of the text (val_fraction)"
 
 
@@ -42,21 +44,26 @@ class Trainer:
 
     def __init__(self, family: Family, x: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
                  run_dir: Path, device: torch.device, validation: tuple | None = None,
-                 on_sample: Callable[[int, Family], None] | None = None, prepare: bool = True):
-        self.family, self.config = family.to(device), config
+                 on_sample: Callable[[int, Family], None] | None = None, prepare: bool = True,
+                 clock: Callable[[], float] = time.perf_counter):
+        self.family, self.config, self.clock = family.to(device), config, clock
         self.validation = validation if family.validates else None
         self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
-        self.context_length = getattr(family, "context_length", None)
+        self.context_length = family.context_length
         # before the EMA copy, so statistics the family keeps go into both; a fine-tuned model keeps its own
         weights = family.prepare(x) if prepare else None
         self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length, weights=weights)
+        if self.batches.batch_size < config.batch_size:  # more than the data holds: say so, and record what is used
+            warn(f"batch_size {config.batch_size:,} is more than the {len(x):,} training examples; training with "
+                 f"batches of {self.batches.batch_size:,}")
+            self.config = config = replace(config, batch_size=self.batches.batch_size)
         family.check_batch_size(self.batches.batch_size)
         if self.validation is not None:  # fail now, not at the first validation, if the held-out part is too small
             make_batches(*self.validation, config.batch_size, VALIDATION_SEED, self.context_length, VALIDATION_PART)
         groups = family.param_groups()
         if config.grad_accum > 1 and len(groups) > 1:
             raise GenloomError(f"grad_accum works with one optimiser; family '{family.name}' has {len(groups)}")
-        self.optimizers = {group: build_optimizer(family, params, config, family.name)
+        self.optimizers = {group: build_optimizer(family, params, config)
                            for group, params in groups.items()}
         if config.compile:
             for module in family.children():
@@ -141,11 +148,11 @@ class Trainer:
             self.checkpoint()  # step 0: the guard always has a good state to roll back to
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=not self.config.progress, mininterval=0.5 if sys.stderr.isatty() else 15)
-        session_start, last_checkpoint = time.perf_counter() - self.elapsed, time.perf_counter()
+        session_start, last_checkpoint = self.clock() - self.elapsed, self.clock()
         last_logged: dict[str, float] = {}
         while not self.done():
             logs = self._train_step()
-            self.elapsed = time.perf_counter() - session_start
+            self.elapsed = self.clock() - session_start
             if logs is None:  # rolled back: the clock keeps running, the step counter went back
                 bar.n = self.step
                 continue
@@ -160,21 +167,32 @@ class Trainer:
                 self._log({"step": self.step, **last_logged, "lr": self._current_lr(),
                            "elapsed": round(self.elapsed, 3)})
                 self.running.clear()
-            paused = time.perf_counter()  # validation and samples do not count against the training budget
+            paused = self.clock()  # validation and samples do not count against the training budget
             if self.validation is not None and (self.step % self.config.eval_every == 0 or self.done()):
                 self._validate()
             if self.on_sample and self.step % self.config.sample_every == 0:
-                started = time.perf_counter()
+                started = self.clock()
                 self.on_sample(self.step, self.ema.module)
-                self._log({"step": self.step, "sample_seconds": round(time.perf_counter() - started, 3)})
-            session_start += time.perf_counter() - paused
+                self._log({"step": self.step, "sample_seconds": round(self.clock() - started, 3)})
+            session_start += self.clock() - paused
             if (self.step % self.config.checkpoint_every == 0
-                    or time.perf_counter() - last_checkpoint > 60 * self.config.checkpoint_minutes):
+                    or self.clock() - last_checkpoint > 60 * self.config.checkpoint_minutes):
                 self.checkpoint()
-                last_checkpoint = time.perf_counter()
+                last_checkpoint = self.clock()
         bar.close()
         self.checkpoint()
         return last_logged
+
+    def held_out_scores(self, held_out: tuple, examples: int = EVAL_EXAMPLES) -> dict[str, float]:
+        """The family's own numbers (of the weight average) on up to `examples` held-out examples (or windows
+        of text), rounded; with the best validation loss when the run validated."""
+        x, labels = make_batches(*held_out, examples, 0, self.context_length).next()
+        net = self.ema.module.eval()
+        with torch.no_grad():
+            scores = net.evaluate(x.to(self.device), labels.to(self.device) if labels is not None else None)
+        if self.validation is not None:
+            scores["best_val_loss"] = self.best_val_loss
+        return {k: round(v, 4) for k, v in scores.items()}
 
     def _current_lr(self) -> float:
         return next(iter(self.optimizers.values())).param_groups[0]["lr"]
@@ -234,7 +252,7 @@ class Trainer:
 
     def _validate(self) -> None:
         """Mean loss of the EMA weights on fixed held-out batches; the best weights are kept on disk."""
-        started = time.perf_counter()
+        started = self.clock()
         net = self.ema.module
         x, labels = self.validation
         batches = make_batches(x, labels, self.config.batch_size, VALIDATION_SEED, self.context_length,
@@ -248,7 +266,7 @@ class Trainer:
             self.best_val_loss = val_loss
             save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step), "val_loss": f"{val_loss:.6f}"})
         self._log({"step": self.step, "val_loss": val_loss, "best_val_loss": self.best_val_loss,
-                   "elapsed": round(self.elapsed, 3), "val_seconds": round(time.perf_counter() - started, 3)})
+                   "elapsed": round(self.elapsed, 3), "val_seconds": round(self.clock() - started, 3)})
 
     def _roll_back(self, reason: str) -> None:
         """Reload the last checkpoint and halve the learning rate; give up after MAX_ROLLBACKS in a row."""

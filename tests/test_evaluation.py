@@ -4,8 +4,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 import genloom as gl
+from genloom.metrics.text import text_sample_metrics
+from genloom.train.batches import held_out_indices
 from tests.conftest import QUIET, TINY_VAE
 
 
@@ -17,7 +20,10 @@ def test_text_evaluation(text_run, tmp_path):
                            "self_bleu", "longest_copy_max"}
     assert scores["perplexity"] == pytest.approx(math.exp(scores["held_out_loss"]), rel=1e-3)
     assert scores["bits_per_character"] == pytest.approx(scores["held_out_loss"] / math.log(2), rel=1e-3)  # chars
-    assert 0 < scores["distinct_1"] <= 1 and 0 <= scores["self_bleu"] <= 1
+    expected = text_sample_metrics(model.sample(4, seed=0), "")  # the evaluation's own samples: their diversity
+    assert {k: scores[k] for k in ("distinct_1", "distinct_2", "self_bleu")} == {
+        k: round(expected[k], 4) for k in ("distinct_1", "distinct_2", "self_bleu")}
+    assert scores["held_out_loss"] < math.log(len(model.codec.chars))  # below a uniform guess
     assert scores == gl.evaluate(gl.load(text_run), samples=4, save=False)  # same seed, same numbers
     assert json.loads((Path(text_run) / "config.json").read_text())["evaluation"] == scores
     assert "evaluation: perplexity" in (Path(text_run) / "report.html").read_text()
@@ -25,26 +31,37 @@ def test_text_evaluation(text_run, tmp_path):
 
 def test_image_evaluation(trained_run, tmp_path):
     run = shutil.copytree(trained_run, tmp_path / "run")
-    scores = gl.evaluate(gl.load(run))
-    assert scores["elbo"] < 0 and scores["bits_per_dim"] > 0
+    model = gl.load(run)
+    scores = gl.evaluate(model)
+    digits = gl.load_data("digits")
+    held_out = held_out_indices(len(digits), 0.1)[1]  # the tenth that fit held out
+    elbo = model.log_prob(digits.values[held_out], labels=digits.labels[held_out]).mean()
+    assert scores["elbo"] == pytest.approx(elbo, abs=1e-3)
+    assert scores["bits_per_dim"] == pytest.approx(-elbo / (64 * math.log(2)), rel=1e-4)
     assert 0 < scores["fid_train_vs_held_out"] < min(scores["fid"], scores["fid_noise"])  # real data is the floor
-    assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1 and 1 <= scores["inception_score"] <= 10
+    assert scores["inception_score"] > 1.2  # samples that all look like one class would score 1
     assert (run / "feature_net.safetensors").exists()  # trained once, reused: the same numbers again
     assert gl.evaluate(gl.load(run), save=False) == scores
     assert "not InceptionV3" in json.loads((run / "config.json").read_text())["feature_extractor"]
 
 
 def test_evaluation_errors(text_run):
-    with pytest.raises(gl.GenloomError, match="cannot evaluate a model of text on images data"):
+    with pytest.raises(gl.GenloomError, match="cannot evaluate a model of text data on image data"):
         gl.evaluate(gl.load(text_run), "digits")
-    with pytest.raises(gl.GenloomError, match="samples must be at least 2"):
+    with pytest.raises(gl.GenloomError, match="samples must be a whole number of at least 2; got 1"):
         gl.evaluate(gl.load(text_run), samples=1)
 
 
 def test_evaluating_on_other_data_scores_all_of_it(text_run, tmp_path):
     (tmp_path / "other.txt").write_text(gl.load_data("shakespeare").values[:20_000])
-    scores = gl.evaluate(gl.load(text_run), tmp_path / "other.txt", samples=3, save=False)
-    assert scores["held_out_loss"] > 0 and "longest_copy_max" in scores
+    model = gl.load(text_run)
+    scores = gl.evaluate(model, tmp_path / "other.txt", samples=3, save=False)
+    tokens = model.codec.encode(gl.load_data("shakespeare").values[:20_000])
+    window = model.ema_net.context_length + 1
+    batch = torch.stack([tokens[s:s + window] for s in range(0, len(tokens) - window + 1, window - 1)][:200])
+    with torch.no_grad():  # all of the other text, scored window by window
+        expected = -model.ema_net.log_prob(batch).sum().item() / (len(batch) * (window - 1))
+    assert scores["held_out_loss"] == pytest.approx(expected, abs=1e-3) and "longest_copy_max" in scores
 
 
 def test_a_table_target_must_be_a_column_to_predict(tmp_path):

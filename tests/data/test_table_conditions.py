@@ -1,11 +1,12 @@
 import torch
 import torch.nn.functional as F
 
-from genloom.data import Layout
-from genloom.families.condvec import CategoryConditions
+from genloom.data.table_conditions import CategoryConditions
+from genloom.data.table_layout import TableLayout
+from genloom.layout import Span
 
 # a number (value + 2 modes), a 3-category column and a 2-category column
-LAYOUT = Layout("table", (8,), spans=(("continuous", 1), ("mode", 2), ("category", 3), ("category", 2)))
+SPANS = (Span("continuous", 1), Span("mode", 2), Span("category", 3), Span("category", 2))
 
 
 def _rows(n=1000, seed=0):
@@ -17,13 +18,13 @@ def _rows(n=1000, seed=0):
 
 
 def test_only_category_spans_are_conditioned():
-    conditions = CategoryConditions(LAYOUT)
+    conditions = CategoryConditions(SPANS)
     assert conditions.width == 5 and conditions.positions.tolist() == [3, 4, 5, 6, 7]
 
 
 def test_training_by_sampling_weights_give_log_frequency_categories():
     x = _rows()
-    conditions = CategoryConditions(LAYOUT)
+    conditions = CategoryConditions(SPANS)
     weights = conditions.fit(x)
     counts = x[:, 3:].sum(0)
     assert torch.equal(conditions.counts, counts)
@@ -38,7 +39,7 @@ def test_training_by_sampling_weights_give_log_frequency_categories():
 
 def test_conditions_for_rows_name_their_own_categories_and_draws_follow_the_data():
     x = _rows()
-    conditions = CategoryConditions(LAYOUT)
+    conditions = CategoryConditions(SPANS)
     conditions.fit(x)
     chosen = conditions.for_rows(x)
     assert torch.equal(chosen.sum(1), torch.ones(len(x))) and bool((chosen <= x[:, 3:]).all())
@@ -48,7 +49,7 @@ def test_conditions_for_rows_name_their_own_categories_and_draws_follow_the_data
 
 
 def test_condition_loss_is_the_cross_entropy_of_the_asked_span():
-    conditions = CategoryConditions(LAYOUT)
+    conditions = CategoryConditions(SPANS)
     output = torch.randn(4, 8)
     asked = F.one_hot(torch.tensor([0, 2, 3, 4]), 5).float()  # first column's 0 and 2, second column's 0 and 1
     expected = torch.stack([F.cross_entropy(output[0:1, 3:6], torch.tensor([0])),
@@ -56,3 +57,8 @@ def test_condition_loss_is_the_cross_entropy_of_the_asked_span():
                             F.cross_entropy(output[2:3, 6:8], torch.tensor([0])),
                             F.cross_entropy(output[3:4, 6:8], torch.tensor([1]))])
     torch.testing.assert_close(conditions.cross_entropy(output, asked), expected)
+
+
+def test_a_table_without_categories_has_no_conditions():
+    assert TableLayout((8,), spans=SPANS).category_conditions().width == 5
+    assert TableLayout((3,), spans=(Span("continuous", 1), Span("mode", 2))).category_conditions() is None

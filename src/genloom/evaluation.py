@@ -7,14 +7,16 @@ from typing import Any, Callable
 
 import torch
 
-from .data import Dataset, load_data, load_source
-from .errors import GenloomError
+from .data.dataset import Dataset
+from .data.loaders import load_data, load_source
+from .errors import GenloomError, note
 from .metrics.features import extract, extractor_for
 from .metrics.images import frechet_distance, inception_score, kernel_distance, precision_recall
 from .metrics.inception import InceptionV3
 from .metrics.text import bits_per_token, perplexity, text_sample_metrics
-from .model import Model
-from .train.batches import split_validation
+from .model import Model, load
+from .options import whole_number
+from .train.batches import held_out_indices, split_validation
 
 EVAL_WINDOWS = 200   # held-out windows of text scored for the validation loss
 
@@ -36,14 +38,14 @@ def _held_out_loss(model: Model, tokens: torch.Tensor) -> float:
     return total / (len(starts) * (window - 1))
 
 
-def evaluate_text(model: Model, held_out: tuple, training: tuple | None, samples: int,
-                  seed: int) -> dict[str, float]:
+def evaluate_text(model: Model, held_out: tuple, training: tuple | None, samples: int, seed: int,
+                  progress: bool) -> dict[str, float]:
     """Held-out loss, perplexity and bits per character; diversity of samples and their copying of training text."""
     tokens = held_out[0]
     training_text = model.codec.decode(training[0]) if training is not None else None
     loss = _held_out_loss(model, tokens)
     characters_per_token = len(model.codec.decode(tokens)) / len(tokens)
-    texts = model.sample(samples, seed=seed)
+    texts = model.sample(samples, seed=seed, progress=progress)
     scores = {"held_out_loss": loss, "perplexity": perplexity(loss),
               "bits_per_character": bits_per_token(loss) / characters_per_token}
     sample_scores = text_sample_metrics(texts, training_text or "", word_level=True)
@@ -52,8 +54,8 @@ def evaluate_text(model: Model, held_out: tuple, training: tuple | None, samples
     return {**scores, **sample_scores}
 
 
-def evaluate_images(model: Model, held_out: tuple, training: tuple | None, samples: int,
-                    seed: int, inception_weights: str | Path | None = None) -> dict[str, float]:
+def evaluate_images(model: Model, held_out: tuple, training: tuple | None, samples: int, seed: int,
+                    progress: bool, inception_weights: str | Path | None = None) -> dict[str, float]:
     """FID, KID, precision/recall (and the Inception Score with class labels) of as many samples as held-out
     images, with the floors and ceilings that make them readable: held-out vs training images, and noise;
     plus the family's own held-out numbers (the ELBO of a VAE). Features come from InceptionV3 when its
@@ -64,8 +66,10 @@ def evaluate_images(model: Model, held_out: tuple, training: tuple | None, sampl
     net, description = extractor_for(model.run_dir, train_x, train_labels, model.codec.layout, inception_weights,
                                      device)
     model.record["feature_extractor"] = description
+    if progress:
+        note(f"evaluate: image features from {description}")
     n = len(x)
-    fake = model.codec.encode(model.sample(n, seed=seed))
+    fake = model.codec.encode(model.sample(n, seed=seed, progress=progress))
     noise = torch.rand(fake.shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
     (real_f, _), (fake_f, fake_logits), (train_f, _), (noise_f, _) = (
         extract(net, images) for images in (x, fake, train_x[:n], noise))
@@ -81,7 +85,7 @@ def evaluate_images(model: Model, held_out: tuple, training: tuple | None, sampl
 
 
 def evaluate_table(model: Model, held_out: tuple, training: tuple | None, samples: int, seed: int,
-                   target: str | None = None, figures_to: Path | None = None) -> dict[str, float]:
+                   progress: bool, target: str | None = None, figures_to: Path | None = None) -> dict[str, float]:
     """SDMetrics quality and diagnostic scores, detection AUC, utility for `target` and privacy distances of
     as many synthetic rows as training rows, all against the held-out rows; the real training rows
     against the held-out ones give the score a perfect model would reach. Pictures go into `figures_to`
@@ -95,7 +99,9 @@ def evaluate_table(model: Model, held_out: tuple, training: tuple | None, sample
         raise GenloomError(f"target column {target!r} is not in the table; columns: {', '.join(kinds)}")
     if target is not None and kinds[target] == "identifier":
         raise GenloomError(f"target column {target!r} is an identifier; choose a column to predict")
-    synthetic = model.sample(len(train), seed=seed)
+    synthetic = model.sample(len(train), seed=seed, progress=progress)
+    if progress:
+        note(f"evaluate: SDMetrics reports, detection, utility and privacy of {len(synthetic):,} synthetic rows")
     scores, distances = table_scores(synthetic, train, real, kinds, target, model.codec.formats, seed)
     if figures_to is not None:
         column_histograms(real, synthetic, kinds, figures_to / "columns.png")
@@ -110,19 +116,30 @@ def evaluate_table(model: Model, held_out: tuple, training: tuple | None, sample
     return scores
 
 
-EVALUATORS: dict[str, Callable[..., dict[str, float]]] = {
-    "text": evaluate_text,
-    "images": evaluate_images,
-    "table": evaluate_table,
-}
-
-
-def _encoded(model: Model, data: Dataset) -> tuple[Any, torch.Tensor | None]:
-    """What the evaluator compares: encoded examples and labels, or for tables the rows themselves."""
-    if data.kind == "table":
-        return data.values.reset_index(drop=True), None
+def _encoded_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
+    """Encoded examples and labels: all of them and None, or with a `fraction`, the parts the run trained on
+    and held out (as fit split them)."""
     labels = torch.from_numpy(data.labels) if data.labels is not None and model.codec.layout.num_classes else None
-    return model.codec.encode(data.values), labels
+    x = model.codec.encode(data.values)
+    return ((x, labels), None) if fraction is None else split_validation(x, labels, fraction)
+
+
+def _table_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
+    """A table's rows themselves (metrics read columns, not encodings), split by the indices fit used."""
+    rows = model.codec.checked_frame(data.values).reset_index(drop=True)
+    if fraction is None:
+        return (rows, None), None
+    train, held_out = held_out_indices(len(rows), fraction)
+    if not len(held_out):
+        return (rows, None), None
+    return (rows.iloc[train].reset_index(drop=True), None), (rows.iloc[held_out].reset_index(drop=True), None)
+
+
+EVALUATORS: dict[str, tuple[Callable[..., dict[str, float]], Callable[..., tuple]]] = {
+    "text": (evaluate_text, _encoded_parts),
+    "image": (evaluate_images, _encoded_parts),
+    "table": (evaluate_table, _table_parts),
+}
 
 
 def _training_data(model: Model) -> Dataset | None:
@@ -130,45 +147,48 @@ def _training_data(model: Model) -> Dataset | None:
     return load_source(source) if "source" in source else None
 
 
-def evaluate(model: Model, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True,
-             inception_weights: str | Path | None = None, target: str | None = None) -> dict[str, float]:
+def evaluate(model: Model | str | Path, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True,
+             inception_weights: str | Path | None = None, target: str | None = None,
+             progress: bool = True) -> dict[str, float]:
     """Score `model` on `data` (all of it), or by default on the part of its training data it held out;
     save the numbers into its run and report. Image features come from InceptionV3 when its weights file
     (pt_inception-2015-12-05-6726825d.pth) is given by `inception_weights` or $GENLOOM_INCEPTION_WEIGHTS.
     Tables: `target` (default: the one given to load_data) is the column the utility score predicts; a
     model fitted on an in-memory DataFrame is scored by passing that DataFrame again, split as fit split it
-    (its training rows are the privacy reference)."""
-    if samples < 2:
-        raise GenloomError(f"samples must be at least 2 (diversity compares samples); got {samples}")
+    (its training rows are the privacy reference). `model` may be a run folder."""
+    if isinstance(model, (str, Path)):
+        model = load(model)
+    if not isinstance(model, Model):
+        raise GenloomError(f"evaluate takes a Model or a run folder; got {type(model).__name__}")
+    samples = whole_number("samples", samples, 2)  # diversity compares samples
     training = _training_data(model)
-    if training is None and data is not None and model.codec.name == "table":
+    if training is None and data is not None and model.codec.kind == "table":
         training, data = load_data(data), None  # the DataFrame it was fitted on: split it as fit did
     own = data is None
     if own and training is None:
         raise GenloomError("this model's training data is not on record (in-memory data or an imported "
                            "checkpoint): pass the data to evaluate on")
     data = training if own else load_data(data)
-    evaluator = EVALUATORS.get(data.kind)
-    if data.kind != model.codec.name:
-        raise GenloomError(f"cannot evaluate a model of {model.codec.name} on {data.kind} data")
-    if evaluator is None:
+    if data.kind != model.codec.kind:
+        raise GenloomError(f"cannot evaluate a model of {model.codec.kind} data on {data.kind} data")
+    if data.kind not in EVALUATORS:
         raise GenloomError(f"no metrics for {data.kind} data yet; evaluate works on: {', '.join(EVALUATORS)}")
-    fraction = model.record["train"]["val_fraction"]
-    held_out = None if own else _encoded(model, data)  # own data: its held-out part, below
+    evaluator, parts = EVALUATORS[data.kind]
+    held_out = None if own else parts(model, data, None)[0]  # own data: its held-out part, below
     training_part = None
     if training is not None and training.kind == data.kind:
-        training_part, training_held_out = split_validation(*_encoded(model, training), fraction)
+        training_part, training_held_out = parts(model, training, model.record["train"]["val_fraction"])
         if own:
             if training_held_out is None:
                 raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "
                                    "evaluate on")
             held_out = training_held_out
-    saving = save and model.run_dir is not None and (model.run_dir / "config.json").exists()
-    options = {"images": {"inception_weights": inception_weights},
+    saving = save and model.is_own_run()  # never into an imported checkpoint or an adapter
+    options = {"image": {"inception_weights": inception_weights},
                "table": {"target": target or data.source.get("target")
                          or model.record["data"].get("source", {}).get("target"),
                          "figures_to": model.run_dir / "evaluation" if saving else None}}.get(data.kind, {})
-    raw = evaluator(model, held_out, training_part, samples, seed, **options)
+    raw = evaluator(model, held_out, training_part, samples, seed, progress, **options)
     scores = {k: round(float(v), 4) for k, v in raw.items() if not math.isnan(v)}
     if saving:
         model.record["evaluation"] = scores

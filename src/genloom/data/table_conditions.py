@@ -14,22 +14,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layout import Layout
-
-CONDITIONED_SPANS = ("category",)
+from ..layout import Span
 
 
 class CategoryConditions(nn.Module):
-    """Conditions over the category spans of a table layout; `width` 0 when there are none."""
+    """Conditions over the category spans of a table row; `width` 0 when there are none."""
 
-    def __init__(self, layout: Layout):
+    def __init__(self, spans: tuple[Span, ...]):
         super().__init__()
         positions, segments, start = [], [], 0
-        for kind, width in layout.spans:
-            if kind in CONDITIONED_SPANS:
-                segments.append((width, start))  # (slots, position in the row)
-                positions.extend(range(start, start + width))
-            start += width
+        for span in spans:
+            if span.conditionable:
+                segments.append((span.width, start))  # (slots, position in the row)
+                positions.extend(range(start, start + span.width))
+            start += span.width
         self.segments = segments
         self.register_buffer("positions", torch.tensor(positions, dtype=torch.long), persistent=False)
         self.register_buffer("counts", torch.zeros(len(positions)))  # rows per category in the training data

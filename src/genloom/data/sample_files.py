@@ -1,0 +1,177 @@
+"""Sample files, written chunk by chunk into a temporary file that replaces the target only when complete: any
+number of samples streams to disk with one chunk in memory, and an interrupted write leaves nothing behind.
+The file type comes from the suffix; each codec says which types its samples take."""
+from __future__ import annotations
+
+import json
+import shutil
+from abc import ABC, abstractmethod
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GenloomError
+from ..files import atomic_path, check_writable
+from .images import image_grid
+
+MAX_GRID = 4096           # images in one PNG grid; more belong in an .npy
+TEXT_SEPARATOR = "\n\n-----\n\n"
+
+
+class SampleWriter(ABC):
+    """`with Writer(path, total) as writer: writer.write(chunk)` for chunks that add up to `total` samples."""
+
+    def __init__(self, path: Path, total: int):
+        self.path, self.total, self.written, self.bytes = path, total, 0, 0
+        self._stack = ExitStack()
+
+    def __enter__(self) -> SampleWriter:
+        check_writable(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self._stack.enter_context(atomic_path(self.path))
+        self.open()
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, trace: Any) -> bool:
+        failure = error
+        if failure is None:
+            try:
+                self.finish()
+            except BaseException as raised:  # noqa: BLE001  (an incomplete file must not replace one)
+                failure = raised
+        self.close()
+        # renames the file into place, or, after any failure, removes it
+        self._stack.__exit__(*((type(failure), failure, failure.__traceback__) if failure else (None, None, None)))
+        if isinstance(failure, OSError):
+            raise GenloomError(f"cannot write {self.path}: {failure.strerror or failure}") from None
+        if failure is not None and failure is not error:
+            raise failure
+        return False
+
+    def write(self, chunk: Any) -> None:
+        """Append a chunk of decoded samples, refusing, at the first, a file the disk cannot hold."""
+        first, expected = self.written == 0, self.expected_size(chunk)
+        if first and expected is not None:
+            self.check_space(expected)
+        self.append(chunk)
+        self.written += len(chunk)
+        if first and expected is None and self.written < self.total and self.tmp.exists():
+            self.check_space(self.tmp.stat().st_size / self.written * self.total)  # measured on the first chunk
+
+    def expected_size(self, chunk: Any) -> float | None:
+        """The whole file's size, where it is known from the first chunk before writing; else None."""
+        return None
+
+    def check_space(self, size: float) -> None:
+        """Refuse a file of `size` bytes that the disk cannot hold, saying how much it would take."""
+        free = shutil.disk_usage(self.tmp.parent).free
+        if size > free:
+            raise GenloomError(f"{self.total:,} samples would take about {_size(size)} in {self.path.name}; "
+                               f"{self.path.parent} has {_size(free)} free: ask for fewer")
+
+    def open(self) -> None:
+        """Start the temporary file (at self.tmp)."""
+
+    @abstractmethod
+    def append(self, chunk: Any) -> None:
+        """Add a chunk to the temporary file."""
+
+    def finish(self) -> None:
+        """Complete the file once every chunk is in."""
+
+    def close(self) -> None:
+        """Release what `open` took, whether or not the file is complete."""
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1000
+    return ""
+
+
+class NpyWriter(SampleWriter):
+    """Images as one uint8 array (N, H, W, C), filled in place."""
+
+    def open(self) -> None:
+        self.array: np.ndarray | None = None
+
+    def expected_size(self, chunk: np.ndarray) -> float:
+        return chunk[:1].nbytes * self.total
+
+    def append(self, chunk: np.ndarray) -> None:
+        if self.array is None:
+            self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=chunk.dtype,
+                                                   shape=(self.total, *chunk.shape[1:]))
+        self.array[self.written:self.written + len(chunk)] = chunk
+
+    def finish(self) -> None:
+        self.array.flush()
+
+    def close(self) -> None:
+        self.array = None  # unmapped before the rename or removal
+
+
+class GridWriter(SampleWriter):
+    """Images tiled into one PNG."""
+
+    def open(self) -> None:
+        if self.total > MAX_GRID:
+            raise GenloomError(f"a PNG grid holds at most {MAX_GRID:,} images; write {self.total:,} samples to an .npy")
+        self.chunks: list[np.ndarray] = []
+
+    def append(self, chunk: np.ndarray) -> None:
+        self.chunks.append(chunk)
+
+    def finish(self) -> None:
+        image_grid(np.concatenate(self.chunks)).save(self.tmp, format="PNG")
+
+
+class CsvWriter(SampleWriter):
+    def append(self, chunk: Any) -> None:
+        chunk.to_csv(self.tmp, mode="a", header=self.written == 0, index=False)
+
+
+class ParquetWriter(SampleWriter):
+    def open(self) -> None:
+        self.writer = None
+
+    def append(self, chunk: Any) -> None:
+        import pyarrow as pa  # only for Parquet files
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, table.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class TextWriter(SampleWriter):
+    """Texts separated by a rule."""
+
+    def append(self, chunk: list[str]) -> None:
+        with open(self.tmp, "a", encoding="utf-8") as handle:
+            handle.write("".join((TEXT_SEPARATOR if self.written or i else "") + text for i, text in enumerate(chunk)))
+
+    def finish(self) -> None:
+        with open(self.tmp, "a", encoding="utf-8") as handle:
+            handle.write("\n")
+
+
+class JsonlWriter(SampleWriter):
+    """One {"text": ...} per line."""
+
+    def append(self, chunk: list[str]) -> None:
+        with open(self.tmp, "a", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps({"text": text}) + "\n" for text in chunk))
+
+
+WRITERS: dict[str, type[SampleWriter]] = {".npy": NpyWriter, ".png": GridWriter, ".csv": CsvWriter,
+                                          ".parquet": ParquetWriter, ".txt": TextWriter, ".jsonl": JsonlWriter}

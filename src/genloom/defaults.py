@@ -1,0 +1,85 @@
+"""The one table of defaults that depend on the family, the data kind or both, and how they combine with
+what the user asks: general defaults < the family's < the kind's < the family's on that kind < the user's.
+Families and codecs keep only defaults that hold everywhere; every choice measured per kind lives here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import GenloomError
+from .families import family_entry
+from .options import Options
+from .train.config import TrainConfig
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    options: Mapping[str, Any] = field(default_factory=dict)   # the family's options
+    train: Mapping[str, Any] = field(default_factory=dict)     # TrainConfig
+    codec: Mapping[str, Any] = field(default_factory=dict)     # the codec's options
+
+
+# DCGAN's Adam (beta1 0.5) at a constant rate; the weight average of G is kept (Karras et al. 2018).
+GAN_TRAIN = {"lr": 2e-4, "adam_beta1": 0.5, "adam_beta2": 0.999, "warmup_steps": 0, "min_lr_ratio": 1.0,
+             "ema_decay": 0.999, "grad_clip": 10.0}
+
+TABLE: dict[tuple[str, str], Defaults] = {
+    # rows of a table are cheap: large batches, as CTGAN's and TVAE's
+    (ANY, "table"): Defaults(train={"batch_size": 500}),
+    ("gan", ANY): Defaults(train=GAN_TRAIN),
+    ("gan", "table"): Defaults(options={"pac": 10}),  # CTGAN's PacGAN
+    # WGAN-GP's Adam betas (0, 0.9), as the paper
+    ("wgan-gp", ANY): Defaults(train={**GAN_TRAIN, "adam_beta1": 0.0, "adam_beta2": 0.9}),
+    ("wgan-gp", "table"): Defaults(options={"pac": 10}),
+    ("diffusion", ANY): Defaults(train={"lr": 1e-3, "ema_decay": 0.999, "warmup_steps": 100}),
+    # TabDDPM: quantile-transformed numbers; categories come out better from 100 small DDPM steps than from
+    # 20 large ones (benchmarked)
+    ("diffusion", "table"): Defaults(options={"sampler": "ddpm", "sample_steps": 100}, codec={"numbers": "quantile"}),
+    # a GPT wants no weight average, some decay and a higher learning rate than a small conv net
+    ("autoregressive", ANY): Defaults(train={"lr": 3e-3, "batch_size": 16, "ema_decay": 0.0, "weight_decay": 0.1,
+                                             "warmup_steps": 100, "min_lr_ratio": 0.1, "eval_every": 250}),
+    # Muon for the blocks' matrices and larger batches, measured on benchmarks/text.py
+    ("autoregressive", "text"): Defaults(train={"optimizer": "muon", "muon_lr": 0.02, "batch_size": 32,
+                                                "warmup_steps": 30, "min_lr_ratio": 0.0}),
+    ("autoregressive", "table"): Defaults(codec={"numbers": "quantile"}),  # one token per number: its quantile bin
+}
+
+
+def defaults_for(family: str, kind: str | None) -> Defaults:
+    """The defaults of `family` on data of `kind` (None: before the data is known, the family's alone)."""
+    keys = [(family, ANY)] if kind is None else [(family, ANY), (ANY, kind), (family, kind)]
+    parts = [TABLE[key] for key in keys if key in TABLE]
+    return Defaults(*({k: v for part in parts for k, v in getattr(part, name).items()}
+                      for name in ("options", "train", "codec")))
+
+
+def family_config(family: str, kind: str | None, given: Mapping[str, Any]) -> Options:
+    """The family's options: its defaults on this kind under those given (None given means the default)."""
+    chosen = {**defaults_for(family, kind).options, **{k: v for k, v in given.items() if v is not None}}
+    return family_entry(family).options.from_options(chosen, "option", f"family {family!r}")
+
+
+def codec_options_for(family: str, kind: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The codec's options: what suits the family on this kind, under those given."""
+    return {**defaults_for(family, kind).codec, **given}
+
+
+def budget_of(steps: int | None, minutes: float | None, epochs: float | None) -> dict[str, Any]:
+    """The training budget asked for: those of steps, minutes and epochs that were given."""
+    return {k: v for k, v in {"steps": steps, "minutes": minutes, "epochs": epochs}.items() if v is not None}
+
+
+def resolve_train_config(family: str, kind: str, stored: Mapping[str, Any] | None, budget: Mapping[str, Any],
+                         options: Mapping[str, Any]) -> TrainConfig:
+    """The training settings: general defaults < the family's on this kind < a resumed run's settings < what
+    was asked now. A new budget (steps, minutes, epochs) replaces the stored one whole."""
+    settings = dict(stored) if stored else dict(defaults_for(family, kind).train)
+    trained_with = settings.get("optimizer", TrainConfig.optimizer)  # runs from before the option: AdamW
+    if stored and options.get("optimizer", trained_with) != trained_with:
+        raise GenloomError(f"the run trained with optimizer '{trained_with}'; resume it with the same one "
+                           "(its state does not carry over), or start a new run")
+    if budget:
+        settings.update(steps=None, minutes=None, epochs=None)
+    return TrainConfig.from_options({**settings, **budget, **options}, "training option")

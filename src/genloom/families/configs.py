@@ -1,0 +1,121 @@
+"""The options of every family and of its sampler: typed records with help text and limits, light enough
+(no torch) for the command line to build its flags from them. Defaults that depend on the data kind are
+not here but in genloom/defaults.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import GenloomError
+from ..options import Options, option
+
+GAN_LOSSES = ("non-saturating", "wasserstein-gp")
+NOISE_SCHEDULES = ("linear", "cosine")
+PREDICTIONS = ("epsilon", "v")
+DIFFUSION_SAMPLERS = ("ddpm", "ddim", "dpm-solver")
+GELU = ("tanh", "none")
+
+
+@dataclass
+class VAEConfig(Options):
+    latent_dim: int = option(16, "size of the latent code", min=1)
+    beta: float = option(1.0, "weight of the KL term; above 1 trades reconstructions for a smoother latent space",
+                         min=0)
+    width: int = option(32, "channels of the first conv layer, doubled at each halving (tables: 8x units)", min=1)
+    conditional: bool = option(False, "condition encoder and decoder on the class label")
+    label_dim: int = option(16, "size of the label embedding (conditional)", min=1)
+
+
+@dataclass
+class GANConfig(Options):
+    latent_dim: int = option(32, "size of the generator's input noise", min=1)
+    width: int = option(32, "channels of the first conv layer of G and D, doubled at each halving", min=1)
+    loss: str = option("non-saturating", "the adversarial loss", choices=GAN_LOSSES)
+    gp_weight: float = option(10.0, "weight of the gradient penalty (wasserstein-gp)", min=0)
+    d_steps: int = option(1, "discriminator updates per generator update", min=1)
+    spectral_norm: bool = option(True, "spectrally normalise D's layers (and drop its group norms)")
+    conditional: bool = option(False, "class-conditional G (label embedding) and D (projection)")
+    label_dim: int = option(16, "size of the label embedding (conditional)", min=1)
+    category_conditions: bool = option(True, "tables: CTGAN's conditional vector and training-by-sampling")
+    # PacGAN: 4 for an unconditional image GAN with the non-saturating loss, whose G otherwise collapses to a few
+    # digits (benchmarked), else 1; tables: 10, as CTGAN (defaults.py)
+    pac: int | None = option(None, "examples the critic judges together (PacGAN); default 10 on tables, 4 for the "
+                             "non-saturating loss on images, else 1", min=1)
+
+    def check(self) -> None:
+        if self.pac not in (None, 1) and self.conditional:
+            raise GenloomError("pac (PacGAN) packs examples of different classes: use it without --conditional")
+        if self.pac is None:  # the family's rule where no kind's default (defaults.py) or user chose one
+            self.pac = 4 if self.loss == "non-saturating" and not self.conditional else 1
+
+
+@dataclass
+class WGANGPConfig(GANConfig):
+    loss: str = option("wasserstein-gp", "the adversarial loss", choices=GAN_LOSSES)
+    d_steps: int = option(2, "discriminator updates per generator update", min=1)
+    spectral_norm: bool = option(False, "spectrally normalise D's layers (the gradient penalty already bounds it)")
+
+
+@dataclass
+class DiffusionConfig(Options):
+    schedule: str = option("cosine", "noise schedule: linear (DDPM) or cosine (improved DDPM)", choices=NOISE_SCHEDULES)
+    timesteps: int = option(1000, "noise levels in training", min=2)
+    prediction: str = option("epsilon", "what the network predicts: the noise, or v (Salimans & Ho 2022)",
+                             choices=PREDICTIONS)
+    width: int = option(32, "U-Net channels at full resolution (twice that below)", min=1)
+    res_blocks: int = option(1, "residual blocks per resolution", min=1)
+    depth: int | None = option(None, "halvings in the U-Net (default: as many as fit, at most 3)", min=1)
+    attention: bool = option(True, "self-attention at the lowest resolution")
+    dropout: float = option(0.0, "dropout in the residual blocks", min=0, below=1)
+    conditional: bool = option(False, "class-conditional, with classifier-free guidance at sampling")
+    label_dropout: float = option(0.1, "share of training labels replaced by 'no class' (conditional)", min=0, below=1)
+    sampler: str = option("dpm-solver", "the sampler used when none is asked (tables: ddpm, whose categories come "
+                          "out better from 100 small steps than from 20 large ones)", choices=DIFFUSION_SAMPLERS)
+    sample_steps: int | None = option(None, "its network evaluations when none are asked, at most timesteps "
+                                      "(default: 20, every timestep for ddpm; tables: 100)", min=1)
+
+
+@dataclass
+class DiffusionSampling(Options):
+    sampler: str | None = option(None, "ddpm (ancestral), ddim or dpm-solver (DPM-Solver++ 2M); default: the "
+                                 "run's own", choices=DIFFUSION_SAMPLERS)
+    steps: int | None = option(None, "network evaluations (default: the run's own)", min=1)
+    eta: float = option(0.0, "DDIM's noise: 0 deterministic, 1 as DDPM", min=0)
+    guidance: float = option(1.0, "classifier-free guidance scale; 1 = plain conditional sampling", min=0)
+
+    def check(self) -> None:
+        if self.eta != 0 and self.sampler != "ddim":
+            raise GenloomError("eta applies to the ddim sampler only")
+
+
+@dataclass
+class AutoregressiveConfig(Options):
+    n_layer: int = option(3, "transformer blocks (defaults chosen on benchmarks/text.py: a shallow model)", min=1)
+    n_head: int = option(4, "attention heads", min=1)
+    n_embd: int = option(128, "width of the residual stream", min=1)
+    block_size: int = option(128, "context length in tokens (text)", min=1)
+    dropout: float = option(0.0, "dropout", min=0, below=1)
+    bias: bool = option(False, "biases in linear and LayerNorm layers (GPT-2 has them)")
+    rope: bool = option(True, "rotary position embeddings instead of learned ones")
+    gelu: str = option("tanh", "GELU: tanh (GPT-2's approximation) or none (exact)", choices=GELU)
+    layer_norm_eps: float = option(1e-5, "LayerNorm epsilon", above=0)
+    levels: int = option(16, "images: intensity levels per pixel (K, a power of 2); the context is the image")
+    bins: int = option(32, "tables: quantile bins per number; the context is the row", min=2)
+    conditional: bool = option(False, "images: the first token names the class")
+
+    def check(self) -> None:
+        if not 2 <= self.levels <= 256 or 256 % self.levels:
+            raise GenloomError(f"levels (K) must be a power of 2 from 2 to 256 (equal bins of 8-bit values); "
+                               f"got {self.levels}")
+        if self.n_embd % self.n_head or (self.rope and (self.n_embd // self.n_head) % 2):
+            raise GenloomError(f"n_embd ({self.n_embd}) must split into n_head ({self.n_head}) heads "
+                               "of equal, even size")
+
+
+@dataclass
+class TokenSampling(Options):
+    """Next-token sampling settings, in Hugging Face's order and with its semantics."""
+
+    temperature: float = option(1.0, "0 = greedy", min=0)
+    top_k: int | None = option(None, "keep the k most likely tokens", min=1)
+    top_p: float = option(1.0, "keep the smallest set whose probability reaches top_p (nucleus)", above=0, max=1)
+    repetition_penalty: float = option(1.0, "above 1 discourages tokens already in the text (CTRL)", above=0)

@@ -1,0 +1,50 @@
+"""Generated tokens as text while they come: stop strings, the end token, and byte-level tokens that end
+mid-character, so a streamed piece is never taken back."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+from ..errors import GenloomError
+
+
+def stop_strings(stop: Any) -> list[str]:
+    """A stop string or a sequence of them (empty ones dropped), or a one-line error."""
+    stops = [stop] if isinstance(stop, str) else list(stop) if isinstance(stop, Iterable) else None
+    if stops is None or not all(isinstance(s, str) for s in stops):
+        raise GenloomError(f"stop must be a string or a list of strings; got {stop!r}")
+    return [s for s in stops if s]
+
+
+def text_pieces(tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str], end_token: int | None,
+                stop: Sequence[str]) -> Iterator[str]:
+    """Decoded text of one generation (tokens of shape (1,)) as it arrives, ending at a stop string or the end
+    token. Text that could still become a stop string, or a byte-level token that ends mid-character, waits
+    until it is known. Gradients are off while a token is made, not while the caller holds a piece."""
+    ids: list[int] = []
+    text, emitted = "", 0
+    while True:
+        with torch.no_grad():
+            token = next(tokens, None)
+        if token is None or int(token[0]) == end_token:
+            break
+        ids.append(int(token[0]))
+        text = decode(ids)
+        hits = [hit for hit in (text.find(s, emitted) for s in stop) if hit >= 0]
+        if hits:
+            if min(hits) > emitted:
+                yield text[emitted:min(hits)]
+            return
+        ready = len(text) - max(stop_prefix_length(text, stop), len(text) - len(text.rstrip("\ufffd")))
+        if ready > emitted:
+            yield text[emitted:ready]
+            emitted = ready
+    if len(text) > emitted:
+        yield text[emitted:]
+
+
+def stop_prefix_length(text: str, stop: Sequence[str]) -> int:
+    """Length of the longest end of `text` that begins one of the stop strings."""
+    return max((k for s in stop for k in range(1, min(len(s), len(text) + 1)) if text.endswith(s[:k])), default=0)

@@ -1,0 +1,39 @@
+"""Generated tokens become text as they come, without ever taking a piece back."""
+import torch
+
+import genloom as gl
+from genloom.data.text_codec import TextCodec
+from genloom.families.text_stream import stop_prefix_length, text_pieces
+
+
+def _pieces(codec, text, stop=()):
+    tokens = (torch.tensor([i]) for i in codec.encode(text).tolist())
+    return list(text_pieces(tokens, codec.decode, codec.end_token, list(stop)))
+
+
+def test_stop_strings_never_leak_into_the_text():
+    codec = TextCodec().fit(gl.Dataset("text", "hello JULIET: ROMEO:\n\nxyz", "t"))
+    pieces = _pieces(codec, "hel\n\nROMEO: h", ["\n\n"])
+    assert "".join(pieces) == "hel" and all("\n" not in p for p in pieces)
+    assert "".join(_pieces(codec, "hello JULIET: h", ["JULIET:", "xyz"])) == "hello "
+    assert "".join(_pieces(codec, "hello JUL", ["JULIET:"])) == "hello JUL"  # flushed at the end
+    assert _pieces(codec, "hello") == ["h", "e", "l", "l", "o"]  # without stop strings, a piece per token
+
+
+def test_streaming_bpe_waits_for_whole_characters():
+    codec = TextCodec("bpe", vocab_size=260).fit(gl.Dataset("text", "abc " * 50, "t"))
+    pieces = _pieces(codec, "ab東京 c")
+    assert "".join(pieces) == "ab東京 c" and not any("\ufffd" in p for p in pieces)
+
+
+def test_generation_ends_at_the_end_token():
+    codec = TextCodec().fit(gl.Dataset("text", "abcx", "t"))
+    end = int(codec.encode("x")[0])  # as <|endoftext|> ends a GPT-2 generation
+    tokens = (torch.tensor([i]) for i in codec.encode("abxcc").tolist())
+    assert "".join(text_pieces(tokens, codec.decode, end, [])) == "ab"
+
+
+def test_the_held_back_text_is_the_longest_start_of_a_stop_string():
+    assert stop_prefix_length("hello JUL", ["JULIET:"]) == 3
+    assert stop_prefix_length("hello", ["JULIET:"]) == 0
+    assert stop_prefix_length("ab", ["b", "abc"]) == 2

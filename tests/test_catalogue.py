@@ -1,0 +1,653 @@
+"""The bad-input catalogue: what a new user, or a hostile one, might give the command line and the Python API.
+
+Every case must end in one line that names the problem (`genloom: error: ...` and exit code 2 on the command
+line, a GenloomError without a line break in Python), never a traceback, and must change nothing that was on
+disk. The runs the cases use are made once per test session; the command runs in-process, so the whole
+catalogue takes seconds."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import genloom as gl
+from genloom.cli import main
+from tests.conftest import QUIET, TINY_VAE, write_images
+
+TRAIN = ["--steps", 1, "--quiet"]
+
+
+# -- the runs and files the cases read ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def table_run(tmp_path_factory) -> str:
+    """A tiny VAE on a table with an identifier, a number and a category; read-only."""
+    out = tmp_path_factory.mktemp("runs") / "table-vae"
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"user_id": np.arange(300), "size": rng.normal(0, 1, 300),
+                          "colour": rng.choice(["red", "blue"], 300)})
+    frame.to_csv(out.parent / "table.csv", index=False)
+    gl.Model("vae", **TINY_VAE).fit(out.parent / "table.csv", steps=3, out=out, **QUIET)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def diffusion_run(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("runs") / "digits-diffusion"
+    gl.Model("diffusion", width=8, timesteps=50).fit("digits", steps=2, out=out, **QUIET)
+    return str(out)
+
+
+class Place:
+    """A case's own folder, the shared runs, and makers of bad files."""
+
+    def __init__(self, root: Path, runs: dict[str, str]):
+        self.root, self.runs = root, {name: Path(path) for name, path in runs.items()}
+
+    image = property(lambda self: self.runs["image"])          # a conditional VAE on digits
+    text = property(lambda self: self.runs["text"])            # a character GPT on tiny Shakespeare
+    table = property(lambda self: self.runs["table"])          # a VAE on a table with an id, a number, a category
+    diffusion = property(lambda self: self.runs["diffusion"])  # unconditional diffusion on digits, 50 timesteps
+
+    def folder(self, name: str) -> Path:
+        (self.root / name).mkdir()
+        return self.root / name
+
+    def file(self, name: str, content: bytes | str = b"") -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+
+    def array(self, name: str, value: Any, **arrays: Any) -> Path:
+        path = self.root / name
+        np.savez(path, **arrays) if name.endswith(".npz") else np.save(path, value, allow_pickle=True)
+        return path
+
+    def csv(self, name: str, frame: pd.DataFrame) -> Path:
+        path = self.root / name
+        frame.to_csv(path, index=False)
+        return path
+
+    def copy(self, run: str, damage: Callable[[Path], Any] | None = None) -> Path:
+        """A copy of a shared run, damaged; the copy is part of what must not change further."""
+        path = shutil.copytree(self.runs[run], self.root / f"copy-{run}")
+        if damage is not None:
+            damage(path)
+        return path
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+
+def _edit_json(path: Path, edit: Callable[[dict], Any]) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+class Payload:
+    """Unpickling this writes a file: if a case's file ran code, the file appears."""
+
+    def __reduce__(self):
+        return (Path.write_text, (Path("/tmp/genloom-catalogue-pwned"), "code ran"))
+
+
+def _pickled_checkpoint(run: Path) -> None:
+    with open(run / "trainer.pt", "wb") as handle:
+        pickle.dump({"step": Payload()}, handle)
+
+
+def _zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+@dataclass
+class Case:
+    id: str
+    args: Callable[[Place], list]   # the command line (or, for API cases, a call that must fail)
+    message: str                    # what the one line must say
+
+
+def cli(id: str, args: Callable[[Place], list], message: str) -> Case:
+    return Case(id, args, message)
+
+
+# -- data files given to `genloom train` ----------------------------------------------------------------------
+DATA = [
+    cli("missing path", lambda p: ["train", p.root / "nowhere.npz", "--out", p.out, *TRAIN],
+        "no file, folder or built-in data set named"),
+    cli("unknown built-in", lambda p: ["train", "cifar", "--out", p.out, *TRAIN], "built-in ones: adult, breast_cancer"),
+    cli("empty folder", lambda p: ["train", p.folder("empty"), "--out", p.out, *TRAIN], "no images found"),
+    cli("a non-image in an image folder", lambda p: (write_images(p.root / "f", [(8, 8)] * 2),
+        p.file("f/notes.doc", "x"), ["train", p.root / "f", "--out", p.out, *TRAIN])[-1], "notes.doc is not an image file"),
+    cli("a corrupt png", lambda p: (write_images(p.root / "f", [(8, 8)] * 2), p.file("f/x.png", "garbage"),
+        ["train", p.root / "f", "--out", p.out, *TRAIN])[-1], "x.png is not a readable image"),
+    cli("images of two sizes", lambda p: (write_images(p.root / "f", [(8, 8), (9, 9)]),
+        ["train", p.root / "f", "--out", p.out, *TRAIN])[-1], "images differ in size"),
+    cli("a spreadsheet", lambda p: ["train", p.file("t.xlsx", "x"), "--out", p.out, *TRAIN], "unsupported file type '.xlsx'"),
+    cli("a file without a suffix", lambda p: ["train", p.file("data", "x"), "--out", p.out, *TRAIN],
+        "unsupported file type ''"),
+    cli("a pickled object array", lambda p: ["train", p.array("o.npy", np.array([Payload()], dtype=object)), "--out",
+        p.out, *TRAIN], "is not a readable numpy file"),
+    cli("a one-dimensional array", lambda p: ["train", p.array("a.npy", np.zeros(10)), "--out", p.out, *TRAIN],
+        "must be an array of shape (N, H, W) or (N, H, W, C)"),
+    cli("two channels", lambda p: ["train", p.array("a.npy", np.zeros((4, 8, 8, 2))), "--out", p.out, *TRAIN],
+        "must have 1, 3 or 4 channels"),
+    cli("NaN pixels", lambda p: ["train", p.array("a.npy", np.full((4, 8, 8), np.nan)), "--out", p.out, *TRAIN],
+        "NaN or infinite pixels"),
+    cli("float pixels out of range", lambda p: ["train", p.array("a.npy", np.full((4, 8, 8), 5.0)), "--out", p.out,
+        *TRAIN], "float pixels must lie in [0, 1] or [-1, 1]"),
+    cli("integer pixels out of range", lambda p: ["train", p.array("a.npy", np.full((4, 8, 8), 300)), "--out",
+        p.out, *TRAIN], "integer pixels must lie in 0..255"),
+    cli("no images in an npz", lambda p: ["train", p.array("a.npz", None, pictures=np.zeros((4, 8, 8))), "--out",
+        p.out, *TRAIN], "name the images 'images'"),
+    cli("labels of another length", lambda p: ["train", p.array("a.npz", None, images=np.zeros((4, 8, 8)),
+        labels=np.zeros(3)), "--out", p.out, *TRAIN], "(3,) labels for 4 images"),
+    cli("no images at all", lambda p: ["train", p.array("a.npy", np.zeros((0, 8, 8))), "--out", p.out, *TRAIN],
+        "is empty: give at least one image"),
+    cli("text pixels", lambda p: ["train", p.array("a.npy", np.full((2, 4, 4), "x")), "--out", p.out, *TRAIN],
+        "unsupported pixel type"),
+    cli("a corrupt zip archive", lambda p: ["train", p.file("a.npz", b"PK\x03\x04 not a zip"), "--out", p.out, *TRAIN],
+        "is not a readable numpy file"),
+    cli("an empty text", lambda p: ["train", p.file("c.txt"), "--family", "autoregressive", "--out", p.out, *TRAIN],
+        "holds no text"),
+    cli("a text of blanks", lambda p: ["train", p.file("c.txt", "   \n\n  "), "--family", "autoregressive", "--out",
+        p.out, *TRAIN], "holds no text"),
+    cli("bytes that are not utf-8", lambda p: ["train", p.file("c.txt", b"caf\xc3\xa9 \xff"), "--family",
+        "autoregressive", "--out", p.out, *TRAIN], "byte 0xff at offset 6"),
+    cli("a corpus shorter than a block", lambda p: ["train", p.file("c.txt", "too short"), "--family",
+        "autoregressive", "--out", p.out, *TRAIN], "not more than one block"),
+    cli("an unknown encoding", lambda p: ["train", p.file("c.txt", "text"), "--encoding", "klingon", "--out", p.out,
+        *TRAIN], "unknown text encoding 'klingon'"),
+    cli("a line of jsonl that is not JSON", lambda p: ["train", p.file("c.jsonl", '{"text": "a"}\n{oops\n'),
+        "--family", "autoregressive", "--out", p.out, *TRAIN], "line 2: not JSON"),
+    cli("a jsonl without the text field", lambda p: ["train", p.file("c.jsonl", '{"body": "a"}\n'), "--family",
+        "autoregressive", "--out", p.out, *TRAIN], "no text field 'text'"),
+    cli("a jsonl line that is a list", lambda p: ["train", p.file("c.jsonl", '[1, 2]\n'), "--family",
+        "autoregressive", "--out", p.out, *TRAIN], "line 1: no text field 'text'"),
+    cli("an empty csv", lambda p: ["train", p.file("t.csv"), "--out", p.out, *TRAIN], "is empty; give a table"),
+    cli("a csv with a header only", lambda p: ["train", p.file("t.csv", "a,b\n"), "--out", p.out, *TRAIN],
+        "has a header but no rows"),
+    cli("a repeated column name", lambda p: ["train", p.file("t.csv", "a,b,a\n1,2,3\n"), "--out", p.out, *TRAIN],
+        "repeats the column name 'a'"),
+    cli("a column of nothing", lambda p: ["train", p.file("t.csv", "a,b\n1,\n2,\n"), "--out", p.out, *TRAIN],
+        "column 'b' of"),
+    cli("an infinite value", lambda p: ["train", p.file("t.csv", "a,b\n1,2\ninf,3\n"), "--out", p.out, *TRAIN],
+        "column 'a' of"),
+    cli("a value of 1e308", lambda p: ["train", p.file("t.csv", "a,b\n1,2\n1e308,3\n"), "--out", p.out, *TRAIN],
+        "has an infinite or too large value (1e+308 in row 2"),
+    cli("numbers mixed with text", lambda p: ["train", p.csv("t.csv", pd.DataFrame(
+        {"a": [str(i) for i in range(20)] + ["twenty"]})), "--out", p.out, *TRAIN], "column 'a' mixes numbers and text"),
+    cli("an unclosed quote", lambda p: ["train", p.file("t.csv", 'a,b\n"1,2\n3,4\n'), "--out", p.out, *TRAIN],
+        "is not a readable table"),
+    cli("a table that is not utf-8", lambda p: ["train", p.file("t.csv", b"a,b\n\xff\xfe,1\n"), "--out", p.out,
+        *TRAIN], "is not a readable table"),
+    cli("a parquet file of garbage", lambda p: ["train", p.file("t.parquet", "garbage"), "--out", p.out, *TRAIN],
+        "is not a readable table"),
+    cli("an empty tsv", lambda p: ["train", p.file("t.tsv"), "--out", p.out, *TRAIN], "is empty"),
+    cli("a missing metadata file", lambda p: ["train", p.csv("t.csv", pd.DataFrame({"a": [1, 2]})), "--metadata",
+        p.root / "nowhere.json", "--out", p.out, *TRAIN], "is not a metadata file like"),
+    cli("metadata that is not JSON", lambda p: ["train", p.csv("t.csv", pd.DataFrame({"a": [1, 2]})), "--metadata",
+        p.file("m.json", "{"), "--out", p.out, *TRAIN], "is not a metadata file like"),
+    cli("an unknown column kind", lambda p: ["train", p.csv("t.csv", pd.DataFrame({"a": [1, 2]})), "--metadata",
+        p.file("m.json", '{"columns": {"a": {"sdtype": "colour"}}}'), "--out", p.out, *TRAIN],
+        "unknown column kind 'colour'"),
+    cli("metadata of a missing column", lambda p: ["train", p.csv("t.csv", pd.DataFrame({"a": [1, 2]})),
+        "--metadata", p.file("m.json", '{"columns": {"b": {"sdtype": "numerical"}}}'), "--out", p.out, *TRAIN],
+        "names column 'b', which the table does not have"),
+    cli("a target that is not a column", lambda p: ["train", p.csv("t.csv", pd.DataFrame({"a": [1, 2]})),
+        "--target", "b", "--out", p.out, *TRAIN], "target column 'b' is not in t"),
+    cli("a target for images", lambda p: ["train", "digits", "--target", "label", "--out", p.out, *TRAIN],
+        "a target column applies to tables"),
+    cli("text declared numerical", lambda p: ["train", p.csv("t.csv", pd.DataFrame({"a": ["x", "y", "z"]})),
+        "--metadata", p.file("m.json", '{"columns": {"a": {"sdtype": "numerical"}}}'), "--out", p.out, *TRAIN],
+        "column 'a' holds no numbers"),
+    cli("too many categories", lambda p: ["train", p.csv("t.csv", pd.DataFrame(
+        {"a": [f"v{i % 15_000}" for i in range(21_000)]})), "--out", p.out, *TRAIN], "too many to model as categories"),
+    cli("an image size of 0", lambda p: ["train", "digits", "--image-size", "0", "--out", p.out, *TRAIN],
+        "image size 0 is impossible"),
+    cli("an image size of words", lambda p: ["train", "digits", "--image-size", "big", "--out", p.out, *TRAIN],
+        "image size 'big' is not understood"),
+    cli("a text file among images", lambda p: (write_images(p.root / "f", [(8, 8)]), p.file("f/a.txt", "x"),
+        ["train", p.root / "f", "--out", p.out, *TRAIN])[-1], "a.txt is not an image file"),
+]
+
+# -- options of `genloom train` -------------------------------------------------------------------------------
+OPTIONS = [
+    cli("an unknown family", lambda p: ["train", "digits", "--family", "flow"], "argument --family: invalid choice: 'flow'"),
+    cli("zero minutes", lambda p: ["train", "digits", "--minutes", 0, "--out", p.out], "minutes must be greater than 0"),
+    cli("negative minutes", lambda p: ["train", "digits", "--minutes", -2, "--out", p.out], "minutes must be greater than 0"),
+    cli("minutes in words", lambda p: ["train", "digits", "--minutes", "ten"], "argument --minutes: invalid float value"),
+    cli("zero steps", lambda p: ["train", "digits", "--steps", 0, "--out", p.out], "steps must be at least 1; got 0"),
+    cli("a fraction of a step", lambda p: ["train", "digits", "--steps", "2.5"], "argument --steps: invalid int value"),
+    cli("zero epochs", lambda p: ["train", "digits", "--epochs", 0, "--out", p.out], "epochs must be greater than 0"),
+    cli("a batch of zero", lambda p: ["train", "digits", "--batch-size", 0, "--out", p.out, *TRAIN],
+        "batch_size must be at least 1; got 0"),
+    cli("a learning rate of zero", lambda p: ["train", "digits", "--lr", 0, "--out", p.out, *TRAIN],
+        "lr must be greater than 0"),
+    cli("a negative learning rate", lambda p: ["train", "digits", "--lr", -1, "--out", p.out, *TRAIN],
+        "lr must be greater than 0"),
+    cli("a learning rate of nan", lambda p: ["train", "digits", "--lr", "nan", "--out", p.out, *TRAIN],
+        "lr must be a finite number; got nan"),
+    cli("an infinite learning rate", lambda p: ["train", "digits", "--lr", "inf", "--out", p.out, *TRAIN],
+        "lr must be a finite number; got inf"),
+    cli("negative warm-up", lambda p: ["train", "digits", "--warmup-steps", -1, "--out", p.out, *TRAIN],
+        "warmup_steps must be at least 0"),
+    cli("a final rate above the peak", lambda p: ["train", "digits", "--min-lr-ratio", 2, "--out", p.out, *TRAIN],
+        "min_lr_ratio must lie in [0, 1]"),
+    cli("an average that never moves", lambda p: ["train", "digits", "--ema-decay", 1, "--out", p.out, *TRAIN],
+        "ema_decay must lie in [0, 1)"),
+    cli("no clipping room", lambda p: ["train", "digits", "--grad-clip", 0, "--out", p.out, *TRAIN],
+        "grad_clip must be greater than 0"),
+    cli("everything held out", lambda p: ["train", "digits", "--val-fraction", 1, "--out", p.out, *TRAIN],
+        "val_fraction must lie in [0, 1)"),
+    cli("a beta of one", lambda p: ["train", "digits", "--adam-beta1", 1, "--out", p.out, *TRAIN],
+        "adam_beta1 must lie in [0, 1)"),
+    cli("an unknown optimizer", lambda p: ["train", "digits", "--optimizer", "sgd"], "argument --optimizer: invalid choice"),
+    cli("Muon for a VAE", lambda p: ["train", "digits", "--optimizer", "muon", "--out", p.out, *TRAIN],
+        "optimizer 'muon' needs a network that names its hidden matrices"),
+    cli("accumulation with two optimisers", lambda p: ["train", "digits", "--family", "gan", "--grad-accum", 2,
+        "--out", p.out, *TRAIN], "grad_accum works with one optimiser; family 'gan' has 2"),
+    cli("a GPU that is not there", lambda p: ["train", "digits", "--device", "cuda", "--out", p.out, *TRAIN]
+        if not torch.cuda.is_available() else ["train", "digits", "--device", "cuda:99", "--out", p.out, *TRAIN],
+        "cuda"),
+    cli("an unknown device", lambda p: ["train", "digits", "--device", "tpu", "--out", p.out, *TRAIN],
+        "unknown device 'tpu'"),
+    cli("a negative seed", lambda p: ["train", "digits", "--seed", -1, "--out", p.out, *TRAIN], "seed must be at least 0"),
+    cli("checkpoints never", lambda p: ["train", "digits", "--checkpoint-minutes", 0, "--out", p.out, *TRAIN],
+        "checkpoint_minutes must be greater than 0"),
+    cli("a latent space of nothing", lambda p: ["train", "digits", "--latent-dim", 0, "--out", p.out, *TRAIN],
+        "latent_dim must be at least 1; got 0"),
+    cli("a latent size in words", lambda p: ["train", "digits", "--latent-dim", "sixteen"],
+        "argument --latent-dim: invalid int value: 'sixteen'"),
+    cli("a negative beta", lambda p: ["train", "digits", "--beta", -1, "--out", p.out, *TRAIN],
+        "beta must be at least 0; got -1.0"),
+    cli("an unknown GAN loss", lambda p: ["train", "digits", "--family", "gan", "--loss", "hinge"],
+        "argument --loss: invalid choice: 'hinge'"),
+    cli("a pack of zero", lambda p: ["train", "digits", "--family", "gan", "--pac", 0, "--out", p.out, *TRAIN],
+        "pac must be at least 1; got 0"),
+    cli("packs of several classes", lambda p: ["train", "digits", "--family", "gan", "--pac", 4, "--conditional",
+        "--out", p.out, *TRAIN], "pac (PacGAN) packs examples of different classes"),
+    cli("one noise level", lambda p: ["train", "digits", "--family", "diffusion", "--timesteps", 1, "--out", p.out,
+        *TRAIN], "timesteps must be at least 2; got 1"),
+    cli("levels not a power of two", lambda p: ["train", "digits", "--family", "autoregressive", "--levels", 3,
+        "--out", p.out, *TRAIN], "levels (K) must be a power of 2 from 2 to 256"),
+    cli("heads that do not split the width", lambda p: ["train", "shakespeare", "--family", "autoregressive",
+        "--n-embd", 30, "--n-head", 4, "--out", p.out, *TRAIN], "n_embd (30) must split into n_head (4) heads"),
+    cli("dropout of everything", lambda p: ["train", "shakespeare", "--family", "autoregressive", "--dropout", 1,
+        "--out", p.out, *TRAIN], "dropout must lie in [0, 1)"),
+    cli("one bin", lambda p: ["train", "wine", "--family", "autoregressive", "--bins", 1, "--out", p.out, *TRAIN],
+        "bins must be at least 2; got 1"),
+    cli("conditional without labels", lambda p: ["train", p.array("u.npy", np.zeros((10, 8, 8), dtype=np.uint8)),
+        "--family", "gan", "--conditional", "--out", p.out, *TRAIN], "conditional gan needs labelled data"),
+    cli("conditional text", lambda p: ["train", "shakespeare", "--family", "autoregressive", "--conditional",
+        "--out", p.out, *TRAIN], "conditional autoregressive needs labelled data"),
+    cli("a VAE of text", lambda p: ["train", "shakespeare", "--family", "vae", "--out", p.out, *TRAIN],
+        "no encoder network for text data"),
+    cli("diffusion of text", lambda p: ["train", "shakespeare", "--family", "diffusion", "--out", p.out, *TRAIN],
+        "no denoiser network for text data"),
+    cli("a U-Net that cannot halve", lambda p: ["train", "digits", "--family", "diffusion", "--image-size", 7,
+        "--out", p.out, *TRAIN], "the U-Net cannot halve 7x7 images"),
+    cli("a U-Net too deep", lambda p: ["train", "digits", "--family", "diffusion", "--depth", 5, "--out", p.out,
+        *TRAIN], "the U-Net cannot halve 8x8 images 5 time(s)"),
+    cli("a BPE vocabulary smaller than bytes", lambda p: ["train", "shakespeare", "--family", "autoregressive",
+        "--tokenizer", "bpe", "--vocab-size", 100, "--out", p.out, *TRAIN], "a BPE vocabulary needs more than the 256 bytes"),
+    cli("an unknown number transform", lambda p: ["train", "wine", "--numbers", "log"],
+        "argument --numbers: invalid choice: 'log'"),
+    cli("resume without a folder", lambda p: ["train", "--resume"], "--resume needs --out"),
+    cli("resume where nothing was saved", lambda p: ["train", "--resume", "--out", p.folder("out")],
+        "nothing was saved in"),
+    cli("resume where no folder is", lambda p: ["train", "--resume", "--out", p.root / "nowhere"], "nothing was saved in"),
+    cli("resume of final weights", lambda p: ["train", "--resume", "--out", p.copy(
+        "image", lambda run: (run / "trainer.pt").unlink()), "--steps", 40], "its weights are final"),
+    cli("resume as another family", lambda p: ["train", "--resume", "--out", p.copy("image"), "--family", "gan"],
+        "was trained with family 'vae', not 'gan'"),
+    cli("resume on other data", lambda p: ["train", "wine", "--resume", "--out", p.copy("image")],
+        "differs from the data the run was trained on"),
+    cli("resume with another optimizer", lambda p: ["train", "--resume", "--out", p.copy("text"), "--optimizer",
+        "adamw", "--steps", 200], "the run trained with optimizer 'muon'"),
+    cli("a run over a run", lambda p: ["train", "digits", "--out", p.copy("image"), *TRAIN], "already holds a run"),
+    cli("a run inside a file", lambda p: ["train", "digits", "--out", p.file("f.txt", "x") / "run", *TRAIN],
+        "is a file, not a folder"),
+    cli("a run where nothing may be written", lambda p: ["train", "digits", "--out", "/proc/genloom-run", *TRAIN],
+        "cannot write /proc/genloom-run"),
+    cli("no data", lambda p: ["train", "--out", p.out], "name the data to train on"),
+    cli("a run into a file", lambda p: ["train", "digits", "--out", p.file("taken"), *TRAIN],
+        "a file of that name is there"),
+    cli("a run into an adapter's folder", lambda p: ["train", "digits", "--out", p.file("lora/adapter.json", "{}").parent,
+        *TRAIN], "already holds a run (or what is left of one: adapter.json)"),
+    cli("a run into what is left of one", lambda p: ["train", "digits", "--out", p.file("left/trainer.pt", "x").parent,
+        *TRAIN], "what is left of one: trainer.pt"),
+    cli("an unknown flag", lambda p: ["train", "digits", "--learning-rate", "0.1"], "unrecognized arguments: --learning-rate"),
+    cli("a checkpoint holding code", lambda p: ["train", "--resume", "--out", p.copy("image", _pickled_checkpoint),
+        "--steps", 40], "holds code or is damaged, so it will not be loaded"),
+    cli("a truncated checkpoint", lambda p: ["train", "--resume", "--out", p.copy("image", lambda run: (
+        run / "trainer.pt").write_bytes((run / "trainer.pt").read_bytes()[:1000])), "--steps", 40],
+        "holds code or is damaged"),
+    cli("settings of the wrong type", lambda p: ["train", "--resume", "--out", p.copy("image", lambda run: _edit_json(
+        run / "config.json", lambda c: c["train"].update(batch_size="many"))), "--steps", 40],
+        "config.json: batch_size must be a whole number; got 'many'"),
+    cli("a table batch smaller than a pack", lambda p: ["train", "wine", "--family", "gan", "--batch-size", 5,
+        "--out", p.out, *TRAIN], "a batch of 5 rows holds no whole pack of 10"),
+    cli("a command that is not there", lambda p: ["sample-all"], "argument COMMAND: invalid choice: 'sample-all'"),
+]
+
+# -- `genloom sample`, `generate`, `evaluate`, `finetune`, `export`, `info` -----------------------------------
+SAMPLE = [
+    cli("zero samples", lambda p: ["sample", p.image, "-n", 0, "-o", p.root / "s.png"], "n must be a whole number of at least 1"),
+    cli("negative samples", lambda p: ["sample", p.image, "-n", -5, "-o", p.root / "s.png"], "n must be a whole number"),
+    cli("samples in words", lambda p: ["sample", p.image, "-n", "many"], "argument -n: invalid int value"),
+    cli("labels for an unconditional model", lambda p: ["sample", p.diffusion, "--labels", 3, "-o", p.root / "s.png"],
+        "is not conditional, so it cannot take labels"),
+    cli("an unknown label", lambda p: ["sample", p.image, "--labels", "eleven", "-o", p.root / "s.png"],
+        "unknown label 'eleven'"),
+    cli("a label out of range", lambda p: ["sample", p.image, "--labels", 12, "-o", p.root / "s.png"],
+        "label 12 is out of range; use 0..9"),
+    cli("images to a csv", lambda p: ["sample", p.image, "-o", p.root / "s.csv"], "cannot write image samples to s.csv"),
+    cli("rows to a png", lambda p: ["sample", p.table, "-o", p.root / "s.png"], "cannot write table samples to s.png"),
+    cli("text to an npy", lambda p: ["sample", p.text, "-o", p.root / "s.npy"], "cannot write text samples to s.npy"),
+    cli("samples inside a file", lambda p: ["sample", p.image, "-o", p.file("f.txt") / "s.png"], "is a file, not a folder"),
+    cli("samples where nothing may be written", lambda p: ["sample", p.image, "-o", "/proc/s.png"], "cannot write /proc/s.png"),
+    cli("a sampler for a VAE", lambda p: ["sample", p.image, "--sampler", "ddim", "-o", p.root / "s.png"],
+        "family 'vae' takes no sampling options"),
+    cli("an unknown sampler", lambda p: ["sample", p.diffusion, "--sampler", "euler"], "argument --sampler: invalid choice"),
+    cli("zero sampler steps", lambda p: ["sample", p.diffusion, "--steps", 0, "-o", p.root / "s.png"],
+        "steps must be at least 1; got 0"),
+    cli("more steps than timesteps", lambda p: ["sample", p.diffusion, "--sampler", "ddim", "--steps", 51, "-o",
+        p.root / "s.png"], "sampler steps must lie in 1..50; got 51"),
+    cli("eta without DDIM", lambda p: ["sample", p.diffusion, "--eta", 0.5, "-o", p.root / "s.png"],
+        "eta applies to the ddim sampler only"),
+    cli("guidance without classes", lambda p: ["sample", p.diffusion, "--guidance", 2, "-o", p.root / "s.png"],
+        "guidance needs a conditional model"),
+    cli("negative guidance", lambda p: ["sample", p.diffusion, "--guidance", -1, "-o", p.root / "s.png"],
+        "guidance must be at least 0"),
+    cli("a negative temperature", lambda p: ["sample", p.text, "--temperature", -1, "-o", p.root / "s.txt"],
+        "temperature must be at least 0"),
+    cli("a nucleus of nothing", lambda p: ["sample", p.text, "--top-p", 0, "-o", p.root / "s.txt"],
+        "top_p must lie in (0, 1]"),
+    cli("top-k of zero", lambda p: ["sample", p.text, "--top-k", 0, "-o", p.root / "s.txt"], "top_k must be at least 1"),
+    cli("a condition without a value", lambda p: ["sample", p.table, "--condition", "colour", "-o", p.root / "s.csv"],
+        "a condition is COLUMN=VALUE"),
+    cli("a condition on an unknown column", lambda p: ["sample", p.table, "--condition", "shape=round", "-o",
+        p.root / "s.csv"], "unknown column 'shape' in the conditions"),
+    cli("a condition on a number", lambda p: ["sample", p.table, "--condition", "size=3", "-o", p.root / "s.csv"],
+        "conditions work on categorical and boolean columns; 'size' is numerical"),
+    cli("a condition on an unknown category", lambda p: ["sample", p.table, "--condition", "colour=green", "-o",
+        p.root / "s.csv"], "column 'colour' has no category 'green'"),
+    cli("a condition on images", lambda p: ["sample", p.image, "--condition", "colour=red", "-o", p.root / "s.png"],
+        "conditions apply to tables; this model makes image data"),
+    cli("a grid of a million", lambda p: ["sample", p.image, "-n", 1_000_000, "-o", p.root / "s.png"],
+        "a PNG grid holds at most 4,096 images"),
+    cli("samples from nowhere", lambda p: ["sample", p.root / "nowhere"], "is not a folder"),
+    cli("samples from a folder that is not a run", lambda p: ["sample", p.root], "is not a genloom run (no config.json)"),
+    cli("samples on an unknown device", lambda p: ["sample", p.image, "--device", "tpu"], "unknown device 'tpu'"),
+]
+GENERATE = [
+    cli("a character the model never saw", lambda p: ["generate", p.text, "--prompt", "ROMEO\u20ac"],
+        "characters not in the model's vocabulary: '\u20ac'"),
+    cli("zero tokens", lambda p: ["generate", p.text, "--max-tokens", 0], "max_tokens must be a whole number of at least 1"),
+    cli("a negative temperature for text", lambda p: ["generate", p.text, "--temperature", -1],
+        "temperature must be at least 0"),
+    cli("a nucleus above one", lambda p: ["generate", p.text, "--top-p", 1.2], "top_p must lie in (0, 1]"),
+    cli("no repetition at all", lambda p: ["generate", p.text, "--repetition-penalty", 0],
+        "repetition_penalty must be greater than 0"),
+    cli("text from an image model", lambda p: ["generate", p.image], "family 'vae' has no generate"),
+    cli("text from a table model", lambda p: ["generate", p.table], "family 'vae' has no generate"),
+    cli("a top-k of zero for text", lambda p: ["generate", p.text, "--top-k", 0], "top_k must be at least 1"),
+]
+EVALUATE = [
+    cli("one sample", lambda p: ["evaluate", p.copy("text"), "--samples", 1], "samples must be a whole number of at least 2"),
+    cli("a target that is not a column", lambda p: ["evaluate", p.copy("table"), "--target", "shape"],
+        "target column 'shape' is not in the table"),
+    cli("an identifier as target", lambda p: ["evaluate", p.copy("table"), "--target", "user_id"],
+        "target column 'user_id' is an identifier"),
+    cli("inception weights that are not there", lambda p: ["evaluate", p.copy("image"), "--inception-weights",
+        p.root / "nope.pth"], "no InceptionV3 weights at"),
+    cli("images to score a text model", lambda p: ["evaluate", p.copy("text"), "--data", "digits"],
+        "cannot evaluate a model of text data on image data"),
+    cli("data to score that is not there", lambda p: ["evaluate", p.copy("text"), "--data", p.root / "nowhere.txt"],
+        "no file, folder or built-in data set named"),
+    cli("images of another size to score", lambda p: ["evaluate", p.copy("image"), "--data", p.array(
+        "small.npy", np.zeros((20, 5, 5), dtype=np.uint8))], "the model takes 8x8x1 images; these are 5x5x1"),
+    cli("a table of other columns to score", lambda p: ["evaluate", p.copy("table"), "--data", p.csv("other.csv",
+        pd.DataFrame({"user_id": [1, 2], "size": [0.1, 0.2], "colour": ["red", "blue"], "weight": [1, 2]}))],
+        "the table has column 'weight' that the model was not trained with"),
+]
+FINETUNE = [
+    cli("fine-tuning a VAE", lambda p: ["finetune", p.image, p.file("c.txt", "text " * 100), "--out", p.out, "--steps", 1],
+        "fine-tuning supports autoregressive runs"),
+    cli("fine-tuning text on images", lambda p: ["finetune", p.text, "digits", "--out", p.out, "--steps", 1],
+        "the base model learnt text data; fine-tune it on text, not image"),
+    cli("a rank of zero", lambda p: ["finetune", p.text, "shakespeare", "--out", p.out, "--rank", 0, "--steps", 1],
+        "LoRA rank must be a whole number of at least 1"),
+    cli("an alpha of zero", lambda p: ["finetune", p.text, "shakespeare", "--out", p.out, "--alpha", 0, "--steps", 1],
+        "LoRA alpha must be greater than 0"),
+    cli("an adapter over a run", lambda p: ["finetune", p.text, "shakespeare", "--out", p.copy("image"), "--steps", 1],
+        "already holds a run"),
+    cli("a corpus with new characters", lambda p: ["finetune", p.text, p.file("c.txt", "\u20ac" * 500), "--out",
+        p.out, "--steps", 1], "characters not in the model's vocabulary"),
+    cli("an adapter into a file", lambda p: ["finetune", p.text, "shakespeare", "--out", p.file("taken"), "--steps", 1],
+        "a file of that name is there"),
+    cli("a rank of zero, before the corpus is read", lambda p: ["finetune", p.text, p.root / "nowhere.txt", "--out",
+        p.out, "--rank", 0], "LoRA rank must be a whole number of at least 1"),
+]
+EXPORT_INFO = [
+    cli("exporting a VAE as GPT-2", lambda p: ["export", p.image, "--gpt2", p.out], "only GPT-2-shaped models export"),
+    cli("exporting a rotary text model", lambda p: ["export", p.text, "--gpt2", p.out], "only GPT-2-shaped models export"),
+    cli("exporting into a file", lambda p: ["export", p.text, "--gpt2", p.file("f.txt") / "hf"], "is a file, not a folder"),
+    cli("exporting over a file", lambda p: ["export", p.text, "--gpt2", p.file("taken")], "a file of that name is there"),
+    cli("info of a thinned config", lambda p: ["info", p.copy("image", lambda run: _edit_json(
+        run / "config.json", lambda c: c.update(data={})))], "lacks 'data.name'"),
+    cli("info of an adapter without its base", lambda p: ["info", p.file("lora/adapter.json", '{"base": "../gone"}').parent],
+        "its base run"),
+    cli("info of nowhere", lambda p: ["info", p.root / "nowhere"], "is not a folder"),
+    cli("info of a folder that is not a run", lambda p: ["info", p.root], "is not a genloom run (no config.json)"),
+    cli("info of a config that is a list", lambda p: ["info", p.copy("image", lambda run: (
+        run / "config.json").write_text("[1, 2]"))], "is not a genloom run config"),
+    cli("info of a broken config", lambda p: ["info", p.copy("image", lambda run: (
+        run / "config.json").write_text("{broken"))], "config.json is damaged"),
+]
+
+# -- run folders damaged by hand, or made by a stranger, read by `genloom sample` -----------------------------
+DAMAGES: list[tuple[str, str, Callable[[Path], Any], str]] = [
+    ("no family", "image", lambda r: _edit_json(r / "config.json", lambda c: c.pop("family")), "lacks 'family'"),
+    ("an unknown family", "image", lambda r: _edit_json(r / "config.json", lambda c: c.update(family="flow")),
+     "unknown family 'flow'"),
+    ("an unknown kind", "image", lambda r: _edit_json(r / "config.json", lambda c: c.update(codec="graph")),
+     "no codec for 'graph' data"),
+    ("an option of the wrong type", "image", lambda r: _edit_json(
+        r / "config.json", lambda c: c["family_options"].update(latent_dim="sixteen")),
+     "latent_dim must be a whole number; got 'sixteen'"),
+    ("an unknown option", "image", lambda r: _edit_json(
+        r / "config.json", lambda c: c["family_options"].update(latent=3)), "unknown option 'latent' for family 'vae'"),
+    ("a network too large to build", "image", lambda r: _edit_json(
+        r / "config.json", lambda c: c["family_options"].update(latent_dim=10**9)), "does not fit in memory"),
+    ("an empty codec", "image", lambda r: (r / "codec.json").write_text("{}"), "codec.json is damaged"),
+    ("no codec", "image", lambda r: (r / "codec.json").unlink(), "is not a genloom run (no codec.json)"),
+    ("a codec of other images", "image", lambda r: _edit_json(r / "codec.json", lambda c: c.update(image_size=[5, 5])),
+     "do not fit the model that config.json and codec.json describe (image data of 1x5x5)"),
+    ("a codec of an unknown column kind", "table", lambda r: _edit_json(
+        r / "codec.json", lambda c: c["columns"][0].update(kind="evil")), "codec.json is damaged"),
+    ("a codec with a damaged tokenizer", "text", lambda r: _edit_json(
+        r / "codec.json", lambda c: c.update(tokenizer="bpe", bpe="{not a tokenizer")), "the BPE tokenizer is damaged"),
+    ("weights of garbage", "image", lambda r: (r / "model.safetensors").write_bytes(b"garbage"),
+     "model.safetensors cannot be read"),
+    ("truncated weights", "image", lambda r: (r / "model.safetensors").write_bytes(
+        (r / "model.safetensors").read_bytes()[:2000]), "model.safetensors cannot be read"),
+    ("no weights", "image", lambda r: (r / "model.safetensors").unlink(), "its training did not finish"),
+    ("no weight average", "image", lambda r: (r / "ema.safetensors").unlink(), "lacks ema.safetensors"),
+    ("weights that are a folder", "image", lambda r: ((r / "model.safetensors").unlink(),
+                                                      (r / "model.safetensors").mkdir()), "model.safetensors"),
+    ("a config that is a folder", "image", lambda r: ((r / "config.json").unlink(), (r / "config.json").mkdir()),
+     "config.json is a folder, not a file"),
+    ("a pickle posing as weights", "image", lambda r: (r / "model.safetensors").write_bytes(
+        pickle.dumps({"weight": Payload()})), "model.safetensors cannot be read"),
+    ("a zip posing as weights", "image", lambda r: (r / "model.safetensors").write_bytes(
+        _zip_of({"data.pkl": pickle.dumps(Payload())})), "model.safetensors cannot be read"),
+    ("a codec of other columns", "table", lambda r: _edit_json(
+        r / "codec.json", lambda c: c["columns"].pop(1)), "do not fit the model that config.json and codec.json describe"),
+    ("an adapter without its base", "text", lambda r: (
+        (r / "adapter.json").write_text(json.dumps({"base": "../gone", "rank": 2, "alpha": 4, "targets": ["c_attn"]})),
+        save_file({"x": torch.zeros(1)}, r / "adapter.safetensors")), "is not there; keep the adapter beside the run"),
+    ("an adapter of empty weights", "text", lambda r: (
+        (r / "adapter.json").write_text(json.dumps({"base": ".", "rank": 2, "alpha": 4, "targets": ["c_attn"]})),
+        (r / "adapter.safetensors").write_bytes(b"")), "is not a readable LoRA adapter"),
+    ("an adapter of garbage", "text", lambda r: (r / "adapter.json").write_text("{"), "adapter.json is damaged"),
+    ("an adapter of another rank", "text", lambda r: (
+        (r / "adapter.json").write_text(json.dumps({"base": ".", "rank": 2, "alpha": 4, "targets": ["c_attn"]})),
+        save_file({"net.h.0.attn.c_attn.lora_a": torch.zeros(3, 32)}, r / "adapter.safetensors")),
+     "the adapter's tensors do not fit its base run with rank 2"),
+    ("a GPT-2 folder without its tokenizer", "text", lambda r: (r / "config.json").write_text(json.dumps(
+        {"model_type": "gpt2", "vocab_size": 10, "n_layer": 1, "n_head": 1, "n_embd": 4, "n_positions": 8})),
+     "has no tokenizer.json"),
+    ("a llama posing as a run", "text", lambda r: (r / "config.json").write_text(json.dumps({"model_type": "llama"})),
+     "lacks 'family'"),
+]
+RUNS = [cli(f"a run with {name}", lambda p, run=run, damage=damage: ["sample", p.copy(run, damage), "-n", 2, "-o",
+            p.root / f"s{'.png' if run == 'image' else '.csv' if run == 'table' else '.txt'}"], message)
+        for name, run, damage, message in DAMAGES]
+
+CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS
+
+
+# -- the Python API -------------------------------------------------------------------------------------------
+def _api(id: str, call: Callable[[Place], Any], message: str) -> Case:
+    return Case(id, call, message)
+
+
+def _model(path: Path) -> gl.Model:
+    return gl.load(path)
+
+
+API_CASES = [
+    _api("load_data of None", lambda p: gl.load_data(None), "load_data takes a built-in name"),
+    _api("load_data of a number", lambda p: gl.load_data(42), "load_data takes a built-in name"),
+    _api("a data set of an unknown kind", lambda p: gl.Dataset("graph", [1], "g"), "unknown data kind 'graph'"),
+    _api("an unknown family", lambda p: gl.Model("flow"), "unknown family 'flow'"),
+    _api("an option in words", lambda p: gl.Model("vae", latent_dim="sixteen"),
+         "latent_dim must be a whole number; got 'sixteen'"),
+    _api("a fraction of a dimension", lambda p: gl.Model("vae", latent_dim=2.5), "latent_dim must be a whole number; got 2.5"),
+    _api("a misspelt option", lambda p: gl.Model("vae", latnt_dim=3), "unknown option 'latnt_dim' for family 'vae'"),
+    _api("a boolean as a number", lambda p: gl.Model("vae", conditional=1), "conditional must be true or false"),
+    _api("steps in words", lambda p: gl.Model("vae").fit("digits", steps="3", out=p.out),
+         "steps must be a whole number; got '3'"),
+    _api("a fraction of a step", lambda p: gl.Model("vae").fit("digits", steps=2.5, out=p.out),
+         "steps must be a whole number; got 2.5"),
+    _api("negative minutes", lambda p: gl.Model("vae").fit("digits", minutes=-1, out=p.out), "minutes must be greater than 0"),
+    _api("an unknown training option", lambda p: gl.Model("vae").fit("digits", learning_rate=1, out=p.out),
+         "unknown training option 'learning_rate'"),
+    _api("an unknown codec option", lambda p: gl.Model("autoregressive").fit("shakespeare", out=p.out,
+         codec_options={"alphabet": "abc"}), "unknown codec option for text data"),
+    _api("a wrong column kind", lambda p: gl.Model("vae").fit(pd.DataFrame({"a": [1.0, 2.0]}), out=p.out,
+         codec_options={"kinds": {"a": "money"}}), "unknown column kind 'money'"),
+    _api("no data", lambda p: gl.Model("vae").fit(out=p.out), "no data given"),
+    _api("zero samples from the API", lambda p: _model(p.image).sample(0), "n must be a whole number of at least 1"),
+    _api("a fraction of a sample", lambda p: _model(p.image).sample(2.5), "n must be a whole number"),
+    _api("samples in words from the API", lambda p: _model(p.image).sample("3"), "n must be a whole number"),
+    _api("a billion billion samples", lambda p: _model(p.image).sample(10**15), "samples would take about"),
+    _api("samples before training", lambda p: gl.Model("vae").sample(2), "has not been trained yet"),
+    _api("encode without an encoder", lambda p: _model(p.diffusion).encode(np.zeros((2, 8, 8), np.uint8)),
+         "family 'diffusion' has no encode"),
+    _api("log_prob without a likelihood", lambda p: _model(p.diffusion).log_prob(np.zeros((2, 8, 8), np.uint8)),
+         "family 'diffusion' has no log_prob"),
+    _api("log_prob of smaller images", lambda p: _model(p.image).log_prob(np.zeros((2, 5, 5), np.uint8), labels=[1, 2]),
+         "the model takes 8x8x1 images; these are 5x5x1"),
+    _api("log_prob of colour images", lambda p: _model(p.image).log_prob(np.zeros((2, 8, 8, 3), np.uint8), labels=[1, 2]),
+         "these are 8x8x3"),
+    _api("log_prob of rows with another column", lambda p: _model(p.table).log_prob(pd.DataFrame(
+         {"user_id": [1], "size": [0.1], "colour": ["red"], "weight": [3]})), "has column 'weight' that the model was not"),
+    _api("log_prob of rows without a column", lambda p: _model(p.table).log_prob(pd.DataFrame(
+         {"user_id": [1], "size": [0.1]})), "lacks column 'colour'"),
+    _api("encode of an unknown category", lambda p: _model(p.table).encode(pd.DataFrame(
+         {"user_id": [1], "size": [0.1], "colour": ["green"]})), "has the category 'green', unseen in training"),
+    _api("decode of codes of another size", lambda p: _model(p.image).decode(np.zeros((2, 7)), labels=[1, 2]),
+         "latent codes must be finite numbers of shape (N, 4); got (2, 7)"),
+    _api("decode of words", lambda p: _model(p.image).decode([["a", "b", "c", "d"]], labels=[1]),
+         "latent codes must be finite numbers"),
+    _api("generate from images", lambda p: _model(p.image).generate("x"), "family 'vae' has no generate"),
+    _api("zero tokens from the API", lambda p: _model(p.text).generate("ROMEO:", max_tokens=0), "max_tokens must be"),
+    _api("a top-k that is a fraction", lambda p: _model(p.text).generate("ROMEO:", top_k=1.5), "top_k must be a whole number"),
+    _api("evaluate of a missing run", lambda p: gl.evaluate(p.root / "nowhere"), "is not a folder"),
+    _api("evaluate of a number", lambda p: gl.evaluate(42), "evaluate takes a Model or a run folder; got int"),
+    _api("evaluate with one sample", lambda p: gl.evaluate(_model(p.text), samples=1), "samples must be a whole number"),
+    _api("fine-tuning an unsaved model", lambda p: gl.Model("autoregressive", n_layer=1, n_embd=16, n_head=2,
+         block_size=16).fit("shakespeare", steps=1, progress=False).finetune("shakespeare", out=p.out),
+         "the adapter must refer to a saved genloom run"),
+    _api("labels for an unconditional model", lambda p: _model(p.diffusion).sample(2, labels=[1, 2]),
+         "is not conditional, so it cannot take labels"),
+    _api("conditions on images", lambda p: _model(p.image).sample(2, conditions={"a": 1}),
+         "conditions apply to tables"),
+    _api("a sampling option of another family", lambda p: _model(p.image).sample(2, sampler="ddim"),
+         "family 'vae' takes no sampling options"),
+    _api("a misspelt sampling option", lambda p: _model(p.diffusion).sample(2, stepz=3),
+         "unknown sampling option 'stepz' for family 'diffusion'"),
+    _api("save into a file", lambda p: _model(p.image).save(p.image / "config.json" / "run"), "is a file, not a folder"),
+    _api("sample_to a file of the wrong type", lambda p: _model(p.image).sample_to(p.root / "s.txt", 3),
+         "cannot write image samples to s.txt"),
+    _api("log_prob of a text", lambda p: _model(p.text).log_prob("ROMEO: hello"), "log_prob scores examples of one shape"),
+    _api("a stop that is not text", lambda p: _model(p.text).generate("ROMEO:", stop=[1]),
+         "stop must be a string or a list of strings; got [1]"),
+    _api("save over another run", lambda p: _model(p.image).save(p.text), "already holds a run, an adapter or a checkpoint"),
+]
+
+
+# -- running a case -------------------------------------------------------------------------------------------
+def _snapshot(*roots: Path) -> dict[str, str]:
+    return {str(path): (hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else "folder")
+            for root in roots if root.exists() for path in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def place(tmp_path, trained_run, text_run, table_run, diffusion_run):
+    Path("/tmp/genloom-catalogue-pwned").unlink(missing_ok=True)
+    return Place(tmp_path, {"image": trained_run, "text": text_run, "table": table_run, "diffusion": diffusion_run})
+
+
+def _shared(place: Place) -> list[Path]:
+    return list(place.runs.values())
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda case: case.id)
+def test_the_command_line_refuses_in_one_line(case, place, capsys):
+    argv = [str(arg) for arg in case.args(place)]
+    before = _snapshot(place.root, *_shared(place))
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("genloom: error: "), err
+    assert case.message in lines[0], lines[0]
+    assert "Traceback" not in err
+    assert _snapshot(place.root, *_shared(place)) == before  # nothing on disk changed, nothing new appeared
+    assert not Path("/tmp/genloom-catalogue-pwned").exists()  # no stranger's code ran
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=lambda case: case.id)
+def test_the_api_refuses_in_one_line(case, place):
+    before = _snapshot(place.root, *_shared(place))
+    with pytest.raises(gl.GenloomError) as error:
+        case.args(place)
+    message = str(error.value)
+    assert "\n" not in message and case.message in message, message
+    assert _snapshot(place.root, *_shared(place)) == before
+
+
+def test_the_catalogue_is_large():
+    assert len(CLI_CASES) + len(API_CASES) >= 150

@@ -1,0 +1,58 @@
+"""The one table of per-(family, kind) defaults, and how it combines with what the user asks."""
+from dataclasses import fields
+
+import pytest
+
+from genloom.defaults import (ANY, TABLE, budget_of, codec_options_for, defaults_for, family_config,
+                              resolve_train_config)
+from genloom.errors import GenloomError
+from genloom.families import CATALOG
+from genloom.layout import KINDS
+from genloom.train.config import TrainConfig
+
+
+@pytest.mark.parametrize("key", sorted(TABLE))
+def test_every_entry_names_a_family_a_kind_and_real_options(key):
+    family, kind = key
+    assert family in (*CATALOG, ANY) and kind in (*KINDS, ANY)
+    entry = TABLE[key]
+    assert set(entry.train) <= {f.name for f in fields(TrainConfig)}
+    if entry.options:
+        assert set(entry.options) <= {f.name for f in fields(CATALOG[family].options)}
+    TrainConfig(**entry.train)  # every value passes its field's checks
+
+
+def test_the_family_on_a_kind_wins_over_the_kind_which_wins_over_the_family():
+    assert defaults_for("autoregressive", "image").train["batch_size"] == 16       # the family's
+    assert defaults_for("autoregressive", "table").train["batch_size"] == 500      # the kind's
+    assert defaults_for("autoregressive", "text").train["batch_size"] == 32        # the family's on that kind
+    assert defaults_for("gan", "table").train["lr"] == 2e-4 and defaults_for("gan", "table").options == {"pac": 10}
+    assert defaults_for("vae", None) == defaults_for("vae", "image")               # nothing per kind for a VAE
+
+
+def test_given_options_win_and_none_means_the_default():
+    assert family_config("gan", "table", {}).pac == 10
+    assert family_config("gan", "table", {"pac": None}).pac == 10
+    assert family_config("gan", "table", {"pac": 2}).pac == 2
+    assert family_config("gan", "image", {}).pac == 4  # the GAN's rule: packs for the collapse-prone DCGAN ...
+    assert family_config("gan", "image", {"conditional": True}).pac == 1  # ... and none across classes
+    assert family_config("wgan-gp", "image", {}).pac == 1
+    assert family_config("diffusion", "table", {}).sampler == "ddpm"
+    assert codec_options_for("diffusion", "table", {}) == {"numbers": "quantile"}
+    assert codec_options_for("diffusion", "table", {"numbers": "modes"}) == {"numbers": "modes"}
+    assert codec_options_for("vae", "table", {}) == {}
+
+
+def test_training_settings_layer_the_run_and_the_request():
+    fresh = resolve_train_config("autoregressive", "text", None, {"steps": 5}, {"lr": 1e-3})
+    assert (fresh.optimizer, fresh.batch_size, fresh.lr, fresh.steps) == ("muon", 32, 1e-3, 5)
+    stored = {**vars(fresh), "minutes": 3.0}
+    resumed = resolve_train_config("autoregressive", "text", stored, {"epochs": 2.0}, {})
+    assert (resumed.steps, resumed.minutes, resumed.epochs) == (None, None, 2.0)  # a new budget replaces it whole
+    assert resolve_train_config("autoregressive", "text", stored, {}, {}).minutes == 3.0
+    with pytest.raises(GenloomError, match="the run trained with optimizer 'muon'; resume it with the same one"):
+        resolve_train_config("autoregressive", "text", stored, {}, {"optimizer": "adamw"})
+    with pytest.raises(GenloomError, match="unknown training option 'learning_rate'"):
+        resolve_train_config("vae", "image", None, {}, {"learning_rate": 1})
+    assert resolve_train_config("vae", "image", None, {}, {}).steps == TrainConfig.default_steps
+    assert budget_of(None, 2.5, None) == {"minutes": 2.5}
