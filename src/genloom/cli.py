@@ -20,7 +20,7 @@ from .train.config import TrainConfig
 EXIT_USER_ERROR = 2
 TRAIN_FLAGS = ("batch_size", "grad_accum", "optimizer", "lr", "muon_lr", "weight_decay", "adam_beta1", "adam_beta2",
                "warmup_steps", "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches",
-               "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile")
+               "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile", "threads")
 DEVICES = "auto, cpu or cuda (a GPU: cuda:1)"
 
 
@@ -58,7 +58,7 @@ def _add_option_flags(parser: argparse.ArgumentParser, records: dict[str, type],
         shown = values[0] if all(v == values[0] for v in values) else ", ".join(f"{o} {v}" for o, v in defaults.items())
         said = helps[name]
         text = "; ".join(said) if len(said) == 1 else "; ".join(f"{who}: {what}" for what, who in said.items())
-        text = f"{text} (default: {shown})"
+        text = text if "default" in text else f"{text} (default: {shown})"
         if kind is bool:
             group.add_argument(_flag(name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
         else:

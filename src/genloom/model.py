@@ -31,7 +31,6 @@ from .train.batches import split_validation
 from .train.device import resolve_device
 from .train.loop import STATE_FILE, Trainer
 
-SAMPLE_GRID = 64        # samples written during and after training (a grid of images, or texts)
 FILE_CHUNK = 10_000     # examples decoded and written at a time by sample_to
 
 
@@ -91,7 +90,7 @@ class Model:
         return self
 
     def _write_samples_at(self, step: int, net: Family) -> None:
-        self.codec.save_samples(self.codec.decode(self._draw(net, SAMPLE_GRID, 0)),
+        self.codec.save_samples(self.codec.decode(self._draw(net, self.codec.preview_count, 0)),
                                 self.run_dir / "samples" / f"step-{step:06d}{self.codec.sample_suffix}")
 
     # -- sampling ------------------------------------------------------------------------------
@@ -189,7 +188,7 @@ class Model:
         self._fitted()
         path = Path(path)
         check_save_target(path, self.run_dir if is_own_run(self.run_dir, self.record) else None)
-        final = self.codec.decode(self._draw(self.ema_net, SAMPLE_GRID, 0))
+        final = self.codec.decode(self._draw(self.ema_net, self.codec.preview_count, 0))
         origins = {key: self.record[key] for key in ("adapter", "imported_from") if key in self.record}
         record = {key: value for key, value in self.record.items() if key not in origins}
         if origins:  # a merged adapter or an imported checkpoint becomes a run of its own; where it came from stays

@@ -34,7 +34,7 @@ def test_logits_agree_with_transformers(hf_checkpoint):
     model = gl.load(hf_checkpoint)
     ids = torch.randint(VOCAB, (3, 40))
     with torch.no_grad():
-        ours, _ = model.ema_net.net(ids)
+        ours = model.ema_net.net(ids)
         theirs = _hf(hf_checkpoint)(ids).logits
     assert (ours - theirs).abs().max() < 1e-4
 
@@ -76,7 +76,7 @@ def test_export_folds_lora_into_the_weights(hf_checkpoint, tmp_path):
     save_gpt2(model, tmp_path / "out")
     ids = torch.randint(VOCAB, (2, 20))
     with torch.no_grad():
-        assert torch.allclose(_hf(tmp_path / "out")(ids).logits, model.ema_net.net(ids)[0], atol=1e-4)
+        assert torch.allclose(_hf(tmp_path / "out")(ids).logits, model.ema_net.net(ids), atol=1e-4)
 
 
 def test_unsupported_gpt2_settings(hf_checkpoint, tmp_path):
@@ -99,7 +99,7 @@ def test_trained_genloom_model_exports(tmp_path):
     save_gpt2(model, tmp_path / "hf")
     ids = torch.randint(300, (1, 16))
     with torch.no_grad():
-        assert torch.allclose(_hf(tmp_path / "hf")(ids).logits, model.ema_net.net(ids)[0], atol=1e-5)
+        assert torch.allclose(_hf(tmp_path / "hf")(ids).logits, model.ema_net.net(ids), atol=1e-5)
 
 
 def test_unexportable_and_unloadable(tmp_path, text_run, hf_checkpoint):

@@ -25,7 +25,7 @@ def test_loss_is_next_token_cross_entropy():
     gpt = _gpt()
     x = torch.randint(20, (3, 17))
     (group, loss, _), = list(gpt.losses(x, None))
-    logits, _ = gpt.net(x[:, :-1])
+    logits = gpt.net(x[:, :-1])
     expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 20), x[:, 1:].reshape(-1))
     assert group == "model" and torch.allclose(loss, expected)
     assert torch.allclose(gpt.log_prob(x).sum() / -(3 * 16), loss, atol=1e-5)

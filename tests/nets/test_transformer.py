@@ -18,13 +18,15 @@ def test_kv_cache_gives_the_full_forward_logits(rope):
     net = _net(rope=rope)
     ids = torch.randint(50, (2, 12))
     with torch.no_grad():
-        full, _ = net(ids)
-        logits, cache = net(ids[:, :5])                    # prefill
-        steps = [logits]
+        full = net(ids)
+        cache = net.new_cache(2)
+        steps = [net(ids[:, :5], cache)]                   # prefill
         for t in range(5, 12):
-            logits, cache = net(ids[:, t:t + 1], cache)     # one token at a time
-            steps.append(logits)
-        two, _ = net(ids[:, 9:12], net(ids[:, :9])[1])      # several new tokens against a cache
+            steps.append(net(ids[:, t:t + 1], cache))      # one token at a time
+        other = net.new_cache(2)
+        net(ids[:, :9], other)
+        two = net(ids[:, 9:12], other)                     # several new tokens against a cache
+    assert cache.length == 12 and other.length == 12
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
     assert torch.allclose(two, full[:, 9:12], atol=1e-5)
 
@@ -35,7 +37,7 @@ def test_attention_is_causal():
     changed = ids.clone()
     changed[0, 7] = (ids[0, 7] + 1) % 50
     with torch.no_grad():
-        a, b = net(ids)[0], net(changed)[0]
+        a, b = net(ids), net(changed)
     assert torch.allclose(a[:, :7], b[:, :7]) and not torch.allclose(a[:, 7:], b[:, 7:])
 
 
@@ -49,3 +51,12 @@ def test_embeddings_are_tied_and_residuals_scaled():
 def test_context_limit():
     with pytest.raises(GenloomError, match="17 tokens exceed the model's context of 16"):
         _net()(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_a_full_cache_is_refused():
+    net = _net()
+    cache = net.new_cache(1)
+    with torch.no_grad():
+        net(torch.zeros(1, 16, dtype=torch.long), cache)
+        with pytest.raises(GenloomError, match="17 tokens exceed the model's context of 16"):
+            net(torch.zeros(1, 1, dtype=torch.long), cache)

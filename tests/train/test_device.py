@@ -59,3 +59,15 @@ def test_a_cuda_run_resumes_on_the_cpu(tmp_path):
     assert images.shape == (2, 8, 8, 1)
     again = gl.Model("diffusion").fit(out=tmp_path / "r", resume=True, steps=6, device="cpu", **QUIET)
     assert again.record["steps_trained"] == 6
+
+
+def test_threads_default_to_the_cores_of_the_affinity_mask_and_are_recorded(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    before = torch.get_num_threads()
+    model = gl.Model("vae", **TINY_VAE).fit("digits", steps=1, out=tmp_path / "one", **QUIET)
+    assert model.record["train"]["threads"] == 1 and torch.get_num_threads() == before  # restored after fit
+    seen = []
+    monkeypatch.setattr(devices.torch, "set_num_threads", lambda n: seen.append(n))
+    model = gl.Model("vae", **TINY_VAE).fit("digits", steps=1, threads=3, out=tmp_path / "three", **QUIET)
+    assert model.record["train"]["threads"] == 3 and seen[0] == 3
+    assert "3 threads on 1 available core(s) oversubscribe them" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from genloom.data.text_layout import TextLayout
 from genloom.nets.lora import add_lora
 from genloom.train.config import TrainConfig
 from genloom.train.loop import Trainer, read_metrics
+from genloom.train.muon import Muon
 from genloom.train.optimizers import Chained, build_optimizer, hidden_matrices
 from tests.conftest import QUIET, TINY_GPT
 
@@ -27,7 +28,7 @@ def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
         f"net.h.{layer}.{part}.weight" for layer in range(2)
         for part in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"))
     optimizer = build_optimizer(gpt, list(gpt.parameters()), TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.05))
-    assert isinstance(optimizer, Chained) and isinstance(optimizer.parts["muon"], torch.optim.Muon)
+    assert isinstance(optimizer, Chained) and isinstance(optimizer.parts["muon"], Muon)
     muon_params = {id(p) for g in optimizer.parts["muon"].param_groups for p in g["params"]}
     adamw_params = {id(p) for g in optimizer.parts["adamw"].param_groups for p in g["params"]}
     assert muon_params == hidden and adamw_params == set(names) - hidden  # the tied embedding/head with AdamW

@@ -26,6 +26,7 @@ class Codec(ABC):
 
     kind: ClassVar[str]                        # the data kind it encodes (layout.KINDS)
     sample_formats: ClassVar[tuple[str, ...]]  # file types its samples can be written to; the first is the default
+    preview_count: ClassVar[int] = 64          # samples a run writes during and after training: an 8x8 grid
 
     @abstractmethod
     def fit(self, data: Dataset) -> Codec:

@@ -36,6 +36,7 @@ class TextCodec(Codec):
 
     kind = "text"
     sample_formats = (".txt", ".jsonl")
+    preview_count = 8  # whole texts: the report shows three
 
     def __init__(self, tokenizer: str = "char", vocab_size: int = 1024, chars: list[str] | None = None,
                  bpe: str | None = None):

@@ -67,7 +67,7 @@ class Autoregressive(Family):
 
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         x = self._sequences(x, labels)
-        logits, _ = self.net(x[:, :-1])
+        logits = self.net(x[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
         yield "model", loss, {}
 
@@ -76,7 +76,7 @@ class Autoregressive(Family):
         """Per-example log-likelihood in nats: of text windows (B, T+1) with the first token given, or of
         images quantised to K levels."""
         x = self._sequences(x, labels)
-        logits, _ = self.net(x[:, :-1])
+        logits = self.net(x[:, :-1])
         return -F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none").sum(1)
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
@@ -94,20 +94,24 @@ class Autoregressive(Family):
         With the cache, each step feeds one token; when the context is full, the cache is rebuilt from
         the last half context, so long generations cost O(block_size) per token, not O(block_size^2).
         """
-        tokens, cache, context = prompt, None, self.net.block_size
+        context, length = self.net.block_size, prompt.shape[1]
+        tokens = torch.cat([prompt, prompt.new_empty(len(prompt), max_new_tokens)], dim=1)  # filled as they come
+        cache = None
         for step in range(max_new_tokens):
             if not use_cache:
-                logits, _ = self.net(tokens[:, -context:])
-            elif cache is None or cache[0][0].shape[2] >= context:
-                logits, cache = self.net(tokens[:, -max(1, context // 2):] if cache else tokens[:, -context:])
+                logits = self.net(tokens[:, max(0, length - context):length])
+            elif cache is None or cache.length >= context:
+                start = max(0, length - ((context // 2 or 1) if cache is not None else context))
+                cache = self.net.new_cache(len(tokens))
+                logits = self.net(tokens[:, start:length], cache)
             else:
-                logits, cache = self.net(tokens[:, -1:], cache)
+                logits = self.net(tokens[:, length - 1:length], cache)
             logits = logits[:, -1]
             if allowed is not None:
                 logits = logits.masked_fill(~allowed[step], -math.inf)
-            scores = next_token_scores(logits, tokens, sampling)
-            token = choose_next(scores, sampling, generator)
-            tokens = torch.cat([tokens, token[:, None]], dim=1)
+            token = choose_next(next_token_scores(logits, tokens[:, :length], sampling), sampling, generator)
+            tokens[:, length] = token
+            length += 1
             on_pass()
             yield token
 

@@ -35,7 +35,7 @@ def keep_top_p(scores: torch.Tensor, p: float) -> torch.Tensor:
 def next_token_scores(logits: torch.Tensor, previous: torch.Tensor, config: TokenSampling) -> torch.Tensor:
     """Processed scores (B, vocab) for the next token, given the tokens so far (B, T)."""
     scores = penalise_repetition(logits.float(), previous, config.repetition_penalty)
-    if config.temperature > 0:
+    if config.temperature not in (0, 1):
         scores = scores / config.temperature
     return keep_top_p(keep_top_k(scores, config.top_k), config.top_p)
 

@@ -22,11 +22,12 @@ def text_pieces(tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], st
                 stop: Sequence[str]) -> Iterator[str]:
     """Decoded text of one generation (tokens of shape (1,)) as it arrives, ending at a stop string or the end
     token. Text that could still become a stop string, or a byte-level token that ends mid-character, waits
-    until it is known. Gradients are off while a token is made, not while the caller holds a piece."""
+    until it is known. Inference mode (no autograd bookkeeping) is on while a token is made, not while the caller
+    holds a piece."""
     ids: list[int] = []
     text, emitted = "", 0
     while True:
-        with torch.no_grad():
+        with torch.inference_mode():
             token = next(tokens, None)
         if token is None or int(token[0]) == end_token:
             break

@@ -13,21 +13,43 @@ from ..errors import GenloomError
 from ..layout import KINDS, Layout
 from . import register_backbone
 
-KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per block: keys and values, (B, heads, T, head_dim)
+
+
+class KVCache:
+    """Keys and values of every block for the tokens seen so far, written into buffers allocated once for the
+    whole context, so that each generated token costs no copy of what came before."""
+
+    def __init__(self, blocks: int, batch: int, heads: int, capacity: int, head_dim: int, like: torch.Tensor):
+        self.keys = like.new_empty(blocks, batch, heads, capacity, head_dim)
+        self.values = like.new_empty(blocks, batch, heads, capacity, head_dim)
+        self.length = 0  # tokens held; Transformer.forward advances it after every block has written
+
+    def extend(self, block: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write a block's new keys and values after those held; all of them, as views."""
+        end = self.length + keys.shape[2]
+        self.keys[block, :, :, self.length:end] = keys
+        self.values[block, :, :, self.length:end] = values
+        return self.keys[block, :, :, :end], self.values[block, :, :, :end]
 
 
 def rotary_tables(length: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of RoPE's rotation angles (Su et al. 2021), (length, head_dim), rotate-half layout."""
+    """cos and sin of RoPE's rotation angles (Su et al. 2021), (length, head_dim), rotate-half layout; the sine's
+    first half negated, so that a rotation is x * cos + roll(x, half) * sin."""
     inverse_frequency = 1.0 / base ** (torch.arange(0, head_dim, 2).float() / head_dim)
     angles = torch.outer(torch.arange(length).float(), inverse_frequency)
-    angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
+    sin = angles.sin()
+    return torch.cat([angles, angles], dim=-1).cos(), torch.cat([-sin, sin], dim=-1)
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """F.dropout, skipped where it would do nothing (every call counts when tokens come one at a time)."""
+    return F.dropout(x, p, training) if p and training else x
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """x rotated: each pair (x_i, x_{i+half}) turned by its angle (rotate_half(x) = roll(x, half) with the
+    first half negated, which the sine table carries)."""
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * signed_sin
 
 
 class CausalSelfAttention(nn.Module):
@@ -36,26 +58,25 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.dropout = n_head, dropout
         self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
-        self.resid_dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None,
-                past: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+                cache: KVCache | None, block: int) -> torch.Tensor:
         batch, length, channels = x.shape
-        q, k, v = (t.view(batch, length, self.n_head, -1).transpose(1, 2)
-                   for t in self.c_attn(x).split(channels, dim=2))
-        if rotary is not None:
-            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        qkv = self.c_attn(x).view(batch, length, 3, self.n_head, -1).transpose(1, 3)  # (B, heads, 3, T, head_dim)
+        q, k, v = qkv.unbind(2)
+        if rotary is not None:  # queries and keys rotated in one call: generation makes one token at a time
+            q, k = apply_rotary(qkv[:, :, :2], *rotary).unbind(2)
         past_length = 0
-        if past is not None:
-            past_length = past[0].shape[2]
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        if cache is not None:
+            past_length = cache.length
+            k, v = cache.extend(block, k, v)
         mask = None
         if past_length and length > 1:  # new queries see all the cache and the causal part of themselves
             mask = torch.ones(length, past_length + length, dtype=torch.bool, device=x.device).tril(past_length)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
                                            is_causal=past_length == 0 and length > 1)
         y = y.transpose(1, 2).contiguous().view(batch, length, channels)
-        return self.resid_dropout(self.c_proj(y)), (k, v)
+        return dropout(self.c_proj(y), self.dropout, self.training)
 
 
 class MLP(nn.Module):
@@ -64,10 +85,10 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
         self.gelu = nn.GELU(approximate=gelu)
         self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        return dropout(self.c_proj(self.gelu(self.c_fc(x))), self.dropout, self.training)
 
 
 class Block(nn.Module):
@@ -78,10 +99,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(n_embd, eps=eps, bias=bias)
         self.mlp = MLP(n_embd, bias, dropout, gelu)
 
-    def forward(self, x, rotary, past):
-        attended, cache = self.attn(self.ln_1(x), rotary, past)
-        x = x + attended
-        return x + self.mlp(self.ln_2(x)), cache
+    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None, cache: KVCache | None,
+                block: int) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), rotary, cache, block)
+        return x + self.mlp(self.ln_2(x))
 
 
 @register_backbone(KINDS, "causal")  # over text, or over the tokens of any kind
@@ -95,7 +116,7 @@ class Transformer(nn.Module):
         self.block_size, self.rope = block_size, rope
         self.wte = nn.Embedding(layout.vocab_size, n_embd)
         self.wpe = None if rope else nn.Embedding(block_size, n_embd)
-        self.drop = nn.Dropout(dropout)
+        self.dropout = dropout
         self.h = nn.ModuleList(Block(n_embd, n_head, bias, dropout, gelu, layer_norm_eps) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd, eps=layer_norm_eps, bias=bias)
         self.lm_head = nn.Linear(n_embd, layout.vocab_size, bias=False)
@@ -120,9 +141,15 @@ class Transformer(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx: torch.Tensor, past: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
-        """Logits for every position, and the key/value cache extended by `idx`."""
-        start = past[0][0].shape[2] if past else 0
+    def new_cache(self, batch: int) -> KVCache:
+        """An empty key/value cache for `batch` sequences of up to block_size tokens."""
+        first = self.h[0].attn
+        return KVCache(len(self.h), batch, first.n_head, self.block_size, self.wte.embedding_dim // first.n_head,
+                       self.wte.weight)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits for every position; with a cache, `idx` follows the tokens it holds, and it takes theirs."""
+        start = cache.length if cache is not None else 0
         length = idx.shape[1]
         if start + length > self.block_size:
             raise GenloomError(f"{start + length} tokens exceed the model's context of {self.block_size}")
@@ -132,9 +159,9 @@ class Transformer(nn.Module):
             rotary = (self.rotary_cos[start:start + length], self.rotary_sin[start:start + length])
         else:
             x = x + self.wpe(torch.arange(start, start + length, device=idx.device))
-        x = self.drop(x)
-        cache = []
+        x = dropout(x, self.dropout, self.training)
         for i, block in enumerate(self.h):
-            x, kv = block(x, rotary, past[i] if past else None)
-            cache.append(kv)
-        return self.lm_head(self.ln_f(x)), cache
+            x = block(x, rotary, cache, i)
+        if cache is not None:
+            cache.length += length
+        return self.lm_head(self.ln_f(x))

@@ -37,6 +37,8 @@ class TrainConfig(Options):
     checkpoint_minutes: float = option(5.0, "minutes between checkpoints at most", above=0)
     seed: int = option(0, "seed of the weights and of the data order", min=0)
     device: str = option("auto", "auto, cpu or cuda")
+    threads: int | None = option(None, "CPU threads for torch and OpenMP (default: the cores this process may run "
+                                 "on, from its affinity mask)", min=1)
     compile: bool = option(False, "torch.compile the networks (worth it for long GPU runs)")
     progress: bool = option(True, "show a progress bar")
 

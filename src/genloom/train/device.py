@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
+from typing import Iterator
 
 import torch
 
-from ..errors import GenloomError
+from ..errors import GenloomError, warn
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,3 +34,36 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """Autocast context for the forward pass (a no-op on CPU)."""
     dtype = autocast_dtype(device)
     return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, which taskset and containers set), not the
+    machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks on this system (macOS)
+        return os.cpu_count() or 1
+
+
+def thread_count(asked: int | None) -> int:
+    """The threads to train with: as asked (more than the cores is allowed, with a warning), else the cores."""
+    cores = available_cores()
+    if asked is not None and asked > cores:
+        warn(f"{asked} threads on {cores} available core(s) oversubscribe them: the threads wait on each other")
+    return asked or cores
+
+
+@contextlib.contextmanager
+def using_threads(count: int) -> Iterator[None]:
+    """torch (and the OpenMP it runs, and any process it starts) use `count` threads inside the block."""
+    before, variable = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    torch.set_num_threads(count)
+    os.environ["OMP_NUM_THREADS"] = str(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if variable is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = variable

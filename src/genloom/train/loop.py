@@ -19,7 +19,7 @@ from ..files import write_text
 from .batches import make_batches
 from .checkpoint import load_state, save_state, save_weights
 from .config import TrainConfig
-from .device import autocast, autocast_dtype
+from .device import autocast, autocast_dtype, thread_count, using_threads
 from .ema import EMA
 from .optimizers import build_optimizer, set_base_rates
 
@@ -28,7 +28,8 @@ METRICS_FILE = "metrics.jsonl"
 BEST_FILE = "best.safetensors"
 MAX_ROLLBACKS = 3  # consecutive roll-backs (each halving the learning rate) before giving up
 VALIDATION_SEED = 1234
-EVAL_EXAMPLES = 512  # held-out examples (or windows of text) scored by Family.evaluate after training
+EVAL_EXAMPLES = 512  # held-out examples scored by Family.evaluate after training ...
+EVAL_TOKENS = 16_384  # ... or windows of a token stream holding about this many tokens
 VALIDATION_PART = "the held-out tail of the text (val_fraction)"
 
 
@@ -46,6 +47,7 @@ class Trainer:
                  run_dir: Path, device: torch.device, validation: tuple | None = None,
                  on_sample: Callable[[int, Family], None] | None = None, prepare: bool = True,
                  clock: Callable[[], float] = time.perf_counter):
+        config = replace(config, threads=thread_count(config.threads))  # what is used is what the run records
         self.family, self.config, self.clock = family.to(device), config, clock
         self.validation = validation if family.validates else None
         self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
@@ -143,7 +145,11 @@ class Trainer:
         return self.progress() >= 1.0
 
     def fit(self) -> dict[str, float]:
-        """Train until the budget is spent; return the last logged numbers."""
+        """Train until the budget is spent, on config.threads threads; return the last logged numbers."""
+        with using_threads(self.config.threads):
+            return self._fit()
+
+    def _fit(self) -> dict[str, float]:
         if not (self.run_dir / STATE_FILE).exists():
             self.checkpoint()  # step 0: the guard always has a good state to roll back to
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
@@ -183,10 +189,11 @@ class Trainer:
         self.checkpoint()
         return last_logged
 
-    def held_out_scores(self, held_out: tuple, examples: int = EVAL_EXAMPLES) -> dict[str, float]:
-        """The family's own numbers (of the weight average) on up to `examples` held-out examples (or windows
-        of text), rounded; with the best validation loss when the run validated."""
-        x, labels = make_batches(*held_out, examples, 0, self.context_length).next()
+    def held_out_scores(self, held_out: tuple) -> dict[str, float]:
+        """The family's own numbers (of the weight average) on up to EVAL_EXAMPLES held-out examples (or windows
+        of EVAL_TOKENS tokens in all), rounded; with the best validation loss when the run validated."""
+        windows = None if self.context_length is None else max(1, EVAL_TOKENS // (self.context_length + 1))
+        x, labels = make_batches(*held_out, windows or EVAL_EXAMPLES, 0, self.context_length).next()
         net = self.ema.module.eval()
         with torch.no_grad():
             scores = net.evaluate(x.to(self.device), labels.to(self.device) if labels is not None else None)

@@ -1,6 +1,6 @@
 """Optimisers: AdamW with weight-decay groups, or Muon for the hidden matrices with AdamW for the rest.
 
-Muon (Jordan et al. 2024, torch.optim.Muon) orthogonalises each weight matrix's momentum before the step; on
+Muon (Jordan et al. 2024, train/muon.py) orthogonalises each weight matrix's momentum before the step; on
 the character-level benchmark (benchmarks/text.py) the default model reaches a loss of 1.88 in 0.55x-0.72x
 the time it needs with AdamW (two runs), Newton-Schulz iterations included. It is meant for the linear
 layers inside a network only: embeddings, a (tied) output head, gains and biases stay with AdamW.
@@ -15,6 +15,7 @@ from torch import nn
 from ..errors import GenloomError
 from ..families.base import Family
 from .config import TrainConfig
+from .muon import Muon
 
 
 def _decay_groups(params: list[nn.Parameter]) -> list[dict]:
@@ -67,7 +68,7 @@ def set_base_rates(optimizer: torch.optim.Optimizer | Chained, config: TrainConf
     """Each group's `initial_lr`, which the schedule scales: Muon's from muon_lr, the others' from lr. Set
     again after a checkpoint is loaded (its groups replace ours), so that a resumed run takes a new rate."""
     for part in optimizer.parts.values() if isinstance(optimizer, Chained) else [optimizer]:
-        rate = config.muon_lr if isinstance(part, torch.optim.Muon) else config.lr
+        rate = config.muon_lr if isinstance(part, Muon) else config.lr
         for group in part.param_groups:
             group["initial_lr"] = rate
 
@@ -82,11 +83,8 @@ def build_optimizer(family: Family, params: list[nn.Parameter], config: TrainCon
         hidden = hidden_matrices(family)
         matrices = [p for p in params if id(p) in hidden]
         rest = [p for p in params if id(p) not in hidden]
-        # No weight decay on Muon's matrices, as in Keller Jordan's speed runs; "original" scales the step
-        # of a tall matrix by sqrt(rows / columns) so that every shape moves alike.
         parts = {"adamw": torch.optim.AdamW(_decay_groups(rest), **adamw_options) if rest else None,
-                 "muon": torch.optim.Muon(matrices, lr=config.muon_lr, weight_decay=0.0, adjust_lr_fn="original")
-                 if matrices else None}  # LoRA adapters: no Muon matrices train
+                 "muon": Muon(matrices, lr=config.muon_lr) if matrices else None}  # LoRA: no Muon matrices train
         parts = {name: part for name, part in parts.items() if part is not None}
         optimizer = Chained(**parts) if len(parts) > 1 else next(iter(parts.values()))
     set_base_rates(optimizer, config)

@@ -1,0 +1,62 @@
+"""Muon (Jordan et al. 2024): momentum whose update is orthogonalised by a Newton-Schulz iteration, for the
+weight matrices inside a network.
+
+Written here rather than taken from torch.optim.Muon, whose update it equals (to the last bit when both run in
+bfloat16; within bfloat16's precision, a few per cent of the update, in float32; tests/train/test_muon.py):
+torch runs the iteration in bfloat16 on every device, and a CPU without native bfloat16 (no AVX512-BF16)
+emulates it, which on the text benchmark's model costs about 470 ms a step against 27 ms in float32
+(benchmarks/results/text_threads.md), turning Muon from the fastest optimizer into the slowest one. Here the
+iteration runs in float32 on the CPU and in bfloat16 on a GPU. The momentum state has torch's name, so
+checkpoints move between the two.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+# torch.optim.Muon's (and Keller Jordan's) quintic coefficients and steps
+COEFFICIENTS, STEPS, EPS = (3.4445, -4.7750, 2.0315), 5, 1e-7
+
+
+def orthogonalised(update: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The Newton-Schulz approximation of U V^T for update = U S V^T, computed in `dtype`."""
+    a, b, c = COEFFICIENTS
+    x = update.to(dtype)
+    tall = update.size(0) > update.size(1)
+    if tall:
+        x = x.T
+    x = x / x.norm().clamp(min=EPS)
+    for _ in range(STEPS):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
+
+
+class Muon(torch.optim.Optimizer):
+    """SGD with Nesterov momentum whose update of each matrix is orthogonalised; the step of a tall matrix is
+    scaled by sqrt(rows / columns) ("original" in torch's terms), so that every shape moves alike. No weight
+    decay by default, as in Keller Jordan's speed runs."""
+
+    def __init__(self, params: Iterable[nn.Parameter], lr: float = 0.02, momentum: float = 0.95,
+                 weight_decay: float = 0.0, dtype: torch.dtype | None = None):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "dtype": dtype})
+        for group in self.param_groups:
+            if any(p.dim() != 2 for p in group["params"]):
+                raise ValueError("Muon trains weight matrices only")
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                buffer = self.state[param].setdefault("momentum_buffer", torch.zeros_like(param.grad))
+                buffer.lerp_(param.grad, 1 - group["momentum"])
+                nesterov = param.grad.lerp(buffer, group["momentum"])
+                dtype = group["dtype"] or (torch.bfloat16 if param.is_cuda else torch.float32)
+                rows, columns = param.shape
+                param.mul_(1 - group["lr"] * group["weight_decay"])
+                param.add_(orthogonalised(nesterov, dtype), alpha=-group["lr"] * math.sqrt(max(1, rows / columns)))
