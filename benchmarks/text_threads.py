@@ -182,8 +182,8 @@ def summarise(rows: list[dict]) -> tuple[list[dict], dict]:
             f"1.88 in <= half the reference's time ({ref_reach / 2:.1f} s)": (ours_reach is not None and
                                                                              ours_reach <= ref_reach / 2, ours_reach),
             f"{STRETCH_LOSS} or less within the reference's time": (at_end is not None and at_end <= STRETCH_LOSS, at_end),
-            "Muon adds <= 15% to a step (its step over AdamW's)": (1 / ours["steps_per_s"] / adamw_step <= 1.15,
-                                                                  round(1 / ours["steps_per_s"] / adamw_step, 3)),
+            "the optimizer adds <= 15% to a step (its step over a forward and backward pass)": (
+                ours["optimizer_share"] <= 0.15, round(ours["optimizer_share"], 3)),
             "generation with the cache >= 5x the reference without": (
                 ours["gen_single_cache"] >= 5 * reference["gen_single_no_cache"],
                 round(ours["gen_single_cache"] / reference["gen_single_no_cache"], 2))}
@@ -240,10 +240,12 @@ def report(table: list[dict], verdicts: dict, peaks: dict, costs: dict, rows: li
         "of each row against its thread count's).",
         "Newton-Schulz iterations of one Muon step on the default model's 12 matrices: " +
         "; ".join(f"{threads} thread(s): bfloat16 {c['bfloat16']:.1f} ms, float32 {c['float32']:.1f} ms"
-                  for threads, c in costs.items()) + " (bfloat16 is what torch.optim.Muon runs; this CPU has "
-        "native bfloat16 only if it has AVX512-BF16; genloom's Muon runs float32 on the CPU).",
-        "optimizer_share: the optimizer's step over one forward and backward pass; step_vs_adamw: seconds per "
-        "step over the AdamW row's in the same setting and run; generation in tokens per second.", "",
+                  for threads, c in costs.items()) + " (bfloat16 is what torch.optim.Muon runs: fast where the CPU has AVX512-BF16 or AMX, emulated at "
+        "many times the cost elsewhere; genloom's Muon runs float32 on every CPU, the same result on each).",
+        "optimizer_share: the optimizer's step over one forward and backward pass of the same batch, timed in the "
+        "row's process (the target's measure); step_vs_adamw: the whole row's seconds per step over the AdamW "
+        "row's, which also carries the run-to-run spread of separate processes (the two AdamW repetitions of a "
+        "setting differ by up to 7%); generation in tokens per second, best of three after a warm-up.", "",
         *lines, "", *checks, ""])
     print(text)
     if quick:

@@ -286,3 +286,19 @@ def test_help_starts_without_torch():
     result = subprocess.run([sys.executable, "-c", code + "; print('torch' in sys.modules, file=sys.stderr)"],
                             capture_output=True, text=True)
     assert "usage: genloom train" in result.stdout and result.stderr.strip().endswith("False")
+
+
+def test_a_table_with_a_minute_gets_a_family_chosen_and_is_done_within_the_minute(tmp_path):
+    """The command from the README, on a table the package does not ship, timed as the user times it."""
+    import time
+    from pathlib import Path
+
+    penguins = Path(__file__).resolve().parents[2] / "shared" / "data" / "tables" / "penguins.csv"
+    started = time.perf_counter()
+    trained = genloom("train", penguins, "--target", "species", "--minutes", 1, "--out", tmp_path / "run", "--quiet")
+    seconds = time.perf_counter() - started
+    assert trained.returncode == 0, trained.stderr
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["family_choice"]["family"] == record["family"] == "vae"
+    assert "family auto: vae (a small table (344 rows" in trained.stdout
+    assert seconds <= 60 * 1.05 and record["fit_seconds"] <= 60

@@ -3,7 +3,7 @@ from dataclasses import fields
 
 import pytest
 
-from genloom.defaults import (ANY, TABLE, budget_of, codec_options_for, defaults_for, family_config,
+from genloom.defaults import (ANY, BY_SIZE, TABLE, budget_of, codec_options_for, defaults_for, family_config,
                               resolve_train_config)
 from genloom.errors import GenloomError
 from genloom.families import CATALOG
@@ -56,3 +56,26 @@ def test_training_settings_layer_the_run_and_the_request():
         resolve_train_config("vae", "image", None, {}, {"learning_rate": 1})
     assert resolve_train_config("vae", "image", None, {}, {}).steps == TrainConfig.default_steps
     assert budget_of(None, 2.5, None) == {"minutes": 2.5}
+
+
+@pytest.mark.parametrize("key", sorted(BY_SIZE))
+def test_every_size_tier_names_real_options_in_rising_bounds(key):
+    family, kind = key
+    bounds = [bound for bound, _ in BY_SIZE[key]]
+    assert bounds == sorted(bounds) and family in (*CATALOG, ANY) and kind in KINDS
+    for _, entry in BY_SIZE[key]:
+        TrainConfig(**entry.train)
+        if entry.options:
+            assert set(entry.options) <= {f.name for f in fields(CATALOG[family].options)}
+
+
+def test_small_tables_get_small_batches_and_early_stopping_and_large_ones_neither():
+    small, middle, large = (defaults_for("vae", "table", rows).train for rows in (300, 3_000, 30_000))
+    assert (small["batch_size"], small["patience"]) == (64, 10)
+    assert (middle["batch_size"], middle["patience"]) == (256, 10)
+    assert large["batch_size"] == 500 and "patience" not in large
+    assert family_config("autoregressive", "table", {}, 300).bins == 16
+    assert family_config("autoregressive", "table", {}, 30_000).bins == 32
+    assert family_config("autoregressive", "table", {"bins": 8}, 300).bins == 8  # what is asked wins
+    assert resolve_train_config("vae", "table", None, {}, {"batch_size": 32}, 300).batch_size == 32
+    assert defaults_for("vae", "image", 300) == defaults_for("vae", "image")  # only tables have size tiers

@@ -18,7 +18,7 @@ LAYERS = {
     "families": 3,
     "train": 4,
     "metrics": 5,
-    "defaults": 6,
+    "defaults": 6, "choice": 6,
     "runs": 7,
     "finetune": 8,
     "model": 9,

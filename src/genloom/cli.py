@@ -12,6 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
+from .choice import AUTO
 from .errors import GenloomError
 from .families import CATALOG
 from .options import field_type
@@ -19,7 +20,7 @@ from .train.config import TrainConfig
 
 EXIT_USER_ERROR = 2
 TRAIN_FLAGS = ("batch_size", "grad_accum", "optimizer", "lr", "muon_lr", "weight_decay", "adam_beta1", "adam_beta2",
-               "warmup_steps", "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches",
+               "warmup_steps", "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches", "patience",
                "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile", "threads")
 DEVICES = "auto, cpu or cuda (a GPU: cuda:1)"
 
@@ -98,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if out is not None:
         _check_output(out, folder=True)
     resumable = args.resume and (out / CONFIG_FILE).exists()  # else fit says that nothing was saved there
-    family = args.family or (read_record(out)["family"] if resumable else "vae")
+    family = args.family or (read_record(out)["family"] if resumable else AUTO)
     model = Model(family, **_given(args, args.family_option_names))
     data = None
     if args.data is not None:
@@ -107,13 +108,16 @@ def cmd_train(args: argparse.Namespace) -> None:
     elif not args.resume:
         raise GenloomError("name the data to train on: a built-in name (digits, shakespeare, adult), a folder or a file")
     if out is None:
-        out = Path("runs") / f"{data.name}-{family}"
+        out = Path("runs") / f"{data.name}-{family}"  # auto: runs/<data>-auto, whatever it picks
     model.fit(data, out=out, resume=args.resume, steps=args.steps, minutes=args.minutes, epochs=args.epochs,
               device=args.device, progress=not args.quiet, codec_options=_given(args, {"tokenizer", "vocab_size", "numbers"}),
               **_given(args, set(TRAIN_FLAGS)))
     record = model.record
+    if "family_choice" in record:
+        print(f"family auto: {record['family']} ({record['family_choice']['reason']})")
     print(f"trained {record['family']} on {record['data']['name']} for {record['steps_trained']} steps "
-          f"in {record['train_seconds']:.1f} s")
+          f"in {record['train_seconds']:.1f} s ({record['fit_seconds']:.1f} s in all)"
+          + (f"; stopped early: {record['stopped_early']}" if "stopped_early" in record else ""))
     if record["final_metrics"]:
         print("final: " + ", ".join(f"{k} {v:g}" for k, v in record["final_metrics"].items()))
     print(f"run written to {out}/ (open {out / 'report.html'})")
@@ -224,7 +228,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="genloom", description="Train, sample and inspect generative models.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    families = sorted(CATALOG)
+    families = [AUTO, *sorted(CATALOG)]
 
     train = commands.add_parser("train", help="train a model on a data set", description=(
         "Train a family on DATA: a built-in name (digits, shakespeare, adult, breast_cancer, wine), a folder of "
@@ -232,12 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
         "a .csv/.tsv/.parquet table. Writes the run to --out."))
     train.add_argument("data", nargs="?", help="data set; may be left out with --resume")
     train.add_argument("--family", choices=families, metavar="{" + ",".join(families) + "}",
-                       help="generative family (default: vae, or the run's own with --resume)")
+                       help="generative family (default: auto, chosen from the data and the budget; with "
+                       "--resume, the run's own)")
     train.add_argument("--out", help="run folder (default: runs/<data>-<family>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     budget = train.add_argument_group("budget (training stops at whichever comes first; default: 2000 steps)")
     budget.add_argument("--steps", type=int, help="updates of the weights")
-    budget.add_argument("--minutes", type=float, help="minutes of training (validation and samples not counted)")
+    budget.add_argument("--minutes", type=float, help="minutes for the whole command: reading the data, fitting "
+                        "the codec, training, validation and writing the run")
     budget.add_argument("--epochs", type=float, help="passes over the training data")
     train.add_argument("--image-size", help="images: resize to N or HxW pixels")
     train.add_argument("--metadata", metavar="JSON", help="tables: column kinds, as SDV's metadata "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import weakref
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -10,6 +11,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from .choice import AUTO, FamilyChoice, choose_family
 from .data.codec import Codec, fitted_codec
 from .data.dataset import Dataset
 from .data.loaders import load_data
@@ -28,19 +30,32 @@ from .runs.resume import starting_point
 from .runs.adapter import adapted_record
 from .runs.loading import load_run
 from .train.batches import split_validation
-from .train.device import resolve_device
+from .train.device import available_cores, resolve_device
 from .train.loop import STATE_FILE, Trainer
 
 FILE_CHUNK = 10_000     # examples decoded and written at a time by sample_to
+SAVE_SECONDS = 1.0      # writing a run (weights, samples, report and its figures), kept free in a time budget
+MIN_TRAIN_SECONDS = 0.5  # training time a budget must leave after reading the data and fitting the codec
+
+
+def check_time_left(minutes: float, spent: float, left: float) -> None:
+    """A time budget must leave some training after the data and codec; else say the least that would."""
+    if left < MIN_TRAIN_SECONDS:
+        least = (spent + SAVE_SECONDS + 10 * MIN_TRAIN_SECONDS) / 60
+        raise GenloomError(f"minutes={minutes:g} is too short: reading the data, fitting the codec and building "
+                           f"the model took {spent:.1f} s and writing the run needs about {SAVE_SECONDS:g} s; give at least "
+                           f"minutes={least:.2g} (CLI: --minutes)")
 
 
 class Model:
-    """One generative model; `Model("vae", latent_dim=8)` picks the family, the data picks the rest."""
+    """One generative model; `Model("vae", latent_dim=8)` picks the family, the data picks the rest;
+    `Model()` (family "auto") lets the data and the budget pick the family too (choice.py)."""
 
-    def __init__(self, family: str = "vae", **options: Any):
-        self.family_name = family
+    def __init__(self, family: str = AUTO, **options: Any):
+        self.asked_family = family
+        self.family_name = family                       # the family trained: the one asked, or auto's choice
         self.options = options                          # as given; the data kind's defaults join them at fit
-        self.config = family_config(family, None, options)
+        self.config = family_config(family, None, options) if family != AUTO else None
         self.codec: Codec | None = None
         self.net: Family | None = None                  # the trained weights
         self.ema_net: Family | None = None              # their moving average, used for sampling
@@ -57,17 +72,22 @@ class Model:
             minutes: float | None = None, epochs: float | None = None, out: str | Path | None = None,
             resume: bool = False, codec_options: dict[str, Any] | None = None, **train_options: Any) -> Model:
         """Train on `data` (anything `load_data` takes) for a budget of steps, minutes or epochs; with
-        resume=True continue the run in `out`. codec_options reach the codec, e.g. {"tokenizer": "bpe"}."""
+        resume=True continue the run in `out`. codec_options reach the codec, e.g. {"tokenizer": "bpe"}.
+        A budget in minutes bounds the whole call: the codec, training, validation and writing the run."""
+        started = time.perf_counter()
         run_dir = Path(out) if out is not None else None
         if run_dir is not None:
             check_writable(run_dir, folder=True)
-        stored, codec, dataset = starting_point(run_dir, resume, self.family_name, data)
-        config = resolve_train_config(self.family_name, dataset.kind, stored and stored["train"],
-                                      budget_of(steps, minutes, epochs), train_options)
+        stored, codec, dataset = starting_point(run_dir, resume, self.asked_family, data)
+        budget = budget_of(steps, minutes, epochs)
+        choice = self._choose_family(stored, dataset, budget, train_options.get("threads"))
+        config = resolve_train_config(self.family_name, dataset.kind, stored and stored["train"], budget,
+                                      train_options, len(dataset))
         device = resolve_device(config.device)
         self.codec = codec or fitted_codec(dataset, codec_options_for(self.family_name, dataset.kind,
-                                                                      codec_options or {}))
-        self.config = family_config(self.family_name, dataset.kind, stored["family_options"] if stored else self.options)
+                                                                      codec_options or {}, len(dataset)))
+        self.config = family_config(self.family_name, dataset.kind, stored["family_options"] if stored else self.options,
+                                    len(dataset))
         torch.manual_seed(config.seed)
         net = build_family(self.family_name, self.codec.layout, self.config)
         labels = torch.from_numpy(dataset.labels) if net.conditional else None
@@ -76,18 +96,40 @@ class Model:
             run_dir = self.scratch_dir = Path(tempfile.mkdtemp(prefix="genloom-run-"))
             weakref.finalize(self, shutil.rmtree, run_dir, ignore_errors=True)
         trainer = Trainer(net, x, labels, config, run_dir, device, validation, self._write_samples_at)
+        deadline = None if config.minutes is None else started + 60 * config.minutes - SAVE_SECONDS
+        if deadline is not None:
+            check_time_left(config.minutes, time.perf_counter() - started, deadline - time.perf_counter())
         run_dir.mkdir(parents=True, exist_ok=True)  # everything is checked: only now may the run appear
         self.run_dir = run_dir
         if stored and (run_dir / STATE_FILE).exists():  # a run killed before its first checkpoint starts over
             trainer.resume()
         self.record = new_record(self.family_name, self.config, self.codec, dataset, trainer.config)
+        if choice is not None:
+            self.record["family_choice"] = choice.as_record()
         write_config(run_dir, self.record, self.codec)
-        trainer.fit()
+        trainer.fit(deadline)
         self.net, self.ema_net = trainer.family, trainer.ema.module
         self.record.update(steps_trained=trainer.step, train_seconds=round(trainer.elapsed, 2),
                            final_metrics=trainer.held_out_scores(validation or (x, labels)))
-        self.save(run_dir)
+        if trainer.stopped_early:
+            self.record["stopped_early"] = f"no better validation loss in the last {trainer.stale_validations} validations"
+        self.save(run_dir, fit_started=started)
         return self
+
+    def _choose_family(self, stored: dict | None, dataset: Dataset, budget: Mapping[str, Any],
+                       threads: int | None) -> FamilyChoice | None:
+        """Set the family to train: a resumed run's own, the one asked, or auto's choice for this data and
+        budget (returned, to be recorded)."""
+        if stored is not None:
+            self.family_name = stored["family"]
+            choice = stored.get("family_choice")
+            return FamilyChoice(choice["family"], choice["reason"]) if choice else None
+        if self.asked_family != AUTO:
+            return None
+        columns = dataset.values.shape[1] if dataset.kind == "table" else 0
+        choice = choose_family(dataset.kind, len(dataset), columns, budget, threads or available_cores())
+        self.family_name = choice.family
+        return choice
 
     def _write_samples_at(self, step: int, net: Family) -> None:
         self.codec.save_samples(self.codec.decode(self._draw(net, self.codec.preview_count, 0)),
@@ -182,9 +224,9 @@ class Model:
         return log_prob(x, ids, torch.Generator().manual_seed(seed)).cpu().numpy()
 
     # -- runs on disk --------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, fit_started: float | None = None) -> Path:
         """Write the run: config, codec, weights (+EMA, LoRA adapters merged in), metrics, samples, report and
-        model card; into a new folder or over its own run."""
+        model card; into a new folder or over its own run. From fit, the record gets the whole call's time."""
         self._fitted()
         path = Path(path)
         check_save_target(path, self.run_dir if is_own_run(self.run_dir, self.record) else None)
@@ -193,6 +235,8 @@ class Model:
         record = {key: value for key, value in self.record.items() if key not in origins}
         if origins:  # a merged adapter or an imported checkpoint becomes a run of its own; where it came from stays
             record["derived_from"] = origins
+        if fit_started is not None:  # all but the last file or two: the record is written before the pages
+            record["fit_seconds"] = round(time.perf_counter() - fit_started, 2)
         write_run(path, record, self.codec, self.net, self.ema_net, final, self.run_dir)
         self.run_dir, self.record = path, record
         return path

@@ -137,7 +137,7 @@ def test_time_zones_survive_and_new_ids_never_repeat_real_ones():
 
 
 def test_a_numerical_column_without_numbers_is_named(tmp_path):
-    frame = pd.DataFrame({"x": ["a", "b", "c"]})
+    frame = pd.DataFrame({"x": ["a", "b", "c"] * 4})
     with pytest.raises(GenloomError, match="column 'x' holds no numbers"):
         TabularCodec(kinds={"x": "numerical"}).fit(gl.load_data(frame))
 

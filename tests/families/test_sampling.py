@@ -33,6 +33,28 @@ def test_greedy_and_seeded_draws():
     assert torch.equal(draw(3), draw(3))
 
 
+def test_draws_follow_the_distribution_and_never_take_a_masked_token():
+    """200,000 draws of a row with masked tokens (as a table column's), against its probabilities: a chi-square
+    test at the 0.1% level, and nothing drawn where the probability is zero."""
+    from scipy.stats import chisquare
+
+    scores = torch.tensor([[-float("inf"), 0.5, 2.0, -float("inf"), 1.0, -1.0, -float("inf")]])
+    probabilities = scores.softmax(dim=-1)[0]
+    draws = choose_next(scores.expand(200_000, -1), TokenSampling(), torch.Generator().manual_seed(0))
+    counts = torch.bincount(draws, minlength=scores.shape[1])
+    assert counts[probabilities == 0].sum() == 0
+    possible = probabilities > 0
+    expected = probabilities[possible].double() / probabilities[possible].double().sum() * len(draws)
+    assert chisquare(counts[possible].double().numpy(), expected.numpy()).pvalue > 1e-3
+
+
+def test_a_draw_at_the_top_of_the_cumulative_sum_takes_the_last_possible_token(monkeypatch):
+    """A uniform number that rounds onto the total falls past the last token: the last drawable one is taken."""
+    monkeypatch.setattr(torch, "rand", lambda *shape, generator=None, dtype=None: torch.ones(*shape, dtype=dtype))
+    scores = torch.tensor([[1.0, 2.0, -float("inf")]])
+    assert choose_next(scores, TokenSampling(), torch.Generator()).tolist() == [1]
+
+
 @pytest.mark.parametrize("options, message", [
     ({"temperature": -0.1}, "temperature must be at least 0; got -0.1"),
     ({"top_p": 0.0}, r"top_p must lie in \(0, 1\]"),

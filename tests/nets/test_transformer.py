@@ -60,3 +60,20 @@ def test_a_full_cache_is_refused():
         net(torch.zeros(1, 16, dtype=torch.long), cache)
         with pytest.raises(GenloomError, match="17 tokens exceed the model's context of 16"):
             net(torch.zeros(1, 1, dtype=torch.long), cache)
+
+
+def test_rotary_embeddings_equal_transformers_rotate_half():
+    """RoPE in the rotate-half layout (GPT-NeoX, Llama), against transformers' own apply_rotary_pos_emb."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    from genloom.nets.transformer import apply_rotary, rotary_tables
+
+    length, head_dim = 12, 16
+    q, k = torch.randn(2, 4, length, head_dim), torch.randn(2, 4, length, head_dim)
+    cos, signed_sin = rotary_tables(length, head_dim)
+    inverse_frequency = 1.0 / 10000 ** (torch.arange(0, head_dim, 2).float() / head_dim)
+    angles = torch.outer(torch.arange(length).float(), inverse_frequency)
+    angles = torch.cat([angles, angles], dim=-1)
+    theirs_q, theirs_k = apply_rotary_pos_emb(q, k, angles.cos()[None], angles.sin()[None])
+    torch.testing.assert_close(apply_rotary(q, cos, signed_sin), theirs_q)
+    torch.testing.assert_close(apply_rotary(k, cos, signed_sin), theirs_k)

@@ -1,5 +1,6 @@
 import json
 import math
+import time
 import shutil
 
 import numpy as np
@@ -134,19 +135,25 @@ def test_checkpoint_is_weights_only_and_complete(tmp_path):
     assert not list((tmp_path / "r").glob(".*tmp*"))  # no temporary files left behind
 
 
+def _tiny_vae_trainer(tmp_path, monkeypatch, config, now=None):
+    """A small VAE trainer on random images; with `now`, on a clock where a step takes 1 s, a validation 5 s."""
+    if now is not None:
+        original = VAE.losses
+
+        def losses(self, x, labels):
+            now[0] += 1.0 if self.training else 5.0  # the weight average validates in eval mode
+            yield from original(self, x, labels)
+        monkeypatch.setattr(VAE, "losses", losses)
+    x = torch.rand(64, 1, 8, 8) * 2 - 1
+    return Trainer(VAE(ImageLayout((1, 8, 8)), VAEConfig(latent_dim=2, width=4)), x, None, config, tmp_path,
+                   torch.device("cpu"), validation=(x[:16], None), clock=(lambda: now[0]) if now else time.perf_counter)
+
+
 def test_a_time_budget_counts_training_time_only(tmp_path, monkeypatch):
     """On a clock where a training step takes 1 s and a validation 5 s, a budget of 6 s is six steps."""
     now = [0.0]
-    original = VAE.losses
-
-    def losses(self, x, labels):
-        now[0] += 1.0 if self.training else 5.0  # the weight average validates in eval mode
-        yield from original(self, x, labels)
-    monkeypatch.setattr(VAE, "losses", losses)
-    x = torch.rand(64, 1, 8, 8) * 2 - 1
     config = TrainConfig(minutes=0.1, batch_size=16, eval_every=2, eval_batches=1, progress=False)
-    trainer = Trainer(VAE(ImageLayout((1, 8, 8)), VAEConfig(latent_dim=2, width=4)), x, None, config, tmp_path,
-                      torch.device("cpu"), validation=(x[:16], None), clock=lambda: now[0])
+    trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config, now)
     trainer.fit()
     assert trainer.step == 6 and trainer.elapsed == 6.0
     assert [m["step"] for m in read_metrics(tmp_path / "metrics.jsonl") if "val_loss" in m] == [2, 4, 6]
@@ -244,3 +251,34 @@ def test_compiled_training_follows_the_eager_run(tmp_path):
     compiled = losses("compiled", True)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # dynamo did compile the network
     assert compiled == pytest.approx(losses("eager", False), abs=1e-4)
+
+
+def test_a_deadline_stops_training_in_time_for_what_follows_it(tmp_path, monkeypatch):
+    """A step takes 1 s and a validation 5 s: with 30 s to the deadline, training stops when one more step, the
+    closing validation and the held-out scores (about one more) would not fit, and its closing validation ends
+    with a validation's time to spare."""
+    now = [0.0]
+    config = TrainConfig(steps=1000, batch_size=16, eval_every=10, eval_batches=1, progress=False)
+    trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config, now)
+    trainer.fit(deadline=30.0)
+    assert trainer.step == 14 and now[0] == 24.0
+    assert [m["step"] for m in read_metrics(tmp_path / "metrics.jsonl") if "val_loss" in m] == [10, 14]
+
+
+def test_training_stops_early_when_validation_stops_improving(tmp_path, monkeypatch):
+    validations = [0]
+    original = VAE.losses
+
+    def losses(self, x, labels):
+        for group, loss, logs in original(self, x, labels):
+            if not self.training:  # every validation worse than the one before
+                validations[0] += 1
+                loss = loss.detach() * 0 + validations[0]
+            yield group, loss, logs
+    monkeypatch.setattr(VAE, "losses", losses)
+    config = TrainConfig(steps=100, batch_size=16, eval_every=2, eval_batches=1, patience=2, progress=False)
+    trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config)
+    trainer.fit()
+    assert trainer.step == 6 and trainer.best_val_loss == 1.0
+    events = [m for m in read_metrics(tmp_path / "metrics.jsonl") if m.get("event") == "early_stop"]
+    assert len(events) == 1 and "no better validation loss in 2 validations" in events[0]["message"]

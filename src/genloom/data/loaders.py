@@ -69,6 +69,14 @@ def _with_target(data: Dataset, target: str | None) -> Dataset:
     if target not in data.values.columns:
         raise GenloomError(f"target column {target!r} is not in {data.name}; columns: "
                            f"{', '.join(map(str, data.values.columns))}")
+    if data.values.shape[1] == 1:
+        raise GenloomError(f"the target {target!r} is the only column of {data.name}: utility predicts it from the "
+                           "other columns; leave the target out, or give a table with more columns")
+    classes = data.values[target].dropna().unique()
+    if len(classes) < 2:
+        raise GenloomError(f"the target {target!r} of {data.name} holds one value only "
+                           f"({classes[0] if len(classes) else 'none'!r}); utility needs two classes or more: "
+                           "name another column, or leave the target out")
     data.source["target"] = target
     return data
 

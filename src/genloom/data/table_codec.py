@@ -19,6 +19,7 @@ from .table_columns import COLUMNS, CategoricalColumn, Column, NumericalColumn
 from .table_layout import TableLayout
 from .tables import column_kinds, read_metadata
 
+MIN_ROWS = 10           # a table to learn from: a training part and a held-out part of some rows each
 CONDITION_BATCH = 500   # rows drawn at least per try of conditional sampling
 MAX_CONDITION_DRAWS = 20  # batches drawn for conditional sampling before giving up
 
@@ -40,6 +41,9 @@ class TabularCodec(Codec):
 
     def fit(self, data: Dataset) -> TabularCodec:
         frame = data.values
+        if len(frame) < MIN_ROWS:
+            raise GenloomError(f"{data.name} has {len(frame)} row{'s' * (len(frame) != 1)}; a model learns from "
+                               f"{MIN_ROWS} rows at the least (a few hundred to do well): give more rows")
         kinds = column_kinds(frame, {**read_metadata(data.source.get("metadata")), **self.kind_overrides})
         rng = np.random.default_rng(self.seed)
         self.columns = [self._column(name, kind).fit(frame[name], rng) for name, kind in kinds.items()]

@@ -52,11 +52,11 @@ def check_table(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     frame = frame.rename(columns=str)  # names are keys in codec.json and the metadata: text
     if frame.shape[1] == 0:
         raise GenloomError(f"{name} has no columns; give a table with a header line and rows")
-    if len(frame) == 0:
-        raise GenloomError(f"{name} has a header but no rows; give at least a few hundred rows")
     duplicated = frame.columns[frame.columns.duplicated()].tolist()
     if duplicated:
         raise GenloomError(f"{name} has duplicate column names: {', '.join(map(str, duplicated))}; rename them")
+    if len(frame) == 0:
+        raise GenloomError(f"{name} has a header but no rows; give at least a few hundred rows")
     empty = [str(c) for c in frame.columns if frame[c].isna().all()]
     if empty:
         raise GenloomError(f"column {', '.join(map(repr, empty))} of {name} holds only missing values; drop it")

@@ -78,14 +78,17 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
     data, train = record["data"], record["train"]
     budget = ", ".join(f"{k}={train[k]}" for k in ("steps", "minutes", "epochs") if train.get(k) is not None)
     return {
-        "family": record["family"],
+        "family": record["family"] + (f" (auto: {record['family_choice']['reason']})"
+                                      if "family_choice" in record else ""),
         "options": ", ".join(f"{k}={v}" for k, v in record["family_options"].items()),
         "data": f"{data['name']} ({data['examples']} {UNITS.get(data['kind'], data['kind'])}, shape "
                 f"{'x'.join(map(str, data['shape']))}"
                 + (f", {data['classes']} classes)" if data.get("classes") else ")"),
         "budget": budget,
-        "steps trained": record.get("steps_trained", 0),
-        "training time": f"{record.get('train_seconds', 0):.1f} s",
+        "steps trained": (f"{record['steps_trained']} (stopped early: {record['stopped_early']})"
+                          if "stopped_early" in record else record.get("steps_trained", 0)),
+        "training time": f"{record.get('train_seconds', 0):.1f} s"
+                         + (f" ({record['fit_seconds']:.1f} s in all)" if "fit_seconds" in record else ""),
         **{name: value for name, value in record.get("final_metrics", {}).items()},
         **{f"evaluation: {name}": value for name, value in record.get("evaluation", {}).items()},
         **({"feature extractor": record["feature_extractor"]} if "feature_extractor" in record else {}),

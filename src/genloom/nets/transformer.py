@@ -20,16 +20,19 @@ class KVCache:
     whole context, so that each generated token costs no copy of what came before."""
 
     def __init__(self, blocks: int, batch: int, heads: int, capacity: int, head_dim: int, like: torch.Tensor):
-        self.keys = like.new_empty(blocks, batch, heads, capacity, head_dim)
-        self.values = like.new_empty(blocks, batch, heads, capacity, head_dim)
+        keys = like.new_empty(blocks, batch, heads, capacity, head_dim)
+        values = like.new_empty(blocks, batch, heads, capacity, head_dim)
+        self.keys = [keys[block] for block in range(blocks)]  # each block's buffer, a view taken once
+        self.values = [values[block] for block in range(blocks)]
         self.length = 0  # tokens held; Transformer.forward advances it after every block has written
 
     def extend(self, block: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write a block's new keys and values after those held; all of them, as views."""
         end = self.length + keys.shape[2]
-        self.keys[block, :, :, self.length:end] = keys
-        self.values[block, :, :, self.length:end] = values
-        return self.keys[block, :, :, :end], self.values[block, :, :, :end]
+        held_keys, held_values = self.keys[block][:, :, :end], self.values[block][:, :, :end]
+        held_keys[:, :, self.length:] = keys
+        held_values[:, :, self.length:] = values
+        return held_keys, held_values
 
 
 def rotary_tables(length: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,9 +66,10 @@ class CausalSelfAttention(nn.Module):
                 cache: KVCache | None, block: int) -> torch.Tensor:
         batch, length, channels = x.shape
         qkv = self.c_attn(x).view(batch, length, 3, self.n_head, -1).transpose(1, 3)  # (B, heads, 3, T, head_dim)
-        q, k, v = qkv.unbind(2)
-        if rotary is not None:  # queries and keys rotated in one call: generation makes one token at a time
-            q, k = apply_rotary(qkv[:, :, :2], *rotary).unbind(2)
+        if rotary is None:
+            q, k, v = qkv.unbind(2)
+        else:  # queries and keys rotated in one call: generation makes one token at a time
+            (q, k), v = apply_rotary(qkv[:, :, :2], *rotary).unbind(2), qkv[:, :, 2]
         past_length = 0
         if cache is not None:
             past_length = cache.length
@@ -75,7 +79,7 @@ class CausalSelfAttention(nn.Module):
             mask = torch.ones(length, past_length + length, dtype=torch.bool, device=x.device).tril(past_length)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
                                            is_causal=past_length == 0 and length > 1)
-        y = y.transpose(1, 2).contiguous().view(batch, length, channels)
+        y = y.transpose(1, 2).reshape(batch, length, channels)
         return dropout(self.c_proj(y), self.dropout, self.training)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..choice import AUTO
 from ..data.codec import Codec
 from ..data.dataset import Dataset
 from ..data.loaders import load_data, load_source
@@ -45,7 +46,7 @@ def read_run_to_resume(path: Path | None, family: str) -> tuple[dict[str, Any], 
         raise GenloomError(f"the run in {path} has no {STATE_FILE} to resume from and its weights are final; "
                            "train into a new output folder (CLI: --out) instead")
     record, codec = read_run(path)
-    if record["family"] != family:
+    if family != AUTO and record["family"] != family:
         raise GenloomError(f"the run in {path} was trained with family '{record['family']}', not '{family}'; "
                            f"resume it with --family {record['family']}")
     try:

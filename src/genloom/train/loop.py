@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
+from collections import deque
 from dataclasses import replace
 import sys
 import time
@@ -74,7 +76,11 @@ class Trainer:
         # Loss scaling only for fp16; bf16 and fp32 have the range to do without it.
         self.scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
         self.step, self.elapsed, self.lr_scale, self.rollbacks = 0, 0.0, 1.0, 0
-        self.best_val_loss = math.inf
+        self.deadline: float | None = None  # a clock time by which the whole training must have ended
+        self.fit_started = 0.0
+        self.costs = {"validation": 0.0, "checkpoint": 0.0}  # the last of each, in seconds
+        self.step_times: deque[float] = deque(maxlen=9)      # the last steps', whose median a step is taken to cost
+        self.best_val_loss, self.stale_validations = math.inf, 0
         self.running: dict[str, list[float]] = {}  # numbers since the last log line, averaged into it
         total = config.steps
         if config.epochs is not None:
@@ -86,7 +92,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {
             "step": self.step, "elapsed": self.elapsed, "lr_scale": self.lr_scale,
-            "best_val_loss": self.best_val_loss,
+            "best_val_loss": self.best_val_loss, "stale_validations": self.stale_validations,
             "model": self.family.state_dict(), "ema": self.ema.module.state_dict(),
             "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
@@ -98,6 +104,7 @@ class Trainer:
     def load_state_dict(self, state: dict, restore_clock: bool = True) -> None:
         self.step, self.lr_scale = int(state["step"]), float(state["lr_scale"])
         self.best_val_loss = float(state["best_val_loss"])
+        self.stale_validations = int(state.get("stale_validations", 0))  # checkpoints from before early stopping
         if restore_clock:
             self.elapsed = float(state["elapsed"])
         try:
@@ -120,8 +127,10 @@ class Trainer:
         self._truncate_metrics(self.step)
 
     def checkpoint(self) -> None:
+        started = self.clock()
         save_state(self.state_dict(), self.run_dir / STATE_FILE)
         self.rollbacks = 0
+        self.costs["checkpoint"] = self.clock() - started
 
     def resume(self) -> None:
         """Continue from the run's last checkpoint: weights, EMA, optimiser, schedule, RNG, data order."""
@@ -133,19 +142,39 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def progress(self) -> float:
-        """Fraction of the budget spent: the larger of steps and wall time."""
+        """Fraction of the budget spent: the largest of steps, training time and the time to the deadline."""
         parts = [0.0]
         if self.total_steps:
             parts.append(self.step / self.total_steps)
         if self.config.minutes:
             parts.append(self.elapsed / (60 * self.config.minutes))
+        if self.deadline is not None:
+            now = self.clock()
+            parts.append((now - self.fit_started) / max(1e-9, self.deadline - self.closing_seconds() - self.fit_started))
         return max(parts)
 
-    def done(self) -> bool:
-        return self.progress() >= 1.0
+    def closing_seconds(self) -> float:
+        """What is left to do after the last step, as the costs measured so far predict: one more step's worth of
+        margin, the closing validation, the held-out scores (about one more) and the last checkpoint. Before the
+        first validation, one is taken to cost eval_batches forward passes, a third of a step each."""
+        step = statistics.median(self.step_times) if self.step_times else 0.0
+        validation = self.costs["validation"] or self.config.eval_batches * step / 3
+        return step + 2 * validation + self.costs["checkpoint"]
 
-    def fit(self) -> dict[str, float]:
-        """Train until the budget is spent, on config.threads threads; return the last logged numbers."""
+    @property
+    def stopped_early(self) -> bool:
+        """Whether the validation loss stopped improving for `patience` validations."""
+        return 0 < self.config.patience <= self.stale_validations
+
+    def done(self) -> bool:
+        """The budget is spent, or the validation loss stopped improving (early stopping)."""
+        return self.progress() >= 1.0 or self.stopped_early
+
+    def fit(self, deadline: float | None = None) -> dict[str, float]:
+        """Train until the budget is spent, on config.threads threads; return the last logged numbers. Given a
+        `deadline` (a time of `clock`), training stops early enough that its closing validation, held-out
+        scores and checkpoint are done by then."""
+        self.deadline, self.fit_started = deadline, self.clock()
         with using_threads(self.config.threads):
             return self._fit()
 
@@ -157,7 +186,9 @@ class Trainer:
         session_start, last_checkpoint = self.clock() - self.elapsed, self.clock()
         last_logged: dict[str, float] = {}
         while not self.done():
+            step_started = self.clock()
             logs = self._train_step()
+            self.step_times.append(self.clock() - step_started)
             self.elapsed = self.clock() - session_start
             if logs is None:  # rolled back: the clock keeps running, the step counter went back
                 bar.n = self.step
@@ -186,6 +217,9 @@ class Trainer:
                 self.checkpoint()
                 last_checkpoint = self.clock()
         bar.close()
+        if self.stopped_early:
+            self._log({"step": self.step, "event": "early_stop", "message": f"no better validation loss in "
+                       f"{self.stale_validations} validations; the best was {self.best_val_loss:.4g}"})
         self.checkpoint()
         return last_logged
 
@@ -269,11 +303,13 @@ class Trainer:
             losses = [loss.item() for _ in range(self.config.eval_batches)
                       for _, loss, _ in self._losses(*batches.next(), net)]
         val_loss = sum(losses) / len(losses)
+        self.stale_validations += 1
         if val_loss < self.best_val_loss:
-            self.best_val_loss = val_loss
+            self.best_val_loss, self.stale_validations = val_loss, 0
             save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step), "val_loss": f"{val_loss:.6f}"})
+        self.costs["validation"] = self.clock() - started
         self._log({"step": self.step, "val_loss": val_loss, "best_val_loss": self.best_val_loss,
-                   "elapsed": round(self.elapsed, 3), "val_seconds": round(self.clock() - started, 3)})
+                   "elapsed": round(self.elapsed, 3), "val_seconds": round(self.costs["validation"], 3)})
 
     def _roll_back(self, reason: str) -> None:
         """Reload the last checkpoint and halve the learning rate; give up after MAX_ROLLBACKS in a row."""

@@ -3,10 +3,12 @@ weight matrices inside a network.
 
 Written here rather than taken from torch.optim.Muon, whose update it equals (to the last bit when both run in
 bfloat16; within bfloat16's precision, a few per cent of the update, in float32; tests/train/test_muon.py):
-torch runs the iteration in bfloat16 on every device, and a CPU without native bfloat16 (no AVX512-BF16)
-emulates it, which on the text benchmark's model costs about 470 ms a step against 27 ms in float32
-(benchmarks/results/text_threads.md), turning Muon from the fastest optimizer into the slowest one. Here the
-iteration runs in float32 on the CPU and in bfloat16 on a GPU. The momentum state has torch's name, so
+torch runs the iteration in bfloat16 on every device, and a CPU without native bfloat16 (no AVX512-BF16 or
+AMX) emulates it, which on the text benchmark's model cost about 470 ms a step against 27 ms in float32
+(measured here with ONEDNN_MAX_CPU_ISA=AVX2, which hides AVX512-BF16 from oneDNN), turning Muon from the
+fastest optimizer into the slowest one; where the CPU has it, bfloat16 takes 10 ms and float32 20 ms
+(benchmarks/results/text_threads.md). Here the iteration runs in float32 on every CPU, so a run gives the same
+result on each, and in bfloat16 on a GPU. The momentum state has torch's name, so
 checkpoints move between the two.
 """
 from __future__ import annotations
