@@ -119,8 +119,15 @@ def variant(model: str) -> tuple[str, dict]:
     """A model name and its settings: "vae" is the family at its defaults, "vae:batch_size=500,numbers=quantile"
     an ablation of them (training settings, the codec's "numbers", or the family's options)."""
     family, _, settings = model.partition(":")
-    return family, {k: json.loads(v) if v[:1] in "0123456789-[{tf" else v
-                    for k, v in (item.split("=") for item in settings.split(",") if item)}
+    return family, {k: parsed(v) for k, v in (item.split("=") for item in settings.split(",") if item)}
+
+
+def parsed(value: str):
+    """A number, true/false or null as JSON reads it; anything else as the text it is."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
 
 
 def fit_genloom(model_name: str, train: pd.DataFrame, seconds: float, seed: int, out: Path):

@@ -137,14 +137,20 @@ def report(rows: list[dict], verdicts: dict, peak: float, runs: list[dict], quic
         "Validation loss: 20 batches of held-out windows (the last 10% of the text), every 50 steps;"
         " times are training seconds (evaluation excluded).", "", *lines, "",
         *[f"- {name}: {'met' if ok else 'NOT met'}" for name, ok in verdicts.items()], ""])
+    if write_results("text", text, {"rows": rows, "verdicts": verdicts, "peak_flops": peak,
+                                    "curves": {r["name"]: r["curve"] for r in runs}}, quick):
+        plot(runs)
+
+
+def write_results(name: str, text: str, data: dict, quick: bool) -> bool:
+    """Print the report; unless a quick smoke run, keep it and its data as results/<name>.md and .json."""
     print(text)
     if quick:
-        return
+        return False
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "text.md").write_text(text)
-    (RESULTS / "text.json").write_text(json.dumps({"rows": rows, "verdicts": verdicts, "peak_flops": peak,
-                                                   "curves": {r["name"]: r["curve"] for r in runs}}, indent=1))
-    plot(runs)
+    (RESULTS / f"{name}.md").write_text(text)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1))
+    return True
 
 
 def plot(runs: list[dict]) -> None:

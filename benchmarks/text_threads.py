@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 import genloom as gl
-from text import (EVAL, REFERENCE_MODEL, REFERENCE_TRAIN, RESULTS, STRETCH_LOSS, TARGET_LOSS, flops_per_token,
-                  generation_speed, peak_matmul_flops, time_to_reach, train)
+from text import (REFERENCE_MODEL, REFERENCE_TRAIN, STRETCH_LOSS, TARGET_LOSS, flops_per_token,
+                  generation_speed, peak_matmul_flops, time_to_reach, train, write_results)
 
 from genloom.data.text_layout import TextLayout
 from genloom.defaults import family_config
@@ -247,13 +247,8 @@ def report(table: list[dict], verdicts: dict, peaks: dict, costs: dict, rows: li
         "row's, which also carries the run-to-run spread of separate processes (the two AdamW repetitions of a "
         "setting differ by up to 7%); generation in tokens per second, best of three after a warm-up.", "",
         *lines, "", *checks, ""])
-    print(text)
-    if quick:
-        return
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "text_threads.md").write_text(text)
-    (RESULTS / "text_threads.json").write_text(json.dumps({"table": table, "verdicts": verdicts, "peaks": peaks,
-                                                           "newton_schulz_ms": costs, "rows": rows}, indent=1))
+    write_results("text_threads", text, {"table": table, "verdicts": verdicts, "peaks": peaks,
+                                         "newton_schulz_ms": costs, "rows": rows}, quick)
 
 
 if __name__ == "__main__":

@@ -284,6 +284,8 @@ OPTIONS = [
         "threads must be at least 1; got -2"),
     cli("threads in words", lambda p: ["train", "digits", "--threads", "two"], "argument --threads: invalid int value: 'two'"),
     cli("a fraction of a thread", lambda p: ["train", "digits", "--threads", "1.5"], "argument --threads: invalid int value"),
+    cli("a negative patience", lambda p: ["train", "digits", "--patience", -1, "--out", p.out, *TRAIN],
+        "patience must be at least 0; got -1"),
     cli("a negative seed", lambda p: ["train", "digits", "--seed", -1, "--out", p.out, *TRAIN], "seed must be at least 0"),
     cli("checkpoints never", lambda p: ["train", "digits", "--checkpoint-minutes", 0, "--out", p.out, *TRAIN],
         "checkpoint_minutes must be greater than 0"),

@@ -18,12 +18,13 @@ LAYERS = {
     "families": 3,
     "train": 4,
     "metrics": 5,
-    "defaults": 6, "choice": 6,
-    "runs": 7,
-    "finetune": 8,
-    "model": 9,
-    "evaluation": 10, "export": 10,
-    "cli": 11, "__init__": 11,
+    "defaults": 6,
+    "choice": 7,
+    "runs": 8,
+    "finetune": 9,
+    "model": 10,
+    "evaluation": 11, "export": 11,
+    "cli": 12, "__init__": 12,
 }
 THIRD_PARTY_FORBIDDEN = {"families": ("PIL", "pandas"), "nets": ("PIL", "pandas"), "train": ("PIL", "pandas")}
 

@@ -19,7 +19,6 @@ TRANSFORMER_MIN_ROWS, TRANSFORMER_MIN_EPOCHS = 5_000, 20
 # rows the default table transformer trains on per second and thread, per token of a row (measured on Adult:
 # 1,216 steps of 500 rows of 15 tokens in 345 s on 2 threads), to turn a time budget into passes over the data
 TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD = 13_000
-TABLE_BATCH = 500  # the table batch of defaults.py, which a step budget counts in
 
 
 @dataclass(frozen=True)
@@ -51,13 +50,15 @@ def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any],
 
 def transformer_epochs(rows: int, columns: int, budget: Mapping[str, Any], threads: int) -> float:
     """Passes over `rows` the default table transformer makes within `budget` (the fewest of those given)."""
+    from .defaults import defaults_for
     from .train.config import TrainConfig
 
     passes = []
     if budget.get("epochs") is not None:
         passes.append(float(budget["epochs"]))
     if budget.get("steps") is not None or not budget:
-        passes.append((budget.get("steps") or TrainConfig.default_steps) * TABLE_BATCH / rows)
+        batch = defaults_for("autoregressive", "table", rows).train["batch_size"]
+        passes.append((budget.get("steps") or TrainConfig.default_steps) * batch / rows)
     if budget.get("minutes") is not None:
         rows_per_second = TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD * threads / (columns + 1)
         passes.append(60 * float(budget["minutes"]) * rows_per_second / rows)

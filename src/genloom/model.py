@@ -113,7 +113,8 @@ class Model:
                            final_metrics=trainer.held_out_scores(validation or (x, labels)))
         if trainer.stopped_early:
             self.record["stopped_early"] = f"no better validation loss in the last {trainer.stale_validations} validations"
-        self.save(run_dir, fit_started=started)
+        self.record["fit_seconds"] = round(time.perf_counter() - started, 2)  # all but writing the run
+        self.save(run_dir)
         return self
 
     def _choose_family(self, stored: dict | None, dataset: Dataset, budget: Mapping[str, Any],
@@ -224,9 +225,9 @@ class Model:
         return log_prob(x, ids, torch.Generator().manual_seed(seed)).cpu().numpy()
 
     # -- runs on disk --------------------------------------------------------------------------
-    def save(self, path: str | Path, fit_started: float | None = None) -> Path:
+    def save(self, path: str | Path) -> Path:
         """Write the run: config, codec, weights (+EMA, LoRA adapters merged in), metrics, samples, report and
-        model card; into a new folder or over its own run. From fit, the record gets the whole call's time."""
+        model card; into a new folder or over its own run."""
         self._fitted()
         path = Path(path)
         check_save_target(path, self.run_dir if is_own_run(self.run_dir, self.record) else None)
@@ -235,8 +236,6 @@ class Model:
         record = {key: value for key, value in self.record.items() if key not in origins}
         if origins:  # a merged adapter or an imported checkpoint becomes a run of its own; where it came from stays
             record["derived_from"] = origins
-        if fit_started is not None:  # all but the last file or two: the record is written before the pages
-            record["fit_seconds"] = round(time.perf_counter() - fit_started, 2)
         write_run(path, record, self.codec, self.net, self.ema_net, final, self.run_dir)
         self.run_dir, self.record = path, record
         return path
