@@ -6,20 +6,22 @@ import pandas as pd
 import pytest
 
 import genloom as gl
-from genloom.choice import TRANSFORMER_MIN_EPOCHS, TRANSFORMER_MIN_ROWS, choose_family, transformer_epochs
+from genloom.choice import SETUP_SECONDS, TRANSFORMER_MIN_EPOCHS, choose_family, transformer_epochs
 from genloom.cli import main
 
 
-def test_small_tables_get_the_vae_whatever_the_budget():
-    choice = choose_family("table", 344, 7, {"minutes": 60}, threads=2)
-    assert choice.family == "vae" and "344 rows" in choice.reason
+def test_a_small_table_gets_the_vae_in_seconds_and_the_transformer_in_a_minute():
+    # penguins: 344 rows of 7 columns; 3 s leave about a second of training, a pass or two
+    short = choose_family("table", 344, 7, {"minutes": 0.05}, threads=1)
+    assert short.family == "vae" and "344 rows" in short.reason
+    assert choose_family("table", 344, 7, {"minutes": 1}, threads=1).family == "autoregressive"
 
 
 def test_a_large_table_gets_the_transformer_only_when_it_can_pass_over_the_rows_often():
     # Adult: 26,049 rows of 15 columns; a minute on 2 threads is about four passes, 10 minutes about forty
     short = choose_family("table", 26_049, 15, {"minutes": 1}, threads=2)
     long = choose_family("table", 26_049, 15, {"minutes": 10}, threads=2)
-    assert short.family == "vae" and "about 4 passes" in short.reason
+    assert short.family == "vae" and "about 3.6 passes" in short.reason
     assert long.family == "autoregressive"
     assert choose_family("table", 26_049, 15, {"minutes": 10}, threads=1).family == "vae"  # half the speed
 
@@ -28,9 +30,10 @@ def test_passes_count_the_tightest_budget_given():
     assert transformer_epochs(10_000, 9, {"steps": 400}, 1) == pytest.approx(400 * 500 / 10_000)
     assert transformer_epochs(10_000, 9, {}, 1) == pytest.approx(2000 * 500 / 10_000)  # the default 2,000 steps
     assert transformer_epochs(10_000, 9, {"steps": 400, "epochs": 3}, 1) == 3
-    assert choose_family("table", TRANSFORMER_MIN_ROWS, 9, {"epochs": TRANSFORMER_MIN_EPOCHS}, 1).family == \
-        "autoregressive"
-    assert choose_family("table", TRANSFORMER_MIN_ROWS, 9, {"epochs": TRANSFORMER_MIN_EPOCHS - 1}, 1).family == "vae"
+    assert choose_family("table", 500, 9, {"epochs": TRANSFORMER_MIN_EPOCHS}, 1).family == "autoregressive"
+    assert choose_family("table", 500, 9, {"epochs": TRANSFORMER_MIN_EPOCHS - 1}, 1).family == "vae"
+    # a budget in minutes counts only the time left for training (SETUP_SECONDS go to the codec and the run)
+    assert transformer_epochs(1_000, 12, {"minutes": 1}, 1) == pytest.approx((60 - SETUP_SECONDS) * 1_000 / 1_000)
 
 
 @pytest.mark.parametrize("kind, family", [("image", "vae"), ("text", "autoregressive")])
@@ -45,9 +48,10 @@ def test_a_fitted_auto_model_records_the_choice_and_info_shows_it(tmp_path, caps
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert model.family_name == record["family"] == "vae"
     assert record["family_choice"]["asked"] == "auto" and record["family_choice"]["family"] == "vae"
-    assert record["family_choice"]["reason"].startswith("a small table (200 rows < 5,000)")
+    # 3 steps of 64 rows: about one pass over the 200 rows
+    assert record["family_choice"]["reason"].startswith("the budget gives the transformer about 1.0 passes over 200 rows")
     assert main(["info", str(tmp_path / "run")]) == 0
-    assert "vae (auto: a small table (200 rows" in capsys.readouterr().out
+    assert "vae (auto: the budget gives the transformer about 1.0 passes" in capsys.readouterr().out
 
 
 def test_a_resumed_auto_run_keeps_its_family(tmp_path):

@@ -254,7 +254,8 @@ def test_a_table_trains_and_samples_to_csv(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     assert "quality" in evaluated.stdout and "utility_synthetic" in evaluated.stdout
     assert "evaluation/columns.png" in json.loads((out / "config.json").read_text())["figures"]
-    assert (out / "report.html").read_text().count("data:image/png") >= 4  # loss curve and three evaluation figures
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/svg+xml") == 1 and page.count("data:image/png") >= 3  # loss curve, 3 evaluation figures
     assert_user_error(genloom("evaluate", out, "--target", "colour"), "target column 'colour' is not in the table")
     sampled = genloom("sample", out, "-n", 7, cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr

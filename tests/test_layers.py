@@ -93,4 +93,4 @@ def test_reports_leave_the_plotting_backend_alone(trained_run, tmp_path):
             "import matplotlib.pyplot as plt; print(matplotlib.get_backend())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "svg" and (tmp_path / "copy" / "loss_curve.png").exists()
+    assert result.stdout.strip() == "svg" and (tmp_path / "copy" / "loss_curve.svg").exists()

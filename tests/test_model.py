@@ -14,7 +14,7 @@ from tests.conftest import QUIET, TINY_VAE
 def test_run_folder_holds_everything_the_design_lists(trained_run):
     files = {p.name for p in Path(trained_run).iterdir()}
     assert files >= {"config.json", "codec.json", "model.safetensors", "ema.safetensors", "trainer.pt",
-                     "metrics.jsonl", "samples", "report.html", "loss_curve.png", "MODEL_CARD.md"}
+                     "metrics.jsonl", "samples", "report.html", "loss_curve.svg", "MODEL_CARD.md"}
     config = json.loads((Path(trained_run) / "config.json").read_text())
     assert config["family"] == "vae" and config["steps_trained"] == 30
     assert config["data"]["name"] == "digits" and config["family_options"]["conditional"] is True

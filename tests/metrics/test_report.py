@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from PIL import Image
+from xml.etree import ElementTree
 
 from genloom.metrics.report import plot_loss_curve, summary_rows
 from genloom.runs.folder import read_run
@@ -8,9 +8,11 @@ from genloom.runs.folder import read_run
 
 def test_report_embeds_samples_and_loss_curve(trained_run):
     page = (Path(trained_run) / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 1 and page.count("data:image/svg+xml;base64,") == 1
     assert "vae on digits" in page and "elbo" in page
-    assert Image.open(Path(trained_run) / "loss_curve.png").size[0] > 300
+    assert {"loss", "val_loss"} <= svg_texts(Path(trained_run) / "loss_curve.svg")
+    scripts = [e for e in ElementTree.parse(Path(trained_run) / "loss_curve.svg").iter() if e.tag.endswith("script")]
+    assert not [script.attrib for script in scripts if any(k.endswith("href") for k in script.attrib)]  # no web fetch
 
 
 def test_model_card_names_data_family_and_limits(trained_run):
@@ -25,7 +27,13 @@ def test_summary_rows_carry_the_final_metrics(trained_run):
     assert rows["elbo"] == record["final_metrics"]["elbo"] and rows["best_val_loss"] == record["final_metrics"]["best_val_loss"]
 
 
-def test_loss_curve_skips_events_and_needs_losses(tmp_path):
-    metrics = [{"step": 1, "loss": 5.0}, {"step": 1, "event": "rollback", "message": "m"}, {"step": 2, "loss": 4.0}]
-    assert plot_loss_curve(metrics, tmp_path / "c.png").exists()
-    assert plot_loss_curve([], tmp_path / "d.png") is None
+def svg_texts(path: Path) -> set[str]:
+    return {element.text for element in ElementTree.parse(path).iter() if element.tag.endswith("text")}
+
+
+def test_loss_curve_draws_each_loss_marks_rollbacks_and_needs_losses(tmp_path):
+    metrics = [{"step": 1, "loss": 5.0}, {"step": 1, "event": "rollback", "message": "m"}, {"step": 2, "loss": 4.0},
+               {"step": 2, "val_loss": 4.5}]
+    assert {"loss", "val_loss", "roll-back", "step"} <= svg_texts(plot_loss_curve(metrics, tmp_path / "c.svg"))
+    assert "roll-back" not in svg_texts(plot_loss_curve(metrics[:1] + metrics[2:], tmp_path / "e.svg"))
+    assert plot_loss_curve([], tmp_path / "d.svg") is None

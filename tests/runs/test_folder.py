@@ -11,7 +11,7 @@ from genloom.runs.folder import TRAINER_FILES
 def test_a_run_holds_its_pages_weights_and_trainer_files(trained_run):
     names = {path.name for path in gl.load(trained_run).run_dir.iterdir()}
     assert {"config.json", "codec.json", "model.safetensors", "ema.safetensors", "report.html", "MODEL_CARD.md",
-            "loss_curve.png", "samples", *TRAINER_FILES} <= names
+            "loss_curve.svg", "samples", *TRAINER_FILES} <= names
 
 
 def test_saving_elsewhere_carries_the_trainer_files_along(trained_run, tmp_path):
