@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -159,7 +160,8 @@ def run_job(job: dict) -> dict:
     kinds = column_kinds(train)
     if job["model"] in PEERS:
         sample, fit_seconds, extra = fit_peer(job["model"], train, kinds, job["seed"])
-    else:
+    else:  # a job run again (its cached result removed) starts a new run
+        shutil.rmtree(job["out"], ignore_errors=True)
         sample, fit_seconds, extra = fit_genloom(job["model"], train, job["budget_seconds"], job["seed"],
                                                  Path(job["out"]))
     started = time.perf_counter()

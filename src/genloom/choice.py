@@ -17,12 +17,14 @@ KIND_FAMILY = {"image": "vae", "text": "autoregressive"}
 
 # tables: the transformer only where it can pass over the rows this many times
 TRANSFORMER_MIN_EPOCHS = 20
-# rows the default table transformer trains on per second and thread, per token of a row (measured on Adult:
-# 1,216 steps of 500 rows of 15 tokens in 345 s on 2 threads), to turn a time budget into passes over the data
-TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD = 13_000
-# of a budget in minutes, what goes before and after training: torch's optimizer imports torch._dynamo (about
-# 1.2 s once per process), the codec, the closing validation and writing the run (measured on small tables)
-SETUP_SECONDS = 2.0
+# tokens the default table transformer trains on per second and thread, to turn a time budget into passes over
+# the data: in batches of 64 (small tables) 5,300-12,000, typically 8,000, on one thread of the benchmark's
+# machine (benchmarks/tabular_many.py, 2026-12-02); batches of 500 go faster (13,000), so large tables err
+# toward the VAE
+TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD = 8_000
+# of a budget in minutes, what goes before and after training: torch's optimizer imports torch._dynamo (1.2-2.4 s
+# once per process), the codec, the closing validation and writing the run (3.5-4 s on small tables, same run)
+SETUP_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
