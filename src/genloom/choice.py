@@ -2,9 +2,9 @@
 
 Images and text have one default family each. For a table the choice follows benchmarks/tabular_many.py: the
 autoregressive transformer scores best on tables small and large once the budget lets it pass over every row
-some twenty times (eight small tables at 11-22 s: mean utility rank 1.56 against the VAE's 2.25); short of that
-the VAE, which converges in a few hundred steps, is the better model in the same time (on Adult at 76 s:
-utility 0.90 against the transformer's 0.72; on the small tables at 3-5 s: 0.86 against 0.68)."""
+some twenty times (eight small tables at 1x SDV CTGAN's fit time: mean utility rank 2.06 against the VAE's 3.00);
+short of that the VAE, which converges in a few hundred steps, is the better model in the same time (on Adult
+at 76 s: utility 0.90 against the transformer's 0.72; on the small tables at 0.25x: 0.933 against 0.831)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
