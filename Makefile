@@ -12,11 +12,13 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: the local CPU build here, the standard build elsewhere.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[serve]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,serve]'
+	# the studio's browser tests drive Debian's headless Chromium
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	# torch-fidelity only cross-checks our InceptionV3 (tests/metrics/test_inception.py). It goes beside the venv's
 	# packages, not among them: its dependencies would bring torchvision (a second torch), and torchmetrics imports
 	# it, and so torchvision, whenever it is installed.

@@ -540,7 +540,23 @@ RUNS = [cli(f"a run with {name}", lambda p, run=run, damage=damage: ["sample", p
             p.root / f"s{'.png' if run == 'image' else '.csv' if run == 'table' else '.txt'}"], message)
         for name, run, damage, message in DAMAGES]
 
-CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS
+# -- genloom serve: refused before it listens ----------------------------------------------------------------------
+SERVE = [
+    cli("serve nowhere", lambda p: ["serve", p.root / "nowhere"], "is not a folder; give run folders"),
+    cli("serve a folder without runs", lambda p: ["serve", (p.root / "empty").mkdir() or p.root / "empty"],
+        "no runs in"),
+    cli("serve beyond loopback without a key", lambda p: ["serve", p.table, "--host", "0.0.0.0"],
+        "--host 0.0.0.0 lets other machines in; give --api-key"),
+    cli("serve with no room for a request", lambda p: ["serve", p.table, "--max-concurrency", "0"],
+        "--max-concurrency must be at least 1"),
+    cli("serve on a port that is not a number", lambda p: ["serve", p.table, "--port", "http"],
+        "argument --port: invalid int value: 'http'"),
+    cli("serve with a negative timeout", lambda p: ["serve", p.table, "--timeout", "-1"],
+        "--timeout must be positive"),
+    cli("serve two runs of one name", lambda p: ["serve", p.table, p.table], "two runs are named"),
+]
+
+CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE
 
 
 # -- the Python API -------------------------------------------------------------------------------------------
@@ -619,7 +635,9 @@ API_CASES = [
     _api("save into a file", lambda p: _model(p.image).save(p.image / "config.json" / "run"), "is a file, not a folder"),
     _api("sample_to a file of the wrong type", lambda p: _model(p.image).sample_to(p.root / "s.txt", 3),
          "cannot write image samples to s.txt"),
-    _api("log_prob of a text", lambda p: _model(p.text).log_prob("ROMEO: hello"), "log_prob scores examples of one shape"),
+    _api("log_prob of a text longer than the context", lambda p: _model(p.text).log_prob(["ok", "a" * 5000]),
+         "text 1 is 5000 tokens; this model scores texts of 1 to"),
+    _api("log_prob of an empty text", lambda p: _model(p.text).log_prob(""), "text 0 is 0 tokens"),
     _api("a stop that is not text", lambda p: _model(p.text).generate("ROMEO:", stop=[1]),
          "stop must be a string or a list of strings; got [1]"),
     _api("save over another run", lambda p: _model(p.image).save(p.text), "already holds a run, an adapter or a checkpoint"),

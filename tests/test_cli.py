@@ -2,9 +2,12 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -255,7 +258,8 @@ def test_a_table_trains_and_samples_to_csv(tmp_path):
     assert "quality" in evaluated.stdout and "utility_synthetic" in evaluated.stdout
     assert "evaluation/columns.png" in json.loads((out / "config.json").read_text())["figures"]
     page = (out / "report.html").read_text()
-    assert page.count("data:image/svg+xml") == 1 and page.count("data:image/png") >= 3  # loss curve, 3 evaluation figures
+    # the loss curve and the three evaluation figures
+    assert page.count("data:image/svg+xml") == 1 and page.count("data:image/png") >= 3
     assert_user_error(genloom("evaluate", out, "--target", "colour"), "target column 'colour' is not in the table")
     sampled = genloom("sample", out, "-n", 7, cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
@@ -303,3 +307,31 @@ def test_a_table_with_a_minute_gets_a_family_chosen_and_is_done_within_the_minut
     assert record["family_choice"]["family"] == record["family"] == "autoregressive"  # a minute: ~300 passes
     assert "family auto: autoregressive (344 rows and about" in trained.stdout
     assert seconds <= 60 * 1.05 and record["fit_seconds"] <= 60
+
+
+def test_serve_refuses_a_port_in_use(trained_run):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = genloom("serve", trained_run, "--port", taken.getsockname()[1])
+    assert result.returncode == 2 and result.stderr.startswith("genloom: error: cannot listen on 127.0.0.1:")
+
+
+def test_serve_answers_until_stopped(trained_run):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "genloom.cli", "serve", trained_run, "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert "serving 1 run (digits-vae) on http://127.0.0.1:" in server.stdout.readline()
+        deadline, answer = time.time() + 30, None
+        while answer is None and time.time() < deadline:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/v1/runs", timeout=5).json()
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert [run["name"] for run in answer["runs"]] == ["digits-vae"]
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -81,6 +81,16 @@ def test_latent_tools(trained_run, digits):
         model.encode(digits.values[:5])
 
 
+def test_a_text_model_scores_each_text(text_run):
+    """Shakespeare's own words are likelier under a model trained on him than the same letters reversed, and a
+    list scores each text as alone."""
+    model = gl.load(text_run)
+    text = "ROMEO:\nWhat is the matter, sir?"
+    scores = model.log_prob([text, text[::-1]])
+    assert scores.shape == (2,) and scores[0] > scores[1] + 10
+    assert scores[0] == pytest.approx(model.log_prob(text)[0], abs=1e-4)
+
+
 @pytest.mark.parametrize("n", [0, -3, 2.5])
 def test_sample_count_must_be_positive(trained_run, n):
     with pytest.raises(gl.GenloomError, match="n must be a whole number of at least 1"):

@@ -225,6 +225,37 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"{'files':<{width}}  {' '.join(files)}")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    import os
+    import socket
+
+    try:
+        import uvicorn
+
+        from .serve.app import create_app
+    except ImportError as missing:
+        raise GenloomError(f"genloom serve needs the serve extra ({missing.name} is missing): "
+                           "pip install 'genloom[serve]'") from None
+    from .serve.catalogue import RunCatalogue
+    from .serve.settings import ServeSettings
+
+    settings = ServeSettings(host=args.host, port=args.port, api_key=args.api_key or os.environ.get("GENLOOM_API_KEY"),
+                             max_loaded=args.max_loaded, max_concurrency=args.max_concurrency,
+                             max_samples=args.max_samples, max_tokens=args.max_tokens,
+                             max_body_bytes=args.max_body_bytes, timeout_seconds=args.timeout, cors_origin=args.cors)
+    catalogue = RunCatalogue(args.runs, settings.max_loaded, args.device)
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as error:
+            raise GenloomError(f"cannot listen on {args.host}:{args.port} ({error.strerror}); choose another "
+                               "--port or --host") from None
+    names = catalogue.names()
+    print(f"serving {len(names)} run{'s' * (len(names) != 1)} ({', '.join(names[:5])}{', ...' * (len(names) > 5)}) "
+          f"on http://{args.host}:{args.port}/ (API documentation: /docs)", flush=True)
+    uvicorn.run(create_app(catalogue, settings), host=args.host, port=args.port, log_level="warning")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="genloom", description="Train, sample and inspect generative models.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
@@ -335,6 +366,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--gpt2", required=True, metavar="FOLDER",
                         help="a Hugging Face GPT-2 checkpoint folder (text models trained with --bias --no-rope)")
     export.set_defaults(func=cmd_export)
+
+    serve = commands.add_parser("serve", help="serve runs over HTTP: an API, OpenAI-compatible text endpoints "
+                                "and a web studio")
+    serve.add_argument("runs", nargs="+", metavar="RUN_OR_FOLDER", help="run folders, or folders of runs")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on; anything but loopback needs "
+                       "--api-key (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="(default: 8000)")
+    serve.add_argument("--api-key", help="callers of /v1 must send it (default: $GENLOOM_API_KEY, else none)")
+    serve.add_argument("--max-loaded", type=int, default=4, help="runs kept in memory (default: 4)")
+    serve.add_argument("--max-concurrency", type=int, default=4,
+                       help="inference requests at once; more get 429 (default: 4)")
+    serve.add_argument("--max-samples", type=int, default=1024, help="n of one request at most (default: 1024)")
+    serve.add_argument("--max-tokens", type=int, default=2048, help="tokens of one completion at most (default: 2048)")
+    serve.add_argument("--max-body-bytes", type=int, default=16 << 20, help="request body cap (default: 16 MiB)")
+    serve.add_argument("--timeout", type=float, default=120.0, help="seconds a request may compute (default: 120)")
+    serve.add_argument("--cors", metavar="ORIGIN", help="let browser pages from ORIGIN call the API (default: none)")
+    serve.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
+    serve.set_defaults(func=cmd_serve)
 
     info = commands.add_parser("info", help="show what a run holds, and whether its files are whole")
     info.add_argument("run", help="run folder")

@@ -5,6 +5,7 @@ import shutil
 import tempfile
 import time
 import weakref
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -17,11 +18,11 @@ from .data.dataset import Dataset
 from .data.loaders import load_data
 from .defaults import budget_of, codec_options_for, family_config, resolve_train_config
 from .errors import GenloomError
-from .families import build_family, sample_options
+from .families import build_family, family_entry, sample_options
 from .families.base import Family
 from .families.configs import TokenSampling
 from .families.drawing import check_memory, draw, draw_chunks, label_tensor, latent_tensor, progress_bar
-from .families.text_stream import stop_strings, text_pieces
+from .families.text_stream import TextStream, stop_strings
 from .files import check_writable
 from .finetune import LoRASettings, check_adapter_base, train_adapter
 from .options import whole_number
@@ -189,8 +190,16 @@ class Model:
         device = next(self.ema_net.parameters()).device
         tokens = generate(ids[None].to(device), max_tokens, sampling, torch.Generator().manual_seed(seed),
                           use_cache=use_cache)
-        pieces = text_pieces(tokens, self.codec.decode, self.codec.end_token, stop_strings(stop))
+        pieces = TextStream(tokens, self.codec.decode, self.codec.end_token, stop_strings(stop))
         return pieces if stream else "".join(pieces)
+
+    def describe(self) -> dict[str, Any]:
+        """What a client may ask of the model: its data's classes, columns or tokenizer, whether it takes labels,
+        its sampling options and the tools its family has (encode, decode, log_prob, generate)."""
+        net = self._fitted()
+        sampling = family_entry(self.family_name).sampling
+        return {**self.codec.describe(), "conditional": net.conditional, "tools": sorted(net.tools),
+                "sampling_options": [field.name for field in fields(sampling)] if sampling else []}
 
     # -- the latent space and likelihoods ------------------------------------------------------
     def _on_device(self, x: torch.Tensor, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -214,15 +223,42 @@ class Model:
         return self.codec.decode(decode(*self._on_device(latent_tensor(latents, self.config.latent_dim), labels)))
 
     @torch.no_grad()
+    def interpolate(self, from_seed: int, to_seed: int, frames: int, labels: Any = None) -> Any:
+        """`frames` examples decoded along the great circle between the latent codes drawn with two seeds (a
+        straight line would pass through the low-norm middle a Gaussian prior rarely draws from)."""
+        decode = self._fitted().tool("decode")
+        frames = whole_number("frames", frames)
+        if frames < 2:
+            raise GenloomError(f"frames must be at least 2 (both ends); got {frames}")
+        ends = [torch.randn(self.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+                for seed in (from_seed, to_seed)]
+        angle = torch.acos((ends[0] @ ends[1] / (ends[0].norm() * ends[1].norm())).clamp(-1 + 1e-7, 1 - 1e-7))
+        weights = torch.linspace(0, 1, frames)[:, None]
+        path = (torch.sin((1 - weights) * angle) * ends[0] + torch.sin(weights * angle) * ends[1]) / torch.sin(angle)
+        return self.codec.decode(decode(*self._on_device(path, labels)))
+
+    @torch.no_grad()
     def log_prob(self, values: Any, labels: Any = None, seed: int = 0) -> np.ndarray:
-        """Per-example log-likelihood (or its lower bound, the ELBO, for a VAE) in nats."""
+        """Per-example log-likelihood (or its lower bound, the ELBO, for a VAE) in nats; a text model scores each
+        text of a list (or one text) as if it began a generation: its tokens after the start token."""
         log_prob = self._fitted().tool("log_prob")
-        encoded = self.codec.encode(values)
-        if encoded.dim() == 1:  # a text is one token stream, not examples of one shape
-            raise GenloomError("log_prob scores examples of one shape (images, table rows); for a text, "
-                               "gl.evaluate(model, text) gives its held-out loss and perplexity")
-        x, ids = self._on_device(encoded, labels)
-        return log_prob(x, ids, torch.Generator().manual_seed(seed)).cpu().numpy()
+        generator = torch.Generator().manual_seed(seed)
+        if self.codec.kind == "text":
+            texts = [values] if isinstance(values, str) else list(values)
+            return np.array([log_prob(self._scored_tokens(text, index), None, generator).item()
+                             for index, text in enumerate(texts)])
+        x, ids = self._on_device(self.codec.encode(values), labels)
+        return log_prob(x, ids, generator).cpu().numpy()
+
+    def _scored_tokens(self, text: str, index: int) -> torch.Tensor:
+        """(1, T+1): the start token, then the text's T tokens, at most a context's worth."""
+        tokens = self.codec.encode(text)
+        context = self.ema_net.context_length
+        if not 0 < len(tokens) <= context:
+            raise GenloomError(f"text {index} is {len(tokens)} tokens; this model scores texts of 1 to {context} "
+                               "tokens (its context): split longer texts")
+        start = torch.tensor([self.codec.layout.start_token])
+        return torch.cat([start, tokens])[None].to(next(self.ema_net.parameters()).device)
 
     # -- runs on disk --------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -3,12 +3,12 @@ import torch
 
 import genloom as gl
 from genloom.data.text_codec import TextCodec
-from genloom.families.text_stream import stop_prefix_length, text_pieces
+from genloom.families.text_stream import TextStream, stop_prefix_length
 
 
 def _pieces(codec, text, stop=()):
     tokens = (torch.tensor([i]) for i in codec.encode(text).tolist())
-    return list(text_pieces(tokens, codec.decode, codec.end_token, list(stop)))
+    return list(TextStream(tokens, codec.decode, codec.end_token, list(stop)))
 
 
 def test_stop_strings_never_leak_into_the_text():
@@ -30,7 +30,21 @@ def test_generation_ends_at_the_end_token():
     codec = TextCodec().fit(gl.Dataset("text", "abcx", "t"))
     end = int(codec.encode("x")[0])  # as <|endoftext|> ends a GPT-2 generation
     tokens = (torch.tensor([i]) for i in codec.encode("abxcc").tolist())
-    assert "".join(text_pieces(tokens, codec.decode, end, [])) == "ab"
+    assert "".join(TextStream(tokens, codec.decode, end, [])) == "ab"
+
+
+def test_a_stream_reports_its_tokens_and_why_it_ended():
+    codec = TextCodec().fit(gl.Dataset("text", "abcx", "t"))
+    end = int(codec.encode("x")[0])
+
+    def stream(text, stop=()):
+        tokens = (torch.tensor([i]) for i in codec.encode(text).tolist())
+        finished = TextStream(tokens, codec.decode, end, list(stop))
+        return "".join(finished), finished.tokens_generated, finished.finish_reason
+
+    assert stream("abc") == ("abc", 3, "length")  # ran out of tokens: max_tokens reached
+    assert stream("abxcc") == ("ab", 3, "stop")  # the end token counts as generated
+    assert stream("abcab", stop=["ca"]) == ("ab", 4, "stop")
 
 
 def test_the_held_back_text_is_the_longest_start_of_a_stop_string():

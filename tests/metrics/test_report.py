@@ -24,7 +24,8 @@ def test_summary_rows_carry_the_final_metrics(trained_run):
     record = read_run(trained_run)[0]
     rows = summary_rows(record)
     assert rows["family"] == "vae" and rows["steps trained"] == 30
-    assert rows["elbo"] == record["final_metrics"]["elbo"] and rows["best_val_loss"] == record["final_metrics"]["best_val_loss"]
+    final = record["final_metrics"]
+    assert rows["elbo"] == final["elbo"] and rows["best_val_loss"] == final["best_val_loss"]
 
 
 def svg_texts(path: Path) -> set[str]:
@@ -37,3 +38,15 @@ def test_loss_curve_draws_each_loss_marks_rollbacks_and_needs_losses(tmp_path):
     assert {"loss", "val_loss", "roll-back", "step"} <= svg_texts(plot_loss_curve(metrics, tmp_path / "c.svg"))
     assert "roll-back" not in svg_texts(plot_loss_curve(metrics[:1] + metrics[2:], tmp_path / "e.svg"))
     assert plot_loss_curve([], tmp_path / "d.svg") is None
+
+
+def test_a_long_run_is_drawn_with_a_bounded_number_of_points(tmp_path):
+    """A 500,000-step run logs 20,000 losses; its curve is drawn from ~600 of them, the last and every roll-back
+    kept."""
+    def log(steps: int) -> list[dict]:
+        losses = [{"step": step, "loss": 5.0 / step} for step in range(1, steps + 1)]
+        return losses + [{"step": steps // 2, "val_loss": 1.0}, {"step": 7, "event": "rollback", "message": "m"}]
+
+    short, long = (plot_loss_curve(log(steps), tmp_path / f"{steps}.svg") for steps in (600, 20_000))
+    assert long.stat().st_size < 1.3 * short.stat().st_size
+    assert {"roll-back", "val_loss"} <= svg_texts(long) and "20000" in long.read_text()

@@ -87,6 +87,11 @@ class Codec(ABC):
         """Extra files a run keeps beside codec.json, by name."""
         return {}
 
+    def describe(self) -> dict[str, Any]:
+        """What a client must know to ask for samples or send examples (a server shows it): the data's shape,
+        classes or columns."""
+        return {}
+
 
 CODECS: dict[str, tuple[str, str]] = {
     "image": ("genloom.data.image_codec", "ImageCodec"),

@@ -50,6 +50,9 @@ class ImageCodec(Codec):
         pixels = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
         return pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
+    def describe(self) -> dict[str, Any]:
+        return {"image_size": list(self.image_size), "channels": self.channels, "labels": self.class_names}
+
     def label_ids(self, labels: Any) -> np.ndarray:
         """Class names or ids -> int64 ids, checked against the classes seen in training."""
         if not self.class_names:

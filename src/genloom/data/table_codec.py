@@ -150,6 +150,11 @@ class TabularCodec(Codec):
                            f"{dict(conditions)}; the model rarely makes such rows: ask for fewer, or train it longer")
 
     # -- files ---------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        conditionable = {c.name: [str(v) for v in c.state.categories + c.state.rare]
+                         for c in self.columns if isinstance(c, CategoricalColumn)}
+        return {"columns": self.kinds, "conditions": conditionable}
+
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("table models take no labels; ask for column values with conditions={column: value} "
                            "(CLI: --condition column=value)")

@@ -99,6 +99,9 @@ class TextCodec(Codec):
             return self._bpe.decode(ids.tolist())
         return "".join(self.chars[i] for i in ids.tolist())
 
+    def describe(self) -> dict[str, Any]:
+        return {"tokenizer": self.tokenizer, "vocab_size": self.layout.vocab_size}
+
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("text models take no labels; give a prompt instead")
 

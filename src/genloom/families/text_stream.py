@@ -18,32 +18,49 @@ def stop_strings(stop: Any) -> list[str]:
     return [s for s in stops if s]
 
 
-def text_pieces(tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str], end_token: int | None,
-                stop: Sequence[str]) -> Iterator[str]:
+class TextStream(Iterator[str]):
     """Decoded text of one generation (tokens of shape (1,)) as it arrives, ending at a stop string or the end
     token. Text that could still become a stop string, or a byte-level token that ends mid-character, waits
     until it is known. Inference mode (no autograd bookkeeping) is on while a token is made, not while the caller
-    holds a piece."""
-    ids: list[int] = []
-    text, emitted = "", 0
-    while True:
-        with torch.inference_mode():
-            token = next(tokens, None)
-        if token is None or int(token[0]) == end_token:
-            break
-        ids.append(int(token[0]))
-        text = decode(ids)
-        hits = [hit for hit in (text.find(s, emitted) for s in stop) if hit >= 0]
-        if hits:
-            if min(hits) > emitted:
-                yield text[emitted:min(hits)]
-            return
-        ready = len(text) - max(stop_prefix_length(text, stop), len(text) - len(text.rstrip("\ufffd")))
-        if ready > emitted:
-            yield text[emitted:ready]
-            emitted = ready
-    if len(text) > emitted:
-        yield text[emitted:]
+    holds a piece. Once exhausted it tells how many tokens it took and why it ended, as a completion API reports."""
+
+    def __init__(self, tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str], end_token: int | None,
+                 stop: Sequence[str]):
+        self.tokens_generated = 0
+        self.finish_reason: str | None = None  # "stop": a stop string or the end token; "length": out of tokens
+        self._pieces = self._pieces_of(tokens, decode, end_token, stop)
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def _pieces_of(self, tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str],
+                   end_token: int | None, stop: Sequence[str]) -> Iterator[str]:
+        ids: list[int] = []
+        text, emitted = "", 0
+        self.finish_reason = "length"
+        while True:
+            with torch.inference_mode():
+                token = next(tokens, None)
+            if token is None:
+                break
+            self.tokens_generated += 1
+            if int(token[0]) == end_token:
+                self.finish_reason = "stop"
+                break
+            ids.append(int(token[0]))
+            text = decode(ids)
+            hits = [hit for hit in (text.find(s, emitted) for s in stop) if hit >= 0]
+            if hits:
+                self.finish_reason = "stop"
+                if min(hits) > emitted:
+                    yield text[emitted:min(hits)]
+                return
+            ready = len(text) - max(stop_prefix_length(text, stop), len(text) - len(text.rstrip("\ufffd")))
+            if ready > emitted:
+                yield text[emitted:ready]
+                emitted = ready
+        if len(text) > emitted:
+            yield text[emitted:]
 
 
 def stop_prefix_length(text: str, stop: Sequence[str]) -> int:

@@ -1,0 +1,171 @@
+"""The HTTP app: genloom's own endpoints (runs, samples, scores, interpolation, reports), the OpenAI-compatible
+text endpoints and the studio page, behind the API key, the body cap and the inference slots."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, AsyncIterator
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..errors import GenloomError
+from .catalogue import DamagedRun, RunCatalogue, UnknownRun
+from .limits import ApiError, GuardMiddleware, InferenceSlots, error_body
+from .media import MEDIA
+from .openai_api import add_openai_routes
+from .schemas import InterpolateRequest, SampleRequest, ScoreRequest
+from .settings import ServeSettings
+
+STATUS_OF = {UnknownRun: 404, DamagedRun: 503}  # any other GenloomError is the request's fault: 400
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(status, message), status, headers, media_type="application/json")
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    """pydantic's first complaint as one line: where in the request, and what is wrong."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "the request body"
+    return f"{where}: {first.get('msg', 'invalid')}" + (f" (and {len(error.errors()) - 1} more)"
+                                                        if len(error.errors()) > 1 else "")
+
+
+def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings()) -> FastAPI:
+    """The server's app, answering for the runs of `catalogue` within `settings`' limits."""
+    slots = InferenceSlots(settings.max_concurrency, settings.timeout_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        slots.close()
+
+    app = FastAPI(title="genloom", version=__version__, lifespan=lifespan,
+                  description="Samples, scores and completions from trained genloom runs.")
+    app.state.slots, app.state.catalogue = slots, catalogue  # what tests and the benchmark look at
+    app.add_middleware(GuardMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origin:
+        app.add_middleware(CORSMiddleware, allow_origins=[settings.cors_origin], allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> Response:
+        return _error(error.status, error.message, error.headers)
+
+    @app.exception_handler(GenloomError)
+    async def genloom_error(request: Request, error: GenloomError) -> Response:
+        return _error(STATUS_OF.get(type(error), 400), str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        return _error(422, _validation_message(error))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    def model_of(name: str) -> tuple[Any, Any]:
+        """The run's model (loaded now if need be: call on a worker thread) and its data kind's media."""
+        model = catalogue.model(name)
+        return model, MEDIA[model.codec.kind]
+
+    def checked_count(n: int) -> int:
+        if n > settings.max_samples:
+            raise ApiError(400, f"n is {n}; this server makes at most {settings.max_samples} samples a request "
+                                "(--max-samples)")
+        return n
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def studio() -> HTMLResponse:
+        return HTMLResponse(resources.files(__package__).joinpath("studio", "index.html").read_text("utf-8"))
+
+    @app.get("/studio/{asset}", include_in_schema=False)
+    def studio_asset(asset: str) -> Response:
+        types = {"studio.js": "text/javascript", "studio.css": "text/css"}
+        if asset not in types:
+            raise ApiError(404, f"no studio file {asset!r}")
+        return Response(resources.files(__package__).joinpath("studio", asset).read_bytes(), media_type=types[asset])
+
+    @app.get("/healthz", tags=["server"])
+    def health() -> dict[str, Any]:
+        """Liveness: the runs served and those in memory."""
+        return {"status": "ok", "runs": len(catalogue.names()), "loaded": catalogue.loaded(), "busy": slots.busy}
+
+    @app.get("/v1/runs", tags=["runs"])
+    def list_runs() -> dict[str, Any]:
+        """Every served run: name, family, data kind and final metrics (a damaged run says what is wrong)."""
+        return {"runs": [catalogue.summary(name).as_json() for name in catalogue.names()]}
+
+    @app.get("/v1/runs/{name}", tags=["runs"])
+    async def describe_run(name: str) -> dict[str, Any]:
+        """A run's summary and what a client may ask of it: labels, columns, sampling options, formats."""
+        summary = catalogue.summary(name)
+        if summary.problem:
+            raise DamagedRun(f"run {name!r} cannot be read: {summary.problem}")
+        model, media = await slots.run(lambda: model_of(name))
+        return {**summary.as_json(), **model.describe(), "formats": list(media.formats)}
+
+    @app.get("/v1/runs/{name}/report", response_class=HTMLResponse, tags=["runs"])
+    def report(name: str) -> HTMLResponse:
+        """The run's report.html."""
+        path = catalogue.path(name) / "report.html"
+        if not path.is_file():
+            raise ApiError(404, f"run {name!r} has no report.html; `genloom evaluate` writes one")
+        return HTMLResponse(path.read_text("utf-8"))
+
+    @app.post("/v1/runs/{name}/samples", tags=["runs"])
+    async def samples(name: str, request: SampleRequest) -> Response:
+        """n new samples, in the format asked for (images: a PNG grid by default; tables: CSV; text: JSON)."""
+        checked_count(request.n)
+
+        def draw() -> Any:
+            model, media = model_of(name)
+            write = media.formats[media.format(request.format, model.codec.kind)]  # checked before any work
+            return write(model.sample(request.n, seed=request.seed, labels=request.labels,
+                                      conditions=request.conditions, progress=False, **request.sampling_options()))
+
+        body = await slots.run(draw)
+        return Response(body.content, media_type=body.media_type)
+
+    @app.post("/v1/runs/{name}/interpolate", tags=["runs"])
+    async def interpolate(name: str, request: InterpolateRequest) -> Response:
+        """Samples along the path between the latent codes of two seeds (families with a latent space)."""
+        def walk() -> Any:
+            model, media = model_of(name)
+            write = media.formats[media.format(request.format, model.codec.kind)]
+            return write(model.interpolate(request.from_seed, request.to_seed, request.frames, labels=request.labels))
+
+        body = await slots.run(walk)
+        return Response(body.content, media_type=body.media_type)
+
+    @app.post("/v1/runs/{name}/score", tags=["runs"])
+    async def score(name: str, request: ScoreRequest) -> dict[str, Any]:
+        """Each posted example's log-likelihood in nats (a VAE: its lower bound, the ELBO); its negation is the
+        anomaly score: the higher, the less like the training data."""
+        checked_count(len(request.examples))
+
+        def scores() -> np.ndarray:
+            model, media = model_of(name)
+            if "log_prob" not in model.describe()["tools"]:  # before reading examples it cannot score
+                raise ApiError(400, f"family '{model.family_name}' has no log_prob: run {name!r} cannot score "
+                                    "examples")
+            examples = media.read_examples(request.examples, model.codec)
+            return model.log_prob(examples, labels=request.labels, seed=request.seed)
+
+        values = (await slots.run(scores)).tolist()
+        return {"log_likelihood": values, "anomaly_score": [-value for value in values], "unit": "nats"}
+
+    add_openai_routes(app, catalogue, slots, settings)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:  # logged by uvicorn; never a traceback out
+        return JSONResponse({"error": {"message": f"internal error: {type(error).__name__}", "type": "server_error",
+                                       "code": 500}}, 500)
+
+    return app

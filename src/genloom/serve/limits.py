@@ -1,0 +1,137 @@
+"""What keeps a server up under load: a bound on inference at once (the rest are told to retry), a deadline per
+request, and a cap on request bodies; all answer with the one-line JSON errors of the rest of the API."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable
+
+RETRY_AFTER_SECONDS = 1
+
+
+class ApiError(Exception):
+    """An answer other than 2xx: its HTTP status, a one-line message and any headers."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def error_body(status: int, message: str) -> bytes:
+    """The JSON every error is sent as, OpenAI's shape: {"error": {"message", "type", "code"}}."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return json.dumps({"error": {"message": message, "type": kind, "code": status}}).encode("utf-8")
+
+
+class InferenceSlots:
+    """At most `size` inference jobs at once, each on a worker thread so the event loop keeps answering; a job
+    past `timeout` is answered 504 while its thread finishes (and keeps its slot until then)."""
+
+    def __init__(self, size: int, timeout: float):
+        self.size, self.timeout = size, timeout
+        self._busy, self._lock = 0, threading.Lock()
+        self._workers = ThreadPoolExecutor(max_workers=size, thread_name_prefix="genloom-serve")
+
+    def take(self) -> None:
+        """Claim a slot, or a 429 that says when to retry."""
+        with self._lock:
+            if self._busy >= self.size:
+                raise ApiError(429, f"the server is busy with {self.size} requests (--max-concurrency); retry in "
+                                    f"{RETRY_AFTER_SECONDS} s", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            self._busy += 1
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._busy -= 1
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        """`work()` on a worker thread under a slot and the deadline."""
+        def in_slot() -> Any:
+            try:
+                return work()
+            finally:
+                self.give_back()
+
+        self.take()
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._workers, in_slot)
+        except BaseException:
+            self.give_back()
+            raise
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(504, f"the request took longer than {self.timeout:g} s (--timeout); ask for fewer "
+                                "samples or tokens") from None
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+
+class GuardMiddleware:
+    """Before any route: the API key for /v1 (constant-time compare; Bearer or X-API-Key) and the body cap. A
+    body is read whole up to the cap, so an oversized one is a 413 however it is sent (chunked included)."""
+
+    def __init__(self, app: Callable, api_key: str | None, max_body_bytes: int):
+        self.app, self.api_key, self.max_body_bytes = app, api_key, max_body_bytes
+
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        if self.api_key is not None and scope["path"].startswith("/v1") and not self._authorised(headers):
+            await _answer(send, 401, "a valid API key is needed: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                          {"WWW-Authenticate": "Bearer"})
+            return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _answer(send, 413, self._too_large())
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_body_bytes:
+                await _answer(send, 413, self._too_large())
+                return
+        body, sent = b"".join(chunks), False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if sent:
+                return await receive()  # after the body: the client's disconnect, for streaming responses
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _authorised(self, headers: dict[str, str]) -> bool:
+        given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode("utf-8"), self.api_key.encode("utf-8"))
+
+    def _too_large(self) -> str:
+        return f"the request body is over this server's limit of {self.max_body_bytes:,} bytes (--max-body-bytes)"
+
+
+async def _answer(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    body = error_body(status, message)
+    fields = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    fields += [(key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": fields})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,125 @@
+"""Samples as HTTP bodies and posted examples as model input, per data kind: the one table the server consults,
+so no route asks which kind it serves."""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import GenloomError
+
+
+@dataclass(frozen=True)
+class Body:
+    """A response body and its media type."""
+
+    content: bytes
+    media_type: str
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _image_grid(images: np.ndarray) -> Body:
+    from ..data.images import image_grid
+
+    buffer = io.BytesIO()
+    image_grid(images).save(buffer, format="PNG")
+    return Body(buffer.getvalue(), "image/png")
+
+
+def _image_zip(images: np.ndarray) -> Body:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+        for index, image in enumerate(images):
+            archive.writestr(f"sample-{index:05d}.png", _png(image))
+    return Body(buffer.getvalue(), "application/zip")
+
+
+def _image_json(images: np.ndarray) -> Body:
+    encoded = [base64.b64encode(_png(image)).decode("ascii") for image in images]
+    return _json({"images": encoded, "media_type": "image/png"})
+
+
+def _table_csv(rows: Any) -> Body:
+    return Body(rows.to_csv(index=False).encode("utf-8"), "text/csv; charset=utf-8")
+
+
+def _table_json(rows: Any) -> Body:
+    return Body(rows.to_json(orient="records", date_format="iso").encode("utf-8").join((b'{"rows":', b"}")),
+                "application/json")
+
+
+def _text_json(texts: Any) -> Body:
+    return _json({"texts": list(texts)})
+
+
+def _json(value: Any) -> Body:
+    return Body(json.dumps(value).encode("utf-8"), "application/json")
+
+
+def _read_images(items: list[Any], codec: Any) -> np.ndarray:
+    """Base64 PNG (or JPEG) strings as uint8 (N, H, W, C) in the run's channel count."""
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for index, item in enumerate(items):
+        try:
+            data = base64.b64decode(item, validate=True) if isinstance(item, str) else None
+            image = Image.open(io.BytesIO(data)) if data is not None else None
+        except (binascii.Error, UnidentifiedImageError, ValueError):
+            image = None
+        if image is None:
+            raise GenloomError(f"examples[{index}] is not a base64-encoded PNG or JPEG image")
+        images.append(np.asarray(image.convert("L" if codec.channels == 1 else "RGB")))
+    if len({image.shape for image in images}) > 1:
+        raise GenloomError("the posted images differ in size; send images of the run's one size")
+    array = np.stack(images)
+    return array[..., None] if array.ndim == 3 else array
+
+
+def _read_rows(items: list[Any], codec: Any) -> Any:
+    import pandas as pd
+
+    if not all(isinstance(item, dict) for item in items):
+        raise GenloomError("table examples are rows: JSON objects of column name to value")
+    return pd.DataFrame(items)
+
+
+def _read_texts(items: list[Any], codec: Any) -> list[str]:
+    if not all(isinstance(item, str) for item in items):
+        raise GenloomError("text examples are strings")
+    return items
+
+
+@dataclass(frozen=True)
+class KindMedia:
+    """How samples of one data kind are sent (by format name; the first is the default) and examples read."""
+
+    formats: dict[str, Callable[[Any], Body]]
+    read_examples: Callable[[list[Any], Any], Any]  # (examples, the run's codec)
+
+    def format(self, asked: str | None, kind: str) -> str:
+        """The format asked for, or the default; a one-line error naming those that fit."""
+        chosen = asked or next(iter(self.formats))
+        if chosen not in self.formats:
+            raise GenloomError(f"format {chosen!r} does not fit {kind} samples; choose {', '.join(self.formats)}")
+        return chosen
+
+
+MEDIA = {
+    "image": KindMedia({"png": _image_grid, "zip": _image_zip, "json": _image_json}, _read_images),
+    "table": KindMedia({"csv": _table_csv, "json": _table_json}, _read_rows),
+    "text": KindMedia({"json": _text_json}, _read_texts),
+}

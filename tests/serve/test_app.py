@@ -1,0 +1,220 @@
+"""genloom's own endpoints: what a run is, its samples in each format (the same samples the Python API gives for
+the seed), scores, interpolation, the studio page, and a one-line JSON error with the right status for each
+kind of bad request."""
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import shutil
+import time
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import genloom as gl
+from genloom.serve.catalogue import RunCatalogue
+
+from .conftest import client_of, penguins
+
+
+def test_runs_are_listed_and_described(client):
+    runs = {run["name"]: run for run in client.get("/v1/runs").json()["runs"]}
+    assert {name: (run["family"], run["kind"]) for name, run in runs.items()} == {
+        "digits": ("vae", "image"), "shakespeare": ("autoregressive", "text"), "penguins": ("vae", "table"),
+        "diffusion": ("diffusion", "image")}
+    assert "elbo" in runs["digits"]["final_metrics"]
+    digits = client.get("/v1/runs/digits").json()
+    assert digits["labels"] == [str(d) for d in range(10)] and digits["conditional"] and "decode" in digits["tools"]
+    assert client.get("/v1/runs/penguins").json()["conditions"]["species"] == ["Adelie", "Gentoo", "Chinstrap"]
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def _png_pixels(data: bytes) -> np.ndarray:
+    array = np.asarray(Image.open(io.BytesIO(data)))
+    return array[..., None] if array.ndim == 2 else array
+
+
+def test_image_samples_are_the_seeds_samples_in_every_format(client, served):
+    expected = gl.load(served / "digits").sample(5, seed=3, labels="7", progress=False)
+    grid = client.post("/v1/runs/digits/samples", json={"n": 5, "seed": 3, "labels": "7"})
+    assert grid.headers["content-type"] == "image/png" and Image.open(io.BytesIO(grid.content)).size[0] > 8 * 2
+    archive = client.post("/v1/runs/digits/samples", json={"n": 5, "seed": 3, "labels": "7", "format": "zip"})
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
+        assert len(opened.namelist()) == 5
+        assert np.array_equal(np.stack([_png_pixels(opened.read(name)) for name in opened.namelist()]), expected)
+    listed = client.post("/v1/runs/digits/samples", json={"n": 5, "seed": 3, "labels": "7", "format": "json"}).json()
+    assert np.array_equal(np.stack([_png_pixels(base64.b64decode(image)) for image in listed["images"]]), expected)
+
+
+def test_table_and_text_samples_are_the_seeds_samples(client, served):
+    expected = gl.load(served / "penguins").sample(20, seed=1, progress=False)
+    csv = client.post("/v1/runs/penguins/samples", json={"n": 20, "seed": 1})
+    assert csv.headers["content-type"].startswith("text/csv")
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(csv.text)), expected, check_dtype=False)
+    rows = client.post("/v1/runs/penguins/samples", json={"n": 20, "seed": 1, "format": "json"}).json()["rows"]
+    pd.testing.assert_frame_equal(pd.DataFrame(rows), expected, check_dtype=False)
+    gentoo = client.post("/v1/runs/penguins/samples", json={"n": 5, "conditions": {"species": "Gentoo"},
+                                                             "format": "json"}).json()["rows"]
+    assert {row["species"] for row in gentoo} == {"Gentoo"}
+    texts = client.post("/v1/runs/shakespeare/samples", json={"n": 2, "seed": 4, "temperature": 0.8}).json()
+    assert texts["texts"] == gl.load(served / "shakespeare").sample(2, seed=4, temperature=0.8, progress=False)
+
+
+def test_scores_are_the_models_log_likelihoods(client, served):
+    rows = penguins().head(4)
+    scored = client.post("/v1/runs/penguins/score", json={"examples": rows.to_dict(orient="records")}).json()
+    np.testing.assert_allclose(scored["log_likelihood"], gl.load(served / "penguins").log_prob(rows), rtol=1e-5)
+    assert scored["anomaly_score"] == [-value for value in scored["log_likelihood"]]
+    images = gl.load_data("digits").values[:3]
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image[..., 0]).save(buffer, format="PNG")
+        encoded.append(base64.b64encode(buffer.getvalue()).decode())
+    scored = client.post("/v1/runs/digits/score", json={"examples": encoded, "labels": [1, 2, 3]}).json()
+    np.testing.assert_allclose(scored["log_likelihood"],
+                               gl.load(served / "digits").log_prob(images, labels=[1, 2, 3]), rtol=1e-5)
+    texts = ["ROMEO: good", "zzzzqqqq"]
+    scored = client.post("/v1/runs/shakespeare/score", json={"examples": texts}).json()
+    np.testing.assert_allclose(scored["log_likelihood"], gl.load(served / "shakespeare").log_prob(texts), rtol=1e-5)
+
+
+def test_interpolation_walks_between_two_seeds(client, served):
+    frames = client.post("/v1/runs/digits/interpolate",
+                         json={"from_seed": 0, "to_seed": 5, "frames": 4, "labels": "2", "format": "json"}).json()
+    pixels = np.stack([_png_pixels(base64.b64decode(image)) for image in frames["images"]])
+    assert np.array_equal(pixels, gl.load(served / "digits").interpolate(0, 5, 4, labels="2"))
+    assert not np.array_equal(pixels[0], pixels[-1])
+
+
+def test_the_studio_page_and_its_files_come_from_the_server_alone(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "genloom studio" in page.text
+    for asset in re.findall(r'(?:src|href)="(/studio/[^"]+)"', page.text):
+        assert client.get(asset).status_code == 200
+        assert not re.search(r"https?://", client.get(asset).text)  # nothing fetched from a CDN
+    assert client.get("/docs").status_code == 200 and "/v1/runs/{name}/samples" in client.get("/openapi.json").text
+
+
+def test_the_report_is_served(client):
+    assert "<html" in client.get("/v1/runs/digits/report").text.lower()
+
+
+BAD_REQUESTS = [
+    ("unknown run", "post", "/v1/runs/nobody/samples", {}, 404, "no run named 'nobody' is served"),
+    ("n = 0", "post", "/v1/runs/digits/samples", {"n": 0}, 422, "n: Input should be greater than or equal to 1"),
+    ("negative n", "post", "/v1/runs/digits/samples", {"n": -2}, 422, "n: Input should be greater than or equal"),
+    ("n over the limit", "post", "/v1/runs/digits/samples", {"n": 5000}, 400, "at most 1024 samples a request"),
+    ("a wrong type", "post", "/v1/runs/digits/samples", {"seed": "x"}, 422, "seed: Input should be a valid integer"),
+    ("an unknown field", "post", "/v1/runs/digits/samples", {"samplr": "ddim"}, 422, "samplr: Extra inputs"),
+    ("an unknown label", "post", "/v1/runs/digits/samples", {"labels": "cat"}, 400, "unknown label 'cat'"),
+    ("labels for a table", "post", "/v1/runs/penguins/samples", {"labels": 1}, 400, "table models take no labels"),
+    ("a condition on an unknown column", "post", "/v1/runs/penguins/samples", {"conditions": {"wings": "2"}}, 400,
+     "unknown column 'wings' in the conditions"),
+    ("a condition on an unknown value", "post", "/v1/runs/penguins/samples", {"conditions": {"species": "Emperor"}},
+     400, "Emperor"),
+    ("guidance on an unconditional run", "post", "/v1/runs/diffusion/samples", {"guidance": 3, "steps": 2}, 400,
+     "guidance needs a conditional model"),
+    ("a sampling option of another family", "post", "/v1/runs/digits/samples", {"temperature": 0.5}, 400,
+     "family 'vae' takes no sampling options"),
+    ("a format of another kind", "post", "/v1/runs/digits/samples", {"format": "csv"}, 400,
+     "format 'csv' does not fit image samples; choose png, zip, json"),
+    ("text completion of an image run", "post", "/v1/completions", {"model": "digits", "prompt": "a"}, 400,
+     "run 'digits' makes image data; the completion endpoints serve text runs"),
+    ("chat with an image run", "post", "/v1/chat/completions",
+     {"model": "digits", "messages": [{"role": "user", "content": "a"}]}, 400, "makes image data"),
+    ("scores from a family without likelihoods", "post", "/v1/runs/diffusion/score", {"examples": ["x"]}, 400,
+     "family 'diffusion' has no log_prob"),
+    ("an image that is not one", "post", "/v1/runs/digits/score", {"examples": ["bm90IGEgcG5n"], "labels": 1},
+     400, "examples[0] is not a base64-encoded PNG or JPEG image"),
+    ("a table row of other columns", "post", "/v1/runs/penguins/score", {"examples": [{"wings": 2}]}, 400,
+     "the table lacks column 'species'"),
+    ("no examples", "post", "/v1/runs/penguins/score", {"examples": []}, 422, "examples: List should have at least"),
+    ("interpolating a family without a latent space", "post", "/v1/runs/shakespeare/interpolate", {}, 400,
+     "family 'autoregressive' has no decode"),
+    ("a text longer than the context", "post", "/v1/runs/shakespeare/score", {"examples": ["a" * 500]}, 400,
+     "this model scores texts of 1 to 32 tokens"),
+    ("max_tokens over the limit", "post", "/v1/completions", {"model": "shakespeare", "max_tokens": 10 ** 6}, 400,
+     "generates at most 2048 (--max-tokens)"),
+    ("a character the model never saw", "post", "/v1/completions", {"model": "shakespeare", "prompt": "\u20ac"},
+     400, "characters not in the model's vocabulary"),
+    ("an unknown route", "get", "/v2/nothing", None, 404, "Not Found"),
+    ("a report of an unknown run", "get", "/v1/runs/nobody/report", None, 404, "no run named 'nobody'"),
+]
+
+
+@pytest.mark.parametrize("case, method, path, body, status, message", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_requests_get_a_one_line_error(client, case, method, path, body, status, message):
+    response = client.request(method.upper(), path, json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert message in error["message"] and "\n" not in error["message"] and error["code"] == status
+
+
+def test_invalid_json_is_a_422(client):
+    response = client.post("/v1/runs/digits/samples", content=b"{n: 1", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and "JSON" in response.json()["error"]["message"]
+
+
+def test_a_body_over_the_limit_is_a_413(served):
+    client = client_of(RunCatalogue([served]), max_body_bytes=1000)
+    response = client.post("/v1/runs/penguins/score", json={"examples": ["x" * 2000]})
+    assert response.status_code == 413 and "limit of 1,000 bytes" in response.json()["error"]["message"]
+    chunked = client.post("/v1/runs/penguins/score", content=iter([b'{"examples": ["', b"x" * 2000, b'"]}']),
+                          headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413  # no content-length: counted as it arrives
+
+
+def test_the_api_key_guards_v1_only(served):
+    client = client_of(RunCatalogue([served]), api_key="sesame")
+    assert client.get("/v1/runs").status_code == 401
+    assert client.get("/v1/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert "API key" in client.get("/v1/runs", headers={"X-API-Key": "sesam"}).json()["error"]["message"]
+    assert client.get("/v1/runs", headers={"Authorization": "Bearer sesame"}).status_code == 200
+    assert client.get("/v1/runs", headers={"X-API-Key": "sesame"}).status_code == 200
+    assert client.get("/healthz").status_code == 200 and client.get("/").status_code == 200
+
+
+def test_a_full_server_answers_429_with_retry_after(served):
+    client = client_of(RunCatalogue([served]), max_concurrency=1)
+    client.app.state.slots.take()  # the one slot is busy
+    response = client.post("/v1/runs/digits/samples", json={"n": 1})
+    assert response.status_code == 429 and response.headers["retry-after"] == "1"
+    client.app.state.slots.give_back()
+    assert client.post("/v1/runs/digits/samples", json={"n": 1}).status_code == 200
+
+
+def test_a_slow_request_is_a_504_and_its_slot_comes_back(served):
+    client = client_of(RunCatalogue([served]), timeout_seconds=0.01)
+    response = client.post("/v1/runs/diffusion/samples", json={"n": 64, "steps": 50, "sampler": "ddpm"})
+    assert response.status_code == 504 and "--timeout" in response.json()["error"]["message"]
+    deadline = time.time() + 60
+    while client.app.state.slots.busy and time.time() < deadline:
+        time.sleep(0.05)
+    assert client.app.state.slots.busy == 0
+
+
+def test_a_damaged_run_is_a_503_naming_it(served, tmp_path):
+    shutil.copytree(served / "digits", tmp_path / "broken")
+    (tmp_path / "broken" / "ema.safetensors").write_bytes(b"not tensors")
+    (tmp_path / "broken" / "model.safetensors").write_bytes(b"not tensors")
+    shutil.copytree(served / "penguins", tmp_path / "unreadable")
+    (tmp_path / "unreadable" / "config.json").write_text("{")
+    client = client_of(RunCatalogue([tmp_path]))
+    response = client.post("/v1/runs/broken/samples", json={"n": 1})
+    assert response.status_code == 503 and "run 'broken' cannot be loaded" in response.json()["error"]["message"]
+    listed = {run["name"]: run for run in client.get("/v1/runs").json()["runs"]}
+    assert "damaged" in listed["unreadable"]["problem"]
+    assert client.get("/v1/runs/unreadable").status_code == 503
+
+
+def test_cors_only_for_the_origin_given(served):
+    origin = {"Origin": "https://app.example"}
+    assert "access-control-allow-origin" not in client_of(RunCatalogue([served])).get("/v1/runs", headers=origin).headers
+    allowed = client_of(RunCatalogue([served]), cors_origin="https://app.example").get("/v1/runs", headers=origin)
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"

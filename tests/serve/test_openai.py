@@ -1,0 +1,70 @@
+"""The official `openai` client, pointed at a real server on loopback, gets what `model.generate` gives for the
+same settings: plain and streamed, completions and chat, with usage counts."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+
+import genloom as gl
+from genloom.serve.openai_api import chat_prompt
+from genloom.serve.schemas import ChatMessage
+
+
+@pytest.fixture(scope="module")
+def client(live_server):
+    return openai.OpenAI(base_url=f"{live_server}/v1", api_key="not-needed-on-loopback", max_retries=0)
+
+
+SETTINGS = {"max_tokens": 24, "temperature": 0.7, "top_p": 0.9, "seed": 5}
+
+
+def test_completions_are_the_models_generations(client, served):
+    response = client.completions.create(model="shakespeare", prompt="ROMEO:", **SETTINGS)
+    expected = gl.load(served / "shakespeare").generate("ROMEO:", **SETTINGS)
+    assert response.choices[0].text == expected and response.choices[0].finish_reason == "length"
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (6, 24)
+    assert [model.id for model in client.models.list()] == ["shakespeare"]
+
+
+def test_streamed_completions_and_several_choices(client, served):
+    model = gl.load(served / "shakespeare")
+    pieces = [chunk.choices[0].text for chunk in
+              client.completions.create(model="shakespeare", prompt="ROMEO:", stream=True, **SETTINGS)]
+    assert len(pieces) > 2 and "".join(pieces) == model.generate("ROMEO:", **SETTINGS)
+    two = client.completions.create(model="shakespeare", prompt="ROMEO:", n=2, **SETTINGS)
+    assert [choice.text for choice in two.choices] == [model.generate("ROMEO:", **{**SETTINGS, "seed": seed})
+                                                       for seed in (5, 6)]
+
+
+def test_chat_uses_the_role_tagged_template(client, served):
+    messages = [{"role": "system", "content": "Speak as in a play."}, {"role": "user", "content": "Who art thou?"}]
+    prompt = chat_prompt([ChatMessage(**message) for message in messages])
+    assert prompt == "system: Speak as in a play.\nuser: Who art thou?\nassistant:"
+    expected = gl.load(served / "shakespeare").generate(prompt, stop=["\nuser:", "\nsystem:"], **SETTINGS)
+    reply = client.chat.completions.create(model="shakespeare", messages=messages, **SETTINGS)
+    assert reply.choices[0].message.role == "assistant" and reply.choices[0].message.content == expected.strip()
+    streamed = client.chat.completions.create(model="shakespeare", messages=messages, stream=True, **SETTINGS)
+    chunks = list(streamed)
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason is not None
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == expected
+
+
+def test_errors_reach_the_client_as_its_exceptions(client):
+    with pytest.raises(openai.NotFoundError, match="no run named 'nobody'"):
+        client.completions.create(model="nobody", prompt="a")
+    with pytest.raises(openai.BadRequestError, match="makes image data"):
+        client.completions.create(model="digits", prompt="a")
+
+
+def test_a_stream_never_blocks_other_requests(live_server):
+    """While a long completion streams, the server still answers: inference runs off the event loop."""
+    with httpx.Client(timeout=60) as http:
+        with http.stream("POST", f"{live_server}/v1/completions", json={"model": "shakespeare", "prompt": "A",
+                                                                   "max_tokens": 2000, "stream": True}) as stream:
+            next(stream.iter_lines())
+            started = time.perf_counter()
+            assert http.get(f"{live_server}/healthz").status_code == 200
+            assert time.perf_counter() - started < 5
