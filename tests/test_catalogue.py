@@ -554,6 +554,7 @@ SERVE = [
     cli("serve with a negative timeout", lambda p: ["serve", p.table, "--timeout", "-1"],
         "--timeout must be positive"),
     cli("serve two runs of one name", lambda p: ["serve", p.table, p.table], "two runs are named"),
+    cli("serve with no threads", lambda p: ["serve", p.table, "--threads", "0"], "--threads must be at least 1"),
 ]
 
 CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE

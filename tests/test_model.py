@@ -91,6 +91,18 @@ def test_a_text_model_scores_each_text(text_run):
     assert scores[0] == pytest.approx(model.log_prob(text)[0], abs=1e-4)
 
 
+def test_prompts_of_one_length_continue_together(text_run):
+    """Greedy rows of one batch are what each prompt gives alone; each row keeps its own stops and max_tokens."""
+    model = gl.load(text_run)
+    prompts, limits, stops = ["ROMEO:", "JULIET", "KING: "], [10, 20, 5], [[], ["e"], []]
+    streams = model.generate_many(prompts, max_tokens=limits, stops=stops, temperature=0)
+    texts = ["".join(stream) for stream in streams]
+    assert texts == [model.generate(p, max_tokens=k, stop=s, temperature=0) for p, k, s in zip(prompts, limits, stops)]
+    assert [stream.tokens_generated for stream in streams][::2] == [10, 5]
+    with pytest.raises(gl.GenloomError, match="prompts of 2, 6 tokens cannot be continued together"):
+        model.generate_many(["ab", "ROMEO:"], max_tokens=[3, 3], stops=[[], []])
+
+
 @pytest.mark.parametrize("n", [0, -3, 2.5])
 def test_sample_count_must_be_positive(trained_run, n):
     with pytest.raises(gl.GenloomError, match="n must be a whole number of at least 1"):

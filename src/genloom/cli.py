@@ -236,13 +236,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except ImportError as missing:
         raise GenloomError(f"genloom serve needs the serve extra ({missing.name} is missing): "
                            "pip install 'genloom[serve]'") from None
+    import torch
+
     from .serve.catalogue import RunCatalogue
-    from .serve.settings import ServeSettings
+    from .serve.limits import limit_malloc_arenas
+    from .serve.settings import ServeSettings, inference_threads
+    from .train.device import available_cores
 
     settings = ServeSettings(host=args.host, port=args.port, api_key=args.api_key or os.environ.get("GENLOOM_API_KEY"),
                              max_loaded=args.max_loaded, max_concurrency=args.max_concurrency,
                              max_samples=args.max_samples, max_tokens=args.max_tokens,
-                             max_body_bytes=args.max_body_bytes, timeout_seconds=args.timeout, cors_origin=args.cors)
+                             max_body_bytes=args.max_body_bytes, timeout_seconds=args.timeout, cors_origin=args.cors,
+                             batching=not args.no_batching, threads=args.threads)
     catalogue = RunCatalogue(args.runs, settings.max_loaded, args.device)
     with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
         try:
@@ -253,6 +258,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     names = catalogue.names()
     print(f"serving {len(names)} run{'s' * (len(names) != 1)} ({', '.join(names[:5])}{', ...' * (len(names) > 5)}) "
           f"on http://{args.host}:{args.port}/ (API documentation: /docs)", flush=True)
+    limit_malloc_arenas()
+    torch.set_num_threads(inference_threads(settings, available_cores()))
     uvicorn.run(create_app(catalogue, settings), host=args.host, port=args.port, log_level="warning")
 
 
@@ -382,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=16 << 20, help="request body cap (default: 16 MiB)")
     serve.add_argument("--timeout", type=float, default=120.0, help="seconds a request may compute (default: 120)")
     serve.add_argument("--cors", metavar="ORIGIN", help="let browser pages from ORIGIN call the API (default: none)")
+    serve.add_argument("--no-batching", action="store_true", help="draw every sample request alone (default: "
+                       "unseeded requests that arrive together are drawn in one pass)")
+    serve.add_argument("--threads", type=int, help="torch threads of one inference (default: the cores available "
+                       "divided among --max-concurrency slots, at least 1)")
     serve.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     serve.set_defaults(func=cmd_serve)
 

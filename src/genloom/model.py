@@ -22,7 +22,7 @@ from .families import build_family, family_entry, sample_options
 from .families.base import Family
 from .families.configs import TokenSampling
 from .families.drawing import check_memory, draw, draw_chunks, label_tensor, latent_tensor, progress_bar
-from .families.text_stream import TextStream, stop_strings
+from .families.text_stream import SharedTokens, TextStream, stop_strings
 from .files import check_writable
 from .finetune import LoRASettings, check_adapter_base, train_adapter
 from .options import whole_number
@@ -200,6 +200,31 @@ class Model:
         sampling = family_entry(self.family_name).sampling
         return {**self.codec.describe(), "conditional": net.conditional, "tools": sorted(net.tools),
                 "sampling_options": [field.name for field in fields(sampling)] if sampling else []}
+
+    def generate_many(self, prompts: Sequence[str], *, max_tokens: Sequence[int], stops: Sequence[Sequence[str]],
+                      temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0,
+                      repetition_penalty: float = 1.0, seed: int = 0) -> list[TextStream]:
+        """Continue prompts of one token length together, one forward pass a step for all of them (what a server
+        does with completions that arrive together); each stream has its own stop strings and max_tokens.
+        Draws differ from `generate`'s for the same seed: the rows share one generator."""
+        generate = self._fitted().tool("generate")
+        if self.codec.kind != "text":
+            raise GenloomError(f"generate continues text; this model makes {self.codec.kind} data: use sample")
+        if not len(prompts) == len(max_tokens) == len(stops):
+            raise GenloomError(f"{len(prompts)} prompts need as many max_tokens and stops; got {len(max_tokens)} "
+                               f"and {len(stops)}")
+        limits = [whole_number("max_tokens", limit) for limit in max_tokens]
+        ids = [self.codec.encode(prompt) if prompt else torch.tensor([self.codec.layout.start_token])
+               for prompt in prompts]
+        if len({len(row) for row in ids}) != 1:
+            raise GenloomError(f"prompts of {', '.join(sorted({str(len(row)) for row in ids}))} tokens cannot be "
+                               "continued together; group them by token length")
+        sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
+        device = next(self.ema_net.parameters()).device
+        shared = SharedTokens(generate(torch.stack(ids).to(device), max(limits), sampling,
+                                       torch.Generator().manual_seed(seed)), len(ids))
+        return [TextStream(shared.row(row, limit), self.codec.decode, self.codec.end_token, stop_strings(stop))
+                for row, (limit, stop) in enumerate(zip(limits, stops))]
 
     # -- the latent space and likelihoods ------------------------------------------------------
     def _on_device(self, x: torch.Tensor, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

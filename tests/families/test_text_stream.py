@@ -3,7 +3,7 @@ import torch
 
 import genloom as gl
 from genloom.data.text_codec import TextCodec
-from genloom.families.text_stream import TextStream, stop_prefix_length
+from genloom.families.text_stream import SharedTokens, TextStream, stop_prefix_length
 
 
 def _pieces(codec, text, stop=()):
@@ -51,3 +51,18 @@ def test_the_held_back_text_is_the_longest_start_of_a_stop_string():
     assert stop_prefix_length("hello JUL", ["JULIET:"]) == 3
     assert stop_prefix_length("hello", ["JULIET:"]) == 0
     assert stop_prefix_length("ab", ["b", "abc"]) == 2
+
+
+def test_shared_tokens_advance_the_batch_only_when_a_row_needs_it():
+    made = []
+
+    def batch():
+        for step in range(4):
+            made.append(step)
+            yield torch.tensor([10 + step, 20 + step])
+
+    shared = SharedTokens(batch(), rows=2)
+    first, second = shared.row(0, limit=4), shared.row(1, limit=2)
+    assert int(next(first)) == 10 and made == [0]
+    assert [int(t) for t in second] == [20, 21] and made == [0, 1]  # row 1's second token made the second step
+    assert [int(t) for t in first] == [11, 12, 13] and made == [0, 1, 2, 3]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import io
-import os
+import json
 import re
 import shutil
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,10 +185,11 @@ def test_the_api_key_guards_v1_only(served):
 def test_a_full_server_answers_429_with_retry_after(served):
     client = client_of(RunCatalogue([served]), max_concurrency=1)
     client.app.state.slots.take()  # the one slot is busy
-    response = client.post("/v1/runs/digits/samples", json={"n": 1})
+    response = client.post("/v1/runs/digits/samples", json={"n": 1, "seed": 0})  # seeded: drawn alone, not pooled
     assert response.status_code == 429 and response.headers["retry-after"] == "1"
+    assert "busy with 1 requests" in response.json()["error"]["message"]
     client.app.state.slots.give_back()
-    assert client.post("/v1/runs/digits/samples", json={"n": 1}).status_code == 200
+    assert client.post("/v1/runs/digits/samples", json={"n": 1, "seed": 0}).status_code == 200
 
 
 def test_a_slow_request_is_a_504_and_its_slot_comes_back(served):
@@ -218,3 +221,23 @@ def test_cors_only_for_the_origin_given(served):
     assert "access-control-allow-origin" not in client_of(RunCatalogue([served])).get("/v1/runs", headers=origin).headers
     allowed = client_of(RunCatalogue([served]), cors_origin="https://app.example").get("/v1/runs", headers=origin)
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_unseeded_requests_that_arrive_together_are_drawn_in_one_pass(live_server):
+    """Eight clients at once: every one gets its own n samples, drawn in fewer passes than requests; a seeded
+    request keeps its promise and is drawn alone."""
+    before = httpx.get(f"{live_server}/healthz").json()["batching"]["samples"]
+
+    def ask(n: int) -> list[dict]:
+        response = httpx.post(f"{live_server}/v1/runs/penguins/samples", json={"n": n, "format": "json"}, timeout=60)
+        assert response.status_code == 200, response.text
+        return response.json()["rows"]
+
+    with ThreadPoolExecutor(8) as clients:
+        answers = list(clients.map(ask, [1, 2, 3, 4, 5, 6, 7, 8]))
+    assert [len(rows) for rows in answers] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert len({json.dumps(rows[0]) for rows in answers}) > 1  # not one row handed to everyone
+    after = httpx.get(f"{live_server}/healthz").json()["batching"]["samples"]
+    assert after["requests"] - before["requests"] == 8 and after["pools"] - before["pools"] < 8
+    httpx.post(f"{live_server}/v1/runs/penguins/samples", json={"n": 3, "seed": 2}, timeout=60)
+    assert httpx.get(f"{live_server}/healthz").json()["batching"]["samples"]["requests"] == after["requests"]

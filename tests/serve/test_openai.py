@@ -3,6 +3,7 @@ same settings: plain and streamed, completions and chat, with usage counts."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -68,3 +69,18 @@ def test_a_stream_never_blocks_other_requests(live_server):
             started = time.perf_counter()
             assert http.get(f"{live_server}/healthz").status_code == 200
             assert time.perf_counter() - started < 5
+
+
+def test_unseeded_completions_that_arrive_together_decode_side_by_side(live_server):
+    before = httpx.get(f"{live_server}/healthz").json()["batching"]["text"]
+
+    def complete(max_tokens: int) -> dict:
+        body = {"model": "shakespeare", "prompt": "KING:", "max_tokens": max_tokens, "temperature": 0.9}
+        return httpx.post(f"{live_server}/v1/completions", json=body, timeout=60).json()
+
+    with ThreadPoolExecutor(6) as clients:
+        answers = list(clients.map(complete, [5, 10, 15, 20, 25, 30]))
+    assert [answer["usage"]["completion_tokens"] for answer in answers] == [5, 10, 15, 20, 25, 30]
+    assert len({answer["choices"][0]["text"][:5] for answer in answers}) > 1  # each row its own draw
+    after = httpx.get(f"{live_server}/healthz").json()["batching"]["text"]
+    assert after["requests"] - before["requests"] == 6 and after["pools"] - before["pools"] < 6

@@ -2,7 +2,7 @@
 import pytest
 
 import genloom as gl
-from genloom.serve.settings import ServeSettings, is_loopback
+from genloom.serve.settings import ServeSettings, inference_threads, is_loopback
 
 
 @pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.8.0.1", True), ("::1", True),
@@ -24,3 +24,11 @@ def test_beyond_loopback_only_with_a_key():
 def test_limits_must_be_positive(name):
     with pytest.raises(gl.GenloomError, match=f"--{name.replace('_', '-')} must be at least 1"):
         ServeSettings(**{name: 0})
+
+
+def test_inference_threads_share_the_cores_among_the_slots():
+    assert inference_threads(ServeSettings(max_concurrency=4), cores=8) == 2
+    assert inference_threads(ServeSettings(max_concurrency=4), cores=2) == 1  # never none
+    assert inference_threads(ServeSettings(max_concurrency=4, threads=3), cores=2) == 3  # as asked
+    with pytest.raises(gl.GenloomError, match="--threads must be at least 1"):
+        ServeSettings(threads=0)

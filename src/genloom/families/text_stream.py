@@ -2,6 +2,7 @@
 mid-character, so a streamed piece is never taken back."""
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from typing import Any, Callable, Iterator, Sequence
 
@@ -66,3 +67,24 @@ class TextStream(Iterator[str]):
 def stop_prefix_length(text: str, stop: Sequence[str]) -> int:
     """Length of the longest end of `text` that begins one of the stop strings."""
     return max((k for s in stop for k in range(1, min(len(s), len(text) + 1)) if text.endswith(s[:k])), default=0)
+
+
+class SharedTokens:
+    """One batched generation, read row by row: a row that asks for a token the batch has not made yet advances
+    the whole batch (one forward pass for every row), and the other rows' tokens wait in their queues. Rows
+    read in turn keep the queues a token long."""
+
+    def __init__(self, tokens: Iterator[torch.Tensor], rows: int):
+        self._tokens = tokens
+        self._waiting: list[deque[torch.Tensor]] = [deque() for _ in range(rows)]
+
+    def row(self, index: int, limit: int) -> Iterator[torch.Tensor]:
+        """Row `index`'s tokens (each of shape (1,)), at most `limit` of them."""
+        for _ in range(limit):
+            if not self._waiting[index]:
+                step = next(self._tokens, None)
+                if step is None:
+                    return
+                for waiting, token in zip(self._waiting, step):
+                    waiting.append(token.view(1))
+            yield self._waiting[index].popleft()

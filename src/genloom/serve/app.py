@@ -2,6 +2,9 @@
 text endpoints and the studio page, behind the API key, the body cap and the inference slots."""
 from __future__ import annotations
 
+import asyncio
+import json
+import secrets
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, AsyncIterator
@@ -15,14 +18,21 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..errors import GenloomError
+from .batching import Pools, split
 from .catalogue import DamagedRun, RunCatalogue, UnknownRun
 from .limits import ApiError, GuardMiddleware, InferenceSlots, error_body
 from .media import MEDIA
 from .openai_api import add_openai_routes
 from .schemas import InterpolateRequest, SampleRequest, ScoreRequest
+from .text_decoding import TextDecoder
 from .settings import ServeSettings
 
 STATUS_OF = {UnknownRun: 404, DamagedRun: 503}  # any other GenloomError is the request's fault: 400
+
+
+def fresh_seed() -> int:
+    """A seed for a request that gave none: its samples are new each time."""
+    return secrets.randbelow(2 ** 31)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -40,6 +50,8 @@ def _validation_message(error: RequestValidationError) -> str:
 def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings()) -> FastAPI:
     """The server's app, answering for the runs of `catalogue` within `settings`' limits."""
     slots = InferenceSlots(settings.max_concurrency, settings.timeout_seconds)
+    sample_pools = Pools(slots, settings.max_samples * settings.max_concurrency) if settings.batching else None
+    text_decoder = TextDecoder(slots, settings.batching, settings.max_tokens * settings.max_concurrency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,7 +107,9 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
     @app.get("/healthz", tags=["server"])
     def health() -> dict[str, Any]:
         """Liveness: the runs served and those in memory."""
-        return {"status": "ok", "runs": len(catalogue.names()), "loaded": catalogue.loaded(), "busy": slots.busy}
+        pooling = {"samples": sample_pools.counts(), "text": text_decoder.pools.counts()} if settings.batching else None
+        return {"status": "ok", "runs": len(catalogue.names()), "loaded": catalogue.loaded(), "busy": slots.busy,
+                "batching": pooling}
 
     @app.get("/v1/runs", tags=["runs"])
     def list_runs() -> dict[str, Any]:
@@ -121,16 +135,24 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
 
     @app.post("/v1/runs/{name}/samples", tags=["runs"])
     async def samples(name: str, request: SampleRequest) -> Response:
-        """n new samples, in the format asked for (images: a PNG grid by default; tables: CSV; text: JSON)."""
+        """n new samples, in the format asked for (images: a PNG grid by default; tables: CSV; text: JSON).
+        Requests without a seed that arrive together are drawn in one pass (unless --no-batching)."""
         checked_count(request.n)
+        model, media = await asyncio.to_thread(model_of, name)
+        write = media.formats[media.format(request.format, model.codec.kind)]  # checked before any work
 
-        def draw() -> Any:
-            model, media = model_of(name)
-            write = media.formats[media.format(request.format, model.codec.kind)]  # checked before any work
-            return write(model.sample(request.n, seed=request.seed, labels=request.labels,
-                                      conditions=request.conditions, progress=False, **request.sampling_options()))
+        def draw(n: int, seed: int) -> Any:
+            return model.sample(n, seed=seed, labels=request.labels, conditions=request.conditions, progress=False,
+                                **request.sampling_options())
 
-        body = await slots.run(draw)
+        if request.seed is None and sample_pools is not None and not isinstance(request.labels, list):
+            key = json.dumps([name, request.labels, request.conditions, request.sampling_options()], sort_keys=True)
+            made = await sample_pools.add(key, request.n, request.n,
+                                          lambda sizes: split(draw(sum(sizes), fresh_seed()), sizes))
+        else:
+            seed = fresh_seed() if request.seed is None else request.seed
+            made = await slots.run(lambda: draw(request.n, seed))
+        body = await asyncio.to_thread(write, made)
         return Response(body.content, media_type=body.media_type)
 
     @app.post("/v1/runs/{name}/interpolate", tags=["runs"])
@@ -161,7 +183,7 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
         values = (await slots.run(scores)).tolist()
         return {"log_likelihood": values, "anomaly_score": [-value for value in values], "unit": "nats"}
 
-    add_openai_routes(app, catalogue, slots, settings)
+    add_openai_routes(app, catalogue, text_decoder, settings)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:  # logged by uvicorn; never a traceback out

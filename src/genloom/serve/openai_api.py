@@ -5,23 +5,25 @@ Chat uses a plain role-tagged template: each message becomes a line "role: conte
 "assistant:", and the reply stops where the model starts a new "user:" or "system:" line."""
 from __future__ import annotations
 
-import itertools
+import asyncio
 import json
 import time
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from ..errors import GenloomError
 from .catalogue import RunCatalogue
-from .limits import ApiError, InferenceSlots
+from .limits import ApiError
 from .schemas import ChatMessage, ChatRequest, CompletionRequest
 from .settings import ServeSettings
+from .text_decoding import CompletionJob, Finished, TextDecoder, next_item, whole_choice
 
 CHAT_STOPS = ("\nuser:", "\nsystem:")
 CREATED = int(time.time())  # OpenAI lists a model's creation time; a served run's is the server's start
+Chunk = Callable[[int, str, "str | None"], dict[str, Any]]
 
 
 def chat_prompt(messages: list[ChatMessage]) -> str:
@@ -37,11 +39,18 @@ def _sse(payload: dict[str, Any] | str) -> str:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
 
-class TextCompletions:
-    """Runs completions of one request: n choices, each a seeded generation, with OpenAI's usage counts."""
+def _usage(job: CompletionJob, finished: list[Finished]) -> dict[str, int]:
+    completion = sum(end.tokens for end in finished)
+    return {"prompt_tokens": job.prompt_tokens * job.n, "completion_tokens": completion,
+            "total_tokens": job.prompt_tokens * job.n + completion}
 
-    def __init__(self, catalogue: RunCatalogue, settings: ServeSettings, name: str, prompt: str, max_tokens: int,
-                 temperature: float, top_p: float, top_k: int | None, stop: list[str], seed: int | None, n: int):
+
+def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, decoder: TextDecoder, settings: ServeSettings) -> None:
+    """The OpenAI-compatible routes, on the app's decoder and limits."""
+
+    async def new_job(name: str, prompt: str, max_tokens: int, sampling: dict[str, Any], stop: list[str],
+                      seed: int | None, n: int) -> CompletionJob:
+        """A checked, started job: limits, the run's kind and the prompt's characters are 4xx before any work."""
         if n > settings.max_samples:
             raise ApiError(400, f"n is {n}; this server makes at most {settings.max_samples} (--max-samples)")
         if max_tokens > settings.max_tokens:
@@ -51,35 +60,22 @@ class TextCompletions:
         if kind != "text":
             raise ApiError(400, f"run {name!r} makes {kind} data; the completion endpoints serve text runs "
                                 f"(POST /v1/runs/{name}/samples serves this one)")
-        self.catalogue, self.name, self.prompt, self.n = catalogue, name, prompt, n
-        self.options = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "top_k": top_k,
-                        "stop": stop}
-        self.seed = seed if seed is not None else int.from_bytes(uuid.uuid4().bytes[:4], "little")
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
+        model = await asyncio.to_thread(catalogue.model, name)
+        prompt_tokens = len(model.codec.encode(prompt)) if prompt else 1
+        job = CompletionJob(model, name, prompt, prompt_tokens, n, max_tokens, sampling, stop, seed)
+        decoder.start(job)
+        return job
 
-    def streams(self) -> Iterator[tuple[int, Any]]:
-        """(choice index, its TextStream) for each of the n choices, made one after the other."""
-        model = self.catalogue.model(self.name)
-        self.prompt_tokens = len(model.codec.encode(self.prompt)) if self.prompt else 0
-        for index in range(self.n):
-            yield index, model.generate(self.prompt, seed=self.seed + index, stream=True, **self.options)
-
-    def whole(self) -> list[tuple[str, str]]:
-        """(text, finish reason) of every choice."""
-        choices = []
-        for _, stream in self.streams():
-            choices.append(("".join(stream), stream.finish_reason))
-            self.completion_tokens += stream.tokens_generated
-        return choices
-
-    def usage(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens * self.n, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens * self.n + self.completion_tokens}
-
-
-def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, slots: InferenceSlots, settings: ServeSettings) -> None:
-    """The OpenAI-compatible routes, on the app's slots and limits."""
+    async def answer(job: CompletionJob) -> tuple[list[tuple[str, str]], dict[str, int]]:
+        """Every choice's (text, finish reason) and the usage, within the deadline."""
+        try:
+            choices = await asyncio.wait_for(asyncio.gather(*map(whole_choice, job.choices)),
+                                             settings.timeout_seconds)
+        except asyncio.TimeoutError:
+            job.cancelled.set()
+            raise ApiError(504, f"the completion took longer than {settings.timeout_seconds:g} s (--timeout); ask "
+                                "for fewer tokens") from None
+        return [(text, end.reason) for text, end in choices], _usage(job, [end for _, end in choices])
 
     @app.get("/v1/models", tags=["openai"])
     def list_models() -> dict[str, Any]:
@@ -91,72 +87,75 @@ def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, slots: InferenceSlo
 
     @app.post("/v1/completions", tags=["openai"])
     async def completions(request: CompletionRequest) -> Any:
-        """Continue a prompt (or each of a list of prompts with n=1)."""
+        """Continue a prompt (a list of one prompt is taken too)."""
         prompts = [request.prompt] if isinstance(request.prompt, str) else request.prompt
         if len(prompts) != 1:
-            raise ApiError(400, "send one prompt a request (a list of one is fine); concurrent requests are "
-                                "decoded side by side")
-        job = TextCompletions(catalogue, settings, request.model, prompts[0], request.max_tokens,
-                              request.temperature, request.top_p, request.top_k, _stops(request.stop), request.seed,
-                              request.n)
+            raise ApiError(400, "send one prompt a request (a list of one is fine); requests that arrive together "
+                                "are decoded side by side")
+        sampling = {"temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k}
+        job = await new_job(request.model, prompts[0], request.max_tokens, sampling, _stops(request.stop),
+                            request.seed, request.n)
         meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": request.model}
         if request.stream:
             def chunk(index: int, text: str, finish: str | None) -> dict[str, Any]:
                 return {**meta, "object": "text_completion",
                         "choices": [{"index": index, "text": text, "logprobs": None, "finish_reason": finish}]}
-            return await _streamed(slots, job, chunk)
-        choices = await slots.run(job.whole)
-        return {**meta, "object": "text_completion", "usage": job.usage(),
+            return await _streamed(job, chunk)
+        choices, usage = await answer(job)
+        return {**meta, "object": "text_completion", "usage": usage,
                 "choices": [{"index": index, "text": text, "logprobs": None, "finish_reason": finish}
                             for index, (text, finish) in enumerate(choices)]}
 
     @app.post("/v1/chat/completions", tags=["openai"])
     async def chat_completions(request: ChatRequest) -> Any:
         """Reply to a conversation, written with the role-tagged template (see the module's docstring)."""
-        job = TextCompletions(catalogue, settings, request.model, chat_prompt(request.messages),
-                              request.max_completion_tokens or request.max_tokens or 256, request.temperature,
-                              request.top_p, None, _stops(request.stop, CHAT_STOPS), request.seed, request.n)
+        sampling = {"temperature": request.temperature, "top_p": request.top_p, "top_k": None}
+        job = await new_job(request.model, chat_prompt(request.messages),
+                            request.max_completion_tokens or request.max_tokens or 256, sampling,
+                            _stops(request.stop, CHAT_STOPS), request.seed, request.n)
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": request.model}
         if request.stream:
             def chunk(index: int, text: str, finish: str | None) -> dict[str, Any]:
                 delta = {"content": text} if finish is None else {}
                 return {**meta, "object": "chat.completion.chunk",
                         "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
-            return await _streamed(slots, job, chunk, first={"role": "assistant", "content": ""})
-        choices = await slots.run(job.whole)
-        return {**meta, "object": "chat.completion", "usage": job.usage(),
+            return await _streamed(job, chunk, opening={"role": "assistant", "content": ""})
+        choices, usage = await answer(job)
+        return {**meta, "object": "chat.completion", "usage": usage,
                 "choices": [{"index": index, "message": {"role": "assistant", "content": text.strip()},
                              "finish_reason": finish} for index, (text, finish) in enumerate(choices)]}
 
 
-async def _streamed(slots: InferenceSlots, job: TextCompletions,
-                    chunk: Callable[[int, str, str | None], dict[str, Any]],
-                    first: dict[str, Any] | None = None) -> StreamingResponse:
+async def _streamed(job: CompletionJob, chunk: Chunk, opening: dict[str, Any] | None = None) -> StreamingResponse:
     """Server-sent events: a chunk per piece of text, one with each choice's finish reason, then [DONE]. The
-    model is loaded (and the prompt checked) before the response starts, so those errors are still 4xx."""
-    streams = await slots.run(lambda: _started(job.streams()))
-    slots.take()  # held while the events are made, on Starlette's worker thread
+    first piece is awaited before the response starts, so an error in loading or in the prompt is still a 4xx;
+    pieces that are ready together go out in one write."""
+    first = await next_item(job.choices[0])
 
-    def events() -> Iterator[str]:
+    async def events() -> AsyncIterator[str]:
         try:
-            for index, stream in streams:
-                if first is not None:
-                    opening = chunk(index, "", None)
-                    opening["choices"][0]["delta"] = first
-                    yield _sse(opening)
-                for piece in stream:
-                    yield _sse(chunk(index, piece, None))
-                yield _sse(chunk(index, "", stream.finish_reason))
+            for index, queue in enumerate(job.choices):
+                ready = [first] if index == 0 else [await next_item(queue)]
+                if opening is not None:
+                    start = chunk(index, "", None)
+                    start["choices"][0]["delta"] = opening
+                    yield _sse(start)
+                while True:
+                    while not queue.empty() and not isinstance(ready[-1], Finished):
+                        ready.append(await next_item(queue))
+                    finished = isinstance(ready[-1], Finished)
+                    texts = ready[:-1] if finished else ready
+                    written = "".join(_sse(chunk(index, text, None)) for text in texts)
+                    if finished:
+                        written += _sse(chunk(index, "", ready[-1].reason))
+                    yield written
+                    if finished:
+                        break
+                    ready = [await next_item(queue)]
             yield _sse("[DONE]")
         except GenloomError as error:  # a bad setting met mid-stream: the stream says so and ends
             yield _sse({"error": {"message": str(error), "type": "invalid_request_error", "code": 400}})
         finally:
-            slots.give_back()
+            job.cancelled.set()  # the client may have left: stop making text nobody reads
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-
-def _started(streams: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-    """The choices' streams with the first one already made: loading and prompt errors surface here."""
-    first = next(streams)
-    return itertools.chain([first], streams)

@@ -18,7 +18,8 @@ class Strict(BaseModel):
 
 class SampleRequest(Strict):
     n: int = Field(1, ge=1, description="how many samples")
-    seed: int = Field(0, ge=0, description="the same seed gives the same samples")
+    seed: int | None = Field(None, ge=0, description="the same seed gives the samples model.sample gives for it; "
+                                                     "none: fresh samples, drawn in one pass with other requests")
     labels: Label | list[Label] | None = Field(None, description="class names or ids of a conditional image run")
     conditions: dict[str, ConditionValue] | None = Field(None, description="table rows with these column values")
     sampler: str | None = Field(None, description="diffusion: ddpm, ddim or dpm-solver")

@@ -23,11 +23,15 @@ class ServeSettings:
     max_body_bytes: int = 16 << 20  # a larger request body is answered 413
     timeout_seconds: float = 120.0  # a request still computing after this is answered 504
     cors_origin: str | None = None  # the one origin browsers may call from; none: same origin only
+    batching: bool = True           # unseeded sample requests that arrive together are drawn in one pass
+    threads: int | None = None      # torch threads of one inference; none: the cores shared out among the slots
 
     def __post_init__(self) -> None:
         for name in ("port", "max_loaded", "max_concurrency", "max_samples", "max_tokens", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise GenloomError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise GenloomError(f"--threads must be at least 1; got {self.threads}")
         if self.timeout_seconds <= 0:
             raise GenloomError(f"--timeout must be positive; got {self.timeout_seconds}")
         if self.api_key is not None and not self.api_key.strip():
@@ -45,3 +49,10 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def inference_threads(settings: ServeSettings, cores: int) -> int:
+    """Torch threads for one inference: as asked, or the `cores` shared out among the inference slots. A server
+    runs requests side by side; each with every core's thread pool would have them fight over the cores (one
+    stream lost 30% of its speed to its own server's second thread on this 2-core machine)."""
+    return settings.threads or max(1, cores // settings.max_concurrency)
