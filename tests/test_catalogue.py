@@ -557,7 +557,33 @@ SERVE = [
     cli("serve with no threads", lambda p: ["serve", p.table, "--threads", "0"], "--threads must be at least 1"),
 ]
 
-CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE
+# -- genloom interpolate and edit: the latent space -------------------------------------------------------------
+LATENT = [
+    cli("interpolate a run without a latent space", lambda p: ["interpolate", p.text, "--from", "seed:0", "--to",
+        "seed:1"], "family 'autoregressive' has no decode; families with one: vae"),
+    cli("interpolate from an index without data", lambda p: ["interpolate", p.image, "--from", "3", "--to", "seed:1"],
+        "3 is an index into the data: give --data too"),
+    cli("interpolate from an index past the data", lambda p: ["interpolate", p.image, "--from", "99999", "--to",
+        "seed:1", "--data", "digits", "--label", "1"], "index 99999 is out of range: the data has 1797 examples"),
+    cli("interpolate from a seed in words", lambda p: ["interpolate", p.image, "--from", "seed:x", "--to", "seed:1"],
+        "a seed is a whole number of 0 or more, as in seed:3; got 'seed:x'"),
+    cli("interpolate from a missing image", lambda p: ["interpolate", p.image, "--from", p.root / "a.png", "--to",
+        "seed:1", "--label", "1"], "a.png is not an image file"),
+    cli("interpolate from an image of another size", lambda p: ["interpolate", p.image, "--from",
+        write_images(p.root / "big", [(16, 16)])[0], "--to", "seed:1", "--label", "1"],
+        "the model takes 8x8x1 images; these are 16x16x1"),
+    cli("interpolate in a curve", lambda p: ["interpolate", p.image, "--from", "seed:0", "--to", "seed:1", "--method",
+        "cubic"], "argument --method: invalid choice: 'cubic'"),
+    cli("interpolate with one step", lambda p: ["interpolate", p.image, "--from", "seed:0", "--to", "seed:1",
+        "--steps", "1", "--label", "1"], "steps must be at least 2"),
+    cli("edit toward a class the data lacks", lambda p: ["edit", p.image, "--data", "digits", "--from-label", "1",
+        "--to-label", "eleven"], "no examples of 'eleven' in the data"),
+    cli("edit a table without naming the class column", lambda p: ["edit", p.table, "--data", p.csv("t.csv",
+        pd.DataFrame({"id": [1, 2], "x": [0.5, 1.5], "c": ["a", "b"]})), "--from-label", "a", "--to-label", "b"],
+        "name the column whose values mark the classes"),
+]
+
+CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT
 
 
 # -- the Python API -------------------------------------------------------------------------------------------

@@ -335,3 +335,17 @@ def test_serve_answers_until_stopped(trained_run):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_interpolate_writes_a_strip_and_edit_writes_moved_examples(trained_run, tmp_path):
+    strip = tmp_path / "strip.png"
+    result = genloom("interpolate", trained_run, "--from", "seed:0", "--to", "5", "--data", "digits", "--label", "7",
+                     "--steps", "6", "-o", strip)
+    assert result.returncode == 0, result.stderr
+    width, height = Image.open(strip).size
+    assert width > 4 * height  # six tiles in one row
+    edited = tmp_path / "edited.npy"
+    result = genloom("edit", trained_run, "--data", "digits", "--from-label", "1", "--to-label", "7", "--index", "1",
+                     "11", "--scale", "0.5", "-o", edited)
+    assert result.returncode == 0, result.stderr
+    assert np.load(edited).shape == (2, 8, 8, 1) and "wrote 2 examples moved 0.5x from 1 toward 7" in result.stdout

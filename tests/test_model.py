@@ -4,11 +4,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 import genloom as gl
 from tests.conftest import QUIET, TINY_VAE
+
+PENGUINS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tables" / "penguins.csv"
 
 
 def test_run_folder_holds_everything_the_design_lists(trained_run):
@@ -329,3 +332,59 @@ def test_one_label_for_many_samples_is_made_per_chunk(trained_run, tmp_path, mon
     monkeypatch.setattr(genloom.model, "FILE_CHUNK", 10)
     gl.load(trained_run).sample_to(tmp_path / "s.npy", 35, labels="3", progress=False)
     assert max(sizes) <= 10 and np.load(tmp_path / "s.npy").shape == (35, 8, 8, 1)
+
+
+# -- the latent space: interpolation and attribute vectors ------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits_vae(tmp_path_factory):
+    """An unconditional VAE trained long enough (300 steps, ~5 s) for its latent space to mean something."""
+    return gl.Model("vae", latent_dim=8, width=16).fit("digits", steps=300, batch_size=64, progress=False,
+                                                       out=tmp_path_factory.mktemp("latent") / "vae")
+
+
+def test_interpolation_between_examples_starts_and_ends_at_their_reconstructions(digits_vae, digits):
+    a, b = digits.values[0], digits.values[1]
+    path = digits_vae.interpolate(a, b, 5)
+    assert path.shape == (5, 8, 8, 1)
+    assert np.array_equal(path[0], digits_vae.decode(digits_vae.encode(a[None]))[0])
+
+    def distance(x, y):
+        return np.abs(x.astype(float) - y.astype(float)).mean()
+
+    assert distance(path[0], a) < 0.3 * distance(path[0], b) and distance(path[-1], b) < 0.3 * distance(path[-1], a)
+    by_seed = digits_vae.interpolate(0, 1, 3, method="lerp")
+    assert np.array_equal(by_seed[0], digits_vae.sample(1, seed=0, progress=False)[0])  # a seed's end: its sample
+
+
+def test_an_attribute_vector_moves_a_classifiers_prediction(digits_vae, digits):
+    """Ones moved along the 1 -> 7 direction look like sevens to a classifier trained on the real digits; moved
+    the other way, less like sevens than their reconstructions."""
+    from sklearn.linear_model import LogisticRegression
+
+    flat = digits.values.reshape(len(digits.values), -1) / 255
+    classifier = LogisticRegression(max_iter=2000).fit(flat, digits.labels)
+    seven = list(classifier.classes_).index(7)
+
+    def sevenness(images):
+        return classifier.predict_proba(images.reshape(len(images), -1) / 255)[:, seven].mean()
+
+    vector = digits_vae.attribute_vector(digits, from_label="1", to_label="7")
+    ones = digits.values[digits.labels == 1][:40]
+    reconstructed = sevenness(digits_vae.decode(digits_vae.encode(ones)))
+    assert sevenness(digits_vae.edit(ones, vector, 1.0)) > reconstructed + 0.5
+    assert sevenness(digits_vae.edit(ones, vector, -1.0)) <= reconstructed
+    with pytest.raises(gl.GenloomError, match="no examples of 'eleven' in the data"):
+        digits_vae.attribute_vector(digits, from_label="1", to_label="eleven")
+
+
+def test_table_rows_interpolate_and_edit_by_a_columns_values(tmp_path):
+    rows = pd.read_csv(PENGUINS).dropna().reset_index(drop=True)
+    model = gl.Model("vae", latent_dim=8).fit(rows, steps=150, progress=False, out=tmp_path / "penguins")
+    path = model.interpolate(rows.iloc[0].to_dict(), rows.iloc[-1].to_dict(), 4)
+    assert list(path.columns) == list(rows.columns) and len(path) == 4
+    adelie = rows[rows.species == "Adelie"].head(20)
+    vector = model.attribute_vector(rows, from_label="Adelie", to_label="Gentoo", labels="species")
+    assert (model.edit(adelie, vector).species == "Gentoo").mean() > (model.decode(model.encode(adelie)).species
+                                                                      == "Gentoo").mean() + 0.5
+    with pytest.raises(gl.GenloomError, match="name the column whose values mark the classes"):
+        model.attribute_vector(rows, from_label="Adelie", to_label="Gentoo", labels="wings")

@@ -197,6 +197,86 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {args.n} samples to {output}")
 
 
+def _path_end(text: str, data: Any) -> Any:
+    """An end of an interpolation from the command line: seed:N, an index into --data, or an image file."""
+    if text.startswith("seed:"):
+        seed = text.removeprefix("seed:")
+        if not seed.isdigit():
+            raise GenloomError(f"a seed is a whole number of 0 or more, as in seed:3; got {text!r}")
+        return int(seed)
+    if text.lstrip("-").isdigit():
+        if data is None:
+            raise GenloomError(f"{text} is an index into the data: give --data too (or seed:{text} for a seed)")
+        return _example_at(data, int(text))
+    return Path(text)
+
+
+def _example_at(data: Any, index: int) -> Any:
+    if not 0 <= index < len(data):
+        raise GenloomError(f"index {index} is out of range: the data has {len(data)} examples (0..{len(data) - 1})")
+    values = data.values
+    return values.iloc[index].to_dict() if hasattr(values, "iloc") else values[index]
+
+
+def _write_examples(model: Any, examples: Any, output: Path, strip: bool = False) -> None:
+    """Examples to a file its suffix names; images to a PNG go as one row (a strip) or a grid."""
+    if strip and model.codec.kind == "image" and output.suffix.lower() == ".png":
+        from .data.images import image_grid
+        from .files import atomic_path
+
+        with atomic_path(output) as tmp:
+            image_grid(examples, columns=len(examples)).save(tmp, format="PNG")
+    else:
+        model.codec.save_samples(examples, output)
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from .data.loaders import load_data
+    from .model import load
+
+    model = load(args.run, device=args.device)
+    output = _check_output(args.output or f"interpolation{model.codec.sample_suffix}")
+    data = load_data(args.data) if args.data else None
+    ends = [_path_end(text, data) for text in (args.start, args.end)]
+    examples = model.interpolate(*ends, args.steps, method=args.method, labels=args.label)
+    _write_examples(model, examples, output, strip=True)
+    print(f"wrote {args.steps} steps from {args.start} to {args.end} to {output}")
+
+
+def cmd_edit(args: argparse.Namespace) -> None:
+    from .data.loaders import load_data
+    from .model import load
+
+    model = load(args.run, device=args.device)
+    output = _check_output(args.output or f"edited{model.codec.sample_suffix}")
+    data = load_data(args.data)
+    vector = model.attribute_vector(data, from_label=args.from_label, to_label=args.to_label, labels=args.labels)
+    indices = args.index or [index for index in range(len(data))
+                             if str(_class_of(data, index, args.labels)) == str(args.from_label)][:8]
+    examples = [_example_at(data, index) for index in indices]
+    batch = _batch(model, examples)
+    labels = [_class_of(data, index, args.labels) for index in indices] if model.ema_net.conditional else None
+    edited = model.edit(batch, vector, args.scale, labels=labels)
+    _write_examples(model, edited, output)
+    print(f"wrote {len(indices)} examples moved {args.scale:g}x from {args.from_label} toward {args.to_label} "
+          f"to {output}")
+
+
+def _class_of(data: Any, index: int, column: str | None) -> Any:
+    if column is not None:
+        return data.values.iloc[index][column]
+    if data.labels is None:
+        raise GenloomError(f"data set {data.name!r} has no labels; for a table, name the class column with --labels")
+    return data.class_names[data.labels[index]] if data.class_names else data.labels[index]
+
+
+def _batch(model: Any, examples: list[Any]) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame(examples) if model.codec.kind == "table" else np.stack(examples)
+
+
 def _condition(text: str) -> tuple[str, str]:
     column, equals, value = text.partition("=")
     if not equals or not column:
@@ -373,6 +453,36 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--gpt2", required=True, metavar="FOLDER",
                         help="a Hugging Face GPT-2 checkpoint folder (text models trained with --bias --no-rope)")
     export.set_defaults(func=cmd_export)
+
+    interpolate = commands.add_parser("interpolate", help="decode the path between two examples or seeds "
+                                      "(a VAE's latent space): a strip of images or a table of rows")
+    interpolate.add_argument("run", help="run folder")
+    interpolate.add_argument("--from", dest="start", required=True, metavar="A",
+                             help="seed:N, an index into --data, or an image file")
+    interpolate.add_argument("--to", dest="end", required=True, metavar="B", help="the other end, as --from")
+    interpolate.add_argument("--steps", type=int, default=8, help="examples along the path, ends included (default: 8)")
+    interpolate.add_argument("--method", choices=["slerp", "lerp"], default="slerp",
+                             help="great circle or straight line (default: slerp)")
+    interpolate.add_argument("--data", help="the data the indices point into")
+    interpolate.add_argument("--label", help="the class of a conditional run's path")
+    interpolate.add_argument("-o", "--output", help=".png strip or .npy for images, .csv or .parquet for tables "
+                             "(default: interpolation.png or .csv)")
+    interpolate.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
+    interpolate.set_defaults(func=cmd_interpolate)
+
+    edit = commands.add_parser("edit", help="move examples along a latent direction between two classes "
+                               "(attribute vector arithmetic)")
+    edit.add_argument("run", help="run folder")
+    edit.add_argument("--data", required=True, help="labelled data: the classes' mean codes give the direction")
+    edit.add_argument("--from-label", required=True, help="the class the direction starts from")
+    edit.add_argument("--to-label", required=True, help="the class it points to")
+    edit.add_argument("--labels", metavar="COLUMN", help="tables: the column whose values are the classes")
+    edit.add_argument("--index", type=int, nargs="+", help="the examples to edit (default: the first 8 of "
+                      "--from-label)")
+    edit.add_argument("--scale", type=float, default=1.0, help="how far along the direction (default: 1)")
+    edit.add_argument("-o", "--output", help="where to write them (default: edited.png or .csv)")
+    edit.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
+    edit.set_defaults(func=cmd_edit)
 
     serve = commands.add_parser("serve", help="serve runs over HTTP: an API, OpenAI-compatible text endpoints "
                                 "and a web studio")

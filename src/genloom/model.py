@@ -22,6 +22,7 @@ from .families import build_family, family_entry, sample_options
 from .families.base import Family
 from .families.configs import TokenSampling
 from .families.drawing import check_memory, draw, draw_chunks, label_tensor, latent_tensor, progress_bar
+from .families.latent_paths import path_between, seed_code
 from .families.text_stream import SharedTokens, TextStream, stop_strings
 from .files import check_writable
 from .finetune import LoRASettings, check_adapter_base, train_adapter
@@ -248,19 +249,43 @@ class Model:
         return self.codec.decode(decode(*self._on_device(latent_tensor(latents, self.config.latent_dim), labels)))
 
     @torch.no_grad()
-    def interpolate(self, from_seed: int, to_seed: int, frames: int, labels: Any = None) -> Any:
-        """`frames` examples decoded along the great circle between the latent codes drawn with two seeds (a
-        straight line would pass through the low-norm middle a Gaussian prior rarely draws from)."""
+    def interpolate(self, start: Any, end: Any, steps: int = 8, *, method: str = "slerp", labels: Any = None) -> Any:
+        """`steps` examples decoded along the path between two latent codes, both ends included: an end is a seed
+        (an int: the prior's draw for it) or an example (an image, a table row as a dict), encoded."""
         decode = self._fitted().tool("decode")
-        frames = whole_number("frames", frames)
-        if frames < 2:
-            raise GenloomError(f"frames must be at least 2 (both ends); got {frames}")
-        ends = [torch.randn(self.config.latent_dim, generator=torch.Generator().manual_seed(seed))
-                for seed in (from_seed, to_seed)]
-        angle = torch.acos((ends[0] @ ends[1] / (ends[0].norm() * ends[1].norm())).clamp(-1 + 1e-7, 1 - 1e-7))
-        weights = torch.linspace(0, 1, frames)[:, None]
-        path = (torch.sin((1 - weights) * angle) * ends[0] + torch.sin(weights * angle) * ends[1]) / torch.sin(angle)
+        steps = whole_number("steps", steps)
+        codes = [self._latent_code(point, labels) for point in (start, end)]
+        path = path_between(*codes, steps, method)
         return self.codec.decode(decode(*self._on_device(path, labels)))
+
+    def _latent_code(self, point: Any, labels: Any) -> torch.Tensor:
+        if isinstance(point, (int, np.integer)) and not isinstance(point, bool):
+            return seed_code(int(point), self.config.latent_dim)
+        single = labels if labels is None or np.ndim(labels) == 0 else None
+        return torch.from_numpy(self.encode(self.codec.one_example(point), single)[0])
+
+    @torch.no_grad()
+    def attribute_vector(self, data: Any, *, from_label: Any, to_label: Any, labels: Any = None) -> np.ndarray:
+        """The latent direction from one class to another: the mean code of `data`'s examples of `to_label`
+        minus that of `from_label` ("smiling - neutral"). `labels` are the examples' classes (a Dataset carries
+        its own); for a table, name a column: labels="income" takes each row's value of it."""
+        values, classes = self.codec.examples_and_classes(data, labels)
+        means = []
+        for wanted in (from_label, to_label):
+            chosen = np.asarray([str(value) for value in classes]) == str(wanted)
+            if not chosen.any():
+                known = ", ".join(sorted({str(value) for value in classes})[:20])
+                raise GenloomError(f"no examples of {wanted!r} in the data; its classes: {known}")
+            picked = values[chosen]  # an image array's or a DataFrame's rows
+            given = classes[chosen] if self.ema_net.conditional else None
+            means.append(self.encode(picked, given).mean(axis=0))
+        return means[1] - means[0]
+
+    @torch.no_grad()
+    def edit(self, values: Any, vector: np.ndarray, scale: float = 1.0, labels: Any = None) -> Any:
+        """Examples moved along a latent direction (attribute_vector's): decode(encode(x) + scale * vector)."""
+        codes = self.encode(values, labels) + scale * latent_tensor(np.atleast_2d(vector), self.config.latent_dim).numpy()
+        return self.decode(codes, labels)
 
     @torch.no_grad()
     def log_prob(self, values: Any, labels: Any = None, seed: int = 0) -> np.ndarray:

@@ -87,6 +87,14 @@ class Codec(ABC):
         """Extra files a run keeps beside codec.json, by name."""
         return {}
 
+    def one_example(self, example: Any) -> Any:
+        """A batch holding the one example given (an image, a table row), as `encode` takes examples."""
+        raise GenloomError(f"{self.kind} data has no examples to place in a latent space")
+
+    def examples_and_classes(self, data: Any, labels: Any) -> tuple[Any, np.ndarray]:
+        """`data`'s examples and each one's class, for the mean codes of attribute vectors."""
+        raise GenloomError(f"{self.kind} data has no examples to place in a latent space")
+
     def describe(self) -> dict[str, Any]:
         """What a client must know to ask for samples or send examples (a server shows it): the data's shape,
         classes or columns."""

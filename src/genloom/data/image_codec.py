@@ -1,6 +1,7 @@
 """ImageCodec: uint8 (N, H, W, C) pictures <-> float (N, C, H, W) tensors in [-1, 1]."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -10,7 +11,7 @@ from ..errors import GenloomError
 from .codec import Codec
 from .dataset import Dataset
 from .image_layout import ImageLayout
-from .images import as_uint8_images
+from .images import as_uint8_images, read_image_file
 
 
 class ImageCodec(Codec):
@@ -49,6 +50,24 @@ class ImageCodec(Codec):
     def decode(self, tensor: torch.Tensor, part: int = 0) -> np.ndarray:
         pixels = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
         return pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    def one_example(self, example: Any) -> np.ndarray:
+        """An image array (H, W[, C]), or the path of an image file, read in the run's channels."""
+        if isinstance(example, (str, Path)):
+            example = read_image_file(Path(example), "L" if self.channels == 1 else "RGB")
+        image = np.asarray(example)
+        return (image[..., None] if image.ndim == 2 else image)[None]
+
+    def examples_and_classes(self, data: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A Dataset (its labels, by class name where it has names), or images with `labels`."""
+        if isinstance(data, Dataset):
+            if data.labels is None:
+                raise GenloomError(f"data set {data.name!r} has no labels; attribute vectors need classes")
+            names = np.asarray(data.class_names) if data.class_names else None
+            return data.values, names[data.labels] if names is not None else data.labels
+        if labels is None or len(labels) != len(data):
+            raise GenloomError("give one label per image (labels=...), or a labelled Dataset")
+        return np.asarray(data), np.asarray(labels)
 
     def describe(self) -> dict[str, Any]:
         return {"image_size": list(self.image_size), "channels": self.channels, "labels": self.class_names}

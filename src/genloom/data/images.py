@@ -169,3 +169,10 @@ def image_grid(images: np.ndarray, columns: int | None = None, min_tile: int = 3
     grid = Image.fromarray(canvas[..., 0] if channels == 1 else canvas)
     scale = max(1, math.ceil(min_tile / min(height, width)))
     return grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
+
+
+def read_image_file(path: Path, mode: str) -> np.ndarray:
+    """One image file as uint8 (H, W) for mode "L" or (H, W, 3) for "RGB"; a one-line error if unreadable."""
+    if not path.is_file():
+        raise GenloomError(f"{path} is not an image file; give the path of one")
+    return np.asarray(_convert(_read_image(path), mode))

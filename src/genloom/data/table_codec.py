@@ -150,6 +150,26 @@ class TabularCodec(Codec):
                            f"{dict(conditions)}; the model rarely makes such rows: ask for fewer, or train it longer")
 
     # -- files ---------------------------------------------------------------------------------
+    def one_example(self, example: Any) -> pd.DataFrame:
+        if isinstance(example, Mapping):
+            return pd.DataFrame([example])
+        if isinstance(example, pd.Series):
+            return example.to_frame().T
+        if isinstance(example, pd.DataFrame) and len(example) == 1:
+            return example
+        raise GenloomError(f"a table row is a dict of column to value (or a one-row DataFrame); got "
+                           f"{type(example).__name__}")
+
+    def examples_and_classes(self, data: Any, labels: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        """Rows and their value of the column `labels` names."""
+        frame = data.values if isinstance(data, Dataset) else data
+        if not isinstance(frame, pd.DataFrame):
+            raise GenloomError(f"give the table's rows as a DataFrame; got {type(frame).__name__}")
+        if not isinstance(labels, str) or labels not in frame.columns:
+            raise GenloomError(f"name the column whose values mark the classes (labels='column'); got {labels!r}; "
+                               f"columns: {', '.join(map(str, frame.columns))}")
+        return frame, frame[labels].astype(str).to_numpy()
+
     def describe(self) -> dict[str, Any]:
         conditionable = {c.name: [str(v) for v in c.state.categories + c.state.rare]
                          for c in self.columns if isinstance(c, CategoricalColumn)}

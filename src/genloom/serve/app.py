@@ -24,8 +24,8 @@ from .limits import ApiError, GuardMiddleware, InferenceSlots, error_body
 from .media import MEDIA
 from .openai_api import add_openai_routes
 from .schemas import InterpolateRequest, SampleRequest, ScoreRequest
-from .text_decoding import TextDecoder
 from .settings import ServeSettings
+from .text_decoding import TextDecoder
 
 STATUS_OF = {UnknownRun: 404, DamagedRun: 503}  # any other GenloomError is the request's fault: 400
 
@@ -60,7 +60,7 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
 
     app = FastAPI(title="genloom", version=__version__, lifespan=lifespan,
                   description="Samples, scores and completions from trained genloom runs.")
-    app.state.slots, app.state.catalogue = slots, catalogue  # what tests and the benchmark look at
+    app.state.slots = slots  # tests look at it
     app.add_middleware(GuardMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origin:
         app.add_middleware(CORSMiddleware, allow_origins=[settings.cors_origin], allow_methods=["GET", "POST"],
@@ -161,7 +161,8 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
         def walk() -> Any:
             model, media = model_of(name)
             write = media.formats[media.format(request.format, model.codec.kind)]
-            return write(model.interpolate(request.from_seed, request.to_seed, request.frames, labels=request.labels))
+            return write(model.interpolate(request.from_seed, request.to_seed, request.frames, method=request.method,
+                                           labels=request.labels))
 
         body = await slots.run(walk)
         return Response(body.content, media_type=body.media_type)

@@ -43,6 +43,7 @@ class InterpolateRequest(Strict):
     from_seed: int = Field(0, ge=0, description="the latent code drawn with this seed starts the path")
     to_seed: int = Field(1, ge=0, description="and the one drawn with this seed ends it")
     frames: int = Field(8, ge=2, le=64, description="points along the path, both ends included")
+    method: Literal["slerp", "lerp"] = Field("slerp", description="the great circle, or the straight line")
     labels: Label | list[Label] | None = Field(None, description="the class of a conditional run")
     format: str | None = None
 
