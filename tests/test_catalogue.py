@@ -583,7 +583,20 @@ LATENT = [
         "name the column whose values mark the classes"),
 ]
 
-CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT
+# -- genloom anomaly ----------------------------------------------------------------------------------------------
+ANOMALY = [
+    cli("anomaly with too much contamination", lambda p: ["anomaly", "fit", "digits", "--contamination", "0.7",
+        "--out", p.out], "contamination is the share of anomalies expected, in (0, 0.5]; got 0.7"),
+    cli("anomaly with no contamination", lambda p: ["anomaly", "fit", "digits", "--contamination", "0",
+        "--out", p.out], "in (0, 0.5]; got 0.0"),
+    cli("anomaly with a family without likelihood", lambda p: ["anomaly", "fit", "digits", "--family", "diffusion",
+        "--out", p.out], "family 'diffusion' gives no likelihood to score with"),
+    cli("anomaly scores from a run without a threshold", lambda p: ["anomaly", "score", p.table, "digits"],
+        "holds a run but no anomaly threshold; fit it with `genloom anomaly fit`"),
+    cli("anomaly without a step", lambda p: ["anomaly", "digits"], "argument fit|score: invalid choice: 'digits'"),
+]
+
+CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
 
 
 # -- the Python API -------------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -246,7 +248,6 @@ def test_evaluate_with_a_missing_inception_file(trained_run, tmp_path):
 
 def test_a_table_trains_and_samples_to_csv(tmp_path):
     rng = np.random.default_rng(0)
-    import pandas as pd
     pd.DataFrame({"kind": rng.choice(["a", "b"], 200), "value": rng.normal(0, 1, 200)}).to_csv(tmp_path / "t.csv",
                                                                                              index=False)
     out = tmp_path / "run"
@@ -295,9 +296,6 @@ def test_help_starts_without_torch():
 
 def test_a_table_with_a_minute_gets_a_family_chosen_and_is_done_within_the_minute(tmp_path):
     """The command from the README, on a table the package does not ship, timed as the user times it."""
-    import time
-    from pathlib import Path
-
     penguins = Path(__file__).resolve().parents[2] / "shared" / "data" / "tables" / "penguins.csv"
     started = time.perf_counter()
     trained = genloom("train", penguins, "--target", "species", "--minutes", 1, "--out", tmp_path / "run", "--quiet")
@@ -349,3 +347,20 @@ def test_interpolate_writes_a_strip_and_edit_writes_moved_examples(trained_run, 
                      "11", "--scale", "0.5", "-o", edited)
     assert result.returncode == 0, result.stderr
     assert np.load(edited).shape == (2, 8, 8, 1) and "wrote 2 examples moved 0.5x from 1 toward 7" in result.stdout
+
+
+def test_anomaly_fit_then_score_flags_rows_in_their_order(tmp_path):
+    data = np.load(Path(__file__).resolve().parents[2] / "shared" / "data" / "anomaly" / "thyroid.npz")
+    x, y = data["x"], data["y"].ravel()
+    columns = [f"f{i}" for i in range(x.shape[1])]
+    pd.DataFrame(x[y == 0][:1500], columns=columns).to_csv(tmp_path / "normal.csv", index=False)
+    new = np.concatenate([x[y == 0][1500:1600], x[y == 1][:20]])
+    pd.DataFrame(new, columns=columns).to_csv(tmp_path / "new.csv", index=False)
+    fit = genloom("anomaly", "fit", tmp_path / "normal.csv", "--steps", "150", "--contamination", "0.05",
+                  "--out", tmp_path / "run")
+    assert fit.returncode == 0, fit.stderr
+    scored = genloom("anomaly", "score", tmp_path / "run", tmp_path / "new.csv", "-o", tmp_path / "scores.csv")
+    assert scored.returncode == 0, scored.stderr
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns) == ["row", "score", "anomaly"] and list(scores.row) == list(range(120))
+    assert scores.anomaly[100:].mean() > 3 * scores.anomaly[:100].mean()  # the last 20 rows are the anomalies

@@ -9,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_PUBLIC = {"Dataset": "genloom.data.dataset", "GenloomError": "genloom.errors", "Model": "genloom.model",
+_PUBLIC = {"AnomalyDetector": "genloom.anomaly", "Dataset": "genloom.data.dataset", "GenloomError": "genloom.errors", "Model": "genloom.model",
            "evaluate": "genloom.evaluation", "load": "genloom.model", "load_data": "genloom.data.loaders"}
 __all__ = [*sorted(_PUBLIC), "__version__"]
 

@@ -277,6 +277,34 @@ def _batch(model: Any, examples: list[Any]) -> Any:
     return pd.DataFrame(examples) if model.codec.kind == "table" else np.stack(examples)
 
 
+def cmd_anomaly_fit(args: argparse.Namespace) -> None:
+    from .anomaly import AnomalyDetector
+    from .data.loaders import load_data
+
+    out = _check_output(args.out, folder=True)
+    detector = AnomalyDetector(args.family, args.contamination, args.steps, args.minutes, args.seed)
+    detector.fit(load_data(args.data), out=out)
+    print(f"fitted a {args.family} anomaly detector: threshold {detector.threshold_:.4g} flags "
+          f"{detector.labels_.mean():.1%} of the training data; run written to {out}/")
+
+
+def cmd_anomaly_score(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .anomaly import AnomalyDetector
+    from .data.loaders import load_data
+    from .files import atomic_path
+
+    detector = AnomalyDetector.load(args.run)
+    output = _check_output(args.output)
+    data = load_data(args.data)
+    scores = detector.decision_function(data)
+    flags = (scores > detector.threshold_).astype(int)
+    with atomic_path(output) as tmp:
+        pd.DataFrame({"score": scores, "anomaly": flags}).to_csv(tmp, index_label="row")
+    print(f"scored {len(scores)} examples: {flags.sum()} flagged as anomalies; written to {output}")
+
+
 def _condition(text: str) -> tuple[str, str]:
     column, equals, value = text.partition("=")
     if not equals or not column:
@@ -483,6 +511,27 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("-o", "--output", help="where to write them (default: edited.png or .csv)")
     edit.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     edit.set_defaults(func=cmd_edit)
+
+    anomaly = commands.add_parser("anomaly", help="anomaly detection with a model's likelihood: fit, then score")
+    anomaly_commands = anomaly.add_subparsers(dest="anomaly_command", required=True, metavar="fit|score",
+                                              help="fit a detector, or score data with one",
+                                              parser_class=Parser)
+    anomaly_fit = anomaly_commands.add_parser("fit", help="train a detector on (mostly) normal data")
+    anomaly_fit.add_argument("data", help="a table (.csv, .parquet), images (a folder, .npy) or a built-in name")
+    anomaly_fit.add_argument("--family", default="vae", help="vae or autoregressive (default: vae)")
+    anomaly_fit.add_argument("--contamination", type=float, default=0.1,
+                             help="share of the training data expected to be anomalous, in (0, 0.5] (default: 0.1)")
+    anomaly_fit.add_argument("--steps", type=int, help="training steps (default: the family's)")
+    anomaly_fit.add_argument("--minutes", type=float, help="a time budget instead of steps")
+    anomaly_fit.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    anomaly_fit.add_argument("--out", required=True, help="the run folder to write")
+    anomaly_fit.set_defaults(func=cmd_anomaly_fit)
+    anomaly_score = anomaly_commands.add_parser("score", help="score new data with a fitted detector")
+    anomaly_score.add_argument("run", help="the run `genloom anomaly fit` wrote")
+    anomaly_score.add_argument("data", help="the data to score, with the training data's columns or image size")
+    anomaly_score.add_argument("-o", "--output", default="scores.csv",
+                               help="a CSV of row, score and anomaly (0/1), in the data's order (default: scores.csv)")
+    anomaly_score.set_defaults(func=cmd_anomaly_score)
 
     serve = commands.add_parser("serve", help="serve runs over HTTP: an API, OpenAI-compatible text endpoints "
                                 "and a web studio")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, AsyncIterator
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -53,12 +52,7 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
     sample_pools = Pools(slots, settings.max_samples * settings.max_concurrency) if settings.batching else None
     text_decoder = TextDecoder(slots, settings.batching, settings.max_tokens * settings.max_concurrency)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        slots.close()
-
-    app = FastAPI(title="genloom", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="genloom", version=__version__,
                   description="Samples, scores and completions from trained genloom runs.")
     app.state.slots = slots  # tests look at it
     app.add_middleware(GuardMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)

@@ -100,9 +100,6 @@ class InferenceSlots:
             raise ApiError(504, f"the request took longer than {self.timeout:g} s (--timeout); ask for fewer "
                                 "samples or tokens") from None
 
-    def close(self) -> None:
-        self._workers.shutdown(wait=False, cancel_futures=True)
-
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]

@@ -1,0 +1,78 @@
+"""AnomalyDetector: a likelihood that separates ODDS anomalies from normal rows, with PyOD's and
+scikit-learn's conventions (thresholds, flags, signs, parameters, pipelines) and a run that keeps its threshold."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+import genloom as gl
+
+THYROID = Path(__file__).resolve().parents[2] / "shared" / "data" / "anomaly" / "thyroid.npz"
+
+
+@pytest.fixture(scope="module")
+def thyroid():
+    """ODDS thyroid, semi-supervised: fit on 60% of the normal rows, test on the rest and every anomaly."""
+    data = np.load(THYROID)
+    x, y = data["x"], data["y"].ravel()
+    normal = np.random.default_rng(0).permutation(np.flatnonzero(y == 0))
+    train = normal[: int(0.6 * len(normal))]
+    test = np.setdiff1d(np.arange(len(y)), train)
+    return x[train], x[test], y[test]
+
+
+@pytest.fixture(scope="module")
+def detector(thyroid):
+    return gl.AnomalyDetector(steps=200, contamination=0.05).fit(thyroid[0])
+
+
+def test_the_likelihood_finds_the_anomalies(detector, thyroid):
+    _, x_test, y_test = thyroid
+    assert roc_auc_score(y_test, detector.decision_function(x_test)) > 0.9  # chance is 0.5
+
+
+def test_pyod_and_sklearn_conventions(detector, thyroid):
+    x_train, x_test, _ = thyroid
+    assert detector.labels_.mean() == pytest.approx(0.05, abs=0.005)  # the threshold flags `contamination`
+    scores = detector.decision_function(x_test)
+    assert np.array_equal(detector.predict(x_test), (scores > detector.threshold_).astype(int))
+    assert np.array_equal(detector.score_samples(x_test), -scores)  # scikit-learn's sign: lower is stranger
+    assert clone(detector).get_params() == {"family": "vae", "contamination": 0.05, "steps": 200, "minutes": None,
+                                            "seed": 0, "options": None}
+
+
+def test_it_works_inside_a_pipeline(thyroid):
+    x_train, x_test, y_test = thyroid
+    pipeline = Pipeline([("scale", StandardScaler()), ("detect", gl.AnomalyDetector(steps=100))]).fit(x_train)
+    assert roc_auc_score(y_test, pipeline.decision_function(x_test)) > 0.8
+    assert set(np.unique(pipeline.predict(x_test))) <= {0, 1}
+
+
+def test_a_written_detector_keeps_its_threshold(thyroid, tmp_path):
+    x_train, x_test, _ = thyroid
+    fitted = gl.AnomalyDetector(steps=20, contamination=0.1).fit(x_train, out=tmp_path / "run")
+    loaded = gl.AnomalyDetector.load(tmp_path / "run")
+    assert loaded.threshold_ == fitted.threshold_ and loaded.contamination == 0.1
+    np.testing.assert_allclose(loaded.decision_function(x_test[:20]), fitted.decision_function(x_test[:20]),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"contamination": 0}, "contamination is the share of anomalies expected, in (0, 0.5]; got 0"),
+    ({"contamination": 0.6}, "in (0, 0.5]; got 0.6"),
+    ({"family": "diffusion"}, "family 'diffusion' gives no likelihood to score with; choose vae, autoregressive"),
+])
+def test_bad_detectors(options, message, thyroid):
+    with pytest.raises(gl.GenloomError, match=re.escape(message)):
+        gl.AnomalyDetector(steps=2, **options).fit(thyroid[0])
+
+
+def test_scoring_other_columns_names_them(detector):
+    with pytest.raises(gl.GenloomError, match="the table lacks column 'x0'"):
+        detector.decision_function(pd.DataFrame({"a": [1.0]}))
