@@ -7,6 +7,8 @@ Measures, each setting twice:
 - 16 concurrent clients asking one image run for 16 samples each: samples/s with batching against the same
   server started with --no-batching (target: at least 3x);
 - 8 concurrent text completions: aggregate tokens/s against the same 8 made one after the other (target: 2x);
+- those two text figures again with the server on 1 thread and on 2 threads of an idle machine, and on 1 thread
+  while another process computes on one of the two cores;
 - 32 clients mixing images, tables and text for 60 s after 20 s of the same load as warm-up: 5xx count (target
   0), p50/p99 latency per endpoint, and the server's RSS after the warm-up and at the end (target: growth at
   most 20%).
@@ -32,6 +34,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import torch
 
 import genloom as gl
 
@@ -94,8 +97,9 @@ def post(url: str, body: dict, timeout: float = 300) -> httpx.Response:
 
 
 # -- the measurements -------------------------------------------------------------------------------------------
-def stream_overhead(server: Server, folder: Path) -> dict:
-    """Tokens/s of one streamed completion through the server, and of model.generate here."""
+def stream_overhead(server: Server, folder: Path, threads: int | None = None) -> dict:
+    """Tokens/s of one streamed completion through the server, and of model.generate here (on `threads` torch
+    threads, the server's count, when given)."""
     body = {"model": "shakespeare", "prompt": "ROMEO:", "max_tokens": STREAM_TOKENS, "stream": True, "seed": 0}
     post(f"{server.url}/v1/completions", {**body, "stream": False, "max_tokens": 8})  # load the run
     started = time.perf_counter()
@@ -103,10 +107,13 @@ def stream_overhead(server: Server, folder: Path) -> dict:
         chunks = sum(1 for line in response.iter_lines() if line.startswith("data: {"))
     served = STREAM_TOKENS / (time.perf_counter() - started)
     model = gl.load(folder / "shakespeare")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
     model.generate("ROMEO:", max_tokens=8)
     started = time.perf_counter()
     pieces = sum(1 for _ in model.generate("ROMEO:", max_tokens=STREAM_TOKENS, seed=0, stream=True))
     direct = STREAM_TOKENS / (time.perf_counter() - started)
+    torch.set_num_threads(before)
     return {"served_tokens_per_s": served, "direct_tokens_per_s": direct, "overhead": 1 - served / direct,
             "events": chunks, "pieces": pieces}
 
@@ -193,6 +200,29 @@ def mixed_load(server: Server, seconds: float, clients: int = 32) -> dict:
             "rss_warm_mb": rss_warm, "rss_end_mb": rss_end, "rss_growth": rss_end / rss_warm - 1}
 
 
+THREAD_SETTINGS = {  # the server's torch threads, and whether another job keeps one core busy meanwhile
+    "1 thread, idle": (1, False), "2 threads, idle": (2, False), "1 thread, busy machine": (1, True)}
+BUSY_JOB = ("import torch\ntorch.set_num_threads(1)\nx = torch.randn(512, 512)\n"
+            "while True:\n    x = torch.tanh(x @ x)")
+
+
+def text_in_settings(folder: Path) -> dict:
+    """The stream's overhead and the concurrent-completion gain with the server on 1 and 2 threads of an idle
+    machine, and on 1 thread while another process computes on one of the two cores."""
+    results = {}
+    for label, (threads, busy) in THREAD_SETTINGS.items():
+        job = subprocess.Popen([sys.executable, "-c", BUSY_JOB]) if busy else None
+        server = Server(folder, "--threads", str(threads))
+        try:
+            results[label] = {"stream": stream_overhead(server, folder, threads), "text": concurrent_text(server)}
+        finally:
+            server.stop()
+            if job is not None:
+                job.kill()
+                job.wait()
+    return results
+
+
 # -- the table --------------------------------------------------------------------------------------------------
 def write_results(results: dict, path: Path) -> None:
     lines = [f"# genloom serve under load ({results['date']}, {results['machine']})", "",
@@ -223,6 +253,12 @@ def write_results(results: dict, path: Path) -> None:
     row("8 completions at once: aggregate tokens/s", [t["concurrent_tokens_per_s"] for t in text], ".1f", "", True)
     row("concurrent text gain", [t["gain"] for t in text], ".2f", ">= 2x", min(t["gain"] for t in text) >= 2)
     mixed = [rep["mixed"] for rep in reps]
+    for label in THREAD_SETTINGS:
+        settings = [rep["settings"][label] for rep in reps]
+        row(f"{label}: server overhead on one stream", [r["stream"]["overhead"] for r in settings], ".1%",
+            "<= 10%", max(r["stream"]["overhead"] for r in settings) <= 0.10)
+        row(f"{label}: 8 completions at once vs one after another", [r["text"]["gain"] for r in settings], ".2f",
+            ">= 2x", min(r["text"]["gain"] for r in settings) >= 2)
     row("32 mixed clients: 5xx and failed connections", [m["server_errors"] for m in mixed], "d", "0",
         all(m["server_errors"] == 0 for m in mixed))
     row("server RSS after warm-up (MB)", [m["rss_warm_mb"] for m in mixed], ".0f", "", True)
@@ -275,6 +311,7 @@ def main() -> None:
                         result["mixed"] = mixed_load(server, mixed_seconds)
                 finally:
                     server.stop()
+            result["settings"] = text_in_settings(folder)
             print(json.dumps(result), flush=True)
             repetitions.append(result)
     results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{__import__('os').cpu_count()} CPUs",

@@ -53,8 +53,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             scoring = [name for name in CATALOG if "log_prob" in family_class(name).tools]
             raise GenloomError(f"family {self.family!r} gives no likelihood to score with; choose "
                                f"{', '.join(scoring)}")
-        self.model_ = Model(self.family, **(self.options or {})).fit(
-            X if isinstance(X, Dataset) else as_examples(X), steps=self.steps, minutes=self.minutes, seed=self.seed, out=out, progress=False)
+        data = X if isinstance(X, Dataset) else as_examples(X)  # a Dataset keeps its name and source in the run
+        self.model_ = Model(self.family, **(self.options or {})).fit(data, steps=self.steps, minutes=self.minutes,
+                                                                     seed=self.seed, out=out, progress=False)
         self.decision_scores_ = self.decision_function(X)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1 - contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)

@@ -211,9 +211,13 @@ def _path_end(text: str, data: Any) -> Any:
     return Path(text)
 
 
+def _check_index(index: int, count: int) -> None:
+    if not 0 <= index < count:
+        raise GenloomError(f"index {index} is out of range: the data has {count} examples (0..{count - 1})")
+
+
 def _example_at(data: Any, index: int) -> Any:
-    if not 0 <= index < len(data):
-        raise GenloomError(f"index {index} is out of range: the data has {len(data)} examples (0..{len(data) - 1})")
+    _check_index(index, len(data))
     values = data.values
     return values.iloc[index].to_dict() if hasattr(values, "iloc") else values[index]
 
@@ -244,6 +248,8 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
 
 def cmd_edit(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from .data.loaders import load_data
     from .model import load
 
@@ -251,30 +257,15 @@ def cmd_edit(args: argparse.Namespace) -> None:
     output = _check_output(args.output or f"edited{model.codec.sample_suffix}")
     data = load_data(args.data)
     vector = model.attribute_vector(data, from_label=args.from_label, to_label=args.to_label, labels=args.labels)
-    indices = args.index or [index for index in range(len(data))
-                             if str(_class_of(data, index, args.labels)) == str(args.from_label)][:8]
-    examples = [_example_at(data, index) for index in indices]
-    batch = _batch(model, examples)
-    labels = [_class_of(data, index, args.labels) for index in indices] if model.ema_net.conditional else None
-    edited = model.edit(batch, vector, args.scale, labels=labels)
+    values, classes = model.codec.examples_and_classes(data, args.labels)
+    indices = args.index or [int(i) for i in np.flatnonzero(classes.astype(str) == str(args.from_label))[:8]]
+    for index in indices:
+        _check_index(index, len(values))
+    labels = classes.take(indices) if model.ema_net.conditional else None
+    edited = model.edit(values.take(indices, axis=0), vector, args.scale, labels=labels)  # arrays and frames alike
     _write_examples(model, edited, output)
     print(f"wrote {len(indices)} examples moved {args.scale:g}x from {args.from_label} toward {args.to_label} "
           f"to {output}")
-
-
-def _class_of(data: Any, index: int, column: str | None) -> Any:
-    if column is not None:
-        return data.values.iloc[index][column]
-    if data.labels is None:
-        raise GenloomError(f"data set {data.name!r} has no labels; for a table, name the class column with --labels")
-    return data.class_names[data.labels[index]] if data.class_names else data.labels[index]
-
-
-def _batch(model: Any, examples: list[Any]) -> Any:
-    import numpy as np
-    import pandas as pd
-
-    return pd.DataFrame(examples) if model.codec.kind == "table" else np.stack(examples)
 
 
 def cmd_anomaly_fit(args: argparse.Namespace) -> None:

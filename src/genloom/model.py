@@ -7,7 +7,7 @@ import time
 import weakref
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -182,14 +182,10 @@ class Model:
                  stop: str | Sequence[str] = (), seed: int = 0, stream: bool = False,
                  use_cache: bool = True) -> str | Iterator[str]:
         """Continue `prompt`; the text generated (without the prompt), or with stream=True its pieces as they come."""
-        generate = self._fitted().tool("generate")
-        if self.codec.kind != "text":
-            raise GenloomError(f"generate continues text; this model makes {self.codec.kind} data: use sample")
+        generate = self._text_generator()
         max_tokens = whole_number("max_tokens", max_tokens)
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
-        ids = self.codec.encode(prompt) if prompt else torch.tensor([self.codec.layout.start_token])
-        device = next(self.ema_net.parameters()).device
-        tokens = generate(ids[None].to(device), max_tokens, sampling, torch.Generator().manual_seed(seed),
+        tokens = generate(self._prompt_tokens([prompt]), max_tokens, sampling, torch.Generator().manual_seed(seed),
                           use_cache=use_cache)
         pieces = TextStream(tokens, self.codec.decode, self.codec.end_token, stop_strings(stop))
         return pieces if stream else "".join(pieces)
@@ -208,24 +204,31 @@ class Model:
         """Continue prompts of one token length together, one forward pass a step for all of them (what a server
         does with completions that arrive together); each stream has its own stop strings and max_tokens.
         Draws differ from `generate`'s for the same seed: the rows share one generator."""
-        generate = self._fitted().tool("generate")
-        if self.codec.kind != "text":
-            raise GenloomError(f"generate continues text; this model makes {self.codec.kind} data: use sample")
+        generate = self._text_generator()
         if not len(prompts) == len(max_tokens) == len(stops):
             raise GenloomError(f"{len(prompts)} prompts need as many max_tokens and stops; got {len(max_tokens)} "
                                f"and {len(stops)}")
         limits = [whole_number("max_tokens", limit) for limit in max_tokens]
+        sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
+        shared = SharedTokens(generate(self._prompt_tokens(prompts), max(limits), sampling,
+                                       torch.Generator().manual_seed(seed)), len(prompts))
+        return [TextStream(shared.row(row, limit), self.codec.decode, self.codec.end_token, stop_strings(stop))
+                for row, (limit, stop) in enumerate(zip(limits, stops))]
+
+    def _text_generator(self) -> Callable[..., Iterator[torch.Tensor]]:
+        generate = self._fitted().tool("generate")
+        if self.codec.kind != "text":
+            raise GenloomError(f"generate continues text; this model makes {self.codec.kind} data: use sample")
+        return generate
+
+    def _prompt_tokens(self, prompts: Sequence[str]) -> torch.Tensor:
+        """(B, T) token ids of prompts of one token length (an empty prompt: the start token), on the device."""
         ids = [self.codec.encode(prompt) if prompt else torch.tensor([self.codec.layout.start_token])
                for prompt in prompts]
         if len({len(row) for row in ids}) != 1:
             raise GenloomError(f"prompts of {', '.join(sorted({str(len(row)) for row in ids}))} tokens cannot be "
                                "continued together; group them by token length")
-        sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
-        device = next(self.ema_net.parameters()).device
-        shared = SharedTokens(generate(torch.stack(ids).to(device), max(limits), sampling,
-                                       torch.Generator().manual_seed(seed)), len(ids))
-        return [TextStream(shared.row(row, limit), self.codec.decode, self.codec.end_token, stop_strings(stop))
-                for row, (limit, stop) in enumerate(zip(limits, stops))]
+        return torch.stack(ids).to(next(self.ema_net.parameters()).device)
 
     # -- the latent space and likelihoods ------------------------------------------------------
     def _on_device(self, x: torch.Tensor, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -270,11 +273,11 @@ class Model:
         minus that of `from_label` ("smiling - neutral"). `labels` are the examples' classes (a Dataset carries
         its own); for a table, name a column: labels="income" takes each row's value of it."""
         values, classes = self.codec.examples_and_classes(data, labels)
-        means = []
+        names, means = np.asarray([str(value) for value in classes]), []
         for wanted in (from_label, to_label):
-            chosen = np.asarray([str(value) for value in classes]) == str(wanted)
+            chosen = names == str(wanted)
             if not chosen.any():
-                known = ", ".join(sorted({str(value) for value in classes})[:20])
+                known = ", ".join(sorted(set(names))[:20])
                 raise GenloomError(f"no examples of {wanted!r} in the data; its classes: {known}")
             picked = values[chosen]  # an image array's or a DataFrame's rows
             given = classes[chosen] if self.ema_net.conditional else None
@@ -284,8 +287,8 @@ class Model:
     @torch.no_grad()
     def edit(self, values: Any, vector: np.ndarray, scale: float = 1.0, labels: Any = None) -> Any:
         """Examples moved along a latent direction (attribute_vector's): decode(encode(x) + scale * vector)."""
-        codes = self.encode(values, labels) + scale * latent_tensor(np.atleast_2d(vector), self.config.latent_dim).numpy()
-        return self.decode(codes, labels)
+        direction = latent_tensor(np.atleast_2d(vector), self.config.latent_dim).numpy()
+        return self.decode(self.encode(values, labels) + scale * direction, labels)
 
     @torch.no_grad()
     def log_prob(self, values: Any, labels: Any = None, seed: int = 0) -> np.ndarray:

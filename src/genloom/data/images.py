@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -128,7 +129,7 @@ def _image_files(folder: Path) -> list[Path]:
     return files
 
 
-def _read_image(path: Path) -> Image.Image:
+def _read_image(path: Path | BinaryIO) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
@@ -175,4 +176,9 @@ def read_image_file(path: Path, mode: str) -> np.ndarray:
     """One image file as uint8 (H, W) for mode "L" or (H, W, 3) for "RGB"; a one-line error if unreadable."""
     if not path.is_file():
         raise GenloomError(f"{path} is not an image file; give the path of one")
-    return np.asarray(_convert(_read_image(path), mode))
+    return image_pixels(path, mode)
+
+
+def image_pixels(source: Path | BinaryIO, mode: str) -> np.ndarray:
+    """A file's (or an open stream's) picture as uint8 in `mode`, converted as training images are."""
+    return np.asarray(_convert(_read_image(source), mode))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from importlib import resources
 from typing import Any
 
@@ -17,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..errors import GenloomError
-from .batching import Pools, split
+from .batching import Pools, fresh_seed, split
 from .catalogue import DamagedRun, RunCatalogue, UnknownRun
 from .limits import ApiError, GuardMiddleware, InferenceSlots, error_body
 from .media import MEDIA
@@ -27,11 +26,6 @@ from .settings import ServeSettings
 from .text_decoding import TextDecoder
 
 STATUS_OF = {UnknownRun: 404, DamagedRun: 503}  # any other GenloomError is the request's fault: 400
-
-
-def fresh_seed() -> int:
-    """A seed for a request that gave none: its samples are new each time."""
-    return secrets.randbelow(2 ** 31)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -81,11 +75,10 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
         model = catalogue.model(name)
         return model, MEDIA[model.codec.kind]
 
-    def checked_count(n: int) -> int:
+    def checked_count(n: int) -> None:
         if n > settings.max_samples:
             raise ApiError(400, f"n is {n}; this server makes at most {settings.max_samples} samples a request "
                                 "(--max-samples)")
-        return n
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def studio() -> HTMLResponse:
@@ -116,7 +109,7 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
         summary = catalogue.summary(name)
         if summary.problem:
             raise DamagedRun(f"run {name!r} cannot be read: {summary.problem}")
-        model, media = await slots.run(lambda: model_of(name))
+        model, media = await asyncio.to_thread(model_of, name)
         return {**summary.as_json(), **model.describe(), "formats": list(media.formats)}
 
     @app.get("/v1/runs/{name}/report", response_class=HTMLResponse, tags=["runs"])
@@ -169,7 +162,7 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
 
         def scores() -> np.ndarray:
             model, media = model_of(name)
-            if "log_prob" not in model.describe()["tools"]:  # before reading examples it cannot score
+            if "log_prob" not in model.ema_net.tools:  # before reading examples it cannot score
                 raise ApiError(400, f"family '{model.family_name}' has no log_prob: run {name!r} cannot score "
                                     "examples")
             examples = media.read_examples(request.examples, model.codec)

@@ -7,6 +7,7 @@ it alone, and a pooled draw cannot keep that promise, so a seeded request is ser
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
@@ -77,6 +78,11 @@ class Pools:
 
     def counts(self) -> dict[str, int]:
         return {"pools": self.pools_served, "requests": self.requests_served}
+
+
+def fresh_seed() -> int:
+    """A seed for a request that gave none (pooled or not): what it gets is new each time."""
+    return secrets.randbelow(2 ** 31)
 
 
 def split(samples: Any, sizes: list[int]) -> list[Any]:

@@ -124,18 +124,20 @@ class RunCatalogue:
             if cached is not None and cached[0] == stamp:
                 self._loaded.move_to_end(name)
                 return cached[1]
-            try:
-                model = load(path, device=self.device)
-            except GenloomError as error:
-                raise DamagedRun(f"run {name!r} cannot be loaded: {error}") from None
-            except (OSError, ValueError, RuntimeError, KeyError) as error:  # safetensors and torch on torn files
-                raise DamagedRun(f"run {name!r} cannot be loaded: its files are damaged ({error}); "
-                                 "train or save it again") from None
+        # loaded outside the lock: a run taking seconds to load must not hold up requests for the others
+        try:
+            model = load(path, device=self.device)
+        except GenloomError as error:
+            raise DamagedRun(f"run {name!r} cannot be loaded: {error}") from None
+        except (OSError, ValueError, RuntimeError, KeyError) as error:  # safetensors and torch on torn files
+            raise DamagedRun(f"run {name!r} cannot be loaded: its files are damaged ({error}); "
+                             "train or save it again") from None
+        with self._lock:
             self._loaded[name] = (stamp, model)
             self._loaded.move_to_end(name)
             while len(self._loaded) > self.max_loaded:
                 self._loaded.popitem(last=False)
-            return model
+        return model
 
     def loaded(self) -> list[str]:
         """Names of the runs in memory, least recently used first."""

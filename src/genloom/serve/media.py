@@ -70,19 +70,17 @@ def _json(value: Any) -> Body:
 
 
 def _read_images(items: list[Any], codec: Any) -> np.ndarray:
-    """Base64 PNG (or JPEG) strings as uint8 (N, H, W, C) in the run's channel count."""
-    from PIL import Image, UnidentifiedImageError
+    """Base64 image files (PNG, JPEG, ...) as uint8 (N, H, W, C) in the run's channels, converted as its
+    training images were."""
+    from ..data.images import image_pixels
 
     images = []
     for index, item in enumerate(items):
         try:
-            data = base64.b64decode(item, validate=True) if isinstance(item, str) else None
-            image = Image.open(io.BytesIO(data)) if data is not None else None
-        except (binascii.Error, UnidentifiedImageError, ValueError):
-            image = None
-        if image is None:
-            raise GenloomError(f"examples[{index}] is not a base64-encoded PNG or JPEG image")
-        images.append(np.asarray(image.convert("L" if codec.channels == 1 else "RGB")))
+            data = base64.b64decode(item, validate=True)
+            images.append(image_pixels(io.BytesIO(data), "L" if codec.channels == 1 else "RGB"))
+        except (TypeError, ValueError, binascii.Error, GenloomError):
+            raise GenloomError(f"examples[{index}] is not a base64-encoded PNG or JPEG image") from None
     if len({image.shape for image in images}) > 1:
         raise GenloomError("the posted images differ in size; send images of the run's one size")
     array = np.stack(images)

@@ -56,11 +56,10 @@ def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, decoder: TextDecode
         if max_tokens > settings.max_tokens:
             raise ApiError(400, f"max_tokens is {max_tokens}; this server generates at most {settings.max_tokens} "
                                 "(--max-tokens)")
-        kind = catalogue.summary(name).kind
-        if kind != "text":
-            raise ApiError(400, f"run {name!r} makes {kind} data; the completion endpoints serve text runs "
-                                f"(POST /v1/runs/{name}/samples serves this one)")
         model = await asyncio.to_thread(catalogue.model, name)
+        if model.codec.kind != "text":
+            raise ApiError(400, f"run {name!r} makes {model.codec.kind} data; the completion endpoints serve text "
+                                f"runs (POST /v1/runs/{name}/samples serves this one)")
         prompt_tokens = len(model.codec.encode(prompt)) if prompt else 1
         job = CompletionJob(model, name, prompt, prompt_tokens, n, max_tokens, sampling, stop, seed)
         decoder.start(job)

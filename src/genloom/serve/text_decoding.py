@@ -5,12 +5,11 @@ prompts of one token length and the same sampling settings, decode side by side 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from .batching import Pools
+from .batching import Pools, fresh_seed
 from .limits import InferenceSlots
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ Push = Callable[[asyncio.Queue, Any], None]
 
 def decode_alone(job: CompletionJob, push: Push) -> None:
     """Each choice in turn, seeded seed, seed + 1, ... as `model.generate` would make them."""
-    seed = job.seed if job.seed is not None else secrets.randbelow(2 ** 31)
+    seed = job.seed if job.seed is not None else fresh_seed()
     try:
         for index, queue in enumerate(job.choices):
             stream = job.model.generate(job.prompt, max_tokens=job.max_tokens, stop=job.stop, seed=seed + index,
@@ -70,7 +69,7 @@ def decode_together(jobs: list[CompletionJob], push: Push) -> list[None]:
     """One-choice jobs of one pool key, a forward pass a token for all; each row read in turn."""
     try:
         streams = jobs[0].model.generate_many([job.prompt for job in jobs], max_tokens=[job.max_tokens for job in jobs],
-                                              stops=[job.stop for job in jobs], seed=secrets.randbelow(2 ** 31),
+                                              stops=[job.stop for job in jobs], seed=fresh_seed(),
                                               **jobs[0].sampling)
     except Exception as error:
         for job in jobs:
