@@ -596,7 +596,59 @@ ANOMALY = [
     cli("anomaly without a step", lambda p: ["anomaly", "digits"], "argument fit|score: invalid choice: 'digits'"),
 ]
 
-CLI_CASES = DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
+AUGMENT_TABLE = pd.DataFrame({"age": [float(i) for i in range(12)], "label": ["a"] * 10 + ["b"] * 2})
+AUGMENT = [
+    cli("augment with no ratio", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "label",
+        "--ratio", "0", "-o", p.root / "a.csv"], "ratio is each class's size after augmentation over the largest "
+        "class's, in (0, 1] (1 = balanced); got 0.0"),
+    cli("augment past balance", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "label",
+        "--ratio", "1.5", "-o", p.root / "a.csv"], "in (0, 1] (1 = balanced); got 1.5"),
+    cli("augment a numeric target", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "age",
+        "--balance", "-o", p.root / "a.csv"], "balancing needs a categorical target; 'age' holds 12 distinct "
+        "numbers (a quantity): choose a column of classes"),
+    cli("augment a table without a target", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--balance", "-o",
+        p.root / "a.csv"], "name the column whose classes to balance: target='column' (CLI: --target COLUMN)"),
+    cli("augment a missing target", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "income",
+        "--balance", "-o", p.root / "a.csv"], "target column 'income' is not in the table; columns: age, label"),
+    cli("augment without saying how far", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "label",
+        "-o", p.root / "a.csv"], "--balance (as many as the largest class) or --ratio R"),
+    cli("augment unlabelled images", lambda p: ["augment", p.array("x.npy", np.zeros((4, 8, 8), np.uint8)),
+        "--balance", "-o", p.root / "a.npz"], "x has no classes to balance: give labelled images"),
+    cli("augment text", lambda p: ["augment", p.file("c.txt", "some text " * 50), "--balance", "-o",
+        p.root / "a.csv"], "augmentation balances classes of tables and images; this is text data"),
+    cli("augment a table into an image file", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target",
+        "label", "--ratio", "0.1", "-o", p.root / "a.png"], "augmented table data is written to .csv or .parquet; "
+        "got 'a.png'"),
+    cli("augment over the marker column", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE.assign(synthetic=0)),
+        "--target", "label", "--balance", "-o", p.root / "a.csv"], "the table already has a column 'synthetic'"),
+]
+
+# -- genloom optimize: property-guided design ---------------------------------------------------------------------
+DESIGN = [
+    cli("optimize without a direction", lambda p: ["optimize", p.table, "-o", p.root / "d.csv"],
+        "name the property to design toward: --maximize COLUMN or --minimize COLUMN (one of them)"),
+    cli("optimize both ways", lambda p: ["optimize", p.table, "--maximize", "size", "--minimize", "size"],
+        "--maximize COLUMN or --minimize COLUMN (one of them)"),
+    cli("optimize a run without a property head", lambda p: ["optimize", p.table, "--maximize", "size", "-o",
+        p.root / "d.csv"], "this run has no property head; train one with property='size' (CLI: genloom train DATA "
+        "--family vae --property size)"),
+    cli("optimize a family without design", lambda p: ["optimize", p.diffusion, "--maximize", "size"],
+        "family 'diffusion' has no design; families with one: vae"),
+    cli("a property that is not a column", lambda p: ["train", p.csv("t.csv", AUGMENT_TABLE), "--family", "vae",
+        "--property", "income", "--out", p.out, *TRAIN], "the table has no column 'income' to predict; columns: age, "
+        "label"),
+    cli("a categorical property", lambda p: ["train", p.csv("t.csv", AUGMENT_TABLE), "--family", "vae", "--property",
+        "label", "--out", p.out, *TRAIN], "the property 'label' is a categorical column; a property head predicts a "
+        "number: name a numerical column"),
+    cli("a property with missing values", lambda p: ["train", p.csv("t.csv", AUGMENT_TABLE.assign(
+        age=[None] + [float(i) for i in range(11)])), "--family", "vae", "--property", "age", "--out", p.out, *TRAIN],
+        "the property 'age' is missing in 1 row; drop those rows first"),
+    cli("a property of images", lambda p: ["train", "digits", "--family", "vae", "--property", "x", "--out", p.out,
+        *TRAIN], "unknown codec option for image data: 'property'"),
+]
+
+CLI_CASES = (DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
+             + AUGMENT + DESIGN)
 
 
 # -- the Python API -------------------------------------------------------------------------------------------
@@ -637,8 +689,8 @@ API_CASES = [
     _api("samples in words from the API", lambda p: _model(p.image).sample("3"), "n must be a whole number"),
     _api("a billion billion samples", lambda p: _model(p.image).sample(10**15), "samples would take about"),
     _api("samples before training", lambda p: gl.Model("vae").sample(2), "has not been trained yet"),
-    _api("encode without an encoder", lambda p: _model(p.diffusion).encode(np.zeros((2, 8, 8), np.uint8)),
-         "family 'diffusion' has no encode"),
+    _api("encode without an encoder", lambda p: _model(p.text).encode(["to be or not"]),
+         "family 'autoregressive' has no encode"),
     _api("log_prob without a likelihood", lambda p: _model(p.diffusion).log_prob(np.zeros((2, 8, 8), np.uint8)),
          "family 'diffusion' has no log_prob"),
     _api("log_prob of smaller images", lambda p: _model(p.image).log_prob(np.zeros((2, 5, 5), np.uint8), labels=[1, 2]),

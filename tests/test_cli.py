@@ -81,7 +81,7 @@ def _bad_folder(tmp_path, kind):
     (lambda p: [_bad_folder(p, "empty")], "no images found"),
     (lambda p: [_bad_folder(p, "corrupt")], "x.png is not a readable image"),
     (lambda p: [_bad_folder(p, "sizes")], "images differ in size"),
-    (lambda p: ["cifar"], "built-in ones: adult, breast_cancer, digits"),
+    (lambda p: ["cifar"], "built-in ones: adult, breast_cancer, diabetes, digits"),
     (lambda p: [p / "missing.npz"], "no file, folder or built-in data set named"),
     (lambda p: ["digits", "--minutes", 0], "minutes must be greater than 0"),
     (lambda p: ["digits", "--minutes", -2], "minutes must be greater than 0"),
@@ -364,3 +364,34 @@ def test_anomaly_fit_then_score_flags_rows_in_their_order(tmp_path):
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert list(scores.columns) == ["row", "score", "anomaly"] and list(scores.row) == list(range(120))
     assert scores.anomaly[100:].mean() > 3 * scores.anomaly[:100].mean()  # the last 20 rows are the anomalies
+
+
+def test_interpolate_a_diffusion_run_between_examples(tmp_path):
+    run = tmp_path / "diffusion"
+    trained = genloom("train", "digits", "--family", "diffusion", "--steps", 3, "--out", run, "--width", 8, "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    strip = tmp_path / "strip.npy"
+    result = genloom("interpolate", run, "--from", "0", "--to", "seed:1", "--data", "digits", "--steps", "3",
+                     "-o", strip)
+    assert result.returncode == 0, result.stderr
+    assert np.load(strip).shape == (3, 8, 8, 1)
+
+
+def test_train_with_a_property_then_optimize_writes_designed_rows(tmp_path):
+    run = tmp_path / "run"
+    trained = genloom("train", "diabetes", "--family", "vae", "--property", "target", "--steps", "300", "--quiet",
+                      "--out", run)
+    assert trained.returncode == 0, trained.stderr
+    designed = {}
+    for way in ("--maximize", "--minimize"):
+        output = tmp_path / f"{way[2:]}.csv"
+        result = genloom("optimize", run, way, "target", "-n", "6", "-o", output)
+        assert result.returncode == 0, result.stderr
+        assert re.search(rf"designed 6 rows toward a {'higher' if way == '--maximize' else 'lower'} 'target'", result.stdout)
+        designed[way] = pd.read_csv(output)
+    assert list(designed["--maximize"].columns) == ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6",
+                                                    "target"]
+    assert designed["--maximize"]["target"].is_monotonic_decreasing
+    # body mass index rises with disease progression in this data: designs toward it move bmi the same way
+    assert designed["--maximize"]["bmi"].mean() > designed["--minimize"]["bmi"].mean()
+    assert designed["--maximize"]["target"].mean() > designed["--minimize"]["target"].mean()

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import genloom as gl
+from genloom.families.latent_paths import seed_code
 from tests.conftest import QUIET, TINY_VAE
 
 PENGUINS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tables" / "penguins.csv"
@@ -388,3 +389,95 @@ def test_table_rows_interpolate_and_edit_by_a_columns_values(tmp_path):
                                                                       == "Gentoo").mean() + 0.5
     with pytest.raises(gl.GenloomError, match="name the column whose values mark the classes"):
         model.attribute_vector(rows, from_label="Adelie", to_label="Gentoo", labels="wings")
+
+
+# -- latent spaces of every shape: the GAN's inversion, a diffusion model's noise -------------------------------------
+def test_a_family_without_a_latent_says_which_families_have_one(text_run):
+    model = gl.load(text_run)
+    for call in (lambda: model.encode(["to be"]), lambda: model.decode(np.zeros((1, 4))),
+                 lambda: model.interpolate(0, 1)):
+        with pytest.raises(gl.GenloomError) as error:
+            call()
+        message = str(error.value)
+        assert re.fullmatch(r"family 'autoregressive' has no (encode|decode); families with one: "
+                            r"vae, gan, wgan-gp, diffusion", message)
+
+
+def test_a_diffusion_run_encodes_to_noise_interpolates_and_edits(tmp_path, digits):
+    model = gl.Model("diffusion", width=8, timesteps=50).fit(digits.values[:32], steps=20, batch_size=16,
+                                                             out=tmp_path / "r", **QUIET)
+    z = model.encode(digits.values[:3])
+    assert z.shape == (3, 1, 8, 8) and model.ema_net.latent_shape == (1, 8, 8)
+    a, b = digits.values[0], digits.values[1]
+    path = model.interpolate(a, b, 4)
+    assert path.shape == (4, 8, 8, 1)
+    assert np.array_equal(path[0], model.decode(model.encode(a[None]))[0])
+    assert np.array_equal(path[-1], model.decode(model.encode(b[None]))[0])
+    by_seed = gl.load(tmp_path / "r").interpolate(0, 1, 3)
+    assert np.array_equal(by_seed[0], model.decode(seed_code(0, (1, 8, 8))[None].numpy())[0])
+    moved = model.edit(digits.values[:2], np.ones((1, 8, 8), dtype=np.float32), 0.5)  # one code-shaped direction
+    assert np.array_equal(moved, model.decode(model.encode(digits.values[:2]) + 0.5))
+    with pytest.raises(gl.GenloomError, match=r"must be finite numbers of shape \(N, 1, 8, 8\); got \(2, 8\)"):
+        model.decode(np.zeros((2, 8)))
+
+
+def test_a_gan_run_interpolates_from_seeds_and_examples(digits):
+    model = gl.Model("gan", latent_dim=4, width=8).fit("digits", steps=10, batch_size=32, **QUIET)
+    by_seed = model.interpolate(3, 4, 3)
+    assert np.array_equal(by_seed[0], model.sample(1, seed=3, progress=False)[0])  # a seed's end: its sample
+    assert np.array_equal(by_seed[-1], model.sample(1, seed=4, progress=False)[0])
+    path = model.interpolate(digits.values[0], digits.values[1], 3)
+    assert np.array_equal(path[0], model.decode(model.encode(digits.values[:1]))[0])
+
+
+def _design_table(n=400, seed=0):
+    """y rises with a and b; colour says nothing of it."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0, 1, n), rng.normal(0, 1, n)
+    return pd.DataFrame({"a": a, "b": b, "colour": rng.choice(["red", "blue"], n),
+                         "y": 2 * a + b + rng.normal(0, 0.1, n)})
+
+
+@pytest.fixture(scope="module")
+def design_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("design") / "run"
+    model = gl.Model("vae", property="y", **TINY_VAE).fit(_design_table(), steps=400, out=out, batch_size=64,
+                                                           **QUIET)
+    return model, out
+
+
+def test_optimize_designs_rows_whose_columns_raise_or_lower_the_property(design_run):
+    model, out = design_run
+    frame = _design_table()
+    implied = frame["a"] * 2 + frame["b"]  # what the columns other than y say of it
+    assert model.record["final_metrics"]["property_r2"] > 0.5  # predicted from a and b, not read off y
+    higher = model.optimize("y", n=40)
+    lower = model.optimize("y", n=40, maximize=False)
+    unguided = model.sample(200, seed=0, progress=False)
+    assert (2 * higher["a"] + higher["b"]).mean() > implied.quantile(0.8) > (2 * unguided["a"] + unguided["b"]).mean()
+    assert (2 * lower["a"] + lower["b"]).mean() < implied.quantile(0.2)
+    assert higher["y"].is_monotonic_decreasing and lower["y"].is_monotonic_increasing  # best first
+    # y is the head's estimate from each designed row's a and b, not a value pinned to the top of y's range
+    assert np.corrcoef(higher["y"], 2 * higher["a"] + higher["b"])[0, 1] > 0.7
+    assert len(higher.drop_duplicates()) == 40  # n different rows, not one optimum n times
+    near_prior = model.optimize("y", n=40, prior_weight=2.0)
+    assert near_prior["y"].mean() < higher["y"].mean()  # a stronger pull to the prior, a smaller push
+    pd.testing.assert_frame_equal(gl.load(out).optimize(n=5, seed=3), model.optimize(n=5, seed=3))
+
+
+def test_optimize_refuses_what_it_cannot_design(design_run, tmp_path):
+    model, _ = design_run
+    with pytest.raises(gl.GenloomError, match="this run's property head predicts 'y', not 'a'; train a run with "
+                                              "property='a'"):
+        model.optimize("a")
+    with pytest.raises(gl.GenloomError, match="n must be a whole number of at least 1; got 0"):
+        model.optimize(n=0)
+    with pytest.raises(gl.GenloomError, match="prior_weight must be a number of 0 or more; got -1"):
+        model.optimize(prior_weight=-1)
+    plain = gl.Model("vae", **TINY_VAE).fit(_design_table(), steps=2, **QUIET)
+    with pytest.raises(gl.GenloomError, match="this run has no property head; train one with property='y'"):
+        plain.optimize("y")
+    with pytest.raises(gl.GenloomError, match="family 'autoregressive' has no design; families with one: vae"):
+        gl.Model("autoregressive", n_layer=1, n_embd=16, n_head=2).fit(_design_table(), steps=2, **QUIET).optimize("y")
+    with pytest.raises(gl.GenloomError, match="unknown codec option for image data: 'property'"):
+        gl.Model("vae", property="y", **TINY_VAE).fit("digits", steps=2, **QUIET)

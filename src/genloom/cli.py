@@ -15,6 +15,7 @@ from typing import Any, NoReturn, Sequence
 from .choice import AUTO
 from .errors import GenloomError
 from .families import CATALOG
+from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS
 from .options import field_type
 from .train.config import TrainConfig
 
@@ -268,6 +269,22 @@ def cmd_edit(args: argparse.Namespace) -> None:
           f"to {output}")
 
 
+def cmd_optimize(args: argparse.Namespace) -> None:
+    from .model import load
+
+    if (args.maximize is None) == (args.minimize is None):
+        raise GenloomError("name the property to design toward: --maximize COLUMN or --minimize COLUMN (one of them)")
+    model = load(args.run, device=args.device)
+    output = _check_output(args.output or f"designed{model.codec.sample_suffix}")
+    column = args.maximize or args.minimize
+    designed = model.optimize(column, maximize=args.maximize is not None, n=args.n, prior_weight=args.prior_weight,
+                              steps=args.steps, seed=args.seed)
+    model.codec.save_samples(designed, output)
+    values = designed[column]
+    print(f"designed {len(designed)} rows toward a {'higher' if args.maximize else 'lower'} {column!r} (the model's "
+          f"own estimate: mean {values.mean():.4g}, best {values.iloc[0]:.4g}); written to {output}")
+
+
 def cmd_anomaly_fit(args: argparse.Namespace) -> None:
     from .anomaly import AnomalyDetector
     from .data.loaders import load_data
@@ -294,6 +311,23 @@ def cmd_anomaly_score(args: argparse.Namespace) -> None:
     with atomic_path(output) as tmp:
         pd.DataFrame({"score": scores, "anomaly": flags}).to_csv(tmp, index_label="row")
     print(f"scored {len(scores)} examples: {flags.sum()} flagged as anomalies; written to {output}")
+
+
+def cmd_augment(args: argparse.Namespace) -> None:
+    from .augmentation import MARKER, augment, kind_of, writer_for
+    from .data.loaders import load_data
+
+    if args.balance == (args.ratio is not None):
+        raise GenloomError("say how far to fill the rare classes: --balance (as many as the largest class) or "
+                           "--ratio R (R times as many), not both")
+    output, marker = _check_output(args.output), args.marker or MARKER
+    data = load_data(args.data)
+    kind_of(data), writer_for(data.kind, output)  # a wrong file type fails now, not after the training
+    result = augment(data, target=args.target, ratio=1.0 if args.balance else args.ratio, family=args.family,
+                     steps=args.steps, minutes=args.minutes, seed=args.seed, marker=marker, progress=not args.quiet)
+    result.save(output)
+    dropping = f" (the column {marker!r} marks the rows made: drop it to use them alike)" if result.kind == "table" else ""
+    print(f"{result.summary()}; written to {output}{dropping}")
 
 
 def _condition(text: str) -> tuple[str, str]:
@@ -368,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     families = [AUTO, *sorted(CATALOG)]
 
     train = commands.add_parser("train", help="train a model on a data set", description=(
-        "Train a family on DATA: a built-in name (digits, shakespeare, adult, breast_cancer, wine), a folder of "
+        "Train a family on DATA: a built-in name (digits, shakespeare, adult, breast_cancer, wine, diabetes), a folder of "
         "images (one sub-folder per class), a .npy/.npz array, a .txt or .jsonl corpus or a folder of .txt files, "
         "a .csv/.tsv/.parquet table. Writes the run to --out."))
     train.add_argument("data", nargs="?", help="data set; may be left out with --resume")
@@ -473,8 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a Hugging Face GPT-2 checkpoint folder (text models trained with --bias --no-rope)")
     export.set_defaults(func=cmd_export)
 
-    interpolate = commands.add_parser("interpolate", help="decode the path between two examples or seeds "
-                                      "(a VAE's latent space): a strip of images or a table of rows")
+    interpolate = commands.add_parser("interpolate", help="decode the path between two examples or seeds (the "
+                                      "latent space of a VAE, a GAN or a diffusion model): a strip of images or a "
+                                      "table of rows")
     interpolate.add_argument("run", help="run folder")
     interpolate.add_argument("--from", dest="start", required=True, metavar="A",
                              help="seed:N, an index into --data, or an image file")
@@ -503,6 +538,22 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     edit.set_defaults(func=cmd_edit)
 
+    optimize = commands.add_parser("optimize", help="design table rows toward a higher or lower property (a VAE "
+                                   "trained with --property COLUMN)")
+    optimize.add_argument("run", help="run folder of a VAE trained with --property")
+    optimize.add_argument("--maximize", metavar="COLUMN", help="the property to raise")
+    optimize.add_argument("--minimize", metavar="COLUMN", help="or the property to lower")
+    optimize.add_argument("-n", type=int, default=20, help="rows to design (default: 20)")
+    optimize.add_argument("--prior-weight", type=float, default=DESIGN_PRIOR_WEIGHT, help="how close to the prior "
+                          "the codes stay: larger keeps rows more like the training rows, smaller pushes the property "
+                          f"further (default: {DESIGN_PRIOR_WEIGHT:g})")
+    optimize.add_argument("--steps", type=int, default=DESIGN_STEPS, help="Langevin steps on the codes "
+                          f"(default: {DESIGN_STEPS})")
+    optimize.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    optimize.add_argument("-o", "--output", help=".csv or .parquet (default: designed.csv)")
+    optimize.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
+    optimize.set_defaults(func=cmd_optimize)
+
     anomaly = commands.add_parser("anomaly", help="anomaly detection with a model's likelihood: fit, then score")
     anomaly_commands = anomaly.add_subparsers(dest="anomaly_command", required=True, metavar="fit|score",
                                               help="fit a detector, or score data with one",
@@ -523,6 +574,26 @@ def build_parser() -> argparse.ArgumentParser:
     anomaly_score.add_argument("-o", "--output", default="scores.csv",
                                help="a CSV of row, score and anomaly (0/1), in the data's order (default: scores.csv)")
     anomaly_score.set_defaults(func=cmd_anomaly_score)
+
+    augment = commands.add_parser("augment", help="add a model's examples of the rare classes until they are "
+                                  "balanced (the generative alternative to SMOTE)")
+    augment.add_argument("data", help="a table (.csv, .parquet) with --target, or labelled images (a folder with one "
+                         "sub-folder per class, an .npz with labels), or a built-in name")
+    augment.add_argument("--target", help="tables: the column of classes to balance")
+    augment.add_argument("--balance", action="store_true", help="add examples until every class is as large as the "
+                         "largest")
+    augment.add_argument("--ratio", type=float, help="instead: until every class has R times the largest's count, "
+                         "0 < R <= 1")
+    augment.add_argument("--family", choices=families, default=AUTO, metavar="{" + ",".join(families) + "}",
+                         help="the model that makes the examples (default: auto)")
+    augment.add_argument("--steps", type=int, help="training steps (default: the family's)")
+    augment.add_argument("--minutes", type=float, help="a time budget for the training instead")
+    augment.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    augment.add_argument("--marker", help="tables: the column that marks added rows 1 (default: synthetic)")
+    augment.add_argument("-o", "--output", required=True, help=".csv or .parquet for a table, .npz for images "
+                         "(images, labels and synthetic)")
+    augment.add_argument("--quiet", action="store_true", help="no progress bar")
+    augment.set_defaults(func=cmd_augment)
 
     serve = commands.add_parser("serve", help="serve runs over HTTP: an API, OpenAI-compatible text endpoints "
                                 "and a web studio")

@@ -20,7 +20,7 @@ from .defaults import budget_of, codec_options_for, family_config, resolve_train
 from .errors import GenloomError
 from .families import build_family, family_entry, sample_options
 from .families.base import Family
-from .families.configs import TokenSampling
+from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, TokenSampling
 from .families.drawing import check_memory, draw, draw_chunks, label_tensor, latent_tensor, progress_bar
 from .families.latent_paths import path_between, seed_code
 from .families.text_stream import SharedTokens, TextStream, stop_strings
@@ -72,10 +72,13 @@ class Model:
     # -- training ------------------------------------------------------------------------------
     def fit(self, data: str | Path | Dataset | np.ndarray | None = None, *, steps: int | None = None,
             minutes: float | None = None, epochs: float | None = None, out: str | Path | None = None,
-            resume: bool = False, codec_options: dict[str, Any] | None = None, **train_options: Any) -> Model:
+            resume: bool = False, codec_options: dict[str, Any] | None = None, codec_data: Any = None,
+            **train_options: Any) -> Model:
         """Train on `data` (anything `load_data` takes) for a budget of steps, minutes or epochs; with
-        resume=True continue the run in `out`. codec_options reach the codec, e.g. {"tokenizer": "bpe"}.
-        A budget in minutes bounds the whole call: the codec, training, validation and writing the run."""
+        resume=True continue the run in `out`. codec_options reach the codec, e.g. {"tokenizer": "bpe"};
+        codec_data, if given, is what the codec learns from instead of `data` (the data before a resampling,
+        whose repeated rows would be spikes to a number transform). A budget in minutes bounds the whole call:
+        the codec, training, validation and writing the run."""
         started = time.perf_counter()
         run_dir = Path(out) if out is not None else None
         if run_dir is not None:
@@ -86,10 +89,11 @@ class Model:
         config = resolve_train_config(self.family_name, dataset.kind, stored and stored["train"], budget,
                                       train_options, len(dataset))
         device = resolve_device(config.device)
-        self.codec = codec or fitted_codec(dataset, codec_options_for(self.family_name, dataset.kind,
-                                                                      codec_options or {}, len(dataset)))
         self.config = family_config(self.family_name, dataset.kind, stored["family_options"] if stored else self.options,
                                     len(dataset))
+        asked_of_codec = {**(codec_options or {}), **self.config.codec_options()}
+        self.codec = codec or fitted_codec(load_data(codec_data) if codec_data is not None else dataset,
+                                           codec_options_for(self.family_name, dataset.kind, asked_of_codec, len(dataset)))
         torch.manual_seed(config.seed)
         net = build_family(self.family_name, self.codec.layout, self.config)
         labels = torch.from_numpy(dataset.labels) if net.conditional else None
@@ -241,15 +245,16 @@ class Model:
 
     @torch.no_grad()
     def encode(self, values: Any, labels: Any = None) -> np.ndarray:
-        """Latent codes (N, latent_dim) of examples."""
+        """Latent codes (N, *latent_shape) of examples: a VAE's posterior mean, a GAN's inversion (an optimisation:
+        slower), a diffusion model's DDIM inversion to its noise (images: the shape of an image)."""
         encode = self._fitted().tool("encode")
         return encode(*self._on_device(self.codec.encode(values), labels)).cpu().numpy()
 
     @torch.no_grad()
     def decode(self, latents: np.ndarray, labels: Any = None) -> Any:
-        """Examples decoded from latent codes (N, latent_dim)."""
+        """Examples decoded from latent codes (N, *latent_shape)."""
         decode = self._fitted().tool("decode")
-        return self.codec.decode(decode(*self._on_device(latent_tensor(latents, self.config.latent_dim), labels)))
+        return self.codec.decode(decode(*self._on_device(latent_tensor(latents, self.ema_net.latent_shape), labels)))
 
     @torch.no_grad()
     def interpolate(self, start: Any, end: Any, steps: int = 8, *, method: str = "slerp", labels: Any = None) -> Any:
@@ -263,7 +268,7 @@ class Model:
 
     def _latent_code(self, point: Any, labels: Any) -> torch.Tensor:
         if isinstance(point, (int, np.integer)) and not isinstance(point, bool):
-            return seed_code(int(point), self.config.latent_dim)
+            return seed_code(int(point), self.ema_net.latent_shape)
         single = labels if labels is None or np.ndim(labels) == 0 else None
         return torch.from_numpy(self.encode(self.codec.one_example(point), single)[0])
 
@@ -287,7 +292,9 @@ class Model:
     @torch.no_grad()
     def edit(self, values: Any, vector: np.ndarray, scale: float = 1.0, labels: Any = None) -> Any:
         """Examples moved along a latent direction (attribute_vector's): decode(encode(x) + scale * vector)."""
-        direction = latent_tensor(np.atleast_2d(vector), self.config.latent_dim).numpy()
+        shape = self._fitted().latent_shape
+        vector = np.asarray(vector)
+        direction = latent_tensor(vector[None] if vector.ndim == len(shape) else vector, shape).numpy()
         return self.decode(self.encode(values, labels) + scale * direction, labels)
 
     @torch.no_grad()
@@ -302,6 +309,26 @@ class Model:
                              for index, text in enumerate(texts)])
         x, ids = self._on_device(self.codec.encode(values), labels)
         return log_prob(x, ids, generator).cpu().numpy()
+
+    def optimize(self, property: str | None = None, *, maximize: bool = True, n: int = 20,
+                 prior_weight: float = DESIGN_PRIOR_WEIGHT, steps: int = DESIGN_STEPS, seed: int = 0) -> Any:
+        """n rows designed toward a higher property (lower with maximize=False), best first: codes of a VAE trained
+        with property='COLUMN', drawn by `steps` of Langevin dynamics from its prior tilted toward the property
+        head's prediction, then decoded. A larger prior_weight keeps them nearer the prior, where rows look like
+        the training rows; a smaller one pushes the property further."""
+        design = self._fitted().tool("design")
+        trained = self.ema_net.config.property
+        if property is not None and property != trained:
+            raise GenloomError(f"this run's property head predicts {trained!r}, not {property!r}; train a run with "
+                               f"property={property!r} to design toward it" if trained else
+                               f"this run has no property head; train one with property={property!r} "
+                               f"(CLI: genloom train DATA --family vae --property {property})")
+        n, steps = whole_number("n", n), whole_number("steps", steps)
+        if isinstance(prior_weight, bool) or not isinstance(prior_weight, (int, float)) or not prior_weight >= 0:
+            raise GenloomError(f"prior_weight must be a number of 0 or more; got {prior_weight!r}")
+        rows = self.codec.decode(design(n, bool(maximize), float(prior_weight), steps,
+                                        torch.Generator().manual_seed(seed)))
+        return rows.sort_values(trained, ascending=not maximize, kind="stable").reset_index(drop=True)
 
     def _scored_tokens(self, text: str, index: int) -> torch.Tensor:
         """(1, T+1): the start token, then the text's T tokens, at most a context's worth."""

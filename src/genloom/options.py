@@ -34,6 +34,10 @@ class Options:
     def check(self) -> None:
         """Rules that tie fields together; the single-field limits are already checked."""
 
+    def codec_options(self) -> dict[str, Any]:
+        """What these options ask of the codec (a VAE's property column), beside the codec's own options."""
+        return {}
+
     @classmethod
     def from_options(cls, options: dict[str, Any], what: str = "option", owner: str = "") -> "Options":
         """The record filled from keyword options, refusing unknown names with the list of known ones."""

@@ -10,6 +10,14 @@ def test_builtin_digits(digits):
     assert digits.values.max() == 255 and digits.class_names == [str(d) for d in range(10)]
 
 
+def test_builtin_diabetes_is_in_its_original_units():
+    data = gl.load_data("diabetes")
+    frame = data.values
+    assert data.kind == "table" and frame.shape == (442, 11) and frame.columns[-1] == "target"
+    assert frame["age"].between(19, 79).all() and set(frame["sex"]) == {1, 2}  # not scikit-learn's scaled copy
+    assert (frame["target"].min(), frame["target"].max()) == (25, 346)
+
+
 def test_builtin_digits_resized():
     assert gl.load_data("digits", image_size=16).values.shape == (1797, 16, 16, 1)
 
@@ -50,7 +58,7 @@ def test_npy_array(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p / "nothing-here", "no file, folder or built-in data set named"),
-    (lambda p: "mnist-like", "built-in ones: adult, breast_cancer, digits"),
+    (lambda p: "mnist-like", "built-in ones: adult, breast_cancer, diabetes, digits"),
     (lambda p: (p / "empty").mkdir() or p / "empty", "no images found in"),
     (lambda p: (p / "t.xlsx").write_text("a\n1\n") and p / "t.xlsx", "unsupported file type '.xlsx'"),
     (lambda p: (p / "bad.npy").write_bytes(b"not numpy") and p / "bad.npy", "not a readable numpy file"),

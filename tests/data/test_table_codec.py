@@ -191,3 +191,27 @@ def test_quantile_numbers_are_one_value_that_keeps_spikes_and_bounds():
     assert TabularCodec.from_json(json.loads(json.dumps(codec.to_json()))).decode(x).equals(decoded)
     with pytest.raises(GenloomError, match="unknown number transform 'log'; use one of modes, quantile"):
         TabularCodec(numbers="log")
+
+
+def test_a_property_column_is_one_quantile_value_whose_place_the_layout_gives():
+    frame = _table().drop(columns=["score"])  # no missing values in the property
+    codec = TabularCodec(numbers="modes", property="income").fit(gl.load_data(frame))
+    columns = {c.name: c for c in codec.columns}
+    assert columns["income"].numbers == "quantile" and columns["age"].numbers == "modes"
+    position = codec.layout.property_position
+    assert position == codec.column_starts()["income"]
+    encoded = codec.encode(frame)[:, position].numpy()
+    order = np.argsort(frame["income"].to_numpy())
+    assert np.all(np.diff(encoded[order]) >= 0)  # monotone in the income: raising it raises the income
+    restored = TabularCodec.from_json(json.loads(json.dumps(codec.to_json())))
+    assert restored.layout == codec.layout
+
+
+@pytest.mark.parametrize("name, message", [
+    ("salary", "the table has no column 'salary' to predict; columns: customer_id, age, income"),
+    ("city", "the property 'city' is a categorical column; a property head predicts a number: name a numerical"),
+    ("score", r"the property 'score' is missing in \d+ rows; drop those rows first"),
+])
+def test_a_property_must_be_a_complete_numerical_column(name, message):
+    with pytest.raises(GenloomError, match=message):
+        TabularCodec(property=name).fit(gl.load_data(_table()))

@@ -38,8 +38,11 @@ def test_labels_are_one_for_all_or_one_each_and_only_for_a_conditional_family():
                                           ([["a", "b", "c"]], "list"), (np.full((1, 3), np.nan), r"\(1, 3\)")])
 def test_latent_codes_must_fit_the_latent_space(latents, got):
     with pytest.raises(gl.GenloomError, match=f"latent codes must be finite numbers of shape \\(N, 3\\); got {got}"):
-        latent_tensor(latents, 3)
-    assert latent_tensor([[1, 2, 3]], 3).dtype == torch.float32
+        latent_tensor(latents, (3,))
+    assert latent_tensor([[1, 2, 3]], (3,)).dtype == torch.float32
+    assert latent_tensor(np.zeros((2, 1, 4, 4)), (1, 4, 4)).shape == (2, 1, 4, 4)  # a diffusion model's noise
+    with pytest.raises(gl.GenloomError, match=r"shape \(N, 1, 4, 4\); got \(2, 16\)"):
+        latent_tensor(np.zeros((2, 16)), (1, 4, 4))
 
 
 def test_samples_that_do_not_fit_in_memory_are_refused_with_their_size(monkeypatch):

@@ -220,3 +220,67 @@ def test_the_gradient_penalty_takes_one_norm_per_pack():
     assert penalty.item() == pytest.approx((2 ** 0.5 * w.norm().item() - 1) ** 2, rel=1e-5)
     with pytest.raises(GenloomError, match="pac must be at least 1; got 0"):
         family_config("gan", "table", {"pac": 0})
+
+
+# -- latent inversion -----------------------------------------------------------------------------------------------
+def _errors(made, x):
+    return (made - x).square().flatten(1).mean(1)
+
+
+def test_inversion_finds_the_codes_of_the_generators_own_images():
+    """Images G made from known codes are inverted to codes that remake them ~800 times more closely than random
+    codes do (measured: 7e-5 against 0.06 on an untrained G, whose images already differ by code)."""
+    torch.manual_seed(0)
+    gan = _gan().eval()
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # as Model.encode calls it
+        made = gan.decode(torch.randn(8, 4, generator=generator))
+        z = gan.encode(made, steps=100)
+        random_codes = torch.randn(8, 4, generator=generator)
+        inverted, random = _errors(gan.decode(z), made), _errors(gan.decode(random_codes), made)
+    assert z.shape == (8, 4) and not z.requires_grad
+    assert inverted.mean() < random.mean() / 100 and (inverted < random).all()
+    assert all(p.grad is None for p in gan.parameters())  # gradients went to z only
+    torch.testing.assert_close(gan.encode(made, steps=100), z, rtol=0, atol=0)  # seeded starts: deterministic
+
+
+def test_inversion_of_real_images_beats_the_best_of_many_random_codes(digits):
+    """Measured on 8 digits: inverted 0.165, the best of 64 random codes 0.281, a random code 0.543."""
+    model = gl.Model("gan", latent_dim=8, width=8).fit("digits", steps=150, batch_size=32, lr=2e-3, **QUIET)
+    net, x = model.ema_net, model.codec.encode(digits.values[:8])
+    z = model.encode(digits.values[:8])  # through Model: under no_grad
+    with torch.no_grad():
+        inverted = _errors(net.decode(torch.from_numpy(z)), x)
+        codes = torch.randn(64, 8, generator=torch.Generator().manual_seed(1))
+        random = torch.stack([_errors(net.decode(codes), row.expand(64, -1, -1, -1)) for row in x])
+    assert (inverted < random.min(1).values).all()
+    assert inverted.mean() < 0.75 * random.min(1).values.mean() and inverted.mean() < 0.5 * random.mean()
+
+
+def test_a_table_gan_inverts_rows_under_the_mean_condition():
+    """A code cannot carry a row's own category, so encode and (generator-less) decode both condition on the mean
+    of the conditions, and decode leaves out the Gumbel noise: the round trip keeps the categories."""
+    import pandas as pd
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "blue", "green"], 600)
+    frame = pd.DataFrame({"size": rng.normal(0, 1, 600) + 3 * (colour == "red"), "colour": colour})
+    model = gl.Model("gan", latent_dim=8, width=32).fit(frame, steps=150, **QUIET)
+    rows = frame.iloc[:40]
+    z = model.encode(rows)
+    random_codes = np.random.default_rng(1).normal(size=z.shape)
+    back, random = model.decode(z), model.decode(random_codes)
+    assert back.equals(model.decode(z))  # deterministic
+    assert (back.colour.values == rows.colour.values).mean() == 1  # random codes: 0.4
+    assert (random.colour.values == rows.colour.values).mean() < 0.7
+    size_error = np.abs(back["size"].values - rows["size"].values).mean()
+    assert size_error < 0.25 * np.abs(random["size"].values - rows["size"].values).mean()  # measured 0.13 vs 2.0
+
+
+def test_a_seed_code_decodes_to_what_sampling_with_that_seed_makes():
+    from genloom.families.latent_paths import seed_code
+    torch.manual_seed(0)
+    gan = _gan().eval()
+    with torch.no_grad():
+        for seed in (0, 3):
+            torch.testing.assert_close(gan.decode(seed_code(seed, gan.latent_shape)[None]),
+                                       gan.sample(1, None, torch.Generator().manual_seed(seed)), rtol=0, atol=0)

@@ -35,7 +35,7 @@ def test_shapes_of_encode_decode_sample_and_elbo():
     assert samples.shape == (3, 1, 8, 8)
     assert torch.equal(samples, vae.decode(torch.randn(3, 4, generator=torch.Generator().manual_seed(0))))
     elbo = vae.log_prob(x, generator=torch.Generator().manual_seed(0))
-    log_likelihood, kl = vae.elbo_terms(x, None, torch.Generator().manual_seed(0))
+    log_likelihood, kl, _ = vae.elbo_terms(x, None, torch.Generator().manual_seed(0))
     torch.testing.assert_close(elbo, log_likelihood - kl)  # the ELBO is its two terms, per example
     assert elbo.shape == (5,)
 
@@ -125,3 +125,46 @@ def test_vae_on_a_table_learns_and_samples_rows(tmp_path, monkeypatch):
         model.sample(600, seed=0, conditions={"colour": "blue"})  # about a fifth of one batch of 600 is blue
     with pytest.raises(gl.GenloomError, match="conditions apply to tables; this model makes image data"):
         gl.Model("vae", latent_dim=2, width=4).fit("digits", steps=1, **QUIET).sample(2, conditions={"a": 1})
+
+
+def _property_vae(latent_dim=2):
+    from genloom.data.table_layout import TableLayout
+    from genloom.layout import Span
+
+    layout = TableLayout((3,), spans=(Span("continuous", 1),) * 3, property_position=2)
+    return VAE(layout, VAEConfig(latent_dim=latent_dim, width=8, property="y"))
+
+
+@pytest.mark.parametrize("maximize", [True, False])
+def test_design_draws_codes_from_the_prior_tilted_by_the_head(maximize):
+    """A linear head a.z tilts N(0, I) to N(a / prior_weight, I): the codes design returns must have that mean
+    (toward lower values when minimising) and unit spread."""
+    vae = _property_vae()
+    with torch.no_grad():
+        vae.property_head = torch.nn.Linear(2, 1)
+        vae.property_head.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        vae.property_head.bias.zero_()
+    vae.decode = lambda z: torch.cat([z, torch.zeros(len(z), 1)], 1)  # rows that show the codes themselves
+    rows = vae.design(4000, maximize, prior_weight=0.5, steps=200, generator=torch.Generator().manual_seed(0))
+    codes = rows[:, :2]
+    expected = torch.tensor([2.0 if maximize else -2.0, 0.0])
+    assert torch.allclose(codes.mean(0), expected, atol=0.1)
+    assert torch.allclose(codes.var(0), torch.ones(2), atol=0.15)
+
+
+def test_the_encoder_does_not_see_the_property_it_predicts():
+    vae = _property_vae()
+    x = torch.randn(5, 3) * 0.3
+    changed = x.clone()
+    changed[:, 2] += 0.5
+    assert torch.equal(vae.posterior(x)[0], vae.posterior(changed)[0])
+    changed[:, 0] += 0.5  # another column does change the code
+    assert not torch.equal(vae.posterior(x)[0], vae.posterior(changed)[0])
+
+
+def test_a_property_head_needs_a_table_column_and_design_needs_the_head():
+    with pytest.raises(GenloomError, match="a property head predicts a numerical table column; this data has no "
+                                           "column 'y'"):
+        _vae(property="y")
+    with pytest.raises(GenloomError, match="this VAE has no property head: train it with property='COLUMN'"):
+        _vae().design(2, True, 0.2, 5, torch.Generator().manual_seed(0))

@@ -43,6 +43,15 @@ def _sklearn_table(name: str) -> Dataset:
     return Dataset("table", frame, name, source={"source": name, "target": "target"})
 
 
+def diabetes() -> Dataset:
+    """scikit-learn's diabetes regression table in its original units (442 patients, 10 measurements, and
+    `target`: disease progression a year on, 25 to 346), for property-guided design."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    return Dataset("table", frame, "diabetes", source={"source": "diabetes"})
+
+
 BUILTINS: dict[str, Callable[[], Dataset]] = {
-    "digits": digits, "shakespeare": shakespeare, "adult": adult,
+    "digits": digits, "shakespeare": shakespeare, "adult": adult, "diabetes": diabetes,
     "breast_cancer": lambda: _sklearn_table("breast_cancer"), "wine": lambda: _sklearn_table("wine")}

@@ -2,6 +2,7 @@
 codecs by data kind (a codec's module is imported when it is used)."""
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from importlib import import_module
 from pathlib import Path
@@ -118,8 +119,10 @@ def codec_class(kind: str) -> type[Codec]:
 
 def fitted_codec(data: Dataset, options: Mapping[str, Any]) -> Codec:
     """The codec of the data's kind with `options`, fitted to the data."""
-    try:
-        codec = codec_class(data.kind)(**options)
-    except TypeError as error:
-        raise GenloomError(f"unknown codec option for {data.kind} data ({error})") from None
-    return codec.fit(data)
+    cls = codec_class(data.kind)
+    known = [name for name in inspect.signature(cls).parameters if name != "columns"]
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        raise GenloomError(f"unknown codec option for {data.kind} data: {', '.join(map(repr, unknown))}; its codec "
+                           f"takes {', '.join(known)}")
+    return cls(**options).fit(data)

@@ -53,8 +53,9 @@ class ImageReconstruction:
     def sample(self, output: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.mean(output)  # a VAE's images are its decoder's means, as is usual
 
-    def activate(self, output: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A generator's output in the codec's [-1, 1] range (DCGAN's tanh)."""
+    def activate(self, output: torch.Tensor, generator: torch.Generator | None = None,
+                 noise: bool = True) -> torch.Tensor:
+        """A generator's output in the codec's [-1, 1] range (DCGAN's tanh); it has no noise to leave out."""
         return torch.tanh(output)
 
 

@@ -24,19 +24,34 @@ CONDITION_BATCH = 500   # rows drawn at least per try of conditional sampling
 MAX_CONDITION_DRAWS = 20  # batches drawn for conditional sampling before giving up
 
 
+def check_property(frame: pd.DataFrame, name: str, kinds: Mapping[str, str]) -> None:
+    """A property to predict is a numerical column with a value in every row, or a one-line error."""
+    if name not in frame.columns:
+        raise GenloomError(f"the table has no column {name!r} to predict; columns: {', '.join(map(str, frame.columns))}")
+    if kinds[name] != "numerical":
+        raise GenloomError(f"the property {name!r} is a {kinds[name]} column; a property head predicts a number: "
+                           "name a numerical column")
+    missing = int(frame[name].isna().sum())
+    if missing:
+        raise GenloomError(f"the property {name!r} is missing in {missing:,} row{'s' * (missing != 1)}; drop those "
+                           "rows first")
+
+
 class TabularCodec(Codec):
     """Fitted per column on the training table; encode/decode are seeded, so they repeat exactly.
     `numbers`: "modes" (CTGAN's mode-specific normalisation) or "quantile" (TabDDPM's quantile transform);
-    `kinds`: column kinds that override the inferred ones (as a metadata file does)."""
+    `kinds`: column kinds that override the inferred ones (as a metadata file does); `property`: a numerical
+    column a property head will predict, quantile-transformed whatever `numbers` says, so that its one value
+    in the row rises with the number."""
 
     kind = "table"
     sample_formats = (".csv", ".parquet")
 
     def __init__(self, columns: list[Column] | None = None, seed: int = 0, numbers: str = "modes",
-                 kinds: Mapping[str, str] | None = None):
+                 kinds: Mapping[str, str] | None = None, property: str | None = None):
         if numbers not in NORMALISERS:
             raise GenloomError(f"unknown number transform {numbers!r}; use one of {', '.join(NORMALISERS)}")
-        self.columns, self.seed, self.numbers = columns or [], seed, numbers
+        self.columns, self.seed, self.numbers, self.property = columns or [], seed, numbers, property
         self.kind_overrides = dict(kinds or {})
 
     def fit(self, data: Dataset) -> TabularCodec:
@@ -45,13 +60,17 @@ class TabularCodec(Codec):
             raise GenloomError(f"{data.name} has {len(frame)} row{'s' * (len(frame) != 1)}; a model learns from "
                                f"{MIN_ROWS} rows at the least (a few hundred to do well): give more rows")
         kinds = column_kinds(frame, {**read_metadata(data.source.get("metadata")), **self.kind_overrides})
+        if self.property is not None:
+            check_property(frame, self.property, kinds)
         rng = np.random.default_rng(self.seed)
         self.columns = [self._column(name, kind).fit(frame[name], rng) for name, kind in kinds.items()]
         return self
 
     def _column(self, name: str, kind: str) -> Column:
         column_class = COLUMNS[kind]
-        return column_class(name, self.numbers) if issubclass(column_class, NumericalColumn) else column_class(name)
+        if not issubclass(column_class, NumericalColumn):
+            return column_class(name)
+        return column_class(name, "quantile" if name == self.property else self.numbers)
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -61,7 +80,13 @@ class TabularCodec(Codec):
     @property
     def layout(self) -> TableLayout:
         spans = tuple(span for column in self.columns for span in column.spans)
-        return TableLayout((sum(span.width for span in spans),), spans=spans)
+        position = self.column_starts()[self.property] if self.property is not None else None
+        return TableLayout((sum(span.width for span in spans),), spans=spans, property_position=position)
+
+    def column_starts(self) -> dict[str, int]:
+        """Where each column's block begins in an encoded row."""
+        widths = [sum(span.width for span in column.spans) for column in self.columns]
+        return {column.name: sum(widths[:i]) for i, column in enumerate(self.columns)}
 
     @property
     def formats(self) -> dict[str, str]:
@@ -127,10 +152,7 @@ class TabularCodec(Codec):
     def condition_positions(self, conditions: Mapping[str, Any]) -> list[int]:
         """Where each condition's category sits in an encoded row (its one-hot slot; a rare category's is
         the shared slot of the rare ones), for families that can steer towards it."""
-        starts, start = {}, 0
-        for column in self.columns:
-            starts[column.name] = start
-            start += sum(span.width for span in column.spans)
+        starts = self.column_starts()
         return [starts[column.name] + column.slot(category) for column, category in self._wanted(conditions)]
 
     def sample_where(self, conditions: Mapping[str, Any], n: int, seed: int, draw: Draw) -> pd.DataFrame:
@@ -180,10 +202,10 @@ class TabularCodec(Codec):
                            "(CLI: --condition column=value)")
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "seed": self.seed, "numbers": self.numbers,
+        return {"kind": self.kind, "seed": self.seed, "numbers": self.numbers, "property": self.property,
                 "columns": [{"name": c.name, "kind": c.kind, **c.to_json()} for c in self.columns]}
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> TabularCodec:
         columns = [COLUMNS[spec["kind"]].from_json(spec["name"], spec) for spec in state["columns"]]
-        return cls(columns, state["seed"], state.get("numbers", "modes"))
+        return cls(columns, state["seed"], state.get("numbers", "modes"), property=state.get("property"))

@@ -59,10 +59,13 @@ class CategoryConditions(nn.Module):
         scores = x[:, self.positions].float() * self._training_scores()
         return F.one_hot(torch.multinomial(scores, 1).squeeze(1), self.width).to(x)
 
+    def mean(self) -> torch.Tensor:
+        """The mean of the conditions `draw` draws: each slot's chance (its span's 1/spans times its share)."""
+        return self._per_span_share(self.counts).cpu() / len(self.segments)
+
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n conditions as the data has them: a span at random, a category by its frequency."""
-        weights = self._per_span_share(self.counts).cpu() / len(self.segments)
-        return F.one_hot(torch.multinomial(weights, n, replacement=True, generator=generator), self.width).float()
+        return F.one_hot(torch.multinomial(self.mean(), n, replacement=True, generator=generator), self.width).float()
 
     def asking(self, given: Sequence[int], n: int) -> torch.Tensor | None:
         """n conditions that all ask for the first category slot among the encoded-row positions `given`;

@@ -56,15 +56,18 @@ class TableReconstruction:
                 parts.append(torch.tanh(out))
         return torch.cat(parts, dim=1)
 
-    def activate(self, output: torch.Tensor, generator: torch.Generator | None = None,
+    def activate(self, output: torch.Tensor, generator: torch.Generator | None = None, noise: bool = True,
                  temperature: float = 0.2) -> torch.Tensor:
         """A generator's output as rows (CTGAN's): tanh on continuous values, Gumbel-softmax at a low
-        temperature on each one-hot span, so generated spans look as one-hot as the real ones."""
+        temperature on each one-hot span, so generated spans look as one-hot as the real ones; without
+        `noise`, the softmax alone (what a GAN's inversion fits, deterministically)."""
         parts = []
         for span, out in zip(self.spans, split_spans(output, self.spans)):
             if span.one_hot:
-                uniform = torch.rand(out.shape, generator=generator).to(out.device).clamp(1e-10, 1 - 1e-10)
-                parts.append(F.softmax((out - torch.log(-torch.log(uniform))) / temperature, dim=1))
+                if noise:
+                    uniform = torch.rand(out.shape, generator=generator).to(out.device).clamp(1e-10, 1 - 1e-10)
+                    out = out - torch.log(-torch.log(uniform))
+                parts.append(F.softmax(out / temperature, dim=1))
             else:
                 parts.append(torch.tanh(out))
         return torch.cat(parts, dim=1)

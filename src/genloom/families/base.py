@@ -45,6 +45,12 @@ class Family(nn.Module, ABC):
         """Window length when the data is one token stream (text); None when examples are whole."""
         return None
 
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one latent code, for families with encode or decode: a vector of latent_dim here (the VAE's,
+        the GAN's); a diffusion model's is its noise, the shape of an example."""
+        return (self.config.latent_dim,)
+
     def tool(self, method: str) -> Callable[..., Any]:
         """Its encode, decode, log_prob or generate, or a one-line error naming the families that have it."""
         if method not in self.tools:

@@ -13,6 +13,8 @@ NOISE_SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")
 DIFFUSION_SAMPLERS = ("ddpm", "ddim", "dpm-solver")
 GELU = ("tanh", "none")
+DESIGN_PRIOR_WEIGHT = 0.2  # Model.optimize's pull toward the prior, chosen on benchmarks/design.py
+DESIGN_STEPS = 200         # its Langevin steps on the codes
 
 
 @dataclass
@@ -23,6 +25,13 @@ class VAEConfig(Options):
     width: int = option(32, "channels of the first conv layer, doubled at each halving (tables: 8x units)", min=1)
     conditional: bool = option(False, "condition encoder and decoder on the class label")
     label_dim: int = option(16, "size of the label embedding (conditional)", min=1)
+    property: str | None = option(None, "tables: a numerical column a head on the latent learns to predict, "
+                                  "so that `optimize` can design rows that raise or lower it")
+    property_weight: float = option(3.0, "weight of the property head's squared error (in standard deviations "
+                                    "of the property) against the ELBO's nats", min=0)
+
+    def codec_options(self) -> dict[str, str]:
+        return {"property": self.property} if self.property is not None else {}
 
 
 @dataclass

@@ -64,15 +64,16 @@ def label_tensor(net: Family, ids: np.ndarray, n: int) -> torch.Tensor:
     return torch.from_numpy(ids)
 
 
-def latent_tensor(latents: Any, latent_dim: int) -> torch.Tensor:
-    """Latent codes (N, latent_dim) as a float tensor, or a one-line error saying what shape they must have."""
+def latent_tensor(latents: Any, latent_shape: tuple[int, ...]) -> torch.Tensor:
+    """Latent codes (N, *latent_shape) as a float tensor, or a one-line error saying what shape they must have."""
     try:
         z = torch.as_tensor(np.asarray(latents, dtype=np.float32))
     except (TypeError, ValueError):
         z = None
-    if z is None or z.dim() != 2 or z.shape[1] != latent_dim or not torch.isfinite(z).all():
+    if z is None or z.dim() < 1 or tuple(z.shape[1:]) != tuple(latent_shape) or not torch.isfinite(z).all():
         shape = tuple(z.shape) if z is not None else type(latents).__name__
-        raise GenloomError(f"latent codes must be finite numbers of shape (N, {latent_dim}); got {shape}")
+        wanted = ", ".join(["N", *map(str, latent_shape)])
+        raise GenloomError(f"latent codes must be finite numbers of shape ({wanted}); got {shape}")
     return z
 
 

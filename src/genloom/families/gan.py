@@ -19,6 +19,14 @@ from ..nets import build_backbone
 from .base import Family, LossStep
 from .configs import GANConfig
 
+# Latent inversion (encode): Adam on z from a few random starts, the best start kept per example.
+INVERSION_STEPS = 200
+INVERSION_STARTS = 4
+INVERSION_LR = 0.1
+PRIOR_WEIGHT = 1e-3      # times ||z||^2 / latent_dim: keeps z where the prior N(0, I) puts codes
+INVERSION_CHUNK = 256    # examples inverted together
+
+
 class Discriminator(nn.Module):
     """Backbone features h(x); score = w.h + embed(y).h, the projection form of a conditional critic.
     On tables, each row comes with its condition vector; `pac` examples are scored as one (rows joined end
@@ -52,7 +60,7 @@ class GAN(Family):
     """G(z, y) against D(x, y); the loop steps D then G on each batch, and samples from the EMA of G."""
 
     name = "gan"
-    tools = frozenset({"decode"})
+    tools = frozenset({"encode", "decode"})
     validates = False  # neither loss says how good the samples are; the image metrics do
 
     def __init__(self, layout: Layout, config: GANConfig):
@@ -82,15 +90,55 @@ class GAN(Family):
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                generator: torch.Generator | None = None, given: Sequence[int] = ()) -> torch.Tensor:
-        """G(z, y): examples in the codec's layout (on tables, under conditions drawn as the data has them,
-        or asking for the first category among the encoded positions `given`)."""
+        """G(z, y): examples in the codec's layout. On tables, under the conditions `given` asks for (its first
+        category), else drawn from `generator` as the data has them; without a generator (the latent tools),
+        deterministically: under the conditions' mean, which `encode` inverts under too (a code cannot carry a
+        row's own category), and without the Gumbel noise on categories (the codec decodes their argmax)."""
         conditions = None
         if self.categories is not None:
             conditions = self.categories.asking(given, len(z))
-            if conditions is None:
-                conditions = self.categories.draw(len(z), generator or torch.Generator().manual_seed(0))
-            conditions = conditions.to(z)
-        return self.output.activate(self._generate(z, labels, conditions), generator)
+            if conditions is None and generator is not None:
+                conditions = self.categories.draw(len(z), generator)
+            conditions = (conditions if conditions is not None else self._mean_conditions(len(z))).to(z)
+        return self.output.activate(self._generate(z, labels, conditions), generator, noise=generator is not None)
+
+    def _mean_conditions(self, n: int) -> torch.Tensor:
+        """n copies of the conditional vector's mean under sampling, a condition that asks for no category:
+        a row's own category cannot be asked for, as decode sees only its code."""
+        return self.categories.mean().expand(n, -1)
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None, steps: int = INVERSION_STEPS,
+               starts: int = INVERSION_STARTS, seed: int = 0) -> torch.Tensor:
+        """Latent inversion: the z whose decode(z) is nearest x (mean squared error, plus PRIOR_WEIGHT
+        ||z||^2 / latent_dim), by Adam from `starts` seeded random codes, the best kept per example.
+        Deterministic; gradients reach z only, also under a caller's no_grad."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.cat([self._invert(x[start:start + INVERSION_CHUNK],
+                                       labels[start:start + INVERSION_CHUNK] if labels is not None else None,
+                                       steps, starts, generator)
+                          for start in range(0, len(x), INVERSION_CHUNK)])
+
+    def _invert(self, x: torch.Tensor, labels: torch.Tensor | None, steps: int, starts: int,
+                generator: torch.Generator) -> torch.Tensor:
+        n, dim = len(x), self.config.latent_dim
+        with torch.inference_mode(False), torch.enable_grad():  # clones: a caller's inference tensors cannot be saved
+            conditions = self._mean_conditions(n * starts).to(x).clone() if self.categories is not None else None
+            labels = labels.repeat(starts).clone() if labels is not None else None
+            target = x.repeat(starts, *[1] * (x.dim() - 1)).clone()  # every start of every example, in one batch
+
+            def errors(z: torch.Tensor) -> torch.Tensor:
+                made = self.output.activate(self._generate(z, labels, conditions), noise=False)
+                return (made - target).square().flatten(1).mean(1)
+
+            z = torch.randn(starts * n, dim, generator=generator).to(x.device).requires_grad_(True)
+            optimiser = torch.optim.Adam([z], lr=INVERSION_LR)
+            for _ in range(steps):
+                loss = (errors(z) + PRIOR_WEIGHT * z.square().mean(1)).sum()  # rows apart: each z its own loss
+                z.grad, = torch.autograd.grad(loss, z)  # not backward(): no gradient lands on the weights
+                optimiser.step()
+            with torch.no_grad():
+                best = errors(z).view(starts, n).argmin(0)
+        return z.detach().view(starts, n, dim)[best, torch.arange(n, device=x.device)]
 
     def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
                           conditions: torch.Tensor | None) -> torch.Tensor:

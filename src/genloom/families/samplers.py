@@ -50,7 +50,9 @@ class DDPMSampler(_EvenlySpaced):
 
 
 class DDIMSampler(_EvenlySpaced):
-    """Deterministic (eta = 0) or stochastic DDIM sampling (Song et al. 2021) on evenly spaced steps."""
+    """Deterministic (eta = 0) or stochastic DDIM sampling (Song et al. 2021) on evenly spaced steps, and
+    deterministic DDIM inversion, data to noise on the same steps (`invert_step`, as diffusers'
+    DDIMInverseScheduler)."""
 
     def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0, clip: bool = True):
         if eta < 0:
@@ -66,10 +68,24 @@ class DDIMSampler(_EvenlySpaced):
         if self.clip:
             x0 = x0.clamp(-1, 1)
         std = self.eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).sqrt()
-        x_prev = abar_prev.sqrt() * x0 + (1 - abar_prev - std ** 2).sqrt() * eps
+        x_prev = self._towards(x0, eps, abar_prev, std)
         if self.eta > 0:
             x_prev = x_prev + std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         return x_prev
+
+    def invert_step(self, output: torch.Tensor, t: int, x: torch.Tensor) -> torch.Tensor:
+        """x at the step before t (the clean data before step 0) moved up to step t, with the network's
+        output at t for x: the step's deterministic update run backwards, exact as the step size goes to 0."""
+        x0, eps = self.schedule.predictions(x, output, t - self.step_size, self.prediction)
+        if self.clip:
+            x0 = x0.clamp(-1, 1)
+        return self._towards(x0, eps, self.schedule.alphas_cumprod[t].to(x.dtype))
+
+    @staticmethod
+    def _towards(x0: torch.Tensor, eps: torch.Tensor, abar: torch.Tensor,
+                 std: torch.Tensor | float = 0.0) -> torch.Tensor:
+        """The DDIM update: predicted x_0 and noise recombined at the noise level abar (less the fresh noise)."""
+        return abar.sqrt() * x0 + (1 - abar - std ** 2).sqrt() * eps
 
 
 class DPMSolverSampler:

@@ -40,8 +40,9 @@ class NoiseSchedule:
 
     def predictions(self, x_t: torch.Tensor, output: torch.Tensor, t: int,
                     prediction: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network's output at step t as (predicted x_0, predicted noise), for epsilon- or v-prediction."""
-        abar = self.alphas_cumprod[t].to(x_t.dtype)
+        """The network's output at step t as (predicted x_0, predicted noise), for epsilon- or v-prediction;
+        t < 0 stands for the clean data (abar = 1), where DDIM inversion starts."""
+        abar = self.alphas_cumprod[t].to(x_t.dtype) if t >= 0 else torch.ones((), dtype=x_t.dtype)
         if prediction == "epsilon":
             return (x_t - (1 - abar).sqrt() * output) / abar.sqrt(), output
         if prediction == "v":  # Salimans & Ho 2022
