@@ -76,3 +76,15 @@ def test_bad_detectors(options, message, thyroid):
 def test_scoring_other_columns_names_them(detector):
     with pytest.raises(gl.GenloomError, match="the table lacks column 'x0'"):
         detector.decision_function(pd.DataFrame({"a": [1.0]}))
+
+
+def test_a_value_far_past_the_training_range_scores_further_out_than_the_edge(detector, thyroid):
+    """The codec's bounds must not turn an outlier into the largest training value: the score keeps rising."""
+    train = thyroid[0]
+    edge = np.median(train, axis=0)
+    edge[0] = train[:, 0].max()
+    rows = np.stack([edge, edge, edge])
+    rows[1, 0] += 2 * train[:, 0].std()
+    rows[2, 0] += 20 * train[:, 0].std()
+    scores = detector.decision_function(rows)
+    assert scores[0] < scores[1] < scores[2] and scores[2] - scores[0] > 10  # nats

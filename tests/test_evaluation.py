@@ -35,14 +35,37 @@ def test_image_evaluation(trained_run, tmp_path):
     scores = gl.evaluate(model)
     digits = gl.load_data("digits")
     held_out = held_out_indices(len(digits), 0.1)[1]  # the tenth that fit held out
-    elbo = model.log_prob(digits.values[held_out], labels=digits.labels[held_out]).mean()
+    x, labels = model.codec.encode(digits.values[held_out]), torch.from_numpy(digits.labels[held_out])
+    with torch.no_grad():
+        log_likelihood, kl, _ = model.ema_net.elbo_terms(x, labels, torch.Generator().manual_seed(0))
+    elbo = (log_likelihood - kl).mean().item()
     assert scores["elbo"] == pytest.approx(elbo, abs=1e-3)
+    assert model.log_prob(digits.values[held_out], labels=digits.labels[held_out]).mean() > elbo  # a tighter bound
     assert scores["bits_per_dim"] == pytest.approx(-elbo / (64 * math.log(2)), rel=1e-4)
     assert 0 < scores["fid_train_vs_held_out"] < min(scores["fid"], scores["fid_noise"])  # real data is the floor
     assert scores["inception_score"] > 1.2  # samples that all look like one class would score 1
     assert (run / "feature_net.safetensors").exists()  # trained once, reused: the same numbers again
     assert gl.evaluate(gl.load(run), save=False) == scores
     assert "not InceptionV3" in json.loads((run / "config.json").read_text())["feature_extractor"]
+
+
+def test_a_run_on_mnist_is_scored_against_its_test_split(tmp_path, monkeypatch):
+    import genloom.evaluation
+
+    model = gl.Model("vae", **TINY_VAE).fit("mnist", steps=2, out=tmp_path / "run", **QUIET)
+    seen = {}
+
+    def record_the_parts(model, held_out, training, samples, seed, progress, **options):
+        seen["held_out"], seen["training"] = held_out, training
+        return {}
+
+    parts = genloom.evaluation.EVALUATORS["image"][1]
+    monkeypatch.setitem(genloom.evaluation.EVALUATORS, "image", (record_the_parts, parts))
+    gl.evaluate(model, save=False)
+    test = gl.load_data("mnist-test")
+    assert torch.equal(seen["held_out"][0], model.codec.encode(test.values))  # all 10,000 test digits
+    assert torch.equal(seen["held_out"][1], torch.from_numpy(test.labels))
+    assert len(seen["training"][0]) == 54_000  # the part of the 60,000 that fit trained on
 
 
 def test_evaluation_errors(text_run):

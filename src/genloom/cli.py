@@ -402,9 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     families = [AUTO, *sorted(CATALOG)]
 
     train = commands.add_parser("train", help="train a model on a data set", description=(
-        "Train a family on DATA: a built-in name (digits, shakespeare, adult, breast_cancer, wine, diabetes), a folder of "
-        "images (one sub-folder per class), a .npy/.npz array, a .txt or .jsonl corpus or a folder of .txt files, "
-        "a .csv/.tsv/.parquet table. Writes the run to --out."))
+        "Train a family on DATA: a built-in name (digits, mnist, shakespeare, adult, breast_cancer, wine, "
+        "diabetes), a folder of images (one sub-folder per class), a .npy/.npz array, a .txt or .jsonl corpus or a "
+        "folder of .txt files, a .csv/.tsv/.parquet table. Writes the run to --out."))
     train.add_argument("data", nargs="?", help="data set; may be left out with --resume")
     train.add_argument("--family", choices=families, metavar="{" + ",".join(families) + "}",
                        help="generative family (default: auto, chosen from the data and the budget; with "

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import torch
 
+from .data.builtin import HELD_OUT
 from .data.dataset import Dataset
 from .data.loaders import load_data, load_source
 from .errors import GenloomError, note
@@ -150,7 +151,8 @@ def _training_data(model: Model) -> Dataset | None:
 def evaluate(model: Model | str | Path, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True,
              inception_weights: str | Path | None = None, target: str | None = None,
              progress: bool = True) -> dict[str, float]:
-    """Score `model` on `data` (all of it), or by default on the part of its training data it held out;
+    """Score `model` on `data` (all of it), or by default on the part of its training data it held out (a
+    built-in data set with a test split of its own, MNIST's: on that);
     save the numbers into its run and report. Image features come from InceptionV3 when its weights file
     (pt_inception-2015-12-05-6726825d.pth) is given by `inception_weights` or $GENLOOM_INCEPTION_WEIGHTS.
     Tables: `target` (default: the one given to load_data) is the column the utility score predicts; a
@@ -178,7 +180,9 @@ def evaluate(model: Model | str | Path, data: Any = None, *, samples: int = 20, 
     training_part = None
     if training is not None and training.kind == data.kind:
         training_part, training_held_out = parts(model, training, model.record["train"]["val_fraction"])
-        if own:
+        if own and training.source.get("source") in HELD_OUT:  # a built-in's own test split (MNIST's)
+            held_out = parts(model, load_data(HELD_OUT[training.source["source"]]), None)[0]
+        elif own:
             if training_held_out is None:
                 raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "
                                    "evaluate on")

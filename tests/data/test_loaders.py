@@ -18,6 +18,18 @@ def test_builtin_diabetes_is_in_its_original_units():
     assert (frame["target"].min(), frame["target"].max()) == (25, 346)
 
 
+def test_builtin_mnist_is_the_shared_set_with_its_own_test_split():
+    from pathlib import Path
+
+    shared = np.load(Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist28.npz")
+    for name, part in (("mnist", "train"), ("mnist-test", "test")):
+        data = gl.load_data(name)
+        assert data.kind == "image" and data.values.shape == (len(shared[f"{part}_labels"]), 28, 28, 1)
+        assert np.array_equal(data.values[..., 0], shared[f"{part}_images"])
+        assert np.array_equal(data.labels, shared[f"{part}_labels"]) and data.class_names == [str(d) for d in range(10)]
+    assert len(gl.load_data("mnist")) == 60_000 and len(gl.load_data("mnist-test")) == 10_000
+
+
 def test_builtin_digits_resized():
     assert gl.load_data("digits", image_size=16).values.shape == (1797, 16, 16, 1)
 

@@ -215,3 +215,19 @@ def test_a_property_column_is_one_quantile_value_whose_place_the_layout_gives():
 def test_a_property_must_be_a_complete_numerical_column(name, message):
     with pytest.raises(GenloomError, match=message):
         TabularCodec(property=name).fit(gl.load_data(_table()))
+
+
+def test_numbers_past_the_training_range_encode_past_the_bound_in_proportion():
+    frame = _table().drop(columns=["score"])
+    for numbers in ("modes", "quantile"):
+        codec = TabularCodec(numbers=numbers).fit(gl.load_data(frame))
+        position = codec.column_starts()["income"]
+        top = frame["income"].max()
+        rows = pd.concat([frame.iloc[[0, 0, 0]]] * 1, ignore_index=True)
+        rows["income"] = [top, top + 10_000, top + 40_000]
+        encoded = codec.encode(rows)[:, position].numpy()
+        assert encoded[0] <= 1 < encoded[1] < encoded[2]
+        # four spreads of the column per unit: 30,000 more is about 30,000 / (4 * 30,500) further
+        assert encoded[2] - encoded[1] == pytest.approx(30_000 / (4 * frame["income"].std()), rel=0.3)
+        in_range = codec.encode(frame)[:, position].numpy()
+        assert np.abs(in_range).max() <= 1  # the training rows themselves stay within the bound

@@ -34,10 +34,27 @@ def test_shapes_of_encode_decode_sample_and_elbo():
     samples = vae.sample(3, None, torch.Generator().manual_seed(0))
     assert samples.shape == (3, 1, 8, 8)
     assert torch.equal(samples, vae.decode(torch.randn(3, 4, generator=torch.Generator().manual_seed(0))))
-    elbo = vae.log_prob(x, generator=torch.Generator().manual_seed(0))
-    log_likelihood, kl, _ = vae.elbo_terms(x, None, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(elbo, log_likelihood - kl)  # the ELBO is its two terms, per example
-    assert elbo.shape == (5,)
+    assert vae.log_prob(x, generator=torch.Generator().manual_seed(0)).shape == (5,)
+
+
+def test_log_prob_is_an_importance_weighted_bound_above_the_elbo_and_steadier(monkeypatch):
+    import genloom.families.vae as vae_module
+
+    torch.manual_seed(0)
+    vae, draws = _vae(), 400
+    x = (torch.rand(3, 1, 8, 8) * 2 - 1).repeat(draws, 1, 1, 1)  # each example scored `draws` times
+    with torch.no_grad():
+        log_likelihood, kl, _ = vae.elbo_terms(x, None, torch.Generator().manual_seed(1))
+        elbo = (log_likelihood - kl).view(draws, 3)
+        monkeypatch.setattr(vae_module, "IMPORTANCE_SAMPLES", 1)
+        one_code = vae.log_prob(x, generator=torch.Generator().manual_seed(2)).view(draws, 3)
+        monkeypatch.setattr(vae_module, "IMPORTANCE_SAMPLES", 16)
+        sixteen = vae.log_prob(x, generator=torch.Generator().manual_seed(3)).view(draws, 3)
+    # one code's weight has the ELBO's mean: its log prior over posterior averages to -KL
+    error = (one_code.var(0) / draws + elbo.var(0) / draws).sqrt()
+    assert ((one_code.mean(0) - elbo.mean(0)).abs() < 4 * error).all()
+    assert (sixteen.mean(0) > elbo.mean(0) + 4 * error).all()  # tighter
+    assert (sixteen.std(0) < 0.8 * elbo.std(0)).all()  # and steadier
 
 
 def test_beta_weights_the_kl_term():

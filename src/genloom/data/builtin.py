@@ -20,6 +20,15 @@ def digits() -> Dataset:
                    [str(d) for d in range(10)], {"source": "digits"})
 
 
+def _mnist(part: str) -> Dataset:
+    """MNIST at 28x28 (LeCun, Cortes and Burges; CC BY-SA 3.0), shipped in the package: 60,000 training and
+    10,000 test digits, a split stratified by digit."""
+    with np.load(Path(__file__).parent / "builtin_data" / "mnist28.npz") as arrays:
+        images, labels = arrays[f"{part}_images"][..., None], arrays[f"{part}_labels"].astype(np.int64)
+    name = "mnist" if part == "train" else "mnist-test"
+    return Dataset("image", images, name, labels, [str(d) for d in range(10)], {"source": name})
+
+
 def shakespeare() -> Dataset:
     """The tiny-Shakespeare corpus of char-rnn and nanoGPT: 1,115,394 characters, shipped in the package."""
     text = (Path(__file__).parent / "builtin_data" / "tinyshakespeare.txt").read_text(encoding="utf-8")
@@ -53,5 +62,9 @@ def diabetes() -> Dataset:
 
 
 BUILTINS: dict[str, Callable[[], Dataset]] = {
-    "digits": digits, "shakespeare": shakespeare, "adult": adult, "diabetes": diabetes,
+    "digits": digits, "mnist": lambda: _mnist("train"), "mnist-test": lambda: _mnist("test"),
+    "shakespeare": shakespeare, "adult": adult, "diabetes": diabetes,
     "breast_cancer": lambda: _sklearn_table("breast_cancer"), "wine": lambda: _sklearn_table("wine")}
+
+# Built-in data sets with a test split of their own: `evaluate` scores a run trained on one against it.
+HELD_OUT = {"mnist": "mnist-test"}

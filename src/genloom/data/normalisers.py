@@ -1,5 +1,6 @@
 """How a numerical column becomes values a network can learn: CTGAN's modes, or TabDDPM's quantiles. Each
-normaliser fits a typed state on the present values and encodes/decodes blocks of the tabular codec."""
+normaliser fits a typed state on the present values, encodes/decodes blocks of the tabular codec, and gives the
+column's spread (what a value past the training range moves its encoding by)."""
 from __future__ import annotations
 
 import warnings
@@ -68,6 +69,13 @@ class ModeNormaliser:
         return np.concatenate([alpha[:, None], np.eye(len(means))[mode]], axis=1).astype(np.float32)
 
     @staticmethod
+    def spread(state: Modes) -> float:
+        """The mixture's standard deviation."""
+        weights, means, stds = (np.array(v) for v in (state.weights, state.means, state.stds))
+        centre = (weights * means).sum()
+        return float(np.sqrt((weights * (stds ** 2 + (means - centre) ** 2)).sum()))
+
+    @staticmethod
     def decode(block: np.ndarray, state: Modes) -> np.ndarray:
         mode = block[:, 1:1 + len(state.means)].argmax(1)
         return np.clip(block[:, 0], -1, 1) * 4 * np.array(state.stds)[mode] + np.array(state.means)[mode]
@@ -99,6 +107,13 @@ class QuantileNormaliser:
         u = 0.5 * (np.interp(x, quantiles, levels) - np.interp(-x, -quantiles[::-1], -levels[::-1]))
         z = ndtri(np.clip(u, 1e-7, 1 - 1e-7)) / cls.SCALE
         return np.clip(z, -0.999, 0.999)[:, None].astype(np.float32)
+
+    @staticmethod
+    def spread(state: Quantiles) -> float:
+        """A robust standard deviation: the interquartile range over a normal's (1.349)."""
+        quantiles = np.array(state.quantiles)
+        low, high = np.interp([0.25, 0.75], np.linspace(0, 1, len(quantiles)), quantiles)
+        return float(high - low) / 1.349
 
     @classmethod
     def decode(cls, block: np.ndarray, state: Quantiles) -> np.ndarray:

@@ -95,9 +95,17 @@ class NumericalColumn:
         return spans + [Span("missing", 2)] if self.state.missing else spans
 
     def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        """The column's block; a value past the training range goes on past the normaliser's bound by its distance
+        from the range in units of 4 spreads (the normalisers' scale), so that a likelihood sees how far out it
+        lies rather than an edge value (what makes an outlier an outlier)."""
         x = self._numbers(values)
         missing = np.isnan(x)
-        block = self.normaliser.encode(np.where(missing, self.state.fill, x), self.state.transform, rng)
+        filled = np.where(missing, self.state.fill, x)
+        block = self.normaliser.encode(filled, self.state.transform, rng)
+        excess = np.maximum(filled - self.state.max, 0) + np.minimum(filled - self.state.min, 0)
+        if excess.any():
+            spread = self.normaliser.spread(self.state.transform) or (self.state.max - self.state.min) or 1.0
+            block[:, 0] += (excess / (4 * spread)).astype(block.dtype)
         return np.concatenate([block] + ([_missing_block(missing)] if self.state.missing else []), axis=1)
 
     def to_numbers(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
