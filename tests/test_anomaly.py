@@ -66,7 +66,7 @@ def test_a_written_detector_keeps_its_threshold(thyroid, tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"contamination": 0}, "contamination is the share of anomalies expected, in (0, 0.5]; got 0"),
     ({"contamination": 0.6}, "in (0, 0.5]; got 0.6"),
-    ({"family": "diffusion"}, "family 'diffusion' gives no likelihood to score with; choose vae, autoregressive"),
+    ({"family": "gan"}, "family 'gan' gives no anomaly score; choose vae, diffusion, autoregressive"),
 ])
 def test_bad_detectors(options, message, thyroid):
     with pytest.raises(gl.GenloomError, match=re.escape(message)):
@@ -88,3 +88,13 @@ def test_a_value_far_past_the_training_range_scores_further_out_than_the_edge(de
     rows[2, 0] += 20 * train[:, 0].std()
     scores = detector.decision_function(rows)
     assert scores[0] < scores[1] < scores[2] and scores[2] - scores[0] > 10  # nats
+
+
+def test_a_diffusion_model_scores_by_its_denoising_error(thyroid, tmp_path):
+    x_train, x_test, y_test = thyroid
+    detector = gl.AnomalyDetector(family="diffusion", steps=200).fit(x_train, out=tmp_path / "run")
+    scores = detector.decision_function(x_test)
+    assert roc_auc_score(y_test, scores) > 0.9  # chance is 0.5
+    np.testing.assert_array_equal(scores, detector.decision_function(x_test))  # fixed noise at fixed levels
+    record = gl.load(tmp_path / "run").record["anomaly"]
+    assert record["score"] == "denoising error averaged over 20 noise levels; higher is more anomalous"

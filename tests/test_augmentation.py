@@ -6,7 +6,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import genloom as gl
-from genloom.augmentation import balanced_resampling, shortfalls
+from genloom.augmentation import KINDS, balanced_resampling, shortfalls
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_a_ratio_fills_part_way_and_a_balanced_set_is_left_alone(imbalanced):
 
 def test_balanced_resampling_repeats_the_rare_rows(imbalanced):
     data = gl.load_data(imbalanced)
-    resampled = balanced_resampling(data, imbalanced["label"].astype(str).to_numpy(), seed=0)
+    resampled = balanced_resampling(data, imbalanced["label"].astype(str).to_numpy(), 0, KINDS["table"].take)
     assert resampled.values["label"].value_counts().to_dict() == {0: 300, 1: 300}
     assert resampled.values["x"].iloc[330:].isin(imbalanced["x"].iloc[300:]).all()
 

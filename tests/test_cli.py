@@ -395,3 +395,17 @@ def test_train_with_a_property_then_optimize_writes_designed_rows(tmp_path):
     # body mass index rises with disease progression in this data: designs toward it move bmi the same way
     assert designed["--maximize"]["bmi"].mean() > designed["--minimize"]["bmi"].mean()
     assert designed["--maximize"]["target"].mean() > designed["--minimize"]["target"].mean()
+
+
+def test_augment_writes_the_balanced_table_and_says_how_made_rows_are_marked(tmp_path):
+    rng = np.random.default_rng(0)
+    label = np.array(["common"] * 90 + ["rare"] * 10)
+    pd.DataFrame({"size": np.where(label == "rare", 5.0, 0.0) + rng.normal(0, 1, 100), "label": label}).to_csv(
+        tmp_path / "t.csv", index=False)
+    result = genloom("augment", tmp_path / "t.csv", "--target", "label", "--balance", "--family", "vae", "--steps", "30",
+                     "--quiet", "-o", tmp_path / "a.csv")
+    assert result.returncode == 0, result.stderr
+    assert "added 80 of rare; 180 examples in all; written to" in result.stdout
+    assert "(the column 'synthetic' marks the rows made: drop it to use them alike)" in result.stdout
+    written = pd.read_csv(tmp_path / "a.csv")
+    assert (written["label"].value_counts() == 90).all() and written["synthetic"].sum() == 80

@@ -27,7 +27,9 @@ def test_the_family_on_a_kind_wins_over_the_kind_which_wins_over_the_family():
     assert defaults_for("autoregressive", "table").train["batch_size"] == 500      # the kind's
     assert defaults_for("autoregressive", "text").train["batch_size"] == 32        # the family's on that kind
     assert defaults_for("gan", "table").train["lr"] == 2e-4 and defaults_for("gan", "table").options == {"pac": 10}
-    assert defaults_for("vae", None) == defaults_for("vae", "image")               # nothing per kind for a VAE
+    assert defaults_for("vae", None).options == {}                                 # before the data: nothing
+    assert defaults_for("vae", "image").options == {"importance_samples": 1}       # the VAE's on images
+    assert family_config("vae", "table", {}).importance_samples == 16              # the family's own elsewhere
 
 
 def test_given_options_win_and_none_means_the_default():

@@ -40,7 +40,6 @@ def test_image_evaluation(trained_run, tmp_path):
         log_likelihood, kl, _ = model.ema_net.elbo_terms(x, labels, torch.Generator().manual_seed(0))
     elbo = (log_likelihood - kl).mean().item()
     assert scores["elbo"] == pytest.approx(elbo, abs=1e-3)
-    assert model.log_prob(digits.values[held_out], labels=digits.labels[held_out]).mean() > elbo  # a tighter bound
     assert scores["bits_per_dim"] == pytest.approx(-elbo / (64 * math.log(2)), rel=1e-4)
     assert 0 < scores["fid_train_vs_held_out"] < min(scores["fid"], scores["fid_noise"])  # real data is the floor
     assert scores["inception_score"] > 1.2  # samples that all look like one class would score 1

@@ -1,7 +1,8 @@
 """AnomalyDetector: a generative model's likelihood as an outlier score, shaped like PyOD's detectors and
 scikit-learn's (fit, decision_function, predict, score_samples, get_params), so it drops into their pipelines
-and model selection. The score is the negative log-likelihood in nats (a VAE: its negative ELBO): examples the
-model finds unlikely are the anomalies."""
+and model selection. The score is the family's anomaly_score: the negative log-likelihood in nats (a VAE: its
+importance-weighted bound), a diffusion model's denoising error over noise levels; examples the model finds
+unlikely are the anomalies."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,6 @@ from .errors import GenloomError
 from .families import CATALOG, family_class
 from .model import Model
 
-SCORE = "negative log-likelihood in nats (a VAE: its negative ELBO); higher is more anomalous"
 
 
 def check_contamination(contamination: float) -> float:
@@ -49,10 +49,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         """Train the model on X (y is ignored: the detector learns what normal looks like) and set the threshold
         from its scores of X. With `out`, the run is written there, threshold included."""
         contamination = check_contamination(self.contamination)
-        if self.family not in CATALOG or "log_prob" not in family_class(self.family).tools:
-            scoring = [name for name in CATALOG if "log_prob" in family_class(name).tools]
-            raise GenloomError(f"family {self.family!r} gives no likelihood to score with; choose "
-                               f"{', '.join(scoring)}")
+        if self.family not in CATALOG or "anomaly_score" not in family_class(self.family).tools:
+            scoring = [name for name in CATALOG if "anomaly_score" in family_class(name).tools]
+            raise GenloomError(f"family {self.family!r} gives no anomaly score; choose {', '.join(scoring)}")
         data = X if isinstance(X, Dataset) else as_examples(X)  # a Dataset keeps its name and source in the run
         self.model_ = Model(self.family, **(self.options or {})).fit(data, steps=self.steps, minutes=self.minutes,
                                                                      seed=self.seed, out=out, progress=False)
@@ -61,12 +60,13 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         if out is not None:
             self.model_.record["anomaly"] = {"threshold": self.threshold_, "contamination": contamination,
-                                             "score": SCORE}
+                                             "score": f"{self.model_.ema_net.anomaly_measure}; higher is more "
+                                                      "anomalous"}
             self.model_.write_record()
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        return -self.model_.log_prob(as_examples(X), seed=self.seed)
+        return self.model_.anomaly_scores(as_examples(X), seed=self.seed)
 
     def score_samples(self, X: Any) -> np.ndarray:
         return -self.decision_function(X)

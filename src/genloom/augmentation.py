@@ -59,7 +59,9 @@ class ClassedKind:
     model_options: dict[str, Any]                                    # what the model needs to draw by class
     draw: Callable[[Model, Dataset, str | None, str, int, int], Any]  # (model, data, target, class, n, seed)
     join: Callable[[Dataset, list[Any], str], Any]                   # (data, drawn parts, marker) -> values
+    take: Callable[[Any, np.ndarray], Any]                           # (values, indices) -> those examples
     writers: dict[str, Callable[[Augmented, Any], None]]             # file suffix -> write to an open file
+    marked: str                                                      # where the file marks the made examples
 
 
 def table_classes(data: Dataset, target: str | None, marker: str) -> np.ndarray:
@@ -67,7 +69,8 @@ def table_classes(data: Dataset, target: str | None, marker: str) -> np.ndarray:
     if target is None:
         raise GenloomError("name the column whose classes to balance: target='column' (CLI: --target COLUMN)")
     if target not in frame.columns:
-        raise GenloomError(f"target column {target!r} is not in the table; columns: {', '.join(map(str, frame.columns))}")
+        raise GenloomError(f"target column {target!r} is not in the table; columns: "
+                           f"{', '.join(map(str, frame.columns))}")
     if marker in frame.columns:
         raise GenloomError(f"the table already has a column {marker!r}; name the marker column otherwise "
                            "(marker=..., CLI: --marker)")
@@ -118,9 +121,13 @@ def write_images(result: Augmented, handle: Any) -> None:
 
 KINDS: dict[str, ClassedKind] = {
     "table": ClassedKind(table_classes, {}, draw_rows, join_rows,
+                         lambda values, indices: values.iloc[indices].reset_index(drop=True),
                          {".csv": lambda result, handle: result.values.to_csv(handle, index=False),
-                          ".parquet": lambda result, handle: result.values.to_parquet(handle, index=False)}),
-    "image": ClassedKind(image_classes, {"conditional": True}, draw_images, join_images, {".npz": write_images}),
+                          ".parquet": lambda result, handle: result.values.to_parquet(handle, index=False)},
+                         "the column {marker!r} marks the rows made: drop it to use them alike"),
+    "image": ClassedKind(image_classes, {"conditional": True}, draw_images, join_images,
+                         lambda values, indices: values[indices], {".npz": write_images},
+                         "the array 'synthetic' marks the images made"),
 }
 
 
@@ -145,7 +152,8 @@ def shortfalls(classes: np.ndarray, ratio: float) -> dict[str, int]:
     return {str(name): int(goal - count) for name, count in zip(names, counts) if count < goal}
 
 
-def balanced_resampling(data: Dataset, classes: np.ndarray, seed: int) -> Dataset:
+def balanced_resampling(data: Dataset, classes: np.ndarray, seed: int, take: Callable[[Any, np.ndarray], Any],
+                        ) -> Dataset:
     """The data with every class's examples repeated (drawn with replacement) up to the largest class's count:
     what the model trains on, so that it learns the rare classes as well as the common ones."""
     rng = np.random.default_rng(seed)
@@ -153,9 +161,8 @@ def balanced_resampling(data: Dataset, classes: np.ndarray, seed: int) -> Datase
     extra = [rng.choice(np.flatnonzero(classes == name), counts.max() - count)
              for name, count in zip(names, counts) if count < counts.max()]
     order = np.concatenate([np.arange(len(classes)), *extra]).astype(np.int64)
-    values = data.values.iloc[order].reset_index(drop=True) if data.kind == "table" else data.values[order]
     labels = data.labels[order] if data.labels is not None else None
-    return Dataset(data.kind, values, data.name, labels, data.class_names, data.source)
+    return Dataset(data.kind, take(data.values, order), data.name, labels, data.class_names, data.source)
 
 
 def augment(data: Any, *, target: str | None = None, ratio: float = 1.0, family: str = AUTO,
@@ -180,8 +187,8 @@ def augment(data: Any, *, target: str | None = None, ratio: float = 1.0, family:
     model = Model(family, **{**kind.model_options, **(options or {})})
     # the codec learns the data as it is (a repeated rare row would become a spike its numbers snap to); the model
     # learns from the balanced resampling
-    model.fit(balanced_resampling(learnt, classes, seed), steps=steps, minutes=minutes, seed=seed, codec_data=learnt,
-              progress=progress)
+    model.fit(balanced_resampling(learnt, classes, seed, kind.take), steps=steps, minutes=minutes, seed=seed,
+              codec_data=learnt, progress=progress)
     parts = [kind.draw(model, dataset, target, name, count, seed + index)
              for index, (name, count) in enumerate(wanted.items())]
     added = np.concatenate([np.full(count, name, dtype=object) for name, count in wanted.items()])

@@ -326,8 +326,7 @@ def cmd_augment(args: argparse.Namespace) -> None:
     result = augment(data, target=args.target, ratio=1.0 if args.balance else args.ratio, family=args.family,
                      steps=args.steps, minutes=args.minutes, seed=args.seed, marker=marker, progress=not args.quiet)
     result.save(output)
-    dropping = f" (the column {marker!r} marks the rows made: drop it to use them alike)" if result.kind == "table" else ""
-    print(f"{result.summary()}; written to {output}{dropping}")
+    print(f"{result.summary()}; written to {output} ({kind_of(data).marked.format(marker=marker)})")
 
 
 def _condition(text: str) -> tuple[str, str]:
@@ -560,7 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               parser_class=Parser)
     anomaly_fit = anomaly_commands.add_parser("fit", help="train a detector on (mostly) normal data")
     anomaly_fit.add_argument("data", help="a table (.csv, .parquet), images (a folder, .npy) or a built-in name")
-    anomaly_fit.add_argument("--family", default="vae", help="vae or autoregressive (default: vae)")
+    anomaly_fit.add_argument("--family", default="vae", help="vae, diffusion (its denoising error) or "
+                             "autoregressive (default: vae)")
     anomaly_fit.add_argument("--contamination", type=float, default=0.1,
                              help="share of the training data expected to be anomalous, in (0, 0.5] (default: 0.1)")
     anomaly_fit.add_argument("--steps", type=int, help="training steps (default: the family's)")

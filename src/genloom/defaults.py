@@ -45,6 +45,9 @@ TABLE: dict[tuple[str, str], Defaults] = {
     ("autoregressive", "text"): Defaults(train={"optimizer": "muon", "muon_lr": 0.02, "batch_size": 32,
                                                 "warmup_steps": 30, "min_lr_ratio": 0.0}),
     ("autoregressive", "table"): Defaults(codec={"numbers": "quantile"}),  # one token per number: its quantile bin
+    # an image's ELBO sums over its pixels and is steady from one code (one-class MNIST digit 0: AUROC 0.992 with one
+    # code, 0.990 with 16, at a sixteenth of the cost); a table row's is not (0.01-0.05 AUROC on ODDS tables)
+    ("vae", "image"): Defaults(options={"importance_samples": 1}),
 }
 
 

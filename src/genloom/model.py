@@ -330,6 +330,15 @@ class Model:
                                         torch.Generator().manual_seed(seed)))
         return rows.sort_values(trained, ascending=not maximize, kind="stable").reset_index(drop=True)
 
+    @torch.no_grad()
+    def anomaly_scores(self, values: Any, labels: Any = None, seed: int = 0) -> np.ndarray:
+        """How unlike the training data each example (an image, a table row) is, higher = less typical: the
+        negative log-likelihood in nats where the family has one, a diffusion model's denoising error averaged
+        over noise levels (describe()'s tools say which families have it)."""
+        score = self._fitted().tool("anomaly_score")
+        x, ids = self._on_device(self.codec.encode(values), labels)
+        return score(x, ids, torch.Generator().manual_seed(seed)).cpu().numpy()
+
     def _scored_tokens(self, text: str, index: int) -> torch.Tensor:
         """(1, T+1): the start token, then the text's T tokens, at most a context's worth."""
         tokens = self.codec.encode(text)

@@ -24,7 +24,7 @@ class Autoregressive(Family):
     """p(x) = prod_t p(x_t | x_<t), trained with cross-entropy on windows of the token stream."""
 
     name = "autoregressive"
-    tools = frozenset({"log_prob", "generate"})
+    tools = frozenset({"log_prob", "anomaly_score", "generate"})
 
     def __init__(self, layout: Layout, config: AutoregressiveConfig):
         super().__init__(layout, config)

@@ -27,7 +27,8 @@ class Family(nn.Module, ABC):
 
     name: ClassVar[str]
     validates: ClassVar[bool] = True      # False where no held-out loss measures quality (a GAN's)
-    tools: ClassVar[frozenset[str]] = frozenset()  # which of encode, decode, log_prob and generate it has
+    tools: ClassVar[frozenset[str]] = frozenset()  # which of encode, decode, log_prob, anomaly_score, generate...
+    anomaly_measure: ClassVar[str] = "negative log-likelihood in nats"  # what its anomaly_score is
 
     def __init__(self, layout: Layout, config: Any):
         super().__init__()
@@ -57,6 +58,12 @@ class Family(nn.Module, ABC):
             having = [name for name in CATALOG if method in family_class(name).tools]
             raise GenloomError(f"family '{self.name}' has no {method}; families with one: {', '.join(having)}")
         return getattr(self, method)
+
+    def anomaly_score(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """How unlike the training data each example is (higher: less typical): its negative log-likelihood,
+        for the families with one; a family without a likelihood and with a measure of its own overrides this."""
+        return -self.log_prob(x, labels, generator)
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters per optimiser; one group called 'model' unless the family needs more."""

@@ -25,6 +25,8 @@ class VAEConfig(Options):
     width: int = option(32, "channels of the first conv layer, doubled at each halving (tables: 8x units)", min=1)
     conditional: bool = option(False, "condition encoder and decoder on the class label")
     label_dim: int = option(16, "size of the label embedding (conditional)", min=1)
+    importance_samples: int = option(16, "codes per example in log_prob's importance-weighted bound (1: the ELBO); "
+                                     "default 1 on images", min=1)
     property: str | None = option(None, "tables: a numerical column a head on the latent learns to predict, "
                                   "so that `optimize` can design rows that raise or lower it")
     property_weight: float = option(3.0, "weight of the property head's squared error (in standard deviations "

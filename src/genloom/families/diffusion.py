@@ -19,6 +19,8 @@ from .multinomial import MultinomialDiffusion
 from .samplers import DDIMSampler, DDPMSampler, DPMSolverSampler
 from .schedules import NoiseSchedule
 
+ANOMALY_LEVELS = 20  # noise levels an anomaly score averages the denoising loss over
+
 SAMPLERS: dict[str, Callable[..., object]] = {
     "ddpm": lambda schedule, prediction, eta: DDPMSampler(schedule, prediction),
     "ddim": lambda schedule, prediction, eta: DDIMSampler(schedule, prediction, eta=eta),
@@ -30,7 +32,8 @@ class Diffusion(Family):
     """A denoiser eps(x_t, t, y) trained with the simple MSE loss at uniformly drawn noise levels."""
 
     name = "diffusion"
-    tools = frozenset({"encode", "decode"})
+    tools = frozenset({"encode", "decode", "anomaly_score"})
+    anomaly_measure = f"denoising error averaged over {ANOMALY_LEVELS} noise levels"
 
     def __init__(self, layout: Layout, config: DiffusionConfig):
         super().__init__(layout, config)
@@ -72,16 +75,16 @@ class Diffusion(Family):
         x_t = abar.sqrt() * x + (1 - abar).sqrt() * noise
         return x_t, noise if self.config.prediction == "epsilon" else abar.sqrt() * noise - (1 - abar).sqrt() * x
 
-    def noise_loss(self, x: torch.Tensor, labels: torch.Tensor | None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-        """Per-example loss at a random noise level: the MSE of the Gaussian part's prediction, plus the
-        multinomial part's KL on a table's one-hot spans."""
+    def noise_loss(self, x: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator | None = None,
+                   t: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-example loss at a random noise level (or at `t`): the MSE of the Gaussian part's prediction, plus
+        the multinomial part's KL on a table's one-hot spans."""
         continuous, one_hot = self._split(x)
         if generator is None:
-            t = torch.randint(self.config.timesteps, (len(x),), device=x.device)
+            t = torch.randint(self.config.timesteps, (len(x),), device=x.device) if t is None else t
             noise = torch.randn_like(continuous)
         else:  # a fixed CPU generator: the same held-out score on every device
-            t = torch.randint(self.config.timesteps, (len(x),), generator=generator).to(x.device)
+            t = torch.randint(self.config.timesteps, (len(x),), generator=generator).to(x.device) if t is None else t
             noise = torch.randn(continuous.shape, generator=generator).to(x)
         noisy, target = self.corrupt(continuous, noise, t)
         noisy_one_hot = self.categories.corrupt(one_hot, t, generator) if one_hot is not None else None
@@ -96,6 +99,15 @@ class Diffusion(Family):
 
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         yield "model", self.noise_loss(x, labels).mean(), {}
+
+    def anomaly_score(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """The denoising loss averaged over ANOMALY_LEVELS noise levels spread over the schedule, with fixed noise:
+        what the denoiser finds hard to denoise is unlike what it learnt (the ELBO is a weighted sum of these
+        losses; unweighted, they are in the training loss's units, not nats)."""
+        levels = torch.linspace(0, self.config.timesteps - 1, ANOMALY_LEVELS).round().long().tolist()
+        return torch.stack([self.noise_loss(x, labels, generator, torch.full((len(x),), level, device=x.device))
+                            for level in levels]).mean(0)
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         loss = self.noise_loss(x, labels, torch.Generator().manual_seed(0))

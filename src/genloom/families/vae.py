@@ -14,7 +14,6 @@ from ..nets import build_backbone
 from .base import Family, LossStep
 from .configs import VAEConfig
 
-IMPORTANCE_SAMPLES = 16  # codes per example in log_prob
 LANGEVIN_STEP = 0.05  # of unadjusted Langevin dynamics: some 1% too wide on N(0, I), mixed in 100 steps
 
 
@@ -23,7 +22,7 @@ class VAE(Family):
     N(0, I)."""
 
     name = "vae"
-    tools = frozenset({"encode", "decode", "log_prob", "design"})
+    tools = frozenset({"encode", "decode", "log_prob", "anomaly_score", "design"})
 
     def __init__(self, layout: Layout, config: VAEConfig):
         super().__init__(layout, config)
@@ -96,20 +95,21 @@ class VAE(Family):
 
     def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Per-example importance-weighted lower bound on log p(x) in nats (Burda et al. 2016), from
-        IMPORTANCE_SAMPLES codes drawn from q(z | x): tighter than the ELBO (its one-code case) and steadier, which
+        """Per-example importance-weighted lower bound on log p(x) in nats (Burda et al. 2016), from the config's
+        importance_samples codes drawn from q(z | x): tighter than the ELBO (its one-code case) and steadier, which
         a score needs: one code's ELBO is noisy enough to cost an anomaly detector 0.01 to 0.05 AUROC on ODDS
         tables (benchmarks/anomaly.py)."""
         mean, log_var = self.posterior(x, labels)
         spread, condition = torch.exp(0.5 * log_var), self._condition(labels)
         weights = []
-        for _ in range(IMPORTANCE_SAMPLES):
+        samples = self.config.importance_samples
+        for _ in range(samples):
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
             z = mean + spread * noise
             log_likelihood = self.reconstruction.log_prob(x, self.decoder(z, condition), self.log_scale.clamp(-7, 2))
             log_prior_over_posterior = 0.5 * (noise.pow(2) + log_var - z.pow(2)).sum(1)  # the 2 pi terms cancel
             weights.append(log_likelihood + log_prior_over_posterior.float())
-        return torch.logsumexp(torch.stack(weights), dim=0) - math.log(IMPORTANCE_SAMPLES)
+        return torch.logsumexp(torch.stack(weights), dim=0) - math.log(samples)
 
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         log_likelihood, kl, z = self.elbo_terms(x, labels)
