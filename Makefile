@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# MNIST (11 MB) is kept out of git: the built-in `mnist` is copied in from the shared data sets beside the checkout
+MNIST  := src/genloom/data/builtin_data/mnist28.npz
 
 .PHONY: demo test install install-dev clean
 
@@ -25,8 +27,12 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q --no-deps --target $(VENV)/oracles torch-fidelity==0.4.0
 	touch $@
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+$(MNIST):
+	if [ -f ../shared/data/mnist28.npz ]; then cp ../shared/data/mnist28.npz $@; \
+	else echo "no ../shared/data/mnist28.npz: the built-in mnist stays unavailable"; fi
+
+install: $(VENV)/.installed $(MNIST)
+install-dev: $(VENV)/.installed-dev $(MNIST)
 
 demo: install
 	$(BIN)/genloom train digits --family vae --minutes 2 --out runs/demo

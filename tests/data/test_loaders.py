@@ -30,6 +30,14 @@ def test_builtin_mnist_is_the_shared_set_with_its_own_test_split():
     assert len(gl.load_data("mnist")) == 60_000 and len(gl.load_data("mnist-test")) == 10_000
 
 
+def test_builtin_mnist_missing_says_how_to_install_it(monkeypatch, tmp_path):
+    import genloom.data.builtin
+
+    monkeypatch.setattr(genloom.data.builtin, "__file__", str(tmp_path / "builtin.py"))
+    with pytest.raises(gl.GenloomError, match="the built-in mnist is not installed: put mnist28.npz"):
+        gl.load_data("mnist")
+
+
 def test_builtin_digits_resized():
     assert gl.load_data("digits", image_size=16).values.shape == (1797, 16, 16, 1)
 

@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..errors import GenloomError
 from .dataset import Dataset
 
 
@@ -23,7 +24,11 @@ def digits() -> Dataset:
 def _mnist(part: str) -> Dataset:
     """MNIST at 28x28 (LeCun, Cortes and Burges; CC BY-SA 3.0), shipped in the package: 60,000 training and
     10,000 test digits, a split stratified by digit."""
-    with np.load(Path(__file__).parent / "builtin_data" / "mnist28.npz") as arrays:
+    path = Path(__file__).parent / "builtin_data" / "mnist28.npz"
+    if not path.exists():  # too large for the repository: `make install` copies it from the shared data sets
+        raise GenloomError(f"the built-in mnist is not installed: put mnist28.npz (train_images, train_labels, "
+                           f"test_images, test_labels) at {path}, or run `make install` beside ../shared/data")
+    with np.load(path) as arrays:
         images, labels = arrays[f"{part}_images"][..., None], arrays[f"{part}_labels"].astype(np.int64)
     name = "mnist" if part == "train" else "mnist-test"
     return Dataset("image", images, name, labels, [str(d) for d in range(10)], {"source": name})
