@@ -67,3 +67,16 @@ def write_images(folder, sizes, mode="RGB", seed=0):
         Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode).save(path)
         paths.append(path)
     return paths
+
+
+def crash_at_training_step(monkeypatch, family_class, step: int) -> None:
+    """Make `family_class.losses` raise KeyboardInterrupt at its `step`-th training step (validation passes, in
+    eval mode, are not counted): a run killed in the middle of training."""
+    original, calls = family_class.losses, {"n": 0}
+
+    def losses(self, x, labels):
+        calls["n"] += self.training
+        if calls["n"] == step and self.training:
+            raise KeyboardInterrupt
+        yield from original(self, x, labels)
+    monkeypatch.setattr(family_class, "losses", losses)

@@ -135,7 +135,7 @@ def test_loading_a_run_of_an_unknown_family(trained_run, tmp_path):
     copy = shutil.copytree(trained_run, tmp_path / "run")
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**config, "family": "flow"}))
-    with pytest.raises(gl.GenloomError, match="unknown family 'flow'; known families: autoregressive, diffusion, gan, vae, wgan-gp"):
+    with pytest.raises(gl.GenloomError, match="unknown family 'flow'; known families: autoregressive, diffusion, gan, latent-diffusion, stylegan, vae, vq-vae, wgan-gp"):
         gl.load(copy)
 
 
@@ -400,7 +400,7 @@ def test_a_family_without_a_latent_says_which_families_have_one(text_run):
             call()
         message = str(error.value)
         assert re.fullmatch(r"family 'autoregressive' has no (encode|decode); families with one: "
-                            r"vae, gan, wgan-gp, diffusion", message)
+                            r"vae, gan, wgan-gp, stylegan, diffusion", message)
 
 
 def test_a_diffusion_run_encodes_to_noise_interpolates_and_edits(tmp_path, digits):

@@ -26,6 +26,11 @@ class Defaults:
 GAN_TRAIN = {"lr": 2e-4, "adam_beta1": 0.5, "adam_beta2": 0.999, "warmup_steps": 0, "min_lr_ratio": 1.0,
              "ema_decay": 0.999, "grad_clip": 10.0}
 
+DIFFUSION_TRAIN = {"lr": 1e-3, "ema_decay": 0.999, "warmup_steps": 100}
+# a GPT wants no weight average, some decay and a higher learning rate than a small conv net
+AUTOREGRESSIVE_TRAIN = {"lr": 3e-3, "batch_size": 16, "ema_decay": 0.0, "weight_decay": 0.1, "warmup_steps": 100,
+                        "min_lr_ratio": 0.1, "eval_every": 250}
+
 TABLE: dict[tuple[str, str], Defaults] = {
     # rows of a table are cheap: large batches, as CTGAN's and TVAE's
     (ANY, "table"): Defaults(train={"batch_size": 500}),
@@ -34,13 +39,15 @@ TABLE: dict[tuple[str, str], Defaults] = {
     # WGAN-GP's Adam betas (0, 0.9), as the paper
     ("wgan-gp", ANY): Defaults(train={**GAN_TRAIN, "adam_beta1": 0.0, "adam_beta2": 0.9}),
     ("wgan-gp", "table"): Defaults(options={"pac": 10}),
-    ("diffusion", ANY): Defaults(train={"lr": 1e-3, "ema_decay": 0.999, "warmup_steps": 100}),
+    ("stylegan", ANY): Defaults(train=GAN_TRAIN),
+    ("diffusion", ANY): Defaults(train=DIFFUSION_TRAIN),
+    ("latent-diffusion", ANY): Defaults(train=DIFFUSION_TRAIN),
     # TabDDPM: quantile-transformed numbers; categories come out better from 100 small DDPM steps than from
     # 20 large ones (benchmarked)
     ("diffusion", "table"): Defaults(options={"sampler": "ddpm", "sample_steps": 100}, codec={"numbers": "quantile"}),
-    # a GPT wants no weight average, some decay and a higher learning rate than a small conv net
-    ("autoregressive", ANY): Defaults(train={"lr": 3e-3, "batch_size": 16, "ema_decay": 0.0, "weight_decay": 0.1,
-                                             "warmup_steps": 100, "min_lr_ratio": 0.1, "eval_every": 250}),
+    ("autoregressive", ANY): Defaults(train=AUTOREGRESSIVE_TRAIN),
+    # its autoencoder learns from larger batches at a conv net's rate; the transformer then takes them too
+    ("vq-vae", ANY): Defaults(train={**AUTOREGRESSIVE_TRAIN, "lr": 2e-3, "batch_size": 64}),
     # Muon for the blocks' matrices and larger batches, measured on benchmarks/text.py
     ("autoregressive", "text"): Defaults(train={"optimizer": "muon", "muon_lr": 0.02, "batch_size": 32,
                                                 "warmup_steps": 30, "min_lr_ratio": 0.0}),

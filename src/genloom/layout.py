@@ -57,6 +57,7 @@ class Layout:
     start_token: int = 0       # token streams: the token an unprompted sample starts from
     spans: tuple[Span, ...] = ()  # tables: the blocks of a row, in order
     property_position: int | None = None  # tables: where the number a property head predicts sits in a row
+    bounded: bool = True       # values lie in [-1, 1], where a sampler may clip; an autoencoder's latents do not
 
     def reconstruction(self) -> Reconstruction:
         """How a decoder's raw output becomes data of this kind (a VAE's likelihood, a GAN's activation)."""

@@ -96,6 +96,7 @@ class Model:
                                            codec_options_for(self.family_name, dataset.kind, asked_of_codec, len(dataset)))
         torch.manual_seed(config.seed)
         net = build_family(self.family_name, self.codec.layout, self.config)
+        net.adopt(load_run)
         labels = torch.from_numpy(dataset.labels) if net.conditional else None
         (x, labels), validation = split_validation(self.codec.encode(dataset.values), labels, config.val_fraction)
         if run_dir is None:

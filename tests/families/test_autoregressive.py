@@ -11,7 +11,7 @@ from genloom.errors import GenloomError
 from genloom.families.autoregressive import Autoregressive
 from genloom.families.configs import AutoregressiveConfig, TokenSampling
 from genloom.train.loop import read_metrics
-from tests.conftest import QUIET, TINY_GPT
+from tests.conftest import QUIET, TINY_GPT, crash_at_training_step
 
 LAYOUT = TextLayout((), vocab_size=20, start_token=3)
 
@@ -86,15 +86,8 @@ def test_training_lowers_validation_loss_and_keeps_the_best(text_run):
 def test_resumed_text_run_equals_unbroken(tmp_path, monkeypatch):
     settings = dict(steps=12, checkpoint_every=5, log_every=1, eval_every=4, **QUIET)
     gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", out=tmp_path / "a", **settings)
-    original, calls = Autoregressive.losses, {"n": 0}
-
-    def losses(self, x, labels):
-        calls["n"] += self.training  # count training steps, not validation passes
-        if calls["n"] == 9 and self.training:
-            raise KeyboardInterrupt
-        yield from original(self, x, labels)
     with monkeypatch.context() as patch:
-        patch.setattr(Autoregressive, "losses", losses)
+        crash_at_training_step(patch, Autoregressive, 9)
         with pytest.raises(KeyboardInterrupt):
             gl.Model("autoregressive", **TINY_GPT).fit("shakespeare", out=tmp_path / "b", **settings)
     gl.Model("autoregressive").fit(out=tmp_path / "b", resume=True, progress=False)

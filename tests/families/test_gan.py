@@ -11,8 +11,8 @@ from genloom.data.table_layout import TableLayout
 from genloom.defaults import defaults_for, family_config
 from genloom.errors import GenloomError
 from genloom.families import family_class
-from genloom.families.configs import GANConfig
-from genloom.families.gan import GAN, WGANGP
+from genloom.families.configs import GANConfig, StyleGANConfig
+from genloom.families.gan import GAN, WGANGP, StyleGAN
 from genloom.layout import Span
 from genloom.train.checkpoint import load_state
 
@@ -113,7 +113,7 @@ def test_conditional_generator_and_projection_use_the_label():
     assert not torch.allclose(gan.discriminator(x, torch.tensor([0, 0])), gan.discriminator(x, torch.tensor([9, 9])))
 
 
-@pytest.mark.parametrize("family", ["gan", "wgan-gp"])
+@pytest.mark.parametrize("family", ["gan", "wgan-gp", "stylegan"])
 def test_training_moves_the_generator_to_the_data(family):
     """Every training image is the same flat gray: G must learn that value, from tanh(0) = 0 at the start."""
     gray = np.full((64, 8, 8, 1), 223, dtype=np.uint8)  # 0.75 in the codec's [-1, 1]
@@ -284,3 +284,49 @@ def test_a_seed_code_decodes_to_what_sampling_with_that_seed_makes():
         for seed in (0, 3):
             torch.testing.assert_close(gan.decode(seed_code(seed, gan.latent_shape)[None]),
                                        gan.sample(1, None, torch.Generator().manual_seed(seed)), rtol=0, atol=0)
+
+
+def test_r1_is_half_gamma_times_the_critics_squared_gradient_on_real_images():
+    torch.manual_seed(0)
+    gan = _gan(r1_weight=4.0, pac=2)
+    x = torch.rand(8, 1, 8, 8) * 2 - 1
+    torch.manual_seed(1)
+    _, loss, logs = next(gan.losses(x, None))
+    real = x.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(gan.discriminator(real, None).sum(), real)
+    expected = grad.square().reshape(4, -1).sum(1).mean()  # one norm per pack of two
+    assert logs["r1"] == pytest.approx(expected.item(), rel=1e-5)
+    assert "r1" not in next(_gan().losses(x, None))[2]
+
+
+def _stylegan(**options) -> StyleGAN:
+    torch.manual_seed(0)
+    return StyleGAN(LAYOUT, StyleGANConfig(**{"latent_dim": 8, "width": 8, "mapping_layers": 2, **options}))
+
+
+def test_truncation_zero_gives_the_average_style_for_every_code():
+    gan = _stylegan().eval()
+    with torch.no_grad():
+        gan.generator.w_average.normal_()
+        from genloom.families import sample_options
+        average = gan.sample(4, None, torch.Generator().manual_seed(0), sample_options("stylegan", {"truncation": 0.0}))
+        varied = gan.sample(4, None, torch.Generator().manual_seed(0), sample_options("stylegan", {"truncation": 1.0}))
+    assert torch.allclose(average, average[:1].expand_as(average))
+    assert not torch.allclose(varied, varied[:1].expand_as(varied))
+
+
+def test_style_mixing_switches_styles_in_training_only():
+    """The noise strengths start at 0, so only mixing (a second, random code) can make two training passes of the
+    same codes differ."""
+    z = torch.randn(4, 8)
+    for mixing, differ in ((0.0, False), (1.0, True)):
+        generator = _stylegan(style_mixing=mixing).generator.train()
+        assert (not torch.equal(generator(z), generator(z))) == differ, mixing
+    generator.eval()
+    assert torch.equal(generator(z), generator(z))
+
+
+def test_stylegan_is_built_for_images_only(tmp_path):
+    frame = gl.load_data("wine")
+    with pytest.raises(GenloomError, match="no style decoder network for table data"):
+        gl.Model("stylegan").fit(frame, steps=1, **QUIET)

@@ -36,7 +36,14 @@ def test_timestep_embedding_equals_diffusers():
 
 
 def test_sizes_the_unet_cannot_halve_are_refused():
-    with pytest.raises(GenloomError, match="cannot halve 7x7 images"):
-        UNet(ImageLayout((1, 7, 7)))
+    with pytest.raises(GenloomError, match=r"cannot halve 7x7 images 1 time\(s\) \(at most 0\)"):
+        UNet(ImageLayout((1, 7, 7)), levels=1)
     with pytest.raises(GenloomError, match=r"cannot halve 8x8 images 3 time\(s\) \(at most 2\)"):
         UNet(ImageLayout((1, 8, 8)), levels=3)
+
+
+def test_an_odd_size_gets_a_unet_that_does_not_halve():
+    """An autoencoder's 7x7 latents (MNIST compressed 4x per side) cannot halve: the U-Net keeps their size."""
+    net = UNet(ImageLayout((4, 7, 7)), width=16)
+    x = torch.randn(2, 4, 7, 7)
+    assert net(x, torch.tensor([3, 500])).shape == x.shape

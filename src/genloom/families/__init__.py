@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GenloomError
 from ..options import Options
-from .configs import (AutoregressiveConfig, DiffusionConfig, DiffusionSampling, GANConfig, TokenSampling,
-                      VAEConfig, WGANGPConfig)
+from .configs import (AutoregressiveConfig, DiffusionConfig, DiffusionSampling, GANConfig, LatentDiffusionConfig,
+                      StyleGANConfig, StyleSampling, TokenSampling, VAEConfig, VQVAEConfig, WGANGPConfig)
 
 if TYPE_CHECKING:
     from ..layout import Layout
@@ -32,9 +32,13 @@ CATALOG: dict[str, FamilyEntry] = {
     "vae": FamilyEntry("genloom.families.vae", "VAE", VAEConfig, None),
     "gan": FamilyEntry("genloom.families.gan", "GAN", GANConfig, None),
     "wgan-gp": FamilyEntry("genloom.families.gan", "WGANGP", WGANGPConfig, None),
+    "stylegan": FamilyEntry("genloom.families.gan", "StyleGAN", StyleGANConfig, StyleSampling),
     "diffusion": FamilyEntry("genloom.families.diffusion", "Diffusion", DiffusionConfig, DiffusionSampling),
     "autoregressive": FamilyEntry("genloom.families.autoregressive", "Autoregressive", AutoregressiveConfig,
                                   TokenSampling),
+    "latent-diffusion": FamilyEntry("genloom.families.latent", "LatentDiffusion", LatentDiffusionConfig,
+                                    DiffusionSampling),
+    "vq-vae": FamilyEntry("genloom.families.latent", "VQVAE", VQVAEConfig, TokenSampling),
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import torch
@@ -80,6 +81,15 @@ class Family(nn.Module, ABC):
         """See the whole (encoded) training set once before training, to keep statistics of it as buffers;
         return per-example sampling weights for the batches, or None for plain shuffled epochs."""
         return None
+
+    def adopt(self, load_run: Callable[[Path], Any]) -> None:
+        """Before training, take weights from other runs its options name, read with `load_run` (a run folder ->
+        its parts: record, config, codec, ema_net); none here. Families sit below runs, so the model passes the
+        reader in."""
+
+    def begin_step(self, progress: float) -> None:
+        """Told before each training step what share of the budget is spent (a family that trains in stages,
+        such as an autoencoder before its prior, switches here)."""
 
     @abstractmethod
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:

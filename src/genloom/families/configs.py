@@ -42,6 +42,8 @@ class GANConfig(Options):
     width: int = option(32, "channels of the first conv layer of G and D, doubled at each halving", min=1)
     loss: str = option("non-saturating", "the adversarial loss", choices=GAN_LOSSES)
     gp_weight: float = option(10.0, "weight of the gradient penalty (wasserstein-gp)", min=0)
+    r1_weight: float = option(0.0, "gamma of the R1 penalty, gamma/2 ||grad D(real)||^2 (Mescheder et al. 2018)",
+                              min=0)
     d_steps: int = option(1, "discriminator updates per generator update", min=1)
     spectral_norm: bool = option(True, "spectrally normalise D's layers (and drop its group norms)")
     conditional: bool = option(False, "class-conditional G (label embedding) and D (projection)")
@@ -64,6 +66,24 @@ class WGANGPConfig(GANConfig):
     loss: str = option("wasserstein-gp", "the adversarial loss", choices=GAN_LOSSES)
     d_steps: int = option(2, "discriminator updates per generator update", min=1)
     spectral_norm: bool = option(False, "spectrally normalise D's layers (the gradient penalty already bounds it)")
+
+
+@dataclass
+class StyleGANConfig(GANConfig):
+    """A StyleGAN2-style generator against the GAN's spectrally normalised critic: StyleGAN's own critic has R1
+    instead (--r1-weight), but this smaller one, with R1 alone, drove G into its tanh's saturation on a flat
+    grey image that it learns with spectral norm (tests/families/test_gan.py)."""
+
+    latent_dim: int = option(64, "size of z and of the style w", min=1)
+    mapping_layers: int = option(4, "layers of the mapping network from z to w", min=1)
+    style_mixing: float = option(0.9, "share of training batches whose styles switch to a second code at a random "
+                                 "resolution (style mixing)", min=0, max=1)
+
+
+@dataclass
+class StyleSampling(Options):
+    truncation: float = option(1.0, "the truncation trick: pull each style towards the average style, 1 = not "
+                               "at all, 0 = every sample the average", min=0, max=1)
 
 
 @dataclass
@@ -120,6 +140,53 @@ class AutoregressiveConfig(Options):
         if self.n_embd % self.n_head or (self.rope and (self.n_embd // self.n_head) % 2):
             raise GenloomError(f"n_embd ({self.n_embd}) must split into n_head ({self.n_head}) heads "
                                "of equal, even size")
+
+
+@dataclass
+class AutoencoderOptions(Options):
+    """The first stage of a latent family: an autoencoder that compresses images `compression` times per side,
+    trained for the first share of the budget (or taken from another run) before its prior trains on the codes."""
+
+    compression: int = option(4, "latent families: the autoencoder's downsampling per side (a power of 2)", min=2)
+    autoencoder_width: int = option(16, "latent families: channels of the autoencoder's first conv layer, doubled "
+                                    "at each halving", min=1)
+    autoencoder_share: float = option(0.3, "latent families: share of the training budget the autoencoder trains "
+                                      "before the prior starts on its latents", above=0, below=1)
+    autoencoder: str | None = option(None, "latent families: a run of the same family whose trained autoencoder "
+                                     "is reused, frozen; the whole budget then trains the prior")
+
+    def check(self) -> None:
+        if self.compression & (self.compression - 1):
+            raise GenloomError(f"compression must be a power of 2 (2, 4, 8, ...); got {self.compression}")
+
+
+@dataclass
+class LatentDiffusionConfig(DiffusionConfig, AutoencoderOptions):
+    """Diffusion (Rombach et al. 2022) on the latents of a KL-regularised autoencoder."""
+
+    width: int = option(64, "U-Net channels at full resolution (twice that below)", min=1)
+    # latents cannot be clipped to [-1, 1] as pixels are, and unclipped, an epsilon model's x_0 at the noisiest
+    # step divides by sqrt(abar) ~ 1e-3: DPM-Solver's samples were noise; v's x_0 never divides (MNIST, 5 minutes)
+    prediction: str = option("v", "what the network predicts: v (Salimans & Ho 2022), or the noise",
+                             choices=PREDICTIONS)
+    latent_channels: int = option(4, "channels of the autoencoder's latent grid", min=1)
+    kl_weight: float = option(1e-3, "weight of the autoencoder's KL term against its mean squared error per pixel "
+                              "(a little keeps the latent space smooth)", min=0)
+
+
+@dataclass
+class VQVAEConfig(AutoregressiveConfig, AutoencoderOptions):
+    """A vector-quantised autoencoder (van den Oord et al. 2017) and a transformer prior over its code grid."""
+
+    codebook_size: int = option(256, "codes in the codebook", min=2)
+    code_dim: int = option(16, "size of each code vector", min=1)
+    commitment: float = option(0.25, "weight of the commitment loss that keeps the encoder near its codes", min=0)
+    codebook_decay: float = option(0.99, "decay of the codebook's moving averages (the codes learn from them, "
+                                   "not from gradients)", min=0, below=1)
+
+    def check(self) -> None:
+        AutoregressiveConfig.check(self)
+        AutoencoderOptions.check(self)
 
 
 @dataclass

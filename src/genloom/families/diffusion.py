@@ -21,10 +21,11 @@ from .schedules import NoiseSchedule
 
 ANOMALY_LEVELS = 20  # noise levels an anomaly score averages the denoising loss over
 
+# each takes (schedule, prediction, eta, clip): clip x_0 to [-1, 1] where the data lies there (not latents)
 SAMPLERS: dict[str, Callable[..., object]] = {
-    "ddpm": lambda schedule, prediction, eta: DDPMSampler(schedule, prediction),
-    "ddim": lambda schedule, prediction, eta: DDIMSampler(schedule, prediction, eta=eta),
-    "dpm-solver": lambda schedule, prediction, eta: DPMSolverSampler(schedule, prediction),
+    "ddpm": lambda schedule, prediction, eta, clip: DDPMSampler(schedule, prediction, clip),
+    "ddim": lambda schedule, prediction, eta, clip: DDIMSampler(schedule, prediction, eta, clip),
+    "dpm-solver": lambda schedule, prediction, eta, clip: DPMSolverSampler(schedule, prediction, clip),
 }
 
 
@@ -174,7 +175,7 @@ class Diffusion(Family):
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
         name = options.sampler or self.config.sampler
-        sampler = SAMPLERS[name](self.schedule, self.config.prediction, options.eta)
+        sampler = SAMPLERS[name](self.schedule, self.config.prediction, options.eta, self.layout.bounded)
         steps = options.steps if options.steps is not None else self.default_steps(name)
         shape = self.layout.shape if self.categories is None else (len(self.continuous_positions),)
         continuous = torch.randn(n, *shape, generator=generator).to(device)
@@ -192,4 +193,5 @@ class Diffusion(Family):
             if one_hot is not None:
                 one_hot = self.categories.step(one_hot, logits, t, s, generator)
             on_pass()
-        return self._join(continuous, one_hot).clamp(-1, 1)
+        x = self._join(continuous, one_hot)
+        return x.clamp(-1, 1) if self.layout.bounded else x

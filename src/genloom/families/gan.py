@@ -7,7 +7,7 @@ itself easy to spot."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
 from .base import Family, LossStep
-from .configs import GANConfig
+from .configs import GANConfig, StyleGANConfig, StyleSampling
 
 # Latent inversion (encode): Adam on z from a few random starts, the best start kept per example.
 INVERSION_STEPS = 200
@@ -62,6 +62,12 @@ class GAN(Family):
     name = "gan"
     tools = frozenset({"encode", "decode"})
     validates = False  # neither loss says how good the samples are; the image metrics do
+    generator_role = "decoder"  # the backbone that plays G
+
+    @staticmethod
+    def generator_options(config: GANConfig) -> dict[str, Any]:
+        """Options of G's backbone beyond its size and condition."""
+        return {}
 
     def __init__(self, layout: Layout, config: GANConfig):
         super().__init__(layout, config)
@@ -70,7 +76,8 @@ class GAN(Family):
         condition_width = self.categories.width if self.categories is not None else 0
         self.label_embedding = nn.Embedding(layout.num_classes, config.label_dim) if self.conditional else None
         cond_dim = (config.label_dim if self.conditional else 0) + condition_width
-        self.generator = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
+        self.generator = build_backbone(self.generator_role, layout, config.latent_dim, width=config.width,
+                                        cond_dim=cond_dim, **self.generator_options(config))
         self.discriminator = Discriminator(layout, config, self.pac, condition_width)
         self.output = layout.reconstruction()  # its activation: tanh for images; Gumbel-softmax spans for tables
 
@@ -165,10 +172,12 @@ class GAN(Family):
             raw = self._generate(torch.randn(len(x), self.config.latent_dim, device=x.device), labels, conditions)
             return raw, self.output.activate(raw)
 
+        r1 = self.config.r1_weight > 0
         for _ in range(self.config.d_steps):
             with torch.no_grad():
                 fake = fake_rows()[1]
-            real_score = self.discriminator(x, labels, conditions)
+            real = x.detach().requires_grad_(True) if r1 else x
+            real_score = self.discriminator(real, labels, conditions)
             fake_score = self.discriminator(fake, labels, conditions)
             logs = {"d_real": real_score.mean().item(), "d_fake": fake_score.mean().item()}
             if wasserstein:
@@ -177,6 +186,11 @@ class GAN(Family):
                 logs["gradient_penalty"] = penalty.item()
             else:
                 loss = F.softplus(-real_score).mean() + F.softplus(fake_score).mean()
+            if r1:  # the critic's gradient on real examples (one per pack), pushed towards zero
+                grad, = torch.autograd.grad(real_score.sum(), real, create_graph=True)
+                penalty = grad.float().square().reshape(len(grad) // self.pac, -1).sum(1).mean()
+                loss = loss + 0.5 * self.config.r1_weight * penalty
+                logs["r1"] = penalty.item()
             yield "discriminator", loss, logs
         raw, fake = fake_rows()
         fake_score = self.discriminator(fake, labels, conditions)
@@ -203,3 +217,28 @@ class WGANGP(GAN):
     """The GAN with the Wasserstein loss and gradient penalty as its defaults (families/configs.py)."""
 
     name = "wgan-gp"
+
+
+class StyleGAN(GAN):
+    """The GAN with a StyleGAN2-style generator (nets/style.py): mapping network, modulated convolutions, noise
+    inputs and style mixing in training, R1 on the critic; samples take the truncation trick."""
+
+    name = "stylegan"
+    generator_role = "style decoder"
+
+    @staticmethod
+    def generator_options(config: StyleGANConfig) -> dict[str, Any]:
+        return {"mapping_layers": config.mapping_layers, "mixing": config.style_mixing}
+
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
+               options: StyleSampling | None = None, given: Sequence[int] = (),
+               on_pass: Callable[[], None] = lambda: None) -> torch.Tensor:
+        truncation = (options or StyleSampling()).truncation
+        device = next(self.generator.parameters()).device
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+        if self.conditional and labels is None:
+            labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
+        condition = self.label_embedding(labels) if self.conditional else None
+        samples = self.output.activate(self.generator(z, condition, truncation))
+        on_pass()
+        return samples

@@ -78,9 +78,10 @@ class UNet(nn.Module):
         channels, height, width_px = layout.shape
         possible = halvings(height, width_px, smallest=2)
         levels = min(possible, 3) if levels is None else levels
-        if not 1 <= levels <= possible:
-            raise GenloomError(f"the U-Net cannot halve {height}x{width_px} images {max(levels, 1)} time(s) "
-                               f"(at most {possible}); resize them (--image-size) to sides divisible by 4")
+        if levels > possible:
+            raise GenloomError(f"the U-Net cannot halve {height}x{width_px} images {levels} time(s) (at most "
+                               f"{possible}): choose depth {possible} or fewer, or resize the images (--image-size) "
+                               "to sides divisible by 4")
         widths = [min(width * (1 if r == 0 else 2), MAX_WIDTH) for r in range(levels + 1)]
         emb_dim = 4 * width
         self.time_dim = 2 * max(1, width // 2)  # sines and cosines come in pairs

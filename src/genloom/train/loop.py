@@ -93,7 +93,7 @@ class Trainer:
         return {
             "step": self.step, "elapsed": self.elapsed, "lr_scale": self.lr_scale,
             "best_val_loss": self.best_val_loss, "stale_validations": self.stale_validations,
-            "model": self.family.state_dict(), "ema": self.ema.module.state_dict(),
+            "model": self.family.state_dict(), "ema": self.ema.module.state_dict(), "ema_updates": self.ema.updates,
             "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
             "running": {key: torch.tensor(values, dtype=torch.float64) for key, values in self.running.items()},
@@ -110,6 +110,8 @@ class Trainer:
         try:
             self.family.load_state_dict(state["model"])
             self.ema.module.load_state_dict(state["ema"])
+            # checkpoints from before per-weight counts: every weight trained at every step
+            self.ema.updates = state.get("ema_updates", torch.full_like(self.ema.updates, self.step)).clone()
             for group, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][group])
                 set_base_rates(opt, self.config)
@@ -253,7 +255,9 @@ class Trainer:
     def _train_step(self) -> dict[str, float] | None:
         """One update (or one per loss the family yields); None if the guard rolled the run back."""
         self.family.train()
-        multiplier = self.lr_scale * lr_multiplier(self.config, self.step, self.progress())
+        progress = self.progress()
+        self.family.begin_step(progress)
+        multiplier = self.lr_scale * lr_multiplier(self.config, self.step, progress)
         for optimizer in self.optimizers.values():
             for param_group in optimizer.param_groups:
                 param_group["lr"] = multiplier * param_group["initial_lr"]
@@ -274,7 +278,7 @@ class Trainer:
         if "loss" not in logs:  # several optimisers: the progress bar shows the last one's loss (a GAN's G)
             logs["loss"] = logs[f"loss_{group}"]
         self.step += 1
-        self.ema.update(self.family, self.step)
+        self.ema.update(self.family)
         return logs
 
     def _update(self, group: str) -> bool:
