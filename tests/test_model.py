@@ -135,7 +135,8 @@ def test_loading_a_run_of_an_unknown_family(trained_run, tmp_path):
     copy = shutil.copytree(trained_run, tmp_path / "run")
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**config, "family": "flow"}))
-    with pytest.raises(gl.GenloomError, match="unknown family 'flow'; known families: autoregressive, diffusion, gan, latent-diffusion, stylegan, vae, vq-vae, wgan-gp"):
+    with pytest.raises(gl.GenloomError, match="unknown family 'flow'; known families: autoregressive, cyclegan, diffusion, gan, "
+                       "latent-diffusion, stylegan, vae, vq-vae, wgan-gp"):
         gl.load(copy)
 
 

@@ -198,6 +198,17 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {args.n} samples to {output}")
 
 
+def cmd_translate(args: argparse.Namespace) -> None:
+    from .data.loaders import load_data
+    from .model import load
+
+    model = load(args.run, device=args.device)
+    output = _check_output(args.output, folder=not Path(args.output).suffix)
+    images = load_data(args.images, image_size=args.image_size)
+    model.translate_to(output, images.values, to=args.to, progress=not args.quiet)
+    print(f"translated {len(images)} images into domain {args.to}; written to {output}")
+
+
 def _path_end(text: str, data: Any) -> Any:
     """An end of an interpolation from the command line: seed:N, an index into --data, or an image file."""
     if text.startswith("seed:"):
@@ -437,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="draw samples from a trained run into a file")
     sample.add_argument("run", help="run folder")
     sample.add_argument("-n", type=int, default=64, help="number of samples, written as they come (default: 64)")
-    sample.add_argument("-o", "--output", help=".png grid or .npy array for images, .csv or .parquet for tables, "
+    sample.add_argument("-o", "--output", help=".png grid, .npy array or a new folder of PNGs for images, .csv or "
+                        ".parquet for tables, "
                         ".txt or .jsonl for text (default: samples.png, .csv or .txt)")
     sample.add_argument("--seed", type=int, default=0, help="the same seed gives the same samples (default: 0)")
     sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
@@ -448,6 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=cmd_sample, sample_option_names=_add_option_flags(
         sample, {name: entry.sampling for name, entry in sorted(CATALOG.items()) if entry.sampling},
         title="sampling options (those that apply to the run's family)"))
+
+    translate = commands.add_parser("translate", help="translate images with a cyclegan run, in either direction")
+    translate.add_argument("run", help="run folder of a cyclegan")
+    translate.add_argument("images", help="the images: a folder, a .npy/.npz file or a built-in name")
+    translate.add_argument("-o", "--output", required=True, help="a new folder of PNGs, a .png grid or an .npy array")
+    translate.add_argument("--to", default="B", help="the domain to translate into: B (the --target-data images, "
+                           "the default) or A (the training images)")
+    translate.add_argument("--image-size", help="resize the images to N or HxW pixels first")
+    translate.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
+    translate.add_argument("--quiet", action="store_true", help="no progress bar")
+    translate.set_defaults(func=cmd_translate)
 
     generate = commands.add_parser("generate", help="continue a prompt with a text model, printing as it goes")
     generate.add_argument("run", help="run folder")

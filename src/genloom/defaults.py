@@ -40,6 +40,8 @@ TABLE: dict[tuple[str, str], Defaults] = {
     ("wgan-gp", ANY): Defaults(train={**GAN_TRAIN, "adam_beta1": 0.0, "adam_beta2": 0.9}),
     ("wgan-gp", "table"): Defaults(options={"pac": 10}),
     ("stylegan", ANY): Defaults(train=GAN_TRAIN),
+    # CycleGAN's Adam: 2e-4, beta1 0.5
+    ("cyclegan", ANY): Defaults(train={**GAN_TRAIN, "batch_size": 32}),
     ("diffusion", ANY): Defaults(train=DIFFUSION_TRAIN),
     ("latent-diffusion", ANY): Defaults(train=DIFFUSION_TRAIN),
     # TabDDPM: quantile-transformed numbers; categories come out better from 100 small DDPM steps than from

@@ -11,17 +11,20 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .choice import AUTO, FamilyChoice, choose_family
 from .data.codec import Codec, fitted_codec
 from .data.dataset import Dataset
+from .data.domains import is_joined, join_domains
 from .data.loaders import load_data
 from .defaults import budget_of, codec_options_for, family_config, resolve_train_config
 from .errors import GenloomError
 from .families import build_family, family_entry, sample_options
 from .families.base import Family
 from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, TokenSampling
-from .families.drawing import check_memory, draw, draw_chunks, label_tensor, latent_tensor, progress_bar
+from .families.drawing import (SAMPLE_BATCH, check_memory, draw, draw_chunks, label_tensor, latent_tensor,
+                               progress_bar)
 from .families.latent_paths import path_between, seed_code
 from .families.text_stream import SharedTokens, TextStream, stop_strings
 from .files import check_writable
@@ -91,6 +94,9 @@ class Model:
         device = resolve_device(config.device)
         self.config = family_config(self.family_name, dataset.kind, stored["family_options"] if stored else self.options,
                                     len(dataset))
+        second = self.config.second_data()
+        if second is not None and not is_joined(dataset):  # a translation's target domain (a resumed run has it)
+            dataset = join_domains(dataset, load_data(second, image_size=dataset.source.get("image_size")))
         asked_of_codec = {**(codec_options or {}), **self.config.codec_options()}
         self.codec = codec or fitted_codec(load_data(codec_data) if codec_data is not None else dataset,
                                            codec_options_for(self.family_name, dataset.kind, asked_of_codec, len(dataset)))
@@ -330,6 +336,23 @@ class Model:
         rows = self.codec.decode(design(n, bool(maximize), float(prior_weight), steps,
                                         torch.Generator().manual_seed(seed)))
         return rows.sort_values(trained, ascending=not maximize, kind="stable").reset_index(drop=True)
+
+    def translate_to(self, path: str | Path, images: Any, *, to: str | int = "B", progress: bool = True) -> Path:
+        """Write `images` (uint8 (N, H, W, C), or anything load_data reads) translated into domain `to` ("A": the
+        training images, "B": target_data's) to a .png grid, an .npy array or a new folder of PNGs,
+        SAMPLE_BATCH at a time; an interrupted write leaves nothing."""
+        translate = self._fitted().tool("translate")
+        domain = int(self.codec.label_ids([to])[0])
+        images = load_data(images).values if not isinstance(images, np.ndarray) else images
+        device = next(self.ema_net.parameters()).device
+        with self.codec.sample_writer(path, len(images)) as writer, \
+                tqdm(total=len(images), desc="translating", unit="image", disable=not progress, delay=2) as bar, \
+                torch.inference_mode():
+            for start in range(0, len(images), SAMPLE_BATCH):
+                chunk = self.codec.encode(images[start:start + SAMPLE_BATCH]).to(device)
+                writer.write(self.codec.decode(translate(chunk, domain).cpu()))
+                bar.update(len(chunk))
+        return Path(path)
 
     @torch.no_grad()
     def anomaly_scores(self, values: Any, labels: Any = None, seed: int = 0) -> np.ndarray:

@@ -38,6 +38,10 @@ class Options:
         """What these options ask of the codec (a VAE's property column), beside the codec's own options."""
         return {}
 
+    def second_data(self) -> str | None:
+        """A second data set these options ask to learn beside the first (CycleGAN's target domain), or None."""
+        return None
+
     @classmethod
     def from_options(cls, options: dict[str, Any], what: str = "option", owner: str = "") -> "Options":
         """The record filled from keyword options, refusing unknown names with the list of known ones."""

@@ -9,22 +9,23 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from genloom.data.sample_files import MAX_GRID, WRITERS
+from genloom.data.sample_files import FOLDER, MAX_GRID, WRITERS
 from genloom.errors import GenloomError
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 1), dtype=np.uint8)
 ROWS = pd.DataFrame({"x": np.arange(10.0), "colour": list("abcdeabcde")})
 TEXTS = [f"text number {i}\nwith two lines" for i in range(10)]
 SAMPLES = {".npy": IMAGES, ".png": IMAGES, ".csv": ROWS, ".parquet": ROWS, ".txt": TEXTS, ".jsonl": TEXTS}
+FILES = sorted(suffix for suffix in WRITERS if suffix != FOLDER)  # the folder of PNGs has tests of its own
 
 
 def _write(path, samples, chunk):
-    with WRITERS[path.suffix](path, len(samples)) as writer:
+    with WRITERS[path.suffix if path.suffix in WRITERS else FOLDER](path, len(samples)) as writer:
         for start in range(0, len(samples), chunk):
             writer.write(samples[start:start + chunk])
 
 
-@pytest.mark.parametrize("suffix", sorted(WRITERS))
+@pytest.mark.parametrize("suffix", FILES)
 def test_chunks_make_the_same_file_as_one_write(suffix, tmp_path):
     samples = SAMPLES[suffix]
     _write(tmp_path / f"whole{suffix}", samples, len(samples))
@@ -45,7 +46,7 @@ def test_each_format_reads_back_what_was_written(tmp_path):
     assert [json.loads(line)["text"] for line in (tmp_path / "s.jsonl").read_text().splitlines()] == TEXTS
 
 
-@pytest.mark.parametrize("suffix", sorted(WRITERS))
+@pytest.mark.parametrize("suffix", FILES)
 def test_an_interrupted_write_leaves_nothing_and_keeps_an_older_file(suffix, tmp_path):
     path = tmp_path / f"s{suffix}"
     path.write_bytes(b"an older file")
@@ -86,3 +87,28 @@ def test_a_file_that_fails_at_the_end_does_not_replace_the_older_one(tmp_path, m
     with pytest.raises(GenloomError, match="cannot write .*s.png: No space left on device"):
         _write(path, IMAGES, 4)
     assert path.read_bytes() == b"an older grid" and [p.name for p in tmp_path.iterdir()] == ["s.png"]
+
+
+def test_a_folder_of_pngs_reads_back_and_appears_only_when_complete(tmp_path):
+    _write(tmp_path / "whole", IMAGES, len(IMAGES))
+    _write(tmp_path / "chunked", IMAGES, 3)
+    for name in ("whole", "chunked"):
+        files = sorted((tmp_path / name).iterdir())
+        assert [f.name for f in files] == [f"{i:06d}.png" for i in range(10)]
+        assert np.array_equal(np.stack([np.asarray(Image.open(f))[..., None] for f in files]), IMAGES)
+    with pytest.raises(KeyboardInterrupt):
+        with WRITERS[FOLDER](tmp_path / "cut", 10) as writer:
+            writer.write(IMAGES[:3])
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunked", "whole"]
+
+
+def test_a_folder_with_files_is_not_written_into(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(GenloomError, match="out is a folder with files in it; write the images to a new or empty"):
+        _write(tmp_path / "out", IMAGES, 5)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
+    (tmp_path / "empty").mkdir()
+    _write(tmp_path / "empty", IMAGES, 5)
+    assert len(list((tmp_path / "empty").iterdir())) == 10

@@ -10,7 +10,7 @@ from genloom.data.image_layout import ImageLayout
 from genloom.data.table_layout import TableLayout
 from genloom.defaults import defaults_for, family_config
 from genloom.errors import GenloomError
-from genloom.families import family_class
+from genloom.families import family_class, sample_options
 from genloom.families.configs import GANConfig, StyleGANConfig
 from genloom.families.gan import GAN, WGANGP, StyleGAN
 from genloom.layout import Span
@@ -308,11 +308,16 @@ def test_truncation_zero_gives_the_average_style_for_every_code():
     gan = _stylegan().eval()
     with torch.no_grad():
         gan.generator.w_average.normal_()
-        from genloom.families import sample_options
         average = gan.sample(4, None, torch.Generator().manual_seed(0), sample_options("stylegan", {"truncation": 0.0}))
         varied = gan.sample(4, None, torch.Generator().manual_seed(0), sample_options("stylegan", {"truncation": 1.0}))
     assert torch.allclose(average, average[:1].expand_as(average))
     assert not torch.allclose(varied, varied[:1].expand_as(varied))
+
+
+@pytest.mark.parametrize("truncation", [-0.1, 1.5])
+def test_truncation_outside_zero_to_one_is_refused(truncation):
+    with pytest.raises(GenloomError, match=rf"truncation must lie in \[0, 1\]; got {truncation}"):
+        sample_options("stylegan", {"truncation": truncation})
 
 
 def test_style_mixing_switches_styles_in_training_only():

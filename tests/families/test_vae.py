@@ -17,7 +17,8 @@ def _vae(**options):
 
 def test_vae_is_in_the_catalog_and_options_are_checked():
     assert family_class("vae") is VAE and "vae" in CATALOG
-    with pytest.raises(GenloomError, match="unknown family 'vea'; known families: autoregressive, diffusion, gan, latent-diffusion, stylegan, vae, vq-vae, wgan-gp"):
+    with pytest.raises(GenloomError, match="unknown family 'vea'; known families: autoregressive, cyclegan, diffusion, gan, "
+                       "latent-diffusion, stylegan, vae, vq-vae, wgan-gp"):
         family_class("vea")
     with pytest.raises(GenloomError, match="unknown option 'latent' for family 'vae'"):
         family_config("vae", "image", {"latent": 3})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 from ..errors import GenloomError
 from ..layout import Layout
-from .sample_files import WRITERS, SampleWriter
+from .sample_files import FOLDER, WRITERS, SampleWriter
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,8 +57,9 @@ class Codec(ABC):
         """A writer of `total` decoded samples to `path`, in the format its suffix names, chunk by chunk."""
         path = Path(path)
         if path.suffix.lower() not in self.sample_formats:
-            raise GenloomError(f"cannot write {self.kind} samples to {path.name}; use a "
-                               f"{' or '.join(self.sample_formats)} path")
+            files = " or ".join(suffix for suffix in self.sample_formats if suffix != FOLDER)
+            folder = ", or a folder" if FOLDER in self.sample_formats else ""
+            raise GenloomError(f"cannot write {self.kind} samples to {path.name}; use a {files} path{folder}")
         return WRITERS[path.suffix.lower()](path, total)
 
     def save_samples(self, samples: Any, path: str | Path) -> Path:

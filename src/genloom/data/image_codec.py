@@ -9,6 +9,7 @@ import torch
 
 from ..errors import GenloomError
 from .codec import Codec
+from .sample_files import FOLDER
 from .dataset import Dataset
 from .image_layout import ImageLayout
 from .images import as_uint8_images, read_image_file
@@ -18,7 +19,7 @@ class ImageCodec(Codec):
     """Fixed size and channel count learnt from the training images; other images are refused, naming both."""
 
     kind = "image"
-    sample_formats = (".png", ".npy")  # during training: a grid
+    sample_formats = (".png", ".npy", FOLDER)  # during training: a grid
 
     def __init__(self, image_size: tuple[int, int] | None = None, channels: int | None = None,
                  class_names: Sequence[str] | None = None):

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import GenloomError
 from .builtin import BUILTINS
+from .domains import join_domains
 from .dataset import Dataset
 from .images import IMAGE_SUFFIXES, as_uint8_images, parse_image_size, read_image_folder, resize_images
 from .tables import check_table, read_metadata, read_table
@@ -105,6 +106,8 @@ def _load_jsonl(path: Path, size, **options) -> Dataset:
 
 def load_source(source: dict) -> Dataset:
     """Load the data a run recorded in config.json (its `source` and the options it was read with)."""
+    if "domains" in source:  # two image sets of a translation
+        return join_domains(*(load_source(part) for part in source["domains"]))
     if "source" not in source:
         raise GenloomError("this run was trained on in-memory data, which is not on record; pass the data again")
     return load_data(source["source"], **{k: v for k, v in source.items() if k != "source" and v is not None})

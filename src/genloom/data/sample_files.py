@@ -8,12 +8,13 @@ import shutil
 from abc import ABC, abstractmethod
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, ClassVar, ContextManager
 
 import numpy as np
+from PIL import Image
 
 from ..errors import GenloomError
-from ..files import atomic_path, check_writable
+from ..files import atomic_folder, atomic_path, check_writable
 from .images import image_grid
 
 MAX_GRID = 4096           # images in one PNG grid; more belong in an .npy
@@ -23,14 +24,16 @@ TEXT_SEPARATOR = "\n\n-----\n\n"
 class SampleWriter(ABC):
     """`with Writer(path, total) as writer: writer.write(chunk)` for chunks that add up to `total` samples."""
 
+    staging: ClassVar[Callable[[Path], ContextManager[Path]]] = staticmethod(atomic_path)  # where it writes first
+
     def __init__(self, path: Path, total: int):
         self.path, self.total, self.written, self.bytes = path, total, 0, 0
         self._stack = ExitStack()
 
     def __enter__(self) -> SampleWriter:
-        check_writable(self.path)
+        self.check_target()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self._stack.enter_context(atomic_path(self.path))
+        self.tmp = self._stack.enter_context(self.staging(self.path))
         self.open()
         return self
 
@@ -49,6 +52,9 @@ class SampleWriter(ABC):
         if failure is not None and failure is not error:
             raise failure
         return False
+
+    def check_target(self) -> None:
+        check_writable(self.path)
 
     def write(self, chunk: Any) -> None:
         """Append a chunk of decoded samples, refusing, at the first, a file the disk cannot hold."""
@@ -130,6 +136,21 @@ class GridWriter(SampleWriter):
         image_grid(np.concatenate(self.chunks)).save(self.tmp, format="PNG")
 
 
+class FolderWriter(SampleWriter):
+    """Images as numbered PNGs (000000.png, ...) in a new folder, which appears only when all are written."""
+
+    staging = staticmethod(atomic_folder)
+
+    def check_target(self) -> None:
+        check_writable(self.path, folder=True)
+        if self.path.is_dir() and any(self.path.iterdir()):
+            raise GenloomError(f"{self.path} is a folder with files in it; write the images to a new or empty folder")
+
+    def append(self, chunk: np.ndarray) -> None:
+        for index, image in enumerate(chunk, start=self.written):
+            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(self.tmp / f"{index:06d}.png")
+
+
 class CsvWriter(SampleWriter):
     def append(self, chunk: Any) -> None:
         chunk.to_csv(self.tmp, mode="a", header=self.written == 0, index=False)
@@ -173,5 +194,6 @@ class JsonlWriter(SampleWriter):
             handle.write("".join(json.dumps({"text": text}) + "\n" for text in chunk))
 
 
-WRITERS: dict[str, type[SampleWriter]] = {".npy": NpyWriter, ".png": GridWriter, ".csv": CsvWriter,
+FOLDER = ""  # the suffix of a path that names a folder
+WRITERS: dict[str, type[SampleWriter]] = {".npy": NpyWriter, ".png": GridWriter, FOLDER: FolderWriter, ".csv": CsvWriter,
                                           ".parquet": ParquetWriter, ".txt": TextWriter, ".jsonl": JsonlWriter}

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GenloomError
 from ..options import Options
-from .configs import (AutoregressiveConfig, DiffusionConfig, DiffusionSampling, GANConfig, LatentDiffusionConfig,
-                      StyleGANConfig, StyleSampling, TokenSampling, VAEConfig, VQVAEConfig, WGANGPConfig)
+from .configs import (AutoregressiveConfig, CycleGANConfig, DiffusionConfig, DiffusionSampling, GANConfig,
+                      LatentDiffusionConfig, StyleGANConfig, StyleSampling, TokenSampling, VAEConfig, VQVAEConfig,
+                      WGANGPConfig)
 
 if TYPE_CHECKING:
     from ..layout import Layout
@@ -33,6 +34,7 @@ CATALOG: dict[str, FamilyEntry] = {
     "gan": FamilyEntry("genloom.families.gan", "GAN", GANConfig, None),
     "wgan-gp": FamilyEntry("genloom.families.gan", "WGANGP", WGANGPConfig, None),
     "stylegan": FamilyEntry("genloom.families.gan", "StyleGAN", StyleGANConfig, StyleSampling),
+    "cyclegan": FamilyEntry("genloom.families.cyclegan", "CycleGAN", CycleGANConfig, None),
     "diffusion": FamilyEntry("genloom.families.diffusion", "Diffusion", DiffusionConfig, DiffusionSampling),
     "autoregressive": FamilyEntry("genloom.families.autoregressive", "Autoregressive", AutoregressiveConfig,
                                   TokenSampling),

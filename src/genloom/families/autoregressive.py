@@ -48,7 +48,7 @@ class Autoregressive(Family):
     def hidden_matrices(self) -> list[nn.Parameter]:
         return self.net.hidden_matrices()
 
-    def prepare(self, x: torch.Tensor) -> None:
+    def prepare(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         """What the tokenizer learns from the data (a table's quantile bins)."""
         if self.tokens is not None:
             self.tokens.fit(x)

@@ -77,7 +77,7 @@ class Family(nn.Module, ABC):
     def check_batch_size(self, batch_size: int) -> None:
         """Refuse, before any training, a batch size the family cannot learn from (a GAN's packs)."""
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor | None:
+    def prepare(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor | None:
         """See the whole (encoded) training set once before training, to keep statistics of it as buffers;
         return per-example sampling weights for the batches, or None for plain shuffled epochs."""
         return None

@@ -87,6 +87,27 @@ class StyleSampling(Options):
 
 
 @dataclass
+class CycleGANConfig(Options):
+    """Two translators between the training images (domain A) and `target_data` (domain B), with a critic each."""
+
+    target_data: str | None = option(None, "cyclegan: the second image set (domain B): a built-in name, folder or "
+                                     "array file; the training data is domain A")
+    width: int = option(32, "channels of the translators' and critics' first conv layer", min=1)
+    blocks: int = option(3, "residual blocks in each translator", min=1)
+    cycle_weight: float = option(10.0, "weight of the cycle-consistency loss |G_BA(G_AB(a)) - a| (and back)", min=0)
+    identity_weight: float = option(5.0, "weight of the identity loss |G_AB(b) - b| (and back), which keeps what "
+                                    "needs no translating", min=0)
+    conditional: bool = option(True, "always: the label of each image is its domain")
+
+    def check(self) -> None:
+        if not self.conditional:
+            raise GenloomError("cyclegan is always conditional: the label of each image is its domain")
+
+    def second_data(self) -> str | None:
+        return self.target_data
+
+
+@dataclass
 class DiffusionConfig(Options):
     schedule: str = option("cosine", "noise schedule: linear (DDPM) or cosine (improved DDPM)", choices=NOISE_SCHEDULES)
     timesteps: int = option(1000, "noise levels in training", min=2)

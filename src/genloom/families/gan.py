@@ -85,7 +85,7 @@ class GAN(Family):
         generator = [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]
         return {"discriminator": list(self.discriminator.parameters()), "generator": generator}
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor | None:
+    def prepare(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor | None:
         """Tables: count the categories; batches follow training-by-sampling."""
         return self.categories.fit(x) if self.categories is not None else None
 

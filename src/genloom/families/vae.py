@@ -47,7 +47,7 @@ class VAE(Family):
         return nn.Sequential(nn.Linear(config.latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
                              nn.Linear(hidden, 1))
 
-    def prepare(self, x: torch.Tensor) -> None:
+    def prepare(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         if self.property_head is not None:
             values = x[:, self.layout.property_position].double()
             self.property_scale.copy_(torch.stack([values.mean(), values.std().clamp_min(1e-6)]))

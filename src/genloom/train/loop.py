@@ -55,7 +55,7 @@ class Trainer:
         self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
         self.context_length = family.context_length
         # before the EMA copy, so statistics the family keeps go into both; a fine-tuned model keeps its own
-        weights = family.prepare(x) if prepare else None
+        weights = family.prepare(x, labels) if prepare else None
         self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length, weights=weights)
         if self.batches.batch_size < config.batch_size:  # more than the data holds: say so, and record what is used
             warn(f"batch_size {config.batch_size:,} is more than the {len(x):,} training examples; training with "
