@@ -36,6 +36,7 @@ SAMPLERS = {"diffusion": {"DPM-Solver++ 20": {"sampler": "dpm-solver", "steps": 
             "latent-diffusion": {"DPM-Solver++ 20": {"sampler": "dpm-solver", "steps": 20},
                                  "DDIM 50": {"sampler": "ddim", "steps": 50}}}
 SEED = 0
+FLOOR = "real train vs test (floor)"
 TARGETS = {"latent steps/s": 2.0, "latent sampling speed-up": 3.0, "latent FID ratio": 1.3}
 
 
@@ -103,6 +104,8 @@ def main() -> None:
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--classifier-steps", type=int, default=3000, help="training steps of the feature net")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep", action="store_true", help="keep the rows (and grids) of the families an earlier "
+                        "run in --out measured and this one does not; the classifier must be trained as then")
     args = parser.parse_args()
     torch.set_num_threads(1)
     train, test = gl.load_data("mnist"), gl.load_data("mnist-test")
@@ -111,8 +114,10 @@ def main() -> None:
     log(f"classifier: test accuracy {scorer.accuracy:.4f}")
     runs = Path(tempfile.mkdtemp(prefix="genloom-bench-images28-"))
     rows = [row for name in args.families for row in run_family(name, train, scorer, args.minutes, args.samples, runs)]
+    if args.keep:
+        rows += kept_rows(args.out, args.families, args.classifier_steps)
     real = train.values[np.random.default_rng(SEED).permutation(len(train))[:args.samples]]
-    rows.append({"model": "real train vs test (floor)", **scorer.score(real)})
+    rows.append({"model": FLOOR, **scorer.score(real)})
     checks = verdicts(rows)
     settings = {"minutes": args.minutes, "samples": args.samples, "date": time.strftime("%Y-%m-%d %H:%M"),
                 "machine": f"{cpu_name()}, {os.cpu_count()} CPUs", "torch": torch.__version__, "threads": 1,
@@ -136,8 +141,20 @@ def main() -> None:
     (args.out / "images28.json").write_text(json.dumps(
         {"settings": settings, "targets": checks, "rows": [{k: v for k, v in r.items() if k != "grid"} for r in rows]},
         indent=1), encoding="utf-8")
+    np.savez_compressed(args.out / "images28_grids.npz", **{r["model"]: r["grid"] for r in rows if "grid" in r})
     plot_grid([("real (test)", test.values[::625][:GRID_COLUMNS])] + [(r["model"], r["grid"]) for r in rows
                                                                       if "grid" in r], args.out / "images28.png")
+
+
+def kept_rows(out: Path, families: list[str], classifier_steps: int) -> list[dict]:
+    """The rows of the families an earlier run measured and this one did not, with their sample grids."""
+    earlier = json.loads((out / "images28.json").read_text(encoding="utf-8"))
+    if earlier["settings"]["classifier_steps"] != classifier_steps:
+        raise SystemExit(f"--keep: the earlier run's classifier trained {earlier['settings']['classifier_steps']} "
+                         f"steps, this one {classifier_steps}; their FIDs do not compare")
+    grids = np.load(out / "images28_grids.npz")
+    return [{**row, "grid": grids[row["model"]]} for row in earlier["rows"]
+            if row["model"] != FLOOR and row["model"].split(" (")[0] not in families and row["model"] in grids]
 
 
 if __name__ == "__main__":
