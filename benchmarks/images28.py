@@ -23,11 +23,7 @@ import numpy as np
 import torch
 
 import genloom as gl
-from genloom.data.image_codec import ImageCodec
-from genloom.metrics.features import extract, train_feature_net
-from genloom.metrics.images import frechet_distance, kernel_distance
-
-from images import GRID_COLUMNS, cpu_name, log, parameter_count, plot_grid, table
+from images import GRID_COLUMNS, Scorer, cpu_name, log, parameter_count, plot_grid, table
 
 RESULTS = Path(__file__).parent / "results"
 FAMILIES = ("diffusion", "latent-diffusion", "vq-vae", "gan", "stylegan", "vae")
@@ -38,23 +34,6 @@ SAMPLERS = {"diffusion": {"DPM-Solver++ 20": {"sampler": "dpm-solver", "steps": 
 SEED = 0
 FLOOR = "real train vs test (floor)"
 TARGETS = {"latent steps/s": 2.0, "latent sampling speed-up": 3.0, "latent FID ratio": 1.3}
-
-
-class Scorer:
-    """FID and KID against the test digits in the features of a classifier trained on the training digits."""
-
-    def __init__(self, train: gl.Dataset, test: gl.Dataset, steps: int):
-        self.codec = ImageCodec().fit(train)
-        x = self.codec.encode(train.values)
-        self.net = train_feature_net(x, torch.from_numpy(train.labels), self.codec.layout, steps=steps, seed=SEED)
-        features, logits = extract(self.net, self.codec.encode(test.values))
-        self.test_features = features
-        self.accuracy = (logits.argmax(1).numpy() == test.labels).mean()
-
-    def score(self, images: np.ndarray) -> dict:
-        fake = extract(self.net, self.codec.encode(images))[0]
-        kid, kid_std = kernel_distance(self.test_features, fake, seed=SEED)
-        return {"fid": frechet_distance(self.test_features, fake), "kid": kid, "kid_std": kid_std}
 
 
 def run_family(name: str, train: gl.Dataset, scorer: Scorer, minutes: float, samples: int, runs: Path) -> list[dict]:
@@ -121,7 +100,7 @@ def main() -> None:
     checks = verdicts(rows)
     settings = {"minutes": args.minutes, "samples": args.samples, "date": time.strftime("%Y-%m-%d %H:%M"),
                 "machine": f"{cpu_name()}, {os.cpu_count()} CPUs", "torch": torch.__version__, "threads": 1,
-                "classifier_steps": args.classifier_steps, "classifier_accuracy": float(scorer.accuracy),
+                "classifier_steps": args.classifier_steps, "classifier_accuracy": scorer.accuracy,
                 "load_average": os.getloadavg()[0]}
     lines = ["# Image benchmark: MNIST 28x28, CPU, one thread per model, equal training time", "",
              f"Run {settings['date']} on {settings['machine']}; torch {settings['torch']}; "

@@ -343,7 +343,7 @@ class Model:
         SAMPLE_BATCH at a time; an interrupted write leaves nothing."""
         translate = self._fitted().tool("translate")
         domain = int(self.codec.label_ids([to])[0])
-        images = load_data(images).values if not isinstance(images, np.ndarray) else images
+        images = load_data(images).values  # an array is checked as training images are
         device = next(self.ema_net.parameters()).device
         with self.codec.sample_writer(path, len(images)) as writer, \
                 tqdm(total=len(images), desc="translating", unit="image", disable=not progress, delay=2) as bar, \

@@ -120,10 +120,6 @@ class LatentFamily(Family):
         latents = self.prior.sample(n, labels, generator, options, given, on_pass)
         return self.decode_latents(latents).clamp(-1, 1)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Images through the autoencoder: encoded to the latents the prior sees and decoded."""
-        return self.decode_latents(self.latents(x)).clamp(-1, 1)
-
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         """The autoencoder's reconstruction error (mean squared, and as PSNR over the [-1, 1] range) beside the
         prior's own numbers on the latents (prefixed prior_)."""
@@ -131,7 +127,11 @@ class LatentFamily(Family):
         error = (self.decode_latents(latents).clamp(-1, 1) - x).pow(2).mean().item()
         scores = {"reconstruction_mse": error, "reconstruction_psnr": 10 * math.log10(4 / max(error, 1e-12))}
         prior = self.prior.evaluate(latents, labels)
-        return {**scores, **{f"prior_{key}": value for key, value in prior.items()}}
+        return {**scores, **self.latent_scores(latents), **{f"prior_{key}": value for key, value in prior.items()}}
+
+    def latent_scores(self, latents: torch.Tensor) -> dict[str, float]:
+        """Numbers of the latents themselves, for the logs and final metrics (a codebook's usage); none here."""
+        return {}
 
 
 def _autoencoder_weights(path: Path, family: LatentFamily, load_run: Callable[[Path], Any]) -> dict[str, torch.Tensor]:
@@ -283,7 +283,7 @@ class VQVAE(LatentFamily):
         quantized, codes, commitment = self.quantizer(self.encoder(x))
         error = (self.decoder(quantized).float() - x.float()).pow(2).mean()
         return error + commitment, {"reconstruction_mse": error.item(), "commitment": commitment.item(),
-                                    **self._usage(codes)}
+                                    **self.latent_scores(codes)}
 
     def latents(self, x: torch.Tensor) -> torch.Tensor:
         """(N, h * w) code ids; the codebook stays as it is (no moving-average update, no restarts)."""
@@ -293,12 +293,9 @@ class VQVAE(LatentFamily):
         grid = latents.long().view(len(latents), *self.grid)
         return self.decoder(self.quantizer.get_output_from_indices(grid))
 
-    def _usage(self, codes: torch.Tensor) -> dict[str, float]:
+    def latent_scores(self, codes: torch.Tensor) -> dict[str, float]:
         """The share of the codebook a batch uses, and the perplexity of its codes (how many it uses evenly)."""
         counts = torch.bincount(codes.flatten(), minlength=self.config.codebook_size).float()
         shares = counts / counts.sum()
         entropy = -(shares[shares > 0] * shares[shares > 0].log()).sum().item()
         return {"codebook_usage": (counts > 0).float().mean().item(), "codebook_perplexity": math.exp(entropy)}
-
-    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
-        return {**super().evaluate(x, labels), **self._usage(self.latents(x))}

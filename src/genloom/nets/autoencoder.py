@@ -12,11 +12,7 @@ from torch import nn
 from ..errors import GenloomError
 from ..layout import Layout
 from . import register_backbone
-from .conv import MAX_WIDTH
-
-
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(8, channels), channels)
+from .conv import MAX_WIDTH, group_norm
 
 
 class ResidualBlock(nn.Module):
@@ -24,8 +20,8 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
-        self.layers = nn.Sequential(_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1),
-                                    _norm(c_out), nn.SiLU(), nn.Conv2d(c_out, c_out, 3, padding=1))
+        self.layers = nn.Sequential(group_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1),
+                                    group_norm(c_out), nn.SiLU(), nn.Conv2d(c_out, c_out, 3, padding=1))
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,7 +56,7 @@ class LatentEncoder(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(layout.shape[0], widths[0], 3, padding=1)]
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), ResidualBlock(c_out, c_out)]
-        layers += [_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], out_channels, 3, padding=1)]
+        layers += [group_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], out_channels, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +75,7 @@ class LatentDecoder(nn.Module):
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [ResidualBlock(c_in, c_in), nn.Upsample(scale_factor=2, mode="nearest"),
                        nn.Conv2d(c_in, c_out, 3, padding=1)]
-        layers += [_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], layout.shape[0], 3, padding=1)]
+        layers += [group_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], layout.shape[0], 3, padding=1)]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,13 @@ def halvings(height: int, width: int, smallest: int = 4) -> int:
     return levels
 
 
+def group_norm(channels: int) -> nn.GroupNorm:
+    """The conv nets' normalisation: 8 groups where the width allows."""
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
 def _conv_block(c_in: int, c_out: int, stride: int = 1, norm: bool = True) -> nn.Sequential:
-    normalise = nn.GroupNorm(math.gcd(8, c_out), c_out) if norm else nn.Identity()
+    normalise = group_norm(c_out) if norm else nn.Identity()
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), normalise, nn.SiLU())
 
 

@@ -3,7 +3,6 @@ residual generator that halves the image once, transforms it with residual block
 PatchGAN critic that scores overlapping patches rather than the whole image."""
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -11,11 +10,7 @@ from torch import nn
 from ..layout import Layout
 from . import register_backbone
 from .autoencoder import ResidualBlock
-from .conv import halvings
-
-
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(8, channels), channels)
+from .conv import group_norm, halvings
 
 
 @register_backbone(("image",), "translator")
@@ -29,10 +24,10 @@ class Translator(nn.Module):
         halve = halvings(height, width_px, smallest=2) > 0
         inner = 2 * width if halve else width
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), _norm(width), nn.SiLU(),
-            *([nn.Conv2d(width, inner, 3, stride=2, padding=1), _norm(inner), nn.SiLU()] if halve else []),
+            nn.Conv2d(channels, width, 3, padding=1), group_norm(width), nn.SiLU(),
+            *([nn.Conv2d(width, inner, 3, stride=2, padding=1), group_norm(inner), nn.SiLU()] if halve else []),
             *[ResidualBlock(inner, inner) for _ in range(blocks)],
-            *([nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(inner, width, 3, padding=1), _norm(width),
+            *([nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(inner, width, 3, padding=1), group_norm(width),
                nn.SiLU()] if halve else []),
             nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())
 
@@ -51,7 +46,7 @@ class PatchCritic(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(0.2)]
         c_in = width
         for _ in range(min(halvings(height, width_px, smallest=4), 2)):
-            layers += [nn.Conv2d(c_in, 2 * c_in, 3, stride=2, padding=1), _norm(2 * c_in), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(c_in, 2 * c_in, 3, stride=2, padding=1), group_norm(2 * c_in), nn.LeakyReLU(0.2)]
             c_in *= 2
         layers.append(nn.Conv2d(c_in, 1, 3, padding=1))
         self.net = nn.Sequential(*layers)

@@ -11,7 +11,7 @@ from torch import nn
 from ..errors import GenloomError
 from ..layout import Layout
 from . import register_backbone
-from .conv import MAX_WIDTH, halvings
+from .conv import MAX_WIDTH, group_norm, halvings
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -22,18 +22,14 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
     return torch.cat([angles.cos(), angles.sin()], dim=1)
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(8, channels), channels)  # 8 groups where the width allows
-
-
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, the embedding added in between, and a 1x1 skip when widths differ."""
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float):
         super().__init__()
-        self.in_layers = nn.Sequential(_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1))
+        self.in_layers = nn.Sequential(group_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1))
         self.emb = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, c_out))
-        self.out_layers = nn.Sequential(_norm(c_out), nn.SiLU(), nn.Dropout(dropout),
+        self.out_layers = nn.Sequential(group_norm(c_out), nn.SiLU(), nn.Dropout(dropout),
                                         nn.Conv2d(c_out, c_out, 3, padding=1))
         nn.init.zeros_(self.out_layers[-1].weight)  # each block starts as the identity
         nn.init.zeros_(self.out_layers[-1].bias)
@@ -50,7 +46,7 @@ class Attention(nn.Module):
     def __init__(self, channels: int, heads: int = 4):
         super().__init__()
         self.heads = heads if channels % heads == 0 else 1
-        self.norm = _norm(channels)
+        self.norm = group_norm(channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj = nn.Conv2d(channels, channels, 1)
         nn.init.zeros_(self.proj.weight)
@@ -113,7 +109,7 @@ class UNet(nn.Module):
                 c_in = c_out
             double = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_out, c_out, 3, padding=1))
             self.up.append(nn.ModuleDict({"blocks": blocks, "resize": double if r > 0 else nn.Identity()}))
-        self.out = nn.Sequential(_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, channels, 3, padding=1))
+        self.out = nn.Sequential(group_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, channels, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
