@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # MNIST (11 MB) is kept out of git: the built-in `mnist` is copied in from the shared data sets beside the checkout
 MNIST  := src/genloom/data/builtin_data/mnist28.npz
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test docs install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev,serve]'
+	$(BIN)/pip install -q -e '.[dev,serve,tracking,docs]'
 	# the studio's browser tests drive Debian's headless Chromium
 	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	# torch-fidelity only cross-checks our InceptionV3 (tests/metrics/test_inception.py). It goes beside the venv's
@@ -41,5 +41,9 @@ demo: install
 test: install-dev
 	$(BIN)/python -m pytest
 
+# the documentation site, into site/ (strict: a broken link or reference fails; tests/test_docs.py builds it too)
+docs: install-dev
+	$(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

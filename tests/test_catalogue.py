@@ -667,8 +667,21 @@ DESIGN = [
         *TRAIN], "unknown codec option for image data: 'property'"),
 ]
 
+# -- tracking and comparing runs -------------------------------------------------------------------------------
+ECOSYSTEM = [
+    cli("tensorboard into a file", lambda p: ["train", "digits", "--family", "vae", "--tensorboard", p.file("events"),
+        "--out", p.out, *TRAIN], "a file of that name is there"),
+    cli("compare one run", lambda p: ["compare", p.image, "-o", p.root / "c.html"], "compare needs at least two runs; got 1"),
+    cli("compare a folder that is not a run", lambda p: ["compare", p.image, p.folder("plain"), "-o", p.root / "c.html"],
+        "plain is not a genloom run (no config.json)"),
+    cli("compare a file", lambda p: ["compare", p.image, p.file("notes.txt", "x"), "-o", p.root / "c.html"],
+        "notes.txt is not a folder"),
+    cli("compare into a folder", lambda p: ["compare", p.image, p.text, "-o", p.folder("pages")],
+        "pages: it is a folder; give a file name such as compare.html"),
+]
+
 CLI_CASES = (DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
-             + AUGMENT + DESIGN)
+             + AUGMENT + DESIGN + ECOSYSTEM)
 
 
 # -- the Python API -------------------------------------------------------------------------------------------
@@ -753,6 +766,8 @@ API_CASES = [
     _api("a stop that is not text", lambda p: _model(p.text).generate("ROMEO:", stop=[1]),
          "stop must be a string or a list of strings; got [1]"),
     _api("save over another run", lambda p: _model(p.image).save(p.text), "already holds a run, an adapter or a checkpoint"),
+    _api("an unknown tracker", lambda p: gl.Model("vae").fit("digits", steps=1, trackers=["wandb"], out=p.out),
+         "unknown tracker 'wandb'; choose from tensorboard, mlflow"),
 ]
 
 

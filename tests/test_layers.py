@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "genloom"
 # Each part of the package and its layer: a module may import from its own part and from lower layers only.
 LAYERS = {
     "errors": 0,
-    "options": 1, "layout": 1, "files": 1,
+    "options": 1, "layout": 1, "files": 1, "extras": 1,
     "data": 2, "nets": 2,
     "families": 3,
     "train": 4,
@@ -21,9 +21,9 @@ LAYERS = {
     "defaults": 6,
     "choice": 7,
     "runs": 8,
-    "finetune": 9,
+    "finetune": 9, "tracking": 9,
     "model": 10,
-    "evaluation": 11, "export": 11, "anomaly": 11, "augmentation": 11,
+    "evaluation": 11, "export": 11, "anomaly": 11, "augmentation": 11, "compare": 11,
     "serve": 12,
     "cli": 13, "__init__": 13,
 }

@@ -12,6 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
+from . import __version__
 from .choice import AUTO
 from .errors import GenloomError
 from .families import CATALOG
@@ -112,7 +113,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         out = Path("runs") / f"{data.name}-{family}"  # auto: runs/<data>-auto, whatever it picks
     model.fit(data, out=out, resume=args.resume, steps=args.steps, minutes=args.minutes, epochs=args.epochs,
               device=args.device, progress=not args.quiet, codec_options=_given(args, {"tokenizer", "vocab_size", "numbers"}),
-              **_given(args, set(TRAIN_FLAGS)))
+              trackers=_trackers(args), **_given(args, set(TRAIN_FLAGS)))
     record = model.record
     if "family_choice" in record:
         print(f"family auto: {record['family']} ({record['family_choice']['reason']})")
@@ -122,6 +123,35 @@ def cmd_train(args: argparse.Namespace) -> None:
     if record["final_metrics"]:
         print("final: " + ", ".join(f"{k} {v:g}" for k, v in record["final_metrics"].items()))
     print(f"run written to {out}/ (open {out / 'report.html'})")
+
+
+def _trackers(args: argparse.Namespace) -> list:
+    """--tensorboard and --mlflow; MLFLOW_TRACKING_URI alone also turns MLflow on, where mlflow is installed."""
+    import os
+
+    from .errors import warn
+    from .tracking import MLflow, TensorBoard
+
+    trackers = [TensorBoard(args.tensorboard or None)] if args.tensorboard is not None else []
+    if args.mlflow:
+        trackers.append(MLflow())
+    elif os.environ.get("MLFLOW_TRACKING_URI"):
+        try:
+            trackers.append(MLflow())
+        except GenloomError as error:
+            warn(f"MLFLOW_TRACKING_URI is set, but the run is not tracked: {error}")
+    return trackers
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .compare import compare_runs
+
+    out = _check_output(args.output) if args.output else None
+    if out is not None and out.is_dir():
+        raise GenloomError(f"cannot write the page {out}: it is a folder; give a file name such as compare.html")
+    print(compare_runs(args.runs, out), end="")
+    if out is not None:
+        print(f"wrote {out}")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -372,15 +402,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import os
     import socket
 
-    try:
-        import uvicorn
+    from .extras import require
 
-        from .serve.app import create_app
-    except ImportError as missing:
-        raise GenloomError(f"genloom serve needs the serve extra ({missing.name} is missing): "
-                           "pip install 'genloom[serve]'") from None
+    require("fastapi", "serve", "genloom serve")
+    uvicorn = require("uvicorn", "serve", "genloom serve")
     import torch
 
+    from .serve.app import create_app
     from .serve.catalogue import RunCatalogue
     from .serve.limits import limit_malloc_arenas
     from .serve.settings import ServeSettings, inference_threads
@@ -408,6 +436,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="genloom", description="Train, sample and inspect generative models.")
+    parser.add_argument("--version", action="version", version=f"genloom {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     families = [AUTO, *sorted(CATALOG)]
 
@@ -440,6 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_flags(text)
     train.add_argument("--device", default="auto", help=f"{DEVICES} (default: auto)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    tracking = train.add_argument_group("experiment tracking (the tracking extra: pip install 'genloom[tracking]')")
+    tracking.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
+                          help="log numbers, samples and settings for TensorBoard in DIR (default: <run>/tensorboard)")
+    tracking.add_argument("--mlflow", action="store_true", help="log the run to MLflow (MLFLOW_TRACKING_URI, else "
+                          "./mlflow.db); on by itself when MLFLOW_TRACKING_URI is set")
     _add_option_flags(train, {"train": TrainConfig}, set(TRAIN_FLAGS), "training")
     train.set_defaults(func=cmd_train, family_option_names=_add_option_flags(
         train, {name: entry.options for name, entry in sorted(CATALOG.items())},
@@ -639,6 +673,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "divided among --max-concurrency slots, at least 1)")
     serve.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     serve.set_defaults(func=cmd_serve)
+
+    compare = commands.add_parser("compare", help="compare runs side by side: their metrics (the best marked) "
+                                  "and samples, in the terminal and as an HTML page")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders (two or more; grouped by data kind)")
+    compare.add_argument("-o", "--output", default="compare.html", help="the HTML page (default: compare.html; "
+                         "'' for none)")
+    compare.set_defaults(func=cmd_compare)
 
     info = commands.add_parser("info", help="show what a run holds, and whether its files are whole")
     info.add_argument("run", help="run folder")

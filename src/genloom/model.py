@@ -34,6 +34,7 @@ from .runs.folder import check_save_target, is_own_run, new_record, write_config
 from .runs.resume import starting_point
 from .runs.adapter import adapted_record
 from .runs.loading import load_run
+from .tracking import Tracker, Trackers
 from .train.batches import split_validation
 from .train.device import available_cores, resolve_device
 from .train.loop import STATE_FILE, Trainer
@@ -76,13 +77,15 @@ class Model:
     def fit(self, data: str | Path | Dataset | np.ndarray | None = None, *, steps: int | None = None,
             minutes: float | None = None, epochs: float | None = None, out: str | Path | None = None,
             resume: bool = False, codec_options: dict[str, Any] | None = None, codec_data: Any = None,
-            **train_options: Any) -> Model:
+            trackers: Sequence[str | Tracker] = (), **train_options: Any) -> Model:
         """Train on `data` (anything `load_data` takes) for a budget of steps, minutes or epochs; with
         resume=True continue the run in `out`. codec_options reach the codec, e.g. {"tokenizer": "bpe"};
         codec_data, if given, is what the codec learns from instead of `data` (the data before a resampling,
         whose repeated rows would be spikes to a number transform). A budget in minutes bounds the whole call:
-        the codec, training, validation and writing the run."""
+        the codec, training, validation and writing the run. `trackers` ("tensorboard", "mlflow" or
+        genloom.tracking objects) receive the numbers, samples and record as the run folder does."""
         started = time.perf_counter()
+        tracked = Trackers(trackers)
         run_dir = Path(out) if out is not None else None
         if run_dir is not None:
             check_writable(run_dir, folder=True)
@@ -108,7 +111,9 @@ class Model:
         if run_dir is None:
             run_dir = self.scratch_dir = Path(tempfile.mkdtemp(prefix="genloom-run-"))
             weakref.finalize(self, shutil.rmtree, run_dir, ignore_errors=True)
-        trainer = Trainer(net, x, labels, config, run_dir, device, validation, self._write_samples_at)
+        def on_sample(step: int, net: Family) -> None:
+            tracked.samples(step, self._write_samples_at(step, net))
+        trainer = Trainer(net, x, labels, config, run_dir, device, validation, on_sample, on_log=tracked.metrics)
         deadline = None if config.minutes is None else started + 60 * config.minutes - SAVE_SECONDS
         if deadline is not None:
             check_time_left(config.minutes, time.perf_counter() - started, deadline - time.perf_counter())
@@ -120,14 +125,22 @@ class Model:
         if choice is not None:
             self.record["family_choice"] = choice.as_record()
         write_config(run_dir, self.record, self.codec)
-        trainer.fit(deadline)
-        self.net, self.ema_net = trainer.family, trainer.ema.module
-        self.record.update(steps_trained=trainer.step, train_seconds=round(trainer.elapsed, 2),
-                           final_metrics=trainer.held_out_scores(validation or (x, labels)))
-        if trainer.stopped_early:
-            self.record["stopped_early"] = f"no better validation loss in the last {trainer.stale_validations} validations"
-        self.record["fit_seconds"] = round(time.perf_counter() - started, 2)  # all but writing the run
-        self.save(run_dir)
+        tracked.start(run_dir, self.record)
+        try:
+            trainer.fit(deadline)
+            self.net, self.ema_net = trainer.family, trainer.ema.module
+            self.record.update(steps_trained=trainer.step, train_seconds=round(trainer.elapsed, 2),
+                               final_metrics=trainer.held_out_scores(validation or (x, labels)))
+            if trainer.stopped_early:
+                self.record["stopped_early"] = (f"no better validation loss in the last {trainer.stale_validations} "
+                                                "validations")
+            self.record["fit_seconds"] = round(time.perf_counter() - started, 2)  # all but writing the run
+            self.save(run_dir)
+        except BaseException:
+            tracked.abort()
+            raise
+        tracked.samples(trainer.step, run_dir / "samples" / f"final{self.codec.sample_suffix}")
+        tracked.finish(run_dir, self.record)
         return self
 
     def _choose_family(self, stored: dict | None, dataset: Dataset, budget: Mapping[str, Any],
@@ -145,9 +158,10 @@ class Model:
         self.family_name = choice.family
         return choice
 
-    def _write_samples_at(self, step: int, net: Family) -> None:
-        self.codec.save_samples(self.codec.decode(self._draw(net, self.codec.preview_count, 0)),
-                                self.run_dir / "samples" / f"step-{step:06d}{self.codec.sample_suffix}")
+    def _write_samples_at(self, step: int, net: Family) -> Path:
+        path = self.run_dir / "samples" / f"step-{step:06d}{self.codec.sample_suffix}"
+        self.codec.save_samples(self.codec.decode(self._draw(net, self.codec.preview_count, 0)), path)
+        return path
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, n: int, *, seed: int = 0, labels: Any = None, conditions: Mapping[str, Any] | None = None,

@@ -75,7 +75,7 @@ def save_figure(figure: Figure, path: Path, tight: bool = True) -> Path:
 IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
 
 
-def _embedded_image(path: Path | None, alt: str) -> str:
+def embedded_image(path: Path | None, alt: str) -> str:
     if path is None or not path.exists():
         return ""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -83,7 +83,7 @@ def _embedded_image(path: Path | None, alt: str) -> str:
             f'<figcaption>{alt}</figcaption></figure>')
 
 
-def _text_samples(path: Path, count: int = 3) -> str:
+def text_samples(path: Path, count: int = 3) -> str:
     if not path.exists():
         return ""
     samples = path.read_text(encoding="utf-8").split("\n\n-----\n\n")[:count]
@@ -134,10 +134,10 @@ figure{{display:inline-block;margin:1rem 1rem 0 0;vertical-align:top}}img{{image
 figcaption{{color:#666;font-size:.9rem}}pre{{background:#f6f6f6;padding:.6rem;white-space:pre-wrap}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 {_table(summary_rows(record))}
-{_embedded_image(run_dir / "samples" / "final.png", "samples from the EMA weights (seed 0)")}
-{_text_samples(run_dir / "samples" / "final.txt")}
-{_embedded_image(curve, "training loss")}
-{"".join(_embedded_image(run_dir / name, caption) for name, caption in record.get("figures", {}).items())}
+{embedded_image(run_dir / "samples" / "final.png", "samples from the EMA weights (seed 0)")}
+{text_samples(run_dir / "samples" / "final.txt")}
+{embedded_image(curve, "training loss")}
+{"".join(embedded_image(run_dir / name, caption) for name, caption in record.get("figures", {}).items())}
 </body></html>
 """
     write_text(run_dir / "report.html", page)

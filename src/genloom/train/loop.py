@@ -48,11 +48,11 @@ class Trainer:
     def __init__(self, family: Family, x: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
                  run_dir: Path, device: torch.device, validation: tuple | None = None,
                  on_sample: Callable[[int, Family], None] | None = None, prepare: bool = True,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, on_log: Callable[[dict], None] = lambda line: None):
         config = replace(config, threads=thread_count(config.threads))  # what is used is what the run records
         self.family, self.config, self.clock = family.to(device), config, clock
         self.validation = validation if family.validates else None
-        self.run_dir, self.device, self.on_sample = Path(run_dir), device, on_sample
+        self.run_dir, self.device, self.on_sample, self.on_log = Path(run_dir), device, on_sample, on_log
         self.context_length = family.context_length
         # before the EMA copy, so statistics the family keeps go into both; a fine-tuned model keeps its own
         weights = family.prepare(x, labels) if prepare else None
@@ -337,6 +337,7 @@ class Trainer:
     def _log(self, record: dict) -> None:
         with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        self.on_log(record)
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop lines logged after `step`: a resumed or rolled-back run logs them again."""
