@@ -51,9 +51,10 @@ def same_held_out_tokens() -> dict:
     return {"eval_batches": max(1, round(theirs / ours))}
 
 
+HELD_OUT = same_held_out_tokens()
 ROWS = {"nanoGPT baby config": (REFERENCE_MODEL, REFERENCE_TRAIN),
-        "genloom default (Muon)": ({}, same_held_out_tokens()),
-        "genloom default, AdamW": ({}, {**same_held_out_tokens(), "optimizer": "adamw"})}
+        "genloom default (Muon)": ({}, HELD_OUT),
+        "genloom default, AdamW": ({}, {**HELD_OUT, "optimizer": "adamw"})}
 REFERENCE, DEFAULT, ADAMW = ROWS
 SETTINGS = (("(a) 1 thread, idle", 1, False), ("(b) 2 threads, idle", 2, False),
             ("(c) 1 thread each, two rows at once", 1, True))
@@ -155,6 +156,9 @@ def finish(started: list[tuple[subprocess.Popen, Path]]) -> list[dict]:
     return rows
 
 
+BUSY_LOOP = "import torch\ntorch.set_num_threads(1)\na = torch.randn(256, 256)\nwhile True:\n    a @ a"
+
+
 def time_generation(rows: list[dict], cores: str, threads: int, contended: bool) -> None:
     """Add each row's generation speeds, timed in one process pinned to `cores` (in (c): core 1, beside a
     process multiplying matrices on core 0)."""
@@ -176,8 +180,6 @@ def time_generation(rows: list[dict], cores: str, threads: int, contended: bool)
     for row, speeds in zip(rows, json.loads(result.read_text())):
         row.update(speeds)
 
-
-BUSY_LOOP = "import torch\ntorch.set_num_threads(1)\na = torch.randn(256, 256)\nwhile True:\n    a @ a"
 
 
 def setting(label: str, threads: int, contended: bool, peak: float, out: Path, reference_steps: int,

@@ -9,7 +9,7 @@ import pytest
 
 import genloom as gl
 from genloom.cli import main
-from genloom.compare import RunSummary, best_values, direction, group_by_kind, metric_names
+from genloom.compare import RunSummary, best_marks, direction, group_by_kind, metric_names
 from tests.conftest import QUIET, TINY_VAE
 
 
@@ -40,7 +40,7 @@ def test_runs_are_grouped_by_kind_and_the_best_of_each_metric_is_marked(runs, ca
     elbo = {name: json.loads((root / name / "config.json").read_text())["final_metrics"]["elbo"]
             for name in ("digits-5", "digits-60")}
     best = max(elbo, key=elbo.get)
-    for line, name, budget in ((short, "digits-5", "5 steps"), (long, "digits-60", "60 steps")):
+    for line, name, budget in ((short, "digits-5", "steps=5"), (long, "digits-60", "steps=60")):
         assert line.startswith(name) and budget in line
         assert (f"{elbo[name]:.4g}*" in line) == (name == best)
     assert "*" not in blocks[2]  # a group of one has nothing to rank
@@ -57,7 +57,7 @@ def test_the_page_shows_bars_marks_and_every_runs_samples(runs, tmp_path):
     assert "<pre>" in html  # the text run's samples
     groups = group_by_kind([root / "digits-5", root / "digits-60"])
     ranked = [name for name in metric_names(groups["image"]) if direction(name)]
-    assert html.count("★<div") >= len(ranked) and re.search(r'<div style="width:100%">', html)
+    assert ranked and html.count("★<div") >= len(ranked) and re.search(r'<div style="width:100%">', html)
 
 
 def test_metrics_know_which_way_is_better():
@@ -66,13 +66,13 @@ def test_metrics_know_which_way_is_better():
     assert direction("examples") == 0 and direction("loss_discriminator") == 0  # a GAN's losses rank nothing
 
 
-def test_losses_are_ranked_only_among_runs_of_one_family(tmp_path):
+def test_losses_are_ranked_among_the_runs_of_each_family(tmp_path):
     def run(name, family, **metrics):
-        return RunSummary(tmp_path / name, family, "digits", "image", "1 steps", 1, 1.0, metrics)
-    mixed = [run("a", "vae", best_val_loss=198.0, fid=30.0), run("b", "diffusion", best_val_loss=0.18, fid=20.0)]
-    assert best_values(mixed, ["best_val_loss", "fid"]) == {"fid": 20.0}  # a VAE's nats and an MSE do not compare
-    alike = [run("a", "vae", best_val_loss=198.0), run("b", "vae", best_val_loss=190.0)]
-    assert best_values(alike, ["best_val_loss"]) == {"best_val_loss": 190.0}
+        return RunSummary(tmp_path / name, family, "digits", "image", "steps=1", 1, 1.0, metrics)
+    runs = [run("short", "vae", best_val_loss=198.0, fid=30.0), run("long", "vae", best_val_loss=162.9, fid=25.0),
+            run("diffusion", "diffusion", best_val_loss=0.18, fid=20.0)]
+    # a VAE's nats and a diffusion model's squared error do not compare: the loss is marked within the VAEs
+    assert best_marks(runs, ["best_val_loss", "fid"]) == {(1, "best_val_loss"), (2, "fid")}
 
 
 def test_evaluation_scores_join_the_training_ones(runs, tmp_path):

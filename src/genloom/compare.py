@@ -12,7 +12,7 @@ from typing import Sequence
 
 from .errors import GenloomError
 from .files import write_text
-from .metrics.report import embedded_image, text_samples
+from .metrics.report import budget_text, embedded_image, text_samples
 from .runs.record import read_record
 
 # Which way each metric improves; a metric in neither set is shown but not ranked.
@@ -57,12 +57,9 @@ def summarise(path: str | Path) -> RunSummary:
     ran, its scores (those win on a shared name)."""
     path = Path(path)
     record = read_record(path)
-    train = record["train"]
-    budget = ", ".join(f"{value:g} {unit}" for unit, value in
-                       (("steps", train.get("steps")), ("min", train.get("minutes")), ("epochs", train.get("epochs")))
-                       if value is not None) or "-"
     metrics = {**record.get("final_metrics", {}), **record.get("evaluation", {})}
-    return RunSummary(path, record["family"], record["data"]["name"], record["data"]["kind"], budget,
+    return RunSummary(path, record["family"], record["data"]["name"], record["data"]["kind"],
+                      budget_text(record["train"]) or "-",
                       int(record.get("steps_trained", 0)), float(record.get("train_seconds", 0.0)),
                       {name: float(value) for name, value in metrics.items()
                        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)})
@@ -85,19 +82,23 @@ def metric_names(runs: list[RunSummary]) -> list[str]:
     return sorted(names, key=lambda name: not all(name in run.metrics for run in runs))
 
 
-def best_values(runs: list[RunSummary], names: list[str]) -> dict[str, float]:
-    """The best value of each ranked metric among runs that have it (only where two or more do). A loss is
-    each family's own objective (a VAE's negative ELBO, a diffusion model's denoising error), so losses are
-    ranked only among runs of one family."""
-    best = {}
+def best_marks(runs: list[RunSummary], names: list[str]) -> set[tuple[int, str]]:
+    """(position of the run, metric) of every best value: among the runs that have the metric, where two or more
+    do. A loss is each family's own objective (a VAE's negative ELBO in nats, a diffusion model's denoising
+    error), so a loss is ranked among the runs of each family apart."""
+    marks = set()
     for name in names:
-        having = [run for run in runs if name in run.metrics]
-        if name.endswith("loss") and len({run.family for run in having}) > 1:
+        if not direction(name):
             continue
-        values = [run.metrics[name] for run in having]
-        if direction(name) and len(values) > 1:
-            best[name] = max(values) if direction(name) > 0 else min(values)
-    return best
+        pools: dict[str | None, list[int]] = {}
+        for position, run in enumerate(runs):
+            if name in run.metrics:
+                pools.setdefault(run.family if name.endswith("loss") else None, []).append(position)
+        for pool in (pool for pool in pools.values() if len(pool) > 1):
+            values = [runs[position].metrics[name] for position in pool]
+            top = max(values) if direction(name) > 0 else min(values)
+            marks |= {(position, name) for position, value in zip(pool, values) if value == top}
+    return marks
 
 
 COLUMNS = ("run", "family", "data", "budget", "steps", "seconds")
@@ -112,16 +113,17 @@ def text_table(groups: dict[str, list[RunSummary]]) -> str:
     blocks = []
     for kind, runs in groups.items():
         names = metric_names(runs)
-        best = best_values(runs, names)
+        marks = best_marks(runs, names)
         header = [*COLUMNS, *(name + {1: " (+)", -1: " (-)", 0: ""}[direction(name)] for name in names)]
         rows = [[*_cells(run), *(("-" if name not in run.metrics else
-                                  f"{run.metrics[name]:.4g}" + ("*" if best.get(name) == run.metrics[name] else ""))
-                                 for name in names)] for run in runs]
+                                  f"{run.metrics[name]:.4g}" + ("*" if (position, name) in marks else ""))
+                                 for name in names)] for position, run in enumerate(runs)]
         widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
         lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
                  for line in (header, *rows)]
         blocks.append(f"{kind} runs ({len(runs)})\n" + "\n".join(lines))
-    return "\n\n".join(blocks) + "\n\n(+) higher is better, (-) lower is better; * the best of the runs\n"
+    return ("\n\n".join(blocks) + "\n\n(+) higher is better, (-) lower is better; * the best of the runs "
+            "(a loss: of its family's runs)\n")
 
 
 def _bar(value: float, values: list[float], is_best: bool) -> str:
@@ -161,15 +163,15 @@ def html_page(groups: dict[str, list[RunSummary]]) -> str:
     parts = []
     for kind, runs in groups.items():
         names = metric_names(runs)
-        best = best_values(runs, names)
+        marks = best_marks(runs, names)
         head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "".join(
             f"<th>{html.escape(name)} {({1: '↑', -1: '↓', 0: ''})[direction(name)]}</th>" for name in names)
         body = ""
-        for run in runs:
+        for position, run in enumerate(runs):
             cells = "".join(f"<td>{html.escape(cell)}</td>" for cell in _cells(run))
             for name in names:
                 values = [r.metrics[name] for r in runs if name in r.metrics]
-                cells += (_bar(run.metrics[name], values, best.get(name) == run.metrics[name])
+                cells += (_bar(run.metrics[name], values, (position, name) in marks)
                           if name in run.metrics else "<td>-</td>")
             body += f"<tr>{cells}</tr>"
         samples = "".join(f"<section><h3>{html.escape(run.path.name)}</h3>{_sample_html(run)}</section>"
@@ -178,7 +180,8 @@ def html_page(groups: dict[str, list[RunSummary]]) -> str:
                      f'<div class="samples">{samples}</div>')
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>genloom compare</title>"
             f"<style>{PAGE_STYLE}</style></head><body><h1>Runs compared</h1>"
-            "<p>↑ higher is better, ↓ lower is better; ★ the best of the runs.</p>" + "".join(parts) + "</body></html>")
+            "<p>↑ higher is better, ↓ lower is better; ★ the best of the runs (a loss: of its family's runs).</p>"
+            + "".join(parts) + "</body></html>")
 
 
 def compare_runs(paths: Sequence[str | Path], out: str | Path | None = None) -> str:

@@ -167,7 +167,8 @@ class MLflow(Tracker):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(key, float(value), now, step) for key, value in values.items()])
+        metrics = [Metric(key, float(value), now, step) for key, value in values.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
 
 
 def check_reachable(uri: str | None, timeout: float = 3.0) -> None:

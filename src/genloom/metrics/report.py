@@ -99,10 +99,14 @@ def _table(rows: dict[str, Any]) -> str:
 UNITS = {"image": "images", "table": "rows", "text": "characters"}  # what the examples of each kind are
 
 
+def budget_text(train: dict[str, Any]) -> str:
+    """The budget a run was given, as "steps=300, minutes=2"."""
+    return ", ".join(f"{k}={train[k]}" for k in ("steps", "minutes", "epochs") if train.get(k) is not None)
+
+
 def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
-    """The headline facts of a run, shared by the report, the model card and `genloom info`."""
-    data, train = record["data"], record["train"]
-    budget = ", ".join(f"{k}={train[k]}" for k in ("steps", "minutes", "epochs") if train.get(k) is not None)
+    """The headline facts of a run, shared by the report, the model card, `genloom info` and `genloom compare`."""
+    data = record["data"]
     return {
         "family": record["family"] + (f" (auto: {record['family_choice']['reason']})"
                                       if "family_choice" in record else ""),
@@ -110,7 +114,7 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
         "data": f"{data['name']} ({data['examples']} {UNITS.get(data['kind'], data['kind'])}, shape "
                 f"{'x'.join(map(str, data['shape']))}"
                 + (f", {data['classes']} classes)" if data.get("classes") else ")"),
-        "budget": budget,
+        "budget": budget_text(record["train"]),
         "steps trained": (f"{record['steps_trained']} (stopped early: {record['stopped_early']})"
                           if "stopped_early" in record else record.get("steps_trained", 0)),
         "training time": f"{record.get('train_seconds', 0):.1f} s"
