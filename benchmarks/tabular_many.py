@@ -21,6 +21,8 @@ run now and the rest later. Usage:
   .venv/bin/python benchmarks/tabular_many.py                      (all of it: about a day on 2 cores)
   .venv/bin/python benchmarks/tabular_many.py --tables wine penguins --seeds 0 --families vae
   .venv/bin/python benchmarks/tabular_many.py --families vae vae:batch_size=500,patience=0   (an ablation)
+  .venv/bin/python benchmarks/tabular_many.py --tables cardio thyroid --families auto --cores 1 \
+      --report benchmarks/results/tabular_more.md   (auto and the peers only, on one core, the rest kept free)
 """
 from __future__ import annotations
 
@@ -178,10 +180,11 @@ def key(job: dict) -> tuple:
     return job["table"], job["model"], job["seed"], job.get("budget")
 
 
-def run_all(jobs: list[dict], cache: Path, out: Path) -> list[dict]:
-    """Run the jobs not in `cache`, each pinned to a free core; every result is appended to `cache` as it comes."""
+def run_all(jobs: list[dict], cache: Path, out: Path, use_cores: list[int]) -> list[dict]:
+    """Run the jobs not in `cache`, each pinned to a free core of `use_cores`; every result is appended to
+    `cache` as it comes."""
     cores: Queue = Queue()
-    for core in range(min(2, os.cpu_count() or 1)):
+    for core in use_cores:
         cores.put(core)
 
     def launch(job: dict) -> dict:
@@ -267,11 +270,12 @@ def wins_ties_losses(summary: dict, metric: str, peer: str) -> tuple[int, int, i
     return wins, ties, losses
 
 
-def report(results: list[dict], budgets: tuple[float, ...], seeds: list[int], failures: list[dict]) -> str:
+def report(results: list[dict], budgets: tuple[float, ...], seeds: list[int], failures: list[dict],
+           cores: list[int]) -> str:
     summary = cells(results, budgets)
     lines = ["# Synthetic tables over many tables, seeds and budgets", "",
              f"Run {time.strftime('%Y-%m-%d %H:%M')}; python {platform.python_version()}; one thread per model, "
-             f"two models at a time, each pinned to its own core; seeds {seeds}; budgets "
+             f"{len(cores)} model(s) at a time, each pinned to its own core; seeds {seeds}; budgets "
              f"{', '.join(f'{b}x' for b in budgets)} the table's mean SDV CTGAN fit time (genloom's minutes=, the "
              "whole fit call). Means over seeds, the standard deviation after +-.", "",
              "| table | rows | budget | model | fit s | sample s | utility (real) | quality | pair trends | "
@@ -338,6 +342,9 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS))
     parser.add_argument("--cache", type=Path, default=RESULTS / "tabular_many.jsonl")
     parser.add_argument("--out", type=Path, default=Path("/tmp/genloom-bench-tables"))
+    parser.add_argument("--cores", nargs="+", type=int, default=[0, 1], help="the cores to run jobs on, one each")
+    parser.add_argument("--report", type=Path, default=RESULTS / "tabular_many.md",
+                        help="where the table and summary of the asked tables go")
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -347,7 +354,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     done = {key(r) for r in read_cache(args.cache)}
     peer_jobs = [{"table": t, "model": p, "seed": s} for t in args.tables for s in args.seeds for p in PEERS]
-    run_all([job for job in peer_jobs if key(job) not in done], args.cache, args.out)
+    run_all([job for job in peer_jobs if key(job) not in done], args.cache, args.out, args.cores)
     results = read_cache(args.cache)
     family_jobs = []
     for table in args.tables:
@@ -359,13 +366,13 @@ def main() -> None:
                            "budget_seconds": seconds, "out": str(args.out / f"{table}-{family}-{budget}-{seed}")}
                     if key(job) not in done:
                         family_jobs.append(job)
-    run_all(family_jobs, args.cache, args.out)
+    run_all(family_jobs, args.cache, args.out, args.cores)
     results = [r for r in read_cache(args.cache) if r["table"] in args.tables and r["seed"] in args.seeds
                and (r["model"] in PEERS or (r["model"] in args.families and r["budget"] in args.budgets))]
     failures = [r for r in results if "failed" in r]
-    text = report([r for r in results if "failed" not in r], tuple(args.budgets), args.seeds, failures)
+    text = report([r for r in results if "failed" not in r], tuple(args.budgets), args.seeds, failures, args.cores)
     print(text)
-    (RESULTS / "tabular_many.md").write_text(text, encoding="utf-8")
+    args.report.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

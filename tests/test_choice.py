@@ -6,39 +6,70 @@ import pandas as pd
 import pytest
 
 import genloom as gl
+import genloom.choice as choice
 from genloom.choice import (SETUP_SECONDS, THREAD_SPEEDUP_EXPONENT, TRANSFORMER_MIN_EPOCHS,
-                            TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD, choose_family, transformer_epochs)
+                            TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD, choose_family, probed_tokens_per_second,
+                            transformer_epochs)
 from genloom.cli import main
 
 
 def test_a_small_table_gets_the_vae_in_seconds_and_the_transformer_in_a_minute():
     # penguins: 344 rows of 7 columns; 3 s are all setting up and writing the run, a minute some 160 passes
     short = choose_family("table", 344, 7, {"minutes": 0.05}, threads=1)
-    assert short.family == "vae" and "344 rows" in short.reason
+    assert short.family == "vae" and "344 rows" in short.reason and "measured" not in short.reason
     assert choose_family("table", 344, 7, {"minutes": 1}, threads=1).family == "autoregressive"
 
 
 def test_a_large_table_gets_the_transformer_only_when_it_can_pass_over_the_rows_often():
     # Adult: 26,049 rows of 15 columns; a minute on 2 threads is about 1.6 passes, 15 minutes about 25
     short = choose_family("table", 26_049, 15, {"minutes": 1}, threads=2)
-    long = choose_family("table", 26_049, 15, {"minutes": 15}, threads=2)
+    long = choose_family("table", 26_049, 15, {"minutes": 15}, threads=2, probe=False)
     assert short.family == "vae" and "about 1.6 passes" in short.reason
     assert long.family == "autoregressive"
     # a second thread adds about half a thread's speed, not a whole one
-    assert choose_family("table", 26_049, 15, {"minutes": 15}, threads=1).family == "vae"
-    assert transformer_epochs(26_049, 15, {"minutes": 15}, 2) / transformer_epochs(26_049, 15, {"minutes": 15}, 1) \
-        == pytest.approx(2 ** THREAD_SPEEDUP_EXPONENT)
+    assert choose_family("table", 26_049, 15, {"minutes": 15}, threads=1, probe=False).family == "vae"
+    two_threads = TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD * 2 ** THREAD_SPEEDUP_EXPONENT
+    assert long.reason.startswith(f"26,049 rows and about "
+                                  f"{transformer_epochs(26_049, 15, {'minutes': 15}, two_threads):.0f} passes")
 
 
 def test_passes_count_the_tightest_budget_given():
-    assert transformer_epochs(10_000, 9, {"steps": 400}, 1) == pytest.approx(400 * 500 / 10_000)
-    assert transformer_epochs(10_000, 9, {}, 1) == pytest.approx(2000 * 500 / 10_000)  # the default 2,000 steps
-    assert transformer_epochs(10_000, 9, {"steps": 400, "epochs": 3}, 1) == 3
+    speed = TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD
+    assert transformer_epochs(10_000, 9, {"steps": 400}, speed) == pytest.approx(400 * 500 / 10_000)
+    assert transformer_epochs(10_000, 9, {}, speed) == pytest.approx(2000 * 500 / 10_000)  # the default 2,000 steps
+    assert transformer_epochs(10_000, 9, {"steps": 400, "epochs": 3}, speed) == 3
     assert choose_family("table", 500, 9, {"epochs": TRANSFORMER_MIN_EPOCHS}, 1).family == "autoregressive"
     assert choose_family("table", 500, 9, {"epochs": TRANSFORMER_MIN_EPOCHS - 1}, 1).family == "vae"
     # a budget in minutes counts only the time left for training (SETUP_SECONDS go to the codec and the run)
-    assert transformer_epochs(1_000, 12, {"minutes": 1}, 1) == \
-        pytest.approx((60 - SETUP_SECONDS) * TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD / 13 / 1_000)
+    assert transformer_epochs(1_000, 12, {"minutes": 1}, speed) == \
+        pytest.approx((60 - SETUP_SECONDS) * speed / 13 / 1_000)
+
+
+def test_a_budget_in_doubt_is_settled_by_the_speed_measured_here(monkeypatch):
+    # penguins in 9 s: the fixed constants give about 15 passes, within PROBE_MARGIN of the 20 needed
+    measured = []
+    monkeypatch.setattr(choice, "probed_tokens_per_second", lambda *a: measured.append(a) or 4 * 8_000)
+    fast = choose_family("table", 344, 7, {"minutes": 0.15}, threads=1)
+    assert measured == [(344, 7, 1)] and fast.family == "autoregressive" and "32,000 tokens/s, measured" in fast.reason
+    monkeypatch.setattr(choice, "probed_tokens_per_second", lambda *a: 8_000 / 4)
+    assert choose_family("table", 344, 7, {"minutes": 0.15}, threads=1).family == "vae"
+    # a clear case, or a budget in steps, is not probed
+    monkeypatch.setattr(choice, "probed_tokens_per_second", lambda *a: pytest.fail("probed a clear case"))
+    choose_family("table", 344, 7, {"minutes": 1}, threads=1)
+    choose_family("table", 344, 7, {"steps": 300}, threads=1)
+
+
+def test_the_probe_predicts_the_speed_a_real_fit_trains_at(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=3_000) for i in range(5)} | {"c": rng.choice(list("abc"), 3_000)})
+    predicted = probed_tokens_per_second(len(frame), frame.shape[1], threads=1)
+    model = gl.Model("autoregressive").fit(frame, steps=40, out=tmp_path / "run", progress=False, threads=1,
+                                           eval_every=10_000)
+    batch = model.record["train"]["batch_size"]
+    trained = 40 * batch * (frame.shape[1] + 1) / model.record["train_seconds"]
+    # the same net and batch: the two agree but for the machine's load, and a broken count (rows for tokens, a
+    # net of another size) would be several times off
+    assert predicted / 1.6 < trained < predicted * 1.6
 
 
 @pytest.mark.parametrize("kind, family", [("image", "vae"), ("text", "autoregressive")])

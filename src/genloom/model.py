@@ -77,14 +77,16 @@ class Model:
     def fit(self, data: str | Path | Dataset | np.ndarray | None = None, *, steps: int | None = None,
             minutes: float | None = None, epochs: float | None = None, out: str | Path | None = None,
             resume: bool = False, codec_options: dict[str, Any] | None = None, codec_data: Any = None,
-            trackers: Sequence[str | Tracker] = (), **train_options: Any) -> Model:
+            trackers: Sequence[str | Tracker] = (), budget_started: float | None = None, **train_options: Any) -> Model:
         """Train on `data` (anything `load_data` takes) for a budget of steps, minutes or epochs; with
         resume=True continue the run in `out`. codec_options reach the codec, e.g. {"tokenizer": "bpe"};
         codec_data, if given, is what the codec learns from instead of `data` (the data before a resampling,
         whose repeated rows would be spikes to a number transform). A budget in minutes bounds the whole call:
         the codec, training, validation and writing the run. `trackers` ("tensorboard", "mlflow" or
-        genloom.tracking objects) receive the numbers, samples and record as the run folder does."""
-        started = time.perf_counter()
+        genloom.tracking objects) receive the numbers, samples and record as the run folder does.
+        `budget_started`, a time.perf_counter() reading, starts the budget's clock before the call, so that a
+        caller's own set-up counts too (the CLI's imports and data reading)."""
+        started = time.perf_counter() if budget_started is None else budget_started
         tracked = Trackers(trackers)
         run_dir = Path(out) if out is not None else None
         if run_dir is not None:
