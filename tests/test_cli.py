@@ -185,6 +185,33 @@ def test_generate_streams_tokens_as_they_come(text_run):
     assert len(first) == 20 and still_running
 
 
+def test_a_watermarked_generation_is_found_by_its_key_only(text_run, tmp_path, capsys):
+    from genloom.cli import main
+
+    assert main(["generate", text_run, "--max-tokens", "200", "--watermark-key", "k1"]) == 0
+    (tmp_path / "marked.txt").write_text(capsys.readouterr().out, encoding="utf-8")
+    assert main(["generate", text_run, "--max-tokens", "200"]) == 0
+    (tmp_path / "plain.txt").write_text(capsys.readouterr().out, encoding="utf-8")
+    for name, key, verdict in [("marked", "k1", "watermarked: z = "), ("marked", "k2", "not watermarked: z = "),
+                               ("plain", "k1", "not watermarked: z = ")]:
+        assert main(["detect-watermark", str(tmp_path / f"{name}.txt"), "--key", key, "--run", text_run]) == 0
+        assert capsys.readouterr().out.startswith(verdict)
+
+
+def test_watermark_input_errors_are_one_line(text_run, tmp_path, capsys):
+    from genloom.cli import main
+
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00bad")
+    for args, message in [
+        (["generate", text_run, "--watermark-key", ""], "the watermark key is empty"),
+        (["detect-watermark", str(tmp_path / "binary.txt"), "--key", "k", "--run", text_run], "is not UTF-8 text"),
+        (["detect-watermark", str(tmp_path / "none.txt"), "--key", "k", "--run", text_run], "does not exist"),
+    ]:
+        assert main(args) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("genloom: error: ") and message in error and error.count("\n") == 1
+
+
 def test_generate_prints_what_the_api_returns(text_run):
     import genloom as gl
     expected = gl.load(text_run).generate("ROMEO:", max_tokens=60, temperature=0.8, seed=3, stop=["\n\n", "e t"])

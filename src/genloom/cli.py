@@ -19,6 +19,7 @@ from .choice import AUTO
 from .errors import GenloomError
 from .families import CATALOG
 from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS
+from .families.watermark import DEFAULT_THRESHOLD
 from .options import field_type
 from .train.config import TrainConfig
 
@@ -165,7 +166,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     model = load(args.run, device=args.device)
     pieces = model.generate(args.prompt, max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k,
                             top_p=args.top_p, repetition_penalty=args.repetition_penalty, stop=args.stop or (),
-                            seed=args.seed, stream=True, use_cache=not args.no_cache)
+                            seed=args.seed, stream=True, use_cache=not args.no_cache, watermark=args.watermark_key)
     first = next(pieces, "")  # a bad option fails here, before anything is printed
     sys.stdout.write(args.prompt + first)
     sys.stdout.flush()
@@ -173,6 +174,18 @@ def cmd_generate(args: argparse.Namespace) -> None:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+
+
+def cmd_detect_watermark(args: argparse.Namespace) -> None:
+    from .model import load
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GenloomError(f"{args.file} does not exist; name the text file to read") from None
+    except UnicodeDecodeError:
+        raise GenloomError(f"{args.file} is not UTF-8 text; a text watermark is read from the text itself") from None
+    print(load(args.run).detect_watermark(text, args.key, args.threshold).describe())
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -523,6 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="above 1 discourages tokens already in the text (default: 1.0)")
     generate.add_argument("--stop", action="append", help="stop before this text (repeatable)")
     generate.add_argument("--seed", type=int, default=0, help="the same seed gives the same text (default: 0)")
+    generate.add_argument("--watermark-key", help="mark the text with this key (a statistical watermark, Kirchenbauer "
+                          "et al. 2023), which genloom detect-watermark finds")
     generate.add_argument("--no-cache", action="store_true",
                           help="recompute the whole context for every token (slower; past the context length it "
                                "slides a full window where the cache restarts from the last half)")
@@ -685,6 +700,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("-o", "--output", default="compare.html", help="the HTML page (default: compare.html; "
                          "'' for none)")
     compare.set_defaults(func=cmd_compare)
+
+    detect = commands.add_parser("detect-watermark", help="tell whether a text carries the watermark a key made "
+                                 "(genloom generate --watermark-key): a z-score and a verdict")
+    detect.add_argument("file", help="the text (UTF-8)")
+    detect.add_argument("--key", required=True, help="the key the text was generated with")
+    detect.add_argument("--run", required=True, help="the text run that generated it (its tokenizer reads the text)")
+    detect.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"z-score above which the text counts as watermarked (default: {DEFAULT_THRESHOLD:g}, "
+                             "a 1%% false-positive rate)")
+    detect.set_defaults(func=cmd_detect_watermark)
 
     info = commands.add_parser("info", help="show what a run holds, and whether its files are whole")
     info.add_argument("run", help="run folder")

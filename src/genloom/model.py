@@ -27,6 +27,7 @@ from .families.drawing import (SAMPLE_BATCH, check_memory, draw, draw_chunks, la
                                progress_bar)
 from .families.latent_paths import path_between, seed_code
 from .families.text_stream import SharedTokens, TextStream, stop_strings
+from .families.watermark import DEFAULT_THRESHOLD, TextWatermark, WatermarkVerdict
 from .files import check_writable
 from .finetune import LoRASettings, check_adapter_base, train_adapter
 from .options import whole_number
@@ -207,13 +208,14 @@ class Model:
     def generate(self, prompt: str = "", *, max_tokens: int = 256, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float = 1.0, repetition_penalty: float = 1.0,
                  stop: str | Sequence[str] = (), seed: int = 0, stream: bool = False,
-                 use_cache: bool = True) -> str | Iterator[str]:
-        """Continue `prompt`; the text generated (without the prompt), or with stream=True its pieces as they come."""
+                 use_cache: bool = True, watermark: str | None = None) -> str | Iterator[str]:
+        """Continue `prompt`; the text generated (without the prompt), or with stream=True its pieces as they come.
+        With a `watermark` key, the text carries a statistical watermark that detect_watermark finds."""
         generate = self._text_generator()
         max_tokens = whole_number("max_tokens", max_tokens)
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
         tokens = generate(self._prompt_tokens([prompt]), max_tokens, sampling, torch.Generator().manual_seed(seed),
-                          use_cache=use_cache)
+                          use_cache=use_cache, watermark=TextWatermark(watermark) if watermark is not None else None)
         pieces = TextStream(tokens, self.codec.decode, self.codec.end_token, stop_strings(stop))
         return pieces if stream else "".join(pieces)
 
@@ -227,7 +229,8 @@ class Model:
 
     def generate_many(self, prompts: Sequence[str], *, max_tokens: Sequence[int], stops: Sequence[Sequence[str]],
                       temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0,
-                      repetition_penalty: float = 1.0, seed: int = 0) -> list[TextStream]:
+                      repetition_penalty: float = 1.0, seed: int = 0,
+                      watermark: str | None = None) -> list[TextStream]:
         """Continue prompts of one token length together, one forward pass a step for all of them (what a server
         does with completions that arrive together); each stream has its own stop strings and max_tokens.
         Draws differ from `generate`'s for the same seed: the rows share one generator."""
@@ -238,9 +241,18 @@ class Model:
         limits = [whole_number("max_tokens", limit) for limit in max_tokens]
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
         shared = SharedTokens(generate(self._prompt_tokens(prompts), max(limits), sampling,
-                                       torch.Generator().manual_seed(seed)), len(prompts))
+                                       torch.Generator().manual_seed(seed),
+                                       watermark=TextWatermark(watermark) if watermark is not None else None),
+                              len(prompts))
         return [TextStream(shared.row(row, limit), self.codec.decode, self.codec.end_token, stop_strings(stop))
                 for row, (limit, stop) in enumerate(zip(limits, stops))]
+
+    def detect_watermark(self, text: str, key: str, threshold: float = DEFAULT_THRESHOLD) -> WatermarkVerdict:
+        """Whether `text` carries the watermark `key` made (generate(..., watermark=key)): its tokens under this
+        model's tokenizer, the share green after their predecessor tested against chance. A wrong key finds
+        chance, not an error."""
+        self._text_generator()
+        return TextWatermark(key).detect(self.codec.encode(text).tolist(), self.codec.layout.vocab_size, threshold)
 
     def _text_generator(self) -> Callable[..., Iterator[torch.Tensor]]:
         generate = self._fitted().tool("generate")

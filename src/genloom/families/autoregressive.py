@@ -18,6 +18,7 @@ from ..nets import build_backbone
 from .base import Family, LossStep
 from .configs import AutoregressiveConfig, TokenSampling
 from .sampling import choose_next, next_token_scores
+from .watermark import TextWatermark
 
 
 class Autoregressive(Family):
@@ -87,9 +88,11 @@ class Autoregressive(Family):
 
     def generate(self, prompt: torch.Tensor, max_new_tokens: int, sampling: TokenSampling,
                  generator: torch.Generator, use_cache: bool = True, allowed: torch.Tensor | None = None,
-                 on_pass: Callable[[], None] = lambda: None) -> Iterator[torch.Tensor]:
+                 on_pass: Callable[[], None] = lambda: None,
+                 watermark: TextWatermark | None = None) -> Iterator[torch.Tensor]:
         """Yield the next token (B,) of each prompt (B, T), max_new_tokens times; with `allowed`
-        (max_new_tokens, vocab) only the tokens it marks at each step (a pixel is never a class token).
+        (max_new_tokens, vocab) only the tokens it marks at each step (a pixel is never a class token); with a
+        `watermark`, each draw tilted toward the green list its previous token keys.
 
         With the cache, each step feeds one token; when the context is full, the cache is rebuilt from
         the last half context, so long generations cost O(block_size) per token, not O(block_size^2).
@@ -109,7 +112,10 @@ class Autoregressive(Family):
             logits = logits[:, -1]
             if allowed is not None:
                 logits = logits.masked_fill(~allowed[step], -math.inf)
-            token = choose_next(next_token_scores(logits, tokens[:, :length], sampling), sampling, generator)
+            scores = next_token_scores(logits, tokens[:, :length], sampling)
+            if watermark is not None:
+                scores = watermark.tilt(scores, tokens[:, length - 1])
+            token = choose_next(scores, sampling, generator)
             tokens[:, length] = token
             length += 1
             on_pass()
