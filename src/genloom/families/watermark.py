@@ -41,8 +41,8 @@ class WatermarkVerdict:
 
     def describe(self) -> str:
         verdict = "watermarked" if self.watermarked else "not watermarked"
-        return (f"{verdict}: z = {self.z_score:.2f}, p = {self.p_value:.2g} ({self.green} of {self.scored} distinct token "
-                "pairs green)")
+        return (f"{verdict}: z = {self.z_score:.2f}, p = {self.p_value:.2g} ({self.green} of {self.scored} "
+                "distinct token pairs green)")
 
 
 @dataclass(frozen=True)
