@@ -111,7 +111,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     data = None
     if args.data is not None:
         data = load_data(args.data, image_size=args.image_size, encoding=args.encoding, errors=args.errors,
-                         text_field=args.text_field, metadata=args.metadata, target=args.target)
+                         text_field=args.text_field, metadata=args.metadata, target=args.target,
+                         anonymise=args.anonymise)
     elif not args.resume:
         raise GenloomError("name the data to train on: a built-in name (digits, shakespeare, adult), a folder or a file")
     if out is None:
@@ -174,6 +175,19 @@ def cmd_generate(args: argparse.Namespace) -> None:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+
+
+def cmd_provenance(args: argparse.Namespace) -> None:
+    from .data.provenance import check_provenance
+
+    record, matches = check_provenance(args.file)
+    width = max(map(len, record))
+    for name, value in record.items():
+        print(f"{name:<{width}}  {value if isinstance(value, str) else json.dumps(value)}")
+    if not matches:
+        raise GenloomError(f"{args.file} no longer matches the content_sha256 it was written with: it was changed "
+                           "after genloom wrote it")
+    print(f"{args.file}: the content matches")
 
 
 def cmd_detect_watermark(args: argparse.Namespace) -> None:
@@ -240,7 +254,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
         conditions = dict(_condition(text) for text in args.condition)
         samples = model.sample(args.n, seed=args.seed, labels=args.labels, conditions=conditions,
                                progress=not args.quiet, **options)
-        model.codec.save_samples(samples, output)
+        model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=args.n,
+                                                                   conditions=conditions))
     else:  # written as they come, a chunk at a time
         model.sample_to(output, args.n, seed=args.seed, labels=args.labels, progress=not args.quiet, **options)
     print(f"wrote {args.n} samples to {output}")
@@ -282,16 +297,19 @@ def _example_at(data: Any, index: int) -> Any:
     return values.iloc[index].to_dict() if hasattr(values, "iloc") else values[index]
 
 
-def _write_examples(model: Any, examples: Any, output: Path, strip: bool = False) -> None:
-    """Examples to a file its suffix names; images to a PNG go as one row (a strip) or a grid."""
+def _write_examples(model: Any, examples: Any, output: Path, request: dict[str, Any], strip: bool = False) -> None:
+    """Examples to a file its suffix names, with their provenance (`request`: what was asked); images to a PNG go
+    as one row (a strip) or a grid."""
     if strip and model.codec.kind == "image" and output.suffix.lower() == ".png":
         from .data.images import image_grid
+        from .data.provenance import png_info
         from .files import atomic_path
 
         with atomic_path(output) as tmp:
-            image_grid(examples, columns=len(examples)).save(tmp, format="PNG")
+            strip_image = image_grid(examples, columns=len(examples))
+            strip_image.save(tmp, format="PNG", pnginfo=png_info(strip_image, model.provenance(**request)))
     else:
-        model.codec.save_samples(examples, output)
+        model.codec.save_samples(examples, output, model.provenance(**request))
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
@@ -303,7 +321,8 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     data = load_data(args.data) if args.data else None
     ends = [_path_end(text, data) for text in (args.start, args.end)]
     examples = model.interpolate(*ends, args.steps, method=args.method, labels=args.label)
-    _write_examples(model, examples, output, strip=True)
+    _write_examples(model, examples, output, {"interpolated": [args.start, args.end], "method": args.method},
+                    strip=True)
     print(f"wrote {args.steps} steps from {args.start} to {args.end} to {output}")
 
 
@@ -323,7 +342,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
         _check_index(index, len(values))
     labels = classes.take(indices) if model.ema_net.conditional else None
     edited = model.edit(values.take(indices, axis=0), vector, args.scale, labels=labels)  # arrays and frames alike
-    _write_examples(model, edited, output)
+    _write_examples(model, edited, output, {"edited": indices, "toward": str(args.to_label), "scale": args.scale})
     print(f"wrote {len(indices)} examples moved {args.scale:g}x from {args.from_label} toward {args.to_label} "
           f"to {output}")
 
@@ -338,7 +357,7 @@ def cmd_optimize(args: argparse.Namespace) -> None:
     column = args.maximize or args.minimize
     designed = model.optimize(column, maximize=args.maximize is not None, n=args.n, prior_weight=args.prior_weight,
                               steps=args.steps, seed=args.seed)
-    model.codec.save_samples(designed, output)
+    model.codec.save_samples(designed, output, model.provenance(seed=args.seed, optimized=column))
     values = designed[column]
     print(f"designed {len(designed)} rows toward a {'higher' if args.maximize else 'lower'} {column!r} (the model's "
           f"own estimate: mean {values.mean():.4g}, best {values.iloc[0]:.4g}); written to {output}")
@@ -477,6 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--metadata", metavar="JSON", help="tables: column kinds, as SDV's metadata "
                        '({"columns": {"zip": {"sdtype": "categorical"}}}); the others are inferred')
     train.add_argument("--target", help="tables: the column that evaluation's utility score predicts")
+    train.add_argument("--anonymise", action="store_true", help="tables: replace names, e-mail addresses, phone "
+                       "numbers, street addresses, card numbers and national ids with Faker's values before training")
     train.add_argument("--numbers", choices=["modes", "quantile"], default=argparse.SUPPRESS,
                        help="tables: how numbers are encoded: CTGAN's mode-specific normalisation or TabDDPM's "
                             "quantile transform (default: quantile for diffusion and autoregressive, else modes)")
@@ -700,6 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("-o", "--output", default="compare.html", help="the HTML page (default: compare.html; "
                          "'' for none)")
     compare.set_defaults(func=cmd_compare)
+
+    provenance = commands.add_parser("provenance", help="show where a sample file came from, and whether its "
+                                     "content still matches what was written")
+    provenance.add_argument("file", help="a PNG genloom wrote, or a file with FILE.provenance.json beside it")
+    provenance.set_defaults(func=cmd_provenance)
 
     detect = commands.add_parser("detect-watermark", help="tell whether a text carries the watermark a key made "
                                  "(genloom generate --watermark-key): a z-score and a verdict")

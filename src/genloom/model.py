@@ -1,11 +1,14 @@
 """`Model`: a family, the codec fitted to its data, and the run folder that holds them."""
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
 import time
 import weakref
 from dataclasses import fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -13,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import __version__
 from .choice import AUTO, FamilyChoice, choose_family
 from .data.codec import Codec, fitted_codec
 from .data.dataset import Dataset
@@ -188,11 +192,22 @@ class Model:
         n, options = self._sampling_request(n, options)
         ids = self.codec.label_ids(labels) if labels is not None else None
         generator = torch.Generator().manual_seed(seed)
-        with self.codec.sample_writer(path, n) as writer, progress_bar(self.ema_net, n, options, progress) as bar:
+        provenance = self.provenance(seed=seed, samples=n)
+        with self.codec.sample_writer(path, n, provenance) as writer, \
+                progress_bar(self.ema_net, n, options, progress) as bar:
             chunks = draw_chunks(self.ema_net, n, generator, ids, options, FILE_CHUNK, bar.update)
             for part, samples in enumerate(chunks):
                 writer.write(self.codec.decode(samples, part))
         return Path(path)
+
+    def provenance(self, **request: Any) -> dict[str, Any]:
+        """Where examples made now come from, for the files that hold them (data/provenance.py): genloom's version,
+        the run's folder, family and configuration's SHA-256, the time, and what was asked (seed, samples...)."""
+        self._fitted()
+        config = json.dumps(self.record, sort_keys=True, default=str).encode()
+        return {"generator": f"genloom {__version__}", "run": self.run_dir.name if self.run_dir else None,
+                "family": self.family_name, "config_sha256": hashlib.sha256(config).hexdigest(),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **request}
 
     def _sampling_request(self, n: Any, options: dict[str, Any]) -> tuple[int, Any]:
         self._fitted()
@@ -373,7 +388,7 @@ class Model:
         domain = int(self.codec.label_ids([to])[0])
         images = load_data(images).values  # an array is checked as training images are
         device = next(self.ema_net.parameters()).device
-        with self.codec.sample_writer(path, len(images)) as writer, \
+        with self.codec.sample_writer(path, len(images), self.provenance(translated_to=str(to))) as writer, \
                 tqdm(total=len(images), desc="translating", unit="image", disable=not progress, delay=2) as bar, \
                 torch.inference_mode():
             for start in range(0, len(images), SAMPLE_BATCH):

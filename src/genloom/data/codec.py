@@ -53,18 +53,19 @@ class Codec(ABC):
         """The file type of the samples written during training."""
         return self.sample_formats[0]
 
-    def sample_writer(self, path: str | Path, total: int) -> SampleWriter:
-        """A writer of `total` decoded samples to `path`, in the format its suffix names, chunk by chunk."""
+    def sample_writer(self, path: str | Path, total: int, provenance: Mapping[str, Any] | None = None) -> SampleWriter:
+        """A writer of `total` decoded samples to `path`, in the format its suffix names, chunk by chunk; the
+        file carries `provenance` (where the samples come from) if given."""
         path = Path(path)
         if path.suffix.lower() not in self.sample_formats:
             files = " or ".join(suffix for suffix in self.sample_formats if suffix != FOLDER)
             folder = ", or a folder" if FOLDER in self.sample_formats else ""
             raise GenloomError(f"cannot write {self.kind} samples to {path.name}; use a {files} path{folder}")
-        return WRITERS[path.suffix.lower()](path, total)
+        return WRITERS[path.suffix.lower()](path, total, provenance)
 
-    def save_samples(self, samples: Any, path: str | Path) -> Path:
-        """Write decoded samples in the format the path's suffix names, atomically."""
-        with self.sample_writer(path, len(samples)) as writer:
+    def save_samples(self, samples: Any, path: str | Path, provenance: Mapping[str, Any] | None = None) -> Path:
+        """Write decoded samples in the format the path's suffix names, atomically (with their provenance)."""
+        with self.sample_writer(path, len(samples), provenance) as writer:
             writer.write(samples)
         return Path(path)
 

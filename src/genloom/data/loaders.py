@@ -8,11 +8,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import GenloomError
+from ..errors import GenloomError, note, warn
 from .builtin import BUILTINS
 from .domains import join_domains
 from .dataset import Dataset
 from .images import IMAGE_SUFFIXES, as_uint8_images, parse_image_size, read_image_folder, resize_images
+from .pii import anonymise_table, find_personal_columns
 from .tables import check_table, read_metadata, read_table
 from .text import read_jsonl, read_text, read_text_folder
 
@@ -20,11 +21,12 @@ from .text import read_jsonl, read_text, read_text_folder
 def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
               image_size: int | tuple[int, int] | str | None = None, encoding: str = "utf-8",
               errors: str = "strict", text_field: str = "text", metadata: str | Path | None = None,
-              target: str | None = None) -> Dataset:
+              target: str | None = None, anonymise: bool = False) -> Dataset:
     """Load a built-in data set by name, a folder of images or .txt files, a .npy/.npz/.txt/.jsonl/.csv/
     .parquet file, an image array or a DataFrame. `encoding`, `errors` and `text_field` apply to text;
-    `metadata` (a JSON of column kinds, SDV's layout) and `target` (the column that evaluation's utility
-    score predicts) to tables."""
+    `metadata` (a JSON of column kinds, SDV's layout), `target` (the column that evaluation's utility
+    score predicts) and `anonymise` (personal data replaced by Faker's values, data/pii.py) to tables. A table
+    with personal data in it is reported."""
     if isinstance(source, Dataset):
         return source
     if not isinstance(source, (str, Path, np.ndarray, pd.DataFrame)):
@@ -32,19 +34,21 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
                            f"or a DataFrame; got {type(source).__name__}")
     size = parse_image_size(image_size)
     text_options = {"encoding": encoding, "errors": errors, "text_field": text_field}
-    table_options = {"metadata": str(Path(metadata).resolve()) if metadata else None, "target": target}
+    table_options = {"metadata": str(Path(metadata).resolve()) if metadata else None, "target": target,
+                     "anonymise": anonymise or None}
     read_metadata(metadata)  # a bad metadata file fails now, not when the codec is fitted
     if isinstance(source, pd.DataFrame):
-        return _with_target(Dataset("table", check_table(source, "the DataFrame"), "dataframe",
-                                    source=table_options), target)
+        return _finished(Dataset("table", check_table(source, "the DataFrame"), "dataframe", source=table_options),
+                         target, anonymise)
     if isinstance(source, np.ndarray):
         images = as_uint8_images(source, what="the image array")
-        return Dataset("image", resize_images(images, size) if size else images, "array")
+        return _finished(Dataset("image", resize_images(images, size) if size else images, "array"), target,
+                         anonymise)
     path = Path(source)
     if not path.exists():
         if str(source) in BUILTINS:
             data = BUILTINS[str(source)]()
-            return _with_target(_resized(data, size) if size else data, target)
+            return _finished(_resized(data, size) if size else data, target, anonymise)
         raise GenloomError(f"no file, folder or built-in data set named '{source}'; "
                            f"built-in ones: {', '.join(sorted(BUILTINS))}")
     if path.is_dir():
@@ -58,7 +62,35 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
     options = {"image": {"image_size": list(size) if size else None}, "text": text_options,
                "table": table_options}[data.kind]
     data.source = {"source": str(path.resolve()), **options}
-    return _with_target(data, target)
+    return _finished(data, target, anonymise)
+
+
+def _finished(data: Dataset, target: str | None, anonymise: bool) -> Dataset:
+    """The data with its target recorded and, for a table, its personal data reported or replaced."""
+    data = _with_target(data, target)
+    if data.kind == "table":
+        return _personal_data_handled(data, anonymise)
+    if anonymise:
+        raise GenloomError(f"anonymise replaces personal data in tables; this is {data.kind} data: leave it out")
+    return data
+
+
+def _personal_data_handled(data: Dataset, anonymise: bool) -> Dataset:
+    """Replace the table's personal data with Faker's values (anonymise), or warn that it holds some."""
+    if not anonymise:
+        found = find_personal_columns(data.values)
+        if found:
+            warn(f"{data.name} holds personal data ({'; '.join(f'{c}: {p}' for c, p in found.items())}), which a "
+                 "model can learn and repeat: --anonymise (load_data(..., anonymise=True)) replaces it first")
+        return data
+    data.values, found = anonymise_table(data.values)
+    data.source["anonymise"] = True
+    if found:
+        note(f"anonymised {'; '.join(f'{c}: {p}' for c, p in found.items())} with Faker's values (one fake per "
+             "value)")
+    else:
+        note(f"--anonymise: no personal data found in {data.name}; its rows are used as they are")
+    return data
 
 
 def _with_target(data: Dataset, target: str | None) -> Dataset:

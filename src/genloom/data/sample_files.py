@@ -8,14 +8,15 @@ import shutil
 from abc import ABC, abstractmethod
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, ClassVar, ContextManager
+from typing import Any, Callable, ClassVar, ContextManager, Mapping
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from ..errors import GenloomError
 from ..files import atomic_folder, atomic_path, check_writable
 from .images import image_grid
+from .provenance import png_info, write_sidecar
 
 MAX_GRID = 4096           # images in one PNG grid; more belong in an .npy
 TEXT_SEPARATOR = "\n\n-----\n\n"
@@ -26,8 +27,9 @@ class SampleWriter(ABC):
 
     staging: ClassVar[Callable[[Path], ContextManager[Path]]] = staticmethod(atomic_path)  # where it writes first
 
-    def __init__(self, path: Path, total: int):
+    def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None = None):
         self.path, self.total, self.written, self.bytes = path, total, 0, 0
+        self.provenance = provenance  # where the samples come from (provenance.py), carried by the file
         self._stack = ExitStack()
 
     def __enter__(self) -> SampleWriter:
@@ -51,6 +53,8 @@ class SampleWriter(ABC):
             raise GenloomError(f"cannot write {self.path}: {failure.strerror or failure}") from None
         if failure is not None and failure is not error:
             raise failure
+        if failure is None and self.provenance is not None:
+            self.record_provenance()
         return False
 
     def check_target(self) -> None:
@@ -89,6 +93,17 @@ class SampleWriter(ABC):
 
     def close(self) -> None:
         """Release what `open` took, whether or not the file is complete."""
+
+    def record_provenance(self) -> None:
+        """Say where the finished file came from: a sidecar FILE.provenance.json (PNGs carry it inside)."""
+        write_sidecar(self.path, self.provenance)
+
+    def png_info(self, image: Image.Image, index: int | None = None) -> PngImagePlugin.PngInfo | None:
+        """The provenance chunk of a PNG this writer saves (the image's index among the samples, if one of
+        many), or None without provenance."""
+        if self.provenance is None:
+            return None
+        return png_info(image, {**self.provenance, **({} if index is None else {"index": index})})
 
 
 def _size(count: float) -> str:
@@ -133,7 +148,11 @@ class GridWriter(SampleWriter):
         self.chunks.append(chunk)
 
     def finish(self) -> None:
-        image_grid(np.concatenate(self.chunks)).save(self.tmp, format="PNG")
+        grid = image_grid(np.concatenate(self.chunks))
+        grid.save(self.tmp, format="PNG", pnginfo=self.png_info(grid))
+
+    def record_provenance(self) -> None:
+        """In the PNG already."""
 
 
 class FolderWriter(SampleWriter):
@@ -147,8 +166,12 @@ class FolderWriter(SampleWriter):
             raise GenloomError(f"{self.path} is a folder with files in it; write the images to a new or empty folder")
 
     def append(self, chunk: np.ndarray) -> None:
-        for index, image in enumerate(chunk, start=self.written):
-            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(self.tmp / f"{index:06d}.png")
+        for index, pixels in enumerate(chunk, start=self.written):
+            image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+            image.save(self.tmp / f"{index:06d}.png", pnginfo=self.png_info(image, index))
+
+    def record_provenance(self) -> None:
+        """In each PNG already."""
 
 
 class CsvWriter(SampleWriter):

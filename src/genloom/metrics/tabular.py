@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from ..data.tables import as_numbers
 from ..errors import GenloomError
+from .membership import membership_scores
 from .privacy import privacy_scores
 
 SDTYPES = {"identifier": "id"}  # our column kinds in SDMetrics' names; the others are the same
@@ -132,7 +133,7 @@ def table_scores(synthetic: pd.DataFrame, train: pd.DataFrame, real: pd.DataFram
         scores["utility_synthetic"] = utility(synthetic, real, target, features, seed)
         scores["utility_real"] = utility(train, real, target, features, seed)
     privacy, distances = privacy_scores(synthetic, train, real, kinds, seed=seed)
-    return {**scores, **privacy}, distances
+    return {**scores, **privacy, **membership_scores(synthetic, train, real, kinds, seed)}, distances
 
 
 def association_matrix(frame: pd.DataFrame, kinds: dict[str, str], bins: int = 10) -> pd.DataFrame:

@@ -1,0 +1,71 @@
+"""Where a sample file came from: the run, its configuration's hash, the seed, genloom's version, the time and a
+SHA-256 of the content, carried in a PNG's own text chunk or, for other files, in a sidecar FILE.provenance.json;
+and the check that the content is still what was written.
+
+A PNG's digest covers its pixels (mode, size and bytes), not the file, whose bytes include the chunk itself; any
+other file's covers its bytes. C2PA manifests are not written: c2pa-python's signing needs a certificate chain
+from a C2PA trust list to mean anything to a reader, which a local self-signed key would not give."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from PIL import Image, PngImagePlugin
+
+from ..errors import GenloomError
+from ..files import write_text
+
+PNG_KEY = "genloom-provenance"
+SIDECAR_SUFFIX = ".provenance.json"
+
+
+def image_digest(image: Image.Image) -> str:
+    """SHA-256 of an image's mode, size and pixels."""
+    return hashlib.sha256(f"{image.mode} {image.size[0]}x{image.size[1]}\n".encode() + image.tobytes()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def png_info(image: Image.Image, record: Mapping[str, Any]) -> PngImagePlugin.PngInfo:
+    """The text chunk that carries `record` and the image's digest, for Image.save(..., pnginfo=...)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PNG_KEY, json.dumps({**record, "content_sha256": image_digest(image)}))
+    return info
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def write_sidecar(path: Path, record: Mapping[str, Any]) -> Path:
+    """FILE.provenance.json beside a finished file: `record` and the file's digest."""
+    write_text(sidecar(path), json.dumps({**record, "file": path.name, "content_sha256": file_digest(path)},
+                                         indent=2) + "\n")
+    return sidecar(path)
+
+
+def check_provenance(path: str | Path) -> tuple[dict[str, Any], bool]:
+    """A file's provenance record and whether its content still matches the digest written with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenloomError(f"{path} is not a file; name a sample file (a PNG, or a file with a {SIDECAR_SUFFIX} "
+                           "beside it)")
+    if path.suffix.lower() == ".png":
+        with Image.open(path) as image:
+            text = getattr(image, "text", {}).get(PNG_KEY)
+            if text is not None:
+                record = json.loads(text)
+                return record, record.get("content_sha256") == image_digest(image.copy())
+    if sidecar(path).is_file():
+        record = json.loads(sidecar(path).read_text(encoding="utf-8"))
+        return record, record.get("content_sha256") == file_digest(path)
+    raise GenloomError(f"{path} carries no genloom provenance: no {PNG_KEY} text chunk and no "
+                       f"{sidecar(path).name} beside it")
