@@ -455,7 +455,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
                              max_loaded=args.max_loaded, max_concurrency=args.max_concurrency,
                              max_samples=args.max_samples, max_tokens=args.max_tokens,
                              max_body_bytes=args.max_body_bytes, timeout_seconds=args.timeout, cors_origin=args.cors,
-                             batching=not args.no_batching, threads=args.threads)
+                             batching=not args.no_batching, threads=args.threads,
+                             watermark_key=args.watermark_key or os.environ.get("GENLOOM_WATERMARK_KEY"))
     catalogue = RunCatalogue(args.runs, settings.max_loaded, args.device)
     with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
         try:
@@ -710,6 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cors", metavar="ORIGIN", help="let browser pages from ORIGIN call the API (default: none)")
     serve.add_argument("--no-batching", action="store_true", help="draw every sample request alone (default: "
                        "unseeded requests that arrive together are drawn in one pass)")
+    serve.add_argument("--watermark-key", help="mark every completion with this key (a statistical watermark; a "
+                       "request's own 'watermark' field wins); also GENLOOM_WATERMARK_KEY")
     serve.add_argument("--threads", type=int, help="torch threads of one inference (default: the cores available "
                        "divided among --max-concurrency slots, at least 1)")
     serve.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")

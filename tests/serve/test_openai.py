@@ -10,8 +10,10 @@ import openai
 import pytest
 
 import genloom as gl
+from genloom.serve.catalogue import RunCatalogue
 from genloom.serve.openai_api import chat_prompt
 from genloom.serve.schemas import ChatMessage
+from tests.serve.conftest import client_of
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,23 @@ def test_unseeded_completions_that_arrive_together_decode_side_by_side(live_serv
     assert len({answer["choices"][0]["text"][:5] for answer in answers}) > 1  # each row its own draw
     after = httpx.get(f"{live_server}/healthz").json()["batching"]["text"]
     assert after["requests"] - before["requests"] == 6 and after["pools"] - before["pools"] < 6
+
+
+def test_a_completion_asked_with_a_watermark_carries_it(client, served):
+    model = gl.load(served / "shakespeare")
+    marked = client.completions.create(model="shakespeare", prompt="", max_tokens=200, seed=1,
+                                       extra_body={"watermark": "k1"}).choices[0].text
+    assert marked == model.generate("", max_tokens=200, seed=1, watermark="k1")
+    assert model.detect_watermark(marked, "k1").watermarked
+    with pytest.raises(openai.UnprocessableEntityError, match="at least 1 character"):
+        client.completions.create(model="shakespeare", prompt="", max_tokens=4, extra_body={"watermark": ""})
+
+
+def test_a_servers_watermark_key_marks_every_completion(served):
+    with client_of(RunCatalogue([served]), watermark_key="server key") as server:
+        body = {"model": "shakespeare", "prompt": "", "max_tokens": 200, "seed": 2}
+        text = server.post("/v1/completions", json=body).json()["choices"][0]["text"]
+        own = server.post("/v1/completions", json={**body, "watermark": "own"}).json()["choices"][0]["text"]
+    model = gl.load(served / "shakespeare")
+    assert text == model.generate("", max_tokens=200, seed=2, watermark="server key")
+    assert own == model.generate("", max_tokens=200, seed=2, watermark="own")  # the request's key wins

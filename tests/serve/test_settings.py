@@ -20,6 +20,11 @@ def test_beyond_loopback_only_with_a_key():
         ServeSettings(api_key=" ")
 
 
+def test_an_empty_watermark_key_is_refused():
+    with pytest.raises(gl.GenloomError, match="the watermark key is empty"):
+        ServeSettings(watermark_key="")
+
+
 @pytest.mark.parametrize("name", ["max_concurrency", "max_loaded", "max_samples", "max_tokens", "max_body_bytes"])
 def test_limits_must_be_positive(name):
     with pytest.raises(gl.GenloomError, match=f"--{name.replace('_', '-')} must be at least 1"):

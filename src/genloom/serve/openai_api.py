@@ -91,7 +91,8 @@ def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, decoder: TextDecode
         if len(prompts) != 1:
             raise ApiError(400, "send one prompt a request (a list of one is fine); requests that arrive together "
                                 "are decoded side by side")
-        sampling = {"temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k}
+        sampling = {"temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k,
+                    "watermark": request.watermark or settings.watermark_key}
         job = await new_job(request.model, prompts[0], request.max_tokens, sampling, _stops(request.stop),
                             request.seed, request.n)
         meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": request.model}
@@ -108,7 +109,8 @@ def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, decoder: TextDecode
     @app.post("/v1/chat/completions", tags=["openai"])
     async def chat_completions(request: ChatRequest) -> Any:
         """Reply to a conversation, written with the role-tagged template (see the module's docstring)."""
-        sampling = {"temperature": request.temperature, "top_p": request.top_p, "top_k": None}
+        sampling = {"temperature": request.temperature, "top_p": request.top_p, "top_k": None,
+                    "watermark": request.watermark or settings.watermark_key}
         job = await new_job(request.model, chat_prompt(request.messages),
                             request.max_completion_tokens or request.max_tokens or 256, sampling,
                             _stops(request.stop, CHAT_STOPS), request.seed, request.n)

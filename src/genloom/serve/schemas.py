@@ -55,7 +55,15 @@ class ScoreRequest(Strict):
     seed: int = Field(0, ge=0, description="a VAE's ELBO uses noise: the same seed gives the same scores")
 
 
-class CompletionRequest(BaseModel):
+class Watermarked(BaseModel):
+    """The completion bodies' one field beyond OpenAI's."""
+
+    watermark: str | None = Field(None, min_length=1, description="genloom's extension: a key that marks the text "
+                                  "with a statistical watermark (genloom detect-watermark finds it); the server's "
+                                  "--watermark-key when not given")
+
+
+class CompletionRequest(Watermarked):
     """OpenAI's /v1/completions body; fields it has that genloom does not use are accepted and ignored."""
 
     model: str
@@ -75,7 +83,7 @@ class ChatMessage(BaseModel):
     content: str
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(Watermarked):
     """OpenAI's /v1/chat/completions body."""
 
     model: str

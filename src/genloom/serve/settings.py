@@ -25,6 +25,7 @@ class ServeSettings:
     cors_origin: str | None = None  # the one origin browsers may call from; none: same origin only
     batching: bool = True           # unseeded sample requests that arrive together are drawn in one pass
     threads: int | None = None      # torch threads of one inference; none: the cores shared out among the slots
+    watermark_key: str | None = None  # completions marked with this key unless a request names its own
 
     def __post_init__(self) -> None:
         for name in ("port", "max_loaded", "max_concurrency", "max_samples", "max_tokens", "max_body_bytes"):
@@ -34,6 +35,8 @@ class ServeSettings:
             raise GenloomError(f"--threads must be at least 1; got {self.threads}")
         if self.timeout_seconds <= 0:
             raise GenloomError(f"--timeout must be positive; got {self.timeout_seconds}")
+        if self.watermark_key is not None and not self.watermark_key:
+            raise GenloomError("the watermark key is empty; give a non-empty text (the same one detects it)")
         if self.api_key is not None and not self.api_key.strip():
             raise GenloomError("the API key is empty; give a key, or none to serve on loopback only")
         if not is_loopback(self.host) and self.api_key is None:
