@@ -31,7 +31,7 @@ from .families.drawing import (SAMPLE_BATCH, check_memory, draw, draw_chunks, la
                                progress_bar)
 from .families.latent_paths import path_between, seed_code
 from .families.text_stream import SharedTokens, TextStream, stop_strings
-from .families.watermark import DEFAULT_THRESHOLD, TextWatermark, WatermarkVerdict
+from .families.watermark import DEFAULT_THRESHOLD, TextWatermark, WatermarkVerdict, watermark_of
 from .files import check_writable
 from .finetune import LoRASettings, check_adapter_base, train_adapter
 from .options import whole_number
@@ -230,7 +230,7 @@ class Model:
         max_tokens = whole_number("max_tokens", max_tokens)
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
         tokens = generate(self._prompt_tokens([prompt]), max_tokens, sampling, torch.Generator().manual_seed(seed),
-                          use_cache=use_cache, watermark=TextWatermark(watermark) if watermark is not None else None)
+                          use_cache=use_cache, watermark=watermark_of(watermark))
         pieces = TextStream(tokens, self.codec.decode, self.codec.end_token, stop_strings(stop))
         return pieces if stream else "".join(pieces)
 
@@ -257,7 +257,7 @@ class Model:
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
         shared = SharedTokens(generate(self._prompt_tokens(prompts), max(limits), sampling,
                                        torch.Generator().manual_seed(seed),
-                                       watermark=TextWatermark(watermark) if watermark is not None else None),
+                                       watermark=watermark_of(watermark)),
                               len(prompts))
         return [TextStream(shared.row(row, limit), self.codec.decode, self.codec.end_token, stop_strings(stop))
                 for row, (limit, stop) in enumerate(zip(limits, stops))]

@@ -81,6 +81,14 @@ def test_personal_data_is_reported_at_load_and_anonymise_is_a_notice_without_it(
         gl.load_data(np.zeros((4, 8, 8, 1), dtype=np.uint8), anonymise=True)
 
 
+def test_a_loaded_table_is_anonymised_when_asked_and_left_as_it_was(capsys):
+    loaded = gl.load_data(_people())
+    anonymised = gl.load_data(loaded, anonymise=True)
+    assert not set(anonymised.values["contact"]) & set(loaded.values["contact"])
+    assert loaded.values["contact"].equals(_people()["contact"]) and not loaded.source["anonymise"]
+    assert anonymised.source["anonymise"] is True
+
+
 def test_train_anonymise_on_the_command_line(tmp_path, capsys):
     _people().to_csv(tmp_path / "people.csv", index=False)
     assert main(["train", str(tmp_path / "people.csv"), "--anonymise", "--family", "vae", "--steps", "2",

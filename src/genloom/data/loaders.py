@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,8 +28,8 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
     `metadata` (a JSON of column kinds, SDV's layout), `target` (the column that evaluation's utility
     score predicts) and `anonymise` (personal data replaced by Faker's values, data/pii.py) to tables. A table
     with personal data in it is reported."""
-    if isinstance(source, Dataset):
-        return source
+    if isinstance(source, Dataset):  # loaded already; anonymised now if asked
+        return _finished(source, None, anonymise) if anonymise else source
     if not isinstance(source, (str, Path, np.ndarray, pd.DataFrame)):
         raise GenloomError(f"load_data takes a built-in name ({', '.join(sorted(BUILTINS))}), a path, an image array "
                            f"or a DataFrame; got {type(source).__name__}")
@@ -83,8 +84,8 @@ def _personal_data_handled(data: Dataset, anonymise: bool) -> Dataset:
             warn(f"{data.name} holds personal data ({'; '.join(f'{c}: {p}' for c, p in found.items())}), which a "
                  "model can learn and repeat: --anonymise (load_data(..., anonymise=True)) replaces it first")
         return data
-    data.values, found = anonymise_table(data.values)
-    data.source["anonymise"] = True
+    values, found = anonymise_table(data.values)
+    data = replace(data, values=values, source={**data.source, "anonymise": True})  # the caller's Dataset kept
     if found:
         note(f"anonymised {'; '.join(f'{c}: {p}' for c, p in found.items())} with Faker's values (one fake per "
              "value)")

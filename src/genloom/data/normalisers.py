@@ -14,9 +14,9 @@ from ..layout import Span
 MAX_MODES, MIN_MODE_WEIGHT, GMM_ROWS = 10, 0.005, 20_000
 # variational EM rounds: CTGAN's 100, fewer on many rows, whose posteriors sharpen in fewer rounds (rounds x rows
 # at most GMM_ROW_ROUNDS): on Adult's six numerical columns (20,000 rows) 20 rounds keep the modes 100 keep and the
-# log-likelihood to 0.005 nats, in a fifth of the time (2.1 s against 11.3 s on one thread), and a VAE trained on
-# them scores the same (quality 0.899 against 0.901, utility 0.888 against 0.885, three seeds); a few hundred
-# rows need the 100 rounds for the Dirichlet process to prune the modes they do not use
+# log-likelihood to 0.005 nats, in a fifth of the time (2.0 s against 9.5 s on one thread, two threads or beside a
+# busy core alike), and a VAE trained on them scores the same (quality 0.899 against 0.901, utility 0.888 against
+# 0.885, three seeds); a few hundred rows need the 100 rounds for the Dirichlet process to prune the modes they do not use
 GMM_MAX_ROUNDS, GMM_MIN_ROUNDS, GMM_ROW_ROUNDS = 100, 20, 400_000
 
 

@@ -23,11 +23,11 @@ NAME_WORDS = r"(first|last|full|given|family|middle|maiden|sur|customer|patient|
 
 @dataclass(frozen=True)
 class PersonalKind:
-    """One kind of personal data: the form of its values (None: not told by form), the column names that mark it,
-    and the Faker provider that makes a stand-in."""
+    """One kind of personal data: the form of its values, the column names that mark it, and the Faker provider
+    that makes a stand-in."""
 
     name: str
-    value_form: Callable[[str], bool] | None
+    value_form: Callable[[str], bool]
     column_name: str
     faker: str
 
@@ -82,9 +82,8 @@ KINDS = (
     PersonalKind("national_id", lambda v: bool(re.fullmatch(r"\d{3}-\d{2}-\d{4}", v)),
                  r"ssn|social[ _-]?security([ _-]?number)?|national[ _-]?id|passport([ _-]?number)?", "ssn"),
     PersonalKind("phone", _phone, r"(tele)?phone([ _-]?number)?|mobile|cell", "phone_number"),
-    PersonalKind("street_address", lambda v: _street_address(v), r"(street[ _-]?|home[ _-]?)?address|street",
-                 "street_address"),
-    PersonalKind("name", lambda v: _person_name(v), NAME_WORDS, "name"),
+    PersonalKind("street_address", _street_address, r"(street[ _-]?|home[ _-]?)?address|street", "street_address"),
+    PersonalKind("name", _person_name, NAME_WORDS, "name"),
 )
 
 
@@ -113,7 +112,7 @@ def find_personal_columns(frame: pd.DataFrame) -> dict[str, PersonalColumn]:
             continue
         sample = present.sample(min(len(present), 1000), random_state=0)
         for kind in KINDS:
-            share = sample.map(kind.value_form).mean() if kind.value_form is not None else 0.0
+            share = sample.map(kind.value_form).mean()
             if share >= SHARE:
                 found[str(column)] = PersonalColumn(kind.name, f"{share:.0%} of its values")
                 break

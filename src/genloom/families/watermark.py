@@ -96,6 +96,11 @@ class TextWatermark:
         return WatermarkVerdict(z, 0.5 * math.erfc(z / math.sqrt(2)), green, scored, z > threshold)
 
 
+def watermark_of(key: str | None) -> TextWatermark | None:
+    """The watermark a key asks for (the defaults' green fraction and bias); none without a key."""
+    return None if key is None else TextWatermark(key)
+
+
 @lru_cache(maxsize=65_536)
 def green_list(hash_key: int, previous: int, vocab_size: int, green_fraction: float) -> torch.Tensor:
     """The green token ids after `previous`: the first green_fraction of a permutation seeded by the key and the

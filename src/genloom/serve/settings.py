@@ -5,6 +5,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..errors import GenloomError
+from ..families.watermark import watermark_of
 
 LOOPBACK_NAMES = {"localhost"}
 
@@ -35,8 +36,7 @@ class ServeSettings:
             raise GenloomError(f"--threads must be at least 1; got {self.threads}")
         if self.timeout_seconds <= 0:
             raise GenloomError(f"--timeout must be positive; got {self.timeout_seconds}")
-        if self.watermark_key is not None and not self.watermark_key:
-            raise GenloomError("the watermark key is empty; give a non-empty text (the same one detects it)")
+        watermark_of(self.watermark_key)  # an empty key is refused as the sampler refuses it
         if self.api_key is not None and not self.api_key.strip():
             raise GenloomError("the API key is empty; give a key, or none to serve on loopback only")
         if not is_loopback(self.host) and self.api_key is None:
