@@ -680,8 +680,29 @@ ECOSYSTEM = [
         "pages: it is a folder; give a file name such as compare.html"),
 ]
 
+SCALE = [
+    cli("no processes", lambda p: ["train", "digits", "--nproc", 0, "--device", "cpu", "--out", p.out, *TRAIN],
+        "--nproc 0: this machine has"),
+    cli("more processes than cores", lambda p: ["train", "digits", "--nproc", 4096, "--device", "cpu", "--out", p.out,
+        *TRAIN], "give 1 to"),
+    cli("a shard past the last", lambda p: ["sample", p.image, "-n", 10, "--shard", "2/2", "-o", p.root / "s.png"],
+        "--shard takes I/K, the I-th of K parts counted from 0"),
+    cli("a shard in other words", lambda p: ["sample", p.image, "-n", 10, "--shard", "first", "-o", p.root / "s.png"],
+        "e.g. 0/4; got 'first'"),
+    cli("no shards", lambda p: ["sample", p.image, "-n", 10, "--shard", "0/0", "-o", p.root / "s.png"], "K at least 1"),
+    cli("a shard that holds nothing", lambda p: ["sample", p.image, "-n", 10, "--shard", "0/2", "-o",
+        p.root / "s.png"], "shard 0/2 of 10 samples holds none"),
+    cli("a shard of conditioned rows", lambda p: ["sample", p.table, "-n", 10, "--shard", "0/1", "--condition",
+        "colour=red", "-o", p.root / "s.csv"], "--shard and --condition do not go together"),
+    cli("an ONNX export of a text model", lambda p: ["export", p.text, "--format", "onnx", "-o", p.root / "t.onnx"],
+        "family 'autoregressive' has no ONNX export; these have: vae, gan, wgan-gp, diffusion"),
+    cli("int8 of a GPT-2 checkpoint", lambda p: ["export", p.text, "--gpt2", p.out, "--int8"],
+        "--int8 quantises an ONNX export"),
+    cli("an export without a format", lambda p: ["export", p.image, "-o", p.root / "m.onnx"], "say what to write"),
+]
+
 CLI_CASES = (DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
-             + AUGMENT + DESIGN + ECOSYSTEM)
+             + AUGMENT + DESIGN + ECOSYSTEM + SCALE)
 
 
 # -- the Python API -------------------------------------------------------------------------------------------
@@ -766,6 +787,10 @@ API_CASES = [
     _api("a stop that is not text", lambda p: _model(p.text).generate("ROMEO:", stop=[1]),
          "stop must be a string or a list of strings; got [1]"),
     _api("save over another run", lambda p: _model(p.image).save(p.text), "already holds a run, an adapter or a checkpoint"),
+    _api("a shard of no parts", lambda p: _model(p.image).sample(4, shard=(0, 0)), "shard must be (i, k) with k >= 1"),
+    _api("a shard of a fraction", lambda p: _model(p.image).sample(4, shard=(0.5, 2)), "got (0.5, 2)"),
+    _api("a sharded sample_to of too few", lambda p: _model(p.image).sample_to(p.root / "s.npy", 4, shard=(0, 3)),
+         "shard 0/3 of 4 samples holds none"),
     _api("an unknown tracker", lambda p: gl.Model("vae").fit("digits", steps=1, trackers=["wandb"], out=p.out),
          "unknown tracker 'wandb'; choose from tensorboard, mlflow"),
 ]

@@ -26,6 +26,7 @@ LAYERS = {
     "evaluation": 11, "export": 11, "anomaly": 11, "augmentation": 11, "compare": 11,
     "serve": 12,
     "cli": 13, "__init__": 13,
+    "__main__": 14,
 }
 THIRD_PARTY_FORBIDDEN = {"families": ("PIL", "pandas"), "nets": ("PIL", "pandas"), "train": ("PIL", "pandas")}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import time
 import typing
@@ -95,10 +96,15 @@ def _check_output(path: str | Path, folder: bool = False) -> Path:
     return Path(path)
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace) -> int | None:
+    if args.nproc is not None and args.nproc != 1:  # the launcher starts this command again in each process
+        from .train.distributed import launch
+
+        return launch(args.nproc, _without_nproc(args.argv), args.device)
     from .data.loaders import load_data
     from .model import Model
     from .runs.record import CONFIG_FILE, read_record
+    from .train.distributed import processes_from_environment
 
     out = Path(args.out) if args.out else None
     if args.resume and out is None:
@@ -121,6 +127,8 @@ def cmd_train(args: argparse.Namespace) -> None:
               budget_started=args.started - INTERPRETER_SECONDS, device=args.device, progress=not args.quiet,
               codec_options=_given(args, {"tokenizer", "vocab_size", "numbers"}),
               trackers=_trackers(args), **_given(args, set(TRAIN_FLAGS)))
+    if not processes_from_environment().writes:  # the first process reports
+        return None
     record = model.record
     if "family_choice" in record:
         print(f"family auto: {record['family']} ({record['family_choice']['reason']})")
@@ -130,6 +138,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     if record["final_metrics"]:
         print("final: " + ", ".join(f"{k} {v:g}" for k, v in record["final_metrics"].items()))
     print(f"run written to {out}/ (open {out / 'report.html'})")
+    return None
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    """The command line as given, less --nproc N (or --nproc=N): what each launched process runs."""
+    kept, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument == "--nproc":
+            skip = True
+        elif not argument.startswith("--nproc="):
+            kept.append(argument)
+    return kept
 
 
 def _trackers(args: argparse.Namespace) -> list:
@@ -236,12 +258,27 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .export.gpt2 import save_gpt2
+    output, form = (args.gpt2, "gpt2") if args.gpt2 else (args.output, args.format)
+    if form is None or output is None:
+        raise GenloomError("say what to write: --format onnx -o model.onnx, or --gpt2 FOLDER")
+    if args.int8 and form != "onnx":
+        raise GenloomError("--int8 quantises an ONNX export (--format onnx); a GPT-2 checkpoint is written in full "
+                           "precision")
     from .model import load
 
-    _check_output(args.gpt2, folder=True)
-    path = save_gpt2(load(args.run), args.gpt2)
-    print(f"wrote a GPT-2 checkpoint to {path}/ (transformers: GPT2LMHeadModel.from_pretrained('{path}'))")
+    if form == "gpt2":
+        from .export.gpt2 import save_gpt2
+
+        _check_output(output, folder=True)
+        path = save_gpt2(load(args.run), output)
+        print(f"wrote a GPT-2 checkpoint to {path}/ (transformers: GPT2LMHeadModel.from_pretrained('{path}'))")
+        return
+    from .export.onnx import export_onnx
+
+    _check_output(output)
+    path = export_onnx(load(args.run), output, int8=args.int8)
+    print(f"wrote {'an int8' if args.int8 else 'an'} ONNX model to {path} (and its .json and .safetensors); sample "
+          f"with genloom.export.OnnxModel('{path}').sample(16)")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -250,15 +287,35 @@ def cmd_sample(args: argparse.Namespace) -> None:
     model = load(args.run, device=args.device)
     output = _check_output(args.output or f"samples{model.codec.sample_suffix}")
     options = _given(args, args.sample_option_names)
+    shard = _shard(args.shard) if args.shard is not None else None
     if args.condition:
+        if shard is not None:
+            raise GenloomError("--shard and --condition do not go together: rejection sampling draws as many rows "
+                               "as it takes to find them; sample conditioned rows in one process")
         conditions = dict(_condition(text) for text in args.condition)
         samples = model.sample(args.n, seed=args.seed, labels=args.labels, conditions=conditions,
                                progress=not args.quiet, **options)
         model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=args.n,
                                                                    conditions=conditions))
     else:  # written as they come, a chunk at a time
-        model.sample_to(output, args.n, seed=args.seed, labels=args.labels, progress=not args.quiet, **options)
-    print(f"wrote {args.n} samples to {output}")
+        model.sample_to(output, args.n, seed=args.seed, labels=args.labels, progress=not args.quiet, shard=shard,
+                        **options)
+    if shard is None:
+        print(f"wrote {args.n} samples to {output}")
+    else:
+        from .families.drawing import shard_rows
+
+        rows = shard_rows(args.n, shard)
+        print(f"wrote samples {rows.start} to {rows.stop - 1} of {args.n} (shard {args.shard}) to {output}")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """--shard I/K: the I-th of K parts, counted from 0."""
+    index, slash, count = text.partition("/")
+    if not (slash and index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise GenloomError(f"--shard takes I/K, the I-th of K parts counted from 0 (I from 0 to K-1, K at least 1), "
+                           f"e.g. 0/4; got {text!r}")
+    return int(index), int(count)
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
@@ -508,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--vocab-size", type=int, default=argparse.SUPPRESS, help="BPE vocabulary size (default: 1024)")
     _add_corpus_flags(text)
     train.add_argument("--device", default="auto", help=f"{DEVICES} (default: auto)")
+    train.add_argument("--nproc", type=int, help="train in N processes on this machine, each on its share of every "
+                       "batch (torchrun; one per CPU core or GPU); several machines: torchrun --nnodes, see README")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     tracking = train.add_argument_group("experiment tracking (the tracking extra: pip install 'genloom[tracking]')")
     tracking.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
@@ -529,6 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
     sample.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
                         help="tables: keep rows with this value (repeatable), e.g. --condition income='>50K'")
+    sample.add_argument("--shard", metavar="I/K", help="make only the I-th of K parts of the n samples (from 0): K "
+                        "processes or machines with the same seed make the n samples together")
     sample.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     sample.add_argument("--quiet", action="store_true", help="no progress bar")
     sample.set_defaults(func=cmd_sample, sample_option_names=_add_option_flags(
@@ -601,8 +662,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a run in another format")
     export.add_argument("run", help="run folder")
-    export.add_argument("--gpt2", required=True, metavar="FOLDER",
-                        help="a Hugging Face GPT-2 checkpoint folder (text models trained with --bias --no-rope)")
+    export.add_argument("--format", choices=["onnx", "gpt2"], help="onnx: the network as an ONNX graph, sampled "
+                        "by ONNX Runtime (vae, gan, wgan-gp, diffusion); gpt2: a Hugging Face checkpoint folder")
+    export.add_argument("-o", "--output", help="the file (onnx) or folder (gpt2) to write")
+    export.add_argument("--int8", action="store_true", help="onnx: int8 weights in the linear layers (dynamic "
+                        "quantisation): a smaller file, faster on CPUs")
+    export.add_argument("--gpt2", metavar="FOLDER", help="the same as --format gpt2 -o FOLDER (text models trained "
+                        "with --bias --no-rope)")
     export.set_defaults(func=cmd_export)
 
     interpolate = commands.add_parser("interpolate", help="decode the path between two examples or seeds (the "
@@ -755,15 +821,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help (0) or a bad command line (2, already printed)
         return int(exit_.code or 0)
     args.started = started  # --minutes counts the command's whole time, its imports and data reading too
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except GenloomError as error:
-        print(f"genloom: error: {error}", file=sys.stderr)
+        message = f"genloom: error: {error}"
+        if "RANK" not in os.environ or not _left_for_launcher(message):
+            print(message, file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("genloom: interrupted; a training run continues with --resume from its last checkpoint", file=sys.stderr)
         return 130
-    return 0
+
+
+def _left_for_launcher(message: str) -> bool:
+    from .train.distributed import report_error  # under torchrun: torch is loaded already
+
+    return report_error(message)
 
 
 def run() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -27,8 +28,8 @@ from .errors import GenloomError
 from .families import build_family, family_entry, sample_options
 from .families.base import Family
 from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, TokenSampling
-from .families.drawing import (SAMPLE_BATCH, check_memory, draw, draw_chunks, label_tensor, latent_tensor,
-                               progress_bar)
+from .families.drawing import (SAMPLE_BATCH, check_memory, check_shard, draw, draw_chunks, label_tensor,
+                               latent_tensor, progress_bar, shard_rows)
 from .families.latent_paths import path_between, seed_code
 from .families.text_stream import SharedTokens, TextStream, stop_strings
 from .families.watermark import DEFAULT_THRESHOLD, TextWatermark, WatermarkVerdict, watermark_of
@@ -42,6 +43,7 @@ from .runs.loading import load_run
 from .tracking import Tracker, Trackers
 from .train.batches import split_validation
 from .train.device import available_cores, resolve_device
+from .train.distributed import processes_from_environment
 from .train.loop import STATE_FILE, Trainer
 
 FILE_CHUNK = 10_000     # examples decoded and written at a time by sample_to
@@ -90,8 +92,10 @@ class Model:
         the codec, training, validation and writing the run. `trackers` ("tensorboard", "mlflow" or
         genloom.tracking objects) receive the numbers, samples and record as the run folder does.
         `budget_started`, a time.perf_counter() reading, starts the budget's clock before the call, so that a
-        caller's own set-up counts too (the CLI's imports and data reading)."""
+        caller's own set-up counts too (the CLI's imports and data reading). Under torchrun each process trains
+        on its share of every batch and only the first writes the run (train/distributed.py)."""
         started = time.perf_counter() if budget_started is None else budget_started
+        processes = processes_from_environment()
         tracked = Trackers(trackers)
         run_dir = Path(out) if out is not None else None
         if run_dir is not None:
@@ -101,7 +105,8 @@ class Model:
         choice = self._choose_family(stored, dataset, budget, train_options.get("threads"))
         config = resolve_train_config(self.family_name, dataset.kind, stored and stored["train"], budget,
                                       train_options, len(dataset))
-        device = resolve_device(config.device)
+        device = processes.device(resolve_device(config.device))
+        processes.start(device)  # all processes have checked the run folder before the first writes to it
         self.config = family_config(self.family_name, dataset.kind, stored["family_options"] if stored else self.options,
                                     len(dataset))
         second = self.config.second_data()
@@ -120,22 +125,29 @@ class Model:
             weakref.finalize(self, shutil.rmtree, run_dir, ignore_errors=True)
         def on_sample(step: int, net: Family) -> None:
             tracked.samples(step, self._write_samples_at(step, net))
-        trainer = Trainer(net, x, labels, config, run_dir, device, validation, on_sample, on_log=tracked.metrics)
+        trainer = Trainer(net, x, labels, config, run_dir, device, validation, on_sample, on_log=tracked.metrics,
+                          processes=processes)
         deadline = None if config.minutes is None else started + 60 * config.minutes - SAVE_SECONDS
         if deadline is not None:
             check_time_left(config.minutes, time.perf_counter() - started, deadline - time.perf_counter())
-        run_dir.mkdir(parents=True, exist_ok=True)  # everything is checked: only now may the run appear
         self.run_dir = run_dir
         if stored and (run_dir / STATE_FILE).exists():  # a run killed before its first checkpoint starts over
             trainer.resume()
         self.record = new_record(self.family_name, self.config, self.codec, dataset, trainer.config)
         if choice is not None:
             self.record["family_choice"] = choice.as_record()
-        write_config(run_dir, self.record, self.codec)
-        tracked.start(run_dir, self.record)
+        if processes.writes:
+            run_dir.mkdir(parents=True, exist_ok=True)  # everything is checked: only now may the run appear
+            write_config(run_dir, self.record, self.codec)
+            tracked.start(run_dir, self.record)
         try:
-            trainer.fit(deadline)
+            try:
+                trainer.fit(deadline)
+            finally:
+                processes.finish()
             self.net, self.ema_net = trainer.family, trainer.ema.module
+            if not processes.writes:  # the same training; the first process writes the run
+                return self
             self.record.update(steps_trained=trainer.step, train_seconds=round(trainer.elapsed, 2),
                                final_metrics=trainer.held_out_scores(validation or (x, labels)))
             if trainer.stopped_early:
@@ -144,7 +156,8 @@ class Model:
             self.record["fit_seconds"] = round(time.perf_counter() - started, 2)  # all but writing the run
             self.save(run_dir)
         except BaseException:
-            tracked.abort()
+            if processes.writes:
+                tracked.abort()
             raise
         tracked.samples(trainer.step, run_dir / "samples" / f"final{self.codec.sample_suffix}")
         tracked.finish(run_dir, self.record)
@@ -172,33 +185,60 @@ class Model:
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, n: int, *, seed: int = 0, labels: Any = None, conditions: Mapping[str, Any] | None = None,
-               progress: bool = True, **options: Any) -> Any:
+               progress: bool = True, shard: tuple[int, int] | None = None, **options: Any) -> Any:
         """n new examples (images: uint8 array (n, H, W, C); tables: a DataFrame; text: a list of strings); the
         same seed gives the same samples. Options reach the family's sampler, e.g. sampler="ddim", steps=50,
-        guidance=3 for diffusion. `conditions` ({"income": ">50K"}) asks for table rows with those values."""
+        guidance=3 for diffusion. `conditions` ({"income": ">50K"}) asks for table rows with those values.
+        `shard=(i, k)` makes only the i-th of k parts of the n (labels: one, or one for each of the n): k
+        processes or machines make the n samples together, the same as one would."""
         n, options = self._sampling_request(n, options)
-        check_memory(self.ema_net, n, "write them to a file with sample_to (CLI: genloom sample -o), which streams")
+        rows = self._shard_rows(n, shard, conditions)
+        check_memory(self.ema_net, len(rows), "write them to a file with sample_to (CLI: genloom sample -o), which "
+                     "streams")
         if conditions:
-            def rows(size: int, chunk_seed: int, given: list[int]) -> Any:
+            def drawn(size: int, chunk_seed: int, given: list[int]) -> Any:
                 return self.codec.decode(self._draw(self.ema_net, size, chunk_seed, None, options, given, progress))
-            return self.codec.sample_where(conditions, n, seed, rows)
-        return self.codec.decode(self._draw(self.ema_net, n, seed, labels, options, (), progress))
+            return self.codec.sample_where(conditions, n, seed, drawn)
+        ids = self._shard_labels(labels, n, rows)
+        return self.codec.decode(self._draw(self.ema_net, len(rows), seed, ids, options, (), progress, rows.start),
+                                 rows.start)
 
     def sample_to(self, path: str | Path, n: int, *, seed: int = 0, labels: Any = None, progress: bool = True,
-                  **options: Any) -> Path:
-        """Write n samples to a file (its suffix picks the format) FILE_CHUNK at a time, so any n fits in memory;
-        the same seed gives the samples `sample` gives (a table's grouped rare categories are drawn anew per
-        chunk). Refuses what the disk cannot hold; an interrupted write leaves no file."""
+                  shard: tuple[int, int] | None = None, **options: Any) -> Path:
+        """Write n samples (or shard (i, k) of them) to a file, its suffix picks the format, FILE_CHUNK at a time,
+        so any n fits in memory; the same seed gives the samples `sample` gives. Refuses what the disk cannot
+        hold; an interrupted write leaves no file."""
         n, options = self._sampling_request(n, options)
-        ids = self.codec.label_ids(labels) if labels is not None else None
-        generator = torch.Generator().manual_seed(seed)
-        provenance = self.provenance(seed=seed, samples=n)
-        with self.codec.sample_writer(path, n, provenance) as writer, \
-                progress_bar(self.ema_net, n, options, progress) as bar:
-            chunks = draw_chunks(self.ema_net, n, generator, ids, options, FILE_CHUNK, bar.update)
-            for part, samples in enumerate(chunks):
-                writer.write(self.codec.decode(samples, part))
+        rows = self._shard_rows(n, shard, None)
+        ids = self._shard_labels(labels, n, rows)
+        request = {"seed": seed, "samples": n, **({"shard": list(shard)} if shard is not None else {})}
+        with self.codec.sample_writer(path, len(rows), self.provenance(**request)) as writer, \
+                progress_bar(self.ema_net, len(rows), options, progress) as bar:
+            for first, samples in draw_chunks(self.ema_net, rows, seed, ids, options, FILE_CHUNK, bar.update):
+                writer.write(self.codec.decode(samples, first))
         return Path(path)
+
+    @staticmethod
+    def _shard_rows(n: int, shard: Any, conditions: Mapping[str, Any] | None) -> range:
+        shard = check_shard(shard)
+        if shard is not None and conditions:
+            raise GenloomError("conditioned samples cannot be sharded: rejection sampling draws as many rows as it "
+                               "takes to find them; sample them in one process")
+        rows = shard_rows(n, shard)
+        if not rows:
+            most = math.ceil(n / SAMPLE_BATCH)
+            raise GenloomError(f"shard {shard[0]}/{shard[1]} of {n:,} samples holds none: samples are shared out in "
+                               f"whole batches of {SAMPLE_BATCH}, so {n:,} make at most {most} shard(s)")
+        return rows
+
+    def _shard_labels(self, labels: Any, n: int, rows: range) -> np.ndarray | None:
+        """Label ids for a shard's rows: one for all, or the shard's part of one for each of the n."""
+        ids = self.codec.label_ids(labels) if labels is not None else None
+        if ids is None or len(ids) == 1 or len(rows) == n:
+            return ids
+        if len(ids) != n:
+            raise GenloomError(f"{len(ids)} labels for {n} examples; give one label, or one per example")
+        return ids[rows.start:rows.stop]
 
     def provenance(self, **request: Any) -> dict[str, Any]:
         """Where examples made now come from, for the files that hold them (data/provenance.py): genloom's version,
@@ -213,12 +253,12 @@ class Model:
         self._fitted()
         return whole_number("n", n), sample_options(self.family_name, options)
 
-    def _draw(self, net: Family, n: int, seed: int, labels: Any = None, options: Any = None,
-              given: Sequence[int] = (), progress: bool = False) -> torch.Tensor:
-        """n encoded samples from `net`, all randomness from `seed`."""
-        ids = self.codec.label_ids(labels) if labels is not None else None
+    @staticmethod
+    def _draw(net: Family, n: int, seed: int, ids: np.ndarray | None = None, options: Any = None,
+              given: Sequence[int] = (), progress: bool = False, first: int = 0) -> torch.Tensor:
+        """n encoded samples from `net`, all randomness from `seed`, from the `first`-th on; `ids` their classes."""
         with progress_bar(net, n, options, progress) as bar:
-            return draw(net, n, torch.Generator().manual_seed(seed), ids, options, given, bar.update)
+            return draw(net, n, seed, ids, options, given, bar.update, first)
 
     def generate(self, prompt: str = "", *, max_tokens: int = 256, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float = 1.0, repetition_penalty: float = 1.0,

@@ -39,9 +39,9 @@ class Codec(ABC):
         (another image size, other columns, unknown characters) are refused, naming the difference."""
 
     @abstractmethod
-    def decode(self, tensor: torch.Tensor, part: int = 0) -> Any:
-        """Tensors back to raw values; `part` numbers the chunks of one long sampling, so that any random draw
-        of decoding differs from chunk to chunk."""
+    def decode(self, tensor: torch.Tensor, first: int = 0) -> Any:
+        """Tensors back to raw values; `first` is the index of the first among all samples of one sampling, so
+        that decoding in chunks (or shards) gives what decoding at once gives."""
 
     @property
     @abstractmethod

@@ -48,7 +48,7 @@ class ImageCodec(Codec):
                                f"image_size={height}), CLI --image-size {height}x{width})")
         return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0).contiguous()
 
-    def decode(self, tensor: torch.Tensor, part: int = 0) -> np.ndarray:
+    def decode(self, tensor: torch.Tensor, first: int = 0) -> np.ndarray:
         pixels = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
         return pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 

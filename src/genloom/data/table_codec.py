@@ -15,7 +15,7 @@ from ..errors import GenloomError
 from .codec import Codec, Draw
 from .dataset import Dataset
 from .normalisers import NORMALISERS
-from .table_columns import COLUMNS, CategoricalColumn, Column, NumericalColumn
+from .table_columns import COLUMNS, CategoricalColumn, Column, NumericalColumn, RowPositions
 from .table_layout import TableLayout
 from .tables import column_kinds, read_metadata
 
@@ -113,13 +113,13 @@ class TabularCodec(Codec):
         blocks = [column.encode(frame[column.name].reset_index(drop=True), rng) for column in self.columns]
         return torch.from_numpy(np.concatenate(blocks, axis=1))
 
-    def decode(self, tensor: torch.Tensor, part: int = 0) -> pd.DataFrame:
+    def decode(self, tensor: torch.Tensor, first: int = 0) -> pd.DataFrame:
         rows = tensor.detach().float().cpu().numpy()
-        rng = np.random.default_rng(self.seed + 2 if part == 0 else [self.seed + 2, part])  # rare categories
+        positions = RowPositions(self.seed + 2, first, len(rows))  # rare categories and identifiers
         series, start = [], 0
         for column in self.columns:
             width = sum(span.width for span in column.spans)
-            series.append(column.decode(rows[:, start:start + width], rng))
+            series.append(column.decode(rows[:, start:start + width], positions))
             start += width
         return pd.concat(series, axis=1)
 

@@ -6,6 +6,7 @@ ids are written on decode). Decoding restores dtypes, integer rounding, observed
 date formats and time zones."""
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
@@ -18,6 +19,27 @@ from .normalisers import NORMALISERS, Modes, Quantiles
 from .tables import MAX_CATEGORIES, as_numbers, date_format, json_value
 
 OTHER = "__other__"  # the slot of grouped rare categories
+
+
+@dataclass(frozen=True)
+class RowPositions:
+    """Where decoded rows sit among all the rows of one sampling: what decoding draws is tied to the row's
+    position, so that decoding in chunks (a file written 10,000 rows at a time, one shard of many) gives what
+    decoding all at once gives."""
+
+    seed: int
+    first: int
+    count: int
+
+    def uniforms(self, stream: str) -> np.ndarray:
+        """One number in [0, 1) per row, from numpy's counter-based Philox with one counter per position (its
+        four outputs per counter, the first kept), keyed by the seed and `stream`."""
+        key = np.random.SeedSequence([self.seed, zlib.crc32(stream.encode())]).generate_state(2, np.uint64)
+        bits = np.random.Philox(counter=self.first, key=int(key[0]) | int(key[1]) << 64)
+        return np.random.Generator(bits).random((self.count, 4))[:, 0]
+
+    def indices(self) -> np.ndarray:
+        return np.arange(self.first, self.first + self.count)
 
 
 def _missing_block(missing: np.ndarray) -> np.ndarray:
@@ -116,7 +138,7 @@ class NumericalColumn:
         missing = block[:, -2:].argmax(1) == 1 if self.state.missing else np.zeros(len(x), dtype=bool)
         return x, missing
 
-    def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    def decode(self, block: np.ndarray, rows: RowPositions) -> pd.Series:
         x, missing = self.to_numbers(block)
         series = pd.Series(np.where(missing, np.nan, x), name=self.name)
         dtype = self.state.dtype
@@ -161,7 +183,7 @@ class DatetimeColumn(NumericalColumn):
         self.state = DateState(**fitted, format=text_format, timezone=str(zone) if zone else None, unit=unit)
         return self
 
-    def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    def decode(self, block: np.ndarray, rows: RowPositions) -> pd.Series:
         x, missing = self.to_numbers(block)
         unit = self.state.unit
         stamps = pd.Series(pd.to_datetime(np.round(x / unit) * unit, unit="s"), name=self.name).mask(missing)
@@ -210,13 +232,14 @@ class CategoricalColumn:
                                f"known: {', '.join(map(repr, self.state.categories[:10]))}")
         return np.eye(len(self.slots), dtype=np.float32)[ids]
 
-    def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    def decode(self, block: np.ndarray, rows: RowPositions) -> pd.Series:
         slots = np.array(self.slots, dtype=object)
         values = slots[block.argmax(1)]
         grouped = values == OTHER
-        if grouped.any():
-            values[grouped] = rng.choice(np.array(self.state.rare, dtype=object), grouped.sum(),
-                                         p=self.state.rare_weights)
+        if grouped.any():  # a rare category for each, drawn in proportion to how often it was seen
+            cumulative = np.cumsum(self.state.rare_weights)
+            drawn = np.searchsorted(cumulative / cumulative[-1], rows.uniforms(self.name)[grouped], side="right")
+            values[grouped] = np.array(self.state.rare, dtype=object)[np.minimum(drawn, len(cumulative) - 1)]
         series = pd.Series(values, name=self.name)
         return series if series.isna().any() else series.astype(self.state.dtype)
 
@@ -264,8 +287,8 @@ class IdentifierColumn:
     def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
         return np.zeros((len(values), 0), dtype=np.float32)
 
-    def decode(self, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
-        ids = np.arange(len(block)) + self.state.start
+    def decode(self, block: np.ndarray, rows: RowPositions) -> pd.Series:
+        ids = rows.indices() + self.state.start  # unique over all rows of the sampling, chunks and shards
         if self.state.numeric:
             return pd.Series(ids, name=self.name).astype(self.state.dtype)
         width = max(self.state.digits, len(str(ids[-1] if len(ids) else 0)))

@@ -90,7 +90,7 @@ class TextCodec(Codec):
                                "(a character model knows only the characters of its training text)")
         return torch.tensor([self._index[c] for c in values], dtype=torch.long)
 
-    def decode(self, tensor: torch.Tensor | list[int], part: int = 0) -> str | list[str]:
+    def decode(self, tensor: torch.Tensor | list[int], first: int = 0) -> str | list[str]:
         """Text of a 1-D id sequence, or a list of texts for a 2-D batch."""
         ids = torch.as_tensor(tensor).cpu()
         if ids.dim() == 2:

@@ -1,5 +1,6 @@
-"""Drawing many samples from a family: batches on one CPU generator (the same samples on every device), a
-call after each network pass for progress bars, and a check that the samples fit in memory."""
+"""Drawing many samples from a family: batches each on its own CPU generator (the same samples on every device;
+any batch drawn without those before it, for shards), a call after each network pass for progress bars, and a
+check that the samples fit in memory."""
 from __future__ import annotations
 
 import math
@@ -22,10 +23,19 @@ def progress_bar(net: Family, n: int, options: Any, enabled: bool) -> tqdm:
                 delay=2, disable=not enabled, leave=False)
 
 
-def draw(net: Family, n: int, generator: torch.Generator, ids: np.ndarray | None = None, options: Any = None,
-         given: Sequence[int] = (), on_pass: Callable[[], None] = lambda: None) -> torch.Tensor:
+def batch_generator(seed: int, batch: int) -> torch.Generator:
+    """The generator of the `batch`-th SAMPLE_BATCH of a sampling: the seed itself for the first (what a plain
+    torch.Generator(seed) gives), a SeedSequence of (seed, batch) for the others."""
+    if batch == 0:
+        return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed % 2**64, batch]).generate_state(1)[0]))
+
+
+def draw(net: Family, n: int, seed: int, ids: np.ndarray | None = None, options: Any = None,
+         given: Sequence[int] = (), on_pass: Callable[[], None] = lambda: None, first: int = 0) -> torch.Tensor:
     """n encoded samples of `net` (in eval mode, without gradients), on the CPU; `ids` the class of each
-    sample, or one class for all."""
+    sample, or one class for all. `first`, a multiple of SAMPLE_BATCH, is the index of the first sample among
+    those the seed makes: draw(n, seed, first=k) is draw(k + n, seed)[k:]."""
     label_ids = label_tensor(net, ids, n) if ids is not None else None
     device = next(net.parameters()).device
     was_training = net.training
@@ -35,21 +45,49 @@ def draw(net: Family, n: int, generator: torch.Generator, ids: np.ndarray | None
         for start in range(0, n, SAMPLE_BATCH):
             size = min(SAMPLE_BATCH, n - start)
             labels = label_ids[start:start + size].to(device) if label_ids is not None else None
+            generator = batch_generator(seed, (first + start) // SAMPLE_BATCH)
             chunks.append(net.sample(size, labels, generator, options, given, on_pass).cpu())
     net.train(was_training)
     return torch.cat(chunks)
 
 
-def draw_chunks(net: Family, n: int, generator: torch.Generator, ids: np.ndarray | None, options: Any,
-                chunk: int, on_pass: Callable[[], None] = lambda: None) -> Iterator[torch.Tensor]:
-    """The n samples of `draw`, `chunk` at a time (the same samples when chunk is a multiple of SAMPLE_BATCH),
-    so that any n fits in memory; one class for all is repeated per chunk only."""
+def draw_chunks(net: Family, rows: range, seed: int, ids: np.ndarray | None, options: Any, chunk: int,
+                on_pass: Callable[[], None] = lambda: None) -> Iterator[tuple[int, torch.Tensor]]:
+    """The samples `rows` (a range starting at a multiple of SAMPLE_BATCH) of those `seed` makes, `chunk` (a
+    multiple of SAMPLE_BATCH) at a time with the index of each chunk's first, so that any number fits in memory;
+    `ids` one class for all, or one for each of the rows."""
     if ids is not None:
-        label_tensor(net, ids, 1 if len(ids) == 1 else n)  # refused before the first chunk
-    for start in range(0, n, chunk):
-        size = min(chunk, n - start)
-        chunk_ids = ids if ids is None or len(ids) == 1 else ids[start:start + size]
-        yield draw(net, size, generator, chunk_ids, options, (), on_pass)
+        label_tensor(net, ids, 1 if len(ids) == 1 else len(rows))  # refused before the first chunk
+    for start in range(rows.start, rows.stop, chunk):
+        size = min(chunk, rows.stop - start)
+        offset = start - rows.start
+        chunk_ids = ids if ids is None or len(ids) == 1 else ids[offset:offset + size]
+        yield start, draw(net, size, seed, chunk_ids, options, (), on_pass, first=start)
+
+
+def shard_rows(n: int, shard: tuple[int, int] | None) -> range:
+    """The samples of shard (i, k) of n: the i-th of k runs of whole SAMPLE_BATCHes, as even as they come
+    (all n without a shard). The shards of one seed together are the unsharded samples."""
+    if shard is None:
+        return range(n)
+    index, count = shard
+    batches = math.ceil(n / SAMPLE_BATCH)
+    return range(min(n, index * batches // count * SAMPLE_BATCH), min(n, (index + 1) * batches // count * SAMPLE_BATCH))
+
+
+def check_shard(shard: Any) -> tuple[int, int] | None:
+    """A shard (i, k): the i-th of k, counted from 0; None for the whole."""
+    if shard is None:
+        return None
+    try:
+        index, count = (int(part) for part in shard)
+        ok = (index, count) == tuple(shard) and count >= 1 and 0 <= index < count
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise GenloomError(f"shard must be (i, k) with k >= 1 and i from 0 to k-1 (the i-th of k parts); got "
+                           f"{shard!r} (CLI: --shard I/K, e.g. 0/4)")
+    return index, count
 
 
 def label_tensor(net: Family, ids: np.ndarray, n: int) -> torch.Tensor:

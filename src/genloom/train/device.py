@@ -45,12 +45,14 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def thread_count(asked: int | None) -> int:
-    """The threads to train with: as asked (more than the cores is allowed, with a warning), else the cores."""
+def thread_count(asked: int | None, processes: int = 1) -> int:
+    """The threads to train with: as asked (more than the cores is allowed, with a warning), else this process's
+    share of the cores (`processes` training on this machine at once)."""
     cores = available_cores()
-    if asked is not None and asked > cores:
-        warn(f"{asked} threads on {cores} available core(s) oversubscribe them: the threads wait on each other")
-    return asked or cores
+    if asked is not None and asked * processes > cores:
+        each = f" in each of {processes} processes" if processes > 1 else ""
+        warn(f"{asked} threads{each} on {cores} available core(s) oversubscribe them: the threads wait on each other")
+    return asked or max(1, cores // processes)
 
 
 @contextlib.contextmanager

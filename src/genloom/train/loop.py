@@ -22,6 +22,7 @@ from .batches import make_batches
 from .checkpoint import load_state, save_state, save_weights
 from .config import TrainConfig
 from .device import autocast, autocast_dtype, thread_count, using_threads
+from .distributed import Processes
 from .ema import EMA
 from .optimizers import build_optimizer, set_base_rates
 
@@ -48,8 +49,11 @@ class Trainer:
     def __init__(self, family: Family, x: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
                  run_dir: Path, device: torch.device, validation: tuple | None = None,
                  on_sample: Callable[[int, Family], None] | None = None, prepare: bool = True,
-                 clock: Callable[[], float] = time.perf_counter, on_log: Callable[[dict], None] = lambda line: None):
-        config = replace(config, threads=thread_count(config.threads))  # what is used is what the run records
+                 clock: Callable[[], float] = time.perf_counter, on_log: Callable[[dict], None] = lambda line: None,
+                 processes: Processes = Processes()):
+        # what is used is what the run records; processes on one machine share its cores
+        config = replace(config, threads=thread_count(config.threads, processes.local_size))
+        self.processes = processes
         self.family, self.config, self.clock = family.to(device), config, clock
         self.validation = validation if family.validates else None
         self.run_dir, self.device, self.on_sample, self.on_log = Path(run_dir), device, on_sample, on_log
@@ -61,7 +65,8 @@ class Trainer:
             warn(f"batch_size {config.batch_size:,} is more than the {len(x):,} training examples; training with "
                  f"batches of {self.batches.batch_size:,}")
             self.config = config = replace(config, batch_size=self.batches.batch_size)
-        family.check_batch_size(self.batches.batch_size)
+        family.check_batch_size(self.batches.batch_size // processes.size)
+        processes.check_batch(self.batches.batch_size)
         if self.validation is not None:  # fail now, not at the first validation, if the held-out part is too small
             make_batches(*self.validation, config.batch_size, VALIDATION_SEED, self.context_length, VALIDATION_PART)
         groups = family.param_groups()
@@ -76,6 +81,8 @@ class Trainer:
         # Loss scaling only for fp16; bf16 and fp32 have the range to do without it.
         self.scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
         self.step, self.elapsed, self.lr_scale, self.rollbacks = 0, 0.0, 1.0, 0
+        if processes.rank:  # the same weights everywhere (seeded before), but each process its own noise
+            torch.manual_seed(self._process_seed())
         self.deadline: float | None = None  # a clock time by which the whole training must have ended
         self.fit_started = 0.0
         self.costs = {"validation": 0.0, "checkpoint": 0.0}  # the last of each, in seconds
@@ -126,11 +133,19 @@ class Trainer:
         torch.set_rng_state(state["rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if self.processes.rank:  # the checkpoint holds the first process's generator only
+            torch.manual_seed(self._process_seed())
         self._truncate_metrics(self.step)
 
+    def _process_seed(self) -> int:
+        """The noise seed of a process after the first, from the run's seed, its rank and the step."""
+        return hash((self.config.seed, self.processes.rank, self.step)) % 2**63
+
     def checkpoint(self) -> None:
+        """Save the trainer state (the first process's: the others hold the same weights and data position)."""
         started = self.clock()
-        save_state(self.state_dict(), self.run_dir / STATE_FILE)
+        if self.processes.writes:
+            save_state(self.state_dict(), self.run_dir / STATE_FILE)
         self.rollbacks = 0
         self.costs["checkpoint"] = self.clock() - started
 
@@ -184,10 +199,11 @@ class Trainer:
         if not (self.run_dir / STATE_FILE).exists():
             self.checkpoint()  # step 0: the guard always has a good state to roll back to
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=not self.config.progress, mininterval=0.5 if sys.stderr.isatty() else 15)
+                   disable=not (self.config.progress and self.processes.writes),
+                   mininterval=0.5 if sys.stderr.isatty() else 15)
         session_start, last_checkpoint = self.clock() - self.elapsed, self.clock()
         last_logged: dict[str, float] = {}
-        while not self.done():
+        while not self.processes.any(self.done(), self.device):
             step_started = self.clock()
             logs = self._train_step()
             self.step_times.append(self.clock() - step_started)
@@ -209,7 +225,7 @@ class Trainer:
             paused = self.clock()  # validation and samples do not count against the training budget
             if self.validation is not None and (self.step % self.config.eval_every == 0 or self.done()):
                 self._validate()
-            if self.on_sample and self.step % self.config.sample_every == 0:
+            if self.on_sample and self.processes.writes and self.step % self.config.sample_every == 0:
                 started = self.clock()
                 self.on_sample(self.step, self.ema.module)
                 self._log({"step": self.step, "sample_seconds": round(self.clock() - started, 3)})
@@ -264,13 +280,15 @@ class Trainer:
         accum = self.config.grad_accum
         values: dict[str, list[float]] = {}  # a GAN's critic may step several times: its numbers are averaged
         for _ in range(accum):
-            for group, loss, extra in self._losses(*self.batches.next(), self.family):
-                if not torch.isfinite(loss):
-                    return self._roll_back(f"non-finite loss ({loss.item()}) in '{group}'")
+            for group, loss, extra in self._losses(*self.processes.share(*self.batches.next()), self.family):
+                global_loss = self.processes.mean(loss)  # every process decides on the same number
+                if not torch.isfinite(global_loss):
+                    return self._roll_back(f"non-finite loss ({global_loss.item()}) in '{group}'")
                 self.scaler.scale(loss / accum).backward()
                 if accum == 1 and not self._update(group):  # step as we go: a GAN's G loss needs the new D
                     return self._roll_back(f"non-finite gradient in '{group}'")
-                for key, value in {"loss" if group == "model" else f"loss_{group}": loss.item(), **extra}.items():
+                logged = {"loss" if group == "model" else f"loss_{group}": global_loss.item(), **extra}
+                for key, value in logged.items():
                     values.setdefault(key, []).append(value)
         if accum > 1 and not self._update("model"):
             return self._roll_back("non-finite gradient")
@@ -284,8 +302,9 @@ class Trainer:
     def _update(self, group: str) -> bool:
         """Clip and apply the accumulated gradients of one optimiser; False if they are not finite."""
         optimizer = self.optimizers[group]
-        self.scaler.unscale_(optimizer)
         params = [p for g in optimizer.param_groups for p in g["params"]]
+        self.processes.average_gradients(params)  # before unscaling, so that all find the same overflow
+        self.scaler.unscale_(optimizer)
         norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         if not torch.isfinite(norm) and not self.scaler.is_enabled():  # fp16's scaler skips such steps itself
             return False
@@ -310,7 +329,9 @@ class Trainer:
         self.stale_validations += 1
         if val_loss < self.best_val_loss:
             self.best_val_loss, self.stale_validations = val_loss, 0
-            save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step), "val_loss": f"{val_loss:.6f}"})
+            if self.processes.writes:
+                save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step),
+                                                             "val_loss": f"{val_loss:.6f}"})
         self.costs["validation"] = self.clock() - started
         self._log({"step": self.step, "val_loss": val_loss, "best_val_loss": self.best_val_loss,
                    "elapsed": round(self.elapsed, 3), "val_seconds": round(self.costs["validation"], 3)})
@@ -330,11 +351,14 @@ class Trainer:
         self.lr_scale *= 0.5 ** rollbacks
         message = (f"{reason} at step {failed_step}: rolled back to the checkpoint at step {self.step} "
                    f"and scaled the learning rate by {self.lr_scale:g}")
-        tqdm.write(f"genloom: warning: {message}", file=sys.stderr)
+        if self.processes.writes:
+            tqdm.write(f"genloom: warning: {message}", file=sys.stderr)
         self._log({"step": self.step, "event": "rollback", "message": message})
 
     # -- metrics.jsonl -------------------------------------------------------------------------
     def _log(self, record: dict) -> None:
+        if not self.processes.writes:
+            return
         with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         self.on_log(record)
@@ -342,6 +366,8 @@ class Trainer:
     def _truncate_metrics(self, step: int) -> None:
         """Drop lines logged after `step`: a resumed or rolled-back run logs them again."""
         path = self.run_dir / METRICS_FILE
+        if not self.processes.writes:
+            return
         records = read_metrics(path)
         kept = [record for record in records if record["step"] <= step]
         if path.exists() and len(kept) != len(path.read_text(encoding="utf-8").splitlines()):

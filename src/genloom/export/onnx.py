@@ -1,0 +1,165 @@
+"""ONNX export: a run's network (a VAE's decoder, a GAN's generator, a diffusion model's denoiser) as an ONNX
+graph, its linear layers optionally int8, and `OnnxModel`, which samples with ONNX Runtime running that graph
+in the network's place. genloom's own sampling code drives it (the samplers and guidance, a table's
+multinomial steps and Gumbel draws, the codec's decoding), so an exported model makes the samples its run
+makes, from the same seeds; only the network's arithmetic moves to ONNX Runtime."""
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .. import __version__
+from ..data.codec import codec_class
+from ..errors import GenloomError
+from ..extras import require
+from ..files import atomic_path, write_json
+from ..model import Model
+from ..runs.folder import build_networks
+from ..runs.record import read_json
+
+NETWORKS = {"vae": "decoder", "gan": "generator", "wgan-gp": "generator", "diffusion": "denoiser"}  # family: part
+FORMAT = "genloom-onnx"
+OPSET = 18
+INT8_OPERATORS = ["MatMul", "Gemm"]  # dynamic quantisation of the linear layers: int8 weights, activations on the fly
+
+
+def sidecar_of(path: Path) -> Path:
+    """model.onnx.json beside model.onnx: the run's record and codec, which sampling needs besides the graph."""
+    return path.with_name(path.name + ".json")
+
+
+def rest_of(path: Path) -> Path:
+    """model.onnx.safetensors: the family's weights outside the exported network (a label embedding, a
+    table GAN's category frequencies), which genloom's sampling code uses around it."""
+    return path.with_name(path.name + ".safetensors")
+
+
+class GivenArguments(nn.Module):
+    """The network called with only the arguments a run passes it: an ONNX graph has no optional inputs, so the
+    positions that are None (no labels for an unconditional model) stay None."""
+
+    def __init__(self, network: nn.Module, given: list[bool]):
+        super().__init__()
+        self.network, self.given = network, given
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        supplied = iter(tensors)
+        return self.network(*[next(supplied) if given else None for given in self.given])
+
+
+def network_arguments(model: Model, network: nn.Module) -> tuple[Any, ...]:
+    """The arguments the network receives when the model samples (two examples, seed 0): the graph's inputs."""
+    seen: list[tuple[tuple, dict]] = []
+    handle = network.register_forward_pre_hook(lambda module, args, kwargs: seen.append((args, kwargs)),
+                                               with_kwargs=True)
+    try:
+        model.sample(2, seed=0, progress=False)
+    finally:
+        handle.remove()
+    args, kwargs = seen[0]
+    if kwargs or not all(arg is None or isinstance(arg, torch.Tensor) for arg in args):
+        raise GenloomError(f"the {model.family_name} network takes arguments that are not tensors; it has no ONNX "
+                           "export")
+    return tuple(arg.clone() if arg is not None else None for arg in args)  # out of inference mode, to trace
+
+
+def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
+    """Write the run's network as an ONNX graph at `path` (batch size free), fp32 or with int8 linear layers,
+    the record and codec beside it (path + .json) and the family's other weights (path + .safetensors); each
+    file written whole or not at all."""
+    part = NETWORKS.get(model.family_name)
+    if part is None:
+        raise GenloomError(f"family '{model.family_name}' has no ONNX export; these have: {', '.join(NETWORKS)}")
+    require("onnx", "export", "ONNX export")
+    if model.ema_net is None:
+        raise GenloomError("this model has not been trained yet: fit it (or load a run) before exporting it")
+    path = Path(path)
+    network = getattr(model.ema_net, part).eval()
+    args = network_arguments(model, network)
+    given = [arg is not None for arg in args]
+    names = [name for name, arg in zip(inspect.signature(network.forward).parameters, args) if arg is not None]
+    with atomic_path(path) as target, torch.no_grad(), warnings.catch_warnings():
+        # the tracer's notes on Python-side constants and its own deprecations: the parity tests check the graph
+        warnings.simplefilter("ignore")
+        torch.onnx.export(GivenArguments(network, given), tuple(arg for arg in args if arg is not None), str(target),
+                          input_names=names, output_names=["output"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={name: {0: "batch"} for name in [*names, "output"]})
+        if int8:
+            quantization = require("onnxruntime.quantization", "export", "int8 export")
+            full = target.with_name(target.name + ".fp32")
+            target.rename(full)
+            logging.disable(logging.WARNING)  # its advice to pre-process the graph for static quantisation
+            try:
+                quantization.quantize_dynamic(str(full), str(target), op_types_to_quantize=INT8_OPERATORS,
+                                              weight_type=quantization.QuantType.QInt8)
+            finally:
+                logging.disable(logging.NOTSET)
+                full.unlink()
+    rest = {name: tensor.detach().cpu().contiguous() for name, tensor in model.ema_net.state_dict().items()
+            if not name.startswith(f"{part}.")}
+    with atomic_path(rest_of(path)) as target:
+        save_file(rest, str(target))
+    write_json(sidecar_of(path), {"format": FORMAT, "genloom": __version__, "network": part, "given": given,
+                                  "int8": int8, "record": model.record, "codec": model.codec.to_json()})
+    return path
+
+
+class OnnxNetwork(nn.Module):
+    """An ONNX Runtime session where a PyTorch network was: the same calls, tensors in and out."""
+
+    def __init__(self, session: Any, given: list[bool]):
+        super().__init__()
+        self.session, self.given = session, given
+        # families ask a network's parameters for its device: ONNX Runtime runs on the CPU
+        self.device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
+
+    def forward(self, *args: torch.Tensor | None) -> torch.Tensor:
+        tensors = [arg for arg in args if arg is not None]
+        feeds = {spec.name: tensor.detach().cpu().numpy() for spec, tensor in zip(self.session.get_inputs(), tensors)}
+        return torch.from_numpy(self.session.run(None, feeds)[0])
+
+
+class OnnxModel:
+    """A model exported by `genloom export --format onnx`: sample(...) as Model.sample, the network on ONNX Runtime
+    (`threads`: its intra-op threads; default: ONNX Runtime's)."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        runtime = require("onnxruntime", "export", "OnnxModel")
+        path = Path(path)
+        if not all(part.is_file() for part in (path, sidecar_of(path), rest_of(path))):
+            raise GenloomError(f"{path} is not an ONNX model genloom exported (it needs {path.name}, "
+                               f"{sidecar_of(path).name} and {rest_of(path).name}); write one with genloom export RUN "
+                               f"--format onnx -o {path}")
+        about = read_json(sidecar_of(path), "an ONNX export", "write one with genloom export RUN --format onnx")
+        if about.get("format") != FORMAT:
+            raise GenloomError(f"{sidecar_of(path)} does not describe a genloom ONNX export")
+        record = about["record"]
+        codec = codec_class(record["codec"]).from_json(about["codec"])
+        config, _, net = build_networks(record, codec)
+        missing = net.load_state_dict(load_file(rest_of(path)), strict=False).missing_keys
+        if any(not name.startswith(f"{about['network']}.") for name in missing):
+            raise GenloomError(f"{rest_of(path)} lacks weights the model needs ({missing[0]}); export it again")
+        options = runtime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        session = runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        setattr(net, about["network"], OnnxNetwork(session, about["given"]))
+        self.model = Model(record["family"])
+        self.model.config, self.model.codec, self.model.record = config, codec, record
+        self.model.net = self.model.ema_net = net
+        self.int8 = bool(about["int8"])
+
+    def sample(self, n: int, *, seed: int = 0, labels: Any = None, **options: Any) -> Any:
+        """n samples, as the run's Model.sample makes them (the same options; no progress bar)."""
+        return self.model.sample(n, seed=seed, labels=labels, progress=False, **options)
+
+    def sample_to(self, path: str | Path, n: int, *, seed: int = 0, **options: Any) -> Path:
+        """n samples written to a file, as Model.sample_to (shards too)."""
+        return self.model.sample_to(path, n, seed=seed, progress=False, **options)

@@ -1,0 +1,96 @@
+"""ONNX export: ONNX Runtime's network against PyTorch's on the same inputs, the samples an export makes against
+its run's, int8's size and error, and the refusals."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import genloom as gl
+from genloom.cli import main
+from genloom.export import OnnxModel, export_onnx
+from genloom.export.onnx import network_arguments, sidecar_of
+from tests.conftest import QUIET, TINY_VAE
+
+
+@pytest.fixture(scope="module")
+def table_vae():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"size": rng.normal(10, 3, 600), "weight": rng.gamma(2, 5, 600),
+                          "colour": rng.choice(["red", "green", "blue", "grey"], 600, p=[0.4, 0.3, 0.2, 0.1])})
+    return gl.Model("vae", latent_dim=4, width=64).fit(frame, steps=60, **QUIET)
+
+
+@pytest.fixture(scope="module")
+def image_runs():
+    return {"vae": gl.Model("vae", conditional=True, **TINY_VAE).fit("digits", steps=5, **QUIET),
+            "gan": gl.Model("gan", latent_dim=8, width=8).fit("digits", steps=3, **QUIET),
+            "diffusion": gl.Model("diffusion", width=8, timesteps=50, conditional=True).fit("digits", steps=3,
+                                                                                             **QUIET)}
+
+
+@pytest.mark.parametrize("family", ["vae", "gan", "diffusion"])
+def test_onnx_runtime_computes_the_network_pytorch_computes(image_runs, tmp_path, family):
+    model = image_runs[family]
+    path = export_onnx(model, tmp_path / "model.onnx")
+    exported = OnnxModel(path)
+    part = json.loads(sidecar_of(path).read_text())["network"]
+    args = network_arguments(model, getattr(model.ema_net, part))
+    batch = tuple(None if arg is None else arg.repeat(5, *[1] * (arg.dim() - 1)) for arg in args)  # another batch size
+    with torch.no_grad():
+        theirs = getattr(model.ema_net, part)(*batch)
+    ours = getattr(exported.model.ema_net, part)(*batch)
+    assert ours.shape == theirs.shape and (ours - theirs).abs().max() < 1e-4
+    made, again = model.sample(40, seed=7, progress=False), exported.sample(40, seed=7)
+    assert np.abs(made.astype(int) - again.astype(int)).max() <= 1 and (made == again).mean() > 0.99
+
+
+def test_a_table_export_samples_the_runs_rows_and_int8_is_smaller_and_close(table_vae, tmp_path):
+    full = export_onnx(table_vae, tmp_path / "rows.onnx")
+    small = export_onnx(table_vae, tmp_path / "rows-int8.onnx", int8=True)
+    assert small.stat().st_size <= 0.35 * full.stat().st_size
+    rows, exported = table_vae.sample(2000, seed=1, progress=False), OnnxModel(full).sample(2000, seed=1)
+    assert list(exported.columns) == list(rows.columns)
+    assert (exported["colour"] == rows["colour"]).mean() > 0.99
+    assert np.allclose(exported["size"], rows["size"], atol=1e-3)
+    quantised = OnnxModel(small, threads=1).sample(2000, seed=1)
+    error = (quantised["size"] - rows["size"]).abs().mean()
+    assert 0 < error < 0.1 * rows["size"].std()  # int8 weights: not the same numbers, but near them
+    assert quantised["colour"].value_counts(normalize=True)["red"] == pytest.approx(
+        rows["colour"].value_counts(normalize=True)["red"], abs=0.05)
+
+
+def test_the_command_line_exports_and_the_export_writes_shards(trained_run, tmp_path, capsys):
+    path = tmp_path / "digits.onnx"
+    assert main(["export", trained_run, "--format", "onnx", "-o", str(path)]) == 0
+    assert f"wrote an ONNX model to {path}" in capsys.readouterr().out
+    exported = OnnxModel(path)
+    whole = exported.sample(1200, seed=2, labels=[3])
+    parts = [exported.model.sample(1200, seed=2, labels=[3], shard=(i, 2), progress=False) for i in range(2)]
+    assert np.array_equal(np.concatenate(parts), whole)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (lambda run, tmp: ["export", run, "--format", "onnx", "-o", str(tmp / "t.onnx")],
+     "family 'autoregressive' has no ONNX export; these have: vae, gan, wgan-gp, diffusion"),
+    (lambda run, tmp: ["export", run, "--gpt2", str(tmp / "hf"), "--int8"],
+     "--int8 quantises an ONNX export (--format onnx)"),
+    (lambda run, tmp: ["export", run, "--format", "onnx"], "say what to write: --format onnx -o model.onnx"),
+])
+def test_exports_that_cannot_be_made_are_refused_in_one_line(text_run, tmp_path, capsys, argv, message):
+    assert main(argv(text_run, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_onnx_model_needs_its_description(trained_run, tmp_path):
+    with pytest.raises(gl.GenloomError, match="is not an ONNX model genloom exported"):
+        OnnxModel(tmp_path / "nowhere.onnx")
+    path = export_onnx(gl.load(trained_run), tmp_path / "m.onnx")
+    sidecar_of(path).write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(gl.GenloomError, match="does not describe a genloom ONNX export"):
+        OnnxModel(path)
+    with pytest.raises(gl.GenloomError, match="has not been trained yet"):
+        export_onnx(gl.Model("vae"), tmp_path / "n.onnx")
