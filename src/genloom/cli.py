@@ -30,6 +30,7 @@ INTERPRETER_SECONDS = 0.6
 TRAIN_FLAGS = ("batch_size", "grad_accum", "optimizer", "lr", "muon_lr", "weight_decay", "adam_beta1", "adam_beta2",
                "warmup_steps", "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches", "patience",
                "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile", "threads")
+PRIVACY_FLAGS = ("dp_epsilon", "dp_delta", "dp_max_grad_norm")  # train only: fine-tuning is not private
 DEVICES = "auto, cpu or cuda (a GPU: cuda:1)"
 
 
@@ -126,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     model.fit(data, out=out, resume=args.resume, steps=args.steps, minutes=args.minutes, epochs=args.epochs,
               budget_started=args.started - INTERPRETER_SECONDS, device=args.device, progress=not args.quiet,
               codec_options=_given(args, {"tokenizer", "vocab_size", "numbers"}),
-              trackers=_trackers(args), **_given(args, set(TRAIN_FLAGS)))
+              trackers=_trackers(args), **_given(args, {*TRAIN_FLAGS, *PRIVACY_FLAGS}))
     if not processes_from_environment().writes:  # the first process reports
         return None
     record = model.record
@@ -574,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     tracking.add_argument("--mlflow", action="store_true", help="log the run to MLflow (MLFLOW_TRACKING_URI, else "
                           "./mlflow.db); on by itself when MLFLOW_TRACKING_URI is set")
     _add_option_flags(train, {"train": TrainConfig}, set(TRAIN_FLAGS), "training")
+    _add_option_flags(train, {"train": TrainConfig}, set(PRIVACY_FLAGS), "differential privacy (Opacus DP-SGD: vae, "
+                      "diffusion and autoregressive on tables and images; the privacy extra)")
     train.set_defaults(func=cmd_train, family_option_names=_add_option_flags(
         train, {name: entry.options for name, entry in sorted(CATALOG.items())},
         title="family options (those that apply to --family)"))

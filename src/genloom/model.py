@@ -150,6 +150,8 @@ class Model:
                 return self
             self.record.update(steps_trained=trainer.step, train_seconds=round(trainer.elapsed, 2),
                                final_metrics=trainer.held_out_scores(validation or (x, labels)))
+            if trainer.privacy is not None:
+                self.record["privacy"] = trainer.privacy.spent()
             if trainer.stopped_early:
                 self.record["stopped_early"] = (f"no better validation loss in the last {trainer.stale_validations} "
                                                 "validations")

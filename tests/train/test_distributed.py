@@ -21,6 +21,8 @@ from genloom.train.loop import read_metrics
 GENLOOM = [sys.executable, "-m", "genloom"]
 TORCHRUN = {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
 ENV = {key: value for key, value in os.environ.items() if key not in TORCHRUN}
+two_cores = pytest.mark.skipif(available_cores() < 2, reason="two processes need two CPU cores (--nproc refuses more "
+                                                              "processes than cores); this test runs on one")
 
 
 def _train(out, *extra, check=True):
@@ -35,6 +37,7 @@ def _losses(out):
     return [record["loss"] for record in read_metrics(out / "metrics.jsonl") if "loss" in record]
 
 
+@two_cores
 def test_two_processes_take_the_steps_one_takes_with_the_same_global_batch(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"line {i}: to be, or not to be, that is the question.\n" for i in range(400)))
@@ -61,6 +64,7 @@ def test_two_processes_take_the_steps_one_takes_with_the_same_global_batch(tmp_p
     assert json.loads((tmp_path / "one" / "config.json").read_text())["steps_trained"] == 25
 
 
+@two_cores
 def test_a_killed_two_process_run_resumes_and_finishes(tmp_path):
     out = tmp_path / "run"
     command = [*GENLOOM, "train", "digits", "--family", "vae", "--latent-dim", "4", "--width", "8", "--steps", "300",
@@ -126,6 +130,7 @@ def test_half_set_environment_is_one_line_from_the_command(tmp_path, monkeypatch
     assert not (tmp_path / "r").exists()
 
 
+@two_cores
 def test_an_error_in_the_processes_is_said_once_with_exit_code_2(tmp_path):
     done = _train(tmp_path / "r", "digits", "--steps", "2", "--batch-size", "33", "--nproc", "2", check=False)
     assert done.returncode == 2

@@ -104,6 +104,14 @@ def budget_text(train: dict[str, Any]) -> str:
     return ", ".join(f"{k}={train[k]}" for k in ("steps", "minutes", "epochs") if train.get(k) is not None)
 
 
+def privacy_text(privacy: dict[str, Any]) -> str:
+    """A private run's guarantee in one line: what it spent of what was asked, and how."""
+    return (f"(epsilon {privacy['epsilon']:g}, delta {privacy['delta']:.2g})-DP: epsilon {privacy['epsilon']:g} "
+            f"spent of {privacy['epsilon_asked']:g} over {privacy['steps']} steps of DP-SGD (noise multiplier "
+            f"{privacy['noise_multiplier']:g}, gradients clipped to {privacy['max_grad_norm']:g}, Poisson sampling "
+            f"rate {privacy['sample_rate']:.3g}; {privacy['accountant']} accountant)")
+
+
 def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
     """The headline facts of a run, shared by the report, the model card, `genloom info` and `genloom compare`."""
     data = record["data"]
@@ -122,6 +130,7 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
         **{name: value for name, value in record.get("final_metrics", {}).items()},
         **{f"evaluation: {name}": value for name, value in record.get("evaluation", {}).items()},
         **({"feature extractor": record["feature_extractor"]} if "feature_extractor" in record else {}),
+        **({"differential privacy": privacy_text(record["privacy"])} if "privacy" in record else {}),
         "genloom": record["genloom_version"],
     }
 

@@ -42,6 +42,12 @@ class TrainConfig(Options):
     threads: int | None = option(None, "CPU threads for torch and OpenMP (default: the cores this process may run "
                                  "on, from its affinity mask)", min=1)
     compile: bool = option(False, "torch.compile the networks (worth it for long GPU runs)")
+    dp_epsilon: float | None = option(None, "train with differential privacy (DP-SGD with Opacus), spending at most "
+                                      "this epsilon over the budget's steps (1 to 10 is usual)", above=0)
+    dp_delta: float | None = option(None, "differential privacy's delta (default: 1 / (10 x training examples))",
+                                    above=0, below=1)
+    dp_max_grad_norm: float = option(1.0, "differential privacy: each example's gradient is clipped to this norm",
+                                     above=0)
     progress: bool = option(True, "show a progress bar")
 
     default_steps: ClassVar[int] = 2000  # the budget when none is given

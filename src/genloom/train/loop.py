@@ -25,6 +25,7 @@ from .device import autocast, autocast_dtype, thread_count, using_threads
 from .distributed import Processes
 from .ema import EMA
 from .optimizers import build_optimizer, set_base_rates
+from .privacy import PoissonBatches, PrivacyBudget, PrivateTraining, default_delta
 
 STATE_FILE = "trainer.pt"
 METRICS_FILE = "metrics.jsonl"
@@ -69,15 +70,27 @@ class Trainer:
         processes.check_batch(self.batches.batch_size)
         if self.validation is not None:  # fail now, not at the first validation, if the held-out part is too small
             make_batches(*self.validation, config.batch_size, VALIDATION_SEED, self.context_length, VALIDATION_PART)
+        total = config.steps
+        if config.epochs is not None:
+            by_epochs = math.ceil(config.epochs * self.batches.per_epoch / config.grad_accum)
+            total = by_epochs if total is None else min(total, by_epochs)
+        self.total_steps = total
+        # differential privacy: Poisson batches, and the parameters Opacus cannot reach frozen before the optimisers
+        self.privacy = self._private(x, labels, weights) if config.dp_epsilon is not None else None
         groups = family.param_groups()
         if config.grad_accum > 1 and len(groups) > 1:
             raise GenloomError(f"grad_accum works with one optimiser; family '{family.name}' has {len(groups)}")
         self.optimizers = {group: build_optimizer(family, params, config)
                            for group, params in groups.items()}
+        if self.privacy is not None:
+            self.optimizers = {group: self.privacy.optimizer(optimizer, self.batches.batch_size)
+                               for group, optimizer in self.optimizers.items()}
         if config.compile:
             for module in family.children():
                 module.compile()
         self.ema = EMA(family, config.ema_decay)
+        if self.privacy is not None:
+            self.privacy.attach(family)  # per-example gradient hooks on the trained layers, not on the EMA's copy
         # Loss scaling only for fp16; bf16 and fp32 have the range to do without it.
         self.scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
         self.step, self.elapsed, self.lr_scale, self.rollbacks = 0, 0.0, 1.0, 0
@@ -89,11 +102,29 @@ class Trainer:
         self.step_times: deque[float] = deque(maxlen=9)      # the last steps', whose median a step is taken to cost
         self.best_val_loss, self.stale_validations = math.inf, 0
         self.running: dict[str, list[float]] = {}  # numbers since the last log line, averaged into it
-        total = config.steps
-        if config.epochs is not None:
-            by_epochs = math.ceil(config.epochs * self.batches.per_epoch / config.grad_accum)
-            total = by_epochs if total is None else min(total, by_epochs)
-        self.total_steps = total
+
+    def _private(self, x: torch.Tensor, labels: torch.Tensor | None, weights: torch.Tensor | None) -> PrivateTraining:
+        """DP-SGD for this run, after refusing what it cannot protect; its batches replace the shuffled ones."""
+        config, family = self.config, self.family
+        refusals = [
+            (x.dim() == 1, "differential privacy protects examples, and a text corpus is one stream of tokens; train "
+                           "private models on tables or images"),
+            (self.total_steps is None, "differential privacy sets its noise for a known number of steps: give a budget "
+                                       "in steps or epochs (CLI: --steps, --epochs), not in minutes alone"),
+            (len(family.param_groups()) > 1, f"family '{family.name}' trains {len(family.param_groups())} networks "
+                                             "with their own optimisers; differential privacy trains families with "
+                                             "one: vae, diffusion, autoregressive"),
+            (config.grad_accum > 1, "differential privacy takes one batch per step; leave grad_accum at 1"),
+            (weights is not None, "differential privacy draws batches uniformly; this family rebalances them"),
+            (self.processes.distributed, "differential privacy trains in one process; drop --nproc"),
+        ]
+        for refused, message in refusals:
+            if refused:
+                raise GenloomError(message)
+        budget = PrivacyBudget(config.dp_epsilon, config.dp_delta or default_delta(len(x)), config.dp_max_grad_norm)
+        privacy = PrivateTraining(family, budget, len(x), self.batches.batch_size, self.total_steps)
+        self.batches = PoissonBatches(x, labels, privacy.sample_rate, config.seed)
+        return privacy
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -105,6 +136,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
             "running": {key: torch.tensor(values, dtype=torch.float64) for key, values in self.running.items()},
             "rng": torch.get_rng_state(),
+            "privacy": self.privacy.state_dict() if self.privacy is not None else {},
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
 
@@ -135,6 +167,8 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         if self.processes.rank:  # the checkpoint holds the first process's generator only
             torch.manual_seed(self._process_seed())
+        if self.privacy is not None and restore_clock:  # a roll-back keeps what the rolled-back steps spent
+            self.privacy.load_state_dict(state.get("privacy") or {})
         self._truncate_metrics(self.step)
 
     def _process_seed(self) -> int:
@@ -296,6 +330,8 @@ class Trainer:
         if "loss" not in logs:  # several optimisers: the progress bar shows the last one's loss (a GAN's G)
             logs["loss"] = logs[f"loss_{group}"]
         self.step += 1
+        if self.privacy is not None:
+            self.privacy.step()
         self.ema.update(self.family)
         return logs
 

@@ -1,0 +1,157 @@
+"""Differentially private training (DP-SGD, Abadi et al. 2016) with Opacus: each example's gradient clipped to
+max_grad_norm and Gaussian noise added by Opacus' DPOptimizer, the noise set by Opacus' RDP accountant so that
+the run's steps spend the (epsilon, delta) asked for, and batches drawn by Poisson sampling (each example
+in with probability batch_size / examples), which the accountant's guarantee assumes."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import GenloomError, warn
+from ..extras import require
+
+ACCOUNTANT = "rdp"
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """What a private run may spend: epsilon, delta, and the clipping norm of one example's gradient."""
+
+    epsilon: float
+    delta: float
+    max_grad_norm: float
+
+
+class PoissonBatches:
+    """Batches in which every example is drawn independently with probability `sample_rate` (their size varies
+    around batch_size), a pure function of (seed, step) as the other batches are, so a resumed run replays them."""
+
+    def __init__(self, x: torch.Tensor, labels: torch.Tensor | None, sample_rate: float, seed: int):
+        self.x, self.labels, self.sample_rate, self.seed = x, labels, sample_rate, seed
+        self.batch_size = max(1, round(sample_rate * len(x)))  # the expected size
+        self.count = 0
+
+    @property
+    def per_epoch(self) -> float:
+        return 1 / self.sample_rate
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        rng = np.random.default_rng([self.seed, self.count])
+        self.count += 1
+        indices = torch.from_numpy(np.flatnonzero(rng.random(len(self.x)) < self.sample_rate))
+        return self.x[indices], self.labels[indices] if self.labels is not None else None
+
+    def state_dict(self) -> dict[str, int]:
+        return {"count": self.count}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.count = int(state["count"])
+
+
+def check_budget(budget: PrivacyBudget, examples: int) -> None:
+    """A budget that means something for `examples` training examples."""
+    if not budget.epsilon > 0:
+        raise GenloomError(f"dp_epsilon must be greater than 0; got {budget.epsilon:g} (CLI: --dp-epsilon; 1 to 10 "
+                           "is usual)")
+    if not 0 < budget.delta < 1 / examples:
+        raise GenloomError(f"dp_delta must lie between 0 and 1/n = {1 / examples:.3g} for {examples:,} training "
+                           f"examples (a larger delta could leak a whole example); got {budget.delta:g} (CLI: "
+                           "--dp-delta)")
+    if not budget.max_grad_norm > 0:
+        raise GenloomError(f"dp_max_grad_norm must be greater than 0; got {budget.max_grad_norm:g}")
+
+
+class PrivateTraining:
+    """Opacus around a family and its optimiser: per-example gradients (GradSampleModule's hooks on every layer
+    the family calls), clipping and noise (DPOptimizer) and the accountant, which the trainer steps."""
+
+    def __init__(self, family: nn.Module, budget: PrivacyBudget, examples: int, batch_size: int, steps: int):
+        self.opacus = require("opacus", "privacy", "differentially private training (--dp-epsilon)")
+        check_budget(budget, examples)
+        self.budget, self.steps = budget, steps
+        self.sample_rate = min(1.0, batch_size / examples)
+        self.noise_multiplier = self.opacus.accountants.utils.get_noise_multiplier(
+            target_epsilon=budget.epsilon, target_delta=budget.delta, sample_rate=self.sample_rate, steps=steps,
+            accountant=ACCOUNTANT)
+        self.accountant = self.opacus.accountants.RDPAccountant()
+        self._check_layers(family)
+        self._freeze_outside_layers(family)
+        self.module: nn.Module | None = None
+
+    def attach(self, family: nn.Module) -> None:
+        """Opacus' hooks on every layer of the family: each example's gradient, computed in the backward pass."""
+        self.module = self.opacus.GradSampleModule(family, batch_first=True, loss_reduction="mean")
+        # torch notes that the hooks fire on the first layer, whose input needs no gradient: expected, and harmless
+        warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
+
+    def _check_layers(self, family: nn.Module) -> None:
+        errors = self.opacus.validators.ModuleValidator.validate(family, strict=False)
+        if errors:
+            raise GenloomError(f"differential privacy cannot train this {family.name}: {errors[0]}; choose another "
+                               "family (vae, diffusion or autoregressive)")
+
+    @staticmethod
+    def _freeze_outside_layers(family: nn.Module) -> None:
+        """Parameters that belong to no layer (a VAE's likelihood scale is the family's own) get no per-example
+        gradient from Opacus' layer hooks: they keep their initial value, with a warning naming them."""
+        frozen = []
+        for module_name, module in family.named_modules():
+            if next(module.children(), None) is None:
+                continue  # a layer: Opacus computes its per-example gradients
+            for own, parameter in module.named_parameters(recurse=False):
+                if parameter.requires_grad:
+                    parameter.requires_grad_(False)
+                    frozen.append(f"{module_name}.{own}".lstrip("."))
+        if frozen:
+            warn(f"differential privacy trains layers only; {', '.join(frozen)} keep their initial values")
+
+    def optimizer(self, optimizer: torch.optim.Optimizer, batch_size: int) -> torch.optim.Optimizer:
+        """The optimiser, clipping each example's gradient and adding the noise before every step."""
+        return self.opacus.optimizers.DPOptimizer(optimizer, noise_multiplier=self.noise_multiplier,
+                                                  max_grad_norm=self.budget.max_grad_norm,
+                                                  expected_batch_size=batch_size, loss_reduction="mean")
+
+    def step(self) -> None:
+        self.accountant.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
+
+    def spent(self) -> dict[str, Any]:
+        """The privacy spent so far, for the run's record."""
+        epsilon = self.accountant.get_epsilon(self.budget.delta) if self.accountant.history else 0.0
+        return {"epsilon": round(float(epsilon), 4), "delta": self.budget.delta,
+                "epsilon_asked": self.budget.epsilon, "noise_multiplier": round(float(self.noise_multiplier), 4),
+                "max_grad_norm": self.budget.max_grad_norm, "sample_rate": self.sample_rate,
+                "steps": self.accountant.history[-1][2] if self.accountant.history else 0,
+                "accountant": f"Opacus {ACCOUNTANT.upper()}", "sampling": "Poisson"}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"noise_multiplier": float(self.noise_multiplier),
+                "history": [list(map(float, entry)) for entry in self.accountant.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Go on with the noise the run started with (set for its first plan of steps), refusing a new budget
+        that would spend more than the epsilon asked."""
+        if not state:
+            raise GenloomError("this run has trained without differential privacy so far, and a guarantee must hold "
+                               "from the first step; train a new run with --dp-epsilon")
+        self.accountant.history = [(sigma, rate, int(steps)) for sigma, rate, steps in state["history"]]
+        self.noise_multiplier = state["noise_multiplier"]
+        planned = self.opacus.accountants.RDPAccountant()
+        planned.history = [*self.accountant.history]
+        done = sum(int(steps) for _, _, steps in self.accountant.history)
+        for _ in range(self.steps - done):
+            planned.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
+        projected = planned.get_epsilon(self.budget.delta)
+        if projected > self.budget.epsilon * 1.001:
+            raise GenloomError(f"this private run's noise was set for fewer steps: training it to {self.steps} steps "
+                               f"would spend epsilon {projected:.2f} of the {self.budget.epsilon:g} asked; resume it "
+                               "with its own budget, or train a new run")
+
+
+def default_delta(examples: int) -> float:
+    """1 / (10 n): a tenth of the largest delta that means anything for n examples."""
+    return 1 / (10 * examples)

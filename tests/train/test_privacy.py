@@ -1,0 +1,116 @@
+"""Differentially private training with Opacus: the noise Opacus' accountant sets, the epsilon it says was spent,
+Poisson batches, a private model that still learns, a resumed private run, and what DP refuses."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from opacus.accountants import RDPAccountant
+from opacus.accountants.utils import get_noise_multiplier
+
+import genloom as gl
+from genloom.cli import main
+from genloom.train.loop import Trainer
+from genloom.train.privacy import PoissonBatches
+from tests.conftest import QUIET
+
+ROWS = 400
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    size = rng.normal(0, 1, ROWS)
+    frame = pd.DataFrame({"size": size, "weight": 2 * size + rng.normal(0, 0.3, ROWS),
+                          "colour": np.where(size > 0, "red", "blue")})
+    path = tmp_path_factory.mktemp("data") / "table.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _private(table, out, steps=60, epsilon=3.0, **options):
+    return gl.Model("vae", latent_dim=4, width=32).fit(table, steps=steps, out=out, batch_size=32, dp_epsilon=epsilon,
+                                                       log_every=10, eval_every=20, **options, **QUIET)
+
+
+def test_the_noise_and_the_spent_epsilon_are_opacus_own(table, tmp_path, capsys):
+    model = _private(table, tmp_path / "run")
+    privacy = model.record["privacy"]
+    examples = model.record["data"]["examples"] - int(model.record["data"]["examples"] * 0.1)  # less validation
+    assert privacy["delta"] == pytest.approx(1 / (10 * examples))
+    assert privacy["sample_rate"] == pytest.approx(32 / examples) and privacy["steps"] == 60
+    sigma = get_noise_multiplier(target_epsilon=3.0, target_delta=privacy["delta"], sample_rate=32 / examples,
+                                 steps=60, accountant="rdp")
+    assert privacy["noise_multiplier"] == pytest.approx(sigma, abs=1e-4)
+    accountant = RDPAccountant()
+    for _ in range(60):
+        accountant.step(noise_multiplier=sigma, sample_rate=32 / examples)
+    assert privacy["epsilon"] == pytest.approx(accountant.get_epsilon(privacy["delta"]), abs=1e-3)
+    assert 2.7 < privacy["epsilon"] <= 3.0  # the budget, nearly all spent over the planned steps
+    assert "log_scale keep their initial values" in capsys.readouterr().err
+    card = (tmp_path / "run" / "MODEL_CARD.md").read_text()
+    assert f"epsilon {privacy['epsilon']:g} spent of 3 over 60 steps of DP-SGD" in card
+    assert "differential privacy" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_poisson_batches_draw_each_example_alone_and_replay(table):
+    x = torch.arange(1000).float()[:, None]
+    batches = PoissonBatches(x, None, 0.05, seed=3)
+    sizes = [len(batches.next()[0]) for _ in range(200)]
+    assert np.mean(sizes) == pytest.approx(50, abs=2)
+    assert np.std(sizes) == pytest.approx(np.sqrt(1000 * 0.05 * 0.95), rel=0.2)  # binomial, not fixed
+    again = PoissonBatches(x, None, 0.05, seed=3)
+    again.load_state_dict({"count": 199})
+    batches.count = 199
+    assert torch.equal(again.next()[0], batches.next()[0])
+
+
+def test_a_private_model_still_learns_and_more_noise_learns_less(table, tmp_path):
+    loose = _private(table, tmp_path / "loose", steps=100, epsilon=50.0)
+    tight = _private(table, tmp_path / "tight", steps=100, epsilon=0.1)
+    losses = {name: [r["val_loss"] for r in map(json.loads, (tmp_path / name / "metrics.jsonl").read_text().splitlines())
+                     if "val_loss" in r] for name in ("loose", "tight")}
+    assert losses["loose"][-1] < losses["loose"][0]  # training lowers the held-out loss under DP
+    assert tight.record["privacy"]["noise_multiplier"] > 5 * loose.record["privacy"]["noise_multiplier"]
+    assert losses["tight"][-1] > losses["loose"][-1]
+
+
+def test_a_resumed_private_run_spends_what_an_unbroken_one_does(table, tmp_path, monkeypatch):
+    whole = _private(table, tmp_path / "whole", steps=40)
+    train_step = Trainer._train_step
+
+    def interrupted(trainer):
+        if trainer.step == 25:
+            raise KeyboardInterrupt
+        return train_step(trainer)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _private(table, tmp_path / "part", steps=40, checkpoint_every=10)
+    monkeypatch.undo()
+    resumed = gl.Model("vae").fit(out=tmp_path / "part", resume=True, **QUIET)  # from the checkpoint at step 20
+    assert resumed.record["privacy"] == whole.record["privacy"]
+    with pytest.raises(gl.GenloomError, match=r"training it to 80 steps would spend epsilon \d+\.\d+ of the 3 asked"):
+        gl.Model("vae").fit(out=tmp_path / "part", resume=True, steps=80, **QUIET)
+
+
+@pytest.mark.parametrize("budget, message", [
+    (["--steps", "5", "--dp-epsilon", "0"], "dp_epsilon must be greater than 0"),
+    (["--steps", "5", "--dp-epsilon", "3", "--dp-delta", "0.5"], "dp_delta must lie between 0 and 1/n"),
+    (["--steps", "5", "--dp-epsilon", "3", "--family", "gan"], "family 'gan' trains 2 networks with their own optimisers"),
+    (["--minutes", "1", "--dp-epsilon", "3"], "give a budget in steps or epochs"),
+    (["--steps", "5", "--dp-epsilon", "3", "--grad-accum", "2"], "leave grad_accum at 1"),
+])
+def test_what_differential_privacy_cannot_protect_is_refused_in_one_line(table, tmp_path, capsys, budget, message):
+    family = [] if "--family" in budget else ["--family", "vae"]
+    assert main(["train", str(table), *family, *budget, "--quiet", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_text_corpus_is_not_trained_privately(tmp_path, capsys):
+    assert main(["train", "shakespeare", "--family", "autoregressive", "--steps", "2", "--dp-epsilon", "3", "--quiet",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "a text corpus is one stream of tokens" in capsys.readouterr().err
