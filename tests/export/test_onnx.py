@@ -89,6 +89,9 @@ def test_an_onnx_model_needs_its_description(trained_run, tmp_path):
     with pytest.raises(gl.GenloomError, match="is not an ONNX model genloom exported"):
         OnnxModel(tmp_path / "nowhere.onnx")
     path = export_onnx(gl.load(trained_run), tmp_path / "m.onnx")
+    path.write_bytes(b"not a graph")
+    with pytest.raises(gl.GenloomError, match="m.onnx is not a readable ONNX graph .*; export it again"):
+        OnnxModel(path)
     sidecar_of(path).write_text(json.dumps({"format": "something else"}))
     with pytest.raises(gl.GenloomError, match="does not describe a genloom ONNX export"):
         OnnxModel(path)

@@ -149,7 +149,11 @@ class OnnxModel:
         options = runtime.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
-        session = runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            session = runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime's own error classes, one per kind of damage
+            reason = " ".join(str(error).split())[:200]
+            raise GenloomError(f"{path} is not a readable ONNX graph ({reason}); export it again") from None
         setattr(net, about["network"], OnnxNetwork(session, about["given"]))
         self.model = Model(record["family"])
         self.model.config, self.model.codec, self.model.record = config, codec, record

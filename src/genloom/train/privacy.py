@@ -54,16 +54,11 @@ class PoissonBatches:
 
 
 def check_budget(budget: PrivacyBudget, examples: int) -> None:
-    """A budget that means something for `examples` training examples."""
-    if not budget.epsilon > 0:
-        raise GenloomError(f"dp_epsilon must be greater than 0; got {budget.epsilon:g} (CLI: --dp-epsilon; 1 to 10 "
-                           "is usual)")
+    """A delta that means something for `examples` training examples (the options check epsilon and the norm)."""
     if not 0 < budget.delta < 1 / examples:
         raise GenloomError(f"dp_delta must lie between 0 and 1/n = {1 / examples:.3g} for {examples:,} training "
                            f"examples (a larger delta could leak a whole example); got {budget.delta:g} (CLI: "
                            "--dp-delta)")
-    if not budget.max_grad_norm > 0:
-        raise GenloomError(f"dp_max_grad_norm must be greater than 0; got {budget.max_grad_norm:g}")
 
 
 class PrivateTraining:
@@ -81,11 +76,10 @@ class PrivateTraining:
         self.accountant = self.opacus.accountants.RDPAccountant()
         self._check_layers(family)
         self._freeze_outside_layers(family)
-        self.module: nn.Module | None = None
 
     def attach(self, family: nn.Module) -> None:
         """Opacus' hooks on every layer of the family: each example's gradient, computed in the backward pass."""
-        self.module = self.opacus.GradSampleModule(family, batch_first=True, loss_reduction="mean")
+        self.opacus.GradSampleModule(family, batch_first=True, loss_reduction="mean")  # its hooks keep it alive
         # torch notes that the hooks fire on the first layer, whose input needs no gradient: expected, and harmless
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
 
@@ -116,6 +110,9 @@ class PrivateTraining:
                                                   max_grad_norm=self.budget.max_grad_norm,
                                                   expected_batch_size=batch_size, loss_reduction="mean")
 
+    def steps_done(self) -> int:
+        return sum(int(steps) for _, _, steps in self.accountant.history)
+
     def step(self) -> None:
         self.accountant.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
 
@@ -125,7 +122,7 @@ class PrivateTraining:
         return {"epsilon": round(float(epsilon), 4), "delta": self.budget.delta,
                 "epsilon_asked": self.budget.epsilon, "noise_multiplier": round(float(self.noise_multiplier), 4),
                 "max_grad_norm": self.budget.max_grad_norm, "sample_rate": self.sample_rate,
-                "steps": self.accountant.history[-1][2] if self.accountant.history else 0,
+                "steps": self.steps_done(),
                 "accountant": f"Opacus {ACCOUNTANT.upper()}", "sampling": "Poisson"}
 
     def state_dict(self) -> dict[str, Any]:
@@ -142,8 +139,7 @@ class PrivateTraining:
         self.noise_multiplier = state["noise_multiplier"]
         planned = self.opacus.accountants.RDPAccountant()
         planned.history = [*self.accountant.history]
-        done = sum(int(steps) for _, _, steps in self.accountant.history)
-        for _ in range(self.steps - done):
+        for _ in range(self.steps - self.steps_done()):
             planned.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
         projected = planned.get_epsilon(self.budget.delta)
         if projected > self.budget.epsilon * 1.001:
