@@ -15,6 +15,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	# torch first, pinned: the local CPU build here, the standard build elsewhere.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[serve]'
+	# LightGBM (the table detector) loads the system's OpenMP runtime, which slim Debian images lack
+	ldconfig -p | grep -q libgomp.so.1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libgomp1)
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -42,6 +43,21 @@ def trained_run(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("runs") / "digits-vae"
     gl.Model("vae", conditional=True, **TINY_VAE).fit("digits", steps=30, out=out, batch_size=32, **QUIET)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def biased_table_run(tmp_path_factory) -> str:
+    """A small VAE on 400 rows whose income is 'high' for 70% of sex M and 5% of F (its plain samples keep part
+    of that gap), trained with target income; treat it as read-only."""
+    folder = tmp_path_factory.mktemp("runs")
+    rng = np.random.default_rng(0)
+    sex = rng.choice(["F", "M"], 400, p=[0.4, 0.6])
+    high = rng.random(400) < np.where(sex == "M", 0.7, 0.05)
+    pd.DataFrame({"sex": sex, "income": np.where(high, "high", "low"), "x": rng.normal(0, 1, 400)}).to_csv(
+        folder / "biased.csv", index=False)
+    gl.Model("vae", latent_dim=4, width=32).fit(gl.load_data(folder / "biased.csv", target="income"), steps=40,
+                                                lr=1e-2, out=folder / "biased-vae", **QUIET)
+    return str(folder / "biased-vae")
 
 
 TINY_GPT = {"n_layer": 2, "n_head": 4, "n_embd": 32, "block_size": 32}

@@ -49,6 +49,15 @@ def diffusion_run(tmp_path_factory) -> str:
     return str(out)
 
 
+@pytest.fixture(scope="session")
+def detector_folder(tmp_path_factory) -> str:
+    """A synthetic-content detector of 8x8 digits against noise, trained a few steps; read-only."""
+    out = tmp_path_factory.mktemp("detectors") / "digits-detector"
+    noise = np.random.default_rng(0).integers(0, 256, (40, 8, 8, 1)).astype(np.uint8)
+    gl.train_detector("digits", {"noise": noise}, steps=2, out=out, progress=False)
+    return str(out)
+
+
 class Place:
     """A case's own folder, the shared runs, and makers of bad files."""
 
@@ -59,6 +68,7 @@ class Place:
     text = property(lambda self: self.runs["text"])            # a character GPT on tiny Shakespeare
     table = property(lambda self: self.runs["table"])          # a VAE on a table with an id, a number, a category
     diffusion = property(lambda self: self.runs["diffusion"])  # unconditional diffusion on digits, 50 timesteps
+    detector = property(lambda self: self.runs["detector"])    # a detector of 8x8 digits against noise
 
     def folder(self, name: str) -> Path:
         (self.root / name).mkdir()
@@ -616,6 +626,54 @@ ANOMALY = [
     cli("anomaly without a step", lambda p: ["anomaly", "digits"], "argument fit|score: invalid choice: 'digits'"),
 ]
 
+# -- genloom detector ---------------------------------------------------------------------------------------------
+def _damage_json(folder: Path) -> None:
+    (folder / "detector.json").write_text("{not json")
+
+
+def _truncate_weights(folder: Path) -> None:
+    path = folder / "detector.safetensors"
+    path.write_bytes(path.read_bytes()[:40])
+
+
+DETECTOR = [
+    cli("a detector without generated examples", lambda p: ["detector", "train", "--real", "digits", "--out", p.out],
+        "the following arguments are required: --fake"),
+    cli("a detector against a run of another kind", lambda p: ["detector", "train", "--real", "digits", "--fake",
+        p.table, "--out", p.out], "makes table data, but the real data digits is image data"),
+    cli("a detector against runs of two kinds", lambda p: ["detector", "train", "--real", "digits", "--fake", p.image,
+        p.text, "--out", p.out], "the runs make different kinds of data"),
+    cli("a detector against a run of another image size", lambda p: ["detector", "train", "--real",
+        p.array("big.npy", np.zeros((20, 16, 16), np.uint8)), "--fake", p.image, "--out", p.out],
+        "makes 8x8x1 images; the real images are 16x16x1"),
+    cli("a detector against a run given twice", lambda p: ["detector", "train", "--real", "digits", "--fake", p.image,
+        p.image, "--out", p.out], "is given twice"),
+    cli("a detector against a folder that is no run", lambda p: ["detector", "train", "--real", "digits", "--fake",
+        p.root / "nowhere", "--out", p.out], "nowhere is not a folder; give the run folders"),
+    cli("a detector holding out everything", lambda p: ["detector", "train", "--real", "digits", "--fake", p.image,
+        "--held-out", "1", "--out", p.out], "held_out is the share of the examples kept to measure the detector"),
+    cli("a detector into a folder of other files", lambda p: (p.file("taken/notes.txt", "x"), ["detector", "train",
+        "--real", "digits", "--fake", p.image, "--out", p.root / "taken"])[-1], "already holds files and no detector"),
+    cli("detector scores of a table file", lambda p: ["detector", "score", p.detector, p.csv("t.csv", pd.DataFrame(
+        {"a": [1]}))], "t.csv: this image detector scores PNG files or an .npy of images; got '.csv'"),
+    cli("detector scores of larger images", lambda p: ["detector", "score", p.detector, p.array("x.npy",
+        np.zeros((2, 16, 16), np.uint8))], "this detector takes 8x8x1 images; "),
+    cli("detector scores of a larger png", lambda p: ["detector", "score", p.detector, write_images(p.root / "f",
+        [(9, 9)], mode="L")[0]], "are 9x9x1: resize them first"),
+    cli("detector scores with a run", lambda p: ["detector", "score", p.image, p.array("x.npy", np.zeros((2, 8, 8)))],
+        "is a genloom run, not a detector (no detector.json)"),
+    cli("detector scores with a plain folder", lambda p: ["detector", "score", p.folder("plain"), p.array("x.npy",
+        np.zeros((2, 8, 8)))], "plain is not a detector (no detector.json)"),
+    cli("detector scores with a damaged record", lambda p: ["detector", "score", p.copy("detector", _damage_json),
+        p.array("x.npy", np.zeros((2, 8, 8)))], "is damaged: its detector.json is not readable JSON"),
+    cli("detector scores with truncated weights", lambda p: ["detector", "score", p.copy("detector",
+        _truncate_weights), p.array("x.npy", np.zeros((2, 8, 8)))], "is damaged: its detector.safetensors cannot be "
+        "read"),
+    cli("detector scores with a record of another kind", lambda p: ["detector", "score", p.copy("detector",
+        lambda d: _edit_json(d / "detector.json", lambda r: r.update(kind="table"))), p.array("x.npy",
+        np.zeros((2, 8, 8)))], "is damaged: its detector.lightgbm.txt cannot be read"),
+]
+
 AUGMENT_TABLE = pd.DataFrame({"age": [float(i) for i in range(12)], "label": ["a"] * 10 + ["b"] * 2})
 AUGMENT = [
     cli("augment with no ratio", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "label",
@@ -694,15 +752,40 @@ SCALE = [
         p.root / "s.png"], "shard 0/2 of 10 samples holds none"),
     cli("a shard of conditioned rows", lambda p: ["sample", p.table, "-n", 10, "--shard", "0/1", "--condition",
         "colour=red", "-o", p.root / "s.csv"], "--shard and --condition do not go together"),
-    cli("an ONNX export of a text model", lambda p: ["export", p.text, "--format", "onnx", "-o", p.root / "t.onnx"],
-        "family 'autoregressive' has no ONNX export; these have: vae, gan, wgan-gp, diffusion"),
     cli("int8 of a GPT-2 checkpoint", lambda p: ["export", p.text, "--gpt2", p.out, "--int8"],
         "--int8 quantises an ONNX export"),
     cli("an export without a format", lambda p: ["export", p.image, "-o", p.root / "m.onnx"], "say what to write"),
 ]
 
+FAIRNESS = [
+    cli("a protected column that is not there", lambda p: ["evaluate", p.copy("table"), "--target", "colour",
+        "--protected", "shape"], "protected column 'shape' is not in the table"),
+    cli("a continuous protected column", lambda p: ["evaluate", p.copy("table"), "--target", "colour", "--protected",
+        "size"], "distinct values), not a set of groups: bin it into at most 20 groups"),
+    cli("protected groups without a target", lambda p: ["evaluate", p.copy("table"), "--protected", "colour"],
+        "there is no target to predict"),
+    cli("protected groups of images", lambda p: ["evaluate", p.copy("image"), "--protected", "colour"],
+        "protected columns are groups of table rows; this model makes image data"),
+    cli("a positive class without protected groups", lambda p: ["evaluate", p.copy("table"), "--positive", "red"],
+        "give the protected columns too"),
+    cli("fair balance without a target", lambda p: ["sample", p.table, "--fair-balance", "colour", "-o",
+        p.root / "s.csv"], "this run was trained without one: name it"),
+    cli("fair balance of a numerical target", lambda p: ["sample", p.table, "--fair-balance", "colour", "--target",
+        "size", "-o", p.root / "s.csv"], "the target 'size' is numerical"),
+    cli("fair balance on a number", lambda p: ["sample", p.table, "--fair-balance", "size", "--target", "colour",
+        "-o", p.root / "s.csv"], "'size' is numerical: bin it into groups first"),
+    cli("fair balance of images", lambda p: ["sample", p.image, "--fair-balance", "colour", "--target", "colour",
+        "-o", p.root / "s.png"], "fair balance applies to tables; this model makes image data"),
+    cli("a target to sample without fair balance", lambda p: ["sample", p.table, "--target", "colour", "-o",
+        p.root / "s.csv"], "give that column too"),
+    cli("a shard of fair-balanced rows", lambda p: ["sample", p.table, "-n", 10, "--shard", "0/1", "--fair-balance",
+        "colour", "-o", p.root / "s.csv"], "--shard and --fair-balance do not go together"),
+    cli("fair balance of conditioned rows", lambda p: ["sample", p.table, "--fair-balance", "colour", "--condition",
+        "colour=red", "-o", p.root / "s.csv"], "fair_balance and conditions do not go together yet"),
+]
+
 CLI_CASES = (DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
-             + AUGMENT + DESIGN + ECOSYSTEM + SCALE)
+             + AUGMENT + DESIGN + ECOSYSTEM + SCALE + FAIRNESS + DETECTOR)
 
 
 # -- the Python API -------------------------------------------------------------------------------------------
@@ -791,6 +874,14 @@ API_CASES = [
     _api("a shard of a fraction", lambda p: _model(p.image).sample(4, shard=(0.5, 2)), "got (0.5, 2)"),
     _api("a sharded sample_to of too few", lambda p: _model(p.image).sample_to(p.root / "s.npy", 4, shard=(0, 3)),
          "shard 0/3 of 4 samples holds none"),
+    _api("a detector with no generated examples", lambda p: gl.train_detector("digits", []),
+         "give at least one source of generated examples"),
+    _api("a detector against too few examples", lambda p: gl.train_detector("digits", {"few": np.zeros((3, 8, 8))}),
+         "few gives 3 examples; a detector needs at least 8"),
+    _api("a detector against rows of other columns", lambda p: gl.train_detector(pd.DataFrame({"a": [0.5] * 40}),
+         {"other": pd.DataFrame({"b": [0.5] * 40})}), "the examples of other lack column 'a'"),
+    _api("detector scores of a table", lambda p: gl.Detector.load(p.detector).score(pd.DataFrame({"a": [1.0]})),
+         "must be an array of shape (N, H, W) or (N, H, W, C)"),
     _api("an unknown tracker", lambda p: gl.Model("vae").fit("digits", steps=1, trackers=["wandb"], out=p.out),
          "unknown tracker 'wandb'; choose from tensorboard, mlflow"),
 ]
@@ -803,9 +894,10 @@ def _snapshot(*roots: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def place(tmp_path, trained_run, text_run, table_run, diffusion_run):
+def place(tmp_path, trained_run, text_run, table_run, diffusion_run, detector_folder):
     Path("/tmp/genloom-catalogue-pwned").unlink(missing_ok=True)
-    return Place(tmp_path, {"image": trained_run, "text": text_run, "table": table_run, "diffusion": diffusion_run})
+    return Place(tmp_path, {"image": trained_run, "text": text_run, "table": table_run, "diffusion": diffusion_run,
+                            "detector": detector_folder})
 
 
 def _shared(place: Place) -> list[Path]:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tests.conftest import write_images
+from tests.conftest import QUIET, TINY_VAE, write_images
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -212,6 +212,56 @@ def test_watermark_input_errors_are_one_line(text_run, tmp_path, capsys):
         assert error.startswith("genloom: error: ") and message in error and error.count("\n") == 1
 
 
+@pytest.fixture(scope="module")
+def run64(tmp_path_factory) -> str:
+    """A tiny VAE on 64x64 pictures: big enough to carry the image watermark."""
+    import genloom as gl
+
+    folder = tmp_path_factory.mktemp("pictures")
+    write_images(folder, [(64, 64)] * 8)
+    out = tmp_path_factory.mktemp("runs") / "pictures-vae"
+    gl.Model("vae", **TINY_VAE).fit(str(folder), steps=2, out=out, batch_size=4, **QUIET)
+    return str(out)
+
+
+def test_sampled_images_carry_the_runs_watermark_unless_asked_not_to(run64, tmp_path, capsys):
+    import genloom as gl
+    from genloom.cli import main
+
+    assert main(["sample", run64, "-n", "3", "-o", str(tmp_path / "grid.png"), "--quiet"]) == 0
+    assert main(["sample", run64, "-n", "3", "-o", str(tmp_path / "plain.png"), "--quiet", "--no-watermark"]) == 0
+    assert main(["sample", run64, "-n", "3", "-o", str(tmp_path / "folder"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["detect-watermark", str(tmp_path / "grid.png"), "--run", run64]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(f"image {i}: watermarked" in lines[i] and f"image {i}; the tag of run" in lines[i]
+               for i in range(3)) and lines[3] == "3 of 3 images watermarked"
+    assert main(["detect-watermark", str(tmp_path / "plain.png")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 of 3 images watermarked"
+    # one image of a folder, saved as a JPEG: still found, with its index; sample() marks what sample_to does
+    image = Image.open(tmp_path / "folder" / "000002.png")
+    image.convert("RGB").save(tmp_path / "copy.jpg", quality=75)
+    assert main(["detect-watermark", str(tmp_path / "copy.jpg"), "--run", str(tmp_path / "other-run")]) == 0
+    assert "image 2; not the tag of run other-run" in capsys.readouterr().out
+    assert np.array_equal(gl.load(run64).sample(3, seed=0, progress=False)[2], np.asarray(image))
+
+
+def test_image_watermark_errors_are_one_line(run64, trained_run, tmp_path, capsys):
+    from genloom.cli import main
+
+    (tmp_path / "story.txt").write_text("once upon a time", encoding="utf-8")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "tiny.png")
+    for args, message in [
+        (["sample", trained_run, "-n", "2", "-o", str(tmp_path / "d.png"), "--watermark"], "too small to watermark"),
+        (["detect-watermark", str(tmp_path / "story.txt")], "give --key KEY --run RUN"),
+        (["detect-watermark", str(tmp_path / "tiny.png")], "too small to carry a watermark"),
+        (["detect-watermark", str(tmp_path / "tiny.png"), "--key", "k"], "--key is for text"),
+    ]:
+        assert main(args) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("genloom: error: ") and message in error and error.count("\n") == 1
+
+
 def test_generate_prints_what_the_api_returns(text_run):
     import genloom as gl
     expected = gl.load(text_run).generate("ROMEO:", max_tokens=60, temperature=0.8, seed=3, stop=["\n\n", "e t"])
@@ -285,10 +335,12 @@ def test_a_table_trains_and_samples_to_csv(tmp_path):
     evaluated = genloom("evaluate", out)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "quality" in evaluated.stdout and "utility_synthetic" in evaluated.stdout
-    assert "evaluation/columns.png" in json.loads((out / "config.json").read_text())["figures"]
+    assert "membership_auc_domias" in evaluated.stdout
+    figures = json.loads((out / "config.json").read_text())["figures"]
+    assert "evaluation/columns.png" in figures and "evaluation/membership.png" in figures
     page = (out / "report.html").read_text()
-    # the loss curve and the three evaluation figures
-    assert page.count("data:image/svg+xml") == 1 and page.count("data:image/png") >= 3
+    # the loss curve and the four evaluation figures
+    assert page.count("data:image/svg+xml") == 1 and page.count("data:image/png") >= 4
     assert_user_error(genloom("evaluate", out, "--target", "colour"), "target column 'colour' is not in the table")
     sampled = genloom("sample", out, "-n", 7, cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr

@@ -99,3 +99,17 @@ def test_a_table_target_must_be_a_column_to_predict(tmp_path):
         gl.evaluate(model, frame, target="user_id")
     with pytest.raises(gl.GenloomError, match="target column 'shape' is not in the table; columns: user_id, size"):
         gl.evaluate(model, frame, target="shape")
+
+
+def test_protected_groups_are_scored_and_recorded(biased_table_run, monkeypatch):
+    def other_scores(synthetic, train, real, kinds, target, formats, seed):  # tested on their own, and slow
+        return {"quality": 1.0}, {}
+    monkeypatch.setattr("genloom.metrics.tabular.table_scores", other_scores)
+    model = gl.load(biased_table_run)
+    scores = gl.evaluate(model, protected="sex", save=False, progress=False)
+    assert list(scores)[1:] == ["parity_difference_sex_real", "parity_difference_sex_synthetic",
+                                "equalized_odds_difference_sex_real", "equalized_odds_difference_sex_synthetic"]
+    assert scores["parity_difference_sex_real"] > 0.5  # the real rows' income follows sex: so do the predictions
+    assert model.record["fairness"] == {"protected": ["sex"], "target": "income", "positive": "high"}
+    gl.evaluate(model, save=False, progress=False)  # a new evaluation without protected columns: none recorded
+    assert "fairness" not in model.record

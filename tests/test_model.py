@@ -482,3 +482,23 @@ def test_optimize_refuses_what_it_cannot_design(design_run, tmp_path):
         gl.Model("autoregressive", n_layer=1, n_embd=16, n_head=2).fit(_design_table(), steps=2, **QUIET).optimize("y")
     with pytest.raises(gl.GenloomError, match="unknown codec option for image data: 'property'"):
         gl.Model("vae", property="y", **TINY_VAE).fit("digits", steps=2, **QUIET)
+
+
+def test_fair_balanced_rows_share_the_positive_rate_where_plain_ones_do_not(biased_table_run, tmp_path):
+    from genloom.cli import main
+
+    def gap(rows):
+        rates = (rows.income == "high").groupby(rows.sex).mean()
+        return rates.max() - rates.min()
+    model = gl.load(biased_table_run)
+    plain = model.sample(1000, seed=0, progress=False)
+    balanced = model.sample(1000, seed=0, fair_balance="sex", progress=False)  # the target on record: income
+    sizes = balanced.sex.value_counts()
+    assert gap(plain) > 0.1  # the model learnt part of its data's bias
+    assert gap(balanced) <= 0.5 / sizes["F"] + 0.5 / sizes["M"]  # each group within half a row of the common rate
+    assert (sizes / 1000 - plain.sex.value_counts(normalize=True)).abs().max() < 0.03  # each keeps its share
+    assert main(["sample", biased_table_run, "-n", "1000", "--fair-balance", "sex", "--positive", "high", "-o",
+                 str(tmp_path / "fair.csv"), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fair.csv"), balanced, check_dtype=False)
+    provenance = json.loads((tmp_path / "fair.csv.provenance.json").read_text())
+    assert provenance["fair_balance"] == "sex" and provenance["positive"] == "high"

@@ -9,8 +9,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_PUBLIC = {"AnomalyDetector": "genloom.anomaly", "Dataset": "genloom.data.dataset", "GenloomError": "genloom.errors",
-           "Model": "genloom.model", "augment": "genloom.augmentation", "evaluate": "genloom.evaluation", "load": "genloom.model", "load_data": "genloom.data.loaders"}
+_PUBLIC = {"AnomalyDetector": "genloom.anomaly", "Dataset": "genloom.data.dataset", "Detector": "genloom.detector",
+           "GenloomError": "genloom.errors", "Model": "genloom.model", "augment": "genloom.augmentation",
+           "evaluate": "genloom.evaluation", "load": "genloom.model", "load_data": "genloom.data.loaders",
+           "train_detector": "genloom.detector"}
 __all__ = [*sorted(_PUBLIC), "__version__"]
 
 

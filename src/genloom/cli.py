@@ -214,8 +214,14 @@ def cmd_provenance(args: argparse.Namespace) -> None:
 
 
 def cmd_detect_watermark(args: argparse.Namespace) -> None:
+    from .data.images import IMAGE_SUFFIXES
     from .model import load
 
+    if Path(args.file).suffix.lower() in IMAGE_SUFFIXES:
+        _detect_image_watermark(args)
+        return
+    if not args.key or not args.run:
+        raise GenloomError("a text watermark is read with the key and the run that wrote it: give --key KEY --run RUN")
     try:
         text = Path(args.file).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -223,6 +229,23 @@ def cmd_detect_watermark(args: argparse.Namespace) -> None:
     except UnicodeDecodeError:
         raise GenloomError(f"{args.file} is not UTF-8 text; a text watermark is read from the text itself") from None
     print(load(args.run).detect_watermark(text, args.key, args.threshold).describe())
+
+
+def _detect_image_watermark(args: argparse.Namespace) -> None:
+    """Each image's verdict and payload; with --run, whether its tag is that run's."""
+    from .data.image_watermark import read_file, run_tag
+
+    if args.key:
+        raise GenloomError("--key is for text; an image watermark is read without one (drop --key)")
+    tag = run_tag(Path(args.run).name) if args.run else None
+    found = read_file(Path(args.file), args.threshold)
+    for name, mark in found:
+        whose = "" if tag is None or not mark.watermarked else (
+            f"; the tag of run {Path(args.run).name}" if mark.run_tag == tag else
+            f"; not the tag of run {Path(args.run).name} ({tag:04x})")
+        print(f"{name}: {mark.describe()}{whose}")
+    if len(found) > 1:
+        print(f"{sum(mark.watermarked for _, mark in found)} of {len(found)} images watermarked")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -235,7 +258,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.data:
         data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field)
     scores = evaluate(model, data, samples=args.samples, seed=args.seed, inception_weights=args.inception_weights,
-                      target=args.target, progress=not args.quiet)
+                      target=args.target, protected=args.protected or (), positive=args.positive,
+                      progress=not args.quiet)
     width = max(map(len, scores))
     for name, value in scores.items():
         print(f"{name:<{width}}  {value:g}")
@@ -278,8 +302,8 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     _check_output(output)
     path = export_onnx(load(args.run), output, int8=args.int8)
-    print(f"wrote {'an int8' if args.int8 else 'an'} ONNX model to {path} (and its .json and .safetensors); sample "
-          f"with genloom.export.OnnxModel('{path}').sample(16)")
+    print(f"wrote {'an int8' if args.int8 else 'an'} ONNX model to {path} (and its .json and .safetensors); use it "
+          f"with genloom.export.OnnxModel('{path}').sample(16) (text: .generate('...'))")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -289,18 +313,22 @@ def cmd_sample(args: argparse.Namespace) -> None:
     output = _check_output(args.output or f"samples{model.codec.sample_suffix}")
     options = _given(args, args.sample_option_names)
     shard = _shard(args.shard) if args.shard is not None else None
-    if args.condition:
+    if (args.target, args.positive) != (None, None) and args.fair_balance is None:
+        raise GenloomError("--target and --positive say what --fair-balance COLUMN evens out; give that column too")
+    if args.condition or args.fair_balance:
         if shard is not None:
-            raise GenloomError("--shard and --condition do not go together: rejection sampling draws as many rows "
-                               "as it takes to find them; sample conditioned rows in one process")
-        conditions = dict(_condition(text) for text in args.condition)
+            raise GenloomError(f"--shard and {'--condition' if args.condition else '--fair-balance'} do not go "
+                               "together: rejection sampling draws as many rows as it takes to find them; sample "
+                               "conditioned rows in one process")
+        conditions = dict(_condition(text) for text in args.condition or ())
+        balance = {"fair_balance": args.fair_balance, "target": args.target, "positive": args.positive}
         samples = model.sample(args.n, seed=args.seed, labels=args.labels, conditions=conditions,
-                               progress=not args.quiet, **options)
-        model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=args.n,
-                                                                   conditions=conditions))
+                               progress=not args.quiet, watermark=args.watermark, **balance, **options)
+        asked = {key: value for key, value in {"conditions": conditions, **balance}.items() if value}
+        model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=args.n, **asked))
     else:  # written as they come, a chunk at a time
         model.sample_to(output, args.n, seed=args.seed, labels=args.labels, progress=not args.quiet, shard=shard,
-                        **options)
+                        watermark=args.watermark, **options)
     if shard is None:
         print(f"wrote {args.n} samples to {output}")
     else:
@@ -449,6 +477,35 @@ def cmd_anomaly_score(args: argparse.Namespace) -> None:
     print(f"scored {len(scores)} examples: {flags.sum()} flagged as anomalies; written to {output}")
 
 
+def cmd_detector_train(args: argparse.Namespace) -> None:
+    from .detector import train_detector
+
+    out = _check_output(args.out, folder=True)
+    detector = train_detector(args.real, args.fake, out=out, samples=args.samples, steps=args.steps,
+                              held_out=args.held_out, seed=args.seed, progress=not args.quiet)
+    record = detector.record
+    article = "an" if detector.kind[0] in "aeiou" else "a"
+    print(f"trained {article} {detector.kind} detector ({record['method']}) on {record['real']['examples']:,} real "
+          f"and {sum(s['examples'] for s in record['sources']):,} generated examples; ROC AUC on the held-out ones "
+          "(0.5: cannot tell them apart, 1: always can):")
+    held = {source["name"]: source["held_out"] for source in record["sources"]}
+    width = max(map(len, detector.aucs))
+    for name, auc in detector.aucs.items():
+        count = held[name] if name in held else sum(held.values())
+        print(f"  {name:<{width}}  {auc:.4f}  ({record['real']['held_out']:,} real vs {count:,} generated)")
+    print(f"detector written to {out}/ (score files with: genloom detector score {out} FILES...)")
+
+
+def cmd_detector_score(args: argparse.Namespace) -> None:
+    from .detector import Detector
+
+    names, scores = Detector.load(args.detector).score_files(args.files)
+    width = max(len("example"), *map(len, names))
+    print(f"{'example':<{width}}  p_generated")
+    for name, score in zip(names, scores):
+        print(f"{name:<{width}}  {score:.4f}")
+
+
 def cmd_augment(args: argparse.Namespace) -> None:
     from .augmentation import MARKER, augment, kind_of, writer_for
     from .data.loaders import load_data
@@ -591,8 +648,16 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
     sample.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
                         help="tables: keep rows with this value (repeatable), e.g. --condition income='>50K'")
+    sample.add_argument("--fair-balance", metavar="COLUMN", help="tables: give every group of this column (e.g. sex) "
+                        "the same rate of the target's positive class, each group keeping its share of the rows")
+    sample.add_argument("--target", help="with --fair-balance: the target column (default: the one given at training)")
+    sample.add_argument("--positive", metavar="VALUE", help="with --fair-balance: the target's positive class "
+                        "(default: the less frequent of a two-valued target)")
     sample.add_argument("--shard", metavar="I/K", help="make only the I-th of K parts of the n samples (from 0): K "
                         "processes or machines with the same seed make the n samples together")
+    sample.add_argument("--watermark", action=argparse.BooleanOptionalAction, help="images of 64x64 and more carry "
+                        "an invisible 32-bit watermark (the run's tag and the image's index; genloom detect-watermark "
+                        "reads it) unless --no-watermark; --watermark refuses images too small to carry one")
     sample.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     sample.add_argument("--quiet", action="store_true", help="no progress bar")
     sample.set_defaults(func=cmd_sample, sample_option_names=_add_option_flags(
@@ -659,6 +724,12 @@ def build_parser() -> argparse.ArgumentParser:
                                "default $GENLOOM_INCEPTION_WEIGHTS, else a feature net trained on the run's images")
     evaluate.add_argument("--target", help="tables: the column the utility score predicts (train on synthetic, "
                           "test on real; default: the one given at training)")
+    evaluate.add_argument("--protected", action="append", metavar="COLUMN",
+                          help="tables: a column of groups (sex, race; repeatable) across which the utility "
+                               "classifier's demographic-parity and equalised-odds differences are measured, trained "
+                               "on real and on synthetic rows")
+    evaluate.add_argument("--positive", metavar="VALUE", help="with --protected: the target's class the rates "
+                          "count (default: the less frequent of a two-valued target)")
     evaluate.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress lines")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -666,7 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a run in another format")
     export.add_argument("run", help="run folder")
     export.add_argument("--format", choices=["onnx", "gpt2"], help="onnx: the network as an ONNX graph, sampled "
-                        "by ONNX Runtime (vae, gan, wgan-gp, diffusion); gpt2: a Hugging Face checkpoint folder")
+                        "by ONNX Runtime (vae, gan, wgan-gp, diffusion; autoregressive with its key/value cache); "
+                        "gpt2: a Hugging Face checkpoint folder")
     export.add_argument("-o", "--output", help="the file (onnx) or folder (gpt2) to write")
     export.add_argument("--int8", action="store_true", help="onnx: int8 weights in the linear layers (dynamic "
                         "quantisation): a smaller file, faster on CPUs")
@@ -743,6 +815,32 @@ def build_parser() -> argparse.ArgumentParser:
                                help="a CSV of row, score and anomaly (0/1), in the data's order (default: scores.csv)")
     anomaly_score.set_defaults(func=cmd_anomaly_score)
 
+    detector = commands.add_parser("detector", help="a synthetic-content detector: train a classifier of real vs "
+                                    "generated examples, then score files with it")
+    detector_commands = detector.add_subparsers(dest="detector_command", required=True, metavar="train|score",
+                                                help="train a detector, or score files with one", parser_class=Parser)
+    detector_train = detector_commands.add_parser("train", help="train a detector of real vs generated examples and "
+                                                  "report its ROC AUC on held-out ones, per run")
+    detector_train.add_argument("--real", required=True, help="the real data: a built-in name, a folder or a file")
+    detector_train.add_argument("--fake", required=True, nargs="+", metavar="RUN", help="run folders whose samples "
+                                "are the generated examples (of the real data's kind)")
+    detector_train.add_argument("--out", required=True, help="the detector folder to write")
+    detector_train.add_argument("--samples", type=int, default=1000, help="examples drawn from each run; as many real "
+                                "ones in all (default: 1000)")
+    detector_train.add_argument("--steps", type=int, help="training iterations: CNN updates for images (default "
+                                "300), boosting rounds for tables (200), solver iterations for text (300)")
+    detector_train.add_argument("--held-out", type=float, default=0.25, help="share of the examples kept to measure "
+                                "the detector (default: 0.25)")
+    detector_train.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    detector_train.add_argument("--quiet", action="store_true", help="no progress lines")
+    detector_train.set_defaults(func=cmd_detector_train)
+    detector_score = detector_commands.add_parser("score", help="print the probability that each example was "
+                                                  "generated")
+    detector_score.add_argument("detector", help="the folder `genloom detector train` wrote")
+    detector_score.add_argument("files", nargs="+", help="images: PNG files or an .npy of images; tables: .csv, .tsv "
+                                "or .parquet files; text: .txt files (each one example)")
+    detector_score.set_defaults(func=cmd_detector_score)
+
     augment = commands.add_parser("augment", help="add a model's examples of the rare classes until they are "
                                   "balanced (the generative alternative to SMOTE)")
     augment.add_argument("data", help="a table (.csv, .parquet) with --target, or labelled images (a folder with one "
@@ -800,12 +898,14 @@ def build_parser() -> argparse.ArgumentParser:
     provenance.set_defaults(func=cmd_provenance)
 
     detect = commands.add_parser("detect-watermark", help="tell whether a text carries the watermark a key made "
-                                 "(genloom generate --watermark-key): a z-score and a verdict")
-    detect.add_argument("file", help="the text (UTF-8)")
-    detect.add_argument("--key", required=True, help="the key the text was generated with")
-    detect.add_argument("--run", required=True, help="the text run that generated it (its tokenizer reads the text)")
+                                 "(genloom generate --watermark-key), or an image the one genloom sample writes: a "
+                                 "z-score and a verdict (and an image's run tag and index)")
+    detect.add_argument("file", help="the text (UTF-8), or an image (PNG, JPEG...; each image of a genloom grid)")
+    detect.add_argument("--key", help="text: the key the text was generated with")
+    detect.add_argument("--run", help="text: the run that generated it (its tokenizer reads the text); images: say "
+                        "whether the mark is this run's")
     detect.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help=f"z-score above which the text counts as watermarked (default: {DEFAULT_THRESHOLD:g}, "
+                        help=f"z-score above which the file counts as watermarked (default: {DEFAULT_THRESHOLD:g}, "
                              "a 1%% false-positive rate)")
     detect.set_defaults(func=cmd_detect_watermark)
 

@@ -17,7 +17,7 @@ from .runs.record import read_record
 
 # Which way each metric improves; a metric in neither set is shown but not ranked.
 LOWER_IS_BETTER = {"val_loss", "best_val_loss", "perplexity", "bits_per_token", "bits_per_dim", "fid", "kid",
-                   "detection_auc", "membership_auc_distance", "self_bleu",
+                   "detection_auc", "membership_auc_distance", "membership_auc_domias", "self_bleu",
                    "reconstruction_error", "prior_denoising_loss", "nll_per_column"}
 HIGHER_IS_BETTER = {"elbo", "log_likelihood", "inception_score", "precision", "recall", "density", "coverage",
                     "quality", "diagnostic", "utility_synthetic", "accuracy", "classifier_accuracy",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -86,13 +86,18 @@ def evaluate_images(model: Model, held_out: tuple, training: tuple | None, sampl
 
 
 def evaluate_table(model: Model, held_out: tuple, training: tuple | None, samples: int, seed: int,
-                   progress: bool, target: str | None = None, figures_to: Path | None = None) -> dict[str, float]:
+                   progress: bool, target: str | None = None, figures_to: Path | None = None,
+                   protected: Sequence[str] = (), positive: Any = None) -> dict[str, float]:
     """SDMetrics quality and diagnostic scores, detection AUC, utility for `target` and privacy distances of
     as many synthetic rows as training rows, all against the held-out rows; the real training rows
-    against the held-out ones give the score a perfect model would reach. Pictures go into `figures_to`
-    (the run's evaluation/ folder when the evaluation is saved)."""
-    from .metrics.table_figures import association_heatmaps, column_histograms, distance_histograms  # scipy,
+    against the held-out ones give the score a perfect model would reach; with `protected` columns, the
+    fairness of the utility classifier across their groups (metrics/fairness.py; `positive`: the class it
+    predicts, by default the rarer of two). Pictures go into `figures_to` (the run's evaluation/ folder when
+    the evaluation is saved)."""
+    from .metrics.table_figures import (association_heatmaps, column_histograms, distance_histograms,  # scipy,
+                                        membership_curves)
     from .metrics.tabular import association_matrix, table_scores  # sklearn's trees: loaded for tables only
+    from .metrics.fairness import fairness_request, fairness_scores, joint_distribution_figure
 
     real, train = held_out[0], training[0]  # evaluate() always finds the training rows of a table model
     kinds = model.codec.kinds
@@ -100,10 +105,15 @@ def evaluate_table(model: Model, held_out: tuple, training: tuple | None, sample
         raise GenloomError(f"target column {target!r} is not in the table; columns: {', '.join(kinds)}")
     if target is not None and kinds[target] == "identifier":
         raise GenloomError(f"target column {target!r} is an identifier; choose a column to predict")
+    positive = fairness_request(train, kinds, protected, target, positive) if protected else None
     synthetic = model.sample(len(train), seed=seed, progress=progress)
     if progress:
         note(f"evaluate: SDMetrics reports, detection, utility and privacy of {len(synthetic):,} synthetic rows")
     scores, distances = table_scores(synthetic, train, real, kinds, target, model.codec.formats, seed)
+    model.record.pop("fairness", None)  # this evaluation's, or none
+    if protected:
+        scores.update(fairness_scores(synthetic, train, real, kinds, target, protected, positive, seed))
+        model.record["fairness"] = {"protected": list(protected), "target": target, "positive": positive}
     if figures_to is not None:
         column_histograms(real, synthetic, kinds, figures_to / "columns.png")
         association_heatmaps(association_matrix(real, kinds), association_matrix(synthetic, kinds),
@@ -114,6 +124,14 @@ def evaluate_table(model: Model, held_out: tuple, training: tuple | None, sample
             f"{figures_to.name}/columns.png": "held-out real vs synthetic rows, column by column",
             f"{figures_to.name}/associations.png": "association between columns (Cramér's V, numbers in deciles)",
             f"{figures_to.name}/privacy.png": "distance of each row to its closest training row"}
+        if distances.get("membership"):  # none with too few held-out rows
+            membership_curves(distances["membership"], figures_to / "membership.png")
+            model.record["figures"][f"{figures_to.name}/membership.png"] = (
+                "membership attacks: training rows found against held-out rows taken for them")
+        if protected:
+            joint_distribution_figure(real, synthetic, target, protected, positive, figures_to / "fairness.png")
+            model.record["figures"][f"{figures_to.name}/fairness.png"] = (
+                f"protected groups x {target}: held-out real vs synthetic rows")
     return scores
 
 
@@ -150,18 +168,26 @@ def _training_data(model: Model) -> Dataset | None:
 
 def evaluate(model: Model | str | Path, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True,
              inception_weights: str | Path | None = None, target: str | None = None,
-             progress: bool = True) -> dict[str, float]:
+             protected: str | Sequence[str] = (), positive: Any = None, progress: bool = True) -> dict[str, float]:
     """Score `model` on `data` (all of it), or by default on the part of its training data it held out (a
     built-in data set with a test split of its own, MNIST's: on that);
     save the numbers into its run and report. Image features come from InceptionV3 when its weights file
     (pt_inception-2015-12-05-6726825d.pth) is given by `inception_weights` or $GENLOOM_INCEPTION_WEIGHTS.
     Tables: `target` (default: the one given to load_data) is the column the utility score predicts; a
     model fitted on an in-memory DataFrame is scored by passing that DataFrame again, split as fit split it
-    (its training rows are the privacy reference). `model` may be a run folder."""
+    (its training rows are the privacy reference); `protected` columns (["sex", "race"]) add the fairness of
+    the utility classifier across their groups, for `positive` (default: the rarer of the target's two
+    values). `model` may be a run folder."""
     if isinstance(model, (str, Path)):
         model = load(model)
     if not isinstance(model, Model):
         raise GenloomError(f"evaluate takes a Model or a run folder; got {type(model).__name__}")
+    protected = [protected] if isinstance(protected, str) else list(protected)
+    if protected and model.codec.kind != "table":
+        raise GenloomError(f"protected columns are groups of table rows; this model makes {model.codec.kind} data")
+    if positive is not None and not protected:
+        raise GenloomError("positive names the class whose rates the protected groups compare; give the protected "
+                           "columns too (protected=COLUMN; CLI: --protected COLUMN)")
     samples = whole_number("samples", samples, 2)  # diversity compares samples
     training = _training_data(model)
     if training is None and data is not None and model.codec.kind == "table":
@@ -191,7 +217,8 @@ def evaluate(model: Model | str | Path, data: Any = None, *, samples: int = 20, 
     options = {"image": {"inception_weights": inception_weights},
                "table": {"target": target or data.source.get("target")
                          or model.record["data"].get("source", {}).get("target"),
-                         "figures_to": model.run_dir / "evaluation" if saving else None}}.get(data.kind, {})
+                         "figures_to": model.run_dir / "evaluation" if saving else None,
+                         "protected": protected, "positive": positive}}.get(data.kind, {})
     raw = evaluator(model, held_out, training_part, samples, seed, progress, **options)
     scores = {k: round(float(v), 4) for k, v in raw.items() if not math.isnan(v)}
     if saving:

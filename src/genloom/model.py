@@ -21,7 +21,9 @@ from . import __version__
 from .choice import AUTO, FamilyChoice, choose_family
 from .data.codec import Codec, fitted_codec
 from .data.dataset import Dataset
+from .data.image_watermark import Marker
 from .data.domains import is_joined, join_domains
+from .data.fair_balance import balance_request, balanced_rows
 from .data.loaders import load_data
 from .defaults import budget_of, codec_options_for, family_config, resolve_train_config
 from .errors import GenloomError
@@ -187,38 +189,62 @@ class Model:
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, n: int, *, seed: int = 0, labels: Any = None, conditions: Mapping[str, Any] | None = None,
-               progress: bool = True, shard: tuple[int, int] | None = None, **options: Any) -> Any:
+               fair_balance: str | None = None, target: str | None = None, positive: Any = None,
+               progress: bool = True, shard: tuple[int, int] | None = None, watermark: bool | None = None,
+               **options: Any) -> Any:
         """n new examples (images: uint8 array (n, H, W, C); tables: a DataFrame; text: a list of strings); the
         same seed gives the same samples. Options reach the family's sampler, e.g. sampler="ddim", steps=50,
         guidance=3 for diffusion. `conditions` ({"income": ">50K"}) asks for table rows with those values.
-        `shard=(i, k)` makes only the i-th of k parts of the n (labels: one, or one for each of the n): k
-        processes or machines make the n samples together, the same as one would."""
+        `fair_balance="sex"` gives every group of that column the same rate of the positive class of `target` (by
+        default the one given at training; the positive class: `positive`, or the rarer of two), each group
+        keeping its share of the rows (data/fair_balance.py). `shard=(i, k)` makes only the i-th of k parts of
+        the n (labels: one, or one for each of the n): k processes or machines make the n samples together, the
+        same as one would. Images of 64x64 and more carry
+        an invisible watermark (the run's tag and the sample's index; `watermark=False`: none, True: an error
+        where the images are too small)."""
         n, options = self._sampling_request(n, options)
-        rows = self._shard_rows(n, shard, conditions)
+        rows = self._shard_rows(n, shard, conditions or fair_balance)
+        marker = self._watermarker(watermark)
         check_memory(self.ema_net, len(rows), "write them to a file with sample_to (CLI: genloom sample -o), which "
                      "streams")
-        if conditions:
+        if fair_balance is None and (target, positive) != (None, None):
+            raise GenloomError("target and positive say what fair_balance=COLUMN evens out; give that column too")
+        if conditions or fair_balance is not None:
             def drawn(size: int, chunk_seed: int, given: list[int]) -> Any:
                 return self.codec.decode(self._draw(self.ema_net, size, chunk_seed, None, options, given, progress))
-            return self.codec.sample_where(conditions, n, seed, drawn)
+            if fair_balance is None:
+                return self.codec.sample_where(conditions, n, seed, drawn)
+            if conditions:
+                raise GenloomError("fair_balance and conditions do not go together yet: balance the groups of the "
+                                   "whole table, then select rows from the result")
+            asked = balance_request(self.codec, fair_balance, target or self.record["data"]["source"].get("target"),
+                                    positive)
+            return balanced_rows(self.codec, *asked, n, seed, drawn)
         ids = self._shard_labels(labels, n, rows)
-        return self.codec.decode(self._draw(self.ema_net, len(rows), seed, ids, options, (), progress, rows.start),
-                                 rows.start)
+        samples = self.codec.decode(self._draw(self.ema_net, len(rows), seed, ids, options, (), progress, rows.start),
+                                    rows.start)
+        return marker(samples, rows.start) if marker else samples
 
     def sample_to(self, path: str | Path, n: int, *, seed: int = 0, labels: Any = None, progress: bool = True,
-                  shard: tuple[int, int] | None = None, **options: Any) -> Path:
+                  shard: tuple[int, int] | None = None, watermark: bool | None = None, **options: Any) -> Path:
         """Write n samples (or shard (i, k) of them) to a file, its suffix picks the format, FILE_CHUNK at a time,
-        so any n fits in memory; the same seed gives the samples `sample` gives. Refuses what the disk cannot
-        hold; an interrupted write leaves no file."""
+        so any n fits in memory; the same seed gives the samples `sample` gives (watermarked alike). Refuses what
+        the disk cannot hold; an interrupted write leaves no file."""
         n, options = self._sampling_request(n, options)
         rows = self._shard_rows(n, shard, None)
         ids = self._shard_labels(labels, n, rows)
+        marker = self._watermarker(watermark)
         request = {"seed": seed, "samples": n, **({"shard": list(shard)} if shard is not None else {})}
-        with self.codec.sample_writer(path, len(rows), self.provenance(**request)) as writer, \
+        with self.codec.sample_writer(path, len(rows), self.provenance(watermark=watermark, **request)) as writer, \
                 progress_bar(self.ema_net, len(rows), options, progress) as bar:
             for first, samples in draw_chunks(self.ema_net, rows, seed, ids, options, FILE_CHUNK, bar.update):
-                writer.write(self.codec.decode(samples, first))
+                decoded = self.codec.decode(samples, first)
+                writer.write(marker(decoded, first) if marker else decoded)
         return Path(path)
+
+    def _watermarker(self, asked: bool | None) -> Marker | None:
+        """The codec's invisible watermark for this run's samples (codec.watermarker), or None."""
+        return self.codec.watermarker(asked, self.run_dir.name if self.run_dir else self.family_name)
 
     @staticmethod
     def _shard_rows(n: int, shard: Any, conditions: Mapping[str, Any] | None) -> range:
@@ -242,14 +268,17 @@ class Model:
             raise GenloomError(f"{len(ids)} labels for {n} examples; give one label, or one per example")
         return ids[rows.start:rows.stop]
 
-    def provenance(self, **request: Any) -> dict[str, Any]:
+    def provenance(self, *, watermark: bool | None = False, **request: Any) -> dict[str, Any]:
         """Where examples made now come from, for the files that hold them (data/provenance.py): genloom's version,
-        the run's folder, family and configuration's SHA-256, the time, and what was asked (seed, samples...)."""
+        the run's folder, family and configuration's SHA-256, the time, what was asked (seed, samples...) and,
+        for samples drawn with `watermark` (as `sample` takes it), the invisible mark they carry."""
         self._fitted()
         config = json.dumps(self.record, sort_keys=True, default=str).encode()
+        marker = self._watermarker(watermark) if watermark is not False else None
         return {"generator": f"genloom {__version__}", "run": self.run_dir.name if self.run_dir else None,
                 "family": self.family_name, "config_sha256": hashlib.sha256(config).hexdigest(),
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **request}
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **request,
+                **({"watermark": marker.describe()} if marker else {})}
 
     def _sampling_request(self, n: Any, options: dict[str, Any]) -> tuple[int, Any]:
         self._fitted()

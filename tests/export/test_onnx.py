@@ -71,9 +71,38 @@ def test_the_command_line_exports_and_the_export_writes_shards(trained_run, tmp_
     assert np.array_equal(np.concatenate(parts), whole)
 
 
+def test_a_transformer_export_computes_with_its_cache_what_pytorch_does(text_run, tmp_path):
+    """One graph serves a prompt of any length and each next token after any past (its cache as inputs and
+    outputs); logits match PyTorch's at another batch size, with and without the cache, and generation (which
+    rebuilds the cache when the 32-token context fills) writes the same text for the same seed."""
+    model = gl.load(text_run)
+    exported = OnnxModel(export_onnx(model, tmp_path / "gpt.onnx"))
+    theirs_net, ours_net = model.ema_net.net.eval(), exported.model.ema_net.net
+    tokens = torch.randint(theirs_net.wte.num_embeddings, (3, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (ours_net(tokens) - theirs_net(tokens)).abs().max() < 1e-4
+        theirs_cache, ours_cache = theirs_net.new_cache(3), ours_net.new_cache(3)
+        steps = [(0, 5), *[(t, t + 1) for t in range(5, 24)]]
+        gaps = [(ours_net(tokens[:, a:b], ours_cache) - theirs_net(tokens[:, a:b], theirs_cache)).abs().max()
+                for a, b in steps]
+    assert max(gaps) < 1e-4 and ours_cache.length == 24
+    assert exported.generate("ROMEO:", max_tokens=80, seed=3) == model.generate("ROMEO:", max_tokens=80, seed=3)
+
+
+def test_an_int8_transformer_is_smaller_and_scores_text_near_the_full_one(text_run, tmp_path):
+    model = gl.load(text_run)
+    full = export_onnx(model, tmp_path / "gpt.onnx")
+    small = export_onnx(model, tmp_path / "gpt-int8.onnx", int8=True)
+    assert small.stat().st_size < 0.7 * full.stat().st_size  # a tiny model: the graph's own bytes weigh
+    windows = model.codec.encode("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 2)[:33][None]
+    losses = [-OnnxModel(path).model.ema_net.log_prob(windows).item() / 32 for path in (full, small)]
+    with torch.no_grad():
+        reference = -model.ema_net.log_prob(windows).item() / 32
+    assert losses[0] == pytest.approx(reference, abs=1e-4)
+    assert 0 < abs(losses[1] - losses[0]) < 0.05 * losses[0]  # quantised: near, not the same
+
+
 @pytest.mark.parametrize("argv, message", [
-    (lambda run, tmp: ["export", run, "--format", "onnx", "-o", str(tmp / "t.onnx")],
-     "family 'autoregressive' has no ONNX export; these have: vae, gan, wgan-gp, diffusion"),
     (lambda run, tmp: ["export", run, "--gpt2", str(tmp / "hf"), "--int8"],
      "--int8 quantises an ONNX export (--format onnx)"),
     (lambda run, tmp: ["export", run, "--format", "onnx"], "say what to write: --format onnx -o model.onnx"),
@@ -97,3 +126,6 @@ def test_an_onnx_model_needs_its_description(trained_run, tmp_path):
         OnnxModel(path)
     with pytest.raises(gl.GenloomError, match="has not been trained yet"):
         export_onnx(gl.Model("vae"), tmp_path / "n.onnx")
+    with pytest.raises(gl.GenloomError, match="family 'cyclegan' has no ONNX export; these have: vae, gan, wgan-gp, "
+                                              "diffusion, autoregressive"):
+        export_onnx(gl.Model("cyclegan"), tmp_path / "c.onnx")

@@ -28,6 +28,13 @@ def test_summary_rows_carry_the_final_metrics(trained_run):
     assert rows["elbo"] == final["elbo"] and rows["best_val_loss"] == final["best_val_loss"]
 
 
+def test_summary_rows_name_the_groups_an_evaluation_protected(trained_run):
+    record = {**read_run(trained_run)[0], "fairness": {"protected": ["sex", "race"], "target": "income",
+                                                       "positive": " >50K"}}
+    assert summary_rows(record)["fairness"].startswith("protected sex, race: the classifier of income = ' >50K'")
+    assert "fairness" not in summary_rows(read_run(trained_run)[0])
+
+
 def svg_texts(path: Path) -> set[str]:
     return {element.text for element in ElementTree.parse(path).iter() if element.tag.endswith("text")}
 

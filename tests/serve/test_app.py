@@ -4,6 +4,7 @@ kind of bad request."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -65,6 +66,34 @@ def test_table_and_text_samples_are_the_seeds_samples(client, served):
     assert {row["species"] for row in gentoo} == {"Gentoo"}
     texts = client.post("/v1/runs/shakespeare/samples", json={"n": 2, "seed": 4, "temperature": 0.8}).json()
     assert texts["texts"] == gl.load(served / "shakespeare").sample(2, seed=4, temperature=0.8, progress=False)
+
+
+def test_every_sample_body_carries_its_provenance(client, served, tmp_path):
+    """JSON bodies hold a provenance field whose digest `genloom provenance` checks; a CSV's is in a header; each
+    PNG (grid or one of many) carries its chunk."""
+    from genloom.data.provenance import check_provenance
+
+    texts = client.post("/v1/runs/shakespeare/samples", json={"n": 2, "seed": 4}).json()
+    record = texts["provenance"]
+    assert (record["run"], record["family"], record["seed"], record["samples"]) == (
+        "shakespeare", "autoregressive", 4, 2)
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    assert check_provenance(tmp_path / "texts.json") == (record, True)
+    texts["texts"][0] += "!"
+    (tmp_path / "edited.json").write_text(json.dumps(texts))
+    assert check_provenance(tmp_path / "edited.json") == (record, False)
+    rows = client.post("/v1/runs/penguins/samples", json={"n": 3, "seed": 1, "format": "json"}).json()
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    assert check_provenance(tmp_path / "rows.json")[1]
+    csv = client.post("/v1/runs/penguins/samples", json={"n": 3, "seed": 1})
+    assert json.loads(csv.headers["genloom-provenance"])["content_sha256"] == hashlib.sha256(csv.content).hexdigest()
+    grid = client.post("/v1/runs/digits/samples", json={"n": 3, "seed": 3})
+    (tmp_path / "grid.png").write_bytes(grid.content)
+    assert check_provenance(tmp_path / "grid.png")[0]["grid"] == {"images": 3, "tile": [8, 8]}
+    archive = client.post("/v1/runs/digits/samples", json={"n": 2, "seed": 3, "format": "zip"})
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
+        (tmp_path / "one.png").write_bytes(opened.read(opened.namelist()[1]))
+    assert check_provenance(tmp_path / "one.png")[0]["index"] == 1
 
 
 def test_scores_are_the_models_log_likelihoods(client, served):

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import torch
 
     from .dataset import Dataset
+    from .image_watermark import Marker
 
 # rows drawn by the caller for a number of them, a seed and the encoded positions asked for (see sample_where)
 Draw = Callable[[int, int, list[int]], Any]
@@ -63,6 +64,14 @@ class Codec(ABC):
             raise GenloomError(f"cannot write {self.kind} samples to {path.name}; use a {files} path{folder}")
         return WRITERS[path.suffix.lower()](path, total, provenance)
 
+    def watermarker(self, asked: bool | None, run_name: str) -> Marker | None:
+        """What writes an invisible watermark naming the run into decoded samples (`marker(samples, first)`, first:
+        the first one's index), where this kind has one and `asked` wants it (None: wherever it fits); else None."""
+        if asked:
+            raise GenloomError(f"{self.kind} samples carry no invisible watermark (images of 64x64 and more do; text "
+                               "takes --watermark-key); drop --watermark: the file still carries its provenance")
+        return None
+
     def save_samples(self, samples: Any, path: str | Path, provenance: Mapping[str, Any] | None = None) -> Path:
         """Write decoded samples in the format the path's suffix names, atomically (with their provenance)."""
         with self.sample_writer(path, len(samples), provenance) as writer:
@@ -82,8 +91,10 @@ class Codec(ABC):
         """Class names or ids -> int64 ids."""
         raise GenloomError(f"{self.kind} models take no labels")
 
-    def sample_where(self, conditions: Mapping[str, Any], n: int, seed: int, draw: Draw) -> Any:
-        """n decoded samples that meet `conditions` (a table's {column: value}), drawn with `draw`."""
+    def sample_where(self, conditions: Mapping[str, Any], n: int, seed: int, draw: Draw,
+                     batch: int | None = None) -> Any:
+        """n decoded samples that meet `conditions` (a table's {column: value}), drawn with `draw` (`batch`
+        at a time)."""
         raise GenloomError(f"conditions apply to tables; this model makes {self.kind} data")
 
     def files(self) -> dict[str, str]:

@@ -12,6 +12,7 @@ from .codec import Codec
 from .sample_files import FOLDER
 from .dataset import Dataset
 from .image_layout import ImageLayout
+from .image_watermark import MIN_SIZE, Marker, check_markable, run_tag
 from .images import as_uint8_images, read_image_file
 
 
@@ -51,6 +52,14 @@ class ImageCodec(Codec):
     def decode(self, tensor: torch.Tensor, first: int = 0) -> np.ndarray:
         pixels = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
         return pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    def watermarker(self, asked: bool | None, run_name: str) -> Marker | None:
+        """Images of MIN_SIZE and more are marked unless `asked` is False; smaller ones only carry provenance, and
+        asking for a mark on them is an error."""
+        if asked is False or (asked is None and min(self.image_size) < MIN_SIZE):
+            return None
+        check_markable(*self.image_size)
+        return Marker(run_tag(run_name))
 
     def one_example(self, example: Any) -> np.ndarray:
         """An image array (H, W[, C]), or the path of an image file, read in the run's channels."""

@@ -156,20 +156,46 @@ def _two_sizes(files, images):
     return (files[0][1], first), (files[other][1], images[other])
 
 
+GRID_PAD = 2  # white pixels between and around the tiles of a grid
+
+
+def grid_shape(count: int, columns: int | None = None) -> tuple[int, int]:
+    """The rows and columns of a grid of `count` images (near square unless the columns are given)."""
+    columns = columns or math.ceil(math.sqrt(count))
+    return math.ceil(count / columns), columns
+
+
+def grid_scale(height: int, width: int, min_tile: int = 32) -> int:
+    """How much a grid enlarges tiles of this size, so tiny images can be seen."""
+    return max(1, math.ceil(min_tile / min(height, width)))
+
+
 def image_grid(images: np.ndarray, columns: int | None = None, min_tile: int = 32) -> Image.Image:
     """Tile uint8 (N, H, W, C) images into one picture, enlarging tiny images so they can be seen."""
     n, height, width, channels = images.shape
-    columns = columns or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    pad = 2
-    canvas = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad, channels), 255, np.uint8)
+    rows, columns = grid_shape(n, columns)
+    canvas = np.full((rows * (height + GRID_PAD) + GRID_PAD, columns * (width + GRID_PAD) + GRID_PAD, channels), 255,
+                     np.uint8)
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
-        top, left = pad + r * (height + pad), pad + c * (width + pad)
+        top, left = GRID_PAD + r * (height + GRID_PAD), GRID_PAD + c * (width + GRID_PAD)
         canvas[top:top + height, left:left + width] = image
     grid = Image.fromarray(canvas[..., 0] if channels == 1 else canvas)
-    scale = max(1, math.ceil(min_tile / min(height, width)))
+    scale = grid_scale(height, width, min_tile)
     return grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
+
+
+def grid_tiles(grid: np.ndarray, count: int, height: int, width: int) -> np.ndarray:
+    """The `count` (H, W) images image_grid tiled into `grid` (near square), taken back out."""
+    _, columns = grid_shape(count)
+    scale = grid_scale(height, width)
+    full = grid[::scale, ::scale]
+    tiles = []
+    for i in range(count):
+        r, c = divmod(i, columns)
+        top, left = GRID_PAD + r * (height + GRID_PAD), GRID_PAD + c * (width + GRID_PAD)
+        tiles.append(full[top:top + height, left:left + width])
+    return np.stack(tiles)
 
 
 def read_image_file(path: Path, mode: str) -> np.ndarray:

@@ -19,11 +19,27 @@ from ..files import write_text
 
 PNG_KEY = "genloom-provenance"
 SIDECAR_SUFFIX = ".provenance.json"
+PROVENANCE_FIELD = "provenance"  # in a JSON document (the server's responses)
 
 
 def image_digest(image: Image.Image) -> str:
     """SHA-256 of an image's mode, size and pixels."""
     return hashlib.sha256(f"{image.mode} {image.size[0]}x{image.size[1]}\n".encode() + image.tobytes()).hexdigest()
+
+
+def bytes_digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def json_digest(value: Any) -> str:
+    """SHA-256 of a JSON value in its canonical form (keys sorted, no spaces, UTF-8)."""
+    return bytes_digest(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def with_json_provenance(document: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON document with its provenance as the field "provenance", whose content_sha256 is the json_digest of
+    the document without that field."""
+    return {**document, PROVENANCE_FIELD: {**record, "content_sha256": json_digest(dict(document))}}
 
 
 def file_digest(path: Path) -> str:
@@ -39,6 +55,12 @@ def png_info(image: Image.Image, record: Mapping[str, Any]) -> PngImagePlugin.Pn
     info = PngImagePlugin.PngInfo()
     info.add_text(PNG_KEY, json.dumps({**record, "content_sha256": image_digest(image)}))
     return info
+
+
+def png_record(image: Image.Image) -> dict[str, Any] | None:
+    """The provenance an open PNG carries in its text chunk, or None."""
+    text = getattr(image, "text", {}).get(PNG_KEY)
+    return json.loads(text) if text is not None else None
 
 
 def sidecar(path: Path) -> Path:
@@ -60,12 +82,27 @@ def check_provenance(path: str | Path) -> tuple[dict[str, Any], bool]:
                            "beside it)")
     if path.suffix.lower() == ".png":
         with Image.open(path) as image:
-            text = getattr(image, "text", {}).get(PNG_KEY)
-            if text is not None:
-                record = json.loads(text)
+            record = png_record(image)
+            if record is not None:
                 return record, record.get("content_sha256") == image_digest(image.copy())
+    if path.suffix.lower() == ".json":
+        record = _json_record(path)
+        if record is not None:
+            return record
     if sidecar(path).is_file():
         record = json.loads(sidecar(path).read_text(encoding="utf-8"))
         return record, record.get("content_sha256") == file_digest(path)
     raise GenloomError(f"{path} carries no genloom provenance: no {PNG_KEY} text chunk and no "
                        f"{sidecar(path).name} beside it")
+
+
+def _json_record(path: Path) -> tuple[dict[str, Any], bool] | None:
+    """The provenance field of a JSON document and whether the rest still matches it; None if it has none."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get(PROVENANCE_FIELD), dict):
+        return None
+    record = document.pop(PROVENANCE_FIELD)
+    return record, record.get("content_sha256") == json_digest(document)

@@ -98,12 +98,12 @@ class SampleWriter(ABC):
         """Say where the finished file came from: a sidecar FILE.provenance.json (PNGs carry it inside)."""
         write_sidecar(self.path, self.provenance)
 
-    def png_info(self, image: Image.Image, index: int | None = None) -> PngImagePlugin.PngInfo | None:
-        """The provenance chunk of a PNG this writer saves (the image's index among the samples, if one of
-        many), or None without provenance."""
+    def png_info(self, image: Image.Image, **facts: Any) -> PngImagePlugin.PngInfo | None:
+        """The provenance chunk of a PNG this writer saves, with `facts` of this one PNG (its index among the
+        samples, the layout of a grid), or None without provenance."""
         if self.provenance is None:
             return None
-        return png_info(image, {**self.provenance, **({} if index is None else {"index": index})})
+        return png_info(image, {**self.provenance, **facts})
 
 
 def _size(count: float) -> str:
@@ -148,8 +148,10 @@ class GridWriter(SampleWriter):
         self.chunks.append(chunk)
 
     def finish(self) -> None:
-        grid = image_grid(np.concatenate(self.chunks))
-        grid.save(self.tmp, format="PNG", pnginfo=self.png_info(grid))
+        images = np.concatenate(self.chunks)
+        grid = image_grid(images)
+        tiles = {"images": len(images), "tile": list(images.shape[1:3])}  # where detect-watermark finds each image
+        grid.save(self.tmp, format="PNG", pnginfo=self.png_info(grid, grid=tiles))
 
     def record_provenance(self) -> None:
         """In the PNG already."""
@@ -168,7 +170,7 @@ class FolderWriter(SampleWriter):
     def append(self, chunk: np.ndarray) -> None:
         for index, pixels in enumerate(chunk, start=self.written):
             image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-            image.save(self.tmp / f"{index:06d}.png", pnginfo=self.png_info(image, index))
+            image.save(self.tmp / f"{index:06d}.png", pnginfo=self.png_info(image, index=index))
 
     def record_provenance(self) -> None:
         """In each PNG already."""

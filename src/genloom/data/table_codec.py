@@ -155,11 +155,13 @@ class TabularCodec(Codec):
         starts = self.column_starts()
         return [starts[column.name] + column.slot(category) for column, category in self._wanted(conditions)]
 
-    def sample_where(self, conditions: Mapping[str, Any], n: int, seed: int, draw: Draw) -> pd.DataFrame:
-        """Rejection sampling (as SDV does, also after CTGAN's native conditioning): draw batches until n
-        rows match, or give up after MAX_CONDITION_DRAWS batches with a message."""
+    def sample_where(self, conditions: Mapping[str, Any], n: int, seed: int, draw: Draw,
+                     batch: int | None = None) -> pd.DataFrame:
+        """Rejection sampling (as SDV does, also after CTGAN's native conditioning): draw batches (of `batch`
+        rows, by default n, at least CONDITION_BATCH) until n rows match, or give up after MAX_CONDITION_DRAWS
+        batches with a message."""
         given = self.condition_positions(conditions)
-        batch = max(n, CONDITION_BATCH)
+        batch = max(batch or n, CONDITION_BATCH)
         kept, found = [], 0
         for attempt in range(MAX_CONDITION_DRAWS):
             rows = draw(batch, seed + attempt, given)

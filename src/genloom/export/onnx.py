@@ -1,15 +1,19 @@
-"""ONNX export: a run's network (a VAE's decoder, a GAN's generator, a diffusion model's denoiser) as an ONNX
-graph, its linear layers optionally int8, and `OnnxModel`, which samples with ONNX Runtime running that graph
-in the network's place. genloom's own sampling code drives it (the samplers and guidance, a table's
-multinomial steps and Gumbel draws, the codec's decoding), so an exported model makes the samples its run
-makes, from the same seeds; only the network's arithmetic moves to ONNX Runtime."""
+"""ONNX export: a run's network (a VAE's decoder, a GAN's generator, a diffusion model's denoiser, an
+autoregressive transformer with its key/value cache) as an ONNX graph, its linear layers optionally int8, and
+`OnnxModel`, which samples with ONNX Runtime running that graph in the network's place. genloom's own sampling
+code drives it (the samplers and guidance, a table's multinomial steps and Gumbel draws, token sampling, the
+codec's decoding), so an exported model makes the samples its run makes, from the same seeds; only the
+network's arithmetic moves to ONNX Runtime."""
 from __future__ import annotations
 
 import inspect
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -21,13 +25,16 @@ from ..errors import GenloomError
 from ..extras import require
 from ..files import atomic_path, write_json
 from ..model import Model
+from ..nets.transformer import Transformer
 from ..runs.folder import build_networks
 from ..runs.record import read_json
 
-NETWORKS = {"vae": "decoder", "gan": "generator", "wgan-gp": "generator", "diffusion": "denoiser"}  # family: part
+NETWORKS = {"vae": "decoder", "gan": "generator", "wgan-gp": "generator", "diffusion": "denoiser",
+            "autoregressive": "net"}  # family: the part exported
 FORMAT = "genloom-onnx"
 OPSET = 18
-INT8_OPERATORS = ["MatMul", "Gemm"]  # dynamic quantisation of the linear layers: int8 weights, activations on the fly
+# dynamic quantisation of the linear layers (int8 weights, activations on the fly) and of embedding lookups
+INT8_OPERATORS = ["MatMul", "Gemm", "Gather"]
 
 
 def sidecar_of(path: Path) -> Path:
@@ -54,6 +61,19 @@ class GivenArguments(nn.Module):
         return self.network(*[next(supplied) if given else None for given in self.given])
 
 
+@dataclass(frozen=True)
+class Graph:
+    """What torch.onnx.export traces: a module, example arguments, the graph's input and output names with their
+    free axes, and what OnnxModel needs to run it in the network's place (`about`)."""
+
+    module: nn.Module
+    args: tuple[torch.Tensor, ...]
+    inputs: list[str]
+    outputs: list[str]
+    free_axes: dict[str, dict[int, str]]
+    about: dict[str, Any]
+
+
 def network_arguments(model: Model, network: nn.Module) -> tuple[Any, ...]:
     """The arguments the network receives when the model samples (two examples, seed 0): the graph's inputs."""
     seen: list[tuple[tuple, dict]] = []
@@ -70,6 +90,67 @@ def network_arguments(model: Model, network: nn.Module) -> tuple[Any, ...]:
     return tuple(arg.clone() if arg is not None else None for arg in args)  # out of inference mode, to trace
 
 
+def called_graph(model: Model, network: nn.Module) -> Graph:
+    """A network called once per sampling step: its inputs are the tensors it receives while the run samples."""
+    args = network_arguments(model, network)
+    given = [arg is not None for arg in args]
+    names = [name for name, arg in zip(inspect.signature(network.forward).parameters, args) if arg is not None]
+    return Graph(GivenArguments(network, given), tuple(arg for arg in args if arg is not None), names, ["output"],
+                 {name: {0: "batch"} for name in [*names, "output"]}, {"graph": "call", "given": given})
+
+
+class PastCache:
+    """The transformer's key/value cache as an exported step sees it: the past as input tensors (blocks, batch,
+    heads, past, head_dim), each block's keys and values with the new ones appended kept for the outputs, and
+    every query's view written as a mask (the graph serves any number of new tokens after any past)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
+        self.past_keys, self.past_values = keys, values
+        self.length = keys.shape[3]
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+
+    def extend(self, block: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.keys.append(torch.cat([self.past_keys[block], keys], dim=2))
+        self.values.append(torch.cat([self.past_values[block], values], dim=2))
+        return self.keys[-1], self.values[-1]
+
+    def visible(self, length: int, device: torch.device) -> tuple[torch.Tensor, bool]:
+        positions = torch.arange(length, device=device) + self.length
+        return torch.arange(self.length + length, device=device)[None, :] <= positions[:, None], False
+
+
+class DecoderStep(nn.Module):
+    """Tokens and the past keys and values in; logits and the keys and values with the new tokens' out."""
+
+    def __init__(self, net: Transformer):
+        super().__init__()
+        self.net = net
+
+    def forward(self, tokens: torch.Tensor, past_keys: torch.Tensor,
+                past_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cache = PastCache(past_keys, past_values)
+        logits = self.net(tokens, cache)
+        return logits, torch.stack(cache.keys), torch.stack(cache.values)
+
+
+def decoder_graph(model: Model, network: Transformer) -> Graph:
+    """A transformer with its cache as inputs and outputs: one graph for the prompt and for each new token."""
+    blocks, heads = len(network.h), network.h[0].attn.n_head
+    shape = {"blocks": blocks, "heads": heads, "head_dim": network.wte.embedding_dim // heads,
+             "vocab": network.wte.num_embeddings, "block_size": network.block_size}
+    past = torch.zeros(blocks, 2, heads, 3, shape["head_dim"])
+    tokens = torch.randint(network.wte.num_embeddings, (2, 2))
+    cached = {1: "batch", 3: "length"}
+    return Graph(DecoderStep(network), (tokens, past, past.clone()), ["tokens", "past_keys", "past_values"],
+                 ["logits", "keys", "values"],
+                 {"tokens": {0: "batch", 1: "new"}, "logits": {0: "batch", 1: "new"}, "past_keys": cached,
+                  "past_values": cached, "keys": cached, "values": cached}, {"graph": "decoder", **shape})
+
+
+GRAPHS: dict[type, Callable[[Model, Any], Graph]] = {Transformer: decoder_graph}  # others: called_graph
+
+
 def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
     """Write the run's network as an ONNX graph at `path` (batch size free), fp32 or with int8 linear layers,
     the record and codec beside it (path + .json) and the family's other weights (path + .safetensors); each
@@ -82,15 +163,12 @@ def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
         raise GenloomError("this model has not been trained yet: fit it (or load a run) before exporting it")
     path = Path(path)
     network = getattr(model.ema_net, part).eval()
-    args = network_arguments(model, network)
-    given = [arg is not None for arg in args]
-    names = [name for name, arg in zip(inspect.signature(network.forward).parameters, args) if arg is not None]
+    graph = GRAPHS.get(type(network), called_graph)(model, network)
     with atomic_path(path) as target, torch.no_grad(), warnings.catch_warnings():
         # the tracer's notes on Python-side constants and its own deprecations: the parity tests check the graph
         warnings.simplefilter("ignore")
-        torch.onnx.export(GivenArguments(network, given), tuple(arg for arg in args if arg is not None), str(target),
-                          input_names=names, output_names=["output"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={name: {0: "batch"} for name in [*names, "output"]})
+        torch.onnx.export(graph.module, graph.args, str(target), input_names=graph.inputs,
+                          output_names=graph.outputs, opset_version=OPSET, dynamo=False, dynamic_axes=graph.free_axes)
         if int8:
             quantization = require("onnxruntime.quantization", "export", "int8 export")
             full = target.with_name(target.name + ".fp32")
@@ -106,7 +184,7 @@ def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
             if not name.startswith(f"{part}.")}
     with atomic_path(rest_of(path)) as target:
         save_file(rest, str(target))
-    write_json(sidecar_of(path), {"format": FORMAT, "genloom": __version__, "network": part, "given": given,
+    write_json(sidecar_of(path), {"format": FORMAT, "genloom": __version__, "network": part, **graph.about,
                                   "int8": int8, "record": model.record, "codec": model.codec.to_json()})
     return path
 
@@ -114,9 +192,9 @@ def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
 class OnnxNetwork(nn.Module):
     """An ONNX Runtime session where a PyTorch network was: the same calls, tensors in and out."""
 
-    def __init__(self, session: Any, given: list[bool]):
+    def __init__(self, session: Any, about: dict[str, Any]):
         super().__init__()
-        self.session, self.given = session, given
+        self.session = session
         # families ask a network's parameters for its device: ONNX Runtime runs on the CPU
         self.device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
 
@@ -124,6 +202,42 @@ class OnnxNetwork(nn.Module):
         tensors = [arg for arg in args if arg is not None]
         feeds = {spec.name: tensor.detach().cpu().numpy() for spec, tensor in zip(self.session.get_inputs(), tensors)}
         return torch.from_numpy(self.session.run(None, feeds)[0])
+
+
+class OnnxCache:
+    """The key/value cache of an OnnxDecoder: the arrays its last step returned, and the tokens they hold."""
+
+    def __init__(self, about: dict[str, Any], batch: int):
+        self.keys = np.zeros((about["blocks"], batch, about["heads"], 0, about["head_dim"]), np.float32)
+        self.values = self.keys
+        self.length = 0
+
+
+class OnnxDecoder(nn.Module):
+    """An exported transformer on ONNX Runtime where the Transformer was: forward(tokens, cache) and new_cache,
+    the calls the autoregressive family makes."""
+
+    def __init__(self, session: Any, about: dict[str, Any]):
+        super().__init__()
+        self.session, self.about, self.block_size = session, about, about["block_size"]
+        # the family reads the vocabulary's size and the device from the embedding: a table of width 0 tells both
+        self.wte = nn.Embedding(about["vocab"], 0)
+
+    def new_cache(self, batch: int) -> OnnxCache:
+        return OnnxCache(self.about, batch)
+
+    def forward(self, tokens: torch.Tensor, cache: OnnxCache | None = None) -> torch.Tensor:
+        past = cache or OnnxCache(self.about, len(tokens))
+        if past.length + tokens.shape[1] > self.block_size:
+            raise GenloomError(f"{past.length + tokens.shape[1]} tokens exceed the model's context of "
+                               f"{self.block_size}")
+        feeds = {"tokens": tokens.cpu().numpy(), "past_keys": past.keys, "past_values": past.values}
+        logits, past.keys, past.values = self.session.run(None, feeds)
+        past.length += tokens.shape[1]
+        return torch.from_numpy(logits)
+
+
+RUNTIMES: dict[str, type[nn.Module]] = {"call": OnnxNetwork, "decoder": OnnxDecoder}  # by Graph.about["graph"]
 
 
 class OnnxModel:
@@ -154,7 +268,7 @@ class OnnxModel:
         except Exception as error:  # onnxruntime's own error classes, one per kind of damage
             reason = " ".join(str(error).split())[:200]
             raise GenloomError(f"{path} is not a readable ONNX graph ({reason}); export it again") from None
-        setattr(net, about["network"], OnnxNetwork(session, about["given"]))
+        setattr(net, about["network"], RUNTIMES[about.get("graph", "call")](session, about))
         self.model = Model(record["family"])
         self.model.config, self.model.codec, self.model.record = config, codec, record
         self.model.net = self.model.ema_net = net
@@ -167,3 +281,7 @@ class OnnxModel:
     def sample_to(self, path: str | Path, n: int, *, seed: int = 0, **options: Any) -> Path:
         """n samples written to a file, as Model.sample_to (shards too)."""
         return self.model.sample_to(path, n, seed=seed, progress=False, **options)
+
+    def generate(self, prompt: str = "", **options: Any) -> str:
+        """A text run's continuation of `prompt`, as Model.generate makes it (the same options)."""
+        return self.model.generate(prompt, **options)

@@ -112,6 +112,13 @@ def privacy_text(privacy: dict[str, Any]) -> str:
             f"rate {privacy['sample_rate']:.3g}; {privacy['accountant']} accountant)")
 
 
+def fairness_text(fairness: dict[str, Any]) -> str:
+    """What an evaluation's fairness numbers measure, in one line."""
+    return (f"protected {', '.join(fairness['protected'])}: the classifier of {fairness['target']} = "
+            f"{fairness['positive']!r} trained on real (_real) and on synthetic (_synthetic) rows, across the groups "
+            "of held-out real rows (0: alike for every group)")
+
+
 def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
     """The headline facts of a run, shared by the report, the model card, `genloom info` and `genloom compare`."""
     data = record["data"]
@@ -131,6 +138,7 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
         **{f"evaluation: {name}": value for name, value in record.get("evaluation", {}).items()},
         **({"feature extractor": record["feature_extractor"]} if "feature_extractor" in record else {}),
         **({"differential privacy": privacy_text(record["privacy"])} if "privacy" in record else {}),
+        **({"fairness": fairness_text(record["fairness"])} if "fairness" in record else {}),
         "genloom": record["genloom_version"],
     }
 

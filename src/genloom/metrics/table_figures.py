@@ -77,3 +77,21 @@ def distance_histograms(distances: dict[str, np.ndarray], path: Path) -> Path:
     axis.set_ylabel("rows")
     axis.legend(fontsize=8)
     return save_figure(figure, path)
+
+
+def membership_curves(attacks: dict[str, np.ndarray], path: Path) -> Path:
+    """ROC curves of the membership attacks (metrics/membership.py): members found against non-members taken
+    for members, as the attack's threshold moves; the diagonal is an attacker who learns nothing."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    figure = new_figure(figsize=(4.5, 4.2), dpi=100)
+    axis = figure.subplots()
+    is_member = attacks["is_member"]
+    for name, colour in zip([n for n in attacks if n != "is_member"], (REAL, SYNTHETIC)):
+        false, true, _ = roc_curve(is_member, attacks[name])
+        axis.plot(false, true, color=colour, label=f"{name} (AUC {roc_auc_score(is_member, attacks[name]):.3f})")
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    axis.set_xlabel("non-members taken for members")
+    axis.set_ylabel("members found")
+    axis.legend(fontsize=8, title="attack", title_fontsize=8)
+    return save_figure(figure, path)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats.contingency import association
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -61,6 +62,18 @@ class FeatureMatrix:
         self.categories = {c: pd.unique(reference[c].dropna().astype(str))
                            for c, k in self.kinds.items() if k in ("categorical", "boolean")}
 
+    def to_json(self) -> dict[str, Any]:
+        """The column kinds and category codes, as JSON: what rebuilds the same matrix without the rows."""
+        categories = {c: [str(v) for v in values] for c, values in self.categories.items()}
+        return {"kinds": self.kinds, "categories": categories}
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> FeatureMatrix:
+        features = cls.__new__(cls)
+        features.kinds = dict(state["kinds"])
+        features.categories = {c: np.array(values, dtype=object) for c, values in state["categories"].items()}
+        return features
+
     def columns(self, exclude: str | None = None) -> list[str]:
         return [c for c in self.kinds if c != exclude]
 
@@ -91,22 +104,30 @@ def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, features: Feature
     return float(roc_auc_score(is_synthetic, scores))
 
 
+def trained_trees(train: pd.DataFrame, target: str, features: FeatureMatrix, seed: int = 0) -> Any:
+    """Gradient-boosted trees trained on `train` to predict `target` from the other columns: a regressor for
+    numbers and dates, a classifier (of the values as text) for categories; rows of one class give a constant
+    guess, which ranks nothing."""
+    trees = dict(categorical_features=features.categorical_mask(exclude=target), random_state=seed)
+    x = features(train, exclude=target)
+    if features.kinds[target] in ("numerical", "datetime"):
+        y = features.column(train, target)
+        known = ~np.isnan(y)
+        return HistGradientBoostingRegressor(**trees).fit(x[known], y[known])
+    y = train[target].astype(str).to_numpy()
+    return (HistGradientBoostingClassifier(**trees) if len(np.unique(y)) > 1 else DummyClassifier()).fit(x, y)
+
+
 def utility(train: pd.DataFrame, test: pd.DataFrame, target: str, features: FeatureMatrix, seed: int = 0) -> float:
     """Score on `test` of trees trained on `train` to predict `target`: ROC AUC for categories (one
     against the rest, averaged, for more than two), R^2 for numbers."""
-    kind = features.kinds[target]
-    trees = dict(categorical_features=features.categorical_mask(exclude=target), random_state=seed)
-    x_train, x_test = features(train, exclude=target), features(test, exclude=target)
-    if kind in ("numerical", "datetime"):
-        y_train, y_test = features.column(train, target), features.column(test, target)
-        known = ~np.isnan(y_train)
-        model = HistGradientBoostingRegressor(**trees).fit(x_train[known], y_train[known])
+    model = trained_trees(train, target, features, seed)
+    x_test = features(test, exclude=target)
+    if features.kinds[target] in ("numerical", "datetime"):
+        y_test = features.column(test, target)
         keep = ~np.isnan(y_test)
         return float(r2_score(y_test[keep], model.predict(x_test[keep])))
-    y_train, y_test = train[target].astype(str).to_numpy(), test[target].astype(str).to_numpy()
-    if len(np.unique(y_train)) < 2:
-        return 0.5  # a model that saw one class ranks nothing: chance
-    model = HistGradientBoostingClassifier(**trees).fit(x_train, y_train)
+    y_test = test[target].astype(str).to_numpy()
     probabilities = model.predict_proba(x_test)
     classes = list(model.classes_)
     if len(np.unique(y_test)) < 2:
@@ -121,9 +142,10 @@ def utility(train: pd.DataFrame, test: pd.DataFrame, target: str, features: Feat
 
 def table_scores(synthetic: pd.DataFrame, train: pd.DataFrame, real: pd.DataFrame, kinds: dict[str, str],
                  target: str | None = None, formats: dict[str, str] | None = None,
-                 seed: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                 seed: int = 0) -> tuple[dict[str, float], dict[str, Any]]:
     """Every table score of synthetic rows against held-out `real` rows (the training rows `train` give
-    the privacy reference and the utility baseline); also the privacy distances, for the report."""
+    the privacy reference and the utility baseline); also what the report draws: the privacy distances
+    ("synthetic", "held_out") and the membership attacks' scores ("membership")."""
     metadata = sdmetrics_metadata(kinds, formats)
     features = FeatureMatrix(train, kinds)
     scores = sdmetrics_reports(real, synthetic, metadata)
@@ -133,7 +155,8 @@ def table_scores(synthetic: pd.DataFrame, train: pd.DataFrame, real: pd.DataFram
         scores["utility_synthetic"] = utility(synthetic, real, target, features, seed)
         scores["utility_real"] = utility(train, real, target, features, seed)
     privacy, distances = privacy_scores(synthetic, train, real, kinds, seed=seed)
-    return {**scores, **privacy, **membership_scores(synthetic, train, real, kinds, seed)}, distances
+    membership, attacks = membership_scores(synthetic, train, real, kinds, seed)
+    return {**scores, **privacy, **membership}, {**distances, "membership": attacks}
 
 
 def association_matrix(frame: pd.DataFrame, kinds: dict[str, str], bins: int = 10) -> pd.DataFrame:

@@ -34,6 +34,13 @@ class KVCache:
         held_values[:, :, self.length:] = values
         return held_keys, held_values
 
+    def visible(self, length: int, device: torch.device) -> tuple[torch.Tensor | None, bool]:
+        """What `length` new queries may attend to, as scaled_dot_product_attention takes it (a mask, is_causal):
+        all the tokens held and the causal part of themselves."""
+        if self.length and length > 1:
+            return torch.ones(length, self.length + length, dtype=torch.bool, device=device).tril(self.length), False
+        return None, self.length == 0 and length > 1
+
 
 def rotary_tables(length: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of RoPE's rotation angles (Su et al. 2021), (length, head_dim), rotate-half layout; the sine's
@@ -70,15 +77,12 @@ class CausalSelfAttention(nn.Module):
             q, k, v = qkv.unbind(2)
         else:  # queries and keys rotated in one call: generation makes one token at a time
             (q, k), v = apply_rotary(qkv[:, :, :2], *rotary).unbind(2), qkv[:, :, 2]
-        past_length = 0
+        mask, causal = None, length > 1
         if cache is not None:
-            past_length = cache.length
+            mask, causal = cache.visible(length, x.device)
             k, v = cache.extend(block, k, v)
-        mask = None
-        if past_length and length > 1:  # new queries see all the cache and the causal part of themselves
-            mask = torch.ones(length, past_length + length, dtype=torch.bool, device=x.device).tril(past_length)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=past_length == 0 and length > 1)
+                                           is_causal=causal)
         y = y.transpose(1, 2).reshape(batch, length, channels)
         return dropout(self.c_proj(y), self.dropout, self.training)
 

@@ -130,7 +130,7 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
 
         def draw(n: int, seed: int) -> Any:
             return model.sample(n, seed=seed, labels=request.labels, conditions=request.conditions, progress=False,
-                                **request.sampling_options())
+                                watermark=request.watermark, **request.sampling_options())
 
         if request.seed is None and sample_pools is not None and not isinstance(request.labels, list):
             key = json.dumps([name, request.labels, request.conditions, request.sampling_options()], sort_keys=True)
@@ -139,8 +139,10 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
         else:
             seed = fresh_seed() if request.seed is None else request.seed
             made = await slots.run(lambda: draw(request.n, seed))
-        body = await asyncio.to_thread(write, made)
-        return Response(body.content, media_type=body.media_type)
+        provenance = model.provenance(watermark=request.watermark, seed=request.seed, samples=request.n,
+                                      request=f"POST /v1/runs/{name}/samples")
+        body = await asyncio.to_thread(write, made, provenance)
+        return Response(body.content, media_type=body.media_type, headers=body.headers)
 
     @app.post("/v1/runs/{name}/interpolate", tags=["runs"])
     async def interpolate(name: str, request: InterpolateRequest) -> Response:
@@ -148,11 +150,13 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
         def walk() -> Any:
             model, media = model_of(name)
             write = media.formats[media.format(request.format, model.codec.kind)]
-            return write(model.interpolate(request.from_seed, request.to_seed, request.frames, method=request.method,
-                                           labels=request.labels))
+            frames = model.interpolate(request.from_seed, request.to_seed, request.frames, method=request.method,
+                                       labels=request.labels)
+            return write(frames, model.provenance(interpolation=request.model_dump(exclude={"format"}),
+                                                  request=f"POST /v1/runs/{name}/interpolate"))
 
         body = await slots.run(walk)
-        return Response(body.content, media_type=body.media_type)
+        return Response(body.content, media_type=body.media_type, headers=body.headers)
 
     @app.post("/v1/runs/{name}/score", tags=["runs"])
     async def score(name: str, request: ScoreRequest) -> dict[str, Any]:

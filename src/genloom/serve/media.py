@@ -7,8 +7,8 @@ import binascii
 import io
 import json
 import zipfile
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -17,56 +17,75 @@ from ..errors import GenloomError
 
 @dataclass(frozen=True)
 class Body:
-    """A response body and its media type."""
+    """A response body, its media type and any headers of its own."""
 
     content: bytes
     media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-def _png(image: np.ndarray) -> bytes:
+Provenance = Mapping[str, Any]  # where samples come from (Model.provenance): every body carries it
+
+
+def _png(image: np.ndarray, provenance: Provenance) -> bytes:
     from PIL import Image
 
+    from ..data.provenance import png_info
+
+    picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
     buffer = io.BytesIO()
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
+    picture.save(buffer, format="PNG", pnginfo=png_info(picture, provenance))
     return buffer.getvalue()
 
 
-def _image_grid(images: np.ndarray) -> Body:
+def _image_grid(images: np.ndarray, provenance: Provenance) -> Body:
     from ..data.images import image_grid
+    from ..data.provenance import png_info
 
+    grid = image_grid(images)
+    tiles = {"images": len(images), "tile": list(images.shape[1:3])}  # as GridWriter's: detect-watermark reads it
     buffer = io.BytesIO()
-    image_grid(images).save(buffer, format="PNG")
+    grid.save(buffer, format="PNG", pnginfo=png_info(grid, {**provenance, "grid": tiles}))
     return Body(buffer.getvalue(), "image/png")
 
 
-def _image_zip(images: np.ndarray) -> Body:
+def _image_zip(images: np.ndarray, provenance: Provenance) -> Body:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
         for index, image in enumerate(images):
-            archive.writestr(f"sample-{index:05d}.png", _png(image))
+            archive.writestr(f"sample-{index:05d}.png", _png(image, {**provenance, "index": index}))
     return Body(buffer.getvalue(), "application/zip")
 
 
-def _image_json(images: np.ndarray) -> Body:
-    encoded = [base64.b64encode(_png(image)).decode("ascii") for image in images]
-    return _json({"images": encoded, "media_type": "image/png"})
+def _image_json(images: np.ndarray, provenance: Provenance) -> Body:
+    encoded = [base64.b64encode(_png(image, {**provenance, "index": index})).decode("ascii")
+               for index, image in enumerate(images)]
+    return _json({"images": encoded, "media_type": "image/png"}, provenance)
 
 
-def _table_csv(rows: Any) -> Body:
-    return Body(rows.to_csv(index=False).encode("utf-8"), "text/csv; charset=utf-8")
+def _table_csv(rows: Any, provenance: Provenance) -> Body:
+    from ..data.provenance import bytes_digest
+
+    content = rows.to_csv(index=False).encode("utf-8")
+    record = json.dumps({**provenance, "content_sha256": bytes_digest(content)})
+    return Body(content, "text/csv; charset=utf-8", {PROVENANCE_HEADER: record})
 
 
-def _table_json(rows: Any) -> Body:
-    return Body(rows.to_json(orient="records", date_format="iso").encode("utf-8").join((b'{"rows":', b"}")),
-                "application/json")
+def _table_json(rows: Any, provenance: Provenance) -> Body:
+    return _json({"rows": json.loads(rows.to_json(orient="records", date_format="iso"))}, provenance)
 
 
-def _text_json(texts: Any) -> Body:
-    return _json({"texts": list(texts)})
+def _text_json(texts: Any, provenance: Provenance) -> Body:
+    return _json({"texts": list(texts)}, provenance)
 
 
-def _json(value: Any) -> Body:
-    return Body(json.dumps(value).encode("utf-8"), "application/json")
+def _json(value: dict[str, Any], provenance: Provenance) -> Body:
+    from ..data.provenance import with_json_provenance
+
+    return Body(json.dumps(with_json_provenance(value, provenance)).encode("utf-8"), "application/json")
+
+
+PROVENANCE_HEADER = "Genloom-Provenance"  # a CSV body's provenance (JSON), its content_sha256 over the body's bytes
 
 
 def _read_images(items: list[Any], codec: Any) -> np.ndarray:
@@ -105,7 +124,7 @@ def _read_texts(items: list[Any], codec: Any) -> list[str]:
 class KindMedia:
     """How samples of one data kind are sent (by format name; the first is the default) and examples read."""
 
-    formats: dict[str, Callable[[Any], Body]]
+    formats: dict[str, Callable[[Any, Provenance], Body]]
     read_examples: Callable[[list[Any], Any], Any]  # (examples, the run's codec)
 
     def format(self, asked: str | None, kind: str) -> str:

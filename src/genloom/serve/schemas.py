@@ -32,6 +32,8 @@ class SampleRequest(Strict):
     repetition_penalty: float | None = Field(None, description="autoregressive: above 1 discourages repeats")
     format: str | None = Field(None, description="images: png (a grid), zip or json (base64 PNGs); tables: csv or "
                                                  "json; text: json. Default: the first")
+    watermark: bool | None = Field(None, description="images of 64x64 and more carry an invisible watermark unless "
+                                                     "false; true: an error for smaller ones")
 
     def sampling_options(self) -> dict[str, Any]:
         """The sampler's settings the request gives; the family checks they are its own."""
