@@ -143,10 +143,12 @@ class Model:
             write_config(run_dir, self.record, self.codec)
             tracked.start(run_dir, self.record)
         try:
+            fitted = False
             try:
                 trainer.fit(deadline)
+                fitted = True
             finally:
-                processes.finish()
+                processes.finish(together=fitted)
             self.net, self.ema_net = trainer.family, trainer.ema.module
             if not processes.writes:  # the same training; the first process writes the run
                 return self

@@ -109,8 +109,13 @@ class Processes:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
-    def finish(self) -> None:
+    def finish(self, together: bool = False) -> None:
+        """Leave the process group; `together` (training ended well): once every process has got here, so that
+        none tears its side down while a peer is still in the last collective (gloo then aborts the peer:
+        "terminate called without an active exception"). A failed process leaves at once."""
         if self.distributed and dist.is_initialized():
+            if together:
+                dist.barrier()
             dist.destroy_process_group()
 
 
