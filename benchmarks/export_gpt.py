@@ -11,50 +11,21 @@ Usage: .venv/bin/python benchmarks/export_gpt.py       (some 6 minutes; it pins 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
 import genloom as gl
 from genloom.export import OnnxModel, export_onnx
-from shared_parts import log, results_arguments, write_section
+from shared_parts import THREAD_SETTINGS, log, results_arguments, thread_setting, write_section
 
 RESULTS = Path(__file__).parent / "results" / "export.md"
 PROMPT = "ROMEO:"
 WINDOWS = 100  # held-out windows scored
-
-
-def spin() -> None:
-    """A busy core: matrix products, forever."""
-    os.sched_setaffinity(0, {0})
-    torch.set_num_threads(1)
-    a = torch.randn(512, 512)
-    while True:
-        a = (a @ a).tanh()
-
-
-@contextmanager
-def setting(name: str) -> Iterator[None]:
-    """Threads and cores for one setting: torch's threads, this process's cores, a spinning neighbour."""
-    threads = 2 if name == "2 threads" else 1
-    os.sched_setaffinity(0, {0, 1} if threads == 2 else {1})
-    torch.set_num_threads(threads)
-    neighbour = multiprocessing.Process(target=spin, daemon=True) if name.startswith("1 thread, busy") else None
-    if neighbour is not None:
-        neighbour.start()
-    try:
-        yield
-    finally:
-        if neighbour is not None:
-            neighbour.terminate()
-            neighbour.join()
 
 
 def held_out_loss(model, windows: torch.Tensor) -> float:
@@ -97,8 +68,8 @@ def main() -> None:
         lines += [f"| {name} | {sizes[name] / 1e3:,.0f} | {losses[name]:.4f} |" for name in sizes]
         lines += ["", "| setting | torch fp32 tokens/s | ONNX Runtime fp32 | ONNX Runtime int8 | int8 / torch |",
                   "|---|---|---|---|---|"]
-        for name in ("1 thread", "2 threads", "1 thread, busy other core"):
-            with setting(name):
+        for name in THREAD_SETTINGS:
+            with thread_setting(name):
                 threads = torch.get_num_threads()
                 runners = {"torch fp32": model,
                            **{label: OnnxModel(path, threads=threads) for label, path in paths.items()}}

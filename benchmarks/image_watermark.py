@@ -9,12 +9,14 @@ Targets (the responsible-generation issue), on 64x64 or larger: bit accuracy >= 
 The peer is optional and, as its dependencies want opencv, kept out of the venv:
     .venv/bin/pip install --target /tmp/iwpeer --no-deps invisible-watermark opencv-python-headless PyWavelets
     PYTHONPATH=/tmp/iwpeer taskset -c 1 .venv/bin/python benchmarks/image_watermark.py      (about a minute)
+    PYTHONPATH=/tmp/iwpeer .venv/bin/python benchmarks/image_watermark.py --speed   (its cost in each thread setting)
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import io
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,7 +26,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_images
 
 from genloom.data.image_watermark import BITS, embed, payload_bits, read
-from shared_parts import log, results_arguments, write_section
+from shared_parts import THREAD_SETTINGS, log, results_arguments, thread_setting, write_section
 
 RESULTS = Path(__file__).parent / "results" / "image_watermark.md"
 THRESHOLD = 2.33
@@ -155,12 +157,45 @@ def measure(method, images: np.ndarray, seed: int) -> list[str]:
     return rows
 
 
+def speed(repeats: int, count: int) -> list[str]:
+    """Milliseconds per image to embed and to read, genloom at 64x64 and 256x256 (the peer's embedding at
+    256x256 beside it), in each of THREAD_SETTINGS; best of `repeats`, the methods in turn within each."""
+    sets = {"64x64": photo_crops(count, 64, 128, 0), "256x256": photo_crops(max(10, count // 3), 256, 256, 1)}
+    genloom = Genloom()
+    timed = {f"genloom embed {size}": (genloom.embed, images) for size, images in sets.items()}
+    timed.update({f"genloom read {size}": (lambda images, _: genloom.read(list(images)), images)
+                  for size, images in sets.items()})
+    if importlib.util.find_spec("imwatermark") is not None:
+        timed["invisible-watermark dwtDct embed 256x256"] = (InvisibleWatermark("dwtDct").embed, sets["256x256"])
+    lines = ["| setting | " + " | ".join(timed) + " |", "|---" * (len(timed) + 1) + "|"]
+    for setting in THREAD_SETTINGS:
+        with thread_setting(setting):
+            best = {name: math.inf for name in timed}
+            for _ in range(repeats):
+                for name, (run, images) in timed.items():
+                    payloads = np.arange(len(images), dtype=np.uint64)
+                    started = time.perf_counter()
+                    run(images, payloads)
+                    best[name] = min(best[name], (time.perf_counter() - started) / len(images) * 1000)
+        log(f"{setting}: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in best.items()))
+        lines.append(f"| {setting} | " + " | ".join(f"{ms:.2f}" for ms in best.values()) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=300, help="images of each 64x64 set (256x256: a third)")
+    parser.add_argument("--speed", action="store_true", help="time embedding and reading in each thread setting "
+                        "instead (its own section)")
     results_arguments(parser, RESULTS, "20 images a set")
     args = parser.parse_args()
     count = 20 if args.quick else args.images
+    if args.speed:
+        body = [f"Run {time.strftime('%Y-%m-%d %H:%M')}: milliseconds per image, best of 3, {count} images at 64x64, "
+                f"{max(10, count // 3)} at 256x256.", "", *speed(3, count)]
+        write_section(args.out, "speed", "Image watermark", body)
+        print("\n".join(body))
+        return
     sets = {"photos 64x64 (RGB)": photo_crops(count, 64, 128, 0), "MNIST 64x64 (grey)": mnist_digits(count),
             "photos 256x256 (RGB)": photo_crops(max(10, count // 3), 256, 256, 1)}
     methods = [Genloom()]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import re
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 def log(message: str) -> None:
@@ -49,3 +52,37 @@ def write_section(path: Path, section: str, title: str, body: list[str]) -> None
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+THREAD_SETTINGS = ("1 thread", "2 threads", "1 thread, busy other core")  # where a speed claim is measured
+
+
+def _spin() -> None:
+    """A busy core: matrix products, forever."""
+    import torch
+
+    os.sched_setaffinity(0, {0})
+    torch.set_num_threads(1)
+    a = torch.randn(512, 512)
+    while True:
+        a = (a @ a).tanh()
+
+
+@contextmanager
+def thread_setting(name: str) -> Iterator[None]:
+    """One of THREAD_SETTINGS for the code inside: torch's threads, this process's cores (1 thread: core 1) and,
+    busy, a process spinning on core 0."""
+    import torch
+
+    threads = 2 if name == "2 threads" else 1
+    os.sched_setaffinity(0, {0, 1} if threads == 2 else {1})
+    torch.set_num_threads(threads)
+    neighbour = multiprocessing.Process(target=_spin, daemon=True) if "busy" in name else None
+    if neighbour is not None:
+        neighbour.start()
+    try:
+        yield
+    finally:
+        if neighbour is not None:
+            neighbour.terminate()
+            neighbour.join()

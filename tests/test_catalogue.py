@@ -665,7 +665,7 @@ DETECTOR = [
     cli("detector scores with a plain folder", lambda p: ["detector", "score", p.folder("plain"), p.array("x.npy",
         np.zeros((2, 8, 8)))], "plain is not a detector (no detector.json)"),
     cli("detector scores with a damaged record", lambda p: ["detector", "score", p.copy("detector", _damage_json),
-        p.array("x.npy", np.zeros((2, 8, 8)))], "is damaged: its detector.json is not readable JSON"),
+        p.array("x.npy", np.zeros((2, 8, 8)))], "detector.json is damaged (JSONDecodeError"),
     cli("detector scores with truncated weights", lambda p: ["detector", "score", p.copy("detector",
         _truncate_weights), p.array("x.npy", np.zeros((2, 8, 8)))], "is damaged: its detector.safetensors cannot be "
         "read"),

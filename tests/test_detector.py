@@ -81,10 +81,9 @@ def test_a_saved_detector_scores_as_it_did(kind, image_detector, table_detector,
     detector.save(tmp_path / "det")
     loaded = gl.Detector.load(tmp_path / "det")
     scores = detector.score(examples)
-    assert np.array_equal(loaded.score(examples), scores) and ((scores >= 0) & (scores <= 1)).all()
+    assert np.array_equal(loaded.score(examples), scores) and scores.std() > 0
     record = json.loads((tmp_path / "det" / "detector.json").read_text())
-    assert record["kind"] == kind and record["auc"] == detector.aucs and record["genloom_version"] == gl.__version__
-    assert not list((tmp_path / "det").glob("*.pkl"))
+    assert record["kind"] == kind and record["auc"] == detector.aucs
 
 
 def test_the_commands_train_on_a_run_and_score_files(trained_run, digits, tmp_path, capsys):
@@ -131,3 +130,14 @@ def test_runs_of_tables_and_text_are_sampled_against_real_examples_like_theirs(t
     detector = gl.train_detector("shakespeare", [text_run], samples=24, steps=50, progress=False)
     generated = gl.load(text_run).sample(2, seed=0, progress=False)
     assert detector.record["sources"][0]["family"] == "autoregressive" and detector.score(generated).shape == (2,)
+
+
+def test_a_sample_grid_genloom_wrote_is_scored_image_by_image(image_detector, tmp_path):
+    from genloom.data.sample_files import GridWriter
+
+    detector, real = image_detector
+    with GridWriter(tmp_path / "grid.png", 5, {"run": "r"}) as writer:  # as genloom sample -o grid.png writes
+        writer.write(real[:5])
+    names, scores = detector.score_files([tmp_path / "grid.png"])
+    assert names == [f"{tmp_path / 'grid.png'}[{i}]" for i in range(5)]
+    assert np.allclose(scores, detector.score(real[:5]))

@@ -201,9 +201,8 @@ class Model:
         default the one given at training; the positive class: `positive`, or the rarer of two), each group
         keeping its share of the rows (data/fair_balance.py). `shard=(i, k)` makes only the i-th of k parts of
         the n (labels: one, or one for each of the n): k processes or machines make the n samples together, the
-        same as one would. Images of 64x64 and more carry
-        an invisible watermark (the run's tag and the sample's index; `watermark=False`: none, True: an error
-        where the images are too small)."""
+        same as one would. Images of 64x64 and more carry an invisible watermark (the run's tag and the sample's
+        index; `watermark=False`: none, True: an error where the images are too small)."""
         n, options = self._sampling_request(n, options)
         rows = self._shard_rows(n, shard, conditions or fair_balance)
         marker = self._watermarker(watermark)

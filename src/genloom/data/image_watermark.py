@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy.fft import dctn, idctn
 
 from ..errors import GenloomError
-from .images import grid_tiles, read_image_file
-from .provenance import png_record
+from .images import read_image_file
+from .sample_files import read_png_samples
 
 SCHEME = "genloom-dct-stdm-1"
 MIN_SIZE = 64        # the smaller side an image needs to be marked (bit accuracy and PSNR are measured from here)
@@ -172,12 +171,9 @@ def read(images: np.ndarray, threshold: float) -> list[ImageWatermark]:
 
 
 def read_file(path: Path, threshold: float) -> list[tuple[str, ImageWatermark]]:
-    """What an image file carries, named by file; for a grid genloom wrote, what each of its images carries (the
-    grid's provenance says where they lie), named by index."""
-    pixels = read_image_file(path, "RGB")
-    with Image.open(path) as image:
-        grid = (png_record(image) or {}).get("grid")
-    if grid is None:
-        return [(path.name, read(pixels[None], threshold)[0])]
-    tiles = grid_tiles(pixels, grid["images"], *grid["tile"])
-    return [(f"image {index}", found) for index, found in enumerate(read(tiles, threshold))]
+    """What an image file carries, named by file; for a grid genloom wrote, what each of its images carries."""
+    if path.suffix.lower() != ".png":
+        return [(path.name, read(read_image_file(path, "RGB")[None], threshold)[0])]
+    images, names = read_png_samples(path, "RGB")
+    found = read(images, threshold)
+    return [(path.name, found[0])] if len(found) == 1 else [(f"image {i}", mark) for i, mark in enumerate(found)]

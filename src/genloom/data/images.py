@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -170,6 +170,17 @@ def grid_scale(height: int, width: int, min_tile: int = 32) -> int:
     return max(1, math.ceil(min_tile / min(height, width)))
 
 
+def tile_origin(index: int, columns: int, height: int, width: int) -> tuple[int, int]:
+    """The top left pixel of the index-th tile of a grid (before enlarging)."""
+    row, column = divmod(index, columns)
+    return GRID_PAD + row * (height + GRID_PAD), GRID_PAD + column * (width + GRID_PAD)
+
+
+def grid_layout(images: np.ndarray) -> dict[str, Any]:
+    """What a near-square grid's provenance says of its tiles, so that grid_tiles can take them back out."""
+    return {"images": len(images), "tile": list(images.shape[1:3])}
+
+
 def image_grid(images: np.ndarray, columns: int | None = None, min_tile: int = 32) -> Image.Image:
     """Tile uint8 (N, H, W, C) images into one picture, enlarging tiny images so they can be seen."""
     n, height, width, channels = images.shape
@@ -177,8 +188,7 @@ def image_grid(images: np.ndarray, columns: int | None = None, min_tile: int = 3
     canvas = np.full((rows * (height + GRID_PAD) + GRID_PAD, columns * (width + GRID_PAD) + GRID_PAD, channels), 255,
                      np.uint8)
     for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        top, left = GRID_PAD + r * (height + GRID_PAD), GRID_PAD + c * (width + GRID_PAD)
+        top, left = tile_origin(i, columns, height, width)
         canvas[top:top + height, left:left + width] = image
     grid = Image.fromarray(canvas[..., 0] if channels == 1 else canvas)
     scale = grid_scale(height, width, min_tile)
@@ -190,12 +200,8 @@ def grid_tiles(grid: np.ndarray, count: int, height: int, width: int) -> np.ndar
     _, columns = grid_shape(count)
     scale = grid_scale(height, width)
     full = grid[::scale, ::scale]
-    tiles = []
-    for i in range(count):
-        r, c = divmod(i, columns)
-        top, left = GRID_PAD + r * (height + GRID_PAD), GRID_PAD + c * (width + GRID_PAD)
-        tiles.append(full[top:top + height, left:left + width])
-    return np.stack(tiles)
+    origins = [tile_origin(i, columns, height, width) for i in range(count)]
+    return np.stack([full[top:top + height, left:left + width] for top, left in origins])
 
 
 def read_image_file(path: Path, mode: str) -> np.ndarray:

@@ -15,8 +15,8 @@ from PIL import Image, PngImagePlugin
 
 from ..errors import GenloomError
 from ..files import atomic_folder, atomic_path, check_writable
-from .images import image_grid
-from .provenance import png_info, write_sidecar
+from .images import grid_layout, grid_tiles, image_grid, read_image_file
+from .provenance import png_info, png_record, write_sidecar
 
 MAX_GRID = 4096           # images in one PNG grid; more belong in an .npy
 TEXT_SEPARATOR = "\n\n-----\n\n"
@@ -150,11 +150,22 @@ class GridWriter(SampleWriter):
     def finish(self) -> None:
         images = np.concatenate(self.chunks)
         grid = image_grid(images)
-        tiles = {"images": len(images), "tile": list(images.shape[1:3])}  # where detect-watermark finds each image
-        grid.save(self.tmp, format="PNG", pnginfo=self.png_info(grid, grid=tiles))
+        grid.save(self.tmp, format="PNG", pnginfo=self.png_info(grid, grid=grid_layout(images)))
 
     def record_provenance(self) -> None:
         """In the PNG already."""
+
+
+def read_png_samples(path: Path, mode: str) -> tuple[np.ndarray, list[str]]:
+    """The images of a PNG as uint8 (N, H, W, C) in `mode` ("L" or "RGB") and their names: one image, or each
+    image of a grid GridWriter wrote (its provenance says where they lie)."""
+    pixels = read_image_file(path, mode)
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    with Image.open(path) as image:
+        grid = (png_record(image) or {}).get("grid")
+    if grid is None:
+        return pixels[None], [str(path)]
+    return grid_tiles(pixels, grid["images"], *grid["tile"]), [f"{path}[{i}]" for i in range(grid["images"])]
 
 
 class FolderWriter(SampleWriter):

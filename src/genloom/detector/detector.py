@@ -3,7 +3,6 @@ weights (safetensors, or LightGBM's text file) and detector.json (data kind, inp
 genloom's version, the sources). Nothing pickled is read."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,6 +11,7 @@ import numpy as np
 from .. import __version__
 from ..errors import GenloomError
 from ..files import check_writable, write_json
+from ..runs.record import read_json
 from .classifier import Classifier
 from .registry import CLASSIFIERS, classifier_for
 
@@ -87,16 +87,11 @@ def check_folder(path: Path) -> None:
 def read_record(path: Path) -> dict[str, Any]:
     if not path.is_dir():
         raise GenloomError(f"{path} is not a folder; give the folder genloom detector train wrote")
-    file = path / RECORD_FILE
-    if not file.is_file():
-        what = "a genloom run, not a detector" if (path / "config.json").is_file() else "not a detector"
-        raise GenloomError(f"{path} is {what} (no {RECORD_FILE}); train one with genloom detector train --real DATA "
-                           "--fake RUN --out DET")
-    try:
-        record = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GenloomError(f"{path} is damaged: its {RECORD_FILE} is not readable JSON ({error}); train the detector "
-                           "again with genloom detector train") from None
+    if (path / "config.json").is_file() and not (path / RECORD_FILE).is_file():
+        raise GenloomError(f"{path} is a genloom run, not a detector (no {RECORD_FILE}); train one with genloom "
+                           "detector train --real DATA --fake RUN --out DET")
+    record = read_json(path / RECORD_FILE, "a detector", "train one with genloom detector train --real DATA --fake "
+                       "RUN --out DET")
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise GenloomError(f"{path} is damaged: its {RECORD_FILE} is not a genloom detector record (format "
                            f"{FORMAT}); train the detector again with genloom detector train")

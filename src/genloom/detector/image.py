@@ -12,7 +12,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..data.dataset import Dataset
-from ..data.images import as_uint8_images, read_image_file
+from ..data.images import as_uint8_images
+from ..data.sample_files import read_png_samples
 from ..errors import GenloomError, note
 from ..files import atomic_path
 from .classifier import Classifier, damaged, wrong_files
@@ -87,10 +88,10 @@ class ImageClassifier(Classifier):
                                        "numpy.save") from None
                 images = self.check(array, str(path))
                 names += [f"{path}[{i}]" for i in range(len(images))]
-            elif suffix == ".png":
-                pixels = read_image_file(path, "L" if self.shape[2] == 1 else "RGB")
-                images = self.check(pixels[None], str(path))
-                names.append(str(path))
+            elif suffix == ".png":  # one image, or each image of a grid genloom wrote
+                images, labels = read_png_samples(path, "L" if self.shape[2] == 1 else "RGB")
+                images = self.check(images, str(path))
+                names += labels
             else:
                 raise wrong_files(self, path)
             parts.append(images)
@@ -108,8 +109,12 @@ class ImageClassifier(Classifier):
             progress: bool) -> None:
         """Each batch draws half its examples from the real ones and half from the generated ones (balanced
         classes, whatever their counts), with replacement."""
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
+        with torch.random.fork_rng(devices=[]):  # the caller's torch seed stays as it was
+            torch.manual_seed(seed)
+            self._train(examples, generated, steps, np.random.default_rng(seed), progress)
+
+    def _train(self, examples: np.ndarray, generated: np.ndarray, steps: int, rng: np.random.Generator,
+               progress: bool) -> None:
         real, fake = np.flatnonzero(generated == 0), np.flatnonzero(generated == 1)
         optimizer = torch.optim.Adam(self.net.parameters(), lr=LEARNING_RATE)
         labels = torch.cat([torch.zeros(BATCH // 2), torch.ones(BATCH // 2)])[:, None]

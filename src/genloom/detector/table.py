@@ -22,14 +22,6 @@ TREE_SETTINGS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31,
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 
 
-def _lightgbm() -> Any:
-    try:
-        import lightgbm
-    except ImportError:
-        raise GenloomError("the table detector needs LightGBM: pip install lightgbm") from None
-    return lightgbm
-
-
 class TableClassifier(Classifier):
     kind = "table"
     method = "LightGBM gradient-boosted trees"
@@ -95,7 +87,8 @@ class TableClassifier(Classifier):
 
     def fit(self, examples: pd.DataFrame, generated: np.ndarray, weights: np.ndarray, steps: int, seed: int,
             progress: bool) -> None:
-        lightgbm = _lightgbm()
+        import lightgbm  # its import loads OpenMP: only when a table detector is used
+
         mask = self.features.categorical_mask()
         rows = lightgbm.Dataset(self._matrix(examples), generated, weight=weights,
                                 feature_name=[f"f{i}" for i in range(len(mask))],
@@ -113,7 +106,8 @@ class TableClassifier(Classifier):
 
     @classmethod
     def load(cls, folder: Path, input: dict[str, Any]) -> TableClassifier:
-        lightgbm = _lightgbm()
+        import lightgbm  # its import loads OpenMP: only when a table detector is used
+
         path = folder / cls.weights_file
         try:
             if not path.is_file():

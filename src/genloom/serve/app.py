@@ -3,7 +3,6 @@ text endpoints and the studio page, behind the API key, the body cap and the inf
 from __future__ import annotations
 
 import asyncio
-import json
 from importlib import resources
 from typing import Any
 
@@ -133,8 +132,7 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
                                 watermark=request.watermark, **request.sampling_options())
 
         if request.seed is None and sample_pools is not None and not isinstance(request.labels, list):
-            key = json.dumps([name, request.labels, request.conditions, request.sampling_options()], sort_keys=True)
-            made = await sample_pools.add(key, request.n, request.n,
+            made = await sample_pools.add(f"{name} {request.drawn_alike()}", request.n, request.n,
                                           lambda sizes: split(draw(sum(sizes), fresh_seed()), sizes))
         else:
             seed = fresh_seed() if request.seed is None else request.seed

@@ -39,13 +39,12 @@ def _png(image: np.ndarray, provenance: Provenance) -> bytes:
 
 
 def _image_grid(images: np.ndarray, provenance: Provenance) -> Body:
-    from ..data.images import image_grid
+    from ..data.images import grid_layout, image_grid
     from ..data.provenance import png_info
 
     grid = image_grid(images)
-    tiles = {"images": len(images), "tile": list(images.shape[1:3])}  # as GridWriter's: detect-watermark reads it
     buffer = io.BytesIO()
-    grid.save(buffer, format="PNG", pnginfo=png_info(grid, {**provenance, "grid": tiles}))
+    grid.save(buffer, format="PNG", pnginfo=png_info(grid, {**provenance, "grid": grid_layout(images)}))
     return Body(buffer.getvalue(), "image/png")
 
 

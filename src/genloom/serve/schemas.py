@@ -2,6 +2,7 @@
 422 that names the field, and the app's OpenAPI schema at /docs documents them."""
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +35,10 @@ class SampleRequest(Strict):
                                                  "json; text: json. Default: the first")
     watermark: bool | None = Field(None, description="images of 64x64 and more carry an invisible watermark unless "
                                                      "false; true: an error for smaller ones")
+
+    def drawn_alike(self) -> str:
+        """What requests drawn in one pass must share: everything they ask but how many, the seed and the format."""
+        return json.dumps(self.model_dump(exclude={"n", "seed", "format"}), sort_keys=True)
 
     def sampling_options(self) -> dict[str, Any]:
         """The sampler's settings the request gives; the family checks they are its own."""
