@@ -71,6 +71,17 @@ def text_run(tmp_path_factory) -> str:
     return str(out)
 
 
+@pytest.fixture(scope="session")
+def molecule_run(tmp_path_factory) -> str:
+    """A tiny GPT trained briefly on 2,000 MOSES test molecules (a .smi file) and saved; treat it as read-only."""
+    folder = tmp_path_factory.mktemp("runs")
+    smiles = gl.load_data("moses-test").values[:2000]
+    (folder / "mols.smi").write_text("".join(f"{molecule}\n" for molecule in smiles), encoding="utf-8")
+    gl.Model("autoregressive", n_layer=2, n_head=4, n_embd=64).fit(folder / "mols.smi", steps=60, lr=3e-3,
+                                                                   batch_size=32, out=folder / "mols-gpt", **QUIET)
+    return str(folder / "mols-gpt")
+
+
 def write_images(folder, sizes, mode="RGB", seed=0):
     """Write random PNGs of the given (H, W) sizes into `folder`; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,7 @@ class Place:
     table = property(lambda self: self.runs["table"])          # a VAE on a table with an id, a number, a category
     diffusion = property(lambda self: self.runs["diffusion"])  # unconditional diffusion on digits, 50 timesteps
     detector = property(lambda self: self.runs["detector"])    # a detector of 8x8 digits against noise
+    molecule = property(lambda self: self.runs["molecule"])    # a tiny GPT on 2,000 MOSES molecules
 
     def folder(self, name: str) -> Path:
         (self.root / name).mkdir()
@@ -784,8 +785,50 @@ FAIRNESS = [
         "colour=red", "-o", p.root / "s.csv"], "fair_balance and conditions do not go together yet"),
 ]
 
+# -- molecules -------------------------------------------------------------------------------------------------
+MOLECULES = [
+    cli("no readable SMILES", lambda p: ["train", p.file("m.smi", "C(C\nQQ\n"), "--out", p.out, *TRAIN],
+        "m.smi: none of its 2 SMILES can be read by RDKit (first: 'C(C'); give one SMILES string per molecule"),
+    cli("randomised SMILES of text", lambda p: ["train", p.file("c.txt", "some text " * 50), "--randomised-smiles", 2,
+        "--out", p.out, *TRAIN], "randomised SMILES augment molecules; this is text data"),
+    cli("a negative number of randomised SMILES", lambda p: ["train", p.file("m.smi", "CCO\n"), "--randomised-smiles",
+        -1, "--out", p.out, *TRAIN], "randomised_smiles must be a whole number of at least 0; got -1"),
+    cli("a molecule tokenizer for text", lambda p: ["train", p.file("c.txt", "some text " * 50), "--family",
+        "autoregressive", "--tokenizer", "selfies", "--out", p.out, *TRAIN], "unknown tokenizer 'selfies'; use one of "
+        "char, bpe"),
+    cli("a text tokenizer for molecules", lambda p: ["train", p.file("m.smi", "CCO\nCCN\n"), "--tokenizer", "bpe",
+        "--out", p.out, *TRAIN], "unknown molecule tokenizer 'bpe'; use one of smiles, selfies"),
+    cli("molecules into a table file", lambda p: ["sample", p.molecule, "-n", 3, "-o", p.root / "s.csv"],
+        "cannot write molecule samples to s.csv; use a .smi or .png path"),
+    cli("too many molecules to draw", lambda p: ["sample", p.molecule, "-n", 500, "-o", p.root / "s.png"],
+        "a drawing holds at most 400 molecules; write 500 samples to a .smi file"),
+    cli("molecules scored on text", lambda p: ["evaluate", p.copy("molecule"), "--data", p.file("c.txt", "text " * 99)],
+        "cannot evaluate a model of molecule data on text data"),
+    cli("a molecule watermark", lambda p: ["sample", p.molecule, "-n", 3, "--watermark", "-o", p.root / "s.smi"],
+        "molecule samples carry no invisible watermark"),
+]
+
+# -- preference and reward tuning -----------------------------------------------------------------------------
+PREFERENCES = [
+    cli("an empty preference file", lambda p: ["finetune", p.text, p.file("prefs.jsonl", ""), "--objective", "dpo",
+        "--out", p.out, *TRAIN], "holds no preference pairs"),
+    cli("a pair without its rejected response", lambda p: ["finetune", p.text, p.file("prefs.jsonl",
+        '{"prompt": "A", "chosen": "b"}\n'), "--objective", "dpo", "--out", p.out, *TRAIN],
+        "record 1: no 'rejected' string"),
+    cli("preferences in a text file", lambda p: ["finetune", p.text, p.file("prefs.txt", "x"), "--objective", "dpo",
+        "--out", p.out, *TRAIN], "preferences are a .jsonl file"),
+    cli("DPO of an image model", lambda p: ["finetune", p.image, p.file("prefs.jsonl", '{"chosen": "b", "rejected": '
+        '"c"}\n'), "--objective", "dpo", "--out", p.out, *TRAIN], "fine-tuning supports autoregressive runs"),
+    cli("a reward RDKit does not provide", lambda p: ["finetune", p.molecule, "--reward", "toxicity", "--out", p.out,
+        *TRAIN], "no molecule property 'toxicity'; properties: logP, SA, QED, weight"),
+    cli("a reward and data", lambda p: ["finetune", p.molecule, p.file("m.smi", "CCO\n"), "--reward", "QED", "--out",
+        p.out, *TRAIN], "name the data to fine-tune on, or (molecules) --reward PROPERTY"),
+    cli("a property reward of text", lambda p: ["finetune", p.text, "--reward", "QED", "--out", p.out, *TRAIN],
+        "a reward by name is a molecule property; this model makes text data"),
+]
+
 CLI_CASES = (DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
-             + AUGMENT + DESIGN + ECOSYSTEM + SCALE + FAIRNESS + DETECTOR)
+             + AUGMENT + DESIGN + ECOSYSTEM + SCALE + FAIRNESS + DETECTOR + MOLECULES + PREFERENCES)
 
 
 # -- the Python API -------------------------------------------------------------------------------------------
@@ -882,6 +925,10 @@ API_CASES = [
          {"other": pd.DataFrame({"b": [0.5] * 40})}), "the examples of other lack column 'a'"),
     _api("detector scores of a table", lambda p: gl.Detector.load(p.detector).score(pd.DataFrame({"a": [1.0]})),
          "must be an array of shape (N, H, W) or (N, H, W, C)"),
+    _api("a molecule of tokens the run never saw", lambda p: _model(p.molecule).log_prob(["CC[Se]C"]),
+         "'CC[Se]C' holds tokens the model never saw: [Se]"),
+    _api("labels for molecules", lambda p: _model(p.molecule).sample(2, labels=[1, 2]),
+         "molecule models take no labels"),
     _api("an unknown tracker", lambda p: gl.Model("vae").fit("digits", steps=1, trackers=["wandb"], out=p.out),
          "unknown tracker 'wandb'; choose from tensorboard, mlflow"),
 ]
@@ -894,10 +941,10 @@ def _snapshot(*roots: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def place(tmp_path, trained_run, text_run, table_run, diffusion_run, detector_folder):
+def place(tmp_path, trained_run, text_run, table_run, diffusion_run, detector_folder, molecule_run):
     Path("/tmp/genloom-catalogue-pwned").unlink(missing_ok=True)
     return Place(tmp_path, {"image": trained_run, "text": text_run, "table": table_run, "diffusion": diffusion_run,
-                            "detector": detector_folder})
+                            "detector": detector_folder, "molecule": molecule_run})
 
 
 def _shared(place: Place) -> list[Path]:

@@ -1,4 +1,7 @@
-"""The `genloom` command, run as a user would: in a subprocess, checking output and exit codes."""
+"""The `genloom` command, run as a user would: in a subprocess, checking output and exit codes (refusals, which stop
+before any work, run in this process)."""
+import contextlib
+import io
 import json
 import os
 import re
@@ -14,6 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from genloom.cli import main
 from tests.conftest import QUIET, TINY_VAE, write_images
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -22,6 +26,14 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 def genloom(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "genloom.cli", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, env=ENV, timeout=240)
+
+
+def in_process(*args):
+    """The command run in this process (no interpreter start): for the refusals, which end before any work."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(arg) for arg in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def assert_user_error(result, message):
@@ -51,6 +63,20 @@ def test_train_info_sample(tmp_path):
     genloom("sample", out, "-n", 5, "-o", tmp_path / "a.npy", "--seed", 2)
     genloom("sample", out, "-n", 5, "-o", tmp_path / "b.npy", "--seed", 2)
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+def test_train_sample_and_evaluate_molecules(tmp_path, molecule_run):
+    out = tmp_path / "moses-gpt"
+    trained = genloom("train", "moses", "--family", "autoregressive", "--steps", 2, "--batch-size", 8, "--n-layer",
+                      1, "--n-embd", 16, "--out", out, "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert "trained autoregressive on moses for 2 steps" in trained.stdout
+    assert json.loads((out / "codec.json").read_text())["tokenizer"] == "smiles"
+    assert Image.open(out / "samples" / "final.png").size == (8 * 200, 6 * 200)  # 48 molecules drawn
+
+    sampled = genloom("sample", molecule_run, "-n", 5, "--seed", 3, cwd=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    assert len((tmp_path / "samples.smi").read_text().splitlines()) == 5  # SMILES, one a line, by default
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["info"]])
@@ -97,7 +123,7 @@ def _bad_folder(tmp_path, kind):
 ])
 def test_train_bad_input(tmp_path, args, message):
     out = tmp_path / "run"
-    assert_user_error(genloom("train", *args(tmp_path), "--out", out, "--steps", 1, "--quiet"), message)
+    assert_user_error(in_process("train", *args(tmp_path), "--out", out, "--steps", 1, "--quiet"), message)
     assert not out.exists()
 
 
@@ -112,13 +138,13 @@ def _has_cuda():
 
 
 def test_sample_bad_input(tmp_path):
-    assert_user_error(genloom("sample", tmp_path), "is not a genloom run (no config.json)")
-    assert_user_error(genloom("info", tmp_path / "nope"), "is not a folder")
+    assert_user_error(in_process("sample", tmp_path), "is not a genloom run (no config.json)")
+    assert_user_error(in_process("info", tmp_path / "nope"), "is not a folder")
 
 
 def test_sample_count_and_labels_errors(trained_run, tmp_path):
-    assert_user_error(genloom("sample", trained_run, "-n", 0, "-o", tmp_path / "g.png"), "n must be a whole number")
-    assert_user_error(genloom("sample", trained_run, "--labels", "eleven", "-o", tmp_path / "g.png"),
+    assert_user_error(in_process("sample", trained_run, "-n", 0, "-o", tmp_path / "g.png"), "n must be a whole number")
+    assert_user_error(in_process("sample", trained_run, "--labels", "eleven", "-o", tmp_path / "g.png"),
                       "unknown label 'eleven'")
     assert not (tmp_path / "g.png").exists()
 
@@ -134,9 +160,9 @@ def test_diffusion_train_and_sample_with_each_sampler(tmp_path):
         sampled = genloom("sample", out, "-n", 2, "-o", tmp_path / "s.npy", *options)
         assert sampled.returncode == 0, sampled.stderr
         assert np.load(tmp_path / "s.npy").shape == (2, 8, 8, 1)
-    assert_user_error(genloom("sample", out, "--sampler", "ddim", "--steps", 51, "-o", tmp_path / "x.png"),
+    assert_user_error(in_process("sample", out, "--sampler", "ddim", "--steps", 51, "-o", tmp_path / "x.png"),
                       "sampler steps must lie in 1..50; got 51")
-    assert_user_error(genloom("sample", out, "--temperature", 0.5, "-o", tmp_path / "x.png"),
+    assert_user_error(in_process("sample", out, "--temperature", 0.5, "-o", tmp_path / "x.png"),
                       "unknown sampling option 'temperature' for family 'diffusion'")
     assert not (tmp_path / "x.png").exists()
 
@@ -144,17 +170,17 @@ def test_diffusion_train_and_sample_with_each_sampler(tmp_path):
 def test_guidance_needs_a_conditional_model(tmp_path):
     out = tmp_path / "run"
     genloom("train", "digits", "--family", "diffusion", "--steps", 1, "--out", out, "--width", 8, "--quiet")
-    assert_user_error(genloom("sample", out, "--guidance", 2, "-o", tmp_path / "x.png"),
+    assert_user_error(in_process("sample", out, "--guidance", 2, "-o", tmp_path / "x.png"),
                       "guidance needs a conditional model")
 
 
 def test_sampling_options_need_a_family_that_takes_them(trained_run, tmp_path):
-    assert_user_error(genloom("sample", trained_run, "--sampler", "ddim", "-o", tmp_path / "x.png"),
+    assert_user_error(in_process("sample", trained_run, "--sampler", "ddim", "-o", tmp_path / "x.png"),
                       "family 'vae' takes no sampling options")
 
 
 def test_resume_needs_out():
-    assert_user_error(genloom("train", "--resume"), "--resume needs --out")
+    assert_user_error(in_process("train", "--resume"), "--resume needs --out")
 
 
 def test_text_train_generate_evaluate(tmp_path):
@@ -280,6 +306,19 @@ def test_finetune_command(text_run, tmp_path):
     assert genloom("generate", tmp_path / "lora", "--max-tokens", 5).returncode == 0
 
 
+def test_finetune_by_preferences_and_toward_a_molecule_property(text_run, molecule_run, tmp_path):
+    pairs = tmp_path / "prefs.jsonl"
+    pairs.write_text('{"prompt": "ROMEO:", "chosen": " Good night", "rejected": " qz"}\n' * 8, encoding="utf-8")
+    tuned = in_process("finetune", text_run, pairs, "--objective", "dpo", "--out", tmp_path / "dpo", "--steps", 2,
+                       "--quiet")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "by DPO on 8 preference pairs" in tuned.stdout
+    toward = in_process("finetune", molecule_run, "--reward", "QED", "--pairs", 100, "--steps", 2, "--out",
+                        tmp_path / "qed", "--quiet")
+    assert toward.returncode == 0, toward.stderr
+    assert json.loads((tmp_path / "qed" / "adapter.json").read_text())["objective"] == "dpo"
+
+
 def gl_text():
     import genloom as gl
     return gl.load_data("shakespeare").values
@@ -293,11 +332,11 @@ def gl_text():
     (["--top-p", 1.2], "top_p must lie in (0, 1]"),
 ])
 def test_generate_bad_input(text_run, args, message):
-    assert_user_error(genloom("generate", text_run, *args), message)
+    assert_user_error(in_process("generate", text_run, *args), message)
 
 
 def test_generate_needs_a_text_model(trained_run):
-    assert_user_error(genloom("generate", trained_run), "family 'vae' has no generate")
+    assert_user_error(in_process("generate", trained_run), "family 'vae' has no generate")
 
 
 @pytest.mark.parametrize("content, extra, message", [
@@ -321,7 +360,7 @@ def test_errors_replace_reads_bad_bytes(tmp_path):
 
 
 def test_evaluate_with_a_missing_inception_file(trained_run, tmp_path):
-    assert_user_error(genloom("evaluate", trained_run, "--inception-weights", tmp_path / "nope.pth"), "nope.pth")
+    assert_user_error(in_process("evaluate", trained_run, "--inception-weights", tmp_path / "nope.pth"), "nope.pth")
 
 
 def test_a_table_trains_and_samples_to_csv(tmp_path):
@@ -341,18 +380,13 @@ def test_a_table_trains_and_samples_to_csv(tmp_path):
     page = (out / "report.html").read_text()
     # the loss curve and the four evaluation figures
     assert page.count("data:image/svg+xml") == 1 and page.count("data:image/png") >= 4
-    assert_user_error(genloom("evaluate", out, "--target", "colour"), "target column 'colour' is not in the table")
     sampled = genloom("sample", out, "-n", 7, cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     rows = pd.read_csv(tmp_path / "samples.csv")
     assert rows.shape == (7, 2) and set(rows["kind"]) <= {"a", "b"}
     conditioned = genloom("sample", out, "-n", 5, "--condition", "kind=b", "-o", tmp_path / "b.csv")
     assert conditioned.returncode == 0, conditioned.stderr
-    assert (pd.read_csv(tmp_path / "b.csv")["kind"] == "b").all()
-    assert_user_error(genloom("sample", out, "--condition", "colour=red", "-o", tmp_path / "x.csv"),
-                      "unknown column 'colour' in the conditions")
-    assert_user_error(genloom("sample", out, "--condition", "kind", "-o", tmp_path / "x.csv"),
-                      "a condition is COLUMN=VALUE")
+    assert (pd.read_csv(tmp_path / "b.csv")["kind"] == "b").all()  # bad conditions: tests/test_catalogue.py
 
 
 def test_every_option_says_what_it_does_and_lists_its_choices():
@@ -374,17 +408,19 @@ def test_help_starts_without_torch():
     assert "usage: genloom train" in result.stdout and result.stderr.strip().endswith("False")
 
 
-def test_a_table_with_a_minute_gets_a_family_chosen_and_is_done_within_the_minute(tmp_path):
-    """The command from the README, on a table the package does not ship, timed as the user times it."""
+def test_a_table_with_half_a_minute_gets_a_family_chosen_and_is_done_within_it(tmp_path):
+    """The README's command (with half its minute), on a table the package does not ship, timed as the user times
+    it."""
     penguins = Path(__file__).resolve().parents[2] / "shared" / "data" / "tables" / "penguins.csv"
     started = time.perf_counter()
-    trained = genloom("train", penguins, "--target", "species", "--minutes", 1, "--out", tmp_path / "run", "--quiet")
+    trained = genloom("train", penguins, "--target", "species", "--minutes", 0.5, "--out", tmp_path / "run",
+                      "--quiet")
     seconds = time.perf_counter() - started
     assert trained.returncode == 0, trained.stderr
     record = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert record["family_choice"]["family"] == record["family"] == "autoregressive"  # a minute: ~300 passes
+    assert record["family_choice"]["family"] == record["family"] == "autoregressive"  # half a minute: ~150 passes
     assert "family auto: autoregressive (344 rows and about" in trained.stdout
-    assert seconds <= 60 * 1.05 and record["fit_seconds"] <= 60
+    assert seconds <= 30 * 1.05 and record["fit_seconds"] <= 30
 
 
 def test_serve_refuses_a_port_in_use(trained_run):

@@ -113,3 +113,26 @@ def test_protected_groups_are_scored_and_recorded(biased_table_run, monkeypatch)
     assert model.record["fairness"] == {"protected": ["sex"], "target": "income", "positive": "high"}
     gl.evaluate(model, save=False, progress=False)  # a new evaluation without protected columns: none recorded
     assert "fairness" not in model.record
+
+
+def test_molecule_evaluation_scores_samples_against_held_out_molecules(molecule_run, tmp_path):
+    run = shutil.copytree(molecule_run, tmp_path / "run")
+    model = gl.load(run)
+    scores = gl.evaluate(model, samples=40)
+    assert set(scores) >= {"validity", "unique", "novelty", "int_div1", "int_div2", "filters", "snn", "fcd",
+                           "logP_wasserstein", "SA_wasserstein", "QED_wasserstein", "weight_wasserstein",
+                           "nll_per_molecule"}
+    uniform = model.codec.length * math.log(len(model.codec.vocabulary))  # every token a uniform guess
+    assert scores["nll_per_molecule"] < 0.6 * uniform
+    assert scores == gl.evaluate(gl.load(run), samples=40, save=False)  # same seed, same numbers
+    figures = json.loads((run / "config.json").read_text())["figures"]
+    assert set(figures) == {"evaluation/properties.png", "evaluation/molecules.png"}
+    report = (run / "report.html").read_text()
+    assert "evaluation: validity" in report and report.count("data:image/png;base64") >= 3  # samples and both figures
+
+
+def test_molecules_the_run_never_saw_are_scored_without_its_likelihood(molecule_run, capsys):
+    scores = gl.evaluate(molecule_run, "moses-scaffolds", samples=20, save=False)
+    assert "validity" in scores and "novelty" in scores
+    if "nll_per_molecule" not in scores:  # the scaffold set holds tokens 2,000 training molecules lack
+        assert "no held-out likelihood" in capsys.readouterr().err

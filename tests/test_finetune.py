@@ -95,3 +95,60 @@ def test_an_adapter_is_its_fine_tuning_data_and_a_merged_save_is_a_run(text_run,
     merged.finetune(romeo, out=tmp_path / "again", rank=2, steps=1, **QUIET)  # a merged run adapts anew
     from genloom.cli import main
     assert main(["info", str(tmp_path / "lora")]) == 0
+
+
+def _write_pairs(path, pairs):
+    path.write_text("".join(json.dumps(pair) + "\n" for pair in pairs), encoding="utf-8")
+    return path
+
+
+def test_dpo_writes_an_adapter_that_prefers_the_chosen_responses(text_run, tmp_path):
+    pairs = [{"prompt": f"{name}:", "chosen": " Good night, good night!", "rejected": " xq zq xq zq"}
+             for name in ("ROMEO", "JULIET", "NURSE", "KING", "QUEEN", "FRIAR", "PRINCE", "TYBALT")] * 3
+    path = _write_pairs(tmp_path / "prefs.jsonl", pairs)
+    base = gl.load(text_run)
+
+    def margin(model):
+        chosen = model.log_prob(["ROMEO: Good night, good night!"]) - model.log_prob(["ROMEO: xq zq xq zq"])
+        return chosen[0]
+
+    before = margin(base)
+    tuned = base.finetune(path, out=tmp_path / "dpo", objective="dpo", beta=0.5, rank=4, steps=30, lr=1e-2,
+                          eval_every=10, **QUIET)
+    adapter = json.loads((tmp_path / "dpo" / "adapter.json").read_text())
+    assert adapter["objective"] == "dpo" and adapter["beta"] == 0.5 and adapter["preferences"]["pairs"] == 24
+    assert sorted(p.name for p in (tmp_path / "dpo").iterdir()) == ["adapter.json", "adapter.safetensors",
+                                                                      "metrics.jsonl"]
+    assert margin(tuned) > before + 5  # nats: the chosen reply is far likelier against the rejected one now
+    assert margin(gl.load(tmp_path / "dpo")) == pytest.approx(margin(tuned), abs=1e-3)
+    assert margin(gl.load(text_run)) == pytest.approx(before, abs=1e-6)  # the base is untouched
+    logged = read_metrics(tmp_path / "dpo" / "metrics.jsonl")
+    assert any("preference_accuracy" in line for line in logged)
+
+
+def test_dpo_errors(text_run, trained_run, molecule_run, tmp_path):
+    path = _write_pairs(tmp_path / "prefs.jsonl", [{"prompt": "A", "chosen": "b", "rejected": "c"}] * 4)
+    with pytest.raises(gl.GenloomError, match="unknown fine-tuning objective 'ppo2'; use one of sft, dpo"):
+        gl.load(text_run).finetune(path, out=tmp_path / "x", objective="ppo2")
+    with pytest.raises(gl.GenloomError, match="beta must be"):
+        gl.load(text_run).finetune(path, out=tmp_path / "x", objective="dpo", beta=0, steps=1, **QUIET)
+    with pytest.raises(gl.GenloomError, match="molecules are generated without a prompt"):
+        gl.load(molecule_run).finetune(path, out=tmp_path / "y", objective="dpo", steps=1, **QUIET)
+    with pytest.raises(gl.GenloomError, match="fine-tuning supports autoregressive runs"):
+        gl.load(trained_run).finetune(path, out=tmp_path / "z", objective="dpo", steps=1, **QUIET)
+    long = _write_pairs(tmp_path / "long.jsonl", [{"prompt": "A" * 40, "chosen": "b" * 200, "rejected": "c"}])
+    with pytest.raises(gl.GenloomError, match="a preference pair is 240 tokens .* this model's context is 32"):
+        gl.load(text_run).finetune(long, out=tmp_path / "w", objective="dpo", steps=1, **QUIET)
+    assert not any((tmp_path / name).exists() for name in "xyzw")
+
+
+def test_dpo_on_molecules_needs_no_prompt(molecule_run, tmp_path):
+    molecules = gl.load_data("moses-test").values[:40].tolist()
+    pairs = [{"chosen": good, "rejected": bad} for good, bad in zip(molecules[:20], molecules[20:])]
+    base = gl.load(molecule_run)
+    before = base.log_prob(molecules[:20]).sum() - base.log_prob(molecules[20:]).sum()
+    tuned = base.finetune(pairs, out=tmp_path / "dpo", objective="dpo", rank=4, steps=20, lr=1e-2, **QUIET)
+    after = tuned.log_prob(molecules[:20]).sum() - tuned.log_prob(molecules[20:]).sum()
+    assert after > before + 10
+    assert json.loads((tmp_path / "dpo" / "adapter.json").read_text())["preferences"]["source"] == "in-memory pairs"
+    assert len(gl.load(tmp_path / "dpo").sample(5, progress=False)) == 5

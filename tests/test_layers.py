@@ -23,7 +23,7 @@ LAYERS = {
     "runs": 8,
     "finetune": 9, "tracking": 9,
     "model": 10,
-    "evaluation": 11, "export": 11, "anomaly": 11, "augmentation": 11, "compare": 11, "detector": 11,
+    "evaluation": 11, "export": 11, "anomaly": 11, "augmentation": 11, "compare": 11, "detector": 11, "reward": 11,
     "serve": 12,
     "cli": 13, "__init__": 13,
     "__main__": 14,

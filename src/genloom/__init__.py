@@ -1,4 +1,4 @@
-"""genloom: train, sample and evaluate generative models on images, tables and text.
+"""genloom: train, sample and evaluate generative models on images, tables, text and molecules.
 
 The public names load on first use, so that `import genloom` (and the `genloom` command) start without
 torch, pandas or matplotlib."""
@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 
 _PUBLIC = {"AnomalyDetector": "genloom.anomaly", "Dataset": "genloom.data.dataset", "Detector": "genloom.detector",
            "GenloomError": "genloom.errors", "Model": "genloom.model", "augment": "genloom.augmentation",
-           "evaluate": "genloom.evaluation", "load": "genloom.model", "load_data": "genloom.data.loaders",
-           "train_detector": "genloom.detector"}
+           "evaluate": "genloom.evaluation", "finetune_reward": "genloom.reward", "load": "genloom.model",
+           "load_data": "genloom.data.loaders", "train_detector": "genloom.detector"}
 __all__ = [*sorted(_PUBLIC), "__version__"]
 
 

@@ -119,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     if args.data is not None:
         data = load_data(args.data, image_size=args.image_size, encoding=args.encoding, errors=args.errors,
                          text_field=args.text_field, metadata=args.metadata, target=args.target,
-                         anonymise=args.anonymise)
+                         anonymise=args.anonymise, randomised_smiles=args.randomised_smiles)
     elif not args.resume:
         raise GenloomError("name the data to train on: a built-in name (digits, shakespeare, adult), a folder or a file")
     if out is None:
@@ -272,14 +272,27 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     from .finetune import LoRASettings, check_adapter_base
     from .model import load
 
+    if (args.data is None) == (args.reward is None):
+        raise GenloomError("name the data to fine-tune on, or (molecules) --reward PROPERTY to tune toward; one of "
+                           "them")
     model = load(args.run, device=args.device)
     lora = LoRASettings(args.rank, args.alpha)
     check_adapter_base(model.ema_net, model.record, model.run_dir, Path(args.out), lora)  # before the data is read
-    data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field)
-    model.finetune(data, out=args.out, rank=args.rank, alpha=args.alpha, steps=args.steps, minutes=args.minutes,
-                   epochs=args.epochs, device=args.device, progress=not args.quiet, **_given(args, set(TRAIN_FLAGS)))
-    print(f"fine-tuned {args.run} on {data.name} with LoRA rank {args.rank}; adapter written to {args.out}/ "
-          f"(use it like a run: genloom generate {args.out})")
+    options = {"out": args.out, "beta": args.beta, "rank": args.rank, "alpha": args.alpha, "steps": args.steps,
+               "minutes": args.minutes, "epochs": args.epochs, "device": args.device, "progress": not args.quiet,
+               **_given(args, set(TRAIN_FLAGS))}
+    if args.reward is not None:
+        from .reward import finetune_reward
+
+        finetune_reward(model, args.reward, pairs=args.pairs, **options)
+    else:
+        data = (load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field)
+                if args.objective == "sft" else args.data)
+        model.finetune(data, objective=args.objective, **options)
+    trained = (f"on {data.name}" if model.record["adapter"].get("objective") is None
+               else f"by DPO on {model.record['adapter']['preferences']['pairs']} preference pairs")
+    print(f"fine-tuned {args.run} {trained} with LoRA rank {args.rank}; adapter written to {args.out}/ "
+          f"(use it like a run: genloom sample {args.out})")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -310,7 +323,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from .model import load
 
     model = load(args.run, device=args.device)
-    output = _check_output(args.output or f"samples{model.codec.sample_suffix}")
+    output = _check_output(args.output or f"samples{model.codec.sample_formats[0]}")
     options = _given(args, args.sample_option_names)
     shard = _shard(args.shard) if args.shard is not None else None
     if (args.target, args.positive) != (None, None) and args.fair_balance is None:
@@ -403,7 +416,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     from .model import load
 
     model = load(args.run, device=args.device)
-    output = _check_output(args.output or f"interpolation{model.codec.sample_suffix}")
+    output = _check_output(args.output or f"interpolation{model.codec.sample_formats[0]}")
     data = load_data(args.data) if args.data else None
     ends = [_path_end(text, data) for text in (args.start, args.end)]
     examples = model.interpolate(*ends, args.steps, method=args.method, labels=args.label)
@@ -419,7 +432,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
     from .model import load
 
     model = load(args.run, device=args.device)
-    output = _check_output(args.output or f"edited{model.codec.sample_suffix}")
+    output = _check_output(args.output or f"edited{model.codec.sample_formats[0]}")
     data = load_data(args.data)
     vector = model.attribute_vector(data, from_label=args.from_label, to_label=args.to_label, labels=args.labels)
     values, classes = model.codec.examples_and_classes(data, args.labels)
@@ -439,7 +452,7 @@ def cmd_optimize(args: argparse.Namespace) -> None:
     if (args.maximize is None) == (args.minimize is None):
         raise GenloomError("name the property to design toward: --maximize COLUMN or --minimize COLUMN (one of them)")
     model = load(args.run, device=args.device)
-    output = _check_output(args.output or f"designed{model.codec.sample_suffix}")
+    output = _check_output(args.output or f"designed{model.codec.sample_formats[0]}")
     column = args.maximize or args.minimize
     designed = model.optimize(column, maximize=args.maximize is not None, n=args.n, prior_weight=args.prior_weight,
                               steps=args.steps, seed=args.seed)
@@ -617,11 +630,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--numbers", choices=["modes", "quantile"], default=argparse.SUPPRESS,
                        help="tables: how numbers are encoded: CTGAN's mode-specific normalisation or TabDDPM's "
                             "quantile transform (default: quantile for diffusion and autoregressive, else modes)")
-    text = train.add_argument_group("text")
-    text.add_argument("--tokenizer", choices=["char", "bpe"], default=argparse.SUPPRESS,
-                      help="characters (default) or a BPE vocabulary trained on the corpus")
+    text = train.add_argument_group("text and molecules")
+    text.add_argument("--tokenizer", choices=["char", "bpe", "smiles", "selfies"], default=argparse.SUPPRESS,
+                      help="text: characters (default) or a BPE vocabulary trained on the corpus; molecules: SMILES "
+                           "tokens (default) or SELFIES, whose every sequence is a valid molecule")
     text.add_argument("--vocab-size", type=int, default=argparse.SUPPRESS, help="BPE vocabulary size (default: 1024)")
     _add_corpus_flags(text)
+    text.add_argument("--randomised-smiles", type=int, default=0, metavar="K",
+                      help="molecules: each one also as K randomised SMILES (augmentation; default: 0)")
     train.add_argument("--device", default="auto", help=f"{DEVICES} (default: auto)")
     train.add_argument("--nproc", type=int, help="train in N processes on this machine, each on its share of every "
                        "batch (torchrun; one per CPU core or GPU); several machines: torchrun --nnodes, see README")
@@ -696,11 +712,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--quiet", action="store_true", help="accepted for symmetry: generate shows no progress bar")
     generate.set_defaults(func=cmd_generate)
 
-    finetune = commands.add_parser("finetune", help="LoRA-fine-tune a trained text run on new text; saves only "
-                                   "the adapter")
-    finetune.add_argument("run", help="the trained text (autoregressive) run to adapt")
-    finetune.add_argument("data", help="the new corpus")
+    finetune = commands.add_parser("finetune", help="LoRA-fine-tune a trained text or molecule run on new data or "
+                                   "on preference pairs (DPO); saves only the adapter")
+    finetune.add_argument("run", help="the trained autoregressive run to adapt")
+    finetune.add_argument("data", nargs="?", help="the new data; with --objective dpo, a .jsonl of {\"prompt\", "
+                          "\"chosen\", \"rejected\"} objects")
     finetune.add_argument("--out", required=True, help="folder for the adapter")
+    finetune.add_argument("--objective", choices=["sft", "dpo"], default="sft", help="sft: the next-token loss on "
+                          "the new data (default); dpo: direct preference optimisation on preference pairs")
+    finetune.add_argument("--beta", type=float, default=0.1, help="dpo: how far the preference may pull the model "
+                          "from where it started (larger: less far; default: 0.1)")
+    finetune.add_argument("--reward", metavar="PROPERTY", help="molecules: instead of data, tune toward a higher "
+                          "RDKit property (QED, logP, SA, weight) by DPO on pairs of the run's own samples")
+    finetune.add_argument("--pairs", type=int, default=256, help="--reward: sample pairs scored (default: 256)")
     finetune.add_argument("--rank", type=int, default=8, help="LoRA rank (default: 8)")
     finetune.add_argument("--alpha", type=float, default=16.0, help="LoRA scale alpha (default: 16)")
     finetune.add_argument("--steps", type=int, help="updates of the adapters (default: 2000)")
@@ -716,8 +740,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="run folder")
     evaluate.add_argument("--data", help="data to score on, all of it (default: the held-out part of the run's own)")
     _add_corpus_flags(evaluate)
-    evaluate.add_argument("--samples", type=int, default=20, help="text: samples drawn for diversity metrics "
-                          "(default: 20)")
+    evaluate.add_argument("--samples", type=int, help="text: samples drawn for diversity metrics (default: 20); "
+                          "molecules: samples scored (default: 10,000, as MOSES)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the samples scored (default: 0)")
     evaluate.add_argument("--inception-weights", metavar="FILE",
                           help="images: InceptionV3 weights (pt_inception-2015-12-05-6726825d.pth) for FID/KID/IS; "

@@ -135,12 +135,57 @@ def evaluate_table(model: Model, held_out: tuple, training: tuple | None, sample
     return scores
 
 
+def evaluate_molecules(model: Model, held_out: tuple, training: tuple | None, samples: int, seed: int,
+                       progress: bool, figures_to: Path | None = None) -> dict[str, float]:
+    """MOSES' metrics of `samples` generated molecules against as many held-out ones (1,000 at least, 10,000 at
+    most: a seeded draw where there are more), novelty
+    against the training molecules, and the family's negative log-likelihood of the held-out molecules; pictures
+    of the property distributions and of the first samples go into `figures_to`."""
+    from .metrics.molecules import REFERENCE_MOLECULES, molecule_scores, property_histograms, reference_sample
+
+    reference = reference_sample(list(held_out[0]), seed, min(max(samples, 1000), REFERENCE_MOLECULES))
+    generated = model.sample(samples, seed=seed, progress=progress)
+    if progress:
+        note(f"evaluate: validity, uniqueness, novelty, diversity, filters, FCD and properties of {samples:,} "
+             f"molecules against {len(reference):,} held-out ones")
+    scores, real_properties, made_properties = molecule_scores(
+        generated, reference, set(training[0]) if training is not None else None)
+    try:
+        x = model.codec.encode(reference)
+    except GenloomError as unknown:  # held-out molecules of another set may hold tokens the run never saw
+        note(f"evaluate: no held-out likelihood ({unknown})")
+    else:
+        with torch.no_grad():
+            scores.update(model.ema_net.eval().evaluate(x.to(next(model.ema_net.parameters()).device), None))
+    if figures_to is not None:
+        figures = {"properties.png": "held-out vs generated molecules: logP, synthetic accessibility (SA), "
+                                     "drug-likeness (QED) and molecular weight",
+                   "molecules.png": "the first 24 generated molecules (invalid strings say so)"}
+        if real_properties:
+            property_histograms(real_properties, made_properties, figures_to / "properties.png")
+        else:
+            figures.pop("properties.png")
+        model.codec.save_samples(generated[:24], figures_to / "molecules.png")  # drawn
+        model.record["figures"] = {f"{figures_to.name}/{name}": caption for name, caption in figures.items()}
+    return scores
+
+
 def _encoded_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
     """Encoded examples and labels: all of them and None, or with a `fraction`, the parts the run trained on
     and held out (as fit split them)."""
     labels = torch.from_numpy(data.labels) if data.labels is not None and model.codec.layout.num_classes else None
     x = model.codec.encode(data.values)
     return ((x, labels), None) if fraction is None else split_validation(x, labels, fraction)
+
+
+def _molecule_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
+    """The molecules themselves (metrics read SMILES), split by the indices fit used."""
+    if fraction is None:
+        return (list(data.values), None), None
+    train, held_out = held_out_indices(len(data), fraction)
+    if not len(held_out):
+        return (list(data.values), None), None
+    return (list(data.values[train]), None), (list(data.values[held_out]), None)
 
 
 def _table_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
@@ -158,7 +203,10 @@ EVALUATORS: dict[str, tuple[Callable[..., dict[str, float]], Callable[..., tuple
     "text": (evaluate_text, _encoded_parts),
     "image": (evaluate_images, _encoded_parts),
     "table": (evaluate_table, _table_parts),
+    "molecule": (evaluate_molecules, _molecule_parts),
 }
+# samples drawn where the caller asks for none: text's diversity compares a few whole texts; MOSES scores 10,000
+SAMPLES = {"text": 20, "molecule": 10_000}
 
 
 def _training_data(model: Model) -> Dataset | None:
@@ -166,7 +214,8 @@ def _training_data(model: Model) -> Dataset | None:
     return load_source(source) if "source" in source else None
 
 
-def evaluate(model: Model | str | Path, data: Any = None, *, samples: int = 20, seed: int = 0, save: bool = True,
+def evaluate(model: Model | str | Path, data: Any = None, *, samples: int | None = None, seed: int = 0,
+             save: bool = True,
              inception_weights: str | Path | None = None, target: str | None = None,
              protected: str | Sequence[str] = (), positive: Any = None, progress: bool = True) -> dict[str, float]:
     """Score `model` on `data` (all of it), or by default on the part of its training data it held out (a
@@ -188,7 +237,8 @@ def evaluate(model: Model | str | Path, data: Any = None, *, samples: int = 20, 
     if positive is not None and not protected:
         raise GenloomError("positive names the class whose rates the protected groups compare; give the protected "
                            "columns too (protected=COLUMN; CLI: --protected COLUMN)")
-    samples = whole_number("samples", samples, 2)  # diversity compares samples
+    samples = whole_number("samples", SAMPLES.get(model.codec.kind, 20) if samples is None else samples,
+                           2)  # diversity compares samples
     training = _training_data(model)
     if training is None and data is not None and model.codec.kind == "table":
         training, data = load_data(data), None  # the DataFrame it was fitted on: split it as fit did
@@ -218,7 +268,8 @@ def evaluate(model: Model | str | Path, data: Any = None, *, samples: int = 20, 
                "table": {"target": target or data.source.get("target")
                          or model.record["data"].get("source", {}).get("target"),
                          "figures_to": model.run_dir / "evaluation" if saving else None,
-                         "protected": protected, "positive": positive}}.get(data.kind, {})
+                         "protected": protected, "positive": positive},
+               "molecule": {"figures_to": model.run_dir / "evaluation" if saving else None}}.get(data.kind, {})
     raw = evaluator(model, held_out, training_part, samples, seed, progress, **options)
     scores = {k: round(float(v), 4) for k, v in raw.items() if not math.isnan(v)}
     if saving:

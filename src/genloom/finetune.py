@@ -1,15 +1,19 @@
-"""LoRA fine-tuning of a trained network on new data: the base weights stay frozen, and the run folder
-written holds only the adapter (runs/adapter.py)."""
+"""LoRA fine-tuning of a trained network, on new data as it was trained (`sft`) or on preference pairs by DPO
+(`dpo`): the base weights stay frozen, and the run folder written holds only the adapter (runs/adapter.py)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import torch
 
 from .data.codec import Codec
 from .data.dataset import Dataset
+from .data.preferences import PreferencePair
 from .errors import GenloomError
 from .families.base import Family
+from .families.preference import PreferenceTuning
 from .files import check_writable
 from .options import checked_value, whole_number
 from .nets.lora import DEFAULT_TARGETS, add_lora, has_lora_targets, lora_state_dict
@@ -20,6 +24,9 @@ from .train.batches import split_validation
 from .train.config import TrainConfig
 from .train.device import resolve_device
 from .train.loop import BEST_FILE, STATE_FILE, Trainer
+
+
+OBJECTIVES = ("sft", "dpo")  # next-token loss on new data; direct preference optimisation on preference pairs
 
 
 @dataclass(frozen=True)
@@ -52,25 +59,63 @@ def check_adapter_base(net: Family, record: dict[str, Any], base_run: Path | Non
     check_writable(out, folder=True)
 
 
-def train_adapter(base_net: Family, codec: Codec, base_run: Path, data: Dataset, config: TrainConfig, out: Path,
-                  lora: LoRASettings) -> tuple[Family, Family, dict[str, Any]]:
-    """Train LoRA adapters on a copy of `base_net` (the saved run at `base_run`); write the adapter to `out`.
-    Returns the adapted network, its weight average and the adapter's record (adapter.json)."""
-    if data.kind != codec.kind:
-        raise GenloomError(f"the base model learnt {codec.kind} data; fine-tune it on {codec.kind}, not {data.kind}")
-    device = resolve_device(config.device)
+def _adapted_copy(base_net: Family, lora: LoRASettings) -> Family:
+    """A copy of `base_net` whose LoRA adapters (only) will train."""
     net = type(base_net)(base_net.layout, base_net.config)
     net.load_state_dict(base_net.state_dict())
     add_lora(net, lora.rank, lora.alpha)
-    x = codec.encode(data.values)
+    return net
+
+
+def _trained(family: Family, x: torch.Tensor, config: TrainConfig, out: Path) -> Trainer:
+    """`family` trained on x (a share held out) into `out`, which keeps nothing of it but what is written after."""
     (train_part, _), held_out = split_validation(x, None, config.val_fraction)
-    trainer = Trainer(net, train_part, None, config, out, device, held_out, prepare=False)  # keep the base statistics
+    trainer = Trainer(family, train_part, None, config, out, resolve_device(config.device), held_out,
+                      prepare=False)  # keep the base statistics
     out.mkdir(parents=True, exist_ok=True)
     trainer.fit()
     for whole_model in (STATE_FILE, BEST_FILE):  # these hold every weight; the adapter is all we keep
         (out / whole_model).unlink(missing_ok=True)
-    adapter = write_adapter(out, base_run, lora_state_dict(trainer.ema.module), {
+    return trainer
+
+
+def _written(out: Path, base_run: Path, adapted: Family, trainer: Trainer, config: TrainConfig, lora: LoRASettings,
+             settings: dict[str, Any]) -> dict[str, Any]:
+    """The adapter of `adapted` written to `out`; its record, with `settings` (what it trained on, how)."""
+    return write_adapter(out, base_run, lora_state_dict(adapted), {
         "rank": lora.rank, "alpha": lora.alpha, "targets": list(DEFAULT_TARGETS), "steps_trained": trainer.step,
-        "best_val_loss": trainer.best_val_loss, "train": asdict(config),
+        "best_val_loss": trainer.best_val_loss, "train": asdict(config), **settings})
+
+
+def train_adapter(base_net: Family, codec: Codec, base_run: Path, data: Dataset, config: TrainConfig, out: Path,
+                  lora: LoRASettings) -> tuple[Family, Family, dict[str, Any]]:
+    """Train LoRA adapters on a copy of `base_net` (the saved run at `base_run`) on new data, as it was trained;
+    write the adapter to `out`. Returns the adapted network, its weight average and the adapter's record."""
+    if data.kind != codec.kind:
+        raise GenloomError(f"the base model learnt {codec.kind} data; fine-tune it on {codec.kind}, not {data.kind}")
+    trainer = _trained(_adapted_copy(base_net, lora), codec.encode(data.values), config, out)
+    adapter = _written(out, base_run, trainer.ema.module, trainer, config, lora, {
         "data": {"name": data.name, "kind": data.kind, "examples": len(data), "source": data.source}})
     return trainer.family, trainer.ema.module, adapter
+
+
+def train_preference_adapter(base_net: Family, codec: Codec, base_run: Path, pairs: Sequence[PreferencePair],
+                             source: str, config: TrainConfig, out: Path, lora: LoRASettings,
+                             beta: float) -> tuple[Family, Family, dict[str, Any]]:
+    """Train LoRA adapters on a copy of `base_net` by DPO on preference `pairs` (read from `source`), against the
+    unadapted model; write the adapter to `out`. Returns as train_adapter."""
+    checked_value("beta", beta, float, {"above": 0})
+    if not hasattr(base_net, "sequence_log_prob"):
+        raise GenloomError(f"preference tuning adapts autoregressive runs; this run's family is {base_net.name}")
+    examples = [(*codec.preference_example(pair.prompt, pair.chosen),
+                 *codec.preference_example(pair.prompt, pair.rejected)) for pair in pairs]
+    context = base_net.context_length
+    longest = max(len(part) for example in examples for part in example) - 1
+    if context is not None and longest > context:
+        raise GenloomError(f"a preference pair is {longest} tokens (prompt and response); this model's context is "
+                           f"{context}: shorten the pairs")
+    objective = PreferenceTuning(_adapted_copy(base_net, lora), beta)
+    trainer = _trained(objective, PreferenceTuning.encode_pairs(examples), config, out)
+    adapter = _written(out, base_run, trainer.ema.module.policy, trainer, config, lora, {
+        "objective": "dpo", "beta": beta, "preferences": {"source": source, "pairs": len(pairs)}})
+    return trainer.family.policy, trainer.ema.module.policy, adapter

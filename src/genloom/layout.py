@@ -14,7 +14,8 @@ from .errors import GenloomError
 if TYPE_CHECKING:  # annotations only: the pieces themselves live beside each codec, which imports torch
     import torch
 
-KINDS = ("image", "table", "text")  # the one vocabulary of data kinds: Dataset.kind, Layout.kind, codec names
+# the one vocabulary of data kinds: Dataset.kind, Layout.kind, codec names
+KINDS = ("image", "table", "text", "molecule")
 LEGACY_KINDS = {"images": "image", "sequence": "text"}  # as genloom 0.1.0 wrote them into run folders
 SPAN_KINDS = ("continuous", "category", "mode", "missing")
 

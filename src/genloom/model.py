@@ -25,6 +25,7 @@ from .data.image_watermark import Marker
 from .data.domains import is_joined, join_domains
 from .data.fair_balance import balance_request, balanced_rows
 from .data.loaders import load_data
+from .data.preferences import preference_pairs, read_preferences
 from .defaults import budget_of, codec_options_for, family_config, resolve_train_config
 from .errors import GenloomError
 from .families import build_family, family_entry, sample_options
@@ -36,7 +37,7 @@ from .families.latent_paths import path_between, seed_code
 from .families.text_stream import SharedTokens, TextStream, stop_strings
 from .families.watermark import DEFAULT_THRESHOLD, TextWatermark, WatermarkVerdict, watermark_of
 from .files import check_writable
-from .finetune import LoRASettings, check_adapter_base, train_adapter
+from .finetune import OBJECTIVES, LoRASettings, check_adapter_base, train_adapter, train_preference_adapter
 from .options import whole_number
 from .runs.folder import check_save_target, is_own_run, new_record, write_config, write_pages, write_run
 from .runs.resume import starting_point
@@ -522,17 +523,31 @@ class Model:
         model.net, model.ema_net, model.run_dir = run.net, run.ema_net, run.path
         return model
 
-    def finetune(self, data: Any, *, out: str | Path, rank: int = 8, alpha: float = 16.0, steps: int | None = None,
-                 minutes: float | None = None, epochs: float | None = None, **train_options: Any) -> Model:
-        """LoRA fine-tuning on new data; `out` receives only the adapter. Options as for fit."""
+    def finetune(self, data: Any, *, out: str | Path, objective: str = "sft", beta: float = 0.1, rank: int = 8,
+                 alpha: float = 16.0, steps: int | None = None, minutes: float | None = None,
+                 epochs: float | None = None, **train_options: Any) -> Model:
+        """LoRA fine-tuning; `out` receives only the adapter. objective="sft": on new data (anything load_data
+        reads), as the model was trained. objective="dpo": on preference pairs (a .jsonl of {"prompt", "chosen",
+        "rejected"}, or a list of such dicts) by direct preference optimisation, `beta` weighing the preference
+        against staying near the model as it is. Options as for fit."""
         self._fitted()
         out = Path(out)
+        if objective not in OBJECTIVES:
+            raise GenloomError(f"unknown fine-tuning objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
         lora, base = LoRASettings(rank, alpha), None if self.run_dir == self.scratch_dir else self.run_dir
         check_adapter_base(self.ema_net, self.record, base, out, lora)
-        dataset = load_data(data)
-        config = resolve_train_config(self.family_name, dataset.kind, None, budget_of(steps, minutes, epochs),
-                                      train_options)
-        self.net, self.ema_net, adapter = train_adapter(self.ema_net, self.codec, self.run_dir, dataset, config, out, lora)
+        budget = budget_of(steps, minutes, epochs)
+        if objective == "sft":
+            dataset = load_data(data)
+            config = resolve_train_config(self.family_name, dataset.kind, None, budget, train_options)
+            trained = train_adapter(self.ema_net, self.codec, self.run_dir, dataset, config, out, lora)
+        else:
+            pairs, source = ((read_preferences(data), str(Path(data).resolve())) if isinstance(data, (str, Path))
+                             else (preference_pairs(data, "the preference pairs"), "in-memory pairs"))
+            config = resolve_train_config(self.family_name, self.codec.kind, None, budget, train_options)
+            trained = train_preference_adapter(self.ema_net, self.codec, self.run_dir, pairs, source, config, out,
+                                               lora, beta)
+        self.net, self.ema_net, adapter = trained
         self.run_dir, self.record = out, adapted_record(self.record, adapter)
         return self
 

@@ -15,7 +15,9 @@ from genloom.errors import GenloomError
 IMAGES = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 1), dtype=np.uint8)
 ROWS = pd.DataFrame({"x": np.arange(10.0), "colour": list("abcdeabcde")})
 TEXTS = [f"text number {i}\nwith two lines" for i in range(10)]
-SAMPLES = {".npy": IMAGES, ".png": IMAGES, ".csv": ROWS, ".parquet": ROWS, ".txt": TEXTS, ".jsonl": TEXTS}
+MOLECULES = ["C" * (i + 1) + "O" for i in range(10)]
+SAMPLES = {".npy": IMAGES, ".png": IMAGES, ".csv": ROWS, ".parquet": ROWS, ".txt": TEXTS, ".jsonl": TEXTS,
+           ".smi": MOLECULES}
 FILES = sorted(suffix for suffix in WRITERS if suffix != FOLDER)  # the folder of PNGs has tests of its own
 
 
@@ -44,6 +46,7 @@ def test_each_format_reads_back_what_was_written(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), ROWS)
     assert (tmp_path / "s.txt").read_text().rstrip("\n").split("\n\n-----\n\n") == TEXTS
     assert [json.loads(line)["text"] for line in (tmp_path / "s.jsonl").read_text().splitlines()] == TEXTS
+    assert (tmp_path / "s.smi").read_text().splitlines() == MOLECULES
 
 
 @pytest.mark.parametrize("suffix", FILES)

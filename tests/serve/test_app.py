@@ -12,7 +12,9 @@ import shutil
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+from fastapi.testclient import TestClient
 import httpx
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ import pytest
 from PIL import Image
 
 import genloom as gl
+from genloom.serve.app import create_app
 from genloom.serve.catalogue import RunCatalogue
 
 from .conftest import client_of, penguins
@@ -270,3 +273,20 @@ def test_unseeded_requests_that_arrive_together_are_drawn_in_one_pass(live_serve
     assert after["requests"] - before["requests"] == 8 and after["pools"] - before["pools"] < 8
     httpx.post(f"{live_server}/v1/runs/penguins/samples", json={"n": 3, "seed": 2}, timeout=60)
     assert httpx.get(f"{live_server}/healthz").json()["batching"]["samples"]["requests"] == after["requests"]
+
+
+def test_molecule_samples_are_smiles_with_their_provenance(molecule_run):
+    with TestClient(create_app(RunCatalogue([molecule_run]))) as molecules:
+        name = Path(molecule_run).name
+        expected = gl.load(molecule_run).sample(6, seed=2, progress=False)
+        listed = molecules.post(f"/v1/runs/{name}/samples", json={"n": 6, "seed": 2}).json()
+        assert listed["molecules"] == expected and listed["provenance"]["seed"] == 2
+        lines = molecules.post(f"/v1/runs/{name}/samples", json={"n": 6, "seed": 2, "format": "smi"})
+        assert lines.text.splitlines() == expected
+        record = json.loads(lines.headers["genloom-provenance"])
+        assert record["content_sha256"] == hashlib.sha256(lines.content).hexdigest()
+        scores = molecules.post(f"/v1/runs/{name}/score", json={"examples": ["CCO", "c1ccccc1O"]}).json()
+        np.testing.assert_allclose(scores["log_likelihood"], gl.load(molecule_run).log_prob(["CCO", "c1ccccc1O"]),
+                                   atol=1e-3)
+        wrong = molecules.post(f"/v1/runs/{name}/samples", json={"n": 2, "format": "png"})
+        assert wrong.status_code == 400 and "choose json, smi" in wrong.text

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..errors import GenloomError
 from .dataset import Dataset
+from .molecules import MOSES_SUBSET, moses
 
 
 def digits() -> Dataset:
@@ -69,7 +70,11 @@ def diabetes() -> Dataset:
 BUILTINS: dict[str, Callable[[], Dataset]] = {
     "digits": digits, "mnist": lambda: _mnist("train"), "mnist-test": lambda: _mnist("test"),
     "shakespeare": shakespeare, "adult": adult, "diabetes": diabetes,
-    "breast_cancer": lambda: _sklearn_table("breast_cancer"), "wine": lambda: _sklearn_table("wine")}
+    "breast_cancer": lambda: _sklearn_table("breast_cancer"), "wine": lambda: _sklearn_table("wine"),
+    # MOSES (Polykovskiy et al. 2020): 250,000 of its 1,584,663 training molecules, all of them, its test set and
+    # its scaffold test set (molecules whose Bemis-Murcko scaffolds the training set lacks)
+    "moses": lambda: moses("train", MOSES_SUBSET), "moses-full": lambda: moses("train"),
+    "moses-test": lambda: moses("test"), "moses-scaffolds": lambda: moses("test_scaffolds")}
 
 # Built-in data sets with a test split of their own: `evaluate` scores a run trained on one against it.
-HELD_OUT = {"mnist": "mnist-test"}
+HELD_OUT = {"mnist": "mnist-test", "moses": "moses-test", "moses-full": "moses-test"}

@@ -28,6 +28,7 @@ class Codec(ABC):
 
     kind: ClassVar[str]                        # the data kind it encodes (layout.KINDS)
     sample_formats: ClassVar[tuple[str, ...]]  # file types its samples can be written to; the first is the default
+                                               # of `genloom sample`
     preview_count: ClassVar[int] = 64          # samples a run writes during and after training: an 8x8 grid
 
     @abstractmethod
@@ -114,11 +115,17 @@ class Codec(ABC):
         classes or columns."""
         return {}
 
+    def preference_example(self, prompt: str, response: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A prompt and a response as the token ids the autoregressive family scores, and a mask of the ids
+        that belong to the response (those preference tuning weighs)."""
+        raise GenloomError(f"preference tuning applies to text and molecules; this model makes {self.kind} data")
+
 
 CODECS: dict[str, tuple[str, str]] = {
     "image": ("genloom.data.image_codec", "ImageCodec"),
     "table": ("genloom.data.table_codec", "TabularCodec"),
     "text": ("genloom.data.text_codec", "TextCodec"),
+    "molecule": ("genloom.data.molecule_codec", "MoleculeCodec"),
 }
 
 

@@ -14,8 +14,9 @@ from ..layout import KINDS, data_kind
 class Dataset:
     """What `load_data` returns and `Model.fit` takes; the codec turns `values` into tensors."""
 
-    kind: str                             # picks the codec: "image", "table" or "text" (layout.KINDS)
-    values: Any                           # images: uint8 array (N, H, W, C); a table: a DataFrame; text: one str
+    kind: str                             # picks the codec: "image", "table", "text" or "molecule" (layout.KINDS)
+    values: Any                           # images: uint8 array (N, H, W, C); a table: a DataFrame; text: one str;
+                                          # molecules: an object array of SMILES strings
     name: str                             # short name for runs and reports
     labels: np.ndarray | None = None      # int64 class ids, one per example
     class_names: list[str] | None = None
@@ -42,4 +43,5 @@ DESCRIPTIONS: dict[str, Callable[[Dataset], str]] = {
     "image": _images,
     "table": lambda data: f"{len(data):,} rows x {data.values.shape[1]} columns",
     "text": lambda data: f"{len(data):,} characters of text",
+    "molecule": lambda data: f"{len(data):,} molecules",
 }

@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GenloomError, note, warn
+from ..options import whole_number
 from .builtin import BUILTINS
 from .domains import join_domains
 from .dataset import Dataset
 from .images import IMAGE_SUFFIXES, as_uint8_images, parse_image_size, read_image_folder, resize_images
+from .molecules import molecules_dataset, read_smi, smiles_column, with_randomised
 from .pii import anonymise_table, find_personal_columns
 from .tables import check_table, read_metadata, read_table
 from .text import read_jsonl, read_text, read_text_folder
@@ -22,18 +24,21 @@ from .text import read_jsonl, read_text, read_text_folder
 def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
               image_size: int | tuple[int, int] | str | None = None, encoding: str = "utf-8",
               errors: str = "strict", text_field: str = "text", metadata: str | Path | None = None,
-              target: str | None = None, anonymise: bool = False) -> Dataset:
+              target: str | None = None, anonymise: bool = False, randomised_smiles: int = 0) -> Dataset:
     """Load a built-in data set by name, a folder of images or .txt files, a .npy/.npz/.txt/.jsonl/.csv/
-    .parquet file, an image array or a DataFrame. `encoding`, `errors` and `text_field` apply to text;
+    .parquet/.smi file, an image array or a DataFrame. `encoding`, `errors` and `text_field` apply to text;
     `metadata` (a JSON of column kinds, SDV's layout), `target` (the column that evaluation's utility
     score predicts) and `anonymise` (personal data replaced by Faker's values, data/pii.py) to tables. A table
-    with personal data in it is reported."""
+    with personal data in it is reported. Molecules: a .smi file, or a table whose column is named SMILES; each
+    read by RDKit and kept in canonical form, followed by `randomised_smiles` randomised forms of it
+    (augmentation; a run's held-out share may then hold forms of its training molecules)."""
     if isinstance(source, Dataset):  # loaded already; anonymised now if asked
         return _finished(source, None, anonymise) if anonymise else source
     if not isinstance(source, (str, Path, np.ndarray, pd.DataFrame)):
         raise GenloomError(f"load_data takes a built-in name ({', '.join(sorted(BUILTINS))}), a path, an image array "
                            f"or a DataFrame; got {type(source).__name__}")
     size = parse_image_size(image_size)
+    randomised_smiles = whole_number("randomised_smiles", randomised_smiles, 0)
     text_options = {"encoding": encoding, "errors": errors, "text_field": text_field}
     table_options = {"metadata": str(Path(metadata).resolve()) if metadata else None, "target": target,
                      "anonymise": anonymise or None}
@@ -49,6 +54,8 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
     if not path.exists():
         if str(source) in BUILTINS:
             data = BUILTINS[str(source)]()
+            if randomised_smiles:
+                data = _randomised(data, randomised_smiles)
             return _finished(_resized(data, size) if size else data, target, anonymise)
         raise GenloomError(f"no file, folder or built-in data set named '{source}'; "
                            f"built-in ones: {', '.join(sorted(BUILTINS))}")
@@ -60,10 +67,20 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
             raise GenloomError(f"{path}: unsupported file type '{path.suffix}'; "
                                f"use a folder of images or one of {', '.join(sorted(FILE_LOADERS))}")
     data = loader(path, size, **text_options) if loader in TEXT_LOADERS else loader(path, size)
+    if randomised_smiles:
+        data = _randomised(data, randomised_smiles)
     options = {"image": {"image_size": list(size) if size else None}, "text": text_options,
-               "table": table_options}[data.kind]
+               "table": table_options, "molecule": {"randomised_smiles": randomised_smiles or None}}[data.kind]
     data.source = {"source": str(path.resolve()), **options}
     return _finished(data, target, anonymise)
+
+
+def _randomised(data: Dataset, count: int) -> Dataset:
+    """Molecules each followed by `count` randomised SMILES of it; other data refuses the option."""
+    if data.kind != "molecule":
+        raise GenloomError(f"randomised SMILES augment molecules; this is {data.kind} data: leave the option out")
+    return replace(data, values=with_randomised(data.values, count),
+                   source={**data.source, "randomised_smiles": count})
 
 
 def _finished(data: Dataset, target: str | None, anonymise: bool) -> Dataset:
@@ -193,7 +210,19 @@ def _label_ids(labels: np.ndarray, n: int, path: Path) -> tuple[np.ndarray, list
 
 
 def _load_table(path: Path, size) -> Dataset:
-    return Dataset("table", read_table(path), path.stem)
+    """A table, or molecules where it has a SMILES column."""
+    frame = read_table(path)
+    column = smiles_column(list(frame.columns))
+    if column is None:
+        return Dataset("table", frame, path.stem)
+    others = [name for name in frame.columns if name != column]
+    if others:
+        note(f"{path.name}: molecules from its column {column!r}; {', '.join(map(repr, others[:5]))} left out")
+    return molecules_dataset(frame[column].tolist(), path.stem, str(path))
+
+
+def _load_smi(path: Path, size) -> Dataset:
+    return molecules_dataset(read_smi(path), path.stem, str(path))
 
 
 TEXT_LOADERS = (_load_text_file, _load_text_folder, _load_jsonl)
@@ -205,4 +234,5 @@ FILE_LOADERS: dict[str, Callable[..., Dataset]] = {
     ".csv": _load_table,
     ".tsv": _load_table,
     ".parquet": _load_table,
+    ".smi": _load_smi,
 }

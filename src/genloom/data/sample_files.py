@@ -230,6 +230,15 @@ class JsonlWriter(SampleWriter):
             handle.write("".join(json.dumps({"text": text}) + "\n" for text in chunk))
 
 
+class SmilesWriter(SampleWriter):
+    """One SMILES string a line (a .smi file)."""
+
+    def append(self, chunk: list[str]) -> None:
+        with open(self.tmp, "a", encoding="utf-8") as handle:
+            handle.write("".join(smiles + "\n" for smiles in chunk))
+
+
 FOLDER = ""  # the suffix of a path that names a folder
-WRITERS: dict[str, type[SampleWriter]] = {".npy": NpyWriter, ".png": GridWriter, FOLDER: FolderWriter, ".csv": CsvWriter,
-                                          ".parquet": ParquetWriter, ".txt": TextWriter, ".jsonl": JsonlWriter}
+WRITERS: dict[str, type[SampleWriter]] = {
+    ".npy": NpyWriter, ".png": GridWriter, FOLDER: FolderWriter, ".csv": CsvWriter, ".parquet": ParquetWriter,
+    ".txt": TextWriter, ".jsonl": JsonlWriter, ".smi": SmilesWriter}

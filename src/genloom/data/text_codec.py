@@ -105,6 +105,15 @@ class TextCodec(Codec):
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("text models take no labels; give a prompt instead")
 
+    def preference_example(self, prompt: str, response: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The start token, the prompt's tokens and the response's (each encoded alone), the response masked in."""
+        given, answer = self.encode(prompt), self.encode(response)
+        if not len(answer):
+            raise GenloomError(f"an empty response after the prompt {prompt[:40]!r}: a preference compares two texts")
+        ids = torch.cat([torch.tensor([self.layout.start_token]), given, answer])
+        mask = torch.cat([torch.zeros(1 + len(given), dtype=torch.long), torch.ones(len(answer), dtype=torch.long)])
+        return ids, mask
+
     def files(self) -> dict[str, str]:
         """Extra files a run keeps: tokenizer.json for BPE, loadable by HF tokenizers."""
         return {"tokenizer.json": self._bpe.to_str()} if self._bpe is not None else {}

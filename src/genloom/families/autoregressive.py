@@ -80,6 +80,15 @@ class Autoregressive(Family):
         logits = self.net(x[:, :-1])
         return -F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none").sum(1)
 
+    def sequence_log_prob(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B,) the log-likelihood (nats) of the tokens `mask` marks, of sequences as the codec encodes them (text
+        starting with its start token; other examples are given their first token here)."""
+        sequences = self._sequences(x, None)
+        mask = torch.cat([mask.new_zeros(len(x), sequences.shape[1] - x.shape[1]), mask], dim=1)[:, 1:]
+        logits = self.net(sequences[:, :-1])
+        log_probs = -F.cross_entropy(logits.transpose(1, 2).float(), sequences[:, 1:], reduction="none")
+        return (log_probs * mask).sum(1)
+
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         if self.tokens is not None:
             return self.tokens.likelihood_scores(self.log_prob(x, labels))

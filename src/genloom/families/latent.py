@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar, Iterator, Sequence
 import torch
 from torch import nn
 
+from ..data.token_ids import TokenIds
 from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
@@ -213,25 +214,8 @@ class LatentDiffusion(LatentFamily):
         return self.decoder(latents / scale)
 
 
-@dataclass(frozen=True)
-class CodeTokens:
+class CodeTokens(TokenIds):
     """A VQ-VAE's code grid as the autoregressive family's tokens: the code ids themselves, in raster order."""
-
-    length: int
-    vocab_size: int
-
-    def fit(self, x: torch.Tensor) -> None:
-        """Nothing to learn: the codes are the tokens."""
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return x.long()
-
-    def decode(self, tokens: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return tokens
-
-    def allowed(self, vocab_size: int) -> torch.Tensor:
-        """(length, vocab_size): every position is a code, never a class or start token."""
-        return (torch.arange(vocab_size) < self.vocab_size).expand(self.length, vocab_size)
 
     def likelihood_scores(self, log_prob: torch.Tensor) -> dict[str, float]:
         """Bits per code of the grid (not per pixel: the decoder's likelihood is not modelled)."""

@@ -96,7 +96,8 @@ def _table(rows: dict[str, Any]) -> str:
     return f"<table>{cells}</table>"
 
 
-UNITS = {"image": "images", "table": "rows", "text": "characters"}  # what the examples of each kind are
+# what the examples of each kind are
+UNITS = {"image": "images", "table": "rows", "text": "characters", "molecule": "molecules"}
 
 
 def budget_text(train: dict[str, Any]) -> str:

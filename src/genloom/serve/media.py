@@ -62,12 +62,16 @@ def _image_json(images: np.ndarray, provenance: Provenance) -> Body:
     return _json({"images": encoded, "media_type": "image/png"}, provenance)
 
 
-def _table_csv(rows: Any, provenance: Provenance) -> Body:
+def _with_header(content: bytes, media_type: str, provenance: Provenance) -> Body:
+    """A body that is not JSON: its provenance goes in a header, with the digest of its bytes."""
     from ..data.provenance import bytes_digest
 
-    content = rows.to_csv(index=False).encode("utf-8")
     record = json.dumps({**provenance, "content_sha256": bytes_digest(content)})
-    return Body(content, "text/csv; charset=utf-8", {PROVENANCE_HEADER: record})
+    return Body(content, media_type, {PROVENANCE_HEADER: record})
+
+
+def _table_csv(rows: Any, provenance: Provenance) -> Body:
+    return _with_header(rows.to_csv(index=False).encode("utf-8"), "text/csv; charset=utf-8", provenance)
 
 
 def _table_json(rows: Any, provenance: Provenance) -> Body:
@@ -78,13 +82,22 @@ def _text_json(texts: Any, provenance: Provenance) -> Body:
     return _json({"texts": list(texts)}, provenance)
 
 
+def _molecule_json(molecules: Any, provenance: Provenance) -> Body:
+    return _json({"molecules": list(molecules)}, provenance)
+
+
+def _molecule_smi(molecules: Any, provenance: Provenance) -> Body:
+    return _with_header("".join(smiles + "\n" for smiles in molecules).encode("utf-8"), "chemical/x-daylight-smiles",
+                        provenance)
+
+
 def _json(value: dict[str, Any], provenance: Provenance) -> Body:
     from ..data.provenance import with_json_provenance
 
     return Body(json.dumps(with_json_provenance(value, provenance)).encode("utf-8"), "application/json")
 
 
-PROVENANCE_HEADER = "Genloom-Provenance"  # a CSV body's provenance (JSON), its content_sha256 over the body's bytes
+PROVENANCE_HEADER = "Genloom-Provenance"  # a CSV or SMILES body's provenance (JSON), its content_sha256 over its bytes
 
 
 def _read_images(items: list[Any], codec: Any) -> np.ndarray:
@@ -119,6 +132,12 @@ def _read_texts(items: list[Any], codec: Any) -> list[str]:
     return items
 
 
+def _read_molecules(items: list[Any], codec: Any) -> list[str]:
+    if not all(isinstance(item, str) for item in items):
+        raise GenloomError("molecule examples are SMILES strings")
+    return items
+
+
 @dataclass(frozen=True)
 class KindMedia:
     """How samples of one data kind are sent (by format name; the first is the default) and examples read."""
@@ -138,4 +157,5 @@ MEDIA = {
     "image": KindMedia({"png": _image_grid, "zip": _image_zip, "json": _image_json}, _read_images),
     "table": KindMedia({"csv": _table_csv, "json": _table_json}, _read_rows),
     "text": KindMedia({"json": _text_json}, _read_texts),
+    "molecule": KindMedia({"json": _molecule_json, "smi": _molecule_smi}, _read_molecules),
 }

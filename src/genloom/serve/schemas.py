@@ -32,7 +32,8 @@ class SampleRequest(Strict):
     top_p: float | None = Field(None, description="autoregressive: nucleus sampling mass")
     repetition_penalty: float | None = Field(None, description="autoregressive: above 1 discourages repeats")
     format: str | None = Field(None, description="images: png (a grid), zip or json (base64 PNGs); tables: csv or "
-                                                 "json; text: json. Default: the first")
+                                                 "json; text: json; molecules: json or smi (SMILES, one a "
+                                                 "line). Default: the first")
     watermark: bool | None = Field(None, description="images of 64x64 and more carry an invisible watermark unless "
                                                      "false; true: an error for smaller ones")
 
