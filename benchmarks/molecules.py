@@ -68,17 +68,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--temperature", type=float, default=0.8, help="the second row's sampling temperature")
     parser.add_argument("--options", default="{}", help="JSON: family and training options for the fit")
+    parser.add_argument("--keep", type=Path, help="keep the trained run in this folder (default: a temporary one)")
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.samples = 1.0, 1000
     torch.set_num_threads(args.threads)
     options = json.loads(args.options)
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.keep or Path(scratch)
         log(f"training the default molecule model on moses for {args.minutes:g} minutes ({args.threads} threads)")
         model = gl.Model("autoregressive", **{k: v for k, v in options.items() if k in FAMILY_KEYS})
         started = time.perf_counter()
-        model.fit("moses", minutes=args.minutes, out=Path(folder) / "run", progress=False,
+        model.fit("moses", minutes=args.minutes, out=folder / "run", progress=False,
                   **{k: v for k, v in options.items() if k not in FAMILY_KEYS})
         fit_seconds = time.perf_counter() - started
         record = model.record
