@@ -131,8 +131,9 @@ def test_molecule_evaluation_scores_samples_against_held_out_molecules(molecule_
     assert "evaluation: validity" in report and report.count("data:image/png;base64") >= 3  # samples and both figures
 
 
-def test_molecules_the_run_never_saw_are_scored_without_its_likelihood(molecule_run, capsys):
-    scores = gl.evaluate(molecule_run, "moses-scaffolds", samples=20, save=False)
-    assert "validity" in scores and "novelty" in scores
-    if "nll_per_molecule" not in scores:  # the scaffold set holds tokens 2,000 training molecules lack
-        assert "no held-out likelihood" in capsys.readouterr().err
+def test_molecules_the_run_never_saw_are_scored_without_its_likelihood(molecule_run, tmp_path, capsys):
+    iodides = tmp_path / "iodides.smi"  # MOSES holds no iodine: a token the run never saw
+    iodides.write_text("CCI\nIc1ccccc1\nCC(I)CO\n", encoding="utf-8")
+    scores = gl.evaluate(molecule_run, iodides, samples=20, save=False)
+    assert "validity" in scores and "novelty" in scores and "nll_per_molecule" not in scores
+    assert "no held-out likelihood ('CCI' holds tokens the model never saw: I" in capsys.readouterr().err

@@ -178,25 +178,26 @@ def _encoded_parts(model: Model, data: Dataset, fraction: float | None) -> tuple
     return ((x, labels), None) if fraction is None else split_validation(x, labels, fraction)
 
 
-def _molecule_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
-    """The molecules themselves (metrics read SMILES), split by the indices fit used."""
+def _raw_parts(examples: Any, fraction: float | None, take: Callable[[Any, Any], Any]) -> tuple[tuple, tuple | None]:
+    """Examples as they are (metrics read them, not their encodings): all of them and None, or with a `fraction`,
+    the parts fit trained on and held out (`take(examples, indices)` picks some)."""
     if fraction is None:
-        return (list(data.values), None), None
-    train, held_out = held_out_indices(len(data), fraction)
+        return (examples, None), None
+    train, held_out = held_out_indices(len(examples), fraction)
     if not len(held_out):
-        return (list(data.values), None), None
-    return (list(data.values[train]), None), (list(data.values[held_out]), None)
+        return (examples, None), None
+    return (take(examples, train), None), (take(examples, held_out), None)
+
+
+def _molecule_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
+    """The molecules' SMILES."""
+    return _raw_parts(data.values, fraction, lambda values, indices: values[indices])
 
 
 def _table_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
-    """A table's rows themselves (metrics read columns, not encodings), split by the indices fit used."""
-    rows = model.codec.checked_frame(data.values).reset_index(drop=True)
-    if fraction is None:
-        return (rows, None), None
-    train, held_out = held_out_indices(len(rows), fraction)
-    if not len(held_out):
-        return (rows, None), None
-    return (rows.iloc[train].reset_index(drop=True), None), (rows.iloc[held_out].reset_index(drop=True), None)
+    """A table's rows."""
+    return _raw_parts(model.codec.checked_frame(data.values).reset_index(drop=True), fraction,
+                      lambda rows, indices: rows.iloc[indices].reset_index(drop=True))
 
 
 EVALUATORS: dict[str, tuple[Callable[..., dict[str, float]], Callable[..., tuple]]] = {
