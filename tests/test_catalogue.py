@@ -798,12 +798,18 @@ MOLECULES = [
         "char, bpe"),
     cli("a text tokenizer for molecules", lambda p: ["train", p.file("m.smi", "CCO\nCCN\n"), "--tokenizer", "bpe",
         "--out", p.out, *TRAIN], "unknown molecule tokenizer 'bpe'; use one of smiles, selfies"),
-    cli("molecules into a table file", lambda p: ["sample", p.molecule, "-n", 3, "-o", p.root / "s.csv"],
-        "cannot write molecule samples to s.csv; use a .smi or .png path"),
+    cli("molecules into a text file", lambda p: ["sample", p.molecule, "-n", 3, "-o", p.root / "s.txt"],
+        "cannot write molecule samples to s.txt; use a .smi or .png or .csv path"),
     cli("too many molecules to draw", lambda p: ["sample", p.molecule, "-n", 500, "-o", p.root / "s.png"],
         "a drawing holds at most 400 molecules; write 500 samples to a .smi file"),
     cli("molecules scored on text", lambda p: ["evaluate", p.copy("molecule"), "--data", p.file("c.txt", "text " * 99)],
         "cannot evaluate a model of molecule data on text data"),
+    cli("a GAN of molecules", lambda p: ["train", p.file("m.smi", "CCO\nc1ccccc1O\n"), "--family", "gan", "--out",
+        p.out, *TRAIN], "a GAN cannot learn molecule data: its discrete tokens give the critic no gradient"),
+    cli("a molecule property RDKit does not provide", lambda p: ["train", p.file("m.smi", "CCO\nc1ccccc1O\n"),
+        "--family", "vae", "--property", "toxicity", "--out", p.out, *TRAIN], "no molecule property 'toxicity'"),
+    cli("a property head on an autoregressive molecule model", lambda p: ["train", p.file("m.smi", "CCO\n"),
+        "--property", "QED", "--out", p.out, *TRAIN], "unknown option"),
     cli("a molecule watermark", lambda p: ["sample", p.molecule, "-n", 3, "--watermark", "-o", p.root / "s.smi"],
         "molecule samples carry no invisible watermark"),
 ]
@@ -825,6 +831,15 @@ PREFERENCES = [
         p.out, *TRAIN], "name the data to fine-tune on, or (molecules) --reward PROPERTY"),
     cli("a property reward of text", lambda p: ["finetune", p.text, "--reward", "QED", "--out", p.out, *TRAIN],
         "a reward by name is a molecule property; this model makes text data"),
+    cli("a reward tuned by sft", lambda p: ["finetune", p.molecule, "--reward", "QED", "--objective", "sft", "--out",
+        p.out, *TRAIN], "--reward tunes by ppo or dpo: drop --objective sft"),
+    cli("PPO of an image model", lambda p: ["finetune", p.image, p.file("prefs.jsonl", '{"chosen": "b", "rejected": '
+        '"c"}\n'), "--objective", "ppo", "--out", p.out, *TRAIN], "fine-tuning supports autoregressive runs"),
+    cli("a PPO round of one sample", lambda p: ["finetune", p.molecule, "--reward", "QED", "--rollouts", 1, "--out",
+        p.out, *TRAIN], "rollouts must be"),
+    cli("a PPO prompt longer than the context", lambda p: ["finetune", p.text, p.file("prefs.jsonl",
+        '{"prompt": "' + "A" * 40 + '", "chosen": "b", "rejected": "c"}\n'), "--objective", "ppo", "--out", p.out,
+        *TRAIN], "response tokens make"),
 ]
 
 CLI_CASES = (DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY

@@ -313,10 +313,25 @@ def test_finetune_by_preferences_and_toward_a_molecule_property(text_run, molecu
                        "--quiet")
     assert tuned.returncode == 0, tuned.stderr
     assert "by DPO on 8 preference pairs" in tuned.stdout
-    toward = in_process("finetune", molecule_run, "--reward", "QED", "--pairs", 100, "--steps", 2, "--out",
-                        tmp_path / "qed", "--quiet")
+    toward = in_process("finetune", molecule_run, "--reward", "QED", "--pairs", 100, "--steps", 2, "--objective",
+                        "dpo", "--out", tmp_path / "qed", "--quiet")
     assert toward.returncode == 0, toward.stderr
     assert json.loads((tmp_path / "qed" / "adapter.json").read_text())["objective"] == "dpo"
+
+
+def test_finetune_by_ppo_on_preferences_and_toward_a_molecule_property(text_run, molecule_run, tmp_path):
+    pairs = tmp_path / "prefs.jsonl"
+    pairs.write_text('{"prompt": "ROMEO:", "chosen": " Good night", "rejected": " qz"}\n' * 8, encoding="utf-8")
+    tuned = in_process("finetune", text_run, pairs, "--objective", "ppo", "--out", tmp_path / "ppo", "--steps", 5,
+                       "--rounds", 2, "--rollouts", 8, "--response-tokens", 8, "--quiet")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "by PPO toward a reward model learnt from 8 preference pairs (2 rounds; last round's mean reward" in \
+        tuned.stdout
+    assert json.loads((tmp_path / "ppo" / "adapter.json").read_text())["ppo"]["rollouts"] == 8
+    toward = in_process("finetune", molecule_run, "--reward", "QED", "--rounds", 2, "--rollouts", 8, "--out",
+                        tmp_path / "qed", "--quiet")
+    assert toward.returncode == 0, toward.stderr
+    assert "by PPO toward QED (2 rounds" in toward.stdout
 
 
 def gl_text():
@@ -525,3 +540,28 @@ def test_augment_writes_the_balanced_table_and_says_how_made_rows_are_marked(tmp
     assert "(the column 'synthetic' marks the rows made: drop it to use them alike)" in result.stdout
     written = pd.read_csv(tmp_path / "a.csv")
     assert (written["label"].value_counts() == 90).all() and written["synthetic"].sum() == 80
+
+
+def test_a_molecule_vae_with_a_property_designs_molecules_into_a_table(tmp_path):
+    molecules = tmp_path / "mols.smi"
+    molecules.write_text("".join(f"{smiles}\n" for smiles in gl_data("moses-test")[:600]), encoding="utf-8")
+    trained = in_process("train", molecules, "--family", "vae", "--property", "weight", "--width", 8, "--steps", 200,
+                         "--quiet", "--out", tmp_path / "run")
+    assert trained.returncode == 0, trained.stderr
+    result = in_process("optimize", tmp_path / "run", "--maximize", "weight", "-n", 5, "-o", tmp_path / "d.csv")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"designed 5 rows toward a higher 'weight' \(RDKit's value: mean [\d.]+, best [\d.]+\)",
+                     result.stdout)
+    designed = pd.read_csv(tmp_path / "d.csv")
+    assert list(designed.columns) == ["smiles", "weight", "weight (the model's estimate)"] and len(designed) == 5
+    assert len(gl_data_read(tmp_path / "d.csv")) == 5  # a molecule table load_data reads back
+
+
+def gl_data(name):
+    import genloom as gl
+    return gl.load_data(name).values
+
+
+def gl_data_read(path):
+    import genloom as gl
+    return gl.load_data(path).values

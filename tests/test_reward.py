@@ -34,7 +34,7 @@ def test_a_reward_function_tunes_text_toward_it(text_run, tmp_path):
     def vowels(text):
         return sum(text.count(vowel) for vowel in "aeiou") / max(len(text), 1)
 
-    tuned = gl.finetune_reward(base, vowels, out=tmp_path / "tuned", pairs=48, steps=40, lr=1e-2, beta=0.5, rank=4,
+    tuned = gl.finetune_reward(base, vowels, out=tmp_path / "tuned", objective="dpo", pairs=48, steps=40, lr=1e-2, beta=0.5, rank=4,
                                **QUIET)
     adapter = json.loads((tmp_path / "tuned" / "adapter.json").read_text())
     assert adapter["objective"] == "dpo" and 0 < adapter["preferences"]["pairs"] <= 48
@@ -44,11 +44,11 @@ def test_a_reward_function_tunes_text_toward_it(text_run, tmp_path):
 
 
 def test_a_molecule_property_by_name(molecule_run, text_run, tmp_path):
-    tuned = gl.finetune_reward(molecule_run, "QED", out=tmp_path / "qed", pairs=100, steps=2, **QUIET)
+    tuned = gl.finetune_reward(molecule_run, "QED", out=tmp_path / "qed", objective="dpo", pairs=100, steps=2, **QUIET)
     assert json.loads((tmp_path / "qed" / "adapter.json").read_text())["preferences"]["pairs"] > 0
     assert len(tuned.sample(3, progress=False)) == 3
     with pytest.raises(gl.GenloomError, match="a reward by name is a molecule property; this model makes text data"):
         gl.finetune_reward(text_run, "QED", out=tmp_path / "x")
     with pytest.raises(gl.GenloomError, match="every pair of samples scored alike"):
-        gl.finetune_reward(text_run, lambda text: 1.0, out=tmp_path / "y", pairs=4)
+        gl.finetune_reward(text_run, lambda text: 1.0, out=tmp_path / "y", objective="dpo", pairs=4)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

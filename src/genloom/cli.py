@@ -19,7 +19,7 @@ from . import __version__
 from .choice import AUTO
 from .errors import GenloomError
 from .families import CATALOG
-from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS
+from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, PPOSettings
 from .families.watermark import DEFAULT_THRESHOLD
 from .options import field_type
 from .train.config import TrainConfig
@@ -31,6 +31,7 @@ TRAIN_FLAGS = ("batch_size", "grad_accum", "optimizer", "lr", "muon_lr", "weight
                "warmup_steps", "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches", "patience",
                "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile", "threads")
 PRIVACY_FLAGS = ("dp_epsilon", "dp_delta", "dp_max_grad_norm")  # train only: fine-tuning is not private
+PPO_FLAGS = {field.name for field in fields(PPOSettings)}  # genloom finetune --objective ppo
 DEVICES = "auto, cpu or cuda (a GPU: cuda:1)"
 
 
@@ -267,6 +268,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"saved in {Path(args.run) / 'config.json'} and {Path(args.run) / 'report.html'}")
 
 
+def _tuned_how(adapter: dict[str, Any], data_name: str) -> str:
+    """What an adapter was tuned on, for the closing line of genloom finetune."""
+    if adapter.get("objective") == "dpo":
+        return f"by DPO on {adapter['preferences']['pairs']} preference pairs"
+    if adapter.get("objective") == "ppo":
+        reward = adapter["reward"]
+        toward = (f"a reward model learnt from {reward['reward_model']['pairs']} preference pairs"
+                  if "reward_model" in reward else f"{reward.get('property') or reward.get('function')}")
+        last = adapter["history"][-1]
+        return (f"by PPO toward {toward} ({len(adapter['history'])} rounds; last round's mean reward "
+                f"{last['reward']:.3f}, KL to the base {last['kl']:.2f} nats)")
+    return f"on {data_name}"
+
+
 def cmd_finetune(args: argparse.Namespace) -> None:
     from .data.loaders import load_data
     from .finetune import LoRASettings, check_adapter_base
@@ -275,24 +290,27 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     if (args.data is None) == (args.reward is None):
         raise GenloomError("name the data to fine-tune on, or (molecules) --reward PROPERTY to tune toward; one of "
                            "them")
+    objective = args.objective or ("ppo" if args.reward is not None else "sft")
+    if args.reward is not None and objective == "sft":
+        raise GenloomError("--reward tunes by ppo or dpo: drop --objective sft, or give data instead of --reward")
     model = load(args.run, device=args.device)
     lora = LoRASettings(args.rank, args.alpha)
     check_adapter_base(model.ema_net, model.record, model.run_dir, Path(args.out), lora)  # before the data is read
-    options = {"out": args.out, "beta": args.beta, "rank": args.rank, "alpha": args.alpha, "steps": args.steps,
-               "minutes": args.minutes, "epochs": args.epochs, "device": args.device, "progress": not args.quiet,
-               **_given(args, set(TRAIN_FLAGS))}
+    options = {"out": args.out, "objective": objective, "beta": args.beta, "rank": args.rank, "alpha": args.alpha,
+               "steps": args.steps, "minutes": args.minutes, "epochs": args.epochs, "device": args.device,
+               "progress": not args.quiet, "ppo": _given(args, PPO_FLAGS), **_given(args, set(TRAIN_FLAGS))}
+    data_name = ""
     if args.reward is not None:
         from .reward import finetune_reward
 
         finetune_reward(model, args.reward, pairs=args.pairs, **options)
     else:
-        data = (load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field)
-                if args.objective == "sft" else args.data)
-        model.finetune(data, objective=args.objective, **options)
-    trained = (f"on {data.name}" if model.record["adapter"].get("objective") is None
-               else f"by DPO on {model.record['adapter']['preferences']['pairs']} preference pairs")
-    print(f"fine-tuned {args.run} {trained} with LoRA rank {args.rank}; adapter written to {args.out}/ "
-          f"(use it like a run: genloom sample {args.out})")
+        data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field) \
+            if objective == "sft" else args.data
+        data_name = getattr(data, "name", "")
+        model.finetune(data, **options)
+    print(f"fine-tuned {args.run} {_tuned_how(model.record['adapter'], data_name)} with LoRA rank {args.rank}; "
+          f"adapter written to {args.out}/ (use it like a run: genloom sample {args.out})")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -452,14 +470,16 @@ def cmd_optimize(args: argparse.Namespace) -> None:
     if (args.maximize is None) == (args.minimize is None):
         raise GenloomError("name the property to design toward: --maximize COLUMN or --minimize COLUMN (one of them)")
     model = load(args.run, device=args.device)
-    output = _check_output(args.output or f"designed{model.codec.sample_formats[0]}")
+    output = _check_output(args.output or "designed.csv")
     column = args.maximize or args.minimize
     designed = model.optimize(column, maximize=args.maximize is not None, n=args.n, prior_weight=args.prior_weight,
                               steps=args.steps, seed=args.seed)
     model.codec.save_samples(designed, output, model.provenance(seed=args.seed, optimized=column))
     values = designed[column]
-    print(f"designed {len(designed)} rows toward a {'higher' if args.maximize else 'lower'} {column!r} (the model's "
-          f"own estimate: mean {values.mean():.4g}, best {values.iloc[0]:.4g}); written to {output}")
+    unvalued = f"; {values.isna().sum()} without one (not a molecule)" if values.isna().any() else ""
+    print(f"designed {len(designed)} rows toward a {'higher' if args.maximize else 'lower'} {column!r} "
+          f"({model.codec.design_values}: mean {values.mean():.4g}, best {values.iloc[0]:.4g}{unvalued}); written to "
+          f"{output}")
 
 
 def cmd_anomaly_fit(args: argparse.Namespace) -> None:
@@ -712,19 +732,24 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--quiet", action="store_true", help="accepted for symmetry: generate shows no progress bar")
     generate.set_defaults(func=cmd_generate)
 
-    finetune = commands.add_parser("finetune", help="LoRA-fine-tune a trained text or molecule run on new data or "
-                                   "on preference pairs (DPO); saves only the adapter")
+    finetune = commands.add_parser("finetune", help="LoRA-fine-tune a trained text or molecule run on new data, on "
+                                   "preference pairs (DPO, or PPO against a reward model learnt from them) or toward "
+                                   "a molecule property (PPO); saves only the adapter")
     finetune.add_argument("run", help="the trained autoregressive run to adapt")
-    finetune.add_argument("data", nargs="?", help="the new data; with --objective dpo, a .jsonl of {\"prompt\", "
-                          "\"chosen\", \"rejected\"} objects")
+    finetune.add_argument("data", nargs="?", help="the new data; with --objective dpo or ppo, a .jsonl of "
+                          "{\"prompt\", \"chosen\", \"rejected\"} objects")
     finetune.add_argument("--out", required=True, help="folder for the adapter")
-    finetune.add_argument("--objective", choices=["sft", "dpo"], default="sft", help="sft: the next-token loss on "
-                          "the new data (default); dpo: direct preference optimisation on preference pairs")
+    finetune.add_argument("--objective", choices=["sft", "dpo", "ppo"], help="sft: the next-token loss on the new "
+                          "data (the default with data); dpo: direct preference optimisation on preference pairs; "
+                          "ppo: a reward model learnt from the pairs (for --steps), then PPO toward it after their "
+                          "prompts (the default with --reward)")
     finetune.add_argument("--beta", type=float, default=0.1, help="dpo: how far the preference may pull the model "
                           "from where it started (larger: less far; default: 0.1)")
     finetune.add_argument("--reward", metavar="PROPERTY", help="molecules: instead of data, tune toward a higher "
-                          "RDKit property (QED, logP, SA, weight) by DPO on pairs of the run's own samples")
-    finetune.add_argument("--pairs", type=int, default=256, help="--reward: sample pairs scored (default: 256)")
+                          "RDKit property (QED, logP, SA, weight), by PPO on the run's samples as it learns (or "
+                          "--objective dpo: on pairs of the base run's samples)")
+    finetune.add_argument("--pairs", type=int, default=256, help="--reward with dpo: sample pairs scored (default: "
+                          "256)")
     finetune.add_argument("--rank", type=int, default=8, help="LoRA rank (default: 8)")
     finetune.add_argument("--alpha", type=float, default=16.0, help="LoRA scale alpha (default: 16)")
     finetune.add_argument("--steps", type=int, help="updates of the adapters (default: 2000)")
@@ -734,6 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--device", default="auto", help=f"{DEVICES} (default: auto)")
     finetune.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_option_flags(finetune, {"train": TrainConfig}, set(TRAIN_FLAGS), "training")
+    _add_option_flags(finetune, {"ppo": PPOSettings}, PPO_FLAGS, "PPO")
     finetune.set_defaults(func=cmd_finetune)
 
     evaluate = commands.add_parser("evaluate", help="score a run with the metrics of its data kind")

@@ -80,6 +80,7 @@ class Reconstruction(Protocol):
     """A decoder's likelihood of the data and the activation that makes a generator's output data."""
 
     discrete: bool                   # a probability (bits per dimension mean something), not a density
+    adversarial: bool                # `activate` makes a generator's output data, which a critic can judge
     scale_shape: tuple[int, ...]     # shape of the learnt log-scale
 
     def log_prob(self, x: torch.Tensor, output: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor: ...

@@ -30,7 +30,7 @@ from .defaults import budget_of, codec_options_for, family_config, resolve_train
 from .errors import GenloomError
 from .families import build_family, family_entry, sample_options
 from .families.base import Family
-from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, TokenSampling
+from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, PPOSettings, TokenSampling
 from .families.drawing import (SAMPLE_BATCH, check_memory, check_shard, draw, draw_chunks, label_tensor,
                                latent_tensor, progress_bar, shard_rows)
 from .families.latent_paths import path_between, seed_code
@@ -38,6 +38,8 @@ from .families.text_stream import SharedTokens, TextStream, stop_strings
 from .families.watermark import DEFAULT_THRESHOLD, TextWatermark, WatermarkVerdict, watermark_of
 from .files import check_writable
 from .finetune import OBJECTIVES, LoRASettings, check_adapter_base, train_adapter, train_preference_adapter
+from .finetune.ppo import (SequenceReward, check_prompts, reward_model_reward, train_ppo_adapter,
+                           train_reward_model)
 from .options import whole_number
 from .runs.folder import check_save_target, is_own_run, new_record, write_config, write_pages, write_run
 from .runs.resume import starting_point
@@ -435,9 +437,10 @@ class Model:
 
     def optimize(self, property: str | None = None, *, maximize: bool = True, n: int = 20,
                  prior_weight: float = DESIGN_PRIOR_WEIGHT, steps: int = DESIGN_STEPS, seed: int = 0) -> Any:
-        """n rows designed toward a higher property (lower with maximize=False), best first: codes of a VAE trained
-        with property='COLUMN', drawn by `steps` of Langevin dynamics from its prior tilted toward the property
-        head's prediction, then decoded. A larger prior_weight keeps them nearer the prior, where rows look like
+        """n rows (or molecules) designed toward a higher property (lower with maximize=False), best first: codes of
+        a VAE trained with property='COLUMN' (molecules: an RDKit property), drawn by `steps` of Langevin dynamics
+        from its prior tilted toward the property head's prediction, then decoded (molecules: a table of SMILES,
+        RDKit's value and the head's estimate). A larger prior_weight keeps them nearer the prior, where rows look like
         the training rows; a smaller one pushes the property further."""
         design = self._fitted().tool("design")
         trained = self.ema_net.config.property
@@ -449,8 +452,8 @@ class Model:
         n, steps = whole_number("n", n), whole_number("steps", steps)
         if isinstance(prior_weight, bool) or not isinstance(prior_weight, (int, float)) or not prior_weight >= 0:
             raise GenloomError(f"prior_weight must be a number of 0 or more; got {prior_weight!r}")
-        rows = self.codec.decode(design(n, bool(maximize), float(prior_weight), steps,
-                                        torch.Generator().manual_seed(seed)))
+        rows = self.codec.designed(design(n, bool(maximize), float(prior_weight), steps,
+                                          torch.Generator().manual_seed(seed)))
         return rows.sort_values(trained, ascending=not maximize, kind="stable").reset_index(drop=True)
 
     def translate_to(self, path: str | Path, images: Any, *, to: str | int = "B", progress: bool = True) -> Path:
@@ -525,31 +528,60 @@ class Model:
 
     def finetune(self, data: Any, *, out: str | Path, objective: str = "sft", beta: float = 0.1, rank: int = 8,
                  alpha: float = 16.0, steps: int | None = None, minutes: float | None = None,
-                 epochs: float | None = None, **train_options: Any) -> Model:
+                 epochs: float | None = None, ppo: Mapping[str, Any] | None = None, **train_options: Any) -> Model:
         """LoRA fine-tuning; `out` receives only the adapter. objective="sft": on new data (anything load_data
         reads), as the model was trained. objective="dpo": on preference pairs (a .jsonl of {"prompt", "chosen",
         "rejected"}, or a list of such dicts) by direct preference optimisation, `beta` weighing the preference
-        against staying near the model as it is. Options as for fit."""
-        self._fitted()
-        out = Path(out)
+        against staying near the model as it is. objective="ppo": on the same pairs, a reward model learnt from
+        them (for steps, minutes or epochs), then PPO toward it after the pairs' prompts; `ppo`: PPO's settings
+        (rounds, rollouts, kl_coef, ...: PPOSettings). Options as for fit."""
+        out, lora = self._adapter_target(out, rank, alpha)
         if objective not in OBJECTIVES:
             raise GenloomError(f"unknown fine-tuning objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
-        lora, base = LoRASettings(rank, alpha), None if self.run_dir == self.scratch_dir else self.run_dir
-        check_adapter_base(self.ema_net, self.record, base, out, lora)
-        budget = budget_of(steps, minutes, epochs)
+        settings = PPOSettings.from_options(dict(ppo or {}), "PPO option")
+        config = resolve_train_config(self.family_name, self.codec.kind, None, budget_of(steps, minutes, epochs),
+                                      train_options)
         if objective == "sft":
-            dataset = load_data(data)
-            config = resolve_train_config(self.family_name, dataset.kind, None, budget, train_options)
-            trained = train_adapter(self.ema_net, self.codec, self.run_dir, dataset, config, out, lora)
+            trained = train_adapter(self.ema_net, self.codec, self.run_dir, load_data(data), config, out, lora)
         else:
             pairs, source = ((read_preferences(data), str(Path(data).resolve())) if isinstance(data, (str, Path))
                              else (preference_pairs(data, "the preference pairs"), "in-memory pairs"))
-            config = resolve_train_config(self.family_name, self.codec.kind, None, budget, train_options)
-            trained = train_preference_adapter(self.ema_net, self.codec, self.run_dir, pairs, source, config, out,
-                                               lora, beta)
+            if objective == "dpo":
+                trained = train_preference_adapter(self.ema_net, self.codec, self.run_dir, pairs, source, config,
+                                                   out, lora, beta)
+            else:
+                prompts = list(dict.fromkeys(pair.prompt for pair in pairs))
+                check_prompts(self.ema_net, self.codec, prompts, settings)  # before the reward model trains
+                learnt = train_reward_model(self.ema_net, self.codec, pairs, config, out / "reward-model", lora)
+                trained = train_ppo_adapter(self.ema_net, self.codec, self.run_dir, reward_model_reward(learnt),
+                                            prompts, settings, config, out, lora,
+                                            {"reward_model": {"source": source, "pairs": len(pairs)}})
         self.net, self.ema_net, adapter = trained
         self.run_dir, self.record = out, adapted_record(self.record, adapter)
         return self
+
+    def finetune_ppo(self, reward: SequenceReward, *, out: str | Path, prompts: Sequence[str] = (),
+                     reward_source: Mapping[str, Any], rank: int = 8, alpha: float = 16.0,
+                     ppo: Mapping[str, Any] | None = None, **train_options: Any) -> Model:
+        """LoRA-tune toward `reward` (of each batch of drawn samples: finetune/ppo.py) by PPO, drawing after each
+        of `prompts` in turn (none: unprompted); `reward_source` says in the adapter's record what the reward
+        was. reward.finetune_reward is the way in for a function of one sample."""
+        out, lora = self._adapter_target(out, rank, alpha)
+        settings = PPOSettings.from_options(dict(ppo or {}), "PPO option")
+        config = resolve_train_config(self.family_name, self.codec.kind, None, budget_of(None, None, None),
+                                      train_options)
+        self.net, self.ema_net, adapter = train_ppo_adapter(self.ema_net, self.codec, self.run_dir, reward,
+                                                            list(prompts), settings, config, out, lora,
+                                                            dict(reward_source))
+        self.run_dir, self.record = out, adapted_record(self.record, adapter)
+        return self
+
+    def _adapter_target(self, out: str | Path, rank: int, alpha: float) -> tuple[Path, LoRASettings]:
+        """The adapter's folder and LoRA settings, refused (check_adapter_base) before any data is read."""
+        self._fitted()
+        lora, base = LoRASettings(rank, alpha), None if self.run_dir == self.scratch_dir else self.run_dir
+        check_adapter_base(self.ema_net, self.record, base, Path(out), lora)
+        return Path(out), lora
 
     def to(self, device: str) -> Model:
         """Move the weights to a device ('cpu', 'cuda' or 'auto')."""

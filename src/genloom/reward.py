@@ -1,32 +1,40 @@
 """Reward-guided fine-tuning: a reward (a Python function of one sample, or for molecules the name of an RDKit
-property) scores the model's own samples, the better of each two becomes a preference pair, and DPO tunes a LoRA
-adapter on the pairs: the feedback loop of RLHF with DPO in place of PPO (as rejection-sampling and online DPO
-variants do), so that no value head or reward model has to be trained."""
+property) tunes a LoRA adapter, by PPO on the model's samples as it learns (the loop of RLHF, with the reward in
+place of a learnt reward model: finetune/ppo.py), or by DPO on pairs of the base model's samples, the better of
+each two chosen (as rejection-sampling and offline DPO variants do)."""
 from __future__ import annotations
 
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from .data.molecules import parsed
+import torch
+
+from .data.molecules import molecule_property, parsed
 from .data.preferences import PreferencePair
 from .errors import GenloomError
-from .metrics.molecules import molecule_property
+from .finetune.ppo import Drawn
 from .model import Model, load
 from .options import whole_number
 
 Reward = Callable[[str], float]
 
 
+# What a string that is not a molecule earns when tuning toward a higher property: less than a molecule's value
+# (QED lies in [0, 1]; MOSES' molecules have logP in about [-6, 9], SA in [1, 10], weights of 150 to 500), and near
+# enough that PPO's advantages still tell the molecules apart.
+INVALID_REWARD = {"QED": -1.0, "logP": -10.0, "SA": 0.0, "weight": 0.0}
+
+
 def property_reward(name: str) -> Reward:
-    """A molecule's RDKit property as a reward (logP, SA, QED, weight); a string that is not a molecule gets
-    -1e9, so it is never chosen over one that is."""
+    """A molecule's RDKit property as a reward (logP, SA, QED, weight); a string that is not a molecule earns
+    INVALID_REWARD, below every molecule."""
     function = molecule_property(name)
 
     def reward(smiles: str) -> float:
         molecule = parsed(smiles)
-        return function(molecule) if molecule is not None else -1e9
+        return function(molecule) if molecule is not None else INVALID_REWARD[name]
 
     return reward
 
@@ -54,34 +62,57 @@ def reward_pairs(samples: Sequence[str], rewards: Sequence[float], prompt: str =
             for first, second, a, b in zip(samples[0::2], samples[1::2], rewards[0::2], rewards[1::2]) if a != b]
 
 
-def finetune_reward(model: Model | str | Path, reward: Reward | str, *, out: str | Path,
-                    prompts: Sequence[str] | None = None, pairs: int = 256, max_tokens: int = 128, seed: int = 0,
-                    beta: float = 0.1, **finetune_options: Any) -> Model:
-    """Tune `model` (a text or molecule run) toward a higher `reward` by DPO on `pairs` pairs of its own samples
-    (unprompted, or continuations of each of `prompts`, `max_tokens` long); `reward`: a function of a sample
-    (text, or SMILES) or a molecule property's name ("QED"). The adapter goes to `out`; finetune_options as for
-    Model.finetune (rank, steps, lr, ...)."""
-    if isinstance(model, (str, Path)):
-        model = load(model)
-    pairs = whole_number("pairs", pairs)
+def _resolved(model: Model, reward: Reward | str) -> Reward:
+    """A reward function of one sample: `reward` itself, or the molecule property it names."""
     if isinstance(reward, str):
         if model.codec.kind != "molecule":
             raise GenloomError(f"a reward by name is a molecule property; this model makes {model.codec.kind} data: "
                                "give a function of one sample")
-        reward = property_reward(reward)
-    elif not callable(reward):
+        return property_reward(reward)
+    if not callable(reward):
         raise GenloomError(f"reward must be a function of one sample or a molecule property's name; got "
                            f"{type(reward).__name__}")
-    preferences: list[PreferencePair] = []
-    if prompts:
-        per_prompt = max(1, -(-pairs // len(prompts)))
-        for number, prompt in enumerate(prompts):
-            texts = [model.generate(prompt, max_tokens=max_tokens, seed=seed + 1000 * number + index)
-                     for index in range(2 * per_prompt)]
-            preferences += reward_pairs(texts, scored(texts, reward), prompt)
-    else:
+    return reward
+
+
+def _own_pairs(model: Model, reward: Reward, prompts: Sequence[str] | None, pairs: int, max_tokens: int,
+               seed: int) -> list[PreferencePair]:
+    """`pairs` pairs of the model's samples (continuations of each prompt in turn), the better of each two chosen."""
+    if not prompts:
         samples = model.sample(2 * pairs, seed=seed, progress=False)
-        preferences = reward_pairs(samples, scored(samples, reward))
+        return reward_pairs(samples, scored(samples, reward))
+    preferences: list[PreferencePair] = []
+    per_prompt = max(1, -(-pairs // len(prompts)))
+    for number, prompt in enumerate(prompts):
+        texts = [model.generate(prompt, max_tokens=max_tokens, seed=seed + 1000 * number + index)
+                 for index in range(2 * per_prompt)]
+        preferences += reward_pairs(texts, scored(texts, reward), prompt)
+    return preferences
+
+
+def finetune_reward(model: Model | str | Path, reward: Reward | str, *, out: str | Path, objective: str = "ppo",
+                    prompts: Sequence[str] | None = None, pairs: int = 256, max_tokens: int = 64, seed: int = 0,
+                    beta: float = 0.1, ppo: Mapping[str, Any] | None = None, **finetune_options: Any) -> Model:
+    """Tune `model` (a text or molecule run) toward a higher `reward`: a function of a sample (text, or SMILES)
+    or a molecule property's name ("QED"). The adapter goes to `out`.
+
+    objective="ppo" (default): PPO on the model's own samples as it learns, unprompted or continuations of each
+    of `prompts`, `max_tokens` long; `ppo`: PPO's settings (rounds, rollouts, kl_coef, ...: PPOSettings).
+    objective="dpo": DPO (`beta`) on `pairs` pairs of the base model's samples, the better of each two chosen.
+    finetune_options as for Model.finetune (rank, alpha, and for DPO steps, lr, ...)."""
+    if isinstance(model, (str, Path)):
+        model = load(model)
+    source = {"property": reward} if isinstance(reward, str) else {"function": getattr(reward, "__name__", "?")}
+    reward = _resolved(model, reward)
+    if objective == "ppo":
+        def batch_reward(drawn: Drawn) -> torch.Tensor:
+            return torch.tensor(scored(drawn.texts, reward), dtype=torch.float32)
+
+        return model.finetune_ppo(batch_reward, out=out, prompts=prompts or (), reward_source=source,
+                                  ppo={"response_tokens": max_tokens, **(ppo or {})}, seed=seed, **finetune_options)
+    if objective != "dpo":
+        raise GenloomError(f"unknown reward-tuning objective {objective!r}; use ppo or dpo")
+    preferences = _own_pairs(model, reward, prompts, whole_number("pairs", pairs), max_tokens, seed)
     if not preferences:
         raise GenloomError("every pair of samples scored alike: there is no preference to learn; use a reward "
                            "that tells the samples apart")

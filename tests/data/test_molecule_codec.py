@@ -84,6 +84,27 @@ def test_molecules_are_written_as_smiles_lines_or_drawn(tmp_path):
     assert (pixels[:, :200] < 128).sum() > 50 and (pixels[:, 6 * 200:] < 128).sum() < (pixels[:, :200] < 128).sum()
     with pytest.raises(gl.GenloomError, match=f"a drawing holds at most {MAX_DRAWN} molecules"):
         codec.save_samples(["CCO"] * (MAX_DRAWN + 1), tmp_path / "many.png")
-    with pytest.raises(gl.GenloomError, match=r"cannot write molecule samples to m.csv; use a .smi or .png path"):
-        codec.save_samples(MOLECULES, tmp_path / "m.csv")
-    assert not (tmp_path / "many.png").exists() and not (tmp_path / "m.csv").exists()
+    codec.save_samples(MOLECULES, tmp_path / "m.csv")  # a table with a smiles column, which load_data reads back
+    assert gl.load_data(tmp_path / "m.csv").values.tolist() == [canonical(smiles) for smiles in MOLECULES]
+    with pytest.raises(gl.GenloomError, match=r"cannot write molecule samples to m.txt; use a .smi or .png or .csv "
+                                              r"path"):
+        codec.save_samples(MOLECULES, tmp_path / "m.txt")
+    assert not (tmp_path / "many.png").exists() and not (tmp_path / "m.txt").exists()
+
+
+def test_a_property_follows_the_tokens_scaled_over_the_training_range_and_designs_read_it_back():
+    codec = MoleculeCodec("selfies", property="QED").fit(_data())
+    qed = codec.property_values(MOLECULES)
+    assert codec.property_range == (pytest.approx(qed.min()), pytest.approx(qed.max()))
+    x = codec.encode(MOLECULES)
+    assert x.shape == (len(MOLECULES), codec.length + 1) and codec.layout.property_position == codec.length
+    assert x[qed.argmin(), -1] == pytest.approx(-1) and x[qed.argmax(), -1] == pytest.approx(1)
+    assert torch.equal(x[:, :-1].long(), MoleculeCodec("selfies").fit(_data()).encode(MOLECULES))
+    assert codec.decode(x) == MoleculeCodec("selfies").fit(_data()).decode(x[:, :-1].long())
+    designs = codec.designed(x)
+    np.testing.assert_allclose(designs["QED"], qed)
+    np.testing.assert_allclose(designs["QED (the model's estimate)"], qed, atol=1e-6)  # the slot, scaled back
+    again = MoleculeCodec.from_json(json.loads(json.dumps(codec.to_json())))
+    assert again.property == "QED" and torch.allclose(again.encode(MOLECULES), x)
+    with pytest.raises(gl.GenloomError, match="no molecule property 'toxicity'; properties: logP, SA, QED, weight"):
+        MoleculeCodec(property="toxicity")

@@ -179,8 +179,8 @@ def test_the_encoder_does_not_see_the_property_it_predicts():
 
 
 def test_a_property_head_needs_a_table_column_and_design_needs_the_head():
-    with pytest.raises(GenloomError, match="a property head predicts a numerical table column; this data has no "
-                                           "column 'y'"):
+    with pytest.raises(GenloomError, match="a property head predicts a numerical table column or a molecule property; "
+                                           "this data has no 'y'"):
         _vae(property="y")
     with pytest.raises(GenloomError, match="this VAE has no property head: train it with property='COLUMN'"):
         _vae().design(2, True, 0.2, 5, torch.Generator().manual_seed(0))

@@ -30,6 +30,7 @@ class Codec(ABC):
     sample_formats: ClassVar[tuple[str, ...]]  # file types its samples can be written to; the first is the default
                                                # of `genloom sample`
     preview_count: ClassVar[int] = 64          # samples a run writes during and after training: an 8x8 grid
+    design_values: ClassVar[str] = "the model's own estimate"  # what the property column of `designed` holds
 
     @abstractmethod
     def fit(self, data: Dataset) -> Codec:
@@ -87,6 +88,11 @@ class Codec(ABC):
     @abstractmethod
     def from_json(cls, state: dict[str, Any]) -> Codec:
         """The codec rebuilt from `to_json`'s state."""
+
+    def designed(self, rows: torch.Tensor) -> Any:
+        """Examples designed toward a property (a VAE's property head), as a table with the property's column
+        (`design_values` says what it holds), which Model.optimize sorts them by."""
+        return self.decode(rows)
 
     def label_ids(self, labels: Any) -> np.ndarray:
         """Class names or ids -> int64 ids."""

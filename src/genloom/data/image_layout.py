@@ -40,6 +40,7 @@ class ImageReconstruction:
     """8-bit pixels: a discretised Gaussian around the decoder's output, one scale per channel."""
 
     discrete = True  # a probability, not a density: the ELBO bounds log p(x) and bits per dimension mean something
+    adversarial = True
 
     def __init__(self, shape: tuple[int, ...]):
         self.scale_shape = (shape[0], 1, 1)

@@ -1,11 +1,15 @@
 """The layout of molecules: each one a fixed-length sequence of SMILES or SELFIES tokens, padded with the end
-token, which the autoregressive family takes whole as it takes an image's pixels or a row's columns."""
+token, which the autoregressive family takes whole as it takes an image's pixels or a row's columns, and which a
+VAE decodes position by position (TokenReconstruction). A run that designs toward a property carries the
+molecule's property after its tokens (scaled to [-1, 1]), where a property head reads it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
+from ..errors import GenloomError
 from ..layout import Layout
 from .token_ids import TokenIds
 
@@ -19,11 +23,58 @@ class MoleculeTokens(TokenIds):
         return {"nll_per_molecule": -log_prob.mean().item()}
 
 
+class TokenReconstruction:
+    """A decoder's output (B, length, vocab) as independent categorical distributions over each position's token
+    given the code (the likelihood of the chemical VAE of Gomez-Bombarelli et al. 2018, whose decoder reads the
+    code at every position); a property slot after the tokens, if any, is not reconstructed (the head predicts it)."""
+
+    discrete = True
+    adversarial = False  # a token is a discrete choice a critic's gradient cannot reach
+    scale_shape = (1,)  # no scale: a categorical has none
+
+    def __init__(self, length: int, property_slot: bool):
+        self.length, self.property_slot = length, property_slot
+
+    def log_prob(self, x: torch.Tensor, output: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        tokens = x[:, :self.length].long()
+        return -F.cross_entropy(output.float().transpose(1, 2), tokens, reduction="none").sum(1)
+
+    def _with_slot(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens in the codec's layout: as floats, with an empty property slot where the layout has one."""
+        tokens = tokens.float()
+        return F.pad(tokens, (0, 1)) if self.property_slot else tokens
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        """The likeliest token at each position."""
+        return self._with_slot(output.argmax(-1))
+
+    def sample(self, output: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Each position's token drawn from its distribution."""
+        probabilities = F.softmax(output.float(), dim=-1).flatten(0, 1).cpu()
+        drawn = torch.multinomial(probabilities, 1, generator=generator).view(output.shape[:2])
+        return self._with_slot(drawn.to(output.device))
+
+    def activate(self, output: torch.Tensor, generator: torch.Generator | None = None,
+                 noise: bool = True) -> torch.Tensor:
+        raise GenloomError("tokens are not a generator's output (adversarial is False)")
+
+
 @dataclass(frozen=True)
 class MoleculeLayout(Layout):
-    """(length,) token ids of `vocab_size`; the end token (id 0) closes each molecule and pads it to length."""
+    """(length,) token ids of `vocab_size`, or (length + 1,) with the property after them; the end token (id 0)
+    closes each molecule and pads it to length."""
 
     kind: str = field(default="molecule", init=False)
 
+    @property
+    def length(self) -> int:
+        """Tokens per molecule."""
+        return self.shape[0] - (self.property_position is not None)
+
     def tokens(self, levels: int, bins: int) -> MoleculeTokens:
-        return MoleculeTokens(self.shape[0], self.vocab_size)
+        if self.property_position is not None:
+            raise GenloomError("a property head is the VAE's; train the autoregressive family without a property")
+        return MoleculeTokens(self.length, self.vocab_size)
+
+    def reconstruction(self) -> TokenReconstruction:
+        return TokenReconstruction(self.length, self.property_position is not None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -41,6 +41,37 @@ def canonical(smiles: str) -> str | None:
     """The canonical SMILES of a molecule (one string per molecule, whatever form it was written in), or None."""
     molecule = parsed(smiles)
     return chemistry().MolToSmiles(molecule) if molecule is not None else None
+
+
+def _sa_score(molecule: Mol) -> float:
+    from rdkit.Contrib.SA_Score import sascorer  # RDKit's contribution (Ertl & Schuffenhauer 2009)
+
+    return sascorer.calculateScore(molecule)
+
+
+def _property_functions() -> dict[str, Callable[[Mol], float]]:
+    """What MOSES compares between generated and reference molecules: name -> RDKit's function."""
+    from rdkit.Chem import QED, Crippen, Descriptors
+
+    return {"logP": Crippen.MolLogP, "SA": _sa_score, "QED": QED.qed, "weight": Descriptors.MolWt}
+
+
+PROPERTY_NAMES = ("logP", "SA", "QED", "weight")
+
+
+def molecule_property(name: str) -> Callable[[Mol], float]:
+    """RDKit's function for a property name (logP, SA, QED, weight), or a one-line error naming them; RDKit's
+    warnings while it computes (QED's about lone hydrogens) are kept off the terminal."""
+    functions = _property_functions()
+    if name not in functions:
+        raise GenloomError(f"no molecule property {name!r}; properties: {', '.join(functions)}")
+    from rdkit import rdBase
+
+    def value(molecule: Mol) -> float:
+        with rdBase.BlockLogs():
+            return functions[name](molecule)
+
+    return value
 
 
 def randomised(smiles: str, count: int, rng: np.random.Generator) -> list[str]:

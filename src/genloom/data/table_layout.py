@@ -25,6 +25,7 @@ class TableReconstruction:
     learnt scale per value, and a categorical distribution on each one-hot span."""
 
     discrete = False
+    adversarial = True
 
     def __init__(self, spans: tuple[Span, ...], shape: tuple[int, ...]):
         self.spans, self.scale_shape = spans, shape

@@ -80,13 +80,33 @@ class Autoregressive(Family):
         logits = self.net(x[:, :-1])
         return -F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none").sum(1)
 
-    def sequence_log_prob(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B,) the log-likelihood (nats) of the tokens `mask` marks, of sequences as the codec encodes them (text
-        starting with its start token; other examples are given their first token here)."""
+    def _marked(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sequences as the codec encodes them, given their first token where the codec gives none, and `mask`
+        widened to match (the given token is not marked)."""
         sequences = self._sequences(x, None)
-        mask = torch.cat([mask.new_zeros(len(x), sequences.shape[1] - x.shape[1]), mask], dim=1)[:, 1:]
-        logits = self.net(sequences[:, :-1])
+        return sequences, torch.cat([mask.new_zeros(len(x), sequences.shape[1] - x.shape[1]), mask], dim=1)
+
+    def token_log_probs(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Of sequences as the codec encodes them (text starting with its start token; other examples are given
+        their first token here), for every token after the first: its log-probability (nats), the mask aligned
+        with it, and the hidden state that predicted it (B, T, n_embd), which PPO's value head reads."""
+        sequences, mask = self._marked(x, mask)
+        mask = mask[:, 1:]
+        hidden = self.net.features(sequences[:, :-1])
+        logits = self.net.lm_head(hidden)
         log_probs = -F.cross_entropy(logits.transpose(1, 2).float(), sequences[:, 1:], reduction="none")
+        return log_probs, mask, hidden
+
+    def final_hidden(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, n_embd) the hidden state after the last token `mask` marks of each sequence (as token_log_probs
+        takes them), which has read the whole response: what a reward head reads."""
+        sequences, mask = self._marked(x, mask)
+        last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(1)
+        return self.net.features(sequences)[torch.arange(len(x)), last]
+
+    def sequence_log_prob(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B,) the log-likelihood (nats) of the tokens `mask` marks (token_log_probs' sequences)."""
+        log_probs, mask, _ = self.token_log_probs(x, mask)
         return (log_probs * mask).sum(1)
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:

@@ -27,8 +27,9 @@ class VAEConfig(Options):
     label_dim: int = option(16, "size of the label embedding (conditional)", min=1)
     importance_samples: int = option(16, "codes per example in log_prob's importance-weighted bound (1: the ELBO); "
                                      "default 1 on images", min=1)
-    property: str | None = option(None, "tables: a numerical column a head on the latent learns to predict, "
-                                  "so that `optimize` can design rows that raise or lower it")
+    property: str | None = option(None, "a numerical table column, or a molecule property (QED, logP, SA, weight), "
+                                  "that a head on the latent learns to predict, so that `optimize` can design rows "
+                                  "or molecules that raise or lower it")
     property_weight: float = option(3.0, "weight of the property head's squared error (in standard deviations "
                                     "of the property) against the ELBO's nats", min=0)
 
@@ -218,3 +219,21 @@ class TokenSampling(Options):
     top_k: int | None = option(None, "keep the k most likely tokens", min=1)
     top_p: float = option(1.0, "keep the smallest set whose probability reaches top_p (nucleus)", above=0, max=1)
     repetition_penalty: float = option(1.0, "above 1 discourages tokens already in the text (CTRL)", above=0)
+
+
+@dataclass
+class PPOSettings(Options):
+    """PPO's settings (families/ppo.py): rounds of sampling then updating, as TRL's PPO trainer takes them."""
+
+    rounds: int = option(30, "PPO: rounds of drawing samples, scoring them and updating on them", min=1)
+    rollouts: int = option(64, "PPO: samples drawn and scored per round", min=2)
+    ppo_epochs: int = option(4, "PPO: passes over each round's samples", min=1)
+    minibatch: int = option(16, "PPO: samples per update", min=1)
+    ppo_lr: float = option(1e-3, "PPO: learning rate of the adapters and the value head", above=0)
+    kl_coef: float = option(0.05, "PPO: per-token penalty on log p_tuned - log p_base, which keeps the tuned "
+                            "model near the base", min=0)
+    clip_range: float = option(0.2, "PPO: how far one round may move each token's probability ratio (and "
+                               "the values)", above=0)
+    gae_lambda: float = option(0.95, "PPO: GAE's lambda (1: the whole return; 0: one step)", min=0, max=1)
+    value_coef: float = option(0.5, "PPO: weight of the value head's error", min=0)
+    response_tokens: int = option(64, "PPO on text: tokens of each sampled continuation", min=1)

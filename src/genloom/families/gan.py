@@ -71,6 +71,10 @@ class GAN(Family):
 
     def __init__(self, layout: Layout, config: GANConfig):
         super().__init__(layout, config)
+        self.output = layout.reconstruction()  # its activation: tanh for images; Gumbel-softmax spans for tables
+        if not self.output.adversarial:
+            raise GenloomError(f"a GAN cannot learn {layout.kind} data: its discrete tokens give the critic no "
+                               "gradient to pass back; use the autoregressive or vae family")
         self.pac = config.pac
         self.categories = layout.category_conditions() if config.category_conditions else None
         condition_width = self.categories.width if self.categories is not None else 0
@@ -79,7 +83,6 @@ class GAN(Family):
         self.generator = build_backbone(self.generator_role, layout, config.latent_dim, width=config.width,
                                         cond_dim=cond_dim, **self.generator_options(config))
         self.discriminator = Discriminator(layout, config, self.pac, condition_width)
-        self.output = layout.reconstruction()  # its activation: tanh for images; Gumbel-softmax spans for tables
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         generator = [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]

@@ -41,8 +41,8 @@ class VAE(Family):
         if config.property is None:
             return None
         if layout.property_position is None:
-            raise GenloomError(f"a property head predicts a numerical table column; this data has no column "
-                               f"{config.property!r}: drop the property option, or train on a table with it")
+            raise GenloomError(f"a property head predicts a numerical table column or a molecule property; this data "
+                               f"has no {config.property!r}: drop the property option, or train on data with it")
         hidden = 2 * config.width
         return nn.Sequential(nn.Linear(config.latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
                              nn.Linear(hidden, 1))

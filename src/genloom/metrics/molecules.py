@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
-from ..data.molecules import chemistry, parsed, structural_filters
-from ..errors import GenloomError, note
+from ..data.molecules import PROPERTY_NAMES, chemistry, molecule_property, parsed, structural_filters
+from ..errors import note
 from .report import new_figure, save_figure
 
 if TYPE_CHECKING:
@@ -27,30 +27,6 @@ FINGERPRINT_BITS = 1024     # Morgan fingerprints of radius 2 (ECFP4), as MOSES'
 REFERENCE_MOLECULES = 10_000  # reference molecules the distances are measured against (a seeded draw, if more)
 ALLOWED_ATOMS = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}  # MOSES' filters: the atoms of drug-like molecules
 LARGEST_RING = 7            # and rings of at most 7 atoms
-
-
-def _sa_score(molecule: Mol) -> float:
-    from rdkit.Contrib.SA_Score import sascorer  # RDKit's contribution (Ertl & Schuffenhauer 2009)
-
-    return sascorer.calculateScore(molecule)
-
-
-def _property_functions() -> dict[str, Callable[[Mol], float]]:
-    """What MOSES compares between generated and reference molecules: name -> RDKit's function."""
-    from rdkit.Chem import QED, Crippen, Descriptors
-
-    return {"logP": Crippen.MolLogP, "SA": _sa_score, "QED": QED.qed, "weight": Descriptors.MolWt}
-
-
-PROPERTY_NAMES = ("logP", "SA", "QED", "weight")
-
-
-def molecule_property(name: str) -> Callable[[Mol], float]:
-    """RDKit's function for a property name (logP, SA, QED, weight), or a one-line error naming them."""
-    functions = _property_functions()
-    if name not in functions:
-        raise GenloomError(f"no molecule property {name!r}; properties: {', '.join(functions)}")
-    return functions[name]
 
 
 @dataclass

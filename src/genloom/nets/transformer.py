@@ -157,6 +157,11 @@ class Transformer(nn.Module):
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits for every position; with a cache, `idx` follows the tokens it holds, and it takes theirs."""
+        return self.lm_head(self.features(idx, cache))
+
+    def features(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """The final hidden state at every position (B, T, n_embd), from which the logits are read (and a value
+        head reads its estimate, in PPO)."""
         start = cache.length if cache is not None else 0
         length = idx.shape[1]
         if start + length > self.block_size:
@@ -172,4 +177,4 @@ class Transformer(nn.Module):
             x = block(x, rotary, cache, i)
         if cache is not None:
             cache.length += length
-        return self.lm_head(self.ln_f(x))
+        return self.ln_f(x)

@@ -1,5 +1,6 @@
-"""LoRA fine-tuning of a trained network, on new data as it was trained (`sft`) or on preference pairs by DPO
-(`dpo`): the base weights stay frozen, and the run folder written holds only the adapter (runs/adapter.py)."""
+"""LoRA fine-tuning of a trained network, on new data as it was trained (`sft`), on preference pairs by DPO
+(`dpo`), or toward a reward by PPO (`ppo`, finetune/ppo.py): the base weights stay frozen, and the run folder
+written holds only the adapter (runs/adapter.py)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -8,25 +9,27 @@ from typing import Any, Sequence
 
 import torch
 
-from .data.codec import Codec
-from .data.dataset import Dataset
-from .data.preferences import PreferencePair
-from .errors import GenloomError
-from .families.base import Family
-from .families.preference import PreferenceTuning
-from .files import check_writable
-from .options import checked_value, whole_number
-from .nets.lora import DEFAULT_TARGETS, add_lora, has_lora_targets, lora_state_dict
-from .runs.adapter import write_adapter
-from .runs.record import CONFIG_FILE
-from .runs.resume import check_free_folder
-from .train.batches import split_validation
-from .train.config import TrainConfig
-from .train.device import resolve_device
-from .train.loop import BEST_FILE, STATE_FILE, Trainer
+from ..data.codec import Codec
+from ..data.dataset import Dataset
+from ..data.preferences import PreferencePair
+from ..errors import GenloomError
+from ..families.base import Family
+from ..families.preference import PreferenceTuning
+from ..files import check_writable
+from ..options import checked_value, whole_number
+from ..nets.lora import DEFAULT_TARGETS, add_lora, has_lora_targets, lora_state_dict
+from ..runs.adapter import write_adapter
+from ..runs.record import CONFIG_FILE
+from ..runs.resume import check_free_folder
+from ..train.batches import split_validation
+from ..train.config import TrainConfig
+from ..train.device import resolve_device
+from ..train.loop import BEST_FILE, STATE_FILE, Trainer
 
 
-OBJECTIVES = ("sft", "dpo")  # next-token loss on new data; direct preference optimisation on preference pairs
+# next-token loss on new data; direct preference optimisation on preference pairs; PPO toward a reward model
+# learnt from preference pairs (or toward a reward function: reward.py)
+OBJECTIVES = ("sft", "dpo", "ppo")
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def check_adapter_base(net: Family, record: dict[str, Any], base_run: Path | Non
     check_writable(out, folder=True)
 
 
-def _adapted_copy(base_net: Family, lora: LoRASettings) -> Family:
+def adapted_copy(base_net: Family, lora: LoRASettings) -> Family:
     """A copy of `base_net` whose LoRA adapters (only) will train."""
     net = type(base_net)(base_net.layout, base_net.config)
     net.load_state_dict(base_net.state_dict())
@@ -67,7 +70,7 @@ def _adapted_copy(base_net: Family, lora: LoRASettings) -> Family:
     return net
 
 
-def _trained(family: Family, x: torch.Tensor, config: TrainConfig, out: Path) -> Trainer:
+def trained_family(family: Family, x: torch.Tensor, config: TrainConfig, out: Path) -> Trainer:
     """`family` trained on x (a share held out) into `out`, which keeps nothing of it but what is written after."""
     (train_part, _), held_out = split_validation(x, None, config.val_fraction)
     trainer = Trainer(family, train_part, None, config, out, resolve_device(config.device), held_out,
@@ -79,7 +82,7 @@ def _trained(family: Family, x: torch.Tensor, config: TrainConfig, out: Path) ->
     return trainer
 
 
-def _written(out: Path, base_run: Path, adapted: Family, trainer: Trainer, config: TrainConfig, lora: LoRASettings,
+def written_adapter(out: Path, base_run: Path, adapted: Family, trainer: Trainer, config: TrainConfig, lora: LoRASettings,
              settings: dict[str, Any]) -> dict[str, Any]:
     """The adapter of `adapted` written to `out`; its record, with `settings` (what it trained on, how)."""
     return write_adapter(out, base_run, lora_state_dict(adapted), {
@@ -93,10 +96,26 @@ def train_adapter(base_net: Family, codec: Codec, base_run: Path, data: Dataset,
     write the adapter to `out`. Returns the adapted network, its weight average and the adapter's record."""
     if data.kind != codec.kind:
         raise GenloomError(f"the base model learnt {codec.kind} data; fine-tune it on {codec.kind}, not {data.kind}")
-    trainer = _trained(_adapted_copy(base_net, lora), codec.encode(data.values), config, out)
-    adapter = _written(out, base_run, trainer.ema.module, trainer, config, lora, {
+    trainer = trained_family(adapted_copy(base_net, lora), codec.encode(data.values), config, out)
+    adapter = written_adapter(out, base_run, trainer.ema.module, trainer, config, lora, {
         "data": {"name": data.name, "kind": data.kind, "examples": len(data), "source": data.source}})
     return trainer.family, trainer.ema.module, adapter
+
+
+def encoded_preferences(base_net: Family, codec: Codec, pairs: Sequence[PreferencePair],
+                        read_after: bool = False) -> torch.Tensor:
+    """The pairs as PreferenceTuning.encode_pairs lays them out; a pair longer than the model's context (one token
+    more where the state after its last token is read: `read_after`) is a one-line error."""
+    if not hasattr(base_net, "sequence_log_prob"):
+        raise GenloomError(f"preference tuning adapts autoregressive runs; this run's family is {base_net.name}")
+    examples = [(*codec.preference_example(pair.prompt, pair.chosen),
+                 *codec.preference_example(pair.prompt, pair.rejected)) for pair in pairs]
+    context = base_net.context_length
+    longest = max(len(part) for example in examples for part in example) - (0 if read_after else 1)
+    if context is not None and longest > context:
+        raise GenloomError(f"a preference pair is {longest} tokens (prompt and response); this model's context is "
+                           f"{context}: shorten the pairs")
+    return PreferenceTuning.encode_pairs(examples)
 
 
 def train_preference_adapter(base_net: Family, codec: Codec, base_run: Path, pairs: Sequence[PreferencePair],
@@ -105,17 +124,8 @@ def train_preference_adapter(base_net: Family, codec: Codec, base_run: Path, pai
     """Train LoRA adapters on a copy of `base_net` by DPO on preference `pairs` (read from `source`), against the
     unadapted model; write the adapter to `out`. Returns as train_adapter."""
     checked_value("beta", beta, float, {"above": 0})
-    if not hasattr(base_net, "sequence_log_prob"):
-        raise GenloomError(f"preference tuning adapts autoregressive runs; this run's family is {base_net.name}")
-    examples = [(*codec.preference_example(pair.prompt, pair.chosen),
-                 *codec.preference_example(pair.prompt, pair.rejected)) for pair in pairs]
-    context = base_net.context_length
-    longest = max(len(part) for example in examples for part in example) - 1
-    if context is not None and longest > context:
-        raise GenloomError(f"a preference pair is {longest} tokens (prompt and response); this model's context is "
-                           f"{context}: shorten the pairs")
-    objective = PreferenceTuning(_adapted_copy(base_net, lora), beta)
-    trainer = _trained(objective, PreferenceTuning.encode_pairs(examples), config, out)
-    adapter = _written(out, base_run, trainer.ema.module.policy, trainer, config, lora, {
+    encoded = encoded_preferences(base_net, codec, pairs)
+    trainer = trained_family(PreferenceTuning(adapted_copy(base_net, lora), beta), encoded, config, out)
+    adapter = written_adapter(out, base_run, trainer.ema.module.policy, trainer, config, lora, {
         "objective": "dpo", "beta": beta, "preferences": {"source": source, "pairs": len(pairs)}})
     return trainer.family.policy, trainer.ema.module.policy, adapter

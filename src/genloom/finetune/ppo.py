@@ -1,0 +1,151 @@
+"""PPO tuning of a LoRA adapter, the loop of RLHF: rounds of drawing samples from the adapted model, scoring them
+with a reward (a function of each sample, a molecule's property, or a reward model learnt from preference pairs)
+and updating the adapters and a value head on them by PPO (families/ppo.py). The adapter is written after every
+round, so a reward that fails half-way stops the tuning with the last good adapter kept."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.codec import Codec
+from ..data.preferences import PreferencePair
+from ..errors import GenloomError
+from ..families.base import Family
+from ..families.configs import PPOSettings, TokenSampling
+from ..families.ppo import PPOObjective
+from ..families.reward_model import RewardModel
+from ..nets.lora import DEFAULT_TARGETS, lora_state_dict
+from ..runs.adapter import write_adapter
+from ..train.config import TrainConfig
+from ..train.device import thread_count, using_threads
+from . import LoRASettings, adapted_copy, encoded_preferences, trained_family
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """Samples of the policy: as text for a reward to read, and as the codec encodes them for PPO."""
+
+    texts: list[str]            # the sampled responses (a molecule's SMILES)
+    ids: torch.Tensor           # (B, T) the prompt's and the response's tokens, right-padded
+    response: torch.Tensor      # (B, T) 1 at the sampled tokens
+
+
+SequenceReward = Callable[[Drawn], torch.Tensor]  # (B,) a reward for each sample
+
+
+def _first_tokens(codec: Codec, prompt: str) -> torch.Tensor:
+    """The start token and the prompt's tokens, as preference_example lays a prompt out."""
+    return torch.cat([torch.tensor([codec.layout.start_token]), codec.encode(prompt)])
+
+
+def check_prompts(policy: Family, codec: Codec, prompts: Sequence[str], settings: PPOSettings) -> None:
+    """Refuse, before anything trains, a prompt whose sampled continuation would not fit the model's context."""
+    context = policy.context_length
+    if context is None:
+        if any(prompts):
+            raise GenloomError(f"this model draws whole {codec.kind} examples, without a prompt; leave the prompts "
+                               "out")
+        return
+    for prompt in prompts:
+        length = len(_first_tokens(codec, prompt)) + settings.response_tokens
+        if length > context:
+            raise GenloomError(f"the prompt {prompt[:40]!r} and {settings.response_tokens} response tokens make "
+                               f"{length} tokens; this model's context is {context}: shorten the prompt or lower "
+                               "response_tokens")
+
+
+def draw(policy: Family, codec: Codec, prompts: Sequence[str], count: int, response_tokens: int,
+         generator: torch.Generator) -> Drawn:
+    """`count` samples: whole examples where the model draws them whole (molecules), else `response_tokens`
+    tokens after each prompt in turn. The sampled tokens themselves are kept, not their re-encoded text, so the
+    likelihoods PPO weighs are of what was drawn."""
+    if policy.context_length is None:
+        ids = policy.sample(count, None, generator).cpu()
+        return Drawn(codec.decode(ids), ids, torch.ones_like(ids))  # every token weighed, as DPO's
+    asked = [prompts[i % len(prompts)] if prompts else "" for i in range(count)]
+    device = next(policy.parameters()).device
+    rows, texts = [], []
+    for prompt in dict.fromkeys(asked):
+        first = _first_tokens(codec, prompt).expand(asked.count(prompt), -1).to(device)
+        tokens = torch.stack(list(policy.generate(first, response_tokens, TokenSampling(), generator)), dim=1)
+        rows += [(row, len(first[0])) for row in torch.cat([first, tokens], dim=1).cpu()]
+        texts += codec.decode(tokens)
+    longest = max(len(row) for row, _ in rows)
+    ids = torch.stack([F.pad(row, (0, longest - len(row))) for row, _ in rows])
+    response = torch.stack([(torch.arange(longest) >= given) & (torch.arange(longest) < len(row))
+                            for row, given in rows]).long()
+    return Drawn(texts, ids, response)
+
+
+def train_reward_model(base_net: Family, codec: Codec, pairs: Sequence[PreferencePair], config: TrainConfig,
+                       out: Path, lora: LoRASettings) -> RewardModel:
+    """A reward model (families/reward_model.py) on a LoRA-adapted copy of `base_net`, trained on the pairs; its
+    training leaves nothing in `out`."""
+    encoded = encoded_preferences(base_net, codec, pairs, read_after=True)
+    trainer = trained_family(RewardModel(adapted_copy(base_net, lora)), encoded, config, out)
+    return trainer.ema.module.requires_grad_(False).eval()
+
+
+def reward_model_reward(model: RewardModel) -> SequenceReward:
+    """The reward model's score of each sample."""
+    def reward(drawn: Drawn) -> torch.Tensor:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            return model.score(drawn.ids.to(device), drawn.response.to(device)).cpu()
+    return reward
+
+
+def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: SequenceReward, prompts: Sequence[str],
+                      settings: PPOSettings, config: TrainConfig, out: Path, lora: LoRASettings,
+                      reward_source: dict[str, Any]) -> tuple[Family, Family, dict[str, Any]]:
+    """Tune LoRA adapters on a copy of `base_net` (the saved run at `base_run`) toward `reward` by PPO, drawing
+    after each of `prompts` in turn (none: unprompted); write the adapter to `out` after every round. Returns the
+    adapted network (twice: PPO keeps no weight average) and the adapter's record."""
+    if not hasattr(base_net, "token_log_probs"):
+        raise GenloomError(f"PPO tunes autoregressive runs; this run's family is {base_net.name}")
+    check_prompts(base_net, codec, prompts, settings)
+    torch.manual_seed(config.seed)
+    objective = PPOObjective(adapted_copy(base_net, lora), settings).eval()  # eval: no dropout between the passes
+    trainable = [parameter for parameter in objective.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.ppo_lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(config.seed)
+    device = next(base_net.parameters()).device
+    history: list[dict[str, float]] = []
+    adapter: dict[str, Any] | None = None
+    with using_threads(thread_count(config.threads)), tqdm(total=settings.rounds, unit="round", desc="PPO",
+                                             disable=not config.progress) as bar:
+        for number in range(1, settings.rounds + 1):
+            with torch.no_grad():
+                drawn = draw(objective.policy, codec, prompts, settings.rollouts, settings.response_tokens, generator)
+            try:
+                rewards = reward(drawn)
+            except GenloomError as error:
+                if adapter is None:
+                    raise
+                raise GenloomError(f"{error} (PPO stopped in round {number}; the adapter of round {number - 1} is "
+                                   f"kept in {out})") from None
+            rollouts = objective.rollouts(drawn.ids.to(device), drawn.response.to(device), rewards)
+            for _ in range(settings.ppo_epochs):
+                order = torch.randperm(len(rollouts), generator=generator)
+                for start in range(0, len(rollouts), settings.minibatch):
+                    loss, numbers = objective.loss(rollouts.select(order[start:start + settings.minibatch].to(device)))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                    optimizer.step()
+            history.append({"round": number, "reward": round(rewards.float().mean().item(), 6),
+                            "kl": round(rollouts.kl.mean().item(), 6), **{k: round(v, 6) for k, v in numbers.items()}})
+            out.mkdir(parents=True, exist_ok=True)
+            adapter = write_adapter(out, base_run, lora_state_dict(objective.policy), {
+                "rank": lora.rank, "alpha": lora.alpha, "targets": list(DEFAULT_TARGETS),
+                "steps_trained": number * settings.ppo_epochs * -(-settings.rollouts // settings.minibatch),
+                "objective": "ppo", "ppo": asdict(settings), "reward": reward_source, "history": history,
+                "train": asdict(config)})
+            bar.set_postfix(reward=f"{history[-1]['reward']:.3f}", kl=f"{history[-1]['kl']:.2f}")
+            bar.update(1)
+    return objective.policy, objective.policy, adapter

@@ -1,0 +1,89 @@
+"""PPO end to end: toward a reward function it raises the reward; from preference pairs it learns a reward model
+first; a reward that fails half-way stops it with the last good adapter kept, and one that fails at once leaves
+nothing behind."""
+import json
+
+import numpy as np
+import pytest
+
+import genloom as gl
+from genloom.train.loop import read_metrics
+from tests.conftest import QUIET
+
+SMALL = {"rollouts": 32, "minibatch": 16, "response_tokens": 24}
+
+
+def vowels(text):
+    return sum(text.count(vowel) for vowel in "aeiou") / max(len(text), 1)
+
+
+def test_ppo_toward_a_reward_function_raises_it_and_keeps_only_the_adapter(text_run, tmp_path):
+    tuned = gl.finetune_reward(text_run, vowels, out=tmp_path / "ppo", prompts=["ROMEO:", "JULIET:"], max_tokens=24,
+                               ppo={**SMALL, "rounds": 12, "ppo_lr": 3e-3}, rank=4, **QUIET)
+    adapter = json.loads((tmp_path / "ppo" / "adapter.json").read_text())
+    assert adapter["objective"] == "ppo" and adapter["reward"] == {"function": "vowels"}
+    assert [entry["round"] for entry in adapter["history"]] == list(range(1, 13))
+    assert sorted(p.name for p in (tmp_path / "ppo").iterdir()) == ["adapter.json", "adapter.safetensors"]
+    history = adapter["history"]
+    assert history[0]["kl"] == pytest.approx(0, abs=1e-4) and history[-1]["kl"] > 0
+    base = gl.load(text_run)
+    prompts = ["ROMEO:", "JULIET:"] * 12
+    before = np.mean([vowels(base.generate(p, max_tokens=24, seed=s)) for s, p in enumerate(prompts)])
+    after = np.mean([vowels(tuned.generate(p, max_tokens=24, seed=s)) for s, p in enumerate(prompts)])
+    assert after > before + 0.1  # measured: 0.27 -> 0.52
+    reloaded = gl.load(tmp_path / "ppo")
+    assert reloaded.generate("ROMEO:", max_tokens=24, seed=3) == tuned.generate("ROMEO:", max_tokens=24, seed=3)
+
+
+def test_ppo_from_preference_pairs_learns_a_reward_model_first(text_run, tmp_path):
+    pairs = [{"prompt": f"{name}:", "chosen": " a e i o u a e", "rejected": " x q z k x q z"}
+             for name in ("ROMEO", "JULIET", "NURSE", "KING")] * 4
+    tuned = gl.load(text_run).finetune(pairs, out=tmp_path / "ppo", objective="ppo", steps=40, lr=1e-2, rank=4,
+                                       eval_every=20, ppo={**SMALL, "rounds": 2}, **QUIET)
+    adapter = tuned.record["adapter"]
+    assert adapter["reward"] == {"reward_model": {"source": "in-memory pairs", "pairs": 16}}
+    learnt = [line for line in read_metrics(tmp_path / "ppo" / "reward-model" / "metrics.jsonl")
+              if "preference_accuracy" in line]
+    assert learnt[-1]["preference_accuracy"] == 1
+    assert len(adapter["history"]) == 2 and len(gl.load(tmp_path / "ppo").generate("KING:", max_tokens=5)) == 5
+
+
+def test_a_reward_that_fails_half_way_keeps_the_last_good_adapter(text_run, tmp_path):
+    calls = []
+
+    def flaky(text):
+        calls.append(text)
+        if len(calls) > 2 * SMALL["rollouts"]:
+            raise ValueError("the judge is offline")
+        return vowels(text)
+
+    with pytest.raises(gl.GenloomError, match=r"the reward raised ValueError on sample 0 .*the judge is offline.* "
+                                              r"\(PPO stopped in round 3; the adapter of round 2 is kept in "):
+        gl.finetune_reward(text_run, flaky, out=tmp_path / "ppo", ppo={**SMALL, "rounds": 5}, max_tokens=24, **QUIET)
+    kept = gl.load(tmp_path / "ppo")
+    assert [entry["round"] for entry in kept.record["adapter"]["history"]] == [1, 2]
+    with pytest.raises(gl.GenloomError, match="the reward gave nan for sample 0"):
+        gl.finetune_reward(text_run, lambda text: float("nan"), out=tmp_path / "nan", ppo=SMALL, max_tokens=24,
+                           **QUIET)
+    assert not (tmp_path / "nan").exists()
+
+
+def test_ppo_refusals(text_run, molecule_run, tmp_path):
+    with pytest.raises(gl.GenloomError, match="the prompt 'ROMEO:' and 30 response tokens make 37 tokens; this "
+                                              "model's context is 32"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "x", prompts=["ROMEO:"], max_tokens=30, **QUIET)
+    with pytest.raises(gl.GenloomError, match="this model draws whole molecule examples, without a prompt"):
+        gl.finetune_reward(molecule_run, "QED", out=tmp_path / "y", prompts=["C"], **QUIET)
+    with pytest.raises(gl.GenloomError, match="unknown PPO option 'round'"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "z", ppo={"round": 2}, **QUIET)
+    with pytest.raises(gl.GenloomError, match="unknown reward-tuning objective 'sft'; use ppo or dpo"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "w", objective="sft", **QUIET)
+    assert not any((tmp_path / name).exists() for name in "xyzw")
+
+
+def test_ppo_toward_a_molecule_property(molecule_run, tmp_path):
+    tuned = gl.finetune_reward(molecule_run, "QED", out=tmp_path / "qed", ppo={"rounds": 2, "rollouts": 16}, **QUIET)
+    adapter = tuned.record["adapter"]
+    assert adapter["reward"] == {"property": "QED"} and len(adapter["history"]) == 2
+    assert all(-1 <= entry["reward"] <= 1 for entry in adapter["history"])  # QED, or -1 for a string that is not one
+    assert len(gl.load(tmp_path / "qed").sample(4, progress=False)) == 4
