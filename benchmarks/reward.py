@@ -22,7 +22,7 @@ log p_tuned(x) - log p_base(x) over the tuned model's samples (best-of-n: its up
 Beirami et al. 2024). Molecules: also validity and uniqueness of the outputs. The PPO runs' reward and KL per
 round are drawn in results/reward-curves.png.
 
-Usage (one core each, nothing else running; about 40 minutes):
+Usage (one core, nothing else running; about 30 minutes):
   .venv/bin/python benchmarks/reward.py --threads 1
   .venv/bin/python benchmarks/reward.py --quick --out /tmp/reward.md     (a smoke run)
 """
@@ -107,7 +107,8 @@ def compare(name: str, base: gl.Model, reward: Callable[[str], float], tuned_tow
     dpo = gl.finetune_reward(gl.load(base.run_dir), tuned_toward, out=folder / f"{name}-dpo", objective="dpo",
                              pairs=args.pairs, seed=1, beta=0.1, rank=8, steps=args.dpo_steps, lr=5e-3, progress=False)
     tuned_row("DPO", dpo, time.perf_counter() - started,
-              f"{dpo.record['adapter']['preferences']['pairs']} pairs of {2 * args.pairs} drawn, {args.dpo_steps} steps")
+              f"{dpo.record['adapter']['preferences']['pairs']} pairs of {2 * args.pairs} drawn, "
+              f"{args.dpo_steps} steps")
     return rows, ppo.record["adapter"]["history"]
 
 

@@ -34,7 +34,8 @@ def test_a_reward_function_tunes_text_toward_it(text_run, tmp_path):
     def vowels(text):
         return sum(text.count(vowel) for vowel in "aeiou") / max(len(text), 1)
 
-    tuned = gl.finetune_reward(base, vowels, out=tmp_path / "tuned", objective="dpo", pairs=48, steps=40, lr=1e-2, beta=0.5, rank=4,
+    tuned = gl.finetune_reward(base, vowels, out=tmp_path / "tuned", objective="dpo", pairs=48, steps=40, lr=1e-2,
+                               beta=0.5, rank=4,
                                **QUIET)
     adapter = json.loads((tmp_path / "tuned" / "adapter.json").read_text())
     assert adapter["objective"] == "dpo" and 0 < adapter["preferences"]["pairs"] <= 48

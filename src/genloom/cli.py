@@ -827,8 +827,8 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     edit.set_defaults(func=cmd_edit)
 
-    optimize = commands.add_parser("optimize", help="design table rows toward a higher or lower property (a VAE "
-                                   "trained with --property COLUMN)")
+    optimize = commands.add_parser("optimize", help="design table rows or molecules toward a higher or lower property "
+                                   "(a VAE trained with --property COLUMN, or an RDKit property)")
     optimize.add_argument("run", help="run folder of a VAE trained with --property")
     optimize.add_argument("--maximize", metavar="COLUMN", help="the property to raise")
     optimize.add_argument("--minimize", metavar="COLUMN", help="or the property to lower")

@@ -440,8 +440,8 @@ class Model:
         """n rows (or molecules) designed toward a higher property (lower with maximize=False), best first: codes of
         a VAE trained with property='COLUMN' (molecules: an RDKit property), drawn by `steps` of Langevin dynamics
         from its prior tilted toward the property head's prediction, then decoded (molecules: a table of SMILES,
-        RDKit's value and the head's estimate). A larger prior_weight keeps them nearer the prior, where rows look like
-        the training rows; a smaller one pushes the property further."""
+        RDKit's value and the head's estimate). A larger prior_weight keeps them nearer the prior, where rows look
+        like the training rows; a smaller one pushes the property further."""
         design = self._fitted().tool("design")
         trained = self.ema_net.config.property
         if property is not None and property != trained:

@@ -29,4 +29,5 @@ def test_the_mean_is_the_likeliest_token_and_draws_follow_the_probabilities():
     assert not reconstruction.adversarial
     with pytest.raises(gl.GenloomError, match="tokens are not a generator's output"):
         reconstruction.activate(logits)
-    assert MoleculeLayout((3,), vocab_size=4).length == 3 and MoleculeLayout((3,), 0, 4, property_position=2).length == 2
+    assert MoleculeLayout((3,), vocab_size=4).length == 3
+    assert MoleculeLayout((3,), vocab_size=4, property_position=2).length == 2

@@ -82,8 +82,8 @@ def trained_family(family: Family, x: torch.Tensor, config: TrainConfig, out: Pa
     return trainer
 
 
-def written_adapter(out: Path, base_run: Path, adapted: Family, trainer: Trainer, config: TrainConfig, lora: LoRASettings,
-             settings: dict[str, Any]) -> dict[str, Any]:
+def written_adapter(out: Path, base_run: Path, adapted: Family, trainer: Trainer, config: TrainConfig,
+                    lora: LoRASettings, settings: dict[str, Any]) -> dict[str, Any]:
     """The adapter of `adapted` written to `out`; its record, with `settings` (what it trained on, how)."""
     return write_adapter(out, base_run, lora_state_dict(adapted), {
         "rank": lora.rank, "alpha": lora.alpha, "targets": list(DEFAULT_TARGETS), "steps_trained": trainer.step,

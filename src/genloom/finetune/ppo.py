@@ -17,7 +17,7 @@ from ..data.preferences import PreferencePair
 from ..errors import GenloomError
 from ..families.base import Family
 from ..families.configs import PPOSettings, TokenSampling
-from ..families.ppo import PPOObjective
+from ..families.ppo import PPOObjective, Rollouts
 from ..families.reward_model import RewardModel
 from ..nets.lora import DEFAULT_TARGETS, lora_state_dict
 from ..runs.adapter import write_adapter
@@ -100,6 +100,21 @@ def reward_model_reward(model: RewardModel) -> SequenceReward:
     return reward
 
 
+def _updated(objective: PPOObjective, optimizer: torch.optim.Optimizer, rollouts: Rollouts,
+             generator: torch.Generator) -> dict[str, float]:
+    """ppo_epochs passes over one round's rollouts in shuffled minibatches; the last update's numbers."""
+    settings, trainable = objective.settings, optimizer.param_groups[0]["params"]
+    for _ in range(settings.ppo_epochs):
+        order = torch.randperm(len(rollouts), generator=generator).to(rollouts.ids.device)
+        for start in range(0, len(rollouts), settings.minibatch):
+            loss, numbers = objective.loss(rollouts.select(order[start:start + settings.minibatch]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+    return numbers
+
+
 def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: SequenceReward, prompts: Sequence[str],
                       settings: PPOSettings, config: TrainConfig, out: Path, lora: LoRASettings,
                       reward_source: dict[str, Any]) -> tuple[Family, Family, dict[str, Any]]:
@@ -110,15 +125,15 @@ def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: Se
         raise GenloomError(f"PPO tunes autoregressive runs; this run's family is {base_net.name}")
     check_prompts(base_net, codec, prompts, settings)
     torch.manual_seed(config.seed)
-    objective = PPOObjective(adapted_copy(base_net, lora), settings).eval()  # eval: no dropout between the passes
+    device = next(base_net.parameters()).device
+    objective = PPOObjective(adapted_copy(base_net, lora), settings).to(device).eval()  # eval: no dropout
     trainable = [parameter for parameter in objective.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.ppo_lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
-    device = next(base_net.parameters()).device
     history: list[dict[str, float]] = []
     adapter: dict[str, Any] | None = None
-    with using_threads(thread_count(config.threads)), tqdm(total=settings.rounds, unit="round", desc="PPO",
-                                             disable=not config.progress) as bar:
+    bar = tqdm(total=settings.rounds, unit="round", desc="PPO", disable=not config.progress)
+    with using_threads(thread_count(config.threads)), bar:
         for number in range(1, settings.rounds + 1):
             with torch.no_grad():
                 drawn = draw(objective.policy, codec, prompts, settings.rollouts, settings.response_tokens, generator)
@@ -130,14 +145,7 @@ def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: Se
                 raise GenloomError(f"{error} (PPO stopped in round {number}; the adapter of round {number - 1} is "
                                    f"kept in {out})") from None
             rollouts = objective.rollouts(drawn.ids.to(device), drawn.response.to(device), rewards)
-            for _ in range(settings.ppo_epochs):
-                order = torch.randperm(len(rollouts), generator=generator)
-                for start in range(0, len(rollouts), settings.minibatch):
-                    loss, numbers = objective.loss(rollouts.select(order[start:start + settings.minibatch].to(device)))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                    optimizer.step()
+            numbers = _updated(objective, optimizer, rollouts, generator)
             history.append({"round": number, "reward": round(rewards.float().mean().item(), 6),
                             "kl": round(rollouts.kl.mean().item(), 6), **{k: round(v, 6) for k, v in numbers.items()}})
             out.mkdir(parents=True, exist_ok=True)

@@ -28,4 +28,5 @@ def build_backbone(role: str, layout: Layout, *args, **kwargs) -> nn.Module:
     return cls(layout, *args, **kwargs)
 
 
-from . import autoencoder, conv, mlp, sequence, style, transformer, translation, unet  # noqa: E402,F401  (register the backbones)
+# register the backbones
+from . import autoencoder, conv, mlp, sequence, style, transformer, translation, unet  # noqa: E402,F401
