@@ -835,6 +835,8 @@ PREFERENCES = [
         p.out, *TRAIN], "--reward tunes by ppo or dpo: drop --objective sft"),
     cli("PPO of an image model", lambda p: ["finetune", p.image, p.file("prefs.jsonl", '{"chosen": "b", "rejected": '
         '"c"}\n'), "--objective", "ppo", "--out", p.out, *TRAIN], "fine-tuning supports autoregressive runs"),
+    cli("a step budget for PPO toward a property", lambda p: ["finetune", p.molecule, "--reward", "QED", "--out",
+        p.out, *TRAIN], "PPO runs for its rounds"),
     cli("a PPO round of one sample", lambda p: ["finetune", p.molecule, "--reward", "QED", "--rollouts", 1, "--out",
         p.out, *TRAIN], "rollouts must be"),
     cli("a PPO prompt longer than the context", lambda p: ["finetune", p.text, p.file("prefs.jsonl",

@@ -568,6 +568,10 @@ class Model:
         was. reward.finetune_reward is the way in for a function of one sample."""
         out, lora = self._adapter_target(out, rank, alpha)
         settings = PPOSettings.from_options(dict(ppo or {}), "PPO option")
+        timed = [name for name in ("steps", "minutes", "epochs") if train_options.pop(name, None) is not None]
+        if timed:
+            raise GenloomError(f"PPO runs for its rounds (ppo={{'rounds': N}}, CLI --rounds), not {timed[0]}: drop "
+                               f"{timed[0]}")
         config = resolve_train_config(self.family_name, self.codec.kind, None, budget_of(None, None, None),
                                       train_options)
         self.net, self.ema_net, adapter = train_ppo_adapter(self.ema_net, self.codec, self.run_dir, reward,

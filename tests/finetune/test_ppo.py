@@ -81,9 +81,44 @@ def test_ppo_refusals(text_run, molecule_run, tmp_path):
     assert not any((tmp_path / name).exists() for name in "xyzw")
 
 
-def test_ppo_toward_a_molecule_property(molecule_run, tmp_path):
+def test_ppo_toward_a_molecule_property_and_toward_a_reward_model_of_molecules(molecule_run, tmp_path):
     tuned = gl.finetune_reward(molecule_run, "QED", out=tmp_path / "qed", ppo={"rounds": 2, "rollouts": 16}, **QUIET)
     adapter = tuned.record["adapter"]
     assert adapter["reward"] == {"property": "QED"} and len(adapter["history"]) == 2
-    assert all(-1 <= entry["reward"] <= 1 for entry in adapter["history"])  # QED, or -1 for a string that is not one
-    assert len(gl.load(tmp_path / "qed").sample(4, progress=False)) == 4
+    assert gl.load(tmp_path / "qed").sample(4, seed=5, progress=False) == tuned.sample(4, seed=5, progress=False)
+    assert gl.load(tmp_path / "qed").sample(4, seed=5, progress=False) != gl.load(molecule_run).sample(
+        4, seed=5, progress=False)
+    molecules = gl.load_data("moses-test").values[:16].tolist()
+    pairs = [{"chosen": good, "rejected": bad} for good, bad in zip(molecules[:8], molecules[8:])]
+    learnt = gl.load(molecule_run).finetune(pairs, out=tmp_path / "rm", objective="ppo", steps=5, ppo=SMALL | {
+        "rounds": 1}, **QUIET)  # a molecule fills the context: the reward model reads it whole but its end padding
+    assert learnt.record["adapter"]["reward"]["reward_model"]["pairs"] == 8
+
+
+def test_what_a_reward_gives_is_checked(text_run, tmp_path):
+    from genloom.finetune.ppo import checked_rewards
+
+    assert checked_rewards([1, 2.5], 2).tolist() == [1.0, 2.5]
+    with pytest.raises(gl.GenloomError, match=r"the reward gave shape \(2, 1\) for 2 samples"):
+        checked_rewards([[1.0], [2.0]], 2)
+    with pytest.raises(gl.GenloomError, match="the reward gave inf for sample 1"):
+        checked_rewards([0.0, float("inf")], 2)
+    with pytest.raises(gl.GenloomError, match="the reward gave str, not numbers"):
+        checked_rewards("ab", 2)
+    with pytest.raises(gl.GenloomError, match="the reward gave shape"):
+        gl.load(text_run).finetune_ppo(lambda drawn: [1.0], out=tmp_path / "x", reward_source={}, ppo=SMALL, **QUIET)
+    with pytest.raises(gl.GenloomError, match="PPO runs for its rounds .*not steps"):
+        gl.load(text_run).finetune_ppo(lambda drawn: [1.0], out=tmp_path / "y", reward_source={}, steps=3, **QUIET)
+    with pytest.raises(gl.GenloomError, match="the prompt '' and 64 response tokens make 65 tokens; this model's "
+                                              "context is 32"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "z", **QUIET)  # unprompted: the start token alone
+    assert not any((tmp_path / name).exists() for name in "xyz")
+
+
+def test_ppo_refuses_an_autoregressive_model_of_rows(tmp_path):
+    rows = gl.Model("autoregressive", n_layer=1, n_head=2, n_embd=16).fit("wine", steps=2, out=tmp_path / "rows",
+                                                                           **QUIET)
+    with pytest.raises(gl.GenloomError, match="preference tuning applies to text and molecules; this model makes "
+                                              "table data"):
+        gl.finetune_reward(rows, lambda row: 1.0, out=tmp_path / "x", **QUIET)
+    assert not (tmp_path / "x").exists()

@@ -121,10 +121,15 @@ class Codec(ABC):
         classes or columns."""
         return {}
 
+    def check_preferences(self) -> None:
+        """Refuse preference and reward tuning (DPO, PPO) where examples are not token sequences it can weigh."""
+        raise GenloomError(f"preference tuning applies to text and molecules; this model makes {self.kind} data")
+
     def preference_example(self, prompt: str, response: str) -> tuple[torch.Tensor, torch.Tensor]:
         """A prompt and a response as the token ids the autoregressive family scores, and a mask of the ids
         that belong to the response (those preference tuning weighs)."""
-        raise GenloomError(f"preference tuning applies to text and molecules; this model makes {self.kind} data")
+        self.check_preferences()
+        raise NotImplementedError  # a kind that passes check_preferences gives its own
 
 
 CODECS: dict[str, tuple[str, str]] = {

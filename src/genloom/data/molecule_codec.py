@@ -107,6 +107,9 @@ class MoleculeCodec(Codec):
         self.length = max(map(len, tokenized)) + 1
         if self.property is not None:
             values = self.property_values(data.values)
+            if np.isnan(values).all():
+                raise GenloomError(f"RDKit gives no {self.property} for any of these molecules; train without "
+                                   "the property, or on molecules RDKit reads")
             self.property_range = (float(np.nanmin(values)), float(np.nanmax(values)))
         return self
 
@@ -160,6 +163,9 @@ class MoleculeCodec(Codec):
 
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("molecule models take no labels")
+
+    def check_preferences(self) -> None:
+        """Its examples are token sequences: preference and reward tuning apply."""
 
     def preference_example(self, prompt: str, response: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The molecule's token ids, every one of them weighed (the end tokens too: they end it)."""

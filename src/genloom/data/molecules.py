@@ -51,6 +51,7 @@ def _sa_score(molecule: Mol) -> float:
 
 def _property_functions() -> dict[str, Callable[[Mol], float]]:
     """What MOSES compares between generated and reference molecules: name -> RDKit's function."""
+    chemistry()  # first: a missing RDKit is a one-line error
     from rdkit.Chem import QED, Crippen, Descriptors
 
     return {"logP": Crippen.MolLogP, "SA": _sa_score, "QED": QED.qed, "weight": Descriptors.MolWt}

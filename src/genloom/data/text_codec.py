@@ -105,6 +105,9 @@ class TextCodec(Codec):
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("text models take no labels; give a prompt instead")
 
+    def check_preferences(self) -> None:
+        """Its examples are token sequences: preference and reward tuning apply."""
+
     def preference_example(self, prompt: str, response: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The start token, the prompt's tokens and the response's (each encoded alone), the response masked in."""
         given, answer = self.encode(prompt), self.encode(response)

@@ -99,9 +99,12 @@ class Autoregressive(Family):
 
     def final_hidden(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, n_embd) the hidden state after the last token `mask` marks of each sequence (as token_log_probs
-        takes them), which has read the whole response: what a reward head reads."""
+        takes them), which has read the whole response: what a reward head reads. A whole example (a molecule)
+        with its first token given is one longer than the context; its last token, end padding wherever the
+        example ends in time, is left unread."""
         sequences, mask = self._marked(x, mask)
-        last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(1)
+        sequences = sequences[:, :self.net.block_size]
+        last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(1).clamp(max=sequences.shape[1] - 1)
         return self.net.features(sequences)[torch.arange(len(x)), last]
 
     def sequence_log_prob(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

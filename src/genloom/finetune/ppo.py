@@ -22,7 +22,7 @@ from ..families.reward_model import RewardModel
 from ..nets.lora import DEFAULT_TARGETS, lora_state_dict
 from ..runs.adapter import write_adapter
 from ..train.config import TrainConfig
-from ..train.device import thread_count, using_threads
+from ..train.device import resolve_device, thread_count, using_threads
 from . import LoRASettings, adapted_copy, encoded_preferences, trained_family
 
 
@@ -45,13 +45,14 @@ def _first_tokens(codec: Codec, prompt: str) -> torch.Tensor:
 
 def check_prompts(policy: Family, codec: Codec, prompts: Sequence[str], settings: PPOSettings) -> None:
     """Refuse, before anything trains, a prompt whose sampled continuation would not fit the model's context."""
+    codec.check_preferences()
     context = policy.context_length
     if context is None:
         if any(prompts):
             raise GenloomError(f"this model draws whole {codec.kind} examples, without a prompt; leave the prompts "
                                "out")
         return
-    for prompt in prompts:
+    for prompt in prompts or [""]:
         length = len(_first_tokens(codec, prompt)) + settings.response_tokens
         if length > context:
             raise GenloomError(f"the prompt {prompt[:40]!r} and {settings.response_tokens} response tokens make "
@@ -60,14 +61,15 @@ def check_prompts(policy: Family, codec: Codec, prompts: Sequence[str], settings
 
 
 def draw(policy: Family, codec: Codec, prompts: Sequence[str], count: int, response_tokens: int,
-         generator: torch.Generator) -> Drawn:
+         generator: torch.Generator, first: int = 0) -> Drawn:
     """`count` samples: whole examples where the model draws them whole (molecules), else `response_tokens`
-    tokens after each prompt in turn. The sampled tokens themselves are kept, not their re-encoded text, so the
-    likelihoods PPO weighs are of what was drawn."""
+    tokens after each prompt in turn, from the `first`-th on (rounds go on where the last one stopped). The
+    sampled tokens themselves are kept, not their re-encoded text, so the likelihoods PPO weighs are of what was
+    drawn."""
     if policy.context_length is None:
         ids = policy.sample(count, None, generator).cpu()
         return Drawn(codec.decode(ids), ids, torch.ones_like(ids))  # every token weighed, as DPO's
-    asked = [prompts[i % len(prompts)] if prompts else "" for i in range(count)]
+    asked = [prompts[(first + i) % len(prompts)] if prompts else "" for i in range(count)]
     device = next(policy.parameters()).device
     rows, texts = [], []
     for prompt in dict.fromkeys(asked):
@@ -84,8 +86,8 @@ def draw(policy: Family, codec: Codec, prompts: Sequence[str], count: int, respo
 
 def train_reward_model(base_net: Family, codec: Codec, pairs: Sequence[PreferencePair], config: TrainConfig,
                        out: Path, lora: LoRASettings) -> RewardModel:
-    """A reward model (families/reward_model.py) on a LoRA-adapted copy of `base_net`, trained on the pairs; its
-    training leaves nothing in `out`."""
+    """A reward model (families/reward_model.py) on a LoRA-adapted copy of `base_net`, trained on the pairs; `out`
+    keeps its training log (metrics.jsonl), not its weights: PPO uses it and only the policy's adapter is kept."""
     encoded = encoded_preferences(base_net, codec, pairs, read_after=True)
     trainer = trained_family(RewardModel(adapted_copy(base_net, lora)), encoded, config, out)
     return trainer.ema.module.requires_grad_(False).eval()
@@ -98,6 +100,22 @@ def reward_model_reward(model: RewardModel) -> SequenceReward:
             device = next(model.parameters()).device
             return model.score(drawn.ids.to(device), drawn.response.to(device)).cpu()
     return reward
+
+
+def checked_rewards(values: Any, count: int) -> torch.Tensor:
+    """The (count,) rewards a reward gave for a round's samples, or a one-line error saying what is wrong."""
+    try:
+        rewards = torch.as_tensor(values, dtype=torch.float32).cpu()
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise GenloomError(f"the reward gave {type(values).__name__}, not numbers ({str(error)[:80]}); return one "
+                           "number per sample") from None
+    if rewards.shape != (count,):
+        raise GenloomError(f"the reward gave shape {tuple(rewards.shape)} for {count} samples; return one number per "
+                           "sample")
+    if not torch.isfinite(rewards).all():
+        raise GenloomError(f"the reward gave {rewards[~torch.isfinite(rewards)][0].item()} for sample "
+                           f"{int((~torch.isfinite(rewards)).nonzero()[0])}; return a finite number for every sample")
+    return rewards
 
 
 def _updated(objective: PPOObjective, optimizer: torch.optim.Optimizer, rollouts: Rollouts,
@@ -125,7 +143,7 @@ def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: Se
         raise GenloomError(f"PPO tunes autoregressive runs; this run's family is {base_net.name}")
     check_prompts(base_net, codec, prompts, settings)
     torch.manual_seed(config.seed)
-    device = next(base_net.parameters()).device
+    device = resolve_device(config.device)
     objective = PPOObjective(adapted_copy(base_net, lora), settings).to(device).eval()  # eval: no dropout
     trainable = [parameter for parameter in objective.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.ppo_lr, weight_decay=0.0)
@@ -136,9 +154,10 @@ def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: Se
     with using_threads(thread_count(config.threads)), bar:
         for number in range(1, settings.rounds + 1):
             with torch.no_grad():
-                drawn = draw(objective.policy, codec, prompts, settings.rollouts, settings.response_tokens, generator)
+                drawn = draw(objective.policy, codec, prompts, settings.rollouts, settings.response_tokens, generator,
+                             first=(number - 1) * settings.rollouts)
             try:
-                rewards = reward(drawn)
+                rewards = checked_rewards(reward(drawn), len(drawn.texts))
             except GenloomError as error:
                 if adapter is None:
                     raise
