@@ -122,3 +122,17 @@ def test_ppo_refuses_an_autoregressive_model_of_rows(tmp_path):
                                               "table data"):
         gl.finetune_reward(rows, lambda row: 1.0, out=tmp_path / "x", **QUIET)
     assert not (tmp_path / "x").exists()
+
+
+def test_rounds_draw_the_prompts_in_turn_where_the_last_round_stopped(text_run):
+    import torch
+
+    from genloom.finetune.ppo import draw
+
+    model = gl.load(text_run)
+    prompts = ["ROMEO:", "KING:", "NURSE:"]
+    drawn = draw(model.ema_net, model.codec, prompts, 2, 4, torch.Generator().manual_seed(0), first=2)
+    given = [model.codec.decode(row[1:1 + len(model.codec.encode(prompt))]) for row, prompt in
+             zip(drawn.ids, ["NURSE:", "ROMEO:"])]
+    assert given == ["NURSE:", "ROMEO:"]  # the third prompt, then round again to the first
+    assert drawn.response.sum(1).tolist() == [4, 4] and len(drawn.texts[0]) == 4
