@@ -538,7 +538,8 @@ class Model:
         out, lora = self._adapter_target(out, rank, alpha)
         if objective not in OBJECTIVES:
             raise GenloomError(f"unknown fine-tuning objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
-        settings = PPOSettings.from_options(dict(ppo or {}), "PPO option")
+        if ppo and objective != "ppo":
+            raise GenloomError(f"PPO options apply to objective='ppo'; drop ppo={dict(ppo)!r} for {objective}")
         config = resolve_train_config(self.family_name, self.codec.kind, None, budget_of(steps, minutes, epochs),
                                       train_options)
         if objective == "sft":
@@ -551,6 +552,7 @@ class Model:
                                                    out, lora, beta)
             else:
                 prompts = list(dict.fromkeys(pair.prompt for pair in pairs))
+                settings = PPOSettings.from_options(dict(ppo or {}), "PPO option")
                 check_prompts(self.ema_net, self.codec, prompts, settings)  # before the reward model trains
                 learnt = train_reward_model(self.ema_net, self.codec, pairs, config, out / "reward-model", lora)
                 trained = train_ppo_adapter(self.ema_net, self.codec, self.run_dir, reward_model_reward(learnt),
