@@ -130,7 +130,8 @@ def test_dpo_errors(text_run, trained_run, molecule_run, tmp_path):
     path = _write_pairs(tmp_path / "prefs.jsonl", [{"prompt": "A", "chosen": "b", "rejected": "c"}] * 4)
     with pytest.raises(gl.GenloomError, match="unknown fine-tuning objective 'ppo2'; use one of sft, dpo, ppo"):
         gl.load(text_run).finetune(path, out=tmp_path / "x", objective="ppo2")
-    with pytest.raises(gl.GenloomError, match=r"PPO options apply to objective='ppo'; drop ppo=\{'rounds': 2\} for dpo"):
+    with pytest.raises(gl.GenloomError, match=r"PPO options apply to objective='ppo'; drop ppo=\{'rounds': 2\} "
+                                              r"for dpo"):
         gl.load(text_run).finetune(path, out=tmp_path / "x", objective="dpo", ppo={"rounds": 2})
     with pytest.raises(gl.GenloomError, match="beta must be"):
         gl.load(text_run).finetune(path, out=tmp_path / "x", objective="dpo", beta=0, steps=1, **QUIET)
