@@ -7,6 +7,8 @@ MNIST  := src/genloom/data/builtin_data/mnist28.npz
 # MOSES (13 MB of its splits and filters) ships in the molsets wheel on the package registry: the wheel is
 # downloaded, not installed (its pinned dependencies are old), and the built-in `moses` reads what is extracted
 MOSES  := src/genloom/data/builtin_data/moses
+# the Free Spoken Digit Dataset (27 MB of WAV) likewise: the built-in `spoken_digits` reads the copied folder
+FSDD   := src/genloom/data/builtin_data/fsdd
 MOSES_WHEEL := $(VENV)/wheels/molsets-0.3.1-py3-none-any.whl
 MOSES_FILES := train.csv.gz test.csv.gz test_scaffolds.csv.gz mcf.csv wehi_pains.csv
 
@@ -38,6 +40,12 @@ $(MNIST):
 	if [ -f ../shared/data/mnist28.npz ]; then cp ../shared/data/mnist28.npz $@; \
 	else echo "no ../shared/data/mnist28.npz: the built-in mnist stays unavailable"; fi
 
+# copied into a temporary folder that is renamed into place, as MOSES below
+$(FSDD)/.copied:
+	if [ -d ../shared/data/fsdd ]; then rm -rf $(FSDD).tmp && cp -r ../shared/data/fsdd $(FSDD).tmp && \
+	touch $(FSDD).tmp/.copied && rm -rf $(FSDD) && mv $(FSDD).tmp $(FSDD); \
+	else echo "no ../shared/data/fsdd: the built-in spoken_digits stays unavailable"; fi
+
 $(MOSES_WHEEL): $(BIN)/python
 	$(BIN)/pip download -q --no-deps molsets==0.3.1 -d $(VENV)/wheels
 
@@ -50,8 +58,8 @@ $(MOSES)/.extracted: $(MOSES_WHEEL)
 	touch $(MOSES).tmp/.extracted
 	rm -rf $(MOSES) && mv $(MOSES).tmp $(MOSES)
 
-install: $(VENV)/.installed $(MNIST) $(MOSES)/.extracted
-install-dev: $(VENV)/.installed-dev $(MNIST) $(MOSES)/.extracted
+install: $(VENV)/.installed $(MNIST) $(MOSES)/.extracted $(FSDD)/.copied
+install-dev: $(VENV)/.installed-dev $(MNIST) $(MOSES)/.extracted $(FSDD)/.copied
 
 demo: install
 	$(BIN)/genloom train digits --family vae --minutes 2 --out runs/demo

@@ -82,6 +82,62 @@ def molecule_run(tmp_path_factory) -> str:
     return str(folder / "mols-gpt")
 
 
+TONES = {"low": 300.0, "high": 1500.0}  # Hz: two classes of recordings, far apart in a spectrogram
+TONE_RATE, TONE_SAMPLES = 8000, 2048
+
+
+def write_tones(folder, count=24, rate=TONE_RATE, seed=0):
+    """`count` recordings of each of two tones (sub-folders low/ and high/), 0.256 s at `rate` with a random
+    phase, loudness and a little noise; return the folder."""
+    import soundfile
+
+    rng = np.random.default_rng(seed)
+    time = np.arange(TONE_SAMPLES) / rate
+    for name, frequency in TONES.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            wave = rng.uniform(0.3, 0.8) * np.sin(2 * np.pi * frequency * time + rng.uniform(0, 2 * np.pi))
+            soundfile.write(folder / name / f"{i:03d}.wav", wave + 0.01 * rng.standard_normal(len(wave)), rate)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tones(tmp_path_factory):
+    """A folder of 48 recordings of a low and a high tone (data/test_signals.py's); treat it as read-only."""
+    return write_tones(tmp_path_factory.mktemp("tones"))
+
+
+TINY_SIGNAL_DIFFUSION = {"width": 8, "timesteps": 100, "conditional": True}
+
+
+@pytest.fixture(scope="session")
+def signal_run(tones, tmp_path_factory) -> str:
+    """A tiny class-conditional diffusion model of the tones' spectrograms, trained to tell them apart; read-only."""
+    out = tmp_path_factory.mktemp("runs") / "tones-diffusion"
+    gl.Model("diffusion", **TINY_SIGNAL_DIFFUSION).fit(tones, steps=200, lr=3e-3, batch_size=16, out=out,
+                                                       codec_options={"mels": 16}, **QUIET)
+    return str(out)
+
+
+def forked_transitions(n=2000, seed=0):
+    """Transitions of a ball that, near x = 0, bounces to x = -0.8 or +0.8 at random, and elsewhere moves by a
+    tenth of its action: a next state with two modes where the ball meets the fork."""
+    rng = np.random.default_rng(seed)
+    x, action = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    at_fork = np.abs(x) < 0.3
+    next_x = np.where(at_fork, rng.choice([-0.8, 0.8], n), x + 0.1 * action) + 0.02 * rng.standard_normal(n)
+    return pd.DataFrame({"x": x, "action": action, "next_x": next_x})
+
+
+@pytest.fixture(scope="session")
+def dynamics_run(tmp_path_factory) -> str:
+    """A diffusion model of p(next_x | x, action) on forked transitions (condition_on); read-only."""
+    out = tmp_path_factory.mktemp("runs") / "forked-diffusion"
+    gl.Model("diffusion", condition_on=["x", "action"]).fit(forked_transitions(), steps=500, lr=3e-3,
+                                                            out=out, **QUIET)
+    return str(out)
+
+
 def write_images(folder, sizes, mode="RGB", seed=0):
     """Write random PNGs of the given (H, W) sizes into `folder`; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 import genloom as gl
 from genloom.cli import main
-from tests.conftest import QUIET, TINY_VAE, write_images
+from tests.conftest import QUIET, TINY_VAE, write_images, write_tones
 
 TRAIN = ["--steps", 1, "--quiet"]
 
@@ -70,6 +70,8 @@ class Place:
     diffusion = property(lambda self: self.runs["diffusion"])  # unconditional diffusion on digits, 50 timesteps
     detector = property(lambda self: self.runs["detector"])    # a detector of 8x8 digits against noise
     molecule = property(lambda self: self.runs["molecule"])    # a tiny GPT on 2,000 MOSES molecules
+    signal = property(lambda self: self.runs["signal"])        # a tiny conditional diffusion on two tones
+    dynamics = property(lambda self: self.runs["dynamics"])    # diffusion of next_x given x and action
 
     def folder(self, name: str) -> Path:
         (self.root / name).mkdir()
@@ -814,6 +816,48 @@ MOLECULES = [
         "molecule samples carry no invisible watermark"),
 ]
 
+# -- signals ----------------------------------------------------------------------------------------------------
+SIGNALS = [
+    cli("a corrupt recording", lambda p: (write_tones(p.root / "t", count=2), p.file("t/low/broken.wav", "RIFFxx"),
+        ["train", p.root / "t", "--out", p.out, *TRAIN])[-1], "broken.wav is not a readable audio file"),
+    cli("one recording", lambda p: (write_tones(p.root / "t", count=1), ["train", p.root / "t" / "low" / "000.wav",
+        "--out", p.out, *TRAIN])[-1], "000.wav is one recording; a model learns from many: give the folder"),
+    cli("a crop shorter than a network sees", lambda p: (write_tones(p.root / "t", count=2), ["train", p.root / "t",
+        "--length", 512, "--out", p.out, *TRAIN])[-1], "a length of 512 samples is shorter than the networks' "
+        "receptive field of 8 spectrogram frames"),
+    cli("too many mel bands", lambda p: (write_tones(p.root / "t", count=2), ["train", p.root / "t", "--mels", 500,
+        "--out", p.out, *TRAIN])[-1], "mels must be at most 128"),
+    cli("a sample rate for images", lambda p: ["train", "digits", "--sample-rate", 8000, "--out", p.out, *TRAIN],
+        "a sample rate applies to recordings; digits holds image data"),
+    cli("a spectrogram of series without a rate", lambda p: ["train", p.array("s.npy", np.ones((4, 64)) *
+        np.arange(64)), "--representation", "mel", "--out", p.out, *TRAIN], "a mel spectrogram needs a sample rate"),
+    cli("recordings into a table", lambda p: ["sample", p.signal, "-n", 2, "-o", p.root / "s.csv"],
+        "cannot write signal samples to s.csv; use a .wav or .npy or .png path, or a folder"),
+    cli("a recording watermark", lambda p: ["sample", p.signal, "-n", 2, "--watermark", "-o", p.root / "s.wav"],
+        "signal samples carry no invisible watermark"),
+    cli("recordings scored on text", lambda p: ["evaluate", p.copy("signal"), "--data", p.file("c.txt", "text " * 99)],
+        "cannot evaluate a model of signal data on text data"),
+    cli("a label the recordings lack", lambda p: ["sample", p.signal, "-n", 2, "--labels", "middle", "-o",
+        p.root / "s.wav"], "unknown label 'middle'; known: high, low"),
+]
+
+# -- next-state prediction (condition_on) ----------------------------------------------------------------------
+TRANSITIONS = pd.DataFrame({"x": np.linspace(-1, 1, 40), "next_x": np.linspace(-1, 1, 40) * 0.9})
+DYNAMICS = [
+    cli("condition_on a missing column", lambda p: ["train", p.csv("t.csv", TRANSITIONS), "--family", "diffusion",
+        "--condition-on", "speed", "--out", p.out, *TRAIN], "condition_on names 'speed', not a column of this table"),
+    cli("condition_on every column", lambda p: ["train", p.csv("t.csv", TRANSITIONS), "--family", "diffusion",
+        "--condition-on", "x", "next_x", "--out", p.out, *TRAIN], "condition_on names every column"),
+    cli("a model given rows sampled without them", lambda p: ["sample", p.dynamics, "-n", 3, "-o", p.root / "s.csv"],
+        "this model generates rows given the values of other columns (condition_on): pass them"),
+    cli("conditions without a column", lambda p: ["sample", p.dynamics, "--conditions", p.csv("c.csv", pd.DataFrame(
+        {"x": [0.0, 0.5]})), "-o", p.root / "s.csv"], "the conditions lack column 'action'; this model generates "
+        "next_x given x, action"),
+    cli("conditions for a model not given rows", lambda p: ["sample", p.table, "--conditions", p.csv("c.csv",
+        pd.DataFrame({"size": [0.0]})), "-o", p.root / "s.csv"], "a table of conditions is for a model trained with "
+        "condition_on"),
+]
+
 # -- preference and reward tuning -----------------------------------------------------------------------------
 PREFERENCES = [
     cli("an empty preference file", lambda p: ["finetune", p.text, p.file("prefs.jsonl", ""), "--objective", "dpo",
@@ -845,7 +889,8 @@ PREFERENCES = [
 ]
 
 CLI_CASES = (DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
-             + AUGMENT + DESIGN + ECOSYSTEM + SCALE + FAIRNESS + DETECTOR + MOLECULES + PREFERENCES)
+             + AUGMENT + DESIGN + ECOSYSTEM + SCALE + FAIRNESS + DETECTOR + MOLECULES + SIGNALS
+             + DYNAMICS + PREFERENCES)
 
 
 # -- the Python API -------------------------------------------------------------------------------------------
@@ -958,10 +1003,12 @@ def _snapshot(*roots: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def place(tmp_path, trained_run, text_run, table_run, diffusion_run, detector_folder, molecule_run):
+def place(tmp_path, trained_run, text_run, table_run, diffusion_run, detector_folder, molecule_run, signal_run,
+          dynamics_run):
     Path("/tmp/genloom-catalogue-pwned").unlink(missing_ok=True)
     return Place(tmp_path, {"image": trained_run, "text": text_run, "table": table_run, "diffusion": diffusion_run,
-                            "detector": detector_folder, "molecule": molecule_run})
+                            "detector": detector_folder, "molecule": molecule_run, "signal": signal_run,
+                            "dynamics": dynamics_run})
 
 
 def _shared(place: Place) -> list[Path]:

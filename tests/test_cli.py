@@ -565,3 +565,39 @@ def gl_data(name):
 def gl_data_read(path):
     import genloom as gl
     return gl.load_data(path).values
+
+
+def test_recordings_train_into_wav_samples_and_a_report_that_plays_them(tones, tmp_path):
+    import soundfile
+
+    out = tmp_path / "run"
+    result = genloom("train", tones, "--family", "diffusion", "--width", 8, "--conditional", "--steps", 3,
+                     "--mels", 16, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    wavs = sorted((out / "samples" / "final").glob("*.wav"))
+    assert len(wavs) == 16 and soundfile.info(wavs[0]).samplerate == 8000
+    assert (out / "samples" / "final.png").exists()
+    assert (out / "report.html").read_text().count("<audio controls") == 8
+    result = genloom("sample", out, "-n", 3, "--labels", "low", "-o", tmp_path / "low.wav")
+    assert result.returncode == 0, result.stderr
+    assert soundfile.info(tmp_path / "low.wav").frames == 3 * 2048 + 2 * 2000  # three recordings, two gaps
+    resumed = genloom("train", "--resume", "--out", out, "--steps", 4, "--quiet")  # the final WAVs are replaced
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(list((out / "samples" / "final").glob("*.wav"))) == 16
+
+
+def test_a_table_trains_given_columns_and_samples_one_row_for_each_row_given(tmp_path):
+    from tests.conftest import forked_transitions
+
+    forked_transitions(400).to_csv(tmp_path / "transitions.csv", index=False)
+    pd.DataFrame({"x": [0.0, 0.5, -0.5], "action": [0.0, 1.0, -1.0]}).to_csv(tmp_path / "states.csv", index=False)
+    result = genloom("train", tmp_path / "transitions.csv", "--family", "diffusion", "--condition-on", "x", "action",
+                     "--steps", 3, "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["family_options"]["condition_on"] == ["x",
+                                                                                                          "action"]
+    result = genloom("sample", tmp_path / "run", "--conditions", tmp_path / "states.csv", "-o", tmp_path / "next.csv")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 3 samples, one for each row of" in result.stdout
+    made = pd.read_csv(tmp_path / "next.csv")
+    assert list(made.columns) == ["next_x"] and len(made) == 3

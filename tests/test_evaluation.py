@@ -137,3 +137,20 @@ def test_molecules_the_run_never_saw_are_scored_without_its_likelihood(molecule_
     scores = gl.evaluate(molecule_run, iodides, samples=20, save=False)
     assert "validity" in scores and "novelty" in scores and "nll_per_molecule" not in scores
     assert "no held-out likelihood ('CCI' holds tokens the model never saw: I" in capsys.readouterr().err
+
+
+def test_signal_evaluation_recognises_the_conditional_samples(signal_run, tmp_path):
+    run = shutil.copytree(signal_run, tmp_path / "run")
+    model = gl.load(run)
+    scores = gl.evaluate(model)
+    assert set(scores) >= {"fd", "fd_train_vs_held_out", "fd_noise", "classifier_accuracy", "conditional_accuracy",
+                           "denoising_loss"}
+    assert scores["classifier_accuracy"] == 1.0  # two tones far apart: the classifier never confuses them
+    assert scores["conditional_accuracy"] >= 0.8  # the model says each tone at its pitch (chance: 0.5)
+    assert scores["fd"] < scores["fd_noise"] and scores["fd_train_vs_held_out"] < scores["fd_noise"]
+    record = json.loads((run / "config.json").read_text())
+    assert "real training recordings to predict their class labels" in record["feature_extractor"]
+    assert (run / "evaluation" / "spectrograms.png").exists() and gl.evaluate(gl.load(run), save=False) == scores
+    report = (run / "report.html").read_text()
+    assert "evaluation: conditional_accuracy" in report and report.count("<audio controls") == 8
+

@@ -11,7 +11,7 @@ import torch
 import genloom as gl
 from genloom.data.molecules import canonical
 from genloom.families.latent_paths import seed_code
-from tests.conftest import QUIET, TINY_VAE
+from tests.conftest import QUIET, TINY_VAE, forked_transitions
 
 PENGUINS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tables" / "penguins.csv"
 
@@ -521,3 +521,78 @@ def test_a_molecule_vae_designs_molecules_toward_a_property_it_predicts(tmp_path
     assert higher["weight"].mean() > lower["weight"].mean() + 40  # RDKit's weights too (measured: 484 and 392)
     pd.testing.assert_frame_equal(gl.load(tmp_path / "run").optimize("weight", n=5, seed=3),
                                   model.optimize("weight", n=5, seed=3))
+
+
+# -- signals -------------------------------------------------------------------------------------
+
+
+def _low_share(wave, rate=8000, split_hz=800):
+    """The share of a recording's energy below `split_hz`: near 1 for the low tone (300 Hz), near 0 for the high."""
+    energy = np.abs(np.fft.rfft(wave)) ** 2
+    return energy[:int(split_hz * len(wave) / rate)].sum() / energy.sum()
+
+
+def test_a_conditional_diffusion_model_says_each_tone_at_its_pitch(signal_run):
+    model = gl.load(signal_run)
+    samples = model.sample(20, labels=["low"] * 10 + ["high"] * 10, seed=3, progress=False)
+    assert samples.rate == 8000 and {len(wave) for wave in samples.waves} == {2048}
+    shares = np.array([_low_share(wave) for wave in samples.waves])
+    assert (shares[:10] > 0.5).mean() >= 0.8 and (shares[10:] < 0.5).mean() >= 0.8
+    untrained = gl.Model("diffusion", width=8, timesteps=100, conditional=True).fit(
+        model.record["data"]["source"]["source"], steps=1, codec_options={"mels": 16}, progress=False)
+    noise = untrained.sample(20, labels=["low"] * 20, seed=3, progress=False)
+    assert (np.array([_low_share(wave) for wave in noise.waves]) > 0.5).mean() < 0.5  # untrained: not the tone
+
+
+@pytest.mark.parametrize("family, options", [("vae", {"latent_dim": 4, "width": 8}),
+                                             ("gan", {"latent_dim": 8, "width": 8}),
+                                             ("autoregressive", {"n_layer": 1, "n_embd": 32, "n_head": 2})])
+def test_every_family_learns_recordings(tones, family, options):
+    model = gl.Model(family, conditional=True, **options).fit(tones, steps=2, batch_size=8, codec_options={"mels": 8},
+                                                              progress=False)
+    samples = model.sample(3, labels="low", progress=False)
+    assert len(samples) == 3 and samples.rate == 8000 and samples.waves[0].shape == (2048,)
+
+
+def test_the_vaes_loss_falls_on_waveforms(tones, tmp_path):
+    gl.Model("vae", latent_dim=4, width=8).fit(tones, steps=40, batch_size=16, lr=1e-2, out=tmp_path / "run",
+                                               log_every=5, codec_options={"representation": "waveform"},
+                                               progress=False)
+    losses = [line["loss"] for line in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+              if "loss" in line]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+# -- next-state prediction (condition_on) --------------------------------------------------------------
+
+
+def test_a_model_given_the_state_makes_both_outcomes_of_a_fork_and_the_one_elsewhere(dynamics_run):
+    model = gl.load(dynamics_run)
+    states = pd.DataFrame({"x": [0.0] * 200 + [0.7] * 200, "action": [0.0] * 200 + [1.0] * 200})
+    made = model.sample(conditions=states, seed=1, progress=False)
+    assert list(made.columns) == ["next_x"] and len(made) == 400
+    fork, free = made.next_x[:200].to_numpy(), made.next_x[200:].to_numpy()
+    left, right = (np.abs(fork + 0.8) < 0.3).mean(), (np.abs(fork - 0.8) < 0.3).mean()
+    assert left > 0.3 and right > 0.3 and left + right > 0.8  # both modes, little between them
+    assert abs(free.mean() - 0.8) < 0.1 and free.std() < 0.15  # 0.7 + a tenth of the action, one mode
+
+
+def test_sampling_a_model_given_rows_needs_them_one_row_each(dynamics_run, trained_run):
+    model = gl.load(dynamics_run)
+    with pytest.raises(gl.GenloomError, match=r"pass them, one row per sample \(conditions=<a DataFrame"):
+        model.sample(5, progress=False)
+    with pytest.raises(gl.GenloomError, match="n is 5 but the conditions hold 2 rows: one sample is made for each"):
+        model.sample(5, conditions=pd.DataFrame({"x": [0, 1], "action": [0, 0]}), progress=False)
+    with pytest.raises(gl.GenloomError, match="the conditions lack column 'action'; this model generates next_x "
+                                              "given x, action"):
+        model.sample(conditions=pd.DataFrame({"x": [0.0]}), progress=False)
+    assert len(model.sample(4, conditions={"x": 0.0, "action": 0.5}, progress=False)) == 4  # one row, repeated
+    with pytest.raises(gl.GenloomError, match="a table of conditions is for a model trained with condition_on"):
+        gl.load(trained_run).sample(2, conditions=pd.DataFrame({"x": [0]}), progress=False)
+
+
+def test_evaluating_a_model_given_rows_scores_them_with_the_rows_they_were_made_for(dynamics_run, tmp_path):
+    run = shutil.copytree(dynamics_run, tmp_path / "run")
+    scores = gl.evaluate(gl.load(run), forked_transitions(), progress=False)  # in-memory data: given again
+    # the rows made for the training rows' states, judged with those states: near the real rows' own quality
+    assert scores["quality"] > scores["quality_real_train"] - 0.05 and scores["detection_auc"] < 0.7

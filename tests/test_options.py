@@ -15,6 +15,7 @@ class Example(Options):
     scale: float | None = option(None, "a scale", above=0)
     name: str = option("a", "a choice", choices=("a", "b"))
     flag: bool = option(False, "a switch")
+    names: list[str] | None = option(None, "some names")
 
     def check(self) -> None:
         if self.flag and self.name == "b":
@@ -26,6 +27,7 @@ def test_values_come_back_as_their_fields_type():
     assert (example.count, example.rate, example.scale, example.flag) == (4, 0.0, 2.0, True)
     assert type(example.count) is int and type(example.rate) is float and type(example.flag) is bool
     assert Example(count=5.0).count == 5  # a whole float is a whole number (JSON may write 5.0)
+    assert Example(names=("x", "v")).names == ["x", "v"]  # a tuple of names, kept as a list (JSON's)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -40,6 +42,9 @@ def test_values_come_back_as_their_fields_type():
     ({"name": "c"}, "name must be one of a, b; got 'c'"),
     ({"name": 1}, "name must be text; got 1"),
     ({"flag": 1}, "flag must be true or false; got 1"),
+    ({"names": "x"}, "names must be a list of names; got 'x'"),
+    ({"names": []}, r"names must be a list of names; got \[\]"),
+    ({"names": ["x", 2]}, r"names must be a list of names; got \['x', 2\]"),
     ({"flag": True, "name": "b"}, "flag goes with name 'a' only"),
 ])
 def test_a_wrong_value_names_its_field(options, message):
@@ -48,7 +53,8 @@ def test_a_wrong_value_names_its_field(options, message):
 
 
 def test_unknown_names_are_listed_with_the_known_ones():
-    with pytest.raises(GenloomError, match="unknown setting 'cout' for the example; settings: count, flag, name, rate, scale"):
+    with pytest.raises(GenloomError, match="unknown setting 'cout' for the example; settings: count, flag, name, "
+                                           "names, rate, scale"):
         Example.from_options({"cout": 2}, "setting", "the example")
     assert Example.from_options({"count": 7}).count == 7
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 AUTO = "auto"
 
 # the family a kind gets when it has no choice to make
-KIND_FAMILY = {"image": "vae", "text": "autoregressive", "molecule": "autoregressive"}
+KIND_FAMILY = {"image": "vae", "text": "autoregressive", "molecule": "autoregressive", "signal": "diffusion"}
 
 # tables: the transformer only where it can pass over the rows this many times
 TRANSFORMER_MIN_EPOCHS = 20

@@ -72,6 +72,8 @@ def _add_option_flags(parser: argparse.ArgumentParser, records: dict[str, type],
         text = text if "default" in text else f"{text} (default: {shown})"
         if kind is bool:
             group.add_argument(_flag(name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+        elif typing.get_origin(kind) is list:  # a list of names
+            group.add_argument(_flag(name), nargs="+", default=argparse.SUPPRESS, help=text, metavar="NAME")
         else:
             choices = field.metadata["choices"]
             group.add_argument(_flag(name), type=kind, default=argparse.SUPPRESS, choices=choices, help=text,
@@ -120,14 +122,15 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     if args.data is not None:
         data = load_data(args.data, image_size=args.image_size, encoding=args.encoding, errors=args.errors,
                          text_field=args.text_field, metadata=args.metadata, target=args.target,
-                         anonymise=args.anonymise, randomised_smiles=args.randomised_smiles)
+                         anonymise=args.anonymise, randomised_smiles=args.randomised_smiles,
+                         sample_rate=args.sample_rate)
     elif not args.resume:
         raise GenloomError("name the data to train on: a built-in name (digits, shakespeare, adult), a folder or a file")
     if out is None:
         out = Path("runs") / f"{data.name}-{family}"  # auto: runs/<data>-auto, whatever it picks
     model.fit(data, out=out, resume=args.resume, steps=args.steps, minutes=args.minutes, epochs=args.epochs,
               budget_started=args.started - INTERPRETER_SECONDS, device=args.device, progress=not args.quiet,
-              codec_options=_given(args, {"tokenizer", "vocab_size", "numbers"}),
+              codec_options=_given(args, {"tokenizer", "vocab_size", "numbers", "representation", "length", "mels"}),
               trackers=_trackers(args), **_given(args, {*TRAIN_FLAGS, *PRIVACY_FLAGS}))
     if not processes_from_environment().writes:  # the first process reports
         return None
@@ -346,6 +349,15 @@ def cmd_sample(args: argparse.Namespace) -> None:
     shard = _shard(args.shard) if args.shard is not None else None
     if (args.target, args.positive) != (None, None) and args.fair_balance is None:
         raise GenloomError("--target and --positive say what --fair-balance COLUMN evens out; give that column too")
+    if args.conditions is not None:  # a model trained with condition_on: one row made for each row given
+        from .data.tables import read_table
+
+        given = read_table(Path(args.conditions))
+        samples = model.sample(seed=args.seed, conditions=given, progress=not args.quiet, **options)
+        model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=len(given),
+                                                                   conditions=str(args.conditions)))
+        print(f"wrote {len(given)} samples, one for each row of {args.conditions}, to {output}")
+        return
     if args.condition or args.fair_balance:
         if shard is not None:
             raise GenloomError(f"--shard and {'--condition' if args.condition else '--fair-balance'} do not go "
@@ -658,6 +670,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_flags(text)
     text.add_argument("--randomised-smiles", type=int, default=0, metavar="K",
                       help="molecules: each one also as K randomised SMILES (augmentation; default: 0)")
+    signals = train.add_argument_group("signals (recordings and series)")
+    signals.add_argument("--sample-rate", type=int, help="recordings: resample to this rate in Hz (default: the rate "
+                         "most of them have)")
+    signals.add_argument("--representation", choices=["mel", "waveform"], default=argparse.SUPPRESS,
+                         help="what the model learns: log-mel spectrograms, turned back into sound by Griffin-Lim "
+                              "(default for recordings), or the waveform (series: always)")
+    signals.add_argument("--length", type=int, default=argparse.SUPPRESS, help="samples a signal is cropped or "
+                         "padded to (default: what holds nine in ten whole)")
+    signals.add_argument("--mels", type=int, default=argparse.SUPPRESS, help="mel bands of a spectrogram "
+                         "(default: 32)")
     train.add_argument("--device", default="auto", help=f"{DEVICES} (default: auto)")
     train.add_argument("--nproc", type=int, help="train in N processes on this machine, each on its share of every "
                        "batch (torchrun; one per CPU core or GPU); several machines: torchrun --nnodes, see README")
@@ -684,6 +706,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--labels", nargs="+", help="class names or ids for a conditional model")
     sample.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
                         help="tables: keep rows with this value (repeatable), e.g. --condition income='>50K'")
+    sample.add_argument("--conditions", metavar="FILE", help="tables: for a run trained with --condition-on, a .csv "
+                        "(or .parquet) of those columns; one row is made for each of its rows (-n is ignored)")
     sample.add_argument("--fair-balance", metavar="COLUMN", help="tables: give every group of this column (e.g. sex) "
                         "the same rate of the target's positive class, each group keeping its share of the rows")
     sample.add_argument("--target", help="with --fair-balance: the target column (default: the one given at training)")

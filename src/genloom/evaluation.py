@@ -5,13 +5,14 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import pandas as pd
 import torch
 
 from .data.builtin import HELD_OUT
 from .data.dataset import Dataset
 from .data.loaders import load_data, load_source
 from .errors import GenloomError, note
-from .metrics.features import extract, extractor_for
+from .metrics.features import extract, extractor_for, feature_net_for
 from .metrics.images import frechet_distance, inception_score, kernel_distance, precision_recall
 from .metrics.inception import InceptionV3
 from .metrics.text import bits_per_token, perplexity, text_sample_metrics
@@ -106,7 +107,10 @@ def evaluate_table(model: Model, held_out: tuple, training: tuple | None, sample
     if target is not None and kinds[target] == "identifier":
         raise GenloomError(f"target column {target!r} is an identifier; choose a column to predict")
     positive = fairness_request(train, kinds, protected, target, positive) if protected else None
-    synthetic = model.sample(len(train), seed=seed, progress=progress)
+    given = model.codec.condition_on  # a model given columns makes the others for each training row's
+    synthetic = (pd.concat([train[given].reset_index(drop=True), model.sample(conditions=train[given], seed=seed,
+                                                                              progress=progress)], axis=1)
+                 if given else model.sample(len(train), seed=seed, progress=progress))
     if progress:
         note(f"evaluate: SDMetrics reports, detection, utility and privacy of {len(synthetic):,} synthetic rows")
     scores, distances = table_scores(synthetic, train, real, kinds, target, model.codec.formats, seed)
@@ -170,6 +174,60 @@ def evaluate_molecules(model: Model, held_out: tuple, training: tuple | None, sa
     return scores
 
 
+def evaluate_signals(model: Model, held_out: tuple, training: tuple | None, samples: int, seed: int,
+                     progress: bool, figures_to: Path | None = None) -> dict[str, float]:
+    """The Fréchet distance between held-out and as many generated recordings, in the features of a classifier of
+    spectrograms trained on the run's real training recordings (of their labels; else of flips), with its floor
+    (training vs held-out) and its ceiling (white noise); a conditional model's samples of the held-out labels are
+    classified, and the share recognised (conditional_accuracy) sits beside the classifier's own on held-out
+    recordings. The family's own held-out numbers, and a picture of real and generated spectrograms."""
+    from .data.signal_layout import SignalLayout
+    from .metrics.signals import feature_input, spectrogram_comparison, white_noise
+
+    real, labels = held_out
+    train, train_labels = training if training is not None else held_out
+    x_real, x_train = feature_input(model.codec, real), feature_input(model.codec, train)
+    layout = SignalLayout(tuple(x_train.shape[1:]), len(model.codec.class_names))
+    net, description = feature_net_for(model.run_dir, x_train, train_labels, layout, "recordings")
+    model.record["feature_extractor"] = description
+    if progress:
+        note(f"evaluate: signal features from {description}")
+    conditional = model.ema_net.conditional and labels is not None
+    made = model.sample(len(real), seed=seed, labels=labels.numpy() if conditional else None, progress=progress)
+    (real_f, real_logits), (made_f, made_logits), (train_f, _), (noise_f, _) = (
+        extract(net, x) for x in (x_real, feature_input(model.codec, made), x_train[:len(real)],
+                                  feature_input(model.codec, white_noise(real, seed))))
+    scores = {"fd": frechet_distance(real_f, made_f), "fd_train_vs_held_out": frechet_distance(real_f, train_f),
+              "fd_noise": frechet_distance(real_f, noise_f)}
+    if labels is not None and train_labels is not None:
+        scores["classifier_accuracy"] = (real_logits.argmax(1) == labels).float().mean().item()
+        if conditional:
+            scores["conditional_accuracy"] = (made_logits.argmax(1) == labels).float().mean().item()
+    with torch.no_grad():
+        x, device = model.codec.encode(real), next(model.ema_net.parameters()).device
+        own_labels = labels.to(device) if model.ema_net.conditional else None
+        scores.update(model.ema_net.eval().evaluate(x.to(device), own_labels))
+    if figures_to is not None:
+        spectrogram_comparison(model.codec, real, labels.numpy() if labels is not None else None, made,
+                               labels.numpy() if conditional else None, figures_to / "spectrograms.png")
+        shown = "one of each class" if labels is not None and conditional else "the first few"
+        model.record["figures"] = {f"{figures_to.name}/spectrograms.png": f"held-out (top) and generated (bottom) "
+                                                                         f"recordings, {shown}"}
+    return scores
+
+
+def _signal_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
+    """Recordings as they are (metrics read their spectrograms) and their labels: all, or split as fit split them."""
+    labels = torch.from_numpy(data.labels) if data.labels is not None else None
+    if fraction is None:
+        return (data.values, labels), None
+    train, held_out = held_out_indices(len(data), fraction)
+    if not len(held_out):
+        return (data.values, labels), None
+    return tuple((data.values[indices], labels[indices] if labels is not None else None)
+                 for indices in (train, held_out))
+
+
 def _encoded_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
     """Encoded examples and labels: all of them and None, or with a `fraction`, the parts the run trained on
     and held out (as fit split them)."""
@@ -205,6 +263,7 @@ EVALUATORS: dict[str, tuple[Callable[..., dict[str, float]], Callable[..., tuple
     "image": (evaluate_images, _encoded_parts),
     "table": (evaluate_table, _table_parts),
     "molecule": (evaluate_molecules, _molecule_parts),
+    "signal": (evaluate_signals, _signal_parts),
 }
 # samples drawn where the caller asks for none: text's diversity compares a few whole texts; MOSES scores 10,000
 SAMPLES = {"text": 20, "molecule": 10_000}
@@ -270,7 +329,8 @@ def evaluate(model: Model | str | Path, data: Any = None, *, samples: int | None
                          or model.record["data"].get("source", {}).get("target"),
                          "figures_to": model.run_dir / "evaluation" if saving else None,
                          "protected": protected, "positive": positive},
-               "molecule": {"figures_to": model.run_dir / "evaluation" if saving else None}}.get(data.kind, {})
+               "molecule": {"figures_to": model.run_dir / "evaluation" if saving else None},
+               "signal": {"figures_to": model.run_dir / "evaluation" if saving else None}}.get(data.kind, {})
     raw = evaluator(model, held_out, training_part, samples, seed, progress, **options)
     scores = {k: round(float(v), 4) for k, v in raw.items() if not math.isnan(v)}
     if saving:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # annotations only: the pieces themselves live beside each co
     import torch
 
 # the one vocabulary of data kinds: Dataset.kind, Layout.kind, codec names
-KINDS = ("image", "table", "text", "molecule")
+KINDS = ("image", "table", "text", "molecule", "signal")
 LEGACY_KINDS = {"images": "image", "sequence": "text"}  # as genloom 0.1.0 wrote them into run folders
 SPAN_KINDS = ("continuous", "category", "mode", "missing")
 
@@ -59,6 +59,7 @@ class Layout:
     spans: tuple[Span, ...] = ()  # tables: the blocks of a row, in order
     property_position: int | None = None  # tables: where the number a property head predicts sits in a row
     bounded: bool = True       # values lie in [-1, 1], where a sampler may clip; an autoencoder's latents do not
+    condition_width: int = 0   # tables: the width of the encoded columns each row is conditioned on (condition_on)
 
     def reconstruction(self) -> Reconstruction:
         """How a decoder's raw output becomes data of this kind (a VAE's likelihood, a GAN's activation)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -24,7 +25,7 @@ from .data.dataset import Dataset
 from .data.image_watermark import Marker
 from .data.domains import is_joined, join_domains
 from .data.fair_balance import balance_request, balanced_rows
-from .data.loaders import load_data
+from .data.loaders import load_data, load_source
 from .data.preferences import preference_pairs, read_preferences
 from .defaults import budget_of, codec_options_for, family_config, resolve_train_config
 from .errors import GenloomError
@@ -80,6 +81,7 @@ class Model:
         self.run_dir: Path | None = None
         self.scratch_dir: Path | None = None            # a temporary run folder, for fit without out=
         self.record: dict[str, Any] = {}                # what config.json holds
+        self._preview_given: np.ndarray | None = None   # the conditions a model given rows shows its samples for
 
     def __repr__(self) -> str:
         state = f"{self.record.get('steps_trained', 0)} steps on {self.record['data']['name']}" if self.record else "unfitted"
@@ -123,7 +125,9 @@ class Model:
         torch.manual_seed(config.seed)
         net = build_family(self.family_name, self.codec.layout, self.config)
         net.adopt(load_run)
-        labels = torch.from_numpy(dataset.labels) if net.conditional else None
+        given = self.codec.row_conditions(dataset.values)  # a table's condition_on columns, read as labels are
+        labels = given if given is not None else torch.from_numpy(dataset.labels) if net.conditional else None
+        self._preview_given = given[:self.codec.preview_count].numpy() if given is not None else None
         (x, labels), validation = split_validation(self.codec.encode(dataset.values), labels, config.val_fraction)
         if run_dir is None:
             run_dir = self.scratch_dir = Path(tempfile.mkdtemp(prefix="genloom-run-"))
@@ -189,11 +193,23 @@ class Model:
 
     def _write_samples_at(self, step: int, net: Family) -> Path:
         path = self.run_dir / "samples" / f"step-{step:06d}{self.codec.sample_suffix}"
-        self.codec.save_samples(self.codec.decode(self._draw(net, self.codec.preview_count, 0)), path)
+        self.codec.save_samples(self._previews(net), path)
         return path
 
+    def _previews(self, net: Family) -> Any:
+        """The samples a run shows (preview_count, seed 0); a model given rows makes them for the conditions of the
+        first training rows (read again from the run's data where this model was loaded, not fitted)."""
+        given = None
+        if net.given_rows:
+            if self._preview_given is None:
+                data = load_source(self.record["data"]["source"])
+                self._preview_given = self.codec.row_conditions(data.values)[:self.codec.preview_count].numpy()
+            given = self._preview_given
+        return self.codec.decode(self._draw(net, len(given) if given is not None else self.codec.preview_count, 0,
+                                            given))
+
     # -- sampling ------------------------------------------------------------------------------
-    def sample(self, n: int, *, seed: int = 0, labels: Any = None, conditions: Mapping[str, Any] | None = None,
+    def sample(self, n: int | None = None, *, seed: int = 0, labels: Any = None, conditions: Any = None,
                fair_balance: str | None = None, target: str | None = None, positive: Any = None,
                progress: bool = True, shard: tuple[int, int] | None = None, watermark: bool | None = None,
                **options: Any) -> Any:
@@ -205,7 +221,12 @@ class Model:
         keeping its share of the rows (data/fair_balance.py). `shard=(i, k)` makes only the i-th of k parts of
         the n (labels: one, or one for each of the n): k processes or machines make the n samples together, the
         same as one would. Images of 64x64 and more carry an invisible watermark (the run's tag and the sample's
-        index; `watermark=False`: none, True: an error where the images are too small)."""
+        index; `watermark=False`: none, True: an error where the images are too small). A model trained with
+        condition_on takes `conditions` as a DataFrame of those columns (or a dict of them) and makes one row for
+        each row given (n may be left out)."""
+        given = self._given_rows(conditions, n)
+        if given is not None:
+            n, conditions = len(given), None
         n, options = self._sampling_request(n, options)
         rows = self._shard_rows(n, shard, conditions or fair_balance)
         marker = self._watermarker(watermark)
@@ -224,7 +245,7 @@ class Model:
             asked = balance_request(self.codec, fair_balance, target or self.record["data"]["source"].get("target"),
                                     positive)
             return balanced_rows(self.codec, *asked, n, seed, drawn)
-        ids = self._shard_labels(labels, n, rows)
+        ids = given[rows.start:rows.stop] if given is not None else self._shard_labels(labels, n, rows)
         samples = self.codec.decode(self._draw(self.ema_net, len(rows), seed, ids, options, (), progress, rows.start),
                                     rows.start)
         return marker(samples, rows.start) if marker else samples
@@ -245,6 +266,29 @@ class Model:
                 decoded = self.codec.decode(samples, first)
                 writer.write(marker(decoded, first) if marker else decoded)
         return Path(path)
+
+    def _given_rows(self, conditions: Any, n: int | None) -> np.ndarray | None:
+        """For a model given rows (condition_on): the encoded conditions, one row for each sample (one row given
+        with n: repeated n times); None for other models, whose conditions are {column: value} to meet."""
+        net = self._fitted()
+        if not net.given_rows:
+            if isinstance(conditions, pd.DataFrame):
+                raise GenloomError("a table of conditions is for a model trained with condition_on; ask this one for "
+                                   "rows with column values: conditions={column: value}")
+            return None
+        if conditions is None:
+            net.check_given(None)
+        frame = conditions if isinstance(conditions, pd.DataFrame) else pd.DataFrame(
+            [conditions] if all(np.isscalar(value) for value in dict(conditions).values()) else conditions)
+        if len(frame) == 0:
+            raise GenloomError("the conditions hold no rows: give one row for each sample to make")
+        given = self.codec.row_conditions(frame).numpy()
+        if n is not None and n != len(given):
+            if len(given) != 1:
+                raise GenloomError(f"n is {n} but the conditions hold {len(given)} rows: one sample is made for each "
+                                   "row (leave n out)")
+            given = np.repeat(given, n, axis=0)
+        return given
 
     def _watermarker(self, asked: bool | None) -> Marker | None:
         """The codec's invisible watermark for this run's samples (codec.watermarker), or None."""
@@ -499,7 +543,7 @@ class Model:
         self._fitted()
         path = Path(path)
         check_save_target(path, self.run_dir if is_own_run(self.run_dir, self.record) else None)
-        final = self.codec.decode(self._draw(self.ema_net, self.codec.preview_count, 0))
+        final = self._previews(self.ema_net)
         origins = {key: self.record[key] for key in ("adapter", "imported_from") if key in self.record}
         record = {key: value for key, value in self.record.items() if key not in origins}
         if origins:  # a merged adapter or an imported checkpoint becomes a run of its own; where it came from stays

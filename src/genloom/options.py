@@ -104,6 +104,10 @@ def _as_type(name: str, value: Any, kind: type) -> Any:
         if isinstance(value, str):
             return value
         raise GenloomError(f"{name} must be text; got {value!r}")
+    if typing.get_origin(kind) is list and typing.get_args(kind) == (str,):
+        if isinstance(value, (list, tuple)) and value and all(isinstance(item, str) for item in value):
+            return list(value)
+        raise GenloomError(f"{name} must be a list of names; got {value!r}")
     raise TypeError(f"option {name}: unsupported field type {kind}")
 
 

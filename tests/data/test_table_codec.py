@@ -231,3 +231,26 @@ def test_numbers_past_the_training_range_encode_past_the_bound_in_proportion():
         assert encoded[2] - encoded[1] == pytest.approx(30_000 / (4 * frame["income"].std()), rel=0.3)
         in_range = codec.encode(frame)[:, position].numpy()
         assert np.abs(in_range).max() <= 1  # the training rows themselves stay within the bound
+
+
+def test_condition_columns_are_encoded_apart_from_the_row():
+    frame = pd.DataFrame({"x": np.linspace(-1, 1, 200), "mode": ["a", "b"] * 100, "next_x": np.linspace(0, 2, 200)})
+    codec = TabularCodec(numbers="quantile", condition_on=["x", "mode"]).fit(gl.Dataset("table", frame, "t"))
+    assert [c.name for c in codec.columns] == ["next_x"] and codec.condition_on == ["x", "mode"]
+    assert codec.encode(frame).shape == (200, codec.layout.shape[0]) and codec.layout.shape == (1,)
+    given = codec.row_conditions(frame)
+    assert given.shape == (200, codec.layout.condition_width) and codec.layout.condition_width == 3  # x, a/b
+    assert list(codec.decode(codec.encode(frame)).columns) == ["next_x"]
+    again = TabularCodec.from_json(json.loads(json.dumps(codec.to_json())))
+    assert torch.equal(again.row_conditions(frame), given) and again.layout == codec.layout
+    assert list(codec.kinds) == ["x", "mode", "next_x"]
+
+
+@pytest.mark.parametrize("condition_on, message", [
+    (["speed"], "condition_on names 'speed', not a column of this table; columns: x, next_x"),
+    (["x", "next_x"], "condition_on names every column, which leaves the model nothing to generate"),
+])
+def test_condition_columns_must_be_some_of_the_tables(condition_on, message):
+    frame = pd.DataFrame({"x": np.arange(50.0), "next_x": np.arange(50.0) + 1})
+    with pytest.raises(GenloomError, match=message):
+        TabularCodec(condition_on=condition_on).fit(gl.Dataset("table", frame, "t"))

@@ -132,6 +132,22 @@ def test_guidance_needs_a_trained_unconditional_branch():
         family.sample(1, torch.tensor([1]), torch.Generator(), DiffusionSampling(guidance=2.0))
 
 
+def test_a_conditional_run_samples_with_its_own_guidance_unless_asked_otherwise():
+    labels = torch.tensor([1, 2])
+
+    def drawn(family, **asked):
+        return family.eval().sample(2, labels, torch.Generator().manual_seed(0), DiffusionSampling(steps=3, **asked))
+
+    guided = _diffusion(conditional=True, guidance=2.5)
+    for module in guided.modules():  # past the zero initialisation: the labels reach the output
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.normal_(module.weight, std=0.05)
+    assert torch.equal(drawn(guided), drawn(guided, guidance=2.5))
+    assert not torch.equal(drawn(guided), drawn(guided, guidance=1.0))
+    unconditional = _diffusion(guidance=2.5)  # its own guidance has nothing to mix: plain sampling
+    assert drawn(unconditional).shape == (2, 1, 8, 8)
+
+
 def test_odd_and_awkward_widths_build():
     for width in (7, 12, 20):
         family = _diffusion(width=width)

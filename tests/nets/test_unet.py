@@ -3,6 +3,7 @@ import torch
 
 from genloom.errors import GenloomError
 from genloom.data.image_layout import ImageLayout
+from genloom.data.signal_layout import SignalLayout
 from genloom.nets import build_backbone
 from genloom.nets.unet import UNet, timestep_embedding
 
@@ -47,3 +48,22 @@ def test_an_odd_size_gets_a_unet_that_does_not_halve():
     net = UNet(ImageLayout((4, 7, 7)), width=16)
     x = torch.randn(2, 4, 7, 7)
     assert net(x, torch.tensor([3, 500])).shape == x.shape
+
+
+def test_a_waveform_gets_the_same_unet_in_one_dimension_with_five_halvings():
+    torch.manual_seed(0)
+    net = build_backbone("denoiser", SignalLayout((1, 640), 10), width=8, num_classes=10)
+    assert not any(isinstance(module, torch.nn.Conv2d) for module in net.modules())
+    assert sum(isinstance(level["resize"], torch.nn.Conv1d) for level in net.down) == 5  # 640 down to 20
+    x = torch.randn(2, 1, 640)
+    for module in net.modules():  # past the zero initialisation: time and class reach the output
+        if isinstance(module, torch.nn.Conv1d):
+            torch.nn.init.normal_(module.weight, std=0.1)
+    out = net(x.repeat(3, 1, 1)[:3], torch.tensor([10, 900, 10]), torch.tensor([2, 2, 7]))
+    assert out.shape == (3, 1, 640) and not torch.allclose(out[0], out[1]) and not torch.allclose(out[0], out[2])
+
+
+def test_a_signal_length_the_unet_cannot_halve_says_which_to_choose():
+    with pytest.raises(GenloomError, match=r"cannot halve signals of 20 3 time\(s\) \(at most 2\): choose depth 2 "
+                                           "or fewer, or choose a --length divisible by a power of two"):
+        UNet(SignalLayout((1, 20)), levels=3)

@@ -22,8 +22,10 @@ import pytest
 from PIL import Image
 
 import genloom as gl
+from genloom.errors import GenloomError
 from genloom.serve.app import create_app
 from genloom.serve.catalogue import RunCatalogue
+from genloom.serve.media import MEDIA
 
 from .conftest import client_of, penguins
 
@@ -290,3 +292,26 @@ def test_molecule_samples_are_smiles_with_their_provenance(molecule_run):
                                    atol=1e-3)
         wrong = molecules.post(f"/v1/runs/{name}/samples", json={"n": 2, "format": "png"})
         assert wrong.status_code == 400 and "choose json, smi" in wrong.text
+
+
+def test_recordings_are_served_as_wav_files_or_their_values(signal_run):
+    import soundfile
+
+    with TestClient(create_app(RunCatalogue([signal_run]))) as client:
+        name = Path(signal_run).name
+        expected = gl.load(signal_run).sample(2, seed=2, labels="low", progress=False)
+        values = client.post(f"/v1/runs/{name}/samples", json={"n": 2, "seed": 2, "labels": ["low"],
+                                                               "format": "json"}).json()
+        assert values["sample_rate"] == 8000
+        np.testing.assert_allclose(values["signals"], np.stack(expected.waves), atol=1e-5)
+        archive = client.post(f"/v1/runs/{name}/samples", json={"n": 2, "seed": 2, "labels": ["low"],
+                                                                "format": "zip"})
+        files = zipfile.ZipFile(io.BytesIO(archive.content))
+        wave, rate = soundfile.read(io.BytesIO(files.read("sample-00001.wav")), dtype="float32")
+        assert rate == 8000 and np.abs(wave - expected.waves[1]).max() < 1e-4
+        assert json.loads(archive.headers["genloom-provenance"])["content_sha256"] == hashlib.sha256(
+            archive.content).hexdigest()
+    codec = gl.load(signal_run).codec  # what a scoring route reads: lists of numbers at the run's rate
+    assert MEDIA["signal"].read_examples([[0.0, 0.5, -0.5]], codec).rate == 8000
+    with pytest.raises(GenloomError, match="signal examples are lists of numbers, one list a signal"):
+        MEDIA["signal"].read_examples(["a tone"], codec)

@@ -10,6 +10,7 @@ import pandas as pd
 from ..errors import GenloomError
 from .dataset import Dataset
 from .molecules import MOSES_SUBSET, moses
+from .signals import read_recordings
 
 
 def digits() -> Dataset:
@@ -67,6 +68,22 @@ def diabetes() -> Dataset:
     return Dataset("table", frame, "diabetes", source={"source": "diabetes"})
 
 
+def _spoken_digits(part: str) -> Dataset:
+    """The Free Spoken Digit Dataset (Zohar Jackson and contributors; CC BY-SA 4.0): 3,000 recordings at 8 kHz of
+    the digits 0-9, 50 of each by each of 6 speakers, named {digit}_{speaker}_{index}.wav; its own split puts the
+    recordings of index 0-4 in the test set (300) and the rest in training (2,700)."""
+    folder = Path(__file__).parent / "builtin_data" / "fsdd"
+    if not folder.is_dir():  # too large for the repository: `make install` copies it from the shared data sets
+        raise GenloomError(f"the built-in spoken_digits is not installed: put the FSDD recordings at {folder}, or run "
+                           "`make install` beside ../shared/data")
+    files = sorted(folder.glob("*.wav"), key=lambda path: path.name)
+    files = [path for path in files if (int(path.stem.rsplit("_", 1)[1]) < 5) == (part == "test")]
+    labels = np.array([int(path.name.split("_", 1)[0]) for path in files], dtype=np.int64)
+    name = "spoken_digits" if part == "train" else "spoken_digits-test"
+    return Dataset("signal", read_recordings(files, None), name, labels, [str(d) for d in range(10)],
+                   {"source": name})
+
+
 BUILTINS: dict[str, Callable[[], Dataset]] = {
     "digits": digits, "mnist": lambda: _mnist("train"), "mnist-test": lambda: _mnist("test"),
     "shakespeare": shakespeare, "adult": adult, "diabetes": diabetes,
@@ -74,7 +91,9 @@ BUILTINS: dict[str, Callable[[], Dataset]] = {
     # MOSES (Polykovskiy et al. 2020): 250,000 of its 1,584,663 training molecules, all of them, its test set and
     # its scaffold test set (molecules whose Bemis-Murcko scaffolds the training set lacks)
     "moses": lambda: moses("train", MOSES_SUBSET), "moses-full": lambda: moses("train"),
-    "moses-test": lambda: moses("test"), "moses-scaffolds": lambda: moses("test_scaffolds")}
+    "moses-test": lambda: moses("test"), "moses-scaffolds": lambda: moses("test_scaffolds"),
+    "spoken_digits": lambda: _spoken_digits("train"), "spoken_digits-test": lambda: _spoken_digits("test")}
 
 # Built-in data sets with a test split of their own: `evaluate` scores a run trained on one against it.
-HELD_OUT = {"mnist": "mnist-test", "moses": "moses-test", "moses-full": "moses-test"}
+HELD_OUT = {"mnist": "mnist-test", "moses": "moses-test", "moses-full": "moses-test",
+            "spoken_digits": "spoken_digits-test"}

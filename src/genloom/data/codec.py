@@ -8,12 +8,13 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
+import numpy as np
+
 from ..errors import GenloomError
 from ..layout import Layout
 from .sample_files import FOLDER, WRITERS, SampleWriter
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
     from .dataset import Dataset
@@ -56,6 +57,11 @@ class Codec(ABC):
         """The file type of the samples written during training."""
         return self.sample_formats[0]
 
+    @property
+    def preview_suffixes(self) -> tuple[str, ...]:
+        """The file types a run's final samples are written in (the first: sample_suffix)."""
+        return (self.sample_suffix,)
+
     def sample_writer(self, path: str | Path, total: int, provenance: Mapping[str, Any] | None = None) -> SampleWriter:
         """A writer of `total` decoded samples to `path`, in the format its suffix names, chunk by chunk; the
         file carries `provenance` (where the samples come from) if given."""
@@ -93,6 +99,10 @@ class Codec(ABC):
         """Examples designed toward a property (a VAE's property head), as a table with the property's column
         (`design_values` says what it holds), which Model.optimize sorts them by."""
         return self.decode(rows)
+
+    def row_conditions(self, values: Any) -> torch.Tensor | None:
+        """What a family is given beside each example (a table's condition_on columns, encoded), or None."""
+        return None
 
     def label_ids(self, labels: Any) -> np.ndarray:
         """Class names or ids -> int64 ids."""
@@ -132,11 +142,30 @@ class Codec(ABC):
         raise NotImplementedError  # a kind that passes check_preferences gives its own
 
 
+def class_ids(labels: Any, class_names: list[str]) -> np.ndarray:
+    """Class names or ids -> int64 ids, checked against the classes seen in training."""
+    if not class_names:
+        raise GenloomError("this data has no class labels; drop the labels or train on labelled "
+                           "data (one sub-folder per class)")
+    ids = []
+    for label in np.atleast_1d(np.asarray(labels, dtype=object)):
+        if isinstance(label, str) and label in class_names:
+            ids.append(class_names.index(label))
+        elif isinstance(label, (int, np.integer)) or (isinstance(label, str) and label.isdigit()):
+            if not 0 <= int(label) < len(class_names):
+                raise GenloomError(f"label {label} is out of range; use 0..{len(class_names) - 1}")
+            ids.append(int(label))
+        else:
+            raise GenloomError(f"unknown label {label!r}; known: {', '.join(class_names)}")
+    return np.array(ids, dtype=np.int64)
+
+
 CODECS: dict[str, tuple[str, str]] = {
     "image": ("genloom.data.image_codec", "ImageCodec"),
     "table": ("genloom.data.table_codec", "TabularCodec"),
     "text": ("genloom.data.text_codec", "TextCodec"),
     "molecule": ("genloom.data.molecule_codec", "MoleculeCodec"),
+    "signal": ("genloom.data.signal_codec", "SignalCodec"),
 }
 
 

@@ -14,9 +14,10 @@ from ..layout import KINDS, data_kind
 class Dataset:
     """What `load_data` returns and `Model.fit` takes; the codec turns `values` into tensors."""
 
-    kind: str                             # picks the codec: "image", "table", "text" or "molecule" (layout.KINDS)
+    kind: str                             # picks the codec: "image", "table", "text", "molecule" or "signal"
+                                          # (layout.KINDS)
     values: Any                           # images: uint8 array (N, H, W, C); a table: a DataFrame; text: one str;
-                                          # molecules: an object array of SMILES strings
+                                          # molecules: an object array of SMILES strings; signals: Signals
     name: str                             # short name for runs and reports
     labels: np.ndarray | None = None      # int64 class ids, one per example
     class_names: list[str] | None = None
@@ -44,4 +45,6 @@ DESCRIPTIONS: dict[str, Callable[[Dataset], str]] = {
     "table": lambda data: f"{len(data):,} rows x {data.values.shape[1]} columns",
     "text": lambda data: f"{len(data):,} characters of text",
     "molecule": lambda data: f"{len(data):,} molecules",
+    "signal": lambda data: (f"{len(data):,} recordings, {data.values.seconds:,.0f} s at {data.values.rate:,} Hz"
+                            if data.values.rate else f"{len(data):,} series"),
 }

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import GenloomError
-from .codec import Codec
+from .codec import Codec, class_ids
 from .sample_files import FOLDER
 from .dataset import Dataset
 from .image_layout import ImageLayout
@@ -83,21 +83,7 @@ class ImageCodec(Codec):
         return {"image_size": list(self.image_size), "channels": self.channels, "labels": self.class_names}
 
     def label_ids(self, labels: Any) -> np.ndarray:
-        """Class names or ids -> int64 ids, checked against the classes seen in training."""
-        if not self.class_names:
-            raise GenloomError("this data has no class labels; drop the labels or train on labelled "
-                               "data (one sub-folder per class)")
-        ids = []
-        for label in np.atleast_1d(np.asarray(labels, dtype=object)):
-            if isinstance(label, str) and label in self.class_names:
-                ids.append(self.class_names.index(label))
-            elif isinstance(label, (int, np.integer)) or (isinstance(label, str) and label.isdigit()):
-                if not 0 <= int(label) < len(self.class_names):
-                    raise GenloomError(f"label {label} is out of range; use 0..{len(self.class_names) - 1}")
-                ids.append(int(label))
-            else:
-                raise GenloomError(f"unknown label {label!r}; known: {', '.join(self.class_names)}")
-        return np.array(ids, dtype=np.int64)
+        return class_ids(labels, self.class_names)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "image_size": list(self.image_size), "channels": self.channels,

@@ -17,6 +17,7 @@ from .dataset import Dataset
 from .images import IMAGE_SUFFIXES, as_uint8_images, parse_image_size, read_image_folder, resize_images
 from .molecules import molecules_dataset, read_smi, smiles_column, with_randomised
 from .pii import anonymise_table, find_personal_columns
+from .signals import AUDIO_SUFFIXES, Signals, is_audio_folder, read_audio_folder, read_series, resampled
 from .tables import check_table, read_metadata, read_table
 from .text import read_jsonl, read_text, read_text_folder
 
@@ -24,14 +25,17 @@ from .text import read_jsonl, read_text, read_text_folder
 def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
               image_size: int | tuple[int, int] | str | None = None, encoding: str = "utf-8",
               errors: str = "strict", text_field: str = "text", metadata: str | Path | None = None,
-              target: str | None = None, anonymise: bool = False, randomised_smiles: int = 0) -> Dataset:
-    """Load a built-in data set by name, a folder of images or .txt files, a .npy/.npz/.txt/.jsonl/.csv/
-    .parquet/.smi file, an image array or a DataFrame. `encoding`, `errors` and `text_field` apply to text;
-    `metadata` (a JSON of column kinds, SDV's layout), `target` (the column that evaluation's utility
-    score predicts) and `anonymise` (personal data replaced by Faker's values, data/pii.py) to tables. A table
-    with personal data in it is reported. Molecules: a .smi file, or a table whose column is named SMILES; each
-    read by RDKit and kept in canonical form, followed by `randomised_smiles` randomised forms of it
-    (augmentation; a run's held-out share may then hold forms of its training molecules)."""
+              target: str | None = None, anonymise: bool = False, randomised_smiles: int = 0,
+              sample_rate: int | None = None) -> Dataset:
+    """Load a built-in data set by name, a folder of images, recordings (WAV, FLAC, Ogg) or .txt files, a .npy/
+    .npz/.txt/.jsonl/.csv/.parquet/.smi file, an image array or a DataFrame. A .npy of two dimensions holds series
+    (one a row), of three or four images; recordings are resampled to `sample_rate` (default: the rate most of them
+    have) and mixed down to mono; series are taken to be sampled at it (default: no rate). `encoding`, `errors`
+    and `text_field` apply to text; `metadata` (a JSON of column kinds, SDV's layout), `target` (the column that
+    evaluation's utility score predicts) and `anonymise` (personal data replaced by Faker's values, data/pii.py)
+    to tables. A table with personal data in it is reported. Molecules: a .smi file, or a table whose column is
+    named SMILES; each read by RDKit and kept in canonical form, followed by `randomised_smiles` randomised forms of
+    it (augmentation; a run's held-out share may then hold forms of its training molecules)."""
     if isinstance(source, Dataset):  # loaded already; anonymised now if asked
         return _finished(source, None, anonymise) if anonymise else source
     if not isinstance(source, (str, Path, np.ndarray, pd.DataFrame)):
@@ -39,6 +43,7 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
                            f"or a DataFrame; got {type(source).__name__}")
     size = parse_image_size(image_size)
     randomised_smiles = whole_number("randomised_smiles", randomised_smiles, 0)
+    sample_rate = None if sample_rate is None else whole_number("sample_rate", sample_rate, 100)
     text_options = {"encoding": encoding, "errors": errors, "text_field": text_field}
     table_options = {"metadata": str(Path(metadata).resolve()) if metadata else None, "target": target,
                      "anonymise": anonymise or None}
@@ -56,23 +61,44 @@ def load_data(source: str | Path | Dataset | np.ndarray | pd.DataFrame, *,
             data = BUILTINS[str(source)]()
             if randomised_smiles:
                 data = _randomised(data, randomised_smiles)
+            if sample_rate:
+                data = _at_rate(data, sample_rate)
             return _finished(_resized(data, size) if size else data, target, anonymise)
         raise GenloomError(f"no file, folder or built-in data set named '{source}'; "
                            f"built-in ones: {', '.join(sorted(BUILTINS))}")
     if path.is_dir():
-        loader = _load_text_folder if _is_text_folder(path) else _load_image_folder
+        loader = (_load_text_folder if _is_text_folder(path) else _load_audio_folder if is_audio_folder(path)
+                  else _load_image_folder)
     else:
         loader = FILE_LOADERS.get(path.suffix.lower())
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            raise GenloomError(f"{path} is one recording; a model learns from many: give the folder that holds "
+                               "them (one sub-folder per class, or none)")
         if loader is None:
             raise GenloomError(f"{path}: unsupported file type '{path.suffix}'; "
                                f"use a folder of images or one of {', '.join(sorted(FILE_LOADERS))}")
-    data = loader(path, size, **text_options) if loader in TEXT_LOADERS else loader(path, size)
+    data = (loader(path, size, **text_options) if loader in TEXT_LOADERS
+            else loader(path, sample_rate) if loader is _load_audio_folder else loader(path, size))
     if randomised_smiles:
         data = _randomised(data, randomised_smiles)
+    if sample_rate and data.kind != "signal":
+        raise GenloomError(f"a sample rate applies to recordings; {path.name} holds {data.kind} data: leave it out")
+    if sample_rate and data.values.rate is None:  # series: the rate they were sampled at
+        data.values.rate = sample_rate
     options = {"image": {"image_size": list(size) if size else None}, "text": text_options,
-               "table": table_options, "molecule": {"randomised_smiles": randomised_smiles or None}}[data.kind]
+               "table": table_options, "molecule": {"randomised_smiles": randomised_smiles or None},
+               "signal": {"sample_rate": sample_rate}}[data.kind]
     data.source = {"source": str(path.resolve()), **options}
     return _finished(data, target, anonymise)
+
+
+def _at_rate(data: Dataset, rate: int) -> Dataset:
+    """Recordings resampled to `rate`; other data refuses the option."""
+    if data.kind != "signal" or data.values.rate is None:
+        raise GenloomError(f"a sample rate applies to recordings; {data.name} holds "
+                           f"{'series without one' if data.kind == 'signal' else data.kind + ' data'}: leave it out")
+    waves = [resampled(wave, data.values.rate, rate) for wave in data.values.waves]
+    return replace(data, values=Signals(waves, rate), source={**data.source, "sample_rate": rate})
 
 
 def _randomised(data: Dataset, count: int) -> Dataset:
@@ -174,12 +200,22 @@ def _load_image_folder(path: Path, size: tuple[int, int] | None) -> Dataset:
     return Dataset("image", images, path.name, labels, class_names)
 
 
-def _load_image_array(path: Path, size: tuple[int, int] | None) -> Dataset:
-    """A .npy holds images; a .npz holds `images` (or `x`) and optional `labels` (or `y`)."""
+def _load_audio_folder(path: Path, rate: int | None) -> Dataset:
+    signals, labels, class_names = read_audio_folder(path, rate)
+    return Dataset("signal", signals, path.name, labels, class_names)
+
+
+def _load_array(path: Path, size: tuple[int, int] | None) -> Dataset:
+    """A .npy of two dimensions holds series, one a row; else images. A .npz holds `images` (or `x`) and optional
+    `labels` (or `y`)."""
     try:
         images, labels = _read_arrays(path)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise GenloomError(f"{path} is not a readable numpy file ({error}); save it with numpy.save/savez") from None
+    if images.ndim == 2 and labels is None:
+        if size:
+            raise GenloomError(f"{path} holds series (a 2-D array), not images: leave the image size out")
+        return Dataset("signal", read_series(images, path), path.stem)
     images = as_uint8_images(images, what=str(path))
     if size:
         images = resize_images(images, size)
@@ -227,8 +263,8 @@ def _load_smi(path: Path, size) -> Dataset:
 
 TEXT_LOADERS = (_load_text_file, _load_text_folder, _load_jsonl)
 FILE_LOADERS: dict[str, Callable[..., Dataset]] = {
-    ".npy": _load_image_array,
-    ".npz": _load_image_array,
+    ".npy": _load_array,
+    ".npz": _load_array,
     ".txt": _load_text_file,
     ".jsonl": _load_jsonl,
     ".csv": _load_table,

@@ -42,17 +42,21 @@ class TabularCodec(Codec):
     `numbers`: "modes" (CTGAN's mode-specific normalisation) or "quantile" (TabDDPM's quantile transform);
     `kinds`: column kinds that override the inferred ones (as a metadata file does); `property`: a numerical
     column a property head will predict, quantile-transformed whatever `numbers` says, so that its one value
-    in the row rises with the number."""
+    in the row rises with the number; `condition_on`: columns a family is given beside each row rather than
+    generating them (the state and action of a transition), encoded apart into a condition vector."""
 
     kind = "table"
     sample_formats = (".csv", ".parquet")
 
     def __init__(self, columns: list[Column] | None = None, seed: int = 0, numbers: str = "modes",
-                 kinds: Mapping[str, str] | None = None, property: str | None = None):
+                 kinds: Mapping[str, str] | None = None, property: str | None = None,
+                 condition_on: list[str] | None = None, condition_columns: list[Column] | None = None):
         if numbers not in NORMALISERS:
             raise GenloomError(f"unknown number transform {numbers!r}; use one of {', '.join(NORMALISERS)}")
         self.columns, self.seed, self.numbers, self.property = columns or [], seed, numbers, property
         self.kind_overrides = dict(kinds or {})
+        self.condition_on = list(condition_on or [])
+        self.condition_columns = condition_columns or []
 
     def fit(self, data: Dataset) -> TabularCodec:
         frame = data.values
@@ -62,9 +66,24 @@ class TabularCodec(Codec):
         kinds = column_kinds(frame, {**read_metadata(data.source.get("metadata")), **self.kind_overrides})
         if self.property is not None:
             check_property(frame, self.property, kinds)
+        self._check_condition_on(list(kinds))
         rng = np.random.default_rng(self.seed)
-        self.columns = [self._column(name, kind).fit(frame[name], rng) for name, kind in kinds.items()]
+        fitted = {name: self._column(name, kind).fit(frame[name], rng) for name, kind in kinds.items()}
+        self.columns = [column for name, column in fitted.items() if name not in self.condition_on]
+        self.condition_columns = [fitted[name] for name in self.condition_on]
         return self
+
+    def _check_condition_on(self, names: list[str]) -> None:
+        missing = [name for name in self.condition_on if name not in names]
+        if missing:
+            raise GenloomError(f"condition_on names {', '.join(map(repr, missing))}, not a column of this table; "
+                               f"columns: {', '.join(names)}")
+        if set(self.condition_on) >= set(names):
+            raise GenloomError("condition_on names every column, which leaves the model nothing to generate: leave "
+                               "out those it should generate (the next state)")
+        if self.property in self.condition_on:
+            raise GenloomError(f"the property {self.property!r} is a column the model generates; take it out of "
+                               "condition_on")
 
     def _column(self, name: str, kind: str) -> Column:
         column_class = COLUMNS[kind]
@@ -74,14 +93,17 @@ class TabularCodec(Codec):
 
     @property
     def kinds(self) -> dict[str, str]:
-        """Each column's kind (numerical, datetime, categorical, boolean, identifier), in order."""
-        return {column.name: column.kind for column in self.columns}
+        """Each column's kind (numerical, datetime, categorical, boolean, identifier): those given (condition_on),
+        then those generated, in order."""
+        return {column.name: column.kind for column in self.condition_columns + self.columns}
 
     @property
     def layout(self) -> TableLayout:
         spans = tuple(span for column in self.columns for span in column.spans)
         position = self.column_starts()[self.property] if self.property is not None else None
-        return TableLayout((sum(span.width for span in spans),), spans=spans, property_position=position)
+        condition_width = sum(span.width for column in self.condition_columns for span in column.spans)
+        return TableLayout((sum(span.width for span in spans),), spans=spans, property_position=position,
+                           condition_width=condition_width)
 
     def column_starts(self) -> dict[str, int]:
         """Where each column's block begins in an encoded row."""
@@ -93,25 +115,40 @@ class TabularCodec(Codec):
         """The text format of each datetime column that was read from text."""
         return {c.name: c.state.format for c in self.columns if c.kind == "datetime" and c.state.format}
 
-    def checked_frame(self, values: Any) -> pd.DataFrame:
-        """Rows as a DataFrame with exactly the training table's columns, or a one-line error naming the others."""
+    def checked_frame(self, values: Any, columns: list[Column] | None = None) -> pd.DataFrame:
+        """Rows as a DataFrame with exactly the training table's columns (the condition columns may be there too), or
+        a one-line error naming the others; `columns`: those to check for (default: the generated ones)."""
         frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values)
-        names = [c.name for c in self.columns]
+        names = [c.name for c in (self.columns if columns is None else columns)]
         missing = [name for name in names if name not in frame.columns]
         if missing:
             raise GenloomError(f"the table lacks column {', '.join(map(repr, missing))} that the model was "
                                "trained with")
-        extra = [str(name) for name in frame.columns if name not in names]
+        extra = [str(name) for name in frame.columns if name not in names + self.condition_on]
         if extra:
             raise GenloomError(f"the table has column {', '.join(map(repr, extra))} that the model was not "
                                "trained with; drop it")
         return frame
 
     def encode(self, values: Any) -> torch.Tensor:
-        frame = self.checked_frame(values)
+        return self._encoded(self.checked_frame(values), self.columns)
+
+    def _encoded(self, frame: pd.DataFrame, columns: list[Column]) -> torch.Tensor:
         rng = np.random.default_rng(self.seed + 1)
-        blocks = [column.encode(frame[column.name].reset_index(drop=True), rng) for column in self.columns]
+        blocks = [column.encode(frame[column.name].reset_index(drop=True), rng) for column in columns]
         return torch.from_numpy(np.concatenate(blocks, axis=1))
+
+    def row_conditions(self, values: Any) -> torch.Tensor | None:
+        """The encoded condition columns of rows (N, layout.condition_width), which a family reads beside each row;
+        None for a codec without condition_on."""
+        if not self.condition_columns:
+            return None
+        frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values)
+        missing = [name for name in self.condition_on if name not in frame.columns]
+        if missing:
+            raise GenloomError(f"the conditions lack column {', '.join(map(repr, missing))}; this model generates "
+                               f"{', '.join(c.name for c in self.columns)} given {', '.join(self.condition_on)}")
+        return self._encoded(frame, self.condition_columns).float()
 
     def decode(self, tensor: torch.Tensor, first: int = 0) -> pd.DataFrame:
         rows = tensor.detach().float().cpu().numpy()
@@ -197,7 +234,8 @@ class TabularCodec(Codec):
     def describe(self) -> dict[str, Any]:
         conditionable = {c.name: [str(v) for v in c.state.categories + c.state.rare]
                          for c in self.columns if isinstance(c, CategoricalColumn)}
-        return {"columns": self.kinds, "conditions": conditionable}
+        given = {"given": self.condition_on} if self.condition_on else {}
+        return {"columns": self.kinds, "conditions": conditionable, **given}
 
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("table models take no labels; ask for column values with conditions={column: value} "
@@ -205,9 +243,12 @@ class TabularCodec(Codec):
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "seed": self.seed, "numbers": self.numbers, "property": self.property,
-                "columns": [{"name": c.name, "kind": c.kind, **c.to_json()} for c in self.columns]}
+                "columns": [{"name": c.name, "kind": c.kind, **c.to_json()} for c in self.columns],
+                "condition_columns": [{"name": c.name, "kind": c.kind, **c.to_json()} for c in self.condition_columns]}
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> TabularCodec:
-        columns = [COLUMNS[spec["kind"]].from_json(spec["name"], spec) for spec in state["columns"]]
-        return cls(columns, state["seed"], state.get("numbers", "modes"), property=state.get("property"))
+        columns, conditions = ([COLUMNS[spec["kind"]].from_json(spec["name"], spec) for spec in state.get(key, [])]
+                               for key in ("columns", "condition_columns"))
+        return cls(columns, state["seed"], state.get("numbers", "modes"), property=state.get("property"),
+                   condition_on=[c.name for c in conditions], condition_columns=conditions)

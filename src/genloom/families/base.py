@@ -43,6 +43,19 @@ class Family(nn.Module, ABC):
         return self.config.conditional
 
     @property
+    def given_rows(self) -> bool:
+        """Each example comes with the encoded values of columns it is generated for (a table's condition_on),
+        which reach the family where class labels would."""
+        return self.layout.condition_width > 0
+
+    def check_given(self, labels: torch.Tensor | None) -> None:
+        """Refuse to sample a model that is given rows without them."""
+        if self.given_rows and labels is None:
+            raise GenloomError("this model generates rows given the values of other columns (condition_on): pass "
+                               "them, one row per sample (conditions=<a DataFrame of those columns>; CLI: "
+                               "--conditions FILE.csv)")
+
+    @property
     def context_length(self) -> int | None:
         """Window length when the data is one token stream (text); None when examples are whole."""
         return None

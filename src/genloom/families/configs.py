@@ -125,6 +125,13 @@ class DiffusionConfig(Options):
                           "out better from 100 small steps than from 20 large ones)", choices=DIFFUSION_SAMPLERS)
     sample_steps: int | None = option(None, "its network evaluations when none are asked, at most timesteps "
                                       "(default: 20, every timestep for ddpm; tables: 100)", min=1)
+    guidance: float = option(1.0, "classifier-free guidance when sampling asks none, for a conditional model; 1 = "
+                             "plain conditional sampling", min=0)
+    condition_on: list[str] | None = option(None, "tables: columns it is given, the others it generates: p(next "
+                                            "state | state, action) from condition_on=[state and action columns]")
+
+    def codec_options(self) -> dict[str, list[str]]:
+        return {"condition_on": self.condition_on} if self.condition_on is not None else {}
 
 
 @dataclass
@@ -133,7 +140,8 @@ class DiffusionSampling(Options):
                                  "run's own", choices=DIFFUSION_SAMPLERS)
     steps: int | None = option(None, "network evaluations (default: the run's own)", min=1)
     eta: float = option(0.0, "DDIM's noise: 0 deterministic, 1 as DDPM", min=0)
-    guidance: float = option(1.0, "classifier-free guidance scale; 1 = plain conditional sampling", min=0)
+    guidance: float | None = option(None, "classifier-free guidance scale; 1 = plain conditional sampling "
+                                    "(default: the run's own)", min=0)
 
     def check(self) -> None:
         if self.eta != 0 and self.sampler != "ddim":

@@ -168,9 +168,12 @@ class Diffusion(Family):
                options: DiffusionSampling | None = None, given: Sequence[int] = (),
                on_pass: Callable[[], None] = lambda: None) -> torch.Tensor:
         options = options or DiffusionSampling()
-        if options.guidance != 1.0 and not (self.conditional and self.config.label_dropout > 0):
+        self.check_given(labels)
+        if options.guidance not in (None, 1.0) and not (self.conditional and self.config.label_dropout > 0):
             raise GenloomError("guidance needs a conditional model trained with label_dropout > 0 (train with "
                                "conditional=True, CLI --conditional); with this one, leave guidance at 1")
+        own = self.config.guidance if self.conditional and self.config.label_dropout > 0 else 1.0
+        guidance = own if options.guidance is None else options.guidance
         device = self.alphas_cumprod.device
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
@@ -180,7 +183,7 @@ class Diffusion(Family):
         shape = self.layout.shape if self.categories is None else (len(self.continuous_positions),)
         continuous = torch.randn(n, *shape, generator=generator).to(device)
         one_hot = self.categories.prior(n, generator).to(device) if self.categories is not None else None
-        return self._walk(sampler, sampler.timesteps(steps).tolist(), continuous, one_hot, labels, options.guidance,
+        return self._walk(sampler, sampler.timesteps(steps).tolist(), continuous, one_hot, labels, guidance,
                           generator, on_pass)
 
     def _walk(self, sampler: DDPMSampler | DDIMSampler | DPMSolverSampler, timesteps: list[int],

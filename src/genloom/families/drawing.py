@@ -91,12 +91,13 @@ def check_shard(shard: Any) -> tuple[int, int] | None:
 
 
 def label_tensor(net: Family, ids: np.ndarray, n: int) -> torch.Tensor:
-    """Class ids for n samples: one id for all of them, or one each; only a conditional family takes them."""
-    if not net.conditional:
+    """Class ids for n samples: one id for all of them, or one each; only a conditional family takes them (or the
+    encoded condition columns of each, for a family given rows)."""
+    if not (net.conditional or net.given_rows):
         raise GenloomError(f"this {net.name} is not conditional, so it cannot take labels; train it with "
                            "conditional=True (CLI: --conditional) on labelled data")
     if len(ids) == 1:
-        ids = np.repeat(ids, n)
+        ids = np.repeat(ids, n, axis=0)
     if len(ids) != n:
         raise GenloomError(f"{len(ids)} labels for {n} examples; give one label, or one per example")
     return torch.from_numpy(ids)

@@ -42,7 +42,7 @@ class Discriminator(nn.Module):
         self.projection = nn.Embedding(layout.num_classes, features) if config.conditional else None
         if config.spectral_norm:
             for module in list(self.modules()):
-                if isinstance(module, (nn.Conv2d, nn.Linear, nn.Embedding)):
+                if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.Embedding)):
                     nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None,

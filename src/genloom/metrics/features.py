@@ -36,10 +36,12 @@ class FeatureNet(nn.Module):
 
 
 def _flipped(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image under one of four flips, and which one: a label-free task that needs shape features."""
+    """Each image under one of four flips, and which one: a label-free task that needs shape features. A 1-D
+    signal is reversed in time and turned upside down."""
     task = torch.randint(4, (len(x),))
-    x = torch.where((task % 2 == 1)[:, None, None, None], x.flip(3), x)
-    return torch.where((task >= 2)[:, None, None, None], x.flip(2), x), task
+    chosen = task.view(-1, *[1] * (x.dim() - 1))
+    x = torch.where(chosen % 2 == 1, x.flip(-1), x)
+    return torch.where(chosen >= 2, x.flip(2) if x.dim() == 4 else -x, x), task
 
 
 def train_feature_net(x: torch.Tensor, labels: torch.Tensor | None, layout: Layout, steps: int = 300,
@@ -60,16 +62,17 @@ def train_feature_net(x: torch.Tensor, labels: torch.Tensor | None, layout: Layo
 
 
 def feature_net_for(run_dir: Path | None, x: torch.Tensor, labels: torch.Tensor | None,
-                    layout: Layout) -> tuple[FeatureNet, str]:
-    """The run's saved feature network, or a new one trained on `x` (and saved); with its description."""
+                    layout: Layout, examples: str = "images") -> tuple[FeatureNet, str]:
+    """The run's saved feature network, or a new one trained on `x` (and saved); with its description, which names
+    what the examples are."""
     if run_dir is not None and (run_dir / META).exists():
         meta = json.loads((run_dir / META).read_text(encoding="utf-8"))
         net = FeatureNet(layout, meta["classes"])
         load_weights(net, run_dir / WEIGHTS)
         return net.eval(), meta["description"]
     net = train_feature_net(x, labels, layout)
-    task = "its class labels" if labels is not None else "the four flips of each image"
-    description = f"a conv net trained on this run's real training images to predict {task} (not InceptionV3)"
+    task = "their class labels" if labels is not None else "which of four flips each underwent"
+    description = f"a conv net trained on this run's real training {examples} to predict {task} (not InceptionV3)"
     if run_dir is not None:
         save_weights(net, run_dir / WEIGHTS)
         write_json(run_dir / META, {"classes": net.head.out_features, "description": description})

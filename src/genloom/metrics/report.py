@@ -91,13 +91,27 @@ def text_samples(path: Path, count: int = 3) -> str:
     return f"<h2>Samples</h2>{shown}"
 
 
+AUDIO_PLAYERS = 8  # of a run's final recordings, the report plays this many
+
+
+def audio_players(folder: Path, count: int = AUDIO_PLAYERS) -> str:
+    """Players for the first `count` WAV files of a folder, embedded in the page (10 to 20 KB each)."""
+    files = sorted(folder.glob("*.wav"))[:count] if folder.is_dir() else []
+    if not files:
+        return ""
+    players = "".join(f'<figure><audio controls src="data:audio/wav;base64,'
+                      f'{base64.b64encode(path.read_bytes()).decode("ascii")}"></audio>'
+                      f"<figcaption>sample {int(path.stem)}</figcaption></figure>" for path in files)
+    return f"<h2>Listen</h2>{players}"
+
+
 def _table(rows: dict[str, Any]) -> str:
     cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
     return f"<table>{cells}</table>"
 
 
 # what the examples of each kind are
-UNITS = {"image": "images", "table": "rows", "text": "characters", "molecule": "molecules"}
+UNITS = {"image": "images", "table": "rows", "text": "characters", "molecule": "molecules", "signal": "recordings"}
 
 
 def budget_text(train: dict[str, Any]) -> str:
@@ -158,6 +172,7 @@ figcaption{{color:#666;font-size:.9rem}}pre{{background:#f6f6f6;padding:.6rem;wh
 {_table(summary_rows(record))}
 {embedded_image(run_dir / "samples" / "final.png", "samples from the EMA weights (seed 0)")}
 {text_samples(run_dir / "samples" / "final.txt")}
+{audio_players(run_dir / "samples" / "final")}
 {embedded_image(curve, "training loss")}
 {"".join(embedded_image(run_dir / name, caption) for name, caption in record.get("figures", {}).items())}
 </body></html>

@@ -58,7 +58,8 @@ class TableDecoder(ResidualMLP):
 class TableDenoiser(nn.Module):
     """Noisy rows and their noise level -> the network's answer for every value (TabDDPM's MLP denoiser): the
     residual MLP conditioned on a sinusoidal time embedding (plus a class embedding, the last id meaning "no
-    class", as the U-Net). `levels` and `attention` shape the image U-Net only."""
+    class", as the U-Net; or, where the layout has condition columns, a projection of their encoded values).
+    `levels` and `attention` shape the image U-Net only."""
 
     def __init__(self, layout: Layout, width: int = 32, res_blocks: int = 1, levels: int | None = None,
                  attention: bool = True, dropout: float = 0.0, num_classes: int = 0):
@@ -67,11 +68,17 @@ class TableDenoiser(nn.Module):
         self.time = nn.Sequential(nn.Linear(self.embedding_dim, self.embedding_dim), nn.SiLU(),
                                   nn.Linear(self.embedding_dim, self.embedding_dim))
         self.label = nn.Embedding(num_classes + 1, self.embedding_dim) if num_classes else None
+        self.condition = (nn.Sequential(nn.Linear(layout.condition_width, self.embedding_dim), nn.SiLU(),
+                                        nn.Linear(self.embedding_dim, self.embedding_dim))
+                          if layout.condition_width else None)
         self.net = ResidualMLP(layout.shape[0], layout.shape[0], width, cond_dim=self.embedding_dim,
                                depth=res_blocks + 2, dropout=dropout)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """`labels`: class ids, or the rows' encoded conditions where the layout has condition columns."""
         embedding = self.time(timestep_embedding(t, self.embedding_dim))
         if self.label is not None and labels is not None:
             embedding = embedding + self.label(labels)
+        if self.condition is not None:
+            embedding = embedding + self.condition(labels.to(x.dtype))
         return self.net(x, embedding)

@@ -1,5 +1,7 @@
 """The U-Net of DDPM (Ho et al. 2020), sized for small images: residual blocks that take a time (and class)
-embedding, self-attention at the lowest resolution, skip connections between the two halves."""
+embedding, self-attention at the lowest resolution, skip connections between the two halves. The same network in
+one dimension denoises waveforms, as the 1-D U-Nets of audio diffusion do (DiffWave's role, with a U-Net's
+halvings in place of its dilations: a long receptive field at a CPU's cost)."""
 from __future__ import annotations
 
 import math
@@ -11,7 +13,12 @@ from torch import nn
 from ..errors import GenloomError
 from ..layout import Layout
 from . import register_backbone
-from .conv import MAX_WIDTH, group_norm, halvings
+from .conv import MAX_WIDTH, convolution, group_norm, halvings
+
+
+# halvings by default, by spatial dimensions: an image's three take 32x32 to 4x4; a waveform's five take 5,120
+# samples (0.64 s at 8 kHz) to 160, where attention is affordable
+DEFAULT_LEVELS = {1: 5, 2: 3}
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -25,43 +32,44 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, the embedding added in between, and a 1x1 skip when widths differ."""
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, dims: int = 2):
         super().__init__()
-        self.in_layers = nn.Sequential(group_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1))
+        self.in_layers = nn.Sequential(group_norm(c_in), nn.SiLU(), convolution(dims, c_in, c_out, 3, padding=1))
         self.emb = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, c_out))
         self.out_layers = nn.Sequential(group_norm(c_out), nn.SiLU(), nn.Dropout(dropout),
-                                        nn.Conv2d(c_out, c_out, 3, padding=1))
+                                        convolution(dims, c_out, c_out, 3, padding=1))
         nn.init.zeros_(self.out_layers[-1].weight)  # each block starts as the identity
         nn.init.zeros_(self.out_layers[-1].bias)
-        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        self.skip = convolution(dims, c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.in_layers(x) + self.emb(emb)[:, :, None, None]
+        h = self.in_layers(x) + self.emb(emb).view(*emb.shape[:1], -1, *[1] * (x.dim() - 2))
         return self.skip(x) + self.out_layers(h)
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over the pixels of a feature map, with a residual connection."""
+    """Multi-head self-attention over the pixels (or samples) of a feature map, with a residual connection."""
 
-    def __init__(self, channels: int, heads: int = 4):
+    def __init__(self, channels: int, heads: int = 4, dims: int = 2):
         super().__init__()
         self.heads = heads if channels % heads == 0 else 1
         self.norm = group_norm(channels)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.proj = nn.Conv2d(channels, channels, 1)
+        self.qkv = convolution(dims, channels, 3 * channels, 1)
+        self.proj = convolution(dims, channels, channels, 1)
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w).transpose(3, 4).unbind(1)
-        out = F.scaled_dot_product_attention(q, k, v)  # (n, heads, h*w, c/heads)
-        return x + self.proj(out.transpose(2, 3).reshape(n, c, h, w))
+        n, c, *sides = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, -1).transpose(3, 4).unbind(1)
+        out = F.scaled_dot_product_attention(q, k, v)  # (n, heads, positions, c/heads)
+        return x + self.proj(out.transpose(2, 3).reshape(n, c, *sides))
 
 
-@register_backbone(("image",), "denoiser")
+@register_backbone(("image", "signal"), "denoiser")
 class UNet(nn.Module):
-    """(N, C, H, W) noisy images, (N,) timesteps and optional (N,) class ids -> (N, C, H, W).
+    """(N, C, H, W) noisy images (or (N, C, L) signals), (N,) timesteps and optional (N,) class ids -> the same
+    shape.
 
     `levels` halvings give levels + 1 resolutions, each with `res_blocks` blocks on the way down and one
     more on the way up (DDPM's layout); attention follows the blocks at the lowest resolution.
@@ -71,45 +79,51 @@ class UNet(nn.Module):
     def __init__(self, layout: Layout, width: int = 32, res_blocks: int = 1, levels: int | None = None,
                  attention: bool = True, dropout: float = 0.0, num_classes: int = 0):
         super().__init__()
-        channels, height, width_px = layout.shape
-        possible = halvings(height, width_px, smallest=2)
-        levels = min(possible, 3) if levels is None else levels
+        channels, *sides = layout.shape
+        dims = len(sides)
+        possible = halvings(*sides, smallest=2)
+        levels = min(possible, DEFAULT_LEVELS[dims]) if levels is None else levels
         if levels > possible:
-            raise GenloomError(f"the U-Net cannot halve {height}x{width_px} images {levels} time(s) (at most "
-                               f"{possible}): choose depth {possible} or fewer, or resize the images (--image-size) "
-                               "to sides divisible by 4")
+            shape, fix = ("x".join(map(str, sides)) + " images", "resize the images (--image-size) to sides "
+                          "divisible by 4") if dims == 2 else (f"signals of {sides[0]}", "choose a --length "
+                                                               "divisible by a power of two")
+            raise GenloomError(f"the U-Net cannot halve {shape} {levels} time(s) (at most {possible}): choose "
+                               f"depth {possible} or fewer, or {fix}")
         widths = [min(width * (1 if r == 0 else 2), MAX_WIDTH) for r in range(levels + 1)]
         emb_dim = 4 * width
         self.time_dim = 2 * max(1, width // 2)  # sines and cosines come in pairs
         self.time_mlp = nn.Sequential(nn.Linear(self.time_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_embedding = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
-        self.stem = nn.Conv2d(channels, widths[0], 3, padding=1)
+        self.stem = convolution(dims, channels, widths[0], 3, padding=1)
 
         def attend(r: int, c: int) -> nn.Module:
-            return Attention(c) if attention and r == levels else nn.Identity()
+            return Attention(c, dims=dims) if attention and r == levels else nn.Identity()
+
+        def block(c_in: int, c_out: int) -> ResBlock:
+            return ResBlock(c_in, c_out, emb_dim, dropout, dims)
 
         self.down, skips, c_in = nn.ModuleList(), [widths[0]], widths[0]
         for r, c_out in enumerate(widths):
             blocks = nn.ModuleList()
             for _ in range(res_blocks):
-                blocks.append(nn.ModuleList([ResBlock(c_in, c_out, emb_dim, dropout), attend(r, c_out)]))
+                blocks.append(nn.ModuleList([block(c_in, c_out), attend(r, c_out)]))
                 skips.append(c_in := c_out)
-            halve = nn.Conv2d(c_out, c_out, 3, 2, 1) if r < levels else nn.Identity()
+            halve = convolution(dims, c_out, c_out, 3, 2, 1) if r < levels else nn.Identity()
             if r < levels:
                 skips.append(c_out)
             self.down.append(nn.ModuleDict({"blocks": blocks, "resize": halve}))
-        self.middle = nn.ModuleList([ResBlock(c_in, c_in, emb_dim, dropout),
-                                     Attention(c_in) if attention else nn.Identity(),
-                                     ResBlock(c_in, c_in, emb_dim, dropout)])
+        self.middle = nn.ModuleList([block(c_in, c_in), Attention(c_in, dims=dims) if attention else nn.Identity(),
+                                     block(c_in, c_in)])
         self.up = nn.ModuleList()
         for r, c_out in reversed(list(enumerate(widths))):
             blocks = nn.ModuleList()
             for _ in range(res_blocks + 1):
-                blocks.append(nn.ModuleList([ResBlock(c_in + skips.pop(), c_out, emb_dim, dropout), attend(r, c_out)]))
+                blocks.append(nn.ModuleList([block(c_in + skips.pop(), c_out), attend(r, c_out)]))
                 c_in = c_out
-            double = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_out, c_out, 3, padding=1))
+            double = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                   convolution(dims, c_out, c_out, 3, padding=1))
             self.up.append(nn.ModuleDict({"blocks": blocks, "resize": double if r > 0 else nn.Identity()}))
-        self.out = nn.Sequential(group_norm(c_in), nn.SiLU(), nn.Conv2d(c_in, channels, 3, padding=1))
+        self.out = nn.Sequential(group_norm(c_in), nn.SiLU(), convolution(dims, c_in, channels, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 

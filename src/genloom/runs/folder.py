@@ -148,6 +148,16 @@ def write_pages(path: Path, record: dict[str, Any]) -> None:
     write_model_card(path, record)
 
 
+def write_final_samples(codec: Codec, samples: Any, folder: Path) -> None:
+    """samples/final.* in each of the codec's preview types (a folder of them for the suffix ""), replacing those an
+    earlier write of the run left (a resumed run's)."""
+    for suffix in codec.preview_suffixes:
+        target = folder / f"final{suffix}"
+        if target.is_dir():
+            shutil.rmtree(target)
+        codec.save_samples(samples, target)
+
+
 def write_run(path: Path, record: dict[str, Any], codec: Codec, net: Family, ema_net: Family,
               final_samples: Any, previous: Path | None = None) -> None:
     """The whole run folder: the trainer's files carried over from `previous` (where it trained), weights and
@@ -162,7 +172,7 @@ def write_run(path: Path, record: dict[str, Any], codec: Codec, net: Family, ema
     metadata = {"family": record["family"], "genloom_version": record["genloom_version"]}
     save_weights(merge_lora(net), path / WEIGHTS_FILE, metadata)
     save_weights(merge_lora(ema_net), path / EMA_FILE, metadata)
-    codec.save_samples(final_samples, path / "samples" / f"final{codec.sample_suffix}")
+    write_final_samples(codec, final_samples, path / "samples")
     for name, text in codec.files().items():
         write_text(path / name, text)
     write_config(path, record, codec)

@@ -91,6 +91,34 @@ def _molecule_smi(molecules: Any, provenance: Provenance) -> Body:
                         provenance)
 
 
+def _wav(wave: np.ndarray, rate: int) -> bytes:
+    from ..data.signals import write_wav
+
+    buffer = io.BytesIO()
+    write_wav(buffer, wave, rate)
+    return buffer.getvalue()
+
+
+def _signal_rate(signals: Any) -> int:
+    if not signals.rate:
+        raise GenloomError("series without a sample rate are no WAV files; ask for format json")
+    return signals.rate
+
+
+def _signal_zip(signals: Any, provenance: Provenance) -> Body:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index, wave in enumerate(signals.waves):
+            archive.writestr(f"sample-{index:05d}.wav", _wav(wave, _signal_rate(signals)))
+    return _with_header(buffer.getvalue(), "application/zip", provenance)
+
+
+def _signal_json(signals: Any, provenance: Provenance) -> Body:
+    """Each signal's values (a browser plays them through the Web Audio API), at the rate given."""
+    return _json({"signals": [wave.round(5).tolist() for wave in signals.waves], "sample_rate": signals.rate},
+                 provenance)
+
+
 def _json(value: dict[str, Any], provenance: Provenance) -> Body:
     from ..data.provenance import with_json_provenance
 
@@ -138,6 +166,15 @@ def _read_molecules(items: list[Any], codec: Any) -> list[str]:
     return items
 
 
+def _read_signals(items: list[Any], codec: Any) -> Any:
+    """Lists of numbers, one a signal, at the run's rate."""
+    from ..data.signals import Signals, as_signals
+
+    if not all(isinstance(item, list) and all(isinstance(v, (int, float)) for v in item) for item in items):
+        raise GenloomError("signal examples are lists of numbers, one list a signal, at the run's sample rate")
+    return Signals(as_signals([np.asarray(item, dtype=np.float32) for item in items]).waves, codec.rate)
+
+
 @dataclass(frozen=True)
 class KindMedia:
     """How samples of one data kind are sent (by format name; the first is the default) and examples read."""
@@ -158,4 +195,5 @@ MEDIA = {
     "table": KindMedia({"csv": _table_csv, "json": _table_json}, _read_rows),
     "text": KindMedia({"json": _text_json}, _read_texts),
     "molecule": KindMedia({"json": _molecule_json, "smi": _molecule_smi}, _read_molecules),
+    "signal": KindMedia({"zip": _signal_zip, "json": _signal_json}, _read_signals),
 }
