@@ -100,7 +100,7 @@ def main() -> None:
              "(chance 0.10).", "",
              f"Target: the best family's conditional samples recognised at >= {TARGET_ACCURACY:.2f}: {reached} "
              f"({best['label']}: {best['conditional_accuracy']:.3f}).", "",
-             f"![held-out and generated spectrograms, one of each digit]({picture.name})", "",
+             f"Held-out and generated spectrograms, one of each digit, of {best['label']}: `{picture.name}`.", "",
              "<details><summary>all numbers</summary>", "", "```json",
              json.dumps(results, indent=1, default=float), "```", "</details>"]
     write_section(args.out, args.section, "Audio: spoken digits on a CPU", body)

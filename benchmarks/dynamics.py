@@ -13,7 +13,8 @@ Measured on held-out data from the same simulator:
   modes");
 - open-loop rollouts: from 50 start states, 20 rollouts each of 50 steps under the same actions, every step fed
   the model's own previous state; the energy distance between the models' and the simulator's states after 50
-  steps (pooled over the starts), and the share of rollouts that ever cross the ridge.
+  steps (pooled over the starts), and the share of rollouts that ever cross the ridge; every model's states are
+  held to the track and to speeds the data has (the simulator's own walls).
 
 Target (issue 23): at the two-outcome states, the diffusion model's energy distance <= 0.5 x the regressor's.
 
@@ -37,7 +38,7 @@ import torch
 from torch import nn
 
 import genloom as gl
-from bouncing_ball import NEXT, ROLL_OFF, STATE, actions, initial_states, step, transitions
+from bouncing_ball import NEXT, RIDGE, ROLL_OFF, STATE, WALL, actions, initial_states, step, transitions
 from shared_parts import log, results_arguments, write_section
 
 RESULTS = Path(__file__).parent / "results" / "dynamics.md"
@@ -45,6 +46,7 @@ GIVEN = [*STATE, "action"]
 TARGET_RATIO = 0.5
 SAMPLES_PER_STATE, STATES = 100, 100
 STARTS, ROLLOUTS, HORIZON = 50, 20, 50
+SPEED_LIMIT = 1.5  # the training transitions' speeds stay within 1.05
 
 
 def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -122,7 +124,8 @@ class MixtureDensity:
 
 
 def train_peer(peer: Regressor | MixtureDensity, frame: pd.DataFrame, seconds: float) -> int:
-    """Adam on minibatches of 256 for `seconds`; the number of steps taken."""
+    """Adam on minibatches of 256 for `seconds`, gradients clipped to norm 1 (as genloom's loop clips them; an
+    unclipped MDN blew up in one of two runs); the number of steps taken."""
     x, y = peer.scaled.inputs(frame), peer.scaled.outputs(frame)
     optimizer = torch.optim.Adam(peer.net.parameters(), lr=1e-3)
     started, steps = time.perf_counter(), 0
@@ -131,6 +134,7 @@ def train_peer(peer: Regressor | MixtureDensity, frame: pd.DataFrame, seconds: f
         loss = peer.loss(x[batch], y[batch])
         optimizer.zero_grad()
         loss.backward()
+        nn.utils.clip_grad_norm_(peer.net.parameters(), 1.0)
         optimizer.step()
         steps += 1
     return steps
@@ -171,12 +175,14 @@ def distribution_scores(predict, states: pd.DataFrame, rng: np.random.Generator)
 def rollouts(predict, starts: tuple[np.ndarray, np.ndarray], pushes: np.ndarray,
              rng: np.random.Generator) -> np.ndarray:
     """(STARTS * ROLLOUTS, HORIZON + 1, 2) states of open-loop rollouts: each start ROLLOUTS times under its own
-    pushes, every step from the model's previous output."""
+    pushes, every step from the model's previous output, held to the track and the training data's speeds (a
+    model's state outside them would only be extrapolation, which runs away in a few steps)."""
     x, v = (np.repeat(part, ROLLOUTS) for part in starts)
     path = [np.stack([x, v], axis=1)]
     for t in range(HORIZON):
         frame = pd.DataFrame({"x": x, "v": v, "action": np.repeat(pushes[:, t], ROLLOUTS)})
         x, v = predict(frame, rng).T
+        x, v = np.clip(x, -WALL, WALL), np.clip(v, -SPEED_LIMIT, SPEED_LIMIT)
         path.append(np.stack([x, v], axis=1))
     return np.stack(path, axis=1)
 
@@ -200,7 +206,8 @@ def rollout_figure(paths: dict[str, np.ndarray], path: Path) -> None:
     for axis, (name, states) in zip(axes, paths.items()):
         for rollout in states[:ROLLOUTS]:
             axis.plot(rollout[:, 0], color="tab:blue", alpha=0.4, linewidth=0.8)
-        axis.axhspan(-0.2, 0.2, color="0.85")
+        axis.axhspan(-RIDGE, RIDGE, color="0.85")
+        axis.set_ylim(-WALL, WALL)
         axis.set_title(name, fontsize=9)
         axis.set_xlabel("step")
     axes[0].set_ylabel("x (the ridge shaded)")
@@ -264,7 +271,7 @@ def main() -> None:
     body += [f"| simulator | | | 0 | 1.00 | 0 | 0 | {true_crossed:.2f} |", "",
              f"Target: energy distance at the two-outcome states <= {TARGET_RATIO} x the regressor's: "
              f"{'met' if ratio <= TARGET_RATIO else 'not met'} ({ratio:.2f}x).", "",
-             f"![x over 50 steps from one start state: the simulator's rollouts and each model's]({picture.name})",
+             f"x over 50 steps from one start state, the simulator's rollouts and each model's: `{picture.name}`.",
              "", "<details><summary>all numbers</summary>", "", "```json", json.dumps(rows, indent=1), "```",
              "</details>"]
     write_section(args.out, args.section, "Dynamics: next-state prediction with two outcomes", body)

@@ -97,6 +97,22 @@ def test_labels_are_dropped_in_training_only():
     assert 0.45 < dropped < 0.55 and (seen[1] == 0).all()
 
 
+def test_given_columns_are_blurred_in_training_only():
+    layout = TableLayout((1,), spans=(Span("continuous", 1),), condition_width=2)
+    torch.manual_seed(0)
+    family = Diffusion(layout, DiffusionConfig(**TINY, condition_noise=0.5))
+    seen = []
+    family.denoiser.forward = lambda x_t, t, given: seen.append(given.clone()) or torch.zeros_like(x_t)
+    given = torch.ones(2000, 2)
+    family.train()
+    family.noise_loss(torch.zeros(2000, 1), given)
+    family.eval()
+    family.noise_loss(torch.zeros(2000, 1), given)
+    assert abs((seen[0] - 1).std().item() - 0.5) < 0.03 and torch.equal(seen[1], given)
+    with pytest.raises(GenloomError, match="this model generates rows given the values of other columns"):
+        family.sample(2, None, torch.Generator())
+
+
 def test_bad_sampling_options_are_one_line_errors():
     with pytest.raises(GenloomError, match="sampler must be one of ddpm, ddim, dpm-solver; got 'euler'"):
         sample_options("diffusion", {"sampler": "euler"})

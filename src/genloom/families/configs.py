@@ -130,6 +130,9 @@ class DiffusionConfig(Options):
     condition_on: list[str] | None = option(None, "tables: columns it is given, the others it generates: p(next "
                                             "state | state, action) from condition_on=[state and action columns]")
 
+    condition_noise: float = option(0.0, "tables given columns: the spread of Gaussian noise added to their encoded "
+                                    "values in training", min=0)
+
     def codec_options(self) -> dict[str, list[str]]:
         return {"condition_on": self.condition_on} if self.condition_on is not None else {}
 

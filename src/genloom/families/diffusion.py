@@ -92,6 +92,8 @@ class Diffusion(Family):
         if self.conditional and self.training:
             dropped = torch.rand(len(x), device=x.device) < self.config.label_dropout
             labels = labels.masked_fill(dropped, self.no_class)
+        if self.given_rows and self.training and self.config.condition_noise:
+            labels = labels + self.config.condition_noise * torch.randn_like(labels)
         output, logits = self._split(self.denoiser(self._join(noisy, noisy_one_hot), t, labels))
         loss = (output.float() - target.float()).square().flatten(1).mean(1) if output.shape[1] else 0
         if one_hot is not None:
