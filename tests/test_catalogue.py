@@ -853,6 +853,9 @@ DYNAMICS = [
     cli("conditions without a column", lambda p: ["sample", p.dynamics, "--conditions", p.csv("c.csv", pd.DataFrame(
         {"x": [0.0, 0.5]})), "-o", p.root / "s.csv"], "the conditions lack column 'action'; this model generates "
         "next_x given x, action"),
+    cli("conditions and a shard", lambda p: ["sample", p.dynamics, "--conditions", p.csv("c.csv", pd.DataFrame(
+        {"x": [0.0], "action": [0.0]})), "--shard", "0/2", "-o", p.root / "s.csv"], "--conditions makes one row for "
+        "each row of its file; --shard do not go with it"),
     cli("conditions for a model not given rows", lambda p: ["sample", p.table, "--conditions", p.csv("c.csv",
         pd.DataFrame({"size": [0.0]})), "-o", p.root / "s.csv"], "a table of conditions is for a model trained with "
         "condition_on"),

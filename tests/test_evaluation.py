@@ -154,3 +154,20 @@ def test_signal_evaluation_recognises_the_conditional_samples(signal_run, tmp_pa
     report = (run / "report.html").read_text()
     assert "evaluation: conditional_accuracy" in report and report.count("<audio controls") == 8
 
+
+
+def test_a_resampled_spoken_digits_run_is_scored_against_its_test_split_at_its_rate(tmp_path, monkeypatch):
+    import genloom.evaluation
+
+    data = gl.load_data("spoken_digits", sample_rate=4000)
+    model = gl.Model("vae", **TINY_VAE).fit(data, steps=1, out=tmp_path / "run", codec_options={"mels": 8}, **QUIET)
+    seen = {}
+
+    def record_the_parts(model, held_out, training, samples, seed, progress, **options):
+        seen["held_out"] = held_out
+        return {}
+
+    parts = genloom.evaluation.EVALUATORS["signal"][1]
+    monkeypatch.setitem(genloom.evaluation.EVALUATORS, "signal", (record_the_parts, parts))
+    gl.evaluate(model, save=False)
+    assert len(seen["held_out"][0]) == 300 and seen["held_out"][0].rate == 4000  # the 300 test recordings, resampled

@@ -589,6 +589,21 @@ def test_sampling_a_model_given_rows_needs_them_one_row_each(dynamics_run, train
     assert len(model.sample(4, conditions={"x": 0.0, "action": 0.5}, progress=False)) == 4  # one row, repeated
     with pytest.raises(gl.GenloomError, match="a table of conditions is for a model trained with condition_on"):
         gl.load(trained_run).sample(2, conditions=pd.DataFrame({"x": [0]}), progress=False)
+    with pytest.raises(gl.GenloomError, match="labels and fair_balance do not apply: leave them out"):
+        model.sample(conditions={"x": 0.0, "action": 0.5}, labels=[1], progress=False)
+    with pytest.raises(gl.GenloomError, match="conditions are a DataFrame of the given columns .*; got list"):
+        model.sample(conditions=[0.0, 0.5], progress=False)
+    with pytest.raises(gl.GenloomError, match="the conditions do not make a table"):
+        model.sample(conditions={"x": [0.0, 1.0], "action": [0.5]}, progress=False)
+    with pytest.raises(gl.GenloomError, match="this model generates rows given the values of other columns"):
+        model.encode(pd.DataFrame({"next_x": [0.1]}))  # its latent tools need the given columns too
+
+
+def test_only_a_family_that_reads_given_columns_takes_them(tmp_path):
+    with pytest.raises(gl.GenloomError, match="family 'vae' cannot be given columns \\(condition_on\\); families "
+                                              "that can: .*diffusion"):
+        gl.Model("vae", **TINY_VAE).fit(forked_transitions(200), steps=1, codec_options={"condition_on": ["x"]},
+                                        progress=False)
 
 
 def test_evaluating_a_model_given_rows_scores_them_with_the_rows_they_were_made_for(dynamics_run, tmp_path):

@@ -352,6 +352,13 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.conditions is not None:  # a model trained with condition_on: one row made for each row given
         from .data.tables import read_table
 
+        others = [flag for flag, value in (("--shard", shard), ("--labels", args.labels), ("--condition",
+                  args.condition), ("--fair-balance", args.fair_balance), ("--watermark", args.watermark))
+                  if value not in (None, False)]
+        if others:
+            raise GenloomError(f"--conditions makes one row for each row of its file; {', '.join(others)} do not go "
+                               "with it: leave them out")
+
         given = read_table(Path(args.conditions))
         samples = model.sample(seed=args.seed, conditions=given, progress=not args.quiet, **options)
         model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=len(given),

@@ -205,7 +205,7 @@ def evaluate_signals(model: Model, held_out: tuple, training: tuple | None, samp
             scores["conditional_accuracy"] = (made_logits.argmax(1) == labels).float().mean().item()
     with torch.no_grad():
         x, device = model.codec.encode(real), next(model.ema_net.parameters()).device
-        own_labels = labels.to(device) if model.ema_net.conditional else None
+        own_labels = labels.to(device) if model.ema_net.conditional and labels is not None else None
         scores.update(model.ema_net.eval().evaluate(x.to(device), own_labels))
     if figures_to is not None:
         spectrogram_comparison(model.codec, real, labels.numpy() if labels is not None else None, made,
@@ -317,7 +317,9 @@ def evaluate(model: Model | str | Path, data: Any = None, *, samples: int | None
     if training is not None and training.kind == data.kind:
         training_part, training_held_out = parts(model, training, model.record["train"]["val_fraction"])
         if own and training.source.get("source") in HELD_OUT:  # a built-in's own test split (MNIST's)
-            held_out = parts(model, load_data(HELD_OUT[training.source["source"]]), None)[0]
+            # read as the training data was (resampled, resized), not augmented as it was
+            read_as = {key: training.source[key] for key in ("sample_rate", "image_size") if key in training.source}
+            held_out = parts(model, load_source({**read_as, "source": HELD_OUT[training.source["source"]]}), None)[0]
         elif own:
             if training_held_out is None:
                 raise GenloomError("this run trained on all of its data (val_fraction=0): pass held-out data to "

@@ -226,6 +226,9 @@ class Model:
         each row given (n may be left out)."""
         given = self._given_rows(conditions, n)
         if given is not None:
+            if labels is not None or fair_balance is not None:
+                raise GenloomError("a model given rows makes one row for each row of conditions; labels and "
+                                   "fair_balance do not apply: leave them out")
             n, conditions = len(given), None
         n, options = self._sampling_request(n, options)
         rows = self._shard_rows(n, shard, conditions or fair_balance)
@@ -278,8 +281,16 @@ class Model:
             return None
         if conditions is None:
             net.check_given(None)
-        frame = conditions if isinstance(conditions, pd.DataFrame) else pd.DataFrame(
-            [conditions] if all(np.isscalar(value) for value in dict(conditions).values()) else conditions)
+        if n is not None:
+            whole_number("n", n)
+        if not isinstance(conditions, (pd.DataFrame, Mapping)):
+            raise GenloomError(f"conditions are a DataFrame of the given columns (or a dict of them); got "
+                               f"{type(conditions).__name__}")
+        try:
+            frame = conditions if isinstance(conditions, pd.DataFrame) else pd.DataFrame(
+                [conditions] if all(np.isscalar(value) for value in conditions.values()) else dict(conditions))
+        except ValueError as error:
+            raise GenloomError(f"the conditions do not make a table ({error}); give columns of one length") from None
         if len(frame) == 0:
             raise GenloomError("the conditions hold no rows: give one row for each sample to make")
         given = self.codec.row_conditions(frame).numpy()

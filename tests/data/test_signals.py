@@ -54,6 +54,13 @@ def test_a_corrupt_recording_is_named(tmp_path):
         gl.load_data(folder)
 
 
+def test_recordings_beside_class_folders_are_refused(tmp_path):
+    folder = write_tones(tmp_path / "loose", count=2)
+    soundfile.write(folder / "stray.wav", np.zeros(800), 8000)
+    with pytest.raises(GenloomError, match=r"holds recordings \(stray.wav, ...\) beside class sub-folders"):
+        gl.load_data(folder)
+
+
 def test_one_recording_asks_for_its_folder(tones):
     with pytest.raises(GenloomError, match="is one recording; a model learns from many: give the folder"):
         gl.load_data(tones / "low" / "000.wav")

@@ -223,15 +223,19 @@ def _line_picture(wave: np.ndarray, value_range: tuple[float, float], height: in
     return np.asarray(picture)
 
 
-class WavFolderWriter(SampleWriter):
-    """Recordings as numbered WAV files (000000.wav, ...) in a new folder, which appears only when all are
-    written."""
-
-    staging = staticmethod(atomic_folder)
+class WavWriter(SampleWriter):
+    """A writer of recordings at one sample rate."""
 
     def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None, rate: int):
         super().__init__(path, total, provenance)
         self.rate = rate
+
+
+class WavFolderWriter(WavWriter):
+    """Recordings as numbered WAV files (000000.wav, ...) in a new folder, which appears only when all are
+    written."""
+
+    staging = staticmethod(atomic_folder)
 
     def check_target(self) -> None:
         check_writable(self.path, folder=True)
@@ -249,12 +253,8 @@ class WavFolderWriter(SampleWriter):
             write_sidecar(self.path / f"{index:06d}.wav", {**self.provenance, "index": index})
 
 
-class WavReelWriter(SampleWriter):
+class WavReelWriter(WavWriter):
     """All the recordings in one WAV, one after another with a quarter second of silence between them."""
-
-    def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None, rate: int):
-        super().__init__(path, total, provenance)
-        self.rate = rate
 
     def open(self) -> None:
         self.waves: list[np.ndarray] = []

@@ -29,7 +29,9 @@ class Signals:
         """The signals at an array of indices (or a slice), at the same rate."""
         if isinstance(index, slice):
             return Signals(self.waves[index], self.rate)
-        return Signals([self.waves[int(i)] for i in np.asarray(index).reshape(-1)], self.rate)
+        index = np.asarray(index)
+        chosen = np.flatnonzero(index) if index.dtype == bool else index.reshape(-1)
+        return Signals([self.waves[int(i)] for i in chosen], self.rate)
 
     @property
     def seconds(self) -> float:
@@ -107,14 +109,19 @@ def is_audio_folder(folder: Path) -> bool:
 def read_audio_folder(folder: Path, rate: int | None) -> tuple[Signals, np.ndarray | None, list[str] | None]:
     """A folder of recordings (one sub-folder per class, or none): the signals, labels and class names."""
     subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    groups = [(d.name, audio_files(d)) for d in subfolders] or [(None, audio_files(folder))]
+    groups = [(d.name, files) for d in subfolders if (files := audio_files(d))]
+    loose = audio_files(folder)
+    if groups and loose:
+        raise GenloomError(f"{folder} holds recordings ({loose[0].name}, ...) beside class sub-folders: move each into "
+                           "the folder of its class, or keep no sub-folders")
+    groups = groups or [(None, loose)]
     groups = [(name, files) for name, files in groups if files]
     files = [(name, path) for name, group in groups for path in group]
     if not files:
         raise GenloomError(f"no recordings found in {folder}; put WAV or FLAC files there (or one sub-folder per "
                            "class)")
     signals = read_recordings([path for _, path in files], rate)
-    if not subfolders:
+    if groups[0][0] is None:
         return signals, None, None
     class_names = [name for name, _ in groups]
     return signals, np.array([class_names.index(name) for name, _ in files], dtype=np.int64), class_names

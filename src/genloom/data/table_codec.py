@@ -115,11 +115,11 @@ class TabularCodec(Codec):
         """The text format of each datetime column that was read from text."""
         return {c.name: c.state.format for c in self.columns if c.kind == "datetime" and c.state.format}
 
-    def checked_frame(self, values: Any, columns: list[Column] | None = None) -> pd.DataFrame:
+    def checked_frame(self, values: Any) -> pd.DataFrame:
         """Rows as a DataFrame with exactly the training table's columns (the condition columns may be there too), or
-        a one-line error naming the others; `columns`: those to check for (default: the generated ones)."""
+        a one-line error naming the others."""
         frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values)
-        names = [c.name for c in (self.columns if columns is None else columns)]
+        names = [c.name for c in self.columns]
         missing = [name for name in names if name not in frame.columns]
         if missing:
             raise GenloomError(f"the table lacks column {', '.join(map(repr, missing))} that the model was "

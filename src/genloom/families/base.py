@@ -27,6 +27,7 @@ class Family(nn.Module, ABC):
     family's option record (families/configs.py); every one has a `conditional` field."""
 
     name: ClassVar[str]
+    takes_given_rows: ClassVar[bool] = False  # reads a table's condition_on columns beside each row (diffusion)
     validates: ClassVar[bool] = True      # False where no held-out loss measures quality (a GAN's)
     tools: ClassVar[frozenset[str]] = frozenset()  # which of encode, decode, log_prob, anomaly_score, generate...
     anomaly_measure: ClassVar[str] = "negative log-likelihood in nats"  # what its anomaly_score is
@@ -34,6 +35,10 @@ class Family(nn.Module, ABC):
     def __init__(self, layout: Layout, config: Any):
         super().__init__()
         self.layout, self.config = layout, config
+        if layout.condition_width and not self.takes_given_rows:
+            having = [name for name in CATALOG if family_class(name).takes_given_rows]
+            raise GenloomError(f"family '{self.name}' cannot be given columns (condition_on); families that can: "
+                               f"{', '.join(having)}")
         if config.conditional and layout.num_classes == 0:
             raise GenloomError(f"conditional {self.name} needs labelled data (one sub-folder per class, "
                                "or labels in the .npz); this data has none")

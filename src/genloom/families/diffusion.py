@@ -33,6 +33,7 @@ class Diffusion(Family):
     """A denoiser eps(x_t, t, y) trained with the simple MSE loss at uniformly drawn noise levels."""
 
     name = "diffusion"
+    takes_given_rows = True
     tools = frozenset({"encode", "decode", "anomaly_score"})
     anomaly_measure = f"denoising error averaged over {ANOMALY_LEVELS} noise levels"
 
@@ -80,6 +81,7 @@ class Diffusion(Family):
                    t: torch.Tensor | None = None) -> torch.Tensor:
         """Per-example loss at a random noise level (or at `t`): the MSE of the Gaussian part's prediction, plus
         the multinomial part's KL on a table's one-hot spans."""
+        self.check_given(labels)
         continuous, one_hot = self._split(x)
         if generator is None:
             t = torch.randint(self.config.timesteps, (len(x),), device=x.device) if t is None else t
@@ -141,6 +143,7 @@ class Diffusion(Family):
         """DDIM inversion (eta = 0): the noise that `decode` walks back to (nearly) x, of x's shape, on the steps
         `sample(sampler="ddim")` takes by default (or `steps`). Each step evaluates the network at the point it
         leaves rather than the one it reaches, so the round trip is close, not exact."""
+        self.check_given(labels)
         sampler, timesteps = self._ddim(steps)
         for t in reversed(timesteps):
             x = sampler.invert_step(self._denoise(x, t, labels, 1.0), t, x)
@@ -149,6 +152,7 @@ class Diffusion(Family):
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
         """Examples sampled by DDIM with eta = 0 from the noise z: what `sample(sampler="ddim", eta=0)` makes
         when it draws z, but for its clipping of x_0."""
+        self.check_given(labels)
         sampler, timesteps = self._ddim(steps)
         return self._walk(sampler, timesteps, z, None, labels, 1.0, None)
 
