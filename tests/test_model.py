@@ -547,7 +547,7 @@ def test_a_conditional_diffusion_model_says_each_tone_at_its_pitch(signal_run):
 @pytest.mark.parametrize("family, options", [("vae", {"latent_dim": 4, "width": 8}),
                                              ("gan", {"latent_dim": 8, "width": 8}),
                                              ("autoregressive", {"n_layer": 1, "n_embd": 32, "n_head": 2})])
-def test_every_family_learns_recordings(tones, family, options):
+def test_every_family_trains_on_recordings_and_samples_them_at_their_rate(tones, family, options):
     model = gl.Model(family, conditional=True, **options).fit(tones, steps=2, batch_size=8, codec_options={"mels": 8},
                                                               progress=False)
     samples = model.sample(3, labels="low", progress=False)
@@ -589,6 +589,8 @@ def test_sampling_a_model_given_rows_needs_them_one_row_each(dynamics_run, train
     assert len(model.sample(4, conditions={"x": 0.0, "action": 0.5}, progress=False)) == 4  # one row, repeated
     with pytest.raises(gl.GenloomError, match="a table of conditions is for a model trained with condition_on"):
         gl.load(trained_run).sample(2, conditions=pd.DataFrame({"x": [0]}), progress=False)
+    with pytest.raises(gl.GenloomError, match="the conditions hold no rows: give one row for each sample"):
+        model.sample(conditions=pd.DataFrame({"x": [], "action": []}), progress=False)
     with pytest.raises(gl.GenloomError, match="labels and fair_balance do not apply: leave them out"):
         model.sample(conditions={"x": 0.0, "action": 0.5}, labels=[1], progress=False)
     with pytest.raises(gl.GenloomError, match="conditions are a DataFrame of the given columns .*; got list"):

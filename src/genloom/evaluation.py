@@ -216,18 +216,6 @@ def evaluate_signals(model: Model, held_out: tuple, training: tuple | None, samp
     return scores
 
 
-def _signal_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
-    """Recordings as they are (metrics read their spectrograms) and their labels: all, or split as fit split them."""
-    labels = torch.from_numpy(data.labels) if data.labels is not None else None
-    if fraction is None:
-        return (data.values, labels), None
-    train, held_out = held_out_indices(len(data), fraction)
-    if not len(held_out):
-        return (data.values, labels), None
-    return tuple((data.values[indices], labels[indices] if labels is not None else None)
-                 for indices in (train, held_out))
-
-
 def _encoded_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
     """Encoded examples and labels: all of them and None, or with a `fraction`, the parts the run trained on
     and held out (as fit split them)."""
@@ -236,20 +224,28 @@ def _encoded_parts(model: Model, data: Dataset, fraction: float | None) -> tuple
     return ((x, labels), None) if fraction is None else split_validation(x, labels, fraction)
 
 
-def _raw_parts(examples: Any, fraction: float | None, take: Callable[[Any, Any], Any]) -> tuple[tuple, tuple | None]:
-    """Examples as they are (metrics read them, not their encodings): all of them and None, or with a `fraction`,
-    the parts fit trained on and held out (`take(examples, indices)` picks some)."""
+def _raw_parts(examples: Any, fraction: float | None, take: Callable[[Any, Any], Any],
+               labels: torch.Tensor | None = None) -> tuple[tuple, tuple | None]:
+    """Examples as they are (metrics read them, not their encodings) with their labels, if any: all of them and
+    None, or with a `fraction`, the parts fit trained on and held out (`take(examples, indices)` picks some)."""
     if fraction is None:
-        return (examples, None), None
+        return (examples, labels), None
     train, held_out = held_out_indices(len(examples), fraction)
     if not len(held_out):
-        return (examples, None), None
-    return (take(examples, train), None), (take(examples, held_out), None)
+        return (examples, labels), None
+    return tuple((take(examples, indices), labels[indices] if labels is not None else None)
+                 for indices in (train, held_out))
 
 
 def _molecule_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
     """The molecules' SMILES."""
     return _raw_parts(data.values, fraction, lambda values, indices: values[indices])
+
+
+def _signal_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:
+    """Recordings as they are (metrics read their spectrograms), with their labels."""
+    labels = torch.from_numpy(data.labels) if data.labels is not None else None
+    return _raw_parts(data.values, fraction, lambda values, indices: values[indices], labels)
 
 
 def _table_parts(model: Model, data: Dataset, fraction: float | None) -> tuple[tuple, tuple | None]:

@@ -4,6 +4,7 @@ back into sound by Griffin-Lim (without the phase it drops, so it sounds rougher
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,6 +37,13 @@ def _power_of_two_hop(rate: int) -> int:
     return 2 ** round(math.log2(rate * FRAME_SECONDS))
 
 
+@lru_cache(maxsize=None)
+def mel_scale(rate: int, mels: int) -> MelScale:
+    """The analysis of recordings at `rate`: a hop of some FRAME_SECONDS, windows four hops long."""
+    hop = _power_of_two_hop(rate)
+    return MelScale(rate, hop, 4 * hop, mels)
+
+
 class SignalCodec(Codec):
     """Signals cropped (their start kept) or padded with silence to `length` samples, then scaled to [-1, 1] by
     the training signals' range, or turned into log-mel spectrograms scaled by their levels in dB. Recordings
@@ -61,9 +69,9 @@ class SignalCodec(Codec):
 
     @property
     def scale(self) -> MelScale:
-        """The spectrogram analysis of this codec's recordings."""
-        hop = _power_of_two_hop(self.rate)
-        return MelScale(self.rate, hop, 4 * hop, self.mels)
+        """The spectrogram analysis of this codec's recordings (one per rate and bands, so its filter bank is
+        computed once, not at every encode and decode)."""
+        return mel_scale(self.rate, self.mels)
 
     @property
     def has_spectrogram(self) -> bool:

@@ -5,6 +5,7 @@ filter bank and Griffin-Lim."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -30,6 +31,7 @@ class MelScale:
     n_fft: int = 512
     mels: int = 32
 
+    @cached_property
     def filterbank(self) -> torch.Tensor:
         """(mels, n_fft // 2 + 1) triangles, each rising from its lower neighbour's centre to its own and falling to
         its upper neighbour's, with a peak of 1 (librosa's filters.mel with htk=True, norm=None)."""
@@ -50,7 +52,7 @@ class MelScale:
     def power(self, waves: torch.Tensor) -> torch.Tensor:
         """(N, L) waveforms -> (N, L // hop, mels) mel power (the last, half-padded frame dropped)."""
         spectrum = self._stft(waves.float()).abs().square()[..., :waves.shape[-1] // self.hop]
-        return (self.filterbank().to(waves.device) @ spectrum).transpose(1, 2)
+        return (self.filterbank.to(waves.device) @ spectrum).transpose(1, 2)
 
     def decibels(self, waves: torch.Tensor) -> torch.Tensor:
         """(N, L) waveforms -> (N, L // hop, mels) log-mel power in dB."""
@@ -60,7 +62,7 @@ class MelScale:
         """(N, frames, mels) mel power -> (N, n_fft // 2 + 1, frames + 1) linear magnitudes: the least-squares
         inverse of the filter bank, clipped at 0 (librosa's mel_to_stft solves it with NNLS, slower), with the
         dropped last frame repeated."""
-        inverse = torch.linalg.pinv(self.filterbank().to(power.device))
+        inverse = torch.linalg.pinv(self.filterbank.to(power.device))
         magnitude = (inverse @ power.transpose(1, 2).float()).clamp_min(0).sqrt()
         return torch.cat([magnitude, magnitude[..., -1:]], dim=2)
 
