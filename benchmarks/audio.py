@@ -18,7 +18,6 @@ Usage (one core, nothing else running; about 8 minutes a row at the default budg
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shlex
 import shutil
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 
 import genloom as gl
-from shared_parts import genloom_rows, log, results_arguments, write_section
+from shared_parts import all_numbers, genloom_rows, log, results_arguments, write_section
 
 RESULTS = Path(__file__).parent / "results" / "audio.md"
 TARGET_ACCURACY = 0.50
@@ -101,8 +100,7 @@ def main() -> None:
              f"Target: the best family's conditional samples recognised at >= {TARGET_ACCURACY:.2f}: {reached} "
              f"({best['label']}: {best['conditional_accuracy']:.3f}).", "",
              f"Held-out and generated spectrograms, one of each digit, of {best['label']}: `{picture.name}`.", "",
-             "<details><summary>all numbers</summary>", "", "```json",
-             json.dumps(results, indent=1, default=float), "```", "</details>"]
+             *all_numbers(results)]
     write_section(args.out, args.section, "Audio: spoken digits on a CPU", body)
     log(f"written to {args.out}")
 

@@ -25,7 +25,6 @@ Usage (one core, nothing else running; about 15 minutes):
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shlex
 import sys
@@ -39,7 +38,7 @@ from torch import nn
 
 import genloom as gl
 from bouncing_ball import NEXT, RIDGE, ROLL_OFF, STATE, WALL, actions, initial_states, step, transitions
-from shared_parts import log, results_arguments, write_section
+from shared_parts import all_numbers, log, results_arguments, write_section
 
 RESULTS = Path(__file__).parent / "results" / "dynamics.md"
 GIVEN = [*STATE, "action"]
@@ -272,8 +271,7 @@ def main() -> None:
              f"Target: energy distance at the two-outcome states <= {TARGET_RATIO} x the regressor's: "
              f"{'met' if ratio <= TARGET_RATIO else 'not met'} ({ratio:.2f}x).", "",
              f"x over 50 steps from one start state, the simulator's rollouts and each model's: `{picture.name}`.",
-             "", "<details><summary>all numbers</summary>", "", "```json", json.dumps(rows, indent=1), "```",
-             "</details>"]
+             "", *all_numbers(rows)]
     write_section(args.out, args.section, "Dynamics: next-state prediction with two outcomes", body)
     log(f"written to {args.out}")
 

@@ -54,6 +54,12 @@ def write_section(path: Path, section: str, title: str, body: list[str]) -> None
     path.write_text(text, encoding="utf-8")
 
 
+def all_numbers(results: list[dict[str, Any]]) -> list[str]:
+    """The closing lines of a results section: every number of the run, folded away."""
+    return ["<details><summary>all numbers</summary>", "", "```json", json.dumps(results, indent=1, default=float),
+            "```", "</details>"]
+
+
 THREAD_SETTINGS = ("1 thread", "2 threads", "1 thread, busy other core")  # where a speed claim is measured
 
 

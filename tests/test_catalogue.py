@@ -253,6 +253,14 @@ DATA = [
 
 # -- options of `genloom train` -------------------------------------------------------------------------------
 OPTIONS = [
+    cli("a circuit of too many qubits", lambda p: ["train", "digits", "--family", "gan", "--backbone", "quantum",
+                                                   "--qubits", 20, "--out", p.out],
+        "a 20-qubit circuit is more than the simulator handles here (at most 12 qubits)"),
+    cli("a quantum noise size other than the qubits", lambda p: ["train", "digits", "--family", "gan", "--backbone",
+                                                                 "quantum", "--latent-dim", 8, "--out", p.out],
+        "latent_dim must be 5 (the qubits), not 8"),
+    cli("a quantum stylegan", lambda p: ["train", "digits", "--family", "stylegan", "--backbone", "quantum",
+                                         "--out", p.out], "stylegan has its own generator"),
     cli("an unknown family", lambda p: ["train", "digits", "--family", "flow"], "argument --family: invalid choice: 'flow'"),
     cli("zero minutes", lambda p: ["train", "digits", "--minutes", 0, "--out", p.out], "minutes must be greater than 0"),
     cli("negative minutes", lambda p: ["train", "digits", "--minutes", -2, "--out", p.out], "minutes must be greater than 0"),
@@ -825,6 +833,12 @@ SIGNALS = [
     cli("a crop shorter than a network sees", lambda p: (write_tones(p.root / "t", count=2), ["train", p.root / "t",
         "--length", 512, "--out", p.out, *TRAIN])[-1], "a length of 512 samples is shorter than the networks' "
         "receptive field of 8 spectrogram frames"),
+    cli("a crop shorter than WaveNet sees", lambda p: (write_tones(p.root / "t", count=2), [
+        "train", p.root / "t", "--family", "autoregressive", "--backbone", "wavenet", "--representation", "waveform",
+        "--length", 1024, "--out", p.out, *TRAIN])[-1], "a sequence of 1,024 tokens is shorter than WaveNet's "
+        "receptive field of 2,047 (2 cycle(s) of 10 dilated layers): lower --wavenet-layers"),
+    cli("a WaveNet for images", lambda p: ["train", "digits", "--family", "autoregressive", "--backbone", "wavenet",
+                                           "--out", p.out, *TRAIN], "no dilated causal network for image data yet"),
     cli("too many mel bands", lambda p: (write_tones(p.root / "t", count=2), ["train", p.root / "t", "--mels", 500,
         "--out", p.out, *TRAIN])[-1], "mels must be at most 128"),
     cli("a sample rate for images", lambda p: ["train", "digits", "--sample-rate", 8000, "--out", p.out, *TRAIN],

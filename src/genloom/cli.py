@@ -55,6 +55,7 @@ def _add_option_flags(parser: argparse.ArgumentParser, records: dict[str, type],
     owners: dict[str, dict[str, Any]] = {}  # field -> {owner: default}
     helps: dict[str, dict[str, str]] = {}   # field -> {help text: the owners that say it}
     specs: dict[str, tuple[Any, type]] = {}  # field -> (the first owner's field, its plain type)
+    choices: dict[str, dict[str, None]] = {}  # field -> every owner's choices, in order (each owner checks its own)
     for owner, record in records.items():
         hints = typing.get_type_hints(record)
         for field in fields(record):
@@ -63,6 +64,7 @@ def _add_option_flags(parser: argparse.ArgumentParser, records: dict[str, type],
                 said = helps.setdefault(field.name, {})
                 said[field.metadata["help"]] = f"{said.get(field.metadata['help'], '')}, {owner}".lstrip(", ")
                 specs.setdefault(field.name, (field, field_type(hints[field.name])[0]))
+                choices.setdefault(field.name, {}).update(dict.fromkeys(field.metadata["choices"] or ()))
     for name, defaults in owners.items():
         field, kind = specs[name]
         values = list(defaults.values())
@@ -75,9 +77,9 @@ def _add_option_flags(parser: argparse.ArgumentParser, records: dict[str, type],
         elif typing.get_origin(kind) is list:  # a list of names
             group.add_argument(_flag(name), nargs="+", default=argparse.SUPPRESS, help=text, metavar="NAME")
         else:
-            choices = field.metadata["choices"]
-            group.add_argument(_flag(name), type=kind, default=argparse.SUPPRESS, choices=choices, help=text,
-                               metavar="{" + ",".join(choices) + "}" if choices else kind.__name__.upper())
+            allowed = list(choices[name]) or None
+            group.add_argument(_flag(name), type=kind, default=argparse.SUPPRESS, choices=allowed, help=text,
+                               metavar="{" + ",".join(allowed) + "}" if allowed else kind.__name__.upper())
     return set(owners)
 
 

@@ -114,6 +114,14 @@ def test_exports_that_cannot_be_made_are_refused_in_one_line(text_run, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_quantum_generator_is_refused_by_name(tmp_path):
+    pytest.importorskip("pennylane")
+    model = gl.Model("gan", backbone="quantum", qubits=4, circuit_depth=1).fit("digits", steps=1, **QUIET)
+    with pytest.raises(gl.GenloomError, match="has no ONNX export: its circuits run in PennyLane's simulator"):
+        export_onnx(model, tmp_path / "q.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_onnx_model_needs_its_description(trained_run, tmp_path):
     with pytest.raises(gl.GenloomError, match="is not an ONNX model genloom exported"):
         OnnxModel(tmp_path / "nowhere.onnx")

@@ -178,3 +178,22 @@ def test_pixel_model_learns_digits_and_reports_8_bit_bits_per_dim(tmp_path):
     assert images.shape == (4, 8, 8, 1)
     with pytest.raises(GenloomError, match="generate continues text; this model makes image data: use sample"):
         model.generate("x")
+
+
+WAVENET = {"backbone": "wavenet", "wavenet_layers": 6, "wavenet_cycles": 1, "n_embd": 16, "conditional": True}
+
+
+def test_a_wavenet_learns_tones_below_eight_bits_a_sample_and_samples_whole_recordings(tones):
+    """Uniform over 256 mu-law levels is ln 256 = 5.55 nats a sample; a sine is predictable from its last two."""
+    model = gl.Model("autoregressive", **WAVENET).fit(
+        tones, steps=100, batch_size=8, warmup_steps=10, codec_options={"representation": "waveform", "length": 512},
+        **QUIET)
+    assert model.record["final_metrics"]["best_val_loss"] < 0.9 * math.log(256)
+    waves = model.sample(2, labels=["low", "high"], seed=0)
+    assert waves.rate == 8000 and [len(wave) for wave in waves.waves] == [512, 512]
+
+
+def test_muon_is_refused_for_a_wavenet(tones):
+    with pytest.raises(GenloomError, match="optimizer 'muon' needs a network that names its hidden matrices"):
+        gl.Model("autoregressive", **WAVENET).fit(tones, steps=1, optimizer="muon", **QUIET,
+                                                  codec_options={"representation": "waveform", "length": 512})

@@ -1,9 +1,11 @@
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy.spatial.distance import cdist
 
 import genloom as gl
 from genloom.data.image_layout import ImageLayout
@@ -120,6 +122,23 @@ def test_training_moves_the_generator_to_the_data(family):
     model = gl.Model(family, latent_dim=4, width=8).fit(gray, steps=120, batch_size=32, lr=2e-3, **QUIET)
     samples = model.sample(32, seed=0).astype(float)
     assert abs(samples.mean() - 223) < 20 and samples.std() < 25
+
+
+def _energy_distance(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(len(a), -1) / 255.0, b.reshape(len(b), -1) / 255.0
+    return 2 * cdist(a, b).mean() - cdist(a, a).mean() - cdist(b, b).mean()
+
+
+def test_a_quantum_generator_trained_on_zeros_comes_nearer_them(digits):
+    """A constant image is no test here: a circuit maps different noise to states as far apart as the noise's,
+    so its outputs vary by construction. One digit class instead, against the same generator untrained."""
+    pytest.importorskip("pennylane")
+    zeros = digits.values[digits.labels == 0]
+    options = {"batch_size": 32, "lr": 2e-3, "ema_decay": 0.0, **QUIET}
+    distances = [_energy_distance(gl.Model("gan", backbone="quantum", circuit_depth=4).fit(zeros, steps=steps,
+                                                                                            **options)
+                                  .sample(128, seed=0), zeros[:128]) for steps in (1, 100)]
+    assert distances[1] < distances[0] / 3
 
 
 def test_a_diverging_gan_is_rolled_back(tmp_path, monkeypatch):
@@ -347,3 +366,24 @@ def test_stylegan_is_built_for_images_only(tmp_path):
     frame = gl.load_data("wine")
     with pytest.raises(GenloomError, match="no style decoder network for table data"):
         gl.Model("stylegan").fit(frame, steps=1, **QUIET)
+
+
+def test_the_quantum_generator_takes_its_noise_size_from_the_qubits_and_is_refused_where_it_cannot_run():
+    assert GANConfig(backbone="quantum", qubits=7).latent_dim == 7
+    assert GANConfig().latent_dim == 32
+    assert GANConfig(backbone="quantum", qubits=7, latent_dim=7).latent_dim == 7
+    with pytest.raises(GenloomError, match="a 13-qubit circuit is more than the simulator handles here"):
+        GANConfig(backbone="quantum", qubits=13)
+    with pytest.raises(GenloomError, match="latent_dim must be 5 \\(the qubits\\), not 8; leave it out"):
+        GANConfig(backbone="quantum", latent_dim=8)
+    with pytest.raises(GenloomError, match="stylegan has its own generator"):
+        StyleGANConfig(backbone="quantum")
+
+
+def test_a_quantum_gan_on_a_table_saves_and_reloads_to_the_same_samples(tmp_path):
+    pytest.importorskip("pennylane")
+    frame = gl.load_data("wine").values.iloc[:64, :3]
+    model = gl.Model("gan", backbone="quantum", qubits=3, circuit_depth=2).fit(frame, steps=3, out=tmp_path / "run",
+                                                                                **QUIET)
+    assert model.ema_net.generator.parameter_counts()["quantum"] == model.ema_net.generator.patches * 2 * 3
+    pd.testing.assert_frame_equal(gl.load(tmp_path / "run").sample(16, seed=1), model.sample(16, seed=1))

@@ -163,6 +163,8 @@ def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
         raise GenloomError("this model has not been trained yet: fit it (or load a run) before exporting it")
     path = Path(path)
     network = getattr(model.ema_net, part).eval()
+    if getattr(network, "export_refusal", None):
+        raise GenloomError(f"the {model.family_name} network has no ONNX export: {network.export_refusal}")
     graph = GRAPHS.get(type(network), called_graph)(model, network)
     with atomic_path(path) as target, torch.no_grad(), warnings.catch_warnings():
         # the tracer's notes on Python-side constants and its own deprecations: the parity tests check the graph

@@ -35,11 +35,19 @@ class Autoregressive(Family):
             block_size = self.tokens.length
             token_layout = replace(layout, vocab_size=self.tokens.vocab_size + layout.num_classes + 1,
                                    start_token=self.tokens.vocab_size + layout.num_classes)
-        self.net = build_backbone("causal", token_layout, n_layer=config.n_layer, n_head=config.n_head,
-                                  n_embd=config.n_embd, block_size=block_size, dropout=config.dropout,
-                                  bias=config.bias, rope=config.rope, gelu=config.gelu,
-                                  layer_norm_eps=config.layer_norm_eps)
+        role, options = self._network(config)
+        self.net = build_backbone(role, token_layout, block_size=block_size, **options)
         self.start_token = token_layout.start_token
+
+    @staticmethod
+    def _network(config: AutoregressiveConfig) -> tuple[str, dict]:
+        """The role of the backbone `config.backbone` names, and its options."""
+        if config.backbone == "wavenet":
+            return "dilated causal", {"layers": config.wavenet_layers, "cycles": config.wavenet_cycles,
+                                      "channels": config.n_embd}
+        return "causal", {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
+                          "dropout": config.dropout, "bias": config.bias, "rope": config.rope, "gelu": config.gelu,
+                          "layer_norm_eps": config.layer_norm_eps}
 
     @property
     def context_length(self) -> int | None:

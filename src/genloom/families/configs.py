@@ -9,10 +9,16 @@ from ..errors import GenloomError
 from ..options import Options, option
 
 GAN_LOSSES = ("non-saturating", "wasserstein-gp")
+GAN_GENERATORS = ("classical", "quantum")
+# the quantum generator's state vector holds 2^qubits amplitudes per example: a batch of 64 through 6 layers
+# forward and back takes 0.1 s at 8 qubits on one core here, 0.3 s at 10, 1.5 s at 12, and each further qubit at
+# least doubles it (nets/quantum.py)
+MAX_QUBITS = 12
 NOISE_SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")
 DIFFUSION_SAMPLERS = ("ddpm", "ddim", "dpm-solver")
 GELU = ("tanh", "none")
+CAUSAL_NETWORKS = ("transformer", "wavenet")
 DESIGN_PRIOR_WEIGHT = 0.2  # Model.optimize's pull toward the prior, chosen on benchmarks/design.py
 DESIGN_STEPS = 200         # its Langevin steps on the codes
 
@@ -39,7 +45,8 @@ class VAEConfig(Options):
 
 @dataclass
 class GANConfig(Options):
-    latent_dim: int = option(32, "size of the generator's input noise", min=1)
+    latent_dim: int | None = option(None, "size of the generator's input noise (default 32; the quantum generator "
+                                    "takes one angle per qubit)", min=1)
     width: int = option(32, "channels of the first conv layer of G and D, doubled at each halving", min=1)
     loss: str = option("non-saturating", "the adversarial loss", choices=GAN_LOSSES)
     gp_weight: float = option(10.0, "weight of the gradient penalty (wasserstein-gp)", min=0)
@@ -54,12 +61,30 @@ class GANConfig(Options):
     # digits (benchmarked), else 1; tables: 10, as CTGAN (defaults.py)
     pac: int | None = option(None, "examples the critic judges together (PacGAN); default 10 on tables, 4 for the "
                              "non-saturating loss on images, else 1", min=1)
+    backbone: str = option("classical", "G's network: classical (a conv net for images, an MLP for tables) or "
+                           "quantum (PennyLane circuits, the patch method; needs genloom[quantum])",
+                           choices=GAN_GENERATORS)
+    qubits: int = option(5, "quantum: qubits of each patch circuit, one of them an ancilla; a patch gives "
+                         "2^(qubits - 1) of the outputs", min=2)
+    circuit_depth: int = option(6, "quantum: layers of RY rotations and CZ entanglers in each circuit", min=1)
 
     def check(self) -> None:
         if self.pac not in (None, 1) and self.conditional:
             raise GenloomError("pac (PacGAN) packs examples of different classes: use it without --conditional")
+        if self.backbone == "quantum":
+            self._check_quantum()
+        self.latent_dim = self.latent_dim or 32
         if self.pac is None:  # the family's rule where no kind's default (defaults.py) or user chose one
             self.pac = 4 if self.loss == "non-saturating" and not self.conditional else 1
+
+    def _check_quantum(self) -> None:
+        if self.qubits > MAX_QUBITS:
+            raise GenloomError(f"a {self.qubits}-qubit circuit is more than the simulator handles here (at most "
+                               f"{MAX_QUBITS} qubits): use fewer; more patches then cover the outputs")
+        if self.latent_dim not in (None, self.qubits):
+            raise GenloomError(f"the quantum generator takes one noise angle per qubit: latent_dim must be "
+                               f"{self.qubits} (the qubits), not {self.latent_dim}; leave it out")
+        self.latent_dim = self.qubits
 
 
 @dataclass
@@ -79,6 +104,11 @@ class StyleGANConfig(GANConfig):
     mapping_layers: int = option(4, "layers of the mapping network from z to w", min=1)
     style_mixing: float = option(0.9, "share of training batches whose styles switch to a second code at a random "
                                  "resolution (style mixing)", min=0, max=1)
+
+    def check(self) -> None:
+        if self.backbone != "classical":
+            raise GenloomError("stylegan has its own generator; a quantum one trains with --family gan or wgan-gp")
+        super().check()
 
 
 @dataclass
@@ -165,6 +195,11 @@ class AutoregressiveConfig(Options):
     levels: int = option(16, "images: intensity levels per pixel (K, a power of 2); the context is the image")
     bins: int = option(32, "tables: quantile bins per number; the context is the row", min=2)
     conditional: bool = option(False, "images: the first token names the class")
+    backbone: str = option("transformer", "the network: transformer, or wavenet (signals: dilated causal "
+                           "convolutions, n_embd channels wide)", choices=CAUSAL_NETWORKS)
+    wavenet_layers: int = option(10, "wavenet: dilated layers per cycle, dilations 1, 2, 4, ... 2^(layers - 1)",
+                                 min=1, max=16)
+    wavenet_cycles: int = option(2, "wavenet: cycles of those layers", min=1)
 
     def check(self) -> None:
         if not 2 <= self.levels <= 256 or 256 % self.levels:

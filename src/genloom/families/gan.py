@@ -69,6 +69,12 @@ class GAN(Family):
         """Options of G's backbone beyond its size and condition."""
         return {}
 
+    def _generator_backbone(self, config: GANConfig) -> tuple[str, dict[str, Any]]:
+        """The role of G's backbone and its options: the family's own, or the quantum circuits."""
+        if config.backbone == "quantum":
+            return "quantum decoder", {"qubits": config.qubits, "depth": config.circuit_depth}
+        return self.generator_role, self.generator_options(config)
+
     def __init__(self, layout: Layout, config: GANConfig):
         super().__init__(layout, config)
         self.output = layout.reconstruction()  # its activation: tanh for images; Gumbel-softmax spans for tables
@@ -80,8 +86,9 @@ class GAN(Family):
         condition_width = self.categories.width if self.categories is not None else 0
         self.label_embedding = nn.Embedding(layout.num_classes, config.label_dim) if self.conditional else None
         cond_dim = (config.label_dim if self.conditional else 0) + condition_width
-        self.generator = build_backbone(self.generator_role, layout, config.latent_dim, width=config.width,
-                                        cond_dim=cond_dim, **self.generator_options(config))
+        role, options = self._generator_backbone(config)
+        self.generator = build_backbone(role, layout, config.latent_dim, width=config.width, cond_dim=cond_dim,
+                                        **options)
         self.discriminator = Discriminator(layout, config, self.pac, condition_width)
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:

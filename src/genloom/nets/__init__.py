@@ -29,4 +29,5 @@ def build_backbone(role: str, layout: Layout, *args, **kwargs) -> nn.Module:
 
 
 # register the backbones
-from . import autoencoder, conv, mlp, sequence, style, transformer, translation, unet  # noqa: E402,F401
+from . import (autoencoder, conv, mlp, quantum, sequence, style, transformer, translation, unet,  # noqa: E402,F401
+               wavenet)
