@@ -82,7 +82,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = [run_row(label, settings, args.threads, Path(tmp)) for label, settings in rows.items()]
         best = max(results, key=lambda result: result["conditional_accuracy"])
-        picture = args.out.with_name(f"{args.out.stem}-spectrograms.png")
+        section = "" if args.section == "main" else f"-{args.section}"  # a section's own picture: main's stays
+        picture = args.out.with_name(f"{args.out.stem}{section}-spectrograms.png")
         shutil.copy(Path(tmp) / best["label"].replace(" ", "-") / "evaluation" / "spectrograms.png", picture)
     reached = "met" if best["conditional_accuracy"] >= TARGET_ACCURACY else "not met"
     body = [f"Run {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "

@@ -11,8 +11,12 @@ floor (training vs held-out images) and ceiling (noise), precision and recall; a
 and 1,000 samples take. The sample grids of the quantum generator and the MLP go beside the results
 (quantum-digits.png, quantum left). Each row runs in a process of its own.
 
+With --timings it measures instead what a circuit costs by its qubits: one training step of the generator alone
+(a batch of 64 through 6 layers, forward and back) on one core, for 8x8 digits (section "qubits").
+
 Usage (two cores, nothing else running; about 2 x the budget in all):
   .venv/bin/python benchmarks/quantum.py
+  taskset -c 0 .venv/bin/python benchmarks/quantum.py --timings --section qubits     (a minute)
   .venv/bin/python benchmarks/quantum.py --quick --out /tmp/quantum.md     (a smoke run)
 """
 from __future__ import annotations
@@ -107,11 +111,44 @@ def side_by_side(paths: list[str], out: Path) -> None:
     canvas.save(out)
 
 
+TIMED_QUBITS = (5, 8, 10, 12)
+
+
+def time_circuits(out: Path, section: str) -> None:
+    """Seconds of one forward and backward pass of the generator alone, by qubits, on one thread (pin the process
+    to a free core: taskset -c 0)."""
+    import torch
+
+    from genloom.data.image_layout import ImageLayout
+    from genloom.nets import build_backbone
+
+    torch.set_num_threads(1)
+    body = [f"Run {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, one core: "
+            f"`{shlex.join([Path(sys.executable).name, *sys.argv])}`.", "",
+            "| qubits | circuits for 64 pixels | s per forward and backward pass (batch 64, 6 layers) |",
+            "|---|---|---|"]
+    for qubits in TIMED_QUBITS:
+        generator = build_backbone("quantum decoder", ImageLayout((1, 8, 8), 10), qubits, qubits=qubits, depth=6)
+        z = torch.randn(64, qubits)
+        generator(z).sum().backward()  # the first call builds what PennyLane caches
+        started = time.perf_counter()
+        for _ in range(3):
+            generator(z).sum().backward()
+        seconds = (time.perf_counter() - started) / 3
+        log(f"{qubits} qubits: {seconds:.3f} s")
+        body.append(f"| {qubits} | {generator.patches} | {seconds:.3f} |")
+    write_section(out, section, "A quantum generator: 8x8 digits on a CPU", body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     results_arguments(parser, RESULTS, "0.2 minutes a row")
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget of each row")
+    parser.add_argument("--timings", action="store_true", help="time the circuits by their qubits instead")
     args = parser.parse_args()
+    if args.timings:
+        time_circuits(args.out, args.section)
+        return
     rows = genloom_rows(None, DEFAULT_ROWS, {"minutes": 0.2 if args.quick else args.minutes})
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(2, max_tasks_per_child=1) as pool:
         labels = list(rows)
@@ -148,6 +185,8 @@ def main() -> None:
              f"{classical['steps']:,}: a step of the simulated circuits costs "
              f"{quantum['seconds_per_step'] / classical['seconds_per_step']:.0f}x the classical one's.", "",
              f"Samples of the quantum generator (left) and the MLP: `{picture.name}`.", "",
+             "The conv row's critic is one channel wide too (`--width` sizes both G and D), so its figure says "
+             "little about a conv generator of that size; the MLP row has the others' critic.", "",
              *all_numbers(results)]
     write_section(args.out, args.section, "A quantum generator: 8x8 digits on a CPU", body)
     log(f"written to {args.out}")

@@ -835,10 +835,19 @@ SIGNALS = [
         "receptive field of 8 spectrogram frames"),
     cli("a crop shorter than WaveNet sees", lambda p: (write_tones(p.root / "t", count=2), [
         "train", p.root / "t", "--family", "autoregressive", "--backbone", "wavenet", "--representation", "waveform",
-        "--length", 1024, "--out", p.out, *TRAIN])[-1], "a sequence of 1,024 tokens is shorter than WaveNet's "
+        "--length", 1024, "--wavenet-layers", 10, "--out", p.out, *TRAIN])[-1],
+        "a sequence of 1,024 tokens is shorter than WaveNet's "
         "receptive field of 2,047 (2 cycle(s) of 10 dilated layers): lower --wavenet-layers"),
     cli("a WaveNet for images", lambda p: ["train", "digits", "--family", "autoregressive", "--backbone", "wavenet",
                                            "--out", p.out, *TRAIN], "no dilated causal network for image data yet"),
+    cli("a WaveNet prior for a VQ-VAE", lambda p: ["train", "digits", "--family", "vq-vae", "--backbone", "wavenet",
+                                                    "--out", p.out, *TRAIN], "the VQ-VAE's prior is a transformer"),
+    cli("WaveNet's layers for a transformer", lambda p: ["train", "digits", "--family", "autoregressive",
+                                                         "--wavenet-layers", 4, "--out", p.out, *TRAIN],
+        "wavenet_layers and wavenet_cycles shape WaveNet: add --backbone wavenet"),
+    cli("qubits for a classical generator", lambda p: ["train", "digits", "--family", "gan", "--qubits", 4,
+                                                       "--out", p.out, *TRAIN],
+        "qubits and circuit_depth shape the quantum generator: add --backbone quantum"),
     cli("too many mel bands", lambda p: (write_tones(p.root / "t", count=2), ["train", p.root / "t", "--mels", 500,
         "--out", p.out, *TRAIN])[-1], "mels must be at most 128"),
     cli("a sample rate for images", lambda p: ["train", "digits", "--sample-rate", 8000, "--out", p.out, *TRAIN],

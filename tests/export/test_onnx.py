@@ -117,8 +117,18 @@ def test_exports_that_cannot_be_made_are_refused_in_one_line(text_run, tmp_path,
 def test_a_quantum_generator_is_refused_by_name(tmp_path):
     pytest.importorskip("pennylane")
     model = gl.Model("gan", backbone="quantum", qubits=4, circuit_depth=1).fit("digits", steps=1, **QUIET)
-    with pytest.raises(gl.GenloomError, match="has no ONNX export: its circuits run in PennyLane's simulator"):
+    with pytest.raises(gl.GenloomError, match="has no ONNX export: its circuits run in PennyLane's simulator, .*: "
+                                              "sample with genloom"):
         export_onnx(model, tmp_path / "q.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wavenet_is_refused_by_name(tones, tmp_path):
+    model = gl.Model("autoregressive", backbone="wavenet", wavenet_layers=3, n_embd=8).fit(
+        tones, steps=1, codec_options={"representation": "waveform", "length": 64}, **QUIET)
+    with pytest.raises(gl.GenloomError, match="the autoregressive network has no ONNX export: its sampling feeds "
+                                              "each layer's ring"):
+        export_onnx(model, tmp_path / "w.onnx")
     assert list(tmp_path.iterdir()) == []
 
 

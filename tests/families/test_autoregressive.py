@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -181,19 +182,50 @@ def test_pixel_model_learns_digits_and_reports_8_bit_bits_per_dim(tmp_path):
 
 
 WAVENET = {"backbone": "wavenet", "wavenet_layers": 6, "wavenet_cycles": 1, "n_embd": 16, "conditional": True}
+WAVEFORM = {"representation": "waveform", "length": 512}
 
 
-def test_a_wavenet_learns_tones_below_eight_bits_a_sample_and_samples_whole_recordings(tones):
-    """Uniform over 256 mu-law levels is ln 256 = 5.55 nats a sample; a sine is predictable from its last two."""
-    model = gl.Model("autoregressive", **WAVENET).fit(
-        tones, steps=100, batch_size=8, warmup_steps=10, codec_options={"representation": "waveform", "length": 512},
-        **QUIET)
-    assert model.record["final_metrics"]["best_val_loss"] < 0.9 * math.log(256)
-    waves = model.sample(2, labels=["low", "high"], seed=0)
-    assert waves.rate == 8000 and [len(wave) for wave in waves.waves] == [512, 512]
+def _dominant_frequency(wave: np.ndarray, rate: int) -> float:
+    return float(np.argmax(np.abs(np.fft.rfft(wave))[1:]) + 1) * rate / len(wave)
+
+
+def test_a_wavenet_learns_the_tones_from_their_past_and_their_class(tones):
+    """Below the entropy of the tones' mu-law levels taken one at a time (what a model of level frequencies
+    alone reaches), and each class's samples at its own pitch (300 and 1,500 Hz)."""
+    model = gl.Model("autoregressive", **WAVENET).fit(tones, steps=250, batch_size=8, warmup_steps=10,
+                                                      codec_options=WAVEFORM, **QUIET)
+    tokens = model.codec.layout.tokens(16, 32).encode(model.codec.encode(gl.load_data(tones).values))
+    frequencies = torch.bincount(tokens.flatten(), minlength=256).double() / tokens.numel()
+    level_entropy = -(frequencies[frequencies > 0] * frequencies[frequencies > 0].log()).sum().item()
+    assert model.record["final_metrics"]["best_val_loss"] < 0.9 * level_entropy
+    waves = model.sample(8, labels=["low"] * 4 + ["high"] * 4, seed=0)
+    pitches = [_dominant_frequency(wave, waves.rate) for wave in waves.waves]
+    assert max(pitches[:4]) < 600 < 1000 < min(pitches[4:])
+
+
+def test_a_wavenet_generates_the_same_tokens_with_and_without_its_rings(tones):
+    model = gl.Model("autoregressive", **WAVENET).fit(tones, steps=1, codec_options=WAVEFORM, **QUIET)
+    net, prompt = model.ema_net, torch.tensor([[257], [256]])
+    greedy = TokenSampling(temperature=0.0)
+    made = [torch.stack(list(net.generate(prompt, 80, greedy, torch.Generator(), use_cache=cached)), dim=1)
+            for cached in (True, False)]
+    assert torch.equal(*made)
 
 
 def test_muon_is_refused_for_a_wavenet(tones):
     with pytest.raises(GenloomError, match="optimizer 'muon' needs a network that names its hidden matrices"):
-        gl.Model("autoregressive", **WAVENET).fit(tones, steps=1, optimizer="muon", **QUIET,
-                                                  codec_options={"representation": "waveform", "length": 512})
+        gl.Model("autoregressive", **WAVENET).fit(tones, steps=1, optimizer="muon", codec_options=WAVEFORM, **QUIET)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"wavenet_layers": 4}, "wavenet_layers and wavenet_cycles shape WaveNet: add --backbone wavenet"),
+    ({"backbone": "wavenet", "n_embd": 30}, None),  # no heads to split into
+])
+def test_wavenet_options_belong_to_wavenet(options, message):
+    if message is None:
+        assert family_config("autoregressive", "signal", options).n_embd == 30
+    else:
+        with pytest.raises(GenloomError, match=message):
+            family_config("autoregressive", "signal", options)
+    with pytest.raises(GenloomError, match="the VQ-VAE's prior is a transformer over its grid of codes"):
+        family_config("vq-vae", "image", {"backbone": "wavenet"})

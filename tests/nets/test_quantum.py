@@ -12,7 +12,7 @@ from genloom.data.image_layout import ImageLayout  # noqa: E402
 from genloom.data.table_layout import TableLayout  # noqa: E402
 from genloom.errors import GenloomError  # noqa: E402
 from genloom.nets import build_backbone  # noqa: E402
-from genloom.nets.quantum import ANGLE_GAIN, QuantumPatchGenerator  # noqa: E402
+from genloom.nets.quantum import ANGLE_GAIN, QuantumPatchGenerator, build_circuit  # noqa: E402
 
 DIGIT = ImageLayout((1, 8, 8), 10)
 
@@ -89,12 +89,28 @@ def test_gradients_through_the_simulator_teach_a_student_circuit_its_teachers_ou
 def test_a_copy_builds_its_own_circuit_and_computes_the_same():
     generator = _generator()
     z = torch.randn(4, 5)
-    assert torch.equal(copy.deepcopy(generator)(z), generator(z))
+    twin = copy.deepcopy(generator)
+    assert torch.equal(twin(z), generator(z)) and twin.circuit() is not generator.circuit()
 
 
-def test_the_noise_takes_one_angle_per_qubit():
-    with pytest.raises(GenloomError, match="one noise angle per qubit: latent_dim must be 5 .* not 8"):
-        build_backbone("quantum decoder", DIGIT, 8, qubits=5)
+def test_each_patch_of_each_example_is_its_own_circuit_run_alone():
+    """Every patch has its own angles: the broadcast run must give example i's patch p what the circuit gives for
+    example i's noise and patch p's angles, run by themselves."""
+    generator = _generator(depth=3)
+    with torch.no_grad():
+        generator.angles.copy_(torch.rand(generator.angles.shape, generator=torch.Generator().manual_seed(4)) * 3
+                               / ANGLE_GAIN)
+        generator.scale.fill_(0.5)
+        generator.shift.fill_(0.5)
+    z = torch.randn(3, 5, generator=torch.Generator().manual_seed(5))
+    values = generator(z).detach().reshape(3, 4, 16)
+    noise = (math.pi / 2 * torch.special.ndtr(z)).double()
+    for example in range(3):
+        for patch in range(4):
+            alone = build_circuit(5, 3)(noise[example:example + 1],
+                                        (generator.angles[patch:patch + 1] * ANGLE_GAIN).detach().double())
+            kept = alone[0, :16]
+            torch.testing.assert_close(values[example, patch], (kept / kept.max()).float(), rtol=1e-5, atol=1e-6)
 
 
 def test_without_pennylane_the_error_names_the_extra(monkeypatch):

@@ -52,6 +52,12 @@ def test_sampling_through_the_rings_computes_what_the_whole_pass_does():
     assert cache.length == 50
 
 
+def test_without_a_layer_count_the_dilations_fill_the_sequence_up_to_ten_layers():
+    assert _wavenet(layers=None, cycles=1, block_size=64).receptive_field == 64  # dilations 1..32
+    assert _wavenet(layers=None, cycles=2, block_size=64).receptive_field == 63  # twice 1..16
+    assert _wavenet(layers=None, cycles=1, block_size=5000).receptive_field == 1024  # 1..512
+
+
 def test_a_sequence_shorter_than_the_receptive_field_is_refused():
     with pytest.raises(GenloomError, match="a sequence of 64 tokens is shorter than WaveNet's receptive field of "
                                            "128 .* lower --wavenet-layers"):

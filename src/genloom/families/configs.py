@@ -11,8 +11,8 @@ from ..options import Options, option
 GAN_LOSSES = ("non-saturating", "wasserstein-gp")
 GAN_GENERATORS = ("classical", "quantum")
 # the quantum generator's state vector holds 2^qubits amplitudes per example: a batch of 64 through 6 layers
-# forward and back takes 0.1 s at 8 qubits on one core here, 0.3 s at 10, 1.5 s at 12, and each further qubit at
-# least doubles it (nets/quantum.py)
+# forward and back takes 0.08 s at 8 qubits on one core here, 0.18 s at 10, 0.63 s at 12, and each further qubit
+# nearly doubles it (benchmarks/quantum.py --timings)
 MAX_QUBITS = 12
 NOISE_SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")
@@ -64,20 +64,25 @@ class GANConfig(Options):
     backbone: str = option("classical", "G's network: classical (a conv net for images, an MLP for tables) or "
                            "quantum (PennyLane circuits, the patch method; needs genloom[quantum])",
                            choices=GAN_GENERATORS)
-    qubits: int = option(5, "quantum: qubits of each patch circuit, one of them an ancilla; a patch gives "
-                         "2^(qubits - 1) of the outputs", min=2)
-    circuit_depth: int = option(6, "quantum: layers of RY rotations and CZ entanglers in each circuit", min=1)
+    qubits: int | None = option(None, "quantum: qubits of each patch circuit, one of them an ancilla; a patch gives "
+                                "2^(qubits - 1) of the outputs (default 5)", min=2)
+    circuit_depth: int | None = option(None, "quantum: layers of RY rotations and CZ entanglers in each circuit "
+                                       "(default 6)", min=1)
 
     def check(self) -> None:
         if self.pac not in (None, 1) and self.conditional:
             raise GenloomError("pac (PacGAN) packs examples of different classes: use it without --conditional")
         if self.backbone == "quantum":
             self._check_quantum()
+        elif self.qubits is not None or self.circuit_depth is not None:
+            raise GenloomError("qubits and circuit_depth shape the quantum generator: add --backbone quantum "
+                               "(backbone=\"quantum\")")
         self.latent_dim = self.latent_dim or 32
         if self.pac is None:  # the family's rule where no kind's default (defaults.py) or user chose one
             self.pac = 4 if self.loss == "non-saturating" and not self.conditional else 1
 
     def _check_quantum(self) -> None:
+        self.qubits, self.circuit_depth = self.qubits or 5, self.circuit_depth or 6
         if self.qubits > MAX_QUBITS:
             raise GenloomError(f"a {self.qubits}-qubit circuit is more than the simulator handles here (at most "
                                f"{MAX_QUBITS} qubits): use fewer; more patches then cover the outputs")
@@ -196,16 +201,23 @@ class AutoregressiveConfig(Options):
     bins: int = option(32, "tables: quantile bins per number; the context is the row", min=2)
     conditional: bool = option(False, "images: the first token names the class")
     backbone: str = option("transformer", "the network: transformer, or wavenet (signals: dilated causal "
-                           "convolutions, n_embd channels wide)", choices=CAUSAL_NETWORKS)
-    wavenet_layers: int = option(10, "wavenet: dilated layers per cycle, dilations 1, 2, 4, ... 2^(layers - 1)",
-                                 min=1, max=16)
-    wavenet_cycles: int = option(2, "wavenet: cycles of those layers", min=1)
+                           "convolutions, n_embd channels wide; the transformer's other options do not apply)",
+                           choices=CAUSAL_NETWORKS)
+    wavenet_layers: int | None = option(None, "wavenet: dilated layers per cycle, dilations 1, 2, 4, ... "
+                                        "2^(layers - 1) (default 10, fewer where a sequence is shorter than their "
+                                        "reach)", min=1, max=16)
+    wavenet_cycles: int | None = option(None, "wavenet: cycles of those layers (default 2)", min=1)
 
     def check(self) -> None:
         if not 2 <= self.levels <= 256 or 256 % self.levels:
             raise GenloomError(f"levels (K) must be a power of 2 from 2 to 256 (equal bins of 8-bit values); "
                                f"got {self.levels}")
-        if self.n_embd % self.n_head or (self.rope and (self.n_embd // self.n_head) % 2):
+        if self.backbone == "wavenet":
+            self.wavenet_cycles = self.wavenet_cycles or 2
+        elif self.wavenet_layers is not None or self.wavenet_cycles is not None:
+            raise GenloomError("wavenet_layers and wavenet_cycles shape WaveNet: add --backbone wavenet "
+                               "(backbone=\"wavenet\")")
+        elif self.n_embd % self.n_head or (self.rope and (self.n_embd // self.n_head) % 2):
             raise GenloomError(f"n_embd ({self.n_embd}) must split into n_head ({self.n_head}) heads "
                                "of equal, even size")
 
@@ -253,6 +265,8 @@ class VQVAEConfig(AutoregressiveConfig, AutoencoderOptions):
                                    "not from gradients)", min=0, below=1)
 
     def check(self) -> None:
+        if self.backbone != "transformer":
+            raise GenloomError("the VQ-VAE's prior is a transformer over its grid of codes; drop --backbone")
         AutoregressiveConfig.check(self)
         AutoencoderOptions.check(self)
 

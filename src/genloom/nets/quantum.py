@@ -9,11 +9,11 @@ the GAN family trains this generator against its classical critic like any other
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
 
-from ..errors import GenloomError
 from ..extras import require
 from ..layout import Layout
 from . import register_backbone
@@ -35,14 +35,13 @@ class QuantumPatchGenerator(nn.Module):
     through a linear map; each patch applies `depth` layers of RY rotations and a chain of CZ gates; a
     per-output scale and shift (the classical read-out) maps the patch's values to the layout's range."""
 
-    export_refusal = "its circuits run in PennyLane's simulator, which an ONNX graph cannot hold"
+    export_refusal = ("its circuits run in PennyLane's simulator, which an ONNX graph cannot hold: sample with "
+                      "genloom (genloom sample RUN)")
 
     def __init__(self, layout: Layout, in_features: int, width: int = 32, cond_dim: int = 0, qubits: int = 5,
                  depth: int = 6):
+        """`in_features` noise values, one per qubit (GANConfig sees to it); `width` is the critic's alone."""
         super().__init__()
-        if in_features != qubits:
-            raise GenloomError(f"the quantum generator takes one noise angle per qubit: latent_dim must be {qubits} "
-                               f"(the qubits), not {in_features}")
         self.shape, self.qubits, self.depth = tuple(layout.shape), qubits, depth
         self.outputs = math.prod(self.shape)
         self.per_patch = 2 ** (qubits - ANCILLAS)
@@ -60,8 +59,9 @@ class QuantumPatchGenerator(nn.Module):
         quantum = self.angles.numel()
         return {"quantum": quantum, "classical": sum(p.numel() for p in self.parameters()) - quantum}
 
-    def circuit(self):
-        if self._circuit is None:  # a copy's
+    def circuit(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The patch circuit, built again in a copy."""
+        if self._circuit is None:
             self._circuit = build_circuit(self.qubits, self.depth)
         return self._circuit
 
@@ -75,8 +75,7 @@ class QuantumPatchGenerator(nn.Module):
         weights = (self.angles * ANGLE_GAIN).repeat_interleave(n, dim=0)
         probabilities = self.circuit()(noise.double(), weights.double()).to(z.dtype)
         kept = probabilities[:, :self.per_patch]  # the ancilla (first wire) measured 0
-        kept = kept / kept.sum(1, keepdim=True).clamp_min(1e-12)
-        values = kept / kept.amax(1, keepdim=True).clamp_min(1e-12)
+        values = kept / kept.amax(1, keepdim=True).clamp_min(1e-12)  # (renormalising first would change nothing)
         values = values.reshape(self.patches, n, self.per_patch).transpose(0, 1).reshape(n, -1)[:, :self.outputs]
         return ((2 * values - 1) * self.scale + self.shift).reshape(n, *self.shape)
 
@@ -86,7 +85,7 @@ class QuantumPatchGenerator(nn.Module):
         return state
 
 
-def build_circuit(qubits: int, depth: int):
+def build_circuit(qubits: int, depth: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The patch circuit as a torch-interface QNode: (B, qubits) noise angles, (B, depth, qubits) weights ->
     (B, 2^qubits) basis-state probabilities, B broadcast through every gate."""
     qml = require("pennylane", "quantum", "the quantum generator")

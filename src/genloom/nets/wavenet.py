@@ -6,6 +6,8 @@ the convolutions. Sampling keeps, per layer, the last `dilation` inputs in a rin
 2016): a new sample costs one step of each layer, not a pass over the receptive field."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,6 +15,8 @@ from torch import nn
 from ..errors import GenloomError
 from ..layout import Layout
 from . import register_backbone
+
+DEFAULT_LAYERS = 10  # a cycle of dilations 1..512: 1,024 samples, an eighth of a second at 8 kHz
 
 
 class RingCache:
@@ -62,8 +66,14 @@ class GatedLayer(nn.Module):
 class WaveNet(nn.Module):
     """Tokens (B, T) -> next-token logits (B, T, vocab), position t seeing tokens 0..t only."""
 
-    def __init__(self, layout: Layout, layers: int = 10, cycles: int = 2, channels: int = 64, block_size: int = 128):
+    export_refusal = ("its sampling feeds each layer's ring of past inputs from Python, which an ONNX graph cannot "
+                      "hold: sample with genloom (genloom sample RUN)")
+
+    def __init__(self, layout: Layout, layers: int | None = None, cycles: int = 2, channels: int = 64,
+                 block_size: int = 128):
         super().__init__()
+        if layers is None:  # as many as the sequence has room for, up to DEFAULT_LAYERS
+            layers = max(1, min(DEFAULT_LAYERS, int(math.log2((block_size - 1) / cycles + 1))))
         self.dilations = [2 ** layer for _ in range(cycles) for layer in range(layers)]
         self.receptive_field = sum(self.dilations) + 1
         if block_size < self.receptive_field:
@@ -81,6 +91,7 @@ class WaveNet(nn.Module):
         return []
 
     def new_cache(self, batch: int) -> RingCache:
+        """Empty rings for `batch` sequences sampled together; they never fill, so sampling never rebuilds them."""
         return RingCache(self.dilations, batch, self.wte.embedding_dim, self.wte.weight)
 
     def forward(self, idx: torch.Tensor, cache: RingCache | None = None) -> torch.Tensor:
