@@ -869,6 +869,9 @@ TRANSITIONS = pd.DataFrame({"x": np.linspace(-1, 1, 40), "next_x": np.linspace(-
 DYNAMICS = [
     cli("condition_on a missing column", lambda p: ["train", p.csv("t.csv", TRANSITIONS), "--family", "diffusion",
         "--condition-on", "speed", "--out", p.out, *TRAIN], "condition_on names 'speed', not a column of this table"),
+    cli("condition_on and class labels", lambda p: ["train", p.csv("t.csv", TRANSITIONS), "--family", "vae",
+        "--condition-on", "x", "--conditional", "--out", p.out, *TRAIN], "a vae given columns (condition_on) is "
+        "conditioned on them, not on class labels: drop --conditional"),
     cli("condition_on every column", lambda p: ["train", p.csv("t.csv", TRANSITIONS), "--family", "diffusion",
         "--condition-on", "x", "next_x", "--out", p.out, *TRAIN], "condition_on names every column"),
     cli("a model given rows sampled without them", lambda p: ["sample", p.dynamics, "-n", 3, "-o", p.root / "s.csv"],

@@ -602,10 +602,25 @@ def test_sampling_a_model_given_rows_needs_them_one_row_each(dynamics_run, train
 
 
 def test_only_a_family_that_reads_given_columns_takes_them(tmp_path):
-    with pytest.raises(gl.GenloomError, match="family 'vae' cannot be given columns \\(condition_on\\); families "
-                                              "that can: .*diffusion"):
-        gl.Model("vae", **TINY_VAE).fit(forked_transitions(200), steps=1, codec_options={"condition_on": ["x"]},
-                                        progress=False)
+    with pytest.raises(gl.GenloomError, match="family 'gan' cannot be given columns \\(condition_on\\); families "
+                                              "that can: vae, diffusion"):
+        gl.Model("gan").fit(forked_transitions(200), steps=1, codec_options={"condition_on": ["x"]}, progress=False)
+    with pytest.raises(gl.GenloomError, match="a vae given columns \\(condition_on\\) is conditioned on them, not on "
+                                              "class labels: drop --conditional"):
+        gl.Model("vae", condition_on=["x"], conditional=True).fit(forked_transitions(200), steps=1, progress=False)
+
+
+def test_a_vae_given_the_state_makes_both_outcomes_of_a_fork_and_the_one_elsewhere():
+    """A conditional VAE of next_x given (x, action): its code picks the side of the fork."""
+    model = gl.Model("vae", condition_on=["x", "action"]).fit(forked_transitions(), steps=600, lr=3e-3, **QUIET)
+    states = pd.DataFrame({"x": [0.0] * 200 + [0.7] * 200, "action": [0.0] * 200 + [1.0] * 200})
+    made = model.sample(conditions=states, seed=1, progress=False)
+    fork, free = made.next_x[:200].to_numpy(), made.next_x[200:].to_numpy()
+    left, right = (np.abs(fork + 0.8) < 0.3).mean(), (np.abs(fork - 0.8) < 0.3).mean()
+    assert left > 0.2 and right > 0.2
+    assert abs(free.mean() - 0.8) < 0.15 and free.std() < 0.1  # a marginal (conditions unread) spreads to 0.5
+    with pytest.raises(gl.GenloomError, match="this model generates rows given the values of other columns"):
+        model.sample(3, progress=False)
 
 
 def test_evaluating_a_model_given_rows_scores_them_with_the_rows_they_were_made_for(dynamics_run, tmp_path):

@@ -39,6 +39,9 @@ class Family(nn.Module, ABC):
             having = [name for name in CATALOG if family_class(name).takes_given_rows]
             raise GenloomError(f"family '{self.name}' cannot be given columns (condition_on); families that can: "
                                f"{', '.join(having)}")
+        if layout.condition_width and config.conditional:
+            raise GenloomError(f"a {self.name} given columns (condition_on) is conditioned on them, not on class "
+                               "labels: drop --conditional")
         if config.conditional and layout.num_classes == 0:
             raise GenloomError(f"conditional {self.name} needs labelled data (one sub-folder per class, "
                                "or labels in the .npz); this data has none")

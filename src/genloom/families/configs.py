@@ -4,6 +4,7 @@ not here but in genloom/defaults.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import GenloomError
 from ..options import Options, option
@@ -23,6 +24,12 @@ DESIGN_PRIOR_WEIGHT = 0.2  # Model.optimize's pull toward the prior, chosen on b
 DESIGN_STEPS = 200         # its Langevin steps on the codes
 
 
+def given_columns() -> list[str] | None:
+    """The condition_on field of a family that can be given columns."""
+    return option(None, "tables: columns it is given, the others it generates: p(next state | state, action) from "
+                  "condition_on=[state and action columns]")
+
+
 @dataclass
 class VAEConfig(Options):
     latent_dim: int = option(16, "size of the latent code", min=1)
@@ -38,9 +45,11 @@ class VAEConfig(Options):
                                   "or molecules that raise or lower it")
     property_weight: float = option(3.0, "weight of the property head's squared error (in standard deviations "
                                     "of the property) against the ELBO's nats", min=0)
+    condition_on: list[str] | None = given_columns()
 
-    def codec_options(self) -> dict[str, str]:
-        return {"property": self.property} if self.property is not None else {}
+    def codec_options(self) -> dict[str, Any]:
+        return {**({"property": self.property} if self.property is not None else {}),
+                **({"condition_on": self.condition_on} if self.condition_on is not None else {})}
 
 
 @dataclass
@@ -162,8 +171,7 @@ class DiffusionConfig(Options):
                                       "(default: 20, every timestep for ddpm; tables: 100)", min=1)
     guidance: float = option(1.0, "classifier-free guidance when sampling asks none, for a conditional model; 1 = "
                              "plain conditional sampling", min=0)
-    condition_on: list[str] | None = option(None, "tables: columns it is given, the others it generates: p(next "
-                                            "state | state, action) from condition_on=[state and action columns]")
+    condition_on: list[str] | None = given_columns()
 
     condition_noise: float = option(0.0, "tables given columns: the spread of Gaussian noise added to their encoded "
                                     "values in training", min=0)

@@ -23,10 +23,11 @@ class VAE(Family):
 
     name = "vae"
     tools = frozenset({"encode", "decode", "log_prob", "anomaly_score", "design"})
+    takes_given_rows = True  # a conditional VAE of the other columns: encoder and decoder read the given ones
 
     def __init__(self, layout: Layout, config: VAEConfig):
         super().__init__(layout, config)
-        cond_dim = config.label_dim if self.conditional else 0
+        cond_dim = config.label_dim if self.conditional else layout.condition_width
         self.label_embedding = nn.Embedding(layout.num_classes, cond_dim) if self.conditional else None
         self.encoder = build_backbone("encoder", layout, 2 * config.latent_dim, width=config.width, cond_dim=cond_dim)
         self.decoder = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
@@ -62,7 +63,12 @@ class VAE(Family):
         return self.property_head(z).squeeze(1)
 
     def _condition(self, labels: torch.Tensor | None) -> torch.Tensor | None:
-        return self.label_embedding(labels) if self.conditional else None
+        """What encoder and decoder read beside x or z: the label's embedding, or the given columns' values (which
+        every use of the model needs)."""
+        self.check_given(labels)
+        if self.conditional:
+            return self.label_embedding(labels)
+        return labels if self.given_rows else None
 
     def posterior(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x, y). With a property head the encoder does not see the property (its
