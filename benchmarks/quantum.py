@@ -11,12 +11,13 @@ floor (training vs held-out images) and ceiling (noise), precision and recall; a
 and 1,000 samples take. The sample grids of the quantum generator and the MLP go beside the results
 (quantum-digits.png, quantum left). Each row runs in a process of its own.
 
-With --timings it measures instead what a circuit costs by its qubits: one training step of the generator alone
-(a batch of 64 through 6 layers, forward and back) on one core, for 8x8 digits (section "qubits").
+With --timings it measures instead what a circuit costs by its qubits: one pass of the generator alone (a batch of
+64 through 6 layers, forward and back) for 8x8 digits, beside genloom's default conv generator, at 1 thread, 2
+threads and 1 thread beside a busy core (section "qubits").
 
 Usage (two cores, nothing else running; about 2 x the budget in all):
   .venv/bin/python benchmarks/quantum.py
-  taskset -c 0 .venv/bin/python benchmarks/quantum.py --timings --section qubits     (a minute)
+  .venv/bin/python benchmarks/quantum.py --timings --section qubits     (a minute or two)
   .venv/bin/python benchmarks/quantum.py --quick --out /tmp/quantum.md     (a smoke run)
 """
 from __future__ import annotations
@@ -34,7 +35,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from shared_parts import all_numbers, genloom_rows, log, results_arguments, write_section
+from shared_parts import (THREAD_SETTINGS, all_numbers, genloom_rows, log, results_arguments, thread_setting,
+                          write_section)
 
 RESULTS = Path(__file__).parent / "results" / "quantum.md"
 SPEED_SAMPLES = 1000
@@ -114,29 +116,45 @@ def side_by_side(paths: list[str], out: Path) -> None:
 TIMED_QUBITS = (5, 8, 10, 12)
 
 
-def time_circuits(out: Path, section: str) -> None:
-    """Seconds of one forward and backward pass of the generator alone, by qubits, on one thread (pin the process
-    to a free core: taskset -c 0)."""
+def seconds_per_pass(generator, latent: int) -> float:
+    """Mean seconds of one forward and backward pass of a batch of 64, after one that builds any caches."""
     import torch
 
+    z = torch.randn(64, latent)
+    generator(z).sum().backward()
+    started = time.perf_counter()
+    for _ in range(3):
+        generator(z).sum().backward()
+    return (time.perf_counter() - started) / 3
+
+
+def time_circuits(out: Path, section: str) -> None:
+    """Seconds of one forward and backward pass of the generator alone, by qubits, beside genloom's default conv
+    generator, at 1 thread, 2 threads and 1 thread beside a busy core."""
     from genloom.data.image_layout import ImageLayout
     from genloom.nets import build_backbone
 
-    torch.set_num_threads(1)
-    body = [f"Run {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, one core: "
-            f"`{shlex.join([Path(sys.executable).name, *sys.argv])}`.", "",
-            "| qubits | circuits for 64 pixels | s per forward and backward pass (batch 64, 6 layers) |",
-            "|---|---|---|"]
-    for qubits in TIMED_QUBITS:
-        generator = build_backbone("quantum decoder", ImageLayout((1, 8, 8), 10), qubits, qubits=qubits, depth=6)
-        z = torch.randn(64, qubits)
-        generator(z).sum().backward()  # the first call builds what PennyLane caches
-        started = time.perf_counter()
-        for _ in range(3):
-            generator(z).sum().backward()
-        seconds = (time.perf_counter() - started) / 3
-        log(f"{qubits} qubits: {seconds:.3f} s")
-        body.append(f"| {qubits} | {generator.patches} | {seconds:.3f} |")
+    layout = ImageLayout((1, 8, 8), 10)
+    generators = {f"quantum, {qubits} qubits": (build_backbone("quantum decoder", layout, qubits, qubits=qubits,
+                                                               depth=6), qubits) for qubits in TIMED_QUBITS}
+    generators["classical conv, genloom's default"] = (build_backbone("decoder", layout, 32), 32)
+    seconds = {}
+    for setting in THREAD_SETTINGS:
+        with thread_setting(setting):
+            for name, (generator, latent) in generators.items():
+                seconds[name, setting] = seconds_per_pass(generator, latent)
+                log(f"{name}, {setting}: {seconds[name, setting]:.4f} s")
+    body = [f"Run {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}: "
+            f"`{shlex.join([Path(sys.executable).name, *sys.argv])}`. Seconds per forward and backward pass of the "
+            "generator alone (a batch of 64; the circuits 6 layers deep), and in brackets x the conv generator's "
+            "in the same setting.", "",
+            f"| generator | circuits for 64 pixels | {' | '.join(THREAD_SETTINGS)} |",
+            "|---|---|" + "---|" * len(THREAD_SETTINGS)]
+    peer = "classical conv, genloom's default"
+    for name, (generator, _) in generators.items():
+        cells = [f"{seconds[name, setting]:.4f} ({seconds[name, setting] / seconds[peer, setting]:.1f}x)"
+                 for setting in THREAD_SETTINGS]
+        body.append(f"| {name} | {getattr(generator, 'patches', '-')} | {' | '.join(cells)} |")
     write_section(out, section, "A quantum generator: 8x8 digits on a CPU", body)
 
 

@@ -27,7 +27,7 @@ class Family(nn.Module, ABC):
     family's option record (families/configs.py); every one has a `conditional` field."""
 
     name: ClassVar[str]
-    takes_given_rows: ClassVar[bool] = False  # reads a table's condition_on columns beside each row (diffusion)
+    takes_given_rows: ClassVar[bool] = False  # reads a table's condition_on columns beside each row (diffusion, VAE)
     validates: ClassVar[bool] = True      # False where no held-out loss measures quality (a GAN's)
     tools: ClassVar[frozenset[str]] = frozenset()  # which of encode, decode, log_prob, anomaly_score, generate...
     anomaly_measure: ClassVar[str] = "negative log-likelihood in nats"  # what its anomaly_score is

@@ -12,8 +12,8 @@ from ..options import Options, option
 GAN_LOSSES = ("non-saturating", "wasserstein-gp")
 GAN_GENERATORS = ("classical", "quantum")
 # the quantum generator's state vector holds 2^qubits amplitudes per example: a batch of 64 through 6 layers
-# forward and back takes 0.08 s at 8 qubits on one core here, 0.18 s at 10, 0.63 s at 12, and each further qubit
-# nearly doubles it (benchmarks/quantum.py --timings)
+# forward and back takes 0.08 s at 8 qubits on one thread here, 0.22 s at 10, 0.67 s at 12 (35x genloom's conv
+# generator), and each further qubit nearly doubles it (benchmarks/quantum.py --timings)
 MAX_QUBITS = 12
 NOISE_SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")

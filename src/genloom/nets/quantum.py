@@ -67,7 +67,7 @@ class QuantumPatchGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         angles = math.pi / 2 * torch.special.ndtr(z)
-        if self.condition is not None and cond is not None:
+        if self.condition is not None:
             angles = angles + self.condition(cond)
         n = len(z)
         # every patch of every example in one broadcast run: (patches x N) noise angles and weights
