@@ -102,7 +102,8 @@ def main() -> None:
     rows.update(PUBLISHED)
     body = [f"Run {time.strftime('%Y-%m-%d %H:%M')} on {platform.processor() or platform.machine()}, "
             f"{args.threads} threads: `{shlex.join([Path(sys.executable).name, *sys.argv])}`.", "",
-            f"genloom: the default `autoregressive` model on `moses` for {args.minutes:g} minutes "
+            f"genloom: the default `autoregressive` model{f' with {options}' if options else ''} on `moses` for "
+            f"{args.minutes:g} minutes "
             f"({record['steps_trained']:,} steps of {record['train']['batch_size']} molecules, "
             f"{record['steps_trained'] * record['train']['batch_size'] / 250_000:.2f} passes over the 250,000), "
             f"{args.samples:,} samples. CharRNN and VAE: MOSES' published figures (README at commit 0447c9f), "

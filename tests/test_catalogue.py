@@ -496,6 +496,10 @@ FINETUNE = [
         "LoRA rank must be a whole number of at least 1"),
     cli("an alpha of zero", lambda p: ["finetune", p.text, "shakespeare", "--out", p.out, "--alpha", 0, "--steps", 1],
         "LoRA alpha must be greater than 0"),
+    cli("resuming a fine-tuning that is not PPO", lambda p: ["finetune", p.text, "shakespeare", "--out", p.out,
+        "--resume", "--steps", 1], "resume goes on with a PPO run; sft fine-tuning starts again from the base run"),
+    cli("resuming PPO where none ran", lambda p: ["finetune", p.molecule, "--reward", "QED", "--out", p.folder("o"),
+        "--resume"], "holds no PPO run to resume (ppo-state.pt is missing)"),
     cli("an adapter over a run", lambda p: ["finetune", p.text, "shakespeare", "--out", p.copy("image"), "--steps", 1],
         "already holds a run"),
     cli("a corpus with new characters", lambda p: ["finetune", p.text, p.file("c.txt", "\u20ac" * 500), "--out",
@@ -822,6 +826,11 @@ MOLECULES = [
         "--property", "QED", "--out", p.out, *TRAIN], "unknown option"),
     cli("a molecule watermark", lambda p: ["sample", p.molecule, "-n", 3, "--watermark", "-o", p.root / "s.smi"],
         "molecule samples carry no invisible watermark"),
+    cli("an autoregressive VAE decoder for images", lambda p: ["train", "digits", "--family", "vae", "--decoder",
+        "autoregressive", "--out", p.out, *TRAIN], "no autoregressive decoder network for image data yet"),
+    cli("word dropout without a decoder that reads", lambda p: ["train", p.file("m.smi", "CCO\nc1ccccc1O\n"),
+        "--family", "vae", "--decoder", "parallel", "--word-dropout", 0.2, "--out", p.out, *TRAIN],
+        "word_dropout masks what an autoregressive decoder reads: add --decoder autoregressive"),
 ]
 
 # -- signals ----------------------------------------------------------------------------------------------------

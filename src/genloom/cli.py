@@ -289,7 +289,7 @@ def _tuned_how(adapter: dict[str, Any], data_name: str) -> str:
 
 def cmd_finetune(args: argparse.Namespace) -> None:
     from .data.loaders import load_data
-    from .finetune import LoRASettings, check_adapter_base
+    from .finetune import LoRASettings, check_adapter_base, check_resumable
     from .model import load
 
     if (args.data is None) == (args.reward is None):
@@ -300,10 +300,12 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         raise GenloomError("--reward tunes by ppo or dpo: drop --objective sft, or give data instead of --reward")
     model = load(args.run, device=args.device)
     lora = LoRASettings(args.rank, args.alpha)
-    check_adapter_base(model.ema_net, model.record, model.run_dir, Path(args.out), lora)  # before the data is read
+    check_resumable(objective, args.resume)  # and the rest before the data is read
+    check_adapter_base(model.ema_net, model.record, model.run_dir, Path(args.out), lora, args.resume)
     options = {"out": args.out, "objective": objective, "beta": args.beta, "rank": args.rank, "alpha": args.alpha,
-               "steps": args.steps, "minutes": args.minutes, "epochs": args.epochs, "device": args.device,
-               "progress": not args.quiet, "ppo": _given(args, PPO_FLAGS), **_given(args, set(TRAIN_FLAGS))}
+               "resume": args.resume, "steps": args.steps, "minutes": args.minutes, "epochs": args.epochs,
+               "device": args.device, "progress": not args.quiet, "ppo": _given(args, PPO_FLAGS),
+               **_given(args, set(TRAIN_FLAGS))}
     data_name = ""
     if args.reward is not None:
         from .reward import finetune_reward
@@ -494,7 +496,7 @@ def cmd_optimize(args: argparse.Namespace) -> None:
     output = _check_output(args.output or "designed.csv")
     column = args.maximize or args.minimize
     designed = model.optimize(column, maximize=args.maximize is not None, n=args.n, prior_weight=args.prior_weight,
-                              steps=args.steps, seed=args.seed)
+                              steps=args.steps, seed=args.seed, temperature=args.temperature)
     model.codec.save_samples(designed, output, model.provenance(seed=args.seed, optimized=column))
     values = designed[column]
     unvalued = f"; {values.isna().sum()} without one (not a molecule)" if values.isna().any() else ""
@@ -772,6 +774,8 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("data", nargs="?", help="the new data; with --objective dpo or ppo, a .jsonl of "
                           "{\"prompt\", \"chosen\", \"rejected\"} objects")
     finetune.add_argument("--out", required=True, help="folder for the adapter")
+    finetune.add_argument("--resume", action="store_true", help="ppo: go on with the PPO run in --out from its last "
+                          "whole round (give --rounds above the rounds it has done)")
     finetune.add_argument("--objective", choices=["sft", "dpo", "ppo"], help="sft: the next-token loss on the new "
                           "data (the default with data); dpo: direct preference optimisation on preference pairs; "
                           "ppo: a reward model learnt from the pairs (for --steps), then PPO toward it after their "
@@ -871,6 +875,8 @@ def build_parser() -> argparse.ArgumentParser:
                           f"further (default: {DESIGN_PRIOR_WEIGHT:g})")
     optimize.add_argument("--steps", type=int, default=DESIGN_STEPS, help="Langevin steps on the codes "
                           f"(default: {DESIGN_STEPS})")
+    optimize.add_argument("--temperature", type=float, default=1.0, help="molecules, a VAE with an autoregressive "
+                          "decoder: of each token's draw; lower gives likelier, less varied molecules (default: 1)")
     optimize.add_argument("--seed", type=int, default=0, help="(default: 0)")
     optimize.add_argument("-o", "--output", help=".csv or .parquet (default: designed.csv)")
     optimize.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")

@@ -38,10 +38,11 @@ from .families.latent_paths import path_between, seed_code
 from .families.text_stream import SharedTokens, TextStream, stop_strings
 from .families.watermark import DEFAULT_THRESHOLD, TextWatermark, WatermarkVerdict, watermark_of
 from .files import check_writable
-from .finetune import OBJECTIVES, LoRASettings, check_adapter_base, train_adapter, train_preference_adapter
+from .finetune import (OBJECTIVES, LoRASettings, check_adapter_base, check_resumable, train_adapter,
+                       train_preference_adapter)
 from .finetune.ppo import (SequenceReward, check_prompts, reward_model_reward, train_ppo_adapter,
                            train_reward_model)
-from .options import whole_number
+from .options import checked_value, whole_number
 from .runs.folder import check_save_target, is_own_run, new_record, write_config, write_pages, write_run
 from .runs.resume import starting_point
 from .runs.adapter import adapted_record
@@ -491,12 +492,14 @@ class Model:
         return log_prob(x, ids, generator).cpu().numpy()
 
     def optimize(self, property: str | None = None, *, maximize: bool = True, n: int = 20,
-                 prior_weight: float = DESIGN_PRIOR_WEIGHT, steps: int = DESIGN_STEPS, seed: int = 0) -> Any:
+                 prior_weight: float = DESIGN_PRIOR_WEIGHT, steps: int = DESIGN_STEPS, seed: int = 0,
+                 temperature: float = 1.0) -> Any:
         """n rows (or molecules) designed toward a higher property (lower with maximize=False), best first: codes of
         a VAE trained with property='COLUMN' (molecules: an RDKit property), drawn by `steps` of Langevin dynamics
         from its prior tilted toward the property head's prediction, then decoded (molecules: a table of SMILES,
         RDKit's value and the head's estimate). A larger prior_weight keeps them nearer the prior, where rows look
-        like the training rows; a smaller one pushes the property further."""
+        like the training rows; a smaller one pushes the property further. A VAE with an autoregressive decoder
+        (molecules) draws each token at `temperature`: lower gives likelier, less varied molecules."""
         design = self._fitted().tool("design")
         trained = self.ema_net.config.property
         if property is not None and property != trained:
@@ -507,8 +510,12 @@ class Model:
         n, steps = whole_number("n", n), whole_number("steps", steps)
         if isinstance(prior_weight, bool) or not isinstance(prior_weight, (int, float)) or not prior_weight >= 0:
             raise GenloomError(f"prior_weight must be a number of 0 or more; got {prior_weight!r}")
+        temperature = checked_value("temperature", temperature, float, {"above": 0})
+        if temperature != 1 and self.ema_net.config.decoder != "autoregressive":
+            raise GenloomError("temperature draws an autoregressive decoder's tokens; this VAE decodes each design "
+                               "to its mean: drop temperature, or train with decoder='autoregressive' (molecules)")
         rows = self.codec.designed(design(n, bool(maximize), float(prior_weight), steps,
-                                          torch.Generator().manual_seed(seed)))
+                                          torch.Generator().manual_seed(seed), temperature))
         return rows.sort_values(trained, ascending=not maximize, kind="stable").reset_index(drop=True)
 
     def translate_to(self, path: str | Path, images: Any, *, to: str | int = "B", progress: bool = True) -> Path:
@@ -583,16 +590,19 @@ class Model:
 
     def finetune(self, data: Any, *, out: str | Path, objective: str = "sft", beta: float = 0.1, rank: int = 8,
                  alpha: float = 16.0, steps: int | None = None, minutes: float | None = None,
-                 epochs: float | None = None, ppo: Mapping[str, Any] | None = None, **train_options: Any) -> Model:
+                 epochs: float | None = None, ppo: Mapping[str, Any] | None = None, resume: bool = False,
+                 **train_options: Any) -> Model:
         """LoRA fine-tuning; `out` receives only the adapter. objective="sft": on new data (anything load_data
         reads), as the model was trained. objective="dpo": on preference pairs (a .jsonl of {"prompt", "chosen",
         "rejected"}, or a list of such dicts) by direct preference optimisation, `beta` weighing the preference
         against staying near the model as it is. objective="ppo": on the same pairs, a reward model learnt from
         them (for steps, minutes or epochs), then PPO toward it after the pairs' prompts; `ppo`: PPO's settings
-        (rounds, rollouts, kl_coef, ...: PPOSettings). Options as for fit."""
-        out, lora = self._adapter_target(out, rank, alpha)
+        (rounds, rollouts, kl_coef, ...: PPOSettings); resume=True goes on with a PPO run in `out` from its last
+        whole round (its reward model is read back, not trained again). Options as for fit."""
         if objective not in OBJECTIVES:
             raise GenloomError(f"unknown fine-tuning objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+        check_resumable(objective, resume)
+        out, lora = self._adapter_target(out, rank, alpha, resume)
         if ppo and objective != "ppo":
             raise GenloomError(f"PPO options apply to objective='ppo'; drop ppo={dict(ppo)!r} for {objective}")
         config = resolve_train_config(self.family_name, self.codec.kind, None, budget_of(steps, minutes, epochs),
@@ -609,21 +619,23 @@ class Model:
                 prompts = list(dict.fromkeys(pair.prompt for pair in pairs))
                 settings = PPOSettings.from_options(dict(ppo or {}), "PPO option")
                 check_prompts(self.ema_net, self.codec, prompts, settings)  # before the reward model trains
-                learnt = train_reward_model(self.ema_net, self.codec, pairs, config, out / "reward-model", lora)
+                learnt = train_reward_model(self.ema_net, self.codec, pairs, config, out / "reward-model", lora,
+                                            resume)
                 trained = train_ppo_adapter(self.ema_net, self.codec, self.run_dir, reward_model_reward(learnt),
                                             prompts, settings, config, out, lora,
-                                            {"reward_model": {"source": source, "pairs": len(pairs)}})
+                                            {"reward_model": {"source": source, "pairs": len(pairs)}}, resume)
         self.net, self.ema_net, adapter = trained
         self.run_dir, self.record = out, adapted_record(self.record, adapter)
         return self
 
     def finetune_ppo(self, reward: SequenceReward, *, out: str | Path, prompts: Sequence[str] = (),
                      reward_source: Mapping[str, Any], rank: int = 8, alpha: float = 16.0,
-                     ppo: Mapping[str, Any] | None = None, **train_options: Any) -> Model:
+                     ppo: Mapping[str, Any] | None = None, resume: bool = False, **train_options: Any) -> Model:
         """LoRA-tune toward `reward` (of each batch of drawn samples: finetune/ppo.py) by PPO, drawing after each
         of `prompts` in turn (none: unprompted); `reward_source` says in the adapter's record what the reward
-        was. reward.finetune_reward is the way in for a function of one sample."""
-        out, lora = self._adapter_target(out, rank, alpha)
+        was; resume=True goes on with the run in `out`. reward.finetune_reward is the way in for a function of one
+        sample."""
+        out, lora = self._adapter_target(out, rank, alpha, resume)
         settings = PPOSettings.from_options(dict(ppo or {}), "PPO option")
         timed = [name for name in ("steps", "minutes", "epochs") if train_options.pop(name, None) is not None]
         if timed:
@@ -633,15 +645,16 @@ class Model:
                                       train_options)
         self.net, self.ema_net, adapter = train_ppo_adapter(self.ema_net, self.codec, self.run_dir, reward,
                                                             list(prompts), settings, config, out, lora,
-                                                            dict(reward_source))
+                                                            dict(reward_source), resume)
         self.run_dir, self.record = out, adapted_record(self.record, adapter)
         return self
 
-    def _adapter_target(self, out: str | Path, rank: int, alpha: float) -> tuple[Path, LoRASettings]:
+    def _adapter_target(self, out: str | Path, rank: int, alpha: float,
+                        resume: bool = False) -> tuple[Path, LoRASettings]:
         """The adapter's folder and LoRA settings, refused (check_adapter_base) before any data is read."""
         self._fitted()
         lora, base = LoRASettings(rank, alpha), None if self.run_dir == self.scratch_dir else self.run_dir
-        check_adapter_base(self.ema_net, self.record, base, Path(out), lora)
+        check_adapter_base(self.ema_net, self.record, base, Path(out), lora, resume)
         return Path(out), lora
 
     def to(self, device: str) -> Model:

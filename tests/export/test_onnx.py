@@ -132,6 +132,16 @@ def test_a_wavenet_is_refused_by_name(tones, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_molecule_vae_with_an_autoregressive_decoder_is_refused_by_name(tmp_path):
+    path = tmp_path / "m.smi"
+    path.write_text("CCO\nc1ccccc1O\nCC(=O)N\n", encoding="utf-8")
+    model = gl.Model("vae", decoder="autoregressive", width=4).fit(path, steps=1, **QUIET)
+    with pytest.raises(gl.GenloomError, match="the vae network has no ONNX export: its decoder writes a molecule "
+                                              "token by token"):
+        export_onnx(model, tmp_path / "v.onnx")
+    assert not (tmp_path / "v.onnx").exists()
+
+
 def test_an_onnx_model_needs_its_description(trained_run, tmp_path):
     with pytest.raises(gl.GenloomError, match="is not an ONNX model genloom exported"):
         OnnxModel(tmp_path / "nowhere.onnx")

@@ -44,7 +44,7 @@ def test_log_prob_is_an_importance_weighted_bound_above_the_elbo_and_steadier():
     x = (torch.rand(3, 1, 8, 8) * 2 - 1).repeat(draws, 1, 1, 1)  # each example scored `draws` times
     with torch.no_grad():
         log_likelihood, kl, _ = vae.elbo_terms(x, None, torch.Generator().manual_seed(1))
-        elbo = (log_likelihood - kl).view(draws, 3)
+        elbo = (log_likelihood - kl.sum(1)).view(draws, 3)
         vae.config.importance_samples = 1
         one_code = vae.log_prob(x, generator=torch.Generator().manual_seed(2)).view(draws, 3)
         vae.config.importance_samples = 16
@@ -184,3 +184,60 @@ def test_a_property_head_needs_a_table_column_and_design_needs_the_head():
         _vae(property="y")
     with pytest.raises(GenloomError, match="this VAE has no property head: train it with property='COLUMN'"):
         _vae().design(2, True, 0.2, 5, torch.Generator().manual_seed(0))
+
+
+def _molecule_vae(**options):
+    from genloom.data.molecule_layout import MoleculeLayout
+
+    torch.manual_seed(0)
+    return VAE(MoleculeLayout((8,), vocab_size=5), VAEConfig(latent_dim=3, width=4, decoder="autoregressive",
+                                                             **options))
+
+
+def test_an_autoregressive_decoder_is_scored_on_the_tokens_it_reads_and_samples_token_by_token():
+    vae = _molecule_vae().eval()
+    x = torch.randint(0, 5, (4, 8)).float()
+    torch.manual_seed(1)
+    log_likelihood, _, z = vae.elbo_terms(x, None)
+    expected = -torch.nn.functional.cross_entropy(vae.decoder(z, None, x).transpose(1, 2), x.long(),
+                                                  reduction="none").sum(1)
+    torch.testing.assert_close(log_likelihood, expected)  # teacher forcing: x's own tokens are read
+    decoded = vae.decode(z)
+    torch.testing.assert_close(vae.decoder(z, None, decoded).argmax(-1).float(), decoded)  # greedy, step by step
+    first = vae.sample(6, None, torch.Generator().manual_seed(2))
+    assert torch.equal(first, vae.sample(6, None, torch.Generator().manual_seed(2)))
+    assert first.shape == (6, 8) and not torch.equal(first, vae.sample(6, None, torch.Generator().manual_seed(3)))
+
+
+def test_the_kl_weight_warms_up_over_the_share_of_the_budget_given():
+    vae = _molecule_vae(beta=0.5, kl_warmup=0.4)
+    x = torch.randint(0, 5, (4, 8)).float()
+    for progress, weight in [(0.0, 0.0), (0.2, 0.25), (0.4, 0.5), (0.9, 0.5)]:
+        vae.begin_step(progress)
+        torch.manual_seed(1)
+        (_, loss, logs), = list(vae.losses(x, None))
+        assert math.isclose(loss.item(), logs["recon"] + weight * logs["kl"], rel_tol=1e-5), progress
+    assert _molecule_vae(beta=0.5).kl_weight == 0.5  # no warm-up: beta from the first step
+
+
+def test_an_autoregressive_decoder_is_for_token_sequences_and_word_dropout_needs_it():
+    with pytest.raises(GenloomError, match="no autoregressive decoder network for image data yet"):
+        _vae(decoder="autoregressive")
+    with pytest.raises(GenloomError, match="word_dropout masks what an autoregressive decoder reads: add --decoder "
+                                           "autoregressive"):
+        VAEConfig(word_dropout=0.2)
+
+
+def test_free_bits_leave_each_dimensions_kl_unpenalised_up_to_their_nats():
+    vae = _molecule_vae()
+    x = torch.randint(0, 5, (16, 8)).float()
+    torch.manual_seed(1)
+    log_likelihood, kl, _ = vae.elbo_terms(x, None)
+    per_dimension = kl.mean(0)
+    vae.config.free_bits = floor = per_dimension.median().item()  # some dimensions under it, some over
+    torch.manual_seed(1)
+    (_, loss, logs), = list(vae.losses(x, None))
+    expected = -log_likelihood.mean() + per_dimension.clamp_min(floor).sum()
+    assert math.isclose(loss.item(), expected.item(), rel_tol=1e-5)
+    assert not math.isclose(loss.item(), (-log_likelihood.mean() + per_dimension.sum()).item(), rel_tol=1e-5)
+    assert math.isclose(logs["kl"], kl.sum(1).mean().item(), rel_tol=1e-5)  # the log keeps the true KL

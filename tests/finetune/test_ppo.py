@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import genloom as gl
 from genloom.train.loop import read_metrics
@@ -23,7 +24,7 @@ def test_ppo_toward_a_reward_function_raises_it_and_keeps_only_the_adapter(text_
     adapter = json.loads((tmp_path / "ppo" / "adapter.json").read_text())
     assert adapter["objective"] == "ppo" and adapter["reward"] == {"function": "vowels"}
     assert [entry["round"] for entry in adapter["history"]] == list(range(1, 13))
-    assert sorted(p.name for p in (tmp_path / "ppo").iterdir()) == ["adapter.json", "adapter.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "ppo").iterdir()) == ["adapter.json", "adapter.safetensors"]  # no state
     history = adapter["history"]
     assert history[0]["kl"] == pytest.approx(0, abs=1e-4) and history[-1]["kl"] > 0
     base = gl.load(text_run)
@@ -48,18 +49,23 @@ def test_ppo_from_preference_pairs_learns_a_reward_model_first(text_run, tmp_pat
     assert len(adapter["history"]) == 2 and len(gl.load(tmp_path / "ppo").generate("KING:", max_tokens=5)) == 5
 
 
-def test_a_reward_that_fails_half_way_keeps_the_last_good_adapter(text_run, tmp_path):
+def offline_in_round_3():
+    """The vowel reward, which raises from the third round of SMALL's rollouts on."""
     calls = []
 
-    def flaky(text):
+    def reward(text):
         calls.append(text)
         if len(calls) > 2 * SMALL["rollouts"]:
             raise ValueError("the judge is offline")
         return vowels(text)
+    return reward
 
+
+def test_a_reward_that_fails_half_way_keeps_the_last_good_adapter(text_run, tmp_path):
     with pytest.raises(gl.GenloomError, match=r"the reward raised ValueError on sample 0 .*the judge is offline.* "
                                               r"\(PPO stopped in round 3; the adapter of round 2 is kept in "):
-        gl.finetune_reward(text_run, flaky, out=tmp_path / "ppo", ppo={**SMALL, "rounds": 5}, max_tokens=24, **QUIET)
+        gl.finetune_reward(text_run, offline_in_round_3(), out=tmp_path / "ppo", ppo={**SMALL, "rounds": 5},
+                           max_tokens=24, **QUIET)
     kept = gl.load(tmp_path / "ppo")
     assert [entry["round"] for entry in kept.record["adapter"]["history"]] == [1, 2]
     with pytest.raises(gl.GenloomError, match="the reward gave nan for sample 0"):
@@ -136,3 +142,59 @@ def test_rounds_draw_the_prompts_in_turn_where_the_last_round_stopped(text_run):
              zip(drawn.ids, ["NURSE:", "ROMEO:"])]
     assert given == ["NURSE:", "ROMEO:"]  # the third prompt, then round again to the first
     assert drawn.response.sum(1).tolist() == [4, 4] and len(drawn.texts[0]) == 4
+
+
+def test_a_resumed_ppo_run_equals_an_unbroken_one(text_run, tmp_path):
+    from safetensors.torch import load_file
+
+    settings = {**SMALL, "rounds": 4}
+    unbroken = gl.finetune_reward(text_run, vowels, out=tmp_path / "whole", ppo=settings, max_tokens=24, **QUIET)
+    with pytest.raises(gl.GenloomError, match=r"the adapter of round 2 is kept in .*: go on from it with --resume"):
+        gl.finetune_reward(text_run, offline_in_round_3(), out=tmp_path / "broken", ppo=settings, max_tokens=24,
+                           **QUIET)
+    assert (tmp_path / "broken" / "ppo-state.pt").exists()
+    with pytest.raises(gl.GenloomError, match="already holds a run .*pass resume=True .* to go on with the PPO run"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo=settings, max_tokens=24, **QUIET)
+    with pytest.raises(gl.GenloomError, match="started with kl_coef=0.05, not 0.2; resume it with the settings it "
+                                              "started with"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo={**settings, "kl_coef": 0.2},
+                           max_tokens=24, resume=True, **QUIET)
+    resumed = gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo=settings, max_tokens=24, resume=True,
+                                 **QUIET)
+    assert resumed.record["adapter"]["history"] == unbroken.record["adapter"]["history"]
+    for name, tensor in load_file(tmp_path / "whole" / "adapter.safetensors").items():
+        assert torch.equal(load_file(tmp_path / "broken" / "adapter.safetensors")[name], tensor), name
+    assert not (tmp_path / "broken" / "ppo-state.pt").exists()  # done: only the adapter is kept
+    with pytest.raises(gl.GenloomError, match="holds no PPO run to resume"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo=settings, max_tokens=24, resume=True,
+                           **QUIET)
+    with pytest.raises(gl.GenloomError, match="resume goes on with a PPO run; dpo fine-tuning starts again"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "dpo", objective="dpo", resume=True, **QUIET)
+
+
+def test_a_resumed_ppo_run_reads_its_reward_model_back(text_run, tmp_path, monkeypatch):
+    import genloom.finetune.ppo as ppo
+    import genloom.model
+
+    pairs = [{"prompt": f"{name}:", "chosen": " a e i o u a e", "rejected": " x q z k x q z"}
+             for name in ("ROMEO", "JULIET")] * 4
+    options = {"objective": "ppo", "steps": 20, "lr": 1e-2, "rank": 4, "ppo": {**SMALL, "rounds": 2}, **QUIET}
+    unbroken = gl.load(text_run).finetune(pairs, out=tmp_path / "whole", **options)
+    scorer = genloom.model.reward_model_reward
+
+    def fails_in_round_2(model):
+        score, rounds = scorer(model), []
+        def reward(drawn):
+            rounds.append(1)
+            if len(rounds) == 2:
+                raise gl.GenloomError("the reward model's machine went down")
+            return score(drawn)
+        return reward
+
+    monkeypatch.setattr(genloom.model, "reward_model_reward", fails_in_round_2)
+    with pytest.raises(gl.GenloomError, match="went down .*PPO stopped in round 2"):
+        gl.load(text_run).finetune(pairs, out=tmp_path / "broken", **options)
+    monkeypatch.setattr(genloom.model, "reward_model_reward", scorer)
+    monkeypatch.setattr(ppo, "trained_family", lambda *args: pytest.fail("the reward model trained again"))
+    resumed = gl.load(text_run).finetune(pairs, out=tmp_path / "broken", resume=True, **options)
+    assert resumed.record["adapter"]["history"] == unbroken.record["adapter"]["history"]

@@ -39,20 +39,27 @@ class TokenReconstruction:
         tokens = x[:, :self.length].long()
         return -F.cross_entropy(output.float().transpose(1, 2), tokens, reduction="none").sum(1)
 
-    def _with_slot(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Tokens in the codec's layout: as floats, with an empty property slot where the layout has one."""
+    def with_slot(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, length) in the codec's layout: as floats, with an empty property slot where the layout
+        has one."""
         tokens = tokens.float()
         return F.pad(tokens, (0, 1)) if self.property_slot else tokens
 
+    @staticmethod
+    def pick(output: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Token ids from logits (..., vocab): the likeliest (no generator) or each drawn from its distribution."""
+        if generator is None:
+            return output.argmax(-1)
+        probabilities = F.softmax(output.float(), dim=-1).reshape(-1, output.shape[-1]).cpu()
+        return torch.multinomial(probabilities, 1, generator=generator).view(output.shape[:-1]).to(output.device)
+
     def mean(self, output: torch.Tensor) -> torch.Tensor:
         """The likeliest token at each position."""
-        return self._with_slot(output.argmax(-1))
+        return self.with_slot(self.pick(output))
 
     def sample(self, output: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Each position's token drawn from its distribution."""
-        probabilities = F.softmax(output.float(), dim=-1).flatten(0, 1).cpu()
-        drawn = torch.multinomial(probabilities, 1, generator=generator).view(output.shape[:2])
-        return self._with_slot(drawn.to(output.device))
+        return self.with_slot(self.pick(output, generator))
 
     def activate(self, output: torch.Tensor, generator: torch.Generator | None = None,
                  noise: bool = True) -> torch.Tensor:

@@ -20,6 +20,7 @@ PREDICTIONS = ("epsilon", "v")
 DIFFUSION_SAMPLERS = ("ddpm", "ddim", "dpm-solver")
 GELU = ("tanh", "none")
 CAUSAL_NETWORKS = ("transformer", "wavenet")
+VAE_DECODERS = ("parallel", "autoregressive")
 DESIGN_PRIOR_WEIGHT = 0.2  # Model.optimize's pull toward the prior, chosen on benchmarks/design.py
 DESIGN_STEPS = 200         # its Langevin steps on the codes
 
@@ -46,6 +47,19 @@ class VAEConfig(Options):
     property_weight: float = option(3.0, "weight of the property head's squared error (in standard deviations "
                                     "of the property) against the ELBO's nats", min=0)
     condition_on: list[str] | None = given_columns()
+    decoder: str = option("parallel", "molecules: parallel (every token from the code at once) or autoregressive (a "
+                          "GRU that reads the tokens before each one, as MOSES' VAE)", choices=VAE_DECODERS)
+    word_dropout: float = option(0.0, "share of the tokens an autoregressive decoder reads that are masked in "
+                                 "training, so it leans on the code (Bowman et al. 2016)", min=0, below=1)
+    kl_warmup: float = option(0.0, "share of the training budget over which the KL weight rises from 0 to beta "
+                              "(Bowman et al. 2016: the code is learnt before it is squeezed)", min=0, max=1)
+    free_bits: float = option(0.0, "nats of KL per latent dimension left unpenalised (Kingma et al. 2016), so an "
+                              "autoregressive decoder cannot leave the code unused", min=0)
+
+    def check(self) -> None:
+        if self.word_dropout and self.decoder != "autoregressive":
+            raise GenloomError("word_dropout masks what an autoregressive decoder reads: add --decoder "
+                               "autoregressive, or drop --word-dropout")
 
     def codec_options(self) -> dict[str, Any]:
         return {**({"property": self.property} if self.property is not None else {}),

@@ -15,6 +15,7 @@ from .base import Family, LossStep
 from .configs import VAEConfig
 
 LANGEVIN_STEP = 0.05  # of unadjusted Langevin dynamics: some 1% too wide on N(0, I), mixed in 100 steps
+DECODER_ROLES = {"parallel": "decoder", "autoregressive": "autoregressive decoder"}  # the config's decoder -> role
 
 
 class VAE(Family):
@@ -30,7 +31,13 @@ class VAE(Family):
         cond_dim = config.label_dim if self.conditional else layout.condition_width
         self.label_embedding = nn.Embedding(layout.num_classes, cond_dim) if self.conditional else None
         self.encoder = build_backbone("encoder", layout, 2 * config.latent_dim, width=config.width, cond_dim=cond_dim)
-        self.decoder = build_backbone("decoder", layout, config.latent_dim, width=config.width, cond_dim=cond_dim)
+        # an autoregressive decoder reads the example's tokens before each one (teacher forcing) and writes its
+        # own in sampling; a parallel one writes every position from the code at once
+        self.reads_tokens = config.decoder == "autoregressive"
+        reading = {"word_dropout": config.word_dropout} if self.reads_tokens else {}
+        self.decoder = build_backbone(DECODER_ROLES[config.decoder], layout, config.latent_dim, width=config.width,
+                                      cond_dim=cond_dim, **reading)
+        self.kl_weight = config.beta  # beta, or less while the KL warms up (begin_step)
         self.reconstruction = layout.reconstruction()
         self.log_scale = nn.Parameter(torch.full(self.reconstruction.scale_shape, math.log(0.1)))
         self.property_head = self._property_head(layout, config)
@@ -85,18 +92,34 @@ class VAE(Family):
         return self.posterior(x, labels)[0]
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """The decoder's mean example for latent z, in the codec's layout."""
-        return self.reconstruction.mean(self.decoder(z, self._condition(labels)))
+        """The decoder's mean example for latent z (an autoregressive decoder's: each token the likeliest after
+        those before it), in the codec's layout."""
+        return self._decoded(z, self._condition(labels))
+
+    def _decoded(self, z: torch.Tensor, condition: torch.Tensor | None, generator: torch.Generator | None = None,
+                 temperature: float = 1.0) -> torch.Tensor:
+        """Examples for codes z: the decoder's mean (no generator) or a draw from its distribution (an
+        autoregressive decoder's at `temperature`)."""
+        if self.reads_tokens:
+            return self.reconstruction.with_slot(self.decoder.generate(
+                z, condition, lambda logits: self.reconstruction.pick(logits / temperature, generator)))
+        output = self.decoder(z, condition)
+        return self.reconstruction.mean(output) if generator is None else self.reconstruction.sample(output, generator)
+
+    def _output(self, z: torch.Tensor, condition: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's output that x's likelihood is read from: an autoregressive decoder reads x's tokens."""
+        return self.decoder(z, condition, x) if self.reads_tokens else self.decoder(z, condition)
 
     def elbo_terms(self, x: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator | None = None,
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-example reconstruction log-likelihood and KL(q || prior), both in nats, and the code drawn."""
+        """Per-example reconstruction log-likelihood and KL(q || prior) of each latent dimension (B, latent_dim),
+        both in nats, and the code drawn."""
         mean, log_var = self.posterior(x, labels)
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
         z = mean + torch.exp(0.5 * log_var) * noise
-        output = self.decoder(z, self._condition(labels))
+        output = self._output(z, self._condition(labels), x)
         log_likelihood = self.reconstruction.log_prob(x, output, self.log_scale.clamp(-7, 2))
-        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1)
+        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
         return log_likelihood, kl.float(), z
 
     def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None,
@@ -112,15 +135,21 @@ class VAE(Family):
         for _ in range(samples):
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
             z = mean + spread * noise
-            log_likelihood = self.reconstruction.log_prob(x, self.decoder(z, condition), self.log_scale.clamp(-7, 2))
+            log_likelihood = self.reconstruction.log_prob(x, self._output(z, condition, x), self.log_scale.clamp(-7, 2))
             log_prior_over_posterior = 0.5 * (noise.pow(2) + log_var - z.pow(2)).sum(1)  # the 2 pi terms cancel
             weights.append(log_likelihood + log_prior_over_posterior.float())
         return torch.logsumexp(torch.stack(weights), dim=0) - math.log(samples)
 
+    def begin_step(self, progress: float) -> None:
+        warmup = self.config.kl_warmup
+        self.kl_weight = self.config.beta * (min(1.0, progress / warmup) if warmup > 0 else 1.0)
+
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         log_likelihood, kl, z = self.elbo_terms(x, labels)
-        loss = (-log_likelihood + self.config.beta * kl).mean()
-        numbers = {"recon": -log_likelihood.mean().item(), "kl": kl.mean().item()}
+        # free bits: each dimension's KL, averaged over the batch, costs nothing up to free_bits nats
+        penalised = kl.mean(0).clamp_min(self.config.free_bits).sum()
+        loss = -log_likelihood.mean() + self.kl_weight * penalised
+        numbers = {"recon": -log_likelihood.mean().item(), "kl": kl.sum(1).mean().item()}
         if self.property_head is not None:  # on a drawn code, so the head holds around each row's code too
             error = (self.predict_property(z) - self._standard_property(x)).pow(2).mean()
             loss = loss + self.config.property_weight * error
@@ -128,11 +157,13 @@ class VAE(Family):
         yield "model", loss, numbers
 
     def design(self, n: int, maximize: bool, prior_weight: float, steps: int, generator: torch.Generator,
-               ) -> torch.Tensor:
+               temperature: float = 1.0) -> torch.Tensor:
         """n rows designed toward a higher (or lower) property, decoded to their mean row from codes drawn by
         Langevin dynamics from the prior tilted by the head: exp(+-head(z) / prior_weight) N(z; 0, I). Sampling
         rather than ascending to the optimum keeps n designs n different rows; a larger prior_weight keeps them
-        nearer the prior, where rows look like the training rows. The property of each row is the head's estimate
+        nearer the prior, where rows look like the training rows. An autoregressive decoder's designs are drawn
+        from it at `temperature` instead: its mean (each token the likeliest) maps most codes to a few molecules
+        (13% of 1,000 designs unique after 5 minutes on moses). The property of each row is the head's estimate
         from the row's other columns (re-encoded), not the decoder's, which runs to the edge of its range."""
         if self.property_head is None:
             raise GenloomError("this VAE has no property head: train it with property='COLUMN' "
@@ -148,7 +179,7 @@ class VAE(Family):
                 noise = torch.randn(z.shape, generator=generator).to(device)
                 z = (z + 0.5 * LANGEVIN_STEP * gradient + math.sqrt(LANGEVIN_STEP) * noise).detach()
         with torch.no_grad():
-            rows = self.decode(z)
+            rows = self._decoded(z, None, generator, temperature) if self.reads_tokens else self.decode(z)
             rows[:, self.layout.property_position] = self.estimate_property(rows)
             return rows
 
@@ -163,13 +194,13 @@ class VAE(Family):
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
-        samples = self.reconstruction.sample(self.decoder(z, self._condition(labels)), generator)
+        samples = self._decoded(z, self._condition(labels), generator)
         on_pass()
         return samples
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         log_likelihood, kl, _ = self.elbo_terms(x, labels, torch.Generator().manual_seed(0))
-        elbo = log_likelihood - kl
+        elbo = log_likelihood - kl.sum(1)
         scores = {"elbo": elbo.mean().item()}
         if self.reconstruction.discrete:
             scores["bits_per_dim"] = (-elbo.mean() / (math.prod(self.layout.shape) * math.log(2))).item()

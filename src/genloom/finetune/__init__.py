@@ -30,6 +30,7 @@ from ..train.loop import BEST_FILE, STATE_FILE, Trainer
 # next-token loss on new data; direct preference optimisation on preference pairs; PPO toward a reward model
 # learnt from preference pairs (or toward a reward function: reward.py)
 OBJECTIVES = ("sft", "dpo", "ppo")
+PPO_STATE = "ppo-state.pt"  # what a PPO run writes after each round to go on from it (finetune/ppo.py)
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,10 @@ class LoRASettings:
 
 
 def check_adapter_base(net: Family, record: dict[str, Any], base_run: Path | None, out: Path,
-                       lora: LoRASettings) -> None:
+                       lora: LoRASettings, resume: bool = False) -> None:
     """Refuse, before any data is read: impossible LoRA settings, a family without the layers LoRA adapts, a model
     that is an adapter already or is not saved as a run (the adapter refers to it), and an output folder that
-    holds a run or cannot be written."""
+    holds a run (unless a PPO run there is resumed) or cannot be written."""
     lora.check()
     if "adapter" in record:
         raise GenloomError("this model already carries a LoRA adapter; fine-tune its base run, or save the "
@@ -58,15 +59,30 @@ def check_adapter_base(net: Family, record: dict[str, Any], base_run: Path | Non
     if base_run is None or not (base_run / CONFIG_FILE).exists():
         raise GenloomError("the adapter must refer to a saved genloom run; save the model first "
                            "(model.save(folder)) and fine-tune the saved run")
-    check_free_folder(out)
+    if not resume:
+        check_free_folder(out, "pass resume=True (CLI: --resume) to go on with the PPO run there, or "
+                          if (out / PPO_STATE).exists() else "")
+    elif not (out / PPO_STATE).exists():
+        raise GenloomError(f"{out} holds no PPO run to resume ({PPO_STATE} is missing); only PPO runs resume: "
+                           "start it without --resume")
     check_writable(out, folder=True)
 
 
-def adapted_copy(base_net: Family, lora: LoRASettings) -> Family:
-    """A copy of `base_net` whose LoRA adapters (only) will train."""
+def check_resumable(objective: str, resume: bool) -> None:
+    """Only a PPO run goes on from where it stopped (finetune/ppo.py keeps its state after each round)."""
+    if resume and objective != "ppo":
+        raise GenloomError(f"resume goes on with a PPO run; {objective} fine-tuning starts again from the base run: "
+                           "drop resume (CLI: --resume)")
+
+
+def adapted_copy(base_net: Family, lora: LoRASettings, seed: int) -> Family:
+    """A copy of `base_net` whose LoRA adapters (only) will train, drawn from `seed`: the same adapters whatever
+    ran before in the process, so a tuning repeats and a resumed one matches."""
     net = type(base_net)(base_net.layout, base_net.config)
     net.load_state_dict(base_net.state_dict())
-    add_lora(net, lora.rank, lora.alpha)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        add_lora(net, lora.rank, lora.alpha)
     return net
 
 
@@ -96,7 +112,7 @@ def train_adapter(base_net: Family, codec: Codec, base_run: Path, data: Dataset,
     write the adapter to `out`. Returns the adapted network, its weight average and the adapter's record."""
     if data.kind != codec.kind:
         raise GenloomError(f"the base model learnt {codec.kind} data; fine-tune it on {codec.kind}, not {data.kind}")
-    trainer = trained_family(adapted_copy(base_net, lora), codec.encode(data.values), config, out)
+    trainer = trained_family(adapted_copy(base_net, lora, config.seed), codec.encode(data.values), config, out)
     adapter = written_adapter(out, base_run, trainer.ema.module, trainer, config, lora, {
         "data": {"name": data.name, "kind": data.kind, "examples": len(data), "source": data.source}})
     return trainer.family, trainer.ema.module, adapter
@@ -125,7 +141,7 @@ def train_preference_adapter(base_net: Family, codec: Codec, base_run: Path, pai
     unadapted model; write the adapter to `out`. Returns as train_adapter."""
     checked_value("beta", beta, float, {"above": 0})
     encoded = encoded_preferences(base_net, codec, pairs)
-    trainer = trained_family(PreferenceTuning(adapted_copy(base_net, lora), beta), encoded, config, out)
+    trainer = trained_family(PreferenceTuning(adapted_copy(base_net, lora, config.seed), beta), encoded, config, out)
     adapter = written_adapter(out, base_run, trainer.ema.module.policy, trainer, config, lora, {
         "objective": "dpo", "beta": beta, "preferences": {"source": source, "pairs": len(pairs)}})
     return trainer.family.policy, trainer.ema.module.policy, adapter

@@ -1,7 +1,8 @@
 """PPO tuning of a LoRA adapter, the loop of RLHF: rounds of drawing samples from the adapted model, scoring them
 with a reward (a function of each sample, a molecule's property, or a reward model learnt from preference pairs)
 and updating the adapters and a value head on them by PPO (families/ppo.py). The adapter is written after every
-round, so a reward that fails half-way stops the tuning with the last good adapter kept."""
+round, so a reward that fails half-way stops the tuning with the last good adapter kept, and with it the state that
+lets `resume` go on from that round as if never stopped (removed once the last round is done)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -10,20 +11,26 @@ from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ..data.codec import Codec
 from ..data.preferences import PreferencePair
 from ..errors import GenloomError
+from ..files import atomic_path
 from ..families.base import Family
 from ..families.configs import PPOSettings, TokenSampling
 from ..families.ppo import PPOObjective, Rollouts
 from ..families.reward_model import RewardModel
 from ..nets.lora import DEFAULT_TARGETS, lora_state_dict
 from ..runs.adapter import write_adapter
+from ..train.checkpoint import load_state, save_state
 from ..train.config import TrainConfig
 from ..train.device import resolve_device, thread_count, using_threads
-from . import LoRASettings, adapted_copy, encoded_preferences, trained_family
+from . import PPO_STATE, LoRASettings, adapted_copy, encoded_preferences, trained_family
+
+
+REWARD_MODEL_WEIGHTS = "trained.safetensors"  # in OUT/reward-model: the reward model's adapters and head
 
 
 @dataclass(frozen=True)
@@ -84,13 +91,38 @@ def draw(policy: Family, codec: Codec, prompts: Sequence[str], count: int, respo
     return Drawn(texts, ids, response)
 
 
+def trained_weights(module: torch.nn.Module, trains: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of `module` that train in `trains` (itself, or the module its weight average copies): LoRA
+    adapters and heads, by name."""
+    training = {name for name, parameter in (trains or module).named_parameters() if parameter.requires_grad}
+    return {name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()
+            if name in training}
+
+
+def load_trained_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
+    """Put `weights` (trained_weights of a module built the same way) back into `module`."""
+    if set(weights) != set(trained_weights(module)):
+        raise GenloomError(f"{source} does not fit this model's adapters (saved with other LoRA settings?); "
+                           "resume with the rank and alpha it started with")
+    module.load_state_dict(weights, strict=False)
+
+
 def train_reward_model(base_net: Family, codec: Codec, pairs: Sequence[PreferencePair], config: TrainConfig,
-                       out: Path, lora: LoRASettings) -> RewardModel:
+                       out: Path, lora: LoRASettings, resume: bool = False) -> RewardModel:
     """A reward model (families/reward_model.py) on a LoRA-adapted copy of `base_net`, trained on the pairs; `out`
-    keeps its training log (metrics.jsonl), not its weights: PPO uses it and only the policy's adapter is kept."""
-    encoded = encoded_preferences(base_net, codec, pairs, read_after=True)
-    trainer = trained_family(RewardModel(adapted_copy(base_net, lora)), encoded, config, out)
-    return trainer.ema.module.requires_grad_(False).eval()
+    keeps its training log (metrics.jsonl) and its adapters and head, which a resumed PPO run reads back
+    (`resume`) instead of training it again."""
+    saved = out / REWARD_MODEL_WEIGHTS
+    if resume and saved.exists():
+        model = RewardModel(adapted_copy(base_net, lora, config.seed))
+        load_trained_weights(model, load_file(saved), saved)
+    else:
+        encoded = encoded_preferences(base_net, codec, pairs, read_after=True)
+        trainer = trained_family(RewardModel(adapted_copy(base_net, lora, config.seed)), encoded, config, out)
+        model = trainer.ema.module
+        with atomic_path(saved) as target:
+            save_file(trained_weights(model, trainer.family), str(target))
+    return model.requires_grad_(False).eval()
 
 
 def reward_model_reward(model: RewardModel) -> SequenceReward:
@@ -133,36 +165,57 @@ def _updated(objective: PPOObjective, optimizer: torch.optim.Optimizer, rollouts
     return numbers
 
 
+def _resumed(out: Path, settings: PPOSettings, objective: PPOObjective, optimizer: torch.optim.Optimizer,
+             generator: torch.Generator) -> tuple[int, list[dict[str, float]]]:
+    """Restore the state a PPO run left in `out` after its last whole round: that round's number and history."""
+    path = out / PPO_STATE  # there: check_adapter_base looked
+    state = load_state(path)
+    started, asked = state["settings"], asdict(settings)
+    changed = [name for name in asked if name != "rounds" and asked[name] != started[name]]
+    if changed:
+        raise GenloomError(f"the PPO run in {out} started with {changed[0]}={started[changed[0]]}, not "
+                           f"{asked[changed[0]]}; resume it with the settings it started with (only rounds may grow)")
+    if state["round"] >= settings.rounds:
+        raise GenloomError(f"the PPO run in {out} has done its {state['round']} rounds; ask for more "
+                           "(ppo={'rounds': N}, CLI --rounds N) to go on")
+    load_trained_weights(objective, state["trained"], path)
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["rng"])
+    return state["round"], list(state["history"])
+
+
 def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: SequenceReward, prompts: Sequence[str],
                       settings: PPOSettings, config: TrainConfig, out: Path, lora: LoRASettings,
-                      reward_source: dict[str, Any]) -> tuple[Family, Family, dict[str, Any]]:
+                      reward_source: dict[str, Any], resume: bool = False) -> tuple[Family, Family, dict[str, Any]]:
     """Tune LoRA adapters on a copy of `base_net` (the saved run at `base_run`) toward `reward` by PPO, drawing
-    after each of `prompts` in turn (none: unprompted); write the adapter to `out` after every round. Returns the
-    adapted network (twice: PPO keeps no weight average) and the adapter's record."""
+    after each of `prompts` in turn (none: unprompted); write the adapter to `out` after every round, and the state
+    that `resume` goes on from. Returns the adapted network (twice: PPO keeps no weight average) and the adapter's
+    record."""
     if not hasattr(base_net, "token_log_probs"):
         raise GenloomError(f"PPO tunes autoregressive runs; this run's family is {base_net.name}")
     check_prompts(base_net, codec, prompts, settings)
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
-    objective = PPOObjective(adapted_copy(base_net, lora), settings).to(device).eval()  # eval: no dropout
+    objective = PPOObjective(adapted_copy(base_net, lora, config.seed), settings).to(device).eval()  # eval: no dropout
     trainable = [parameter for parameter in objective.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.ppo_lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, float]] = []
+    done, history = _resumed(out, settings, objective, optimizer, generator) if resume else (0, [])
     adapter: dict[str, Any] | None = None
-    bar = tqdm(total=settings.rounds, unit="round", desc="PPO", disable=not config.progress)
+    bar = tqdm(total=settings.rounds, initial=done, unit="round", desc="PPO", disable=not config.progress)
     with using_threads(thread_count(config.threads)), bar:
-        for number in range(1, settings.rounds + 1):
+        for number in range(done + 1, settings.rounds + 1):
             with torch.no_grad():
                 drawn = draw(objective.policy, codec, prompts, settings.rollouts, settings.response_tokens, generator,
                              first=(number - 1) * settings.rollouts)
             try:
                 rewards = checked_rewards(reward(drawn), len(drawn.texts))
             except GenloomError as error:
-                if adapter is None:
+                if number == 1:
                     raise
                 raise GenloomError(f"{error} (PPO stopped in round {number}; the adapter of round {number - 1} is "
-                                   f"kept in {out})") from None
+                                   f"kept in {out}: go on from it with --resume)") from None
             rollouts = objective.rollouts(drawn.ids.to(device), drawn.response.to(device), rewards)
             numbers = _updated(objective, optimizer, rollouts, generator)
             history.append({"round": number, "reward": round(rewards.float().mean().item(), 6),
@@ -173,6 +226,10 @@ def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: Se
                 "steps_trained": number * settings.ppo_epochs * -(-settings.rollouts // settings.minibatch),
                 "objective": "ppo", "ppo": asdict(settings), "reward": reward_source, "history": history,
                 "train": asdict(config)})
+            save_state({"round": number, "history": history, "settings": asdict(settings),
+                        "trained": trained_weights(objective), "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(), "rng": torch.get_rng_state()}, out / PPO_STATE)
             bar.set_postfix(reward=f"{history[-1]['reward']:.3f}", kl=f"{history[-1]['kl']:.2f}")
             bar.update(1)
+    (out / PPO_STATE).unlink()  # done: the adapter is what is kept
     return objective.policy, objective.policy, adapter
