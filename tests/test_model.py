@@ -533,6 +533,18 @@ def test_a_molecule_vae_designs_molecules_toward_a_property_it_predicts(moses_th
         model.optimize("weight", n=5, temperature=0.5)
 
 
+def test_a_molecule_vae_saved_before_the_autoregressive_decoder_loads_as_it_was(moses_thousand, tmp_path):
+    model = gl.Model("vae", width=4, decoder="parallel").fit(moses_thousand, steps=2, out=tmp_path / "run", **QUIET)
+    config_file = tmp_path / "run" / "config.json"
+    record = json.loads(config_file.read_text())
+    for option in ("decoder", "kl_warmup", "word_dropout", "free_bits"):  # what such a run's record lacks
+        del record["family_options"][option]
+    config_file.write_text(json.dumps(record))
+    loaded = gl.load(tmp_path / "run")
+    assert loaded.ema_net.config.decoder == "parallel" and loaded.ema_net.config.kl_warmup == 0
+    assert loaded.sample(5, seed=2, progress=False) == model.sample(5, seed=2, progress=False)
+
+
 def test_the_default_molecule_vae_reads_its_tokens_and_draws_its_designs(moses_thousand, tmp_path):
     parallel = gl.Model("vae", width=8, decoder="parallel").fit(moses_thousand, steps=300, **QUIET)
     model = gl.Model("vae", property="weight", width=8).fit(moses_thousand, steps=300, out=tmp_path / "run", **QUIET)

@@ -117,6 +117,12 @@ def family_config(family: str, kind: str | None, given: Mapping[str, Any], examp
     return family_entry(family).options.from_options(chosen, "option", f"family {family!r}")
 
 
+def stored_family_config(family: str, stored: Mapping[str, Any]) -> Options:
+    """A saved run's options: whole when written, so one added since takes its field's default, which is what runs
+    before it did (a molecule VAE saved before the autoregressive decoder keeps its parallel one), not the kind's."""
+    return family_config(family, None, stored)
+
+
 def codec_options_for(family: str, kind: str, given: Mapping[str, Any], examples: int | None = None) -> dict[str, Any]:
     """The codec's options: what suits the family on this kind (and size), under those given."""
     return {**defaults_for(family, kind, examples).codec, **given}

@@ -14,6 +14,7 @@ import torch
 from .data.molecules import molecule_property, parsed
 from .data.preferences import PreferencePair
 from .errors import GenloomError
+from .finetune import check_resumable
 from .finetune.ppo import Drawn
 from .model import Model, load
 from .options import whole_number
@@ -100,6 +101,7 @@ def finetune_reward(model: Model | str | Path, reward: Reward | str, *, out: str
     of `prompts`, `max_tokens` long; `ppo`: PPO's settings (rounds, rollouts, kl_coef, ...: PPOSettings).
     objective="dpo": DPO (`beta`) on `pairs` pairs of the base model's samples, the better of each two chosen.
     finetune_options as for Model.finetune (rank, alpha, and for DPO steps, lr, ...)."""
+    check_resumable(objective, finetune_options.get("resume", False))  # before any pairs are drawn
     if isinstance(model, (str, Path)):
         model = load(model)
     source = {"property": reward} if isinstance(reward, str) else {"function": getattr(reward, "__name__", "?")}

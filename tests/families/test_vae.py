@@ -225,7 +225,8 @@ def test_an_autoregressive_decoder_is_for_token_sequences_and_word_dropout_needs
         _vae(decoder="autoregressive")
     with pytest.raises(GenloomError, match="word_dropout masks what an autoregressive decoder reads: add --decoder "
                                            "autoregressive"):
-        VAEConfig(word_dropout=0.2)
+        _vae(word_dropout=0.2)
+    assert _molecule_vae(word_dropout=0.2).decoder.word_dropout == 0.2
 
 
 def test_free_bits_leave_each_dimensions_kl_unpenalised_up_to_their_nats():

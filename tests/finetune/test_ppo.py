@@ -58,6 +58,7 @@ def offline_in_round_3():
         if len(calls) > 2 * SMALL["rollouts"]:
             raise ValueError("the judge is offline")
         return vowels(text)
+    reward.__name__ = "vowels"  # the vowel reward, as the run's record names it (a resume must name the same)
     return reward
 
 
@@ -149,16 +150,22 @@ def test_a_resumed_ppo_run_equals_an_unbroken_one(text_run, tmp_path):
 
     settings = {**SMALL, "rounds": 4}
     unbroken = gl.finetune_reward(text_run, vowels, out=tmp_path / "whole", ppo=settings, max_tokens=24, **QUIET)
-    with pytest.raises(gl.GenloomError, match=r"the adapter of round 2 is kept in .*: go on from it with --resume"):
+    with pytest.raises(gl.GenloomError, match=r"the adapter of round 2 is kept in .*: go on from it with resume=True, "
+                                              r"CLI: --resume"):
         gl.finetune_reward(text_run, offline_in_round_3(), out=tmp_path / "broken", ppo=settings, max_tokens=24,
                            **QUIET)
     assert (tmp_path / "broken" / "ppo-state.pt").exists()
     with pytest.raises(gl.GenloomError, match="already holds a run .*pass resume=True .* to go on with the PPO run"):
         gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo=settings, max_tokens=24, **QUIET)
-    with pytest.raises(gl.GenloomError, match="started with kl_coef=0.05, not 0.2; resume it with the settings it "
-                                              "started with"):
+    with pytest.raises(gl.GenloomError, match="started with kl_coef 0.05, not 0.2; resume it as it started"):
         gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo={**settings, "kl_coef": 0.2},
                            max_tokens=24, resume=True, **QUIET)
+    with pytest.raises(gl.GenloomError, match="started with LoRA rank 8, not 4"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo=settings, max_tokens=24, resume=True,
+                           rank=4, **QUIET)
+    with pytest.raises(gl.GenloomError, match="was asked for 4 rounds and has done 2; resume it with at least 4"):
+        gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo={**settings, "rounds": 3}, max_tokens=24,
+                           resume=True, **QUIET)
     resumed = gl.finetune_reward(text_run, vowels, out=tmp_path / "broken", ppo=settings, max_tokens=24, resume=True,
                                  **QUIET)
     assert resumed.record["adapter"]["history"] == unbroken.record["adapter"]["history"]

@@ -114,3 +114,13 @@ def test_a_text_corpus_is_not_trained_privately(tmp_path, capsys):
     assert main(["train", "shakespeare", "--family", "autoregressive", "--steps", "2", "--dp-epsilon", "3", "--quiet",
                  "--out", str(tmp_path / "r")]) == 2
     assert "a text corpus is one stream of tokens" in capsys.readouterr().err
+
+
+def test_a_molecule_vae_that_reads_its_tokens_is_refused_with_the_decoder_that_trains_privately(tmp_path, capsys):
+    molecules = tmp_path / "m.smi"
+    molecules.write_text("CCO\nc1ccccc1O\nCC(=O)N\nCCN\n", encoding="utf-8")
+    assert main(["train", str(molecules), "--family", "vae", "--steps", "2", "--dp-epsilon", "3", "--batch-size", "2",
+                 "--quiet", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "Opacus gives no per-example gradients of torch's GRU" in err and "--decoder parallel" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()

@@ -24,9 +24,10 @@ class MoleculeTokens(TokenIds):
 
 
 class TokenReconstruction:
-    """A decoder's output (B, length, vocab) as independent categorical distributions over each position's token
-    given the code (the likelihood of the chemical VAE of Gomez-Bombarelli et al. 2018, whose decoder reads the
-    code at every position); a property slot after the tokens, if any, is not reconstructed (the head predicts it)."""
+    """A decoder's output (B, length, vocab) as a categorical distribution over each position's token given the
+    code (the likelihood of the chemical VAE of Gomez-Bombarelli et al. 2018, whose decoder reads the code at every
+    position) and, for an autoregressive decoder, the tokens before it; a property slot after the tokens, if any, is
+    not reconstructed (the head predicts it)."""
 
     discrete = True
     adversarial = False  # a token is a discrete choice a critic's gradient cannot reach

@@ -56,11 +56,6 @@ class VAEConfig(Options):
     free_bits: float = option(0.0, "nats of KL per latent dimension left unpenalised (Kingma et al. 2016), so an "
                               "autoregressive decoder cannot leave the code unused", min=0)
 
-    def check(self) -> None:
-        if self.word_dropout and self.decoder != "autoregressive":
-            raise GenloomError("word_dropout masks what an autoregressive decoder reads: add --decoder "
-                               "autoregressive, or drop --word-dropout")
-
     def codec_options(self) -> dict[str, Any]:
         return {**({"property": self.property} if self.property is not None else {}),
                 **({"condition_on": self.condition_on} if self.condition_on is not None else {})}

@@ -34,6 +34,9 @@ class VAE(Family):
         # an autoregressive decoder reads the example's tokens before each one (teacher forcing) and writes its
         # own in sampling; a parallel one writes every position from the code at once
         self.reads_tokens = config.decoder == "autoregressive"
+        if config.word_dropout and not self.reads_tokens:
+            raise GenloomError("word_dropout masks what an autoregressive decoder reads: add --decoder autoregressive "
+                               "(decoder=\"autoregressive\"), or drop --word-dropout")
         reading = {"word_dropout": config.word_dropout} if self.reads_tokens else {}
         self.decoder = build_backbone(DECODER_ROLES[config.decoder], layout, config.latent_dim, width=config.width,
                                       cond_dim=cond_dim, **reading)
@@ -141,6 +144,7 @@ class VAE(Family):
         return torch.logsumexp(torch.stack(weights), dim=0) - math.log(samples)
 
     def begin_step(self, progress: float) -> None:
+        """The KL weight for this share of the budget: beta, or a share of it while it warms up."""
         warmup = self.config.kl_warmup
         self.kl_weight = self.config.beta * (min(1.0, progress / warmup) if warmup > 0 else 1.0)
 

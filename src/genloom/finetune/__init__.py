@@ -64,7 +64,7 @@ def check_adapter_base(net: Family, record: dict[str, Any], base_run: Path | Non
                           if (out / PPO_STATE).exists() else "")
     elif not (out / PPO_STATE).exists():
         raise GenloomError(f"{out} holds no PPO run to resume ({PPO_STATE} is missing); only PPO runs resume: "
-                           "start it without --resume")
+                           "start it without resume (CLI: --resume)")
     check_writable(out, folder=True)
 
 

@@ -101,10 +101,14 @@ def trained_weights(module: torch.nn.Module, trains: torch.nn.Module | None = No
 
 def load_trained_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
     """Put `weights` (trained_weights of a module built the same way) back into `module`."""
-    if set(weights) != set(trained_weights(module)):
-        raise GenloomError(f"{source} does not fit this model's adapters (saved with other LoRA settings?); "
+    refusal = GenloomError(f"{source} does not fit this model's adapters (saved with other LoRA settings?); "
                            "resume with the rank and alpha it started with")
-    module.load_state_dict(weights, strict=False)
+    if set(weights) != set(trained_weights(module)):
+        raise refusal
+    try:
+        module.load_state_dict(weights, strict=False)
+    except RuntimeError:  # a tensor of another shape: another rank
+        raise refusal from None
 
 
 def train_reward_model(base_net: Family, codec: Codec, pairs: Sequence[PreferencePair], config: TrainConfig,
@@ -114,7 +118,7 @@ def train_reward_model(base_net: Family, codec: Codec, pairs: Sequence[Preferenc
     (`resume`) instead of training it again."""
     saved = out / REWARD_MODEL_WEIGHTS
     if resume and saved.exists():
-        model = RewardModel(adapted_copy(base_net, lora, config.seed))
+        model = RewardModel(adapted_copy(base_net, lora, config.seed)).to(resolve_device(config.device))
         load_trained_weights(model, load_file(saved), saved)
     else:
         encoded = encoded_preferences(base_net, codec, pairs, read_after=True)
@@ -165,19 +169,29 @@ def _updated(objective: PPOObjective, optimizer: torch.optim.Optimizer, rollouts
     return numbers
 
 
-def _resumed(out: Path, settings: PPOSettings, objective: PPOObjective, optimizer: torch.optim.Optimizer,
-             generator: torch.Generator) -> tuple[int, list[dict[str, float]]]:
-    """Restore the state a PPO run left in `out` after its last whole round: that round's number and history."""
+def _run_identity(base_run: Path, prompts: Sequence[str], settings: PPOSettings, lora: LoRASettings,
+                  reward_source: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed PPO run must share with the run it goes on with: all but how many rounds it runs."""
+    return {"base run": str(base_run.resolve()), "LoRA rank": lora.rank, "LoRA alpha": lora.alpha,
+            "reward": reward_source, "prompts": list(prompts),
+            **{name: value for name, value in asdict(settings).items() if name != "rounds"}}
+
+
+def _resumed(out: Path, identity: dict[str, Any], rounds: int, objective: PPOObjective,
+             optimizer: torch.optim.Optimizer, generator: torch.Generator) -> tuple[int, list[dict[str, float]]]:
+    """Restore the state a PPO run left in `out` after its last whole round, if it is the run asked for (the same
+    `identity`, at least as many `rounds`): that round's number and the history."""
     path = out / PPO_STATE  # there: check_adapter_base looked
     state = load_state(path)
-    started, asked = state["settings"], asdict(settings)
-    changed = [name for name in asked if name != "rounds" and asked[name] != started[name]]
+    started = state["identity"]
+    changed = [name for name in identity if started.get(name) != identity[name]]
     if changed:
-        raise GenloomError(f"the PPO run in {out} started with {changed[0]}={started[changed[0]]}, not "
-                           f"{asked[changed[0]]}; resume it with the settings it started with (only rounds may grow)")
-    if state["round"] >= settings.rounds:
-        raise GenloomError(f"the PPO run in {out} has done its {state['round']} rounds; ask for more "
-                           "(ppo={'rounds': N}, CLI --rounds N) to go on")
+        raise GenloomError(f"the PPO run in {out} started with {changed[0]} {started.get(changed[0])!r}, not "
+                           f"{identity[changed[0]]!r}; resume it as it started (only its rounds may grow)")
+    if rounds < state["rounds"] or rounds <= state["round"]:
+        raise GenloomError(f"the PPO run in {out} was asked for {state['rounds']} rounds and has done "
+                           f"{state['round']}; resume it with at least {max(state['rounds'], state['round'] + 1)} "
+                           "(ppo={'rounds': N}, CLI: --rounds N)")
     load_trained_weights(objective, state["trained"], path)
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"])
@@ -201,7 +215,8 @@ def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: Se
     trainable = [parameter for parameter in objective.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.ppo_lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
-    done, history = _resumed(out, settings, objective, optimizer, generator) if resume else (0, [])
+    identity = _run_identity(base_run, prompts, settings, lora, reward_source)
+    done, history = _resumed(out, identity, settings.rounds, objective, optimizer, generator) if resume else (0, [])
     adapter: dict[str, Any] | None = None
     bar = tqdm(total=settings.rounds, initial=done, unit="round", desc="PPO", disable=not config.progress)
     with using_threads(thread_count(config.threads)), bar:
@@ -215,7 +230,7 @@ def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: Se
                 if number == 1:
                     raise
                 raise GenloomError(f"{error} (PPO stopped in round {number}; the adapter of round {number - 1} is "
-                                   f"kept in {out}: go on from it with --resume)") from None
+                                   f"kept in {out}: go on from it with resume=True, CLI: --resume)") from None
             rollouts = objective.rollouts(drawn.ids.to(device), drawn.response.to(device), rewards)
             numbers = _updated(objective, optimizer, rollouts, generator)
             history.append({"round": number, "reward": round(rewards.float().mean().item(), 6),
@@ -226,7 +241,7 @@ def train_ppo_adapter(base_net: Family, codec: Codec, base_run: Path, reward: Se
                 "steps_trained": number * settings.ppo_epochs * -(-settings.rollouts // settings.minibatch),
                 "objective": "ppo", "ppo": asdict(settings), "reward": reward_source, "history": history,
                 "train": asdict(config)})
-            save_state({"round": number, "history": history, "settings": asdict(settings),
+            save_state({"round": number, "rounds": settings.rounds, "history": history, "identity": identity,
                         "trained": trained_weights(objective), "optimizer": optimizer.state_dict(),
                         "generator": generator.get_state(), "rng": torch.get_rng_state()}, out / PPO_STATE)
             bar.set_postfix(reward=f"{history[-1]['reward']:.3f}", kl=f"{history[-1]['kl']:.2f}")

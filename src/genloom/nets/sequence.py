@@ -73,6 +73,8 @@ class TokenReadingDecoder(nn.Module):
 
     export_refusal = ("its decoder writes a molecule token by token, each from a Python loop over the GRU's state, "
                       "which this exporter does not put in a graph: sample with genloom")
+    privacy_refusal = ("Opacus gives no per-example gradients of torch's GRU (its own DPGRU is another layer): "
+                       "train the molecule VAE with --decoder parallel (decoder=\"parallel\")")
 
     def __init__(self, layout: Layout, latent_dim: int, width: int = 32, cond_dim: int = 0,
                  word_dropout: float = 0.0):
@@ -87,6 +89,7 @@ class TokenReadingDecoder(nn.Module):
 
     @staticmethod
     def _code(z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """What every step reads beside the token: the code, and the condition if any."""
         return torch.cat([z, cond], dim=1) if cond is not None else z
 
     def _step(self, tokens: torch.Tensor, code: torch.Tensor, state: torch.Tensor

@@ -16,7 +16,7 @@ from safetensors import SafetensorError, safe_open
 from .. import __version__
 from ..data.codec import Codec, codec_class
 from ..data.dataset import Dataset
-from ..defaults import family_config
+from ..defaults import stored_family_config
 from ..errors import GenloomError
 from ..families import build_family
 from ..families.base import Family
@@ -66,7 +66,7 @@ def read_run(path: str | Path) -> tuple[dict[str, Any], Codec]:
 def build_networks(record: dict[str, Any], codec: Codec, device: str = "cpu") -> tuple[Options, Family, Family]:
     """The family's options and freshly initialised networks (weights and their average) for a run record."""
     try:
-        config = family_config(record["family"], record["data"]["kind"], record["family_options"])
+        config = stored_family_config(record["family"], record["family_options"])
         net = build_family(record["family"], codec.layout, config).to(resolve_device(device)).eval()
     except GenloomError as error:
         raise GenloomError(f"the run's config.json does not describe a model this genloom can build: {error}") from None

@@ -84,6 +84,11 @@ class PrivateTraining:
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
 
     def _check_layers(self, family: nn.Module) -> None:
+        """A network that names its own refusal (privacy_refusal) is refused with its fix; any other layer Opacus
+        cannot give per-example gradients is refused with Opacus' reason."""
+        refusals = [module.privacy_refusal for module in family.modules() if getattr(module, "privacy_refusal", None)]
+        if refusals:
+            raise GenloomError(f"differential privacy cannot train this {family.name}: {refusals[0]}")
         errors = self.opacus.validators.ModuleValidator.validate(family, strict=False)
         if errors:
             raise GenloomError(f"differential privacy cannot train this {family.name}: {errors[0]}; choose another "
