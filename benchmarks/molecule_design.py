@@ -17,9 +17,13 @@ not a training molecule), and for the designs how well the head's estimate follo
 
 Target (issue 22): mean QED of the top 10 designed molecules >= 0.90, with validity >= 0.95 of the designs.
 
+With --timings it measures instead what a training step of the VAE costs with each decoder (a batch of 128
+moses molecules, forward and backward), at 1 thread, 2 threads and 1 thread beside a busy core.
+
 Usage (one core, nothing else running; about 30 minutes):
   .venv/bin/python benchmarks/molecule_design.py --threads 1
   .venv/bin/python benchmarks/molecule_design.py --quick --out /tmp/design.md     (a smoke run)
+  .venv/bin/python benchmarks/molecule_design.py --timings --section decoder_timings    (both cores; a minute)
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ import torch
 
 import genloom as gl
 from genloom.data.molecules import canonical, molecule_property, parsed
-from shared_parts import log, results_arguments, write_section
+from shared_parts import THREAD_SETTINGS, log, results_arguments, thread_setting, write_section
 
 RESULTS = Path(__file__).parent / "results" / "molecules.md"
 TARGET_TOP10, TARGET_VALIDITY = 0.90, 0.95
@@ -62,6 +66,47 @@ def row(label: str, smiles: list[str], training: set[str]) -> tuple[str, float, 
     return f"| {label} | " + " | ".join(f"{cell:.3f}" for cell in cells) + " |", top10, validity
 
 
+def seconds_per_step(model: gl.Model, x: torch.Tensor) -> float:
+    """Mean seconds of one training step's forward and backward pass, after one that builds any caches."""
+    family = model.ema_net.train().requires_grad_(True)
+
+    def step() -> None:
+        for _, loss, _ in family.losses(x, None):
+            loss.backward()
+    step()
+    started = time.perf_counter()
+    for _ in range(3):
+        step()
+    return (time.perf_counter() - started) / 3
+
+
+def time_decoders(out: Path, section: str) -> None:
+    """Seconds of a VAE training step with each decoder, in each of THREAD_SETTINGS, on 128 moses molecules."""
+    molecules = gl.load_data("moses").values[:2000]
+    with tempfile.TemporaryDirectory() as name:
+        path = Path(name) / "moses.smi"
+        path.write_text("".join(f"{smiles}\n" for smiles in molecules), encoding="utf-8")
+        models = {decoder: gl.Model("vae", decoder=decoder).fit(path, steps=1, progress=False)
+                  for decoder in ("autoregressive", "parallel")}
+    x = models["parallel"].codec.encode(molecules[:128])
+    seconds = {}
+    for setting in THREAD_SETTINGS:
+        with thread_setting(setting):
+            for decoder, model in models.items():
+                seconds[decoder, setting] = seconds_per_step(model, x)
+                log(f"{decoder}, {setting}: {seconds[decoder, setting]:.3f} s")
+    body = [f"Run {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}: "
+            f"`{shlex.join([Path(sys.executable).name, *sys.argv])}`. Seconds per forward and backward pass of the "
+            "molecule VAE (defaults, a batch of 128 SELFIES molecules), and in brackets x the parallel decoder's "
+            "in the same setting.", "",
+            f"| decoder | {' | '.join(THREAD_SETTINGS)} |", "|---|" + "---|" * len(THREAD_SETTINGS)]
+    for decoder in models:
+        cells = [f"{seconds[decoder, setting]:.3f} ({seconds[decoder, setting] / seconds['parallel', setting]:.1f}x)"
+                 for setting in THREAD_SETTINGS]
+        body.append(f"| {decoder} | {' | '.join(cells)} |")
+    write_section(out, section, "Molecules: MOSES on a CPU", body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     results_arguments(parser, RESULTS, "5,000 molecules, 1 minute, 200 designs")
@@ -73,7 +118,11 @@ def main() -> None:
     parser.add_argument("--ppo-rounds", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--temperature", type=float, default=0.5, help="the second decoding temperature")
+    parser.add_argument("--timings", action="store_true", help="time a training step with each decoder instead")
     args = parser.parse_args()
+    if args.timings:
+        time_decoders(args.out, args.section)
+        return
     if args.quick:
         args.molecules, args.minutes, args.designs, args.ar_minutes, args.ppo_rounds = 5000, 1.0, 200, 1.0, 3
     torch.set_num_threads(args.threads)

@@ -511,9 +511,6 @@ class Model:
         if isinstance(prior_weight, bool) or not isinstance(prior_weight, (int, float)) or not prior_weight >= 0:
             raise GenloomError(f"prior_weight must be a number of 0 or more; got {prior_weight!r}")
         temperature = checked_value("temperature", temperature, float, {"above": 0})
-        if temperature != 1 and self.ema_net.config.decoder != "autoregressive":
-            raise GenloomError("temperature draws an autoregressive decoder's tokens; this VAE decodes each design "
-                               "to its mean: drop temperature, or train with decoder='autoregressive' (molecules)")
         rows = self.codec.designed(design(n, bool(maximize), float(prior_weight), steps,
                                           torch.Generator().manual_seed(seed), temperature))
         return rows.sort_values(trained, ascending=not maximize, kind="stable").reset_index(drop=True)

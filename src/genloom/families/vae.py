@@ -172,6 +172,9 @@ class VAE(Family):
         if self.property_head is None:
             raise GenloomError("this VAE has no property head: train it with property='COLUMN' "
                                "(CLI: genloom train DATA --family vae --property COLUMN)")
+        if temperature != 1 and not self.reads_tokens:
+            raise GenloomError("temperature draws an autoregressive decoder's tokens; this VAE decodes each design "
+                               "to its mean: drop temperature, or train with decoder='autoregressive' (molecules)")
         device = self.log_scale.device
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         push = (1.0 if maximize else -1.0) / max(prior_weight, 1e-6)
