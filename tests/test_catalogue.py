@@ -926,9 +926,30 @@ PREFERENCES = [
         *TRAIN], "response tokens make"),
 ]
 
+DISTILL = [
+    cli("distilling a VAE", lambda p: ["distill", p.image, "--out", p.out, "--train-steps", 1],
+        "distillation takes diffusion and autoregressive runs; this run's family is vae"),
+    cli("a student of as many steps as its teacher", lambda p: ["distill", p.diffusion, "--steps", 20, "--out", p.out],
+        "the teacher samples in 20 steps; a student of 20 would be no faster"),
+    cli("teacher steps that do not halve to the student's", lambda p: ["distill", p.diffusion, "--steps", 4,
+        "--teacher-steps", 12, "--out", p.out], "teacher_steps must be the student's 4 steps times a power of 2"),
+    cli("a student of no steps", lambda p: ["distill", p.diffusion, "--steps", 0, "--out", p.out],
+        "steps must be at least 1"),
+    cli("a student wider than its teacher", lambda p: ["distill", p.text, "--n-embd", 64, "--out", p.out],
+        "is not smaller than its teacher"),
+    cli("a temperature for a diffusion student", lambda p: ["distill", p.diffusion, "--temperature", 3, "--out",
+        p.out], "temperature applies to distilling another family; distilling diffusion runs takes steps"),
+    cli("sampling steps for a text student", lambda p: ["distill", p.text, "--steps", 4, "--out", p.out],
+        "steps applies to distilling another family; distilling autoregressive runs takes n_layer"),
+    cli("a student written over a run", lambda p: ["distill", p.diffusion, "--out", p.copy("image")],
+        "already holds a run"),
+    cli("distilling an image model on text", lambda p: ["distill", p.diffusion, "shakespeare", "--out", p.out,
+        "--train-steps", 1], "the teacher learnt image data; distil it on image, not text"),
+]
+
 CLI_CASES = (DATA + OPTIONS + SAMPLE + GENERATE + EVALUATE + FINETUNE + EXPORT_INFO + RUNS + SERVE + LATENT + ANOMALY
              + AUGMENT + DESIGN + ECOSYSTEM + SCALE + FAIRNESS + DETECTOR + MOLECULES + SIGNALS
-             + DYNAMICS + PREFERENCES)
+             + DYNAMICS + PREFERENCES + DISTILL)
 
 
 # -- the Python API -------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ LAYERS = {
     "defaults": 6,
     "choice": 7,
     "runs": 8,
-    "finetune": 9, "tracking": 9,
+    "finetune": 9, "distill": 9, "tracking": 9,
     "model": 10,
     "evaluation": 11, "export": 11, "anomaly": 11, "augmentation": 11, "compare": 11, "detector": 11, "reward": 11,
     "serve": 12,

@@ -19,7 +19,7 @@ from . import __version__
 from .choice import AUTO
 from .errors import GenloomError
 from .families import CATALOG
-from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, PPOSettings
+from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, DistillSettings, PPOSettings
 from .families.watermark import DEFAULT_THRESHOLD
 from .options import field_type
 from .train.config import TrainConfig
@@ -30,6 +30,7 @@ INTERPRETER_SECONDS = 0.6
 TRAIN_FLAGS = ("batch_size", "grad_accum", "optimizer", "lr", "muon_lr", "weight_decay", "adam_beta1", "adam_beta2",
                "warmup_steps", "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches", "patience",
                "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile", "threads")
+DISTILL_FLAGS = {field.name for field in fields(DistillSettings)}  # genloom distill
 PRIVACY_FLAGS = ("dp_epsilon", "dp_delta", "dp_max_grad_norm")  # train only: fine-tuning is not private
 PPO_FLAGS = {field.name for field in fields(PPOSettings)}  # genloom finetune --objective ppo
 DEVICES = "auto, cpu or cuda (a GPU: cuda:1)"
@@ -318,6 +319,28 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         model.finetune(data, **options)
     print(f"fine-tuned {args.run} {_tuned_how(model.record['adapter'], data_name)} with LoRA rank {args.rank}; "
           f"adapter written to {args.out}/ (use it like a run: genloom sample {args.out})")
+
+
+def cmd_distill(args: argparse.Namespace) -> None:
+    from .data.loaders import load_data
+    from .model import load
+    from .runs.folder import check_save_target
+
+    model = load(args.run, device=args.device)
+    check_save_target(Path(args.out), None)  # before the data is read
+    data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field) \
+        if args.data is not None else None
+    student = model.distill(data, out=args.out, train_steps=args.train_steps, minutes=args.minutes,
+                            epochs=args.epochs, device=args.device, progress=not args.quiet,
+                            **_given(args, DISTILL_FLAGS | set(TRAIN_FLAGS)))
+    taught = student.record["distilled_from"]
+    halvings = f"{taught.get('stages')} halving{'s' if taught.get('stages') != 1 else ''}"
+    how = (f"samples in {taught['steps']} steps (from {taught['teacher_steps']}, in {halvings})"
+           if "steps" in taught else f"{taught['parameters']:,} parameters against the teacher's "
+           f"{taught['teacher_parameters']:,}")
+    scores = ", ".join(f"{name} {value:g}" for name, value in student.record["final_metrics"].items())
+    print(f"distilled {args.run} by {taught['method']}: the student {how}; held out: {scores}; written to "
+          f"{args.out}/ (genloom sample {args.out})")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -798,6 +821,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option_flags(finetune, {"train": TrainConfig}, set(TRAIN_FLAGS), "training")
     _add_option_flags(finetune, {"ppo": PPOSettings}, PPO_FLAGS, "PPO")
     finetune.set_defaults(func=cmd_finetune)
+
+    distill = commands.add_parser("distill", help="teach a trained run to a faster student, written as a run: a "
+                                  "diffusion model to fewer sampling steps (progressive distillation), an "
+                                  "autoregressive one to a smaller transformer (knowledge distillation)")
+    distill.add_argument("run", help="the trained diffusion or autoregressive run (the teacher)")
+    distill.add_argument("data", nargs="?", help="the data to distil on (default: the data the run trained on)")
+    distill.add_argument("--out", required=True, help="folder for the student's run")
+    distill.add_argument("--train-steps", type=int, help="updates of the student (default: 2000; diffusion: shared "
+                         "by its stages)")
+    distill.add_argument("--minutes", type=float, help="minutes of training")
+    distill.add_argument("--epochs", type=float, help="passes over the data")
+    _add_corpus_flags(distill)
+    distill.add_argument("--device", default="auto", help=f"{DEVICES} (default: auto)")
+    distill.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_option_flags(distill, {"distill": DistillSettings}, None, "distillation")
+    _add_option_flags(distill, {"train": TrainConfig}, set(TRAIN_FLAGS), "training")
+    distill.set_defaults(func=cmd_distill)
 
     evaluate = commands.add_parser("evaluate", help="score a run with the metrics of its data kind")
     evaluate.add_argument("run", help="run folder")

@@ -28,10 +28,11 @@ from .data.fair_balance import balance_request, balanced_rows
 from .data.loaders import load_data, load_source
 from .data.preferences import preference_pairs, read_preferences
 from .defaults import budget_of, codec_options_for, family_config, resolve_train_config, stored_family_config
+from .distill import method_for, distilled
 from .errors import GenloomError
 from .families import build_family, family_entry, sample_options
 from .families.base import Family
-from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, PPOSettings, TokenSampling
+from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, DistillSettings, PPOSettings, TokenSampling
 from .families.drawing import (SAMPLE_BATCH, check_memory, check_shard, draw, draw_chunks, label_tensor,
                                latent_tensor, progress_bar, shard_rows)
 from .families.latent_paths import path_between, seed_code
@@ -54,6 +55,7 @@ from .train.distributed import processes_from_environment
 from .train.loop import STATE_FILE, Trainer
 
 FILE_CHUNK = 10_000     # examples decoded and written at a time by sample_to
+DISTILL_SETTINGS = {field.name for field in fields(DistillSettings)}
 SAVE_SECONDS = 0.3      # writing a run (weights, samples, report, loss curve: ~0.15 s for a table), kept free in a budget
 MIN_TRAIN_SECONDS = 0.5  # training time a budget must leave after reading the data and fitting the codec
 
@@ -584,6 +586,51 @@ class Model:
         model.config, model.codec, model.record = run.config, run.codec, run.record
         model.net, model.ema_net, model.run_dir = run.net, run.ema_net, run.path
         return model
+
+    def distill(self, data: Any = None, *, out: str | Path, train_steps: int | None = None,
+                minutes: float | None = None, epochs: float | None = None, **options: Any) -> Model:
+        """A faster student of this model, trained and written as a run of its own to `out`, and returned
+        (genloom/distill.py). Diffusion: steps= (its sampling steps, default 4) and teacher_steps=; autoregressive:
+        n_layer=, n_head=, n_embd= (default: half the teacher's), temperature= (2) and soft_weight= (0.5). It learns
+        on `data`, or on the data this run was trained on; train_steps, minutes or epochs bound its training, and
+        other options are training options as for fit."""
+        teacher = self._fitted()
+        if "privacy" in self.record:
+            raise GenloomError("this run was trained with differential privacy; a student taught on its data would "
+                               "spend privacy its record does not count: train a private model instead (dp_epsilon)")
+        asked = {name: options.pop(name) for name in [*options] if name in DISTILL_SETTINGS}
+        settings = method_for(teacher).checked(teacher, DistillSettings.from_options(asked, "distillation setting"))
+        out = Path(out)
+        check_save_target(out, None)
+        dataset = load_data(data) if data is not None else load_source(self.record["data"]["source"])
+        if dataset.kind != self.codec.kind:
+            raise GenloomError(f"the teacher learnt {self.codec.kind} data; distil it on {self.codec.kind}, "
+                               f"not {dataset.kind}")
+        config = resolve_train_config(self.family_name, dataset.kind, None, budget_of(train_steps, minutes, epochs),
+                                      options, len(dataset))
+        given = self.codec.row_conditions(dataset.values)
+        labels = given if given is not None else self._teacher_labels(dataset) if teacher.conditional else None
+        (x, labels), validation = split_validation(self.codec.encode(dataset.values), labels, config.val_fraction)
+        device = resolve_device(config.device)
+        taught = distilled(teacher.to(device), x, labels, validation, settings, config)
+        student = Model(self.family_name)
+        student.config, student.codec = taught.config, self.codec
+        student.net, student.ema_net = taught.net, taught.ema_net
+        student.record = new_record(self.family_name, taught.config, self.codec, dataset, config)
+        teacher_run = str(self.run_dir) if self.is_own_run() else None
+        student.record.update(steps_trained=taught.steps_trained, train_seconds=taught.train_seconds,
+                              final_metrics=taught.final_metrics,
+                              distilled_from={"run": teacher_run, **taught.teaching})
+        student.save(out)
+        return student
+
+    def _teacher_labels(self, dataset: Dataset) -> torch.Tensor:
+        """The class ids of the data a conditional teacher is distilled on, by the teacher's class names."""
+        if dataset.labels is None:
+            raise GenloomError("the teacher is class-conditional: distil it on labelled data (its own, or one "
+                               "sub-folder per class)")
+        names = np.asarray(dataset.class_names, dtype=object)[dataset.labels] if dataset.class_names else dataset.labels
+        return torch.from_numpy(self.codec.label_ids(names))
 
     def finetune(self, data: Any, *, out: str | Path, objective: str = "sft", beta: float = 0.1, rank: int = 8,
                  alpha: float = 16.0, steps: int | None = None, minutes: float | None = None,

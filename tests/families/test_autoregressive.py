@@ -145,9 +145,9 @@ def test_image_sequences_start_with_the_class_or_the_start_token():
     gpt = _pixel_gpt(conditional=True)
     assert gpt.net.block_size == 24 and gpt.context_length is None and gpt.net.wte.num_embeddings == 4 + 5 + 1
     x = torch.rand(2, 3, 2, 4) * 2 - 1
-    sequences = gpt._sequences(x, torch.tensor([0, 4]))
+    sequences = gpt.sequences(x, torch.tensor([0, 4]))
     assert sequences[:, 0].tolist() == [4, 8] and sequences.shape == (2, 25)
-    assert _pixel_gpt()._sequences(x, None)[:, 0].tolist() == [9, 9]
+    assert _pixel_gpt().sequences(x, None)[:, 0].tolist() == [9, 9]
     log_prob = gpt.log_prob(x, torch.tensor([0, 4]))
     (_, loss, _), = list(gpt.losses(x, torch.tensor([0, 4])))
     assert torch.allclose(-log_prob.sum() / (2 * 24), loss, atol=1e-5)

@@ -77,11 +77,11 @@ def test_guidance_mixes_conditional_and_unconditional_outputs():
     family = _diffusion(conditional=True)
     family.denoiser = _ByLabel()
     x, labels = torch.zeros(2, 1, 8, 8), torch.tensor([3, 4])
-    guided = family._denoise(x, 5, labels, guidance=3.0)
+    guided = family.denoise(x, 5, labels, guidance=3.0)
     no_class = LAYOUT.num_classes  # 10
     expected = no_class + 3.0 * (labels.float() - no_class)
     torch.testing.assert_close(guided[:, 0, 0, 0], expected)
-    torch.testing.assert_close(family._denoise(x, 5, labels, guidance=1.0)[:, 0, 0, 0], labels.float())
+    torch.testing.assert_close(family.denoise(x, 5, labels, guidance=1.0)[:, 0, 0, 0], labels.float())
 
 
 def test_labels_are_dropped_in_training_only():

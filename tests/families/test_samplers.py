@@ -54,6 +54,37 @@ def test_ddim_steps_equal_diffusers(name, prediction, eta):
         assert torch.allclose(a, b, atol=1e-5), t
 
 
+@pytest.mark.parametrize("count, sampler", [(1, "ddim"), (4, "ddim"), (20, "ddim"), (1, "ddpm"), (3, "ddpm"),
+                                            (4, "ddpm"), (7, "ddpm"), (20, "ddpm")])
+def test_trailing_steps_equal_diffusers(count, sampler):
+    """timestep_spacing="trailing": the grid from the noisiest step, and every step on it (DDIM where the count
+    divides the steps: below)."""
+    ours = (DDIMSampler(NoiseSchedule.cosine(), "v", spacing="trailing") if sampler == "ddim" else
+            DDPMSampler(NoiseSchedule.cosine(), "v", spacing="trailing"))
+    scheduler = DDIMScheduler if sampler == "ddim" else DDPMScheduler
+    theirs = scheduler(beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction", timestep_spacing="trailing")
+    theirs.set_timesteps(count)
+    assert torch.equal(ours.timesteps(count), theirs.timesteps)
+    assert ours.timesteps(count)[0] == 999
+    x, output = _inputs()
+    for t in theirs.timesteps.tolist():
+        a = ours.step(output, t, x, torch.Generator().manual_seed(3))
+        b = theirs.step(output, t, x, generator=torch.Generator().manual_seed(3)).prev_sample
+        assert torch.allclose(a, b, atol=1e-5), t
+
+
+def test_trailing_ddim_keeps_to_its_grid():
+    """Where the count does not divide the steps, diffusers' DDIM steps 666 -> 333 off its own grid (666, 332); this
+    one lands on the grid, where a distilled student learnt to step."""
+    sampler = DDIMSampler(NoiseSchedule.cosine(), "v", spacing="trailing")
+    assert sampler.timesteps(3).tolist() == [999, 666, 332]
+    x, output = _inputs()
+    abar = NoiseSchedule.cosine().alphas_cumprod.float()
+    x0, eps = NoiseSchedule.cosine().predictions(x, output, 666, "v")
+    expected = abar[332].sqrt() * x0.clamp(-1, 1) + (1 - abar[332]).sqrt() * eps
+    torch.testing.assert_close(sampler.step(output, 666, x), expected, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("name", SCHEDULES)
 @pytest.mark.parametrize("prediction", PREDICTIONS)
 @pytest.mark.parametrize("count", [1, 2, 10, 20, 25])

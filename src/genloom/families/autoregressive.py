@@ -68,14 +68,14 @@ class Autoregressive(Family):
             return (self.tokens.vocab_size + labels).view(n, 1)
         return torch.full((n, 1), self.start_token, dtype=torch.long, device=device)
 
-    def _sequences(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def sequences(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Token sequences (B, T+1) whose first token is given: text windows as they are, others tokenised."""
         if self.tokens is None:
             return x
         return torch.cat([self._first_tokens(len(x), labels, x.device), self.tokens.encode(x)], dim=1)
 
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
-        x = self._sequences(x, labels)
+        x = self.sequences(x, labels)
         logits = self.net(x[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
         yield "model", loss, {}
@@ -84,14 +84,14 @@ class Autoregressive(Family):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-example log-likelihood in nats: of text windows (B, T+1) with the first token given, or of
         images quantised to K levels."""
-        x = self._sequences(x, labels)
+        x = self.sequences(x, labels)
         logits = self.net(x[:, :-1])
         return -F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none").sum(1)
 
     def _marked(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sequences as the codec encodes them, given their first token where the codec gives none, and `mask`
         widened to match (the given token is not marked)."""
-        sequences = self._sequences(x, None)
+        sequences = self.sequences(x, None)
         return sequences, torch.cat([mask.new_zeros(len(x), sequences.shape[1] - x.shape[1]), mask], dim=1)
 
     def token_log_probs(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

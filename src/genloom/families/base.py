@@ -22,6 +22,17 @@ from . import CATALOG, family_class
 LossStep = tuple[str, torch.Tensor, dict[str, float]]
 
 
+class FrozenReference:
+    """A network a family reads but neither trains nor saves (a distillation's teacher): held outside the module
+    tree, so no optimiser, state_dict, train() or weight-average copy reaches it."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module.requires_grad_(False).eval()
+
+    def __deepcopy__(self, memo: dict) -> FrozenReference:
+        return self
+
+
 class Family(nn.Module, ABC):
     """Base of every family; subclasses set `name` and implement `losses` and `sample`. The config is the
     family's option record (families/configs.py); every one has a `conditional` field."""
@@ -62,6 +73,13 @@ class Family(nn.Module, ABC):
             raise GenloomError("this model generates rows given the values of other columns (condition_on): pass "
                                "them, one row per sample (conditions=<a DataFrame of those columns>; CLI: "
                                "--conditions FILE.csv)")
+
+    @property
+    def window_grid(self) -> int | None:
+        """Where its training windows of a token stream start: at multiples of this, each window given its offset
+        where labels would be (knowledge distillation's teacher targets, read once on those windows); None:
+        anywhere, no offsets."""
+        return None
 
     @property
     def context_length(self) -> int | None:

@@ -18,6 +18,7 @@ MAX_QUBITS = 12
 NOISE_SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")
 DIFFUSION_SAMPLERS = ("ddpm", "ddim", "dpm-solver")
+TIMESTEP_SPACINGS = ("leading", "trailing")
 GELU = ("tanh", "none")
 CAUSAL_NETWORKS = ("transformer", "wavenet")
 VAE_DECODERS = ("parallel", "autoregressive")
@@ -180,6 +181,9 @@ class DiffusionConfig(Options):
                                       "(default: 20, every timestep for ddpm; tables: 100)", min=1)
     guidance: float = option(1.0, "classifier-free guidance when sampling asks none, for a conditional model; 1 = "
                              "plain conditional sampling", min=0)
+    timestep_spacing: str = option("leading", "where ddpm's and ddim's steps fall: leading (end at 0, as diffusers' "
+                                   "default) or trailing (start at the noisiest step, as a distilled student "
+                                   "samples)", choices=TIMESTEP_SPACINGS)
     condition_on: list[str] | None = given_columns()
 
     condition_noise: float = option(0.0, "tables given columns: the spread of Gaussian noise added to their encoded "
@@ -296,6 +300,26 @@ class TokenSampling(Options):
     top_k: int | None = option(None, "keep the k most likely tokens", min=1)
     top_p: float = option(1.0, "keep the smallest set whose probability reaches top_p (nucleus)", above=0, max=1)
     repetition_penalty: float = option(1.0, "above 1 discourages tokens already in the text (CTRL)", above=0)
+
+
+@dataclass
+class DistillSettings(Options):
+    """What a distilled student is (genloom/distill.py): fewer sampling steps for diffusion, a smaller network
+    taught on soft targets for an autoregressive model. Left at None, a setting takes its method's default and one
+    of the other method is refused."""
+
+    steps: int | None = option(None, "diffusion: the student's sampling steps (default 4)", min=1)
+    teacher_steps: int | None = option(None, "diffusion: the teacher's DDIM steps the first halving learns from, the "
+                                       "student's steps times a power of 2 (default: the least at or above the "
+                                       "teacher's own sampling steps)", min=2)
+    n_layer: int | None = option(None, "autoregressive: the student's transformer blocks (default: half the "
+                                 "teacher's, at least 1)", min=1)
+    n_head: int | None = option(None, "autoregressive: the student's attention heads (default: the teacher's)", min=1)
+    n_embd: int | None = option(None, "autoregressive: the student's width (default: half the teacher's)", min=1)
+    temperature: float | None = option(None, "autoregressive: softmax temperature of the teacher's soft targets "
+                                       "(default 2)", above=0)
+    soft_weight: float | None = option(None, "autoregressive: share of the loss on the soft targets, the rest on "
+                                       "the data's next tokens (default 0.5)", min=0, max=1)
 
 
 @dataclass

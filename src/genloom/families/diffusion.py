@@ -21,11 +21,12 @@ from .schedules import NoiseSchedule
 
 ANOMALY_LEVELS = 20  # noise levels an anomaly score averages the denoising loss over
 
-# each takes (schedule, prediction, eta, clip): clip x_0 to [-1, 1] where the data lies there (not latents)
+# each takes (schedule, prediction, eta, clip, spacing): clip x_0 to [-1, 1] where the data lies there (not
+# latents); DPM-Solver++ always starts at the noisiest step
 SAMPLERS: dict[str, Callable[..., object]] = {
-    "ddpm": lambda schedule, prediction, eta, clip: DDPMSampler(schedule, prediction, clip),
-    "ddim": lambda schedule, prediction, eta, clip: DDIMSampler(schedule, prediction, eta, clip),
-    "dpm-solver": lambda schedule, prediction, eta, clip: DPMSolverSampler(schedule, prediction, clip),
+    "ddpm": lambda schedule, prediction, eta, clip, spacing: DDPMSampler(schedule, prediction, clip, spacing),
+    "ddim": lambda schedule, prediction, eta, clip, spacing: DDIMSampler(schedule, prediction, eta, clip, spacing),
+    "dpm-solver": lambda schedule, prediction, eta, clip, spacing: DPMSolverSampler(schedule, prediction, clip),
 }
 
 
@@ -57,6 +58,11 @@ class Diffusion(Family):
     def no_class(self) -> int:
         """The label id meaning "unconditional"."""
         return self.layout.num_classes
+
+    @property
+    def own_guidance(self) -> float:
+        """The guidance it samples with when none is asked: its config's, where it learnt to be guided."""
+        return self.config.guidance if self.conditional and self.config.label_dropout > 0 else 1.0
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(Gaussian part, one-hot part) of examples: all of an image; a table row's two kinds of values."""
@@ -136,7 +142,8 @@ class Diffusion(Family):
             raise GenloomError("a diffusion model's encode and decode need a table without category columns: the "
                                "categories diffuse multinomially, which has no deterministic inverse; use a VAE "
                                "(or a GAN) for this table's latent space")
-        sampler = DDIMSampler(self.schedule, self.config.prediction, eta=0.0, clip=False)
+        sampler = DDIMSampler(self.schedule, self.config.prediction, eta=0.0, clip=False,
+                              spacing=self.config.timestep_spacing)
         return sampler, sampler.timesteps(steps or self.default_steps("ddim")).tolist()
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
@@ -146,7 +153,7 @@ class Diffusion(Family):
         self.check_given(labels)
         sampler, timesteps = self._ddim(steps)
         for t in reversed(timesteps):
-            x = sampler.invert_step(self._denoise(x, t, labels, 1.0), t, x)
+            x = sampler.invert_step(self.denoise(x, t, labels, 1.0), t, x)
         return x
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
@@ -156,9 +163,11 @@ class Diffusion(Family):
         sampler, timesteps = self._ddim(steps)
         return self._walk(sampler, timesteps, z, None, labels, 1.0, None)
 
-    def _denoise(self, x: torch.Tensor, t: int, labels: torch.Tensor | None, guidance: float) -> torch.Tensor:
-        """The network's output at step t, guided: uncond + s (cond - uncond) in one doubled batch."""
-        steps = torch.full((len(x),), t, device=x.device, dtype=torch.long)
+    def denoise(self, x: torch.Tensor, t: int | torch.Tensor, labels: torch.Tensor | None,
+                guidance: float) -> torch.Tensor:
+        """The network's output at step t (one for all, or one per example), guided: uncond + s (cond - uncond)
+        in one doubled batch."""
+        steps = torch.full((len(x),), t, device=x.device, dtype=torch.long) if isinstance(t, int) else t
         if labels is None or guidance == 1.0:
             return self.denoiser(x, steps, labels)
         unconditional = torch.full_like(labels, self.no_class)
@@ -178,13 +187,13 @@ class Diffusion(Family):
         if options.guidance not in (None, 1.0) and not (self.conditional and self.config.label_dropout > 0):
             raise GenloomError("guidance needs a conditional model trained with label_dropout > 0 (train with "
                                "conditional=True, CLI --conditional); with this one, leave guidance at 1")
-        own = self.config.guidance if self.conditional and self.config.label_dropout > 0 else 1.0
-        guidance = own if options.guidance is None else options.guidance
+        guidance = self.own_guidance if options.guidance is None else options.guidance
         device = self.alphas_cumprod.device
         if self.conditional and labels is None:
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
         name = options.sampler or self.config.sampler
-        sampler = SAMPLERS[name](self.schedule, self.config.prediction, options.eta, self.layout.bounded)
+        sampler = SAMPLERS[name](self.schedule, self.config.prediction, options.eta, self.layout.bounded,
+                                 self.config.timestep_spacing)
         steps = options.steps if options.steps is not None else self.default_steps(name)
         shape = self.layout.shape if self.categories is None else (len(self.continuous_positions),)
         continuous = torch.randn(n, *shape, generator=generator).to(device)
@@ -197,7 +206,7 @@ class Diffusion(Family):
               generator: torch.Generator | None, on_pass: Callable[[], None] = lambda: None) -> torch.Tensor:
         """From noise at the first of `timesteps` to data, one sampler step (and multinomial step) per timestep."""
         for t, s in zip(timesteps, [*timesteps[1:], -1]):
-            output, logits = self._split(self._denoise(self._join(continuous, one_hot), t, labels, guidance))
+            output, logits = self._split(self.denoise(self._join(continuous, one_hot), t, labels, guidance))
             continuous = sampler.step(output, t, continuous, generator)
             if one_hot is not None:
                 one_hot = self.categories.step(one_hot, logits, t, s, generator)

@@ -14,28 +14,42 @@ def _check_count(count: int, schedule: NoiseSchedule) -> None:
 
 
 class _EvenlySpaced:
-    """Every (steps // count)-th step, from the last down (diffusers' 'leading' spacing)."""
+    """Steps (steps // count) apart, as diffusers' timestep_spacing names them: 'leading' ends at 0 and starts
+    below the noisiest step; 'trailing' starts at the noisiest step (Lin et al. 2024), from noise the model has
+    seen there, which matters when the steps are few (a distilled student's)."""
 
     schedule: NoiseSchedule
+    spacing: str
     step_size = 1
+    next_on_grid: dict[int, int] = {}  # each timestep's successor (-1: the clean data), once timesteps() has run
 
     def timesteps(self, count: int | None = None) -> torch.Tensor:
         count = self.schedule.steps if count is None else count
         _check_count(count, self.schedule)
         self.step_size = self.schedule.steps // count
-        return torch.arange(0, count).mul(self.step_size).flip(0)
+        grid = (trailing_timesteps(count, self.schedule.steps) if self.spacing == "trailing" else
+                torch.arange(0, count).mul(self.step_size).flip(0))
+        self.next_on_grid = dict(zip(grid.tolist(), [*grid[1:].tolist(), -1]))
+        return grid
+
+
+def trailing_timesteps(count: int, steps: int) -> torch.Tensor:
+    """round(k * steps / count) - 1 for k = count .. 1: the noisiest step first; each grid holds the grid of
+    half as many steps at its even places."""
+    return (torch.arange(count, 0, -1, dtype=torch.float64) * steps / count).round().long() - 1
 
 
 class DDPMSampler(_EvenlySpaced):
     """Ancestral sampling (Ho et al. 2020) with the 'fixed small' posterior variance; x_0 clipped to [-1, 1]."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", clip: bool = True):
-        self.schedule, self.prediction, self.clip = schedule, prediction, clip
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", clip: bool = True,
+                 spacing: str = "leading"):
+        self.schedule, self.prediction, self.clip, self.spacing = schedule, prediction, clip, spacing
 
     def step(self, output: torch.Tensor, t: int, x: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
         abar = self.schedule.alphas_cumprod.to(x.dtype)
-        prev = t - self.step_size
+        prev = self.next_on_grid.get(t, t - self.step_size)  # as diffusers' DDPM; its DDIM steps by step_size
         abar_t, abar_prev = abar[t], (abar[prev] if prev >= 0 else torch.ones((), dtype=x.dtype))
         alpha_t = abar_t / abar_prev
         x0, _ = self.schedule.predictions(x, output, t, self.prediction)
@@ -54,15 +68,16 @@ class DDIMSampler(_EvenlySpaced):
     deterministic DDIM inversion, data to noise on the same steps (`invert_step`, as diffusers'
     DDIMInverseScheduler)."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0, clip: bool = True):
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0, clip: bool = True,
+                 spacing: str = "leading"):
         if eta < 0:
             raise GenloomError(f"eta must be >= 0; got {eta}")
-        self.schedule, self.prediction, self.eta, self.clip = schedule, prediction, eta, clip
+        self.schedule, self.prediction, self.eta, self.clip, self.spacing = schedule, prediction, eta, clip, spacing
 
     def step(self, output: torch.Tensor, t: int, x: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
         abar = self.schedule.alphas_cumprod.to(x.dtype)
-        prev = t - self.step_size
+        prev = self.previous(t)
         abar_t, abar_prev = abar[t], (abar[prev] if prev >= 0 else torch.ones((), dtype=x.dtype))
         x0, eps = self.schedule.predictions(x, output, t, self.prediction)
         if self.clip:
@@ -73,10 +88,16 @@ class DDIMSampler(_EvenlySpaced):
             x_prev = x_prev + std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         return x_prev
 
+    def previous(self, t: int) -> int:
+        """The step after t (-1: the clean data). diffusers' DDIM steps by steps // count even where its trailing
+        grid's steps differ by one (count not dividing the steps); on the trailing grid this one keeps to the grid,
+        where a distilled student learnt its steps."""
+        return self.next_on_grid.get(t, t - self.step_size) if self.spacing == "trailing" else t - self.step_size
+
     def invert_step(self, output: torch.Tensor, t: int, x: torch.Tensor) -> torch.Tensor:
         """x at the step before t (the clean data before step 0) moved up to step t, with the network's
         output at t for x: the step's deterministic update run backwards, exact as the step size goes to 0."""
-        x0, eps = self.schedule.predictions(x, output, t - self.step_size, self.prediction)
+        x0, eps = self.schedule.predictions(x, output, self.previous(t), self.prediction)
         if self.clip:
             x0 = x0.clamp(-1, 1)
         return self._towards(x0, eps, self.schedule.alphas_cumprod[t].to(x.dtype))

@@ -43,8 +43,15 @@ class NoiseSchedule:
         """The network's output at step t as (predicted x_0, predicted noise), for epsilon- or v-prediction;
         t < 0 stands for the clean data (abar = 1), where DDIM inversion starts."""
         abar = self.alphas_cumprod[t].to(x_t.dtype) if t >= 0 else torch.ones((), dtype=x_t.dtype)
-        if prediction == "epsilon":
-            return (x_t - (1 - abar).sqrt() * output) / abar.sqrt(), output
-        if prediction == "v":  # Salimans & Ho 2022
-            return abar.sqrt() * x_t - (1 - abar).sqrt() * output, abar.sqrt() * output + (1 - abar).sqrt() * x_t
-        raise GenloomError(f"unknown prediction type '{prediction}'; use epsilon or v")
+        return predictions_at(x_t, output, abar, prediction)
+
+
+def predictions_at(x_t: torch.Tensor, output: torch.Tensor, abar: torch.Tensor,
+                   prediction: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted x_0, predicted noise) from a network's output at the noise level abar (a scalar, or one per
+    example shaped to broadcast over x_t)."""
+    if prediction == "epsilon":
+        return (x_t - (1 - abar).sqrt() * output) / abar.sqrt(), output
+    if prediction == "v":  # Salimans & Ho 2022
+        return abar.sqrt() * x_t - (1 - abar).sqrt() * output, abar.sqrt() * output + (1 - abar).sqrt() * x_t
+    raise GenloomError(f"unknown prediction type '{prediction}'; use epsilon or v")

@@ -47,24 +47,27 @@ class ShuffledBatches:
 
 
 class RandomWindows:
-    """Windows of `window` consecutive tokens at random offsets of a token stream (nanoGPT's get_batch)."""
+    """Windows of `window` consecutive tokens at random offsets of a token stream (nanoGPT's get_batch); with a
+    `grid`, at random multiples of it, each given with its offset."""
 
-    def __init__(self, tokens: torch.Tensor, window: int, batch_size: int, seed: int, what: str = "the text"):
+    def __init__(self, tokens: torch.Tensor, window: int, batch_size: int, seed: int, what: str = "the text",
+                 grid: int | None = None):
         if len(tokens) <= window:
             raise GenloomError(f"{what} has {len(tokens)} tokens, not more than one block of {window}; "
                                "use a longer corpus or a smaller block_size (CLI: --block-size)")
-        self.tokens, self.window, self.batch_size, self.seed = tokens, window, batch_size, seed
+        self.tokens, self.window, self.batch_size, self.seed, self.grid = tokens, window, batch_size, seed, grid
         self.count = 0
 
     @property
     def per_epoch(self) -> float:
         return len(self.tokens) / (self.batch_size * self.window)
 
-    def next(self) -> tuple[torch.Tensor, None]:
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         rng = np.random.default_rng([self.seed, self.count])
-        starts = torch.from_numpy(rng.integers(0, len(self.tokens) - self.window + 1, self.batch_size))
+        step = self.grid or 1
+        starts = torch.from_numpy(rng.integers(0, (len(self.tokens) - self.window) // step + 1, self.batch_size) * step)
         self.count += 1
-        return self.tokens[starts[:, None] + torch.arange(self.window)], None
+        return self.tokens[starts[:, None] + torch.arange(self.window)], starts if self.grid else None
 
     def state_dict(self) -> dict[str, int]:
         return {"count": self.count}
@@ -74,14 +77,14 @@ class RandomWindows:
 
 
 def make_batches(x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
-                 context_length: int | None, what: str = "the text",
-                 weights: torch.Tensor | None = None) -> ShuffledBatches | RandomWindows:
-    """Windows for a token stream (1-D x, needs the family's context length), whole examples otherwise
-    (drawn in proportion to `weights` when given)."""
+                 context_length: int | None, what: str = "the text", weights: torch.Tensor | None = None,
+                 grid: int | None = None) -> ShuffledBatches | RandomWindows:
+    """Windows for a token stream (1-D x, needs the family's context length; with a `grid`, starting at its
+    multiples, their offsets as labels), whole examples otherwise (drawn in proportion to `weights` when given)."""
     if x.dim() == 1:
         if context_length is None:
             raise GenloomError("this family cannot train on a token stream; use --family autoregressive for text")
-        return RandomWindows(x, context_length + 1, batch_size, seed, what)
+        return RandomWindows(x, context_length + 1, batch_size, seed, what, grid)
     return ShuffledBatches(x, labels, batch_size, seed, weights)
 
 

@@ -61,7 +61,8 @@ class Trainer:
         self.context_length = family.context_length
         # before the EMA copy, so statistics the family keeps go into both; a fine-tuned model keeps its own
         weights = family.prepare(x, labels) if prepare else None
-        self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length, weights=weights)
+        self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length, weights=weights,
+                                    grid=family.window_grid)
         if self.batches.batch_size < config.batch_size:  # more than the data holds: say so, and record what is used
             warn(f"batch_size {config.batch_size:,} is more than the {len(x):,} training examples; training with "
                  f"batches of {self.batches.batch_size:,}")
