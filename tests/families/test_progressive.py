@@ -74,7 +74,7 @@ def test_a_student_learns_two_teacher_steps_in_one(digits):
     teacher = _family("epsilon")
     optimizer = torch.optim.Adam(teacher.parameters(), lr=2e-3)
     for _ in range(150):  # a rough teacher of the digits
-        batch = x[torch.randint(len(x), (64,))]
+        batch = x[torch.randint(len(x), (32,))]
         loss = next(teacher.losses(batch, None))[1]
         optimizer.zero_grad(), loss.backward(), optimizer.step()
     teacher.eval().requires_grad_(False)
@@ -84,7 +84,7 @@ def test_a_student_learns_two_teacher_steps_in_one(digits):
     optimizer = torch.optim.Adam(student.parameters(), lr=1e-3)
     losses = []
     for _ in range(250):
-        loss = stage.distillation_loss(x[torch.randint(len(x), (64,))], None).mean()
+        loss = stage.distillation_loss(x[torch.randint(len(x), (32,))], None).mean()
         optimizer.zero_grad(), loss.backward(), optimizer.step()
         losses.append(loss.item())
     assert sum(losses[-30:]) < 0.5 * sum(losses[:30])
