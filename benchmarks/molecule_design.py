@@ -41,7 +41,7 @@ import torch
 
 import genloom as gl
 from genloom.data.molecules import canonical, molecule_property, parsed
-from shared_parts import THREAD_SETTINGS, log, results_arguments, thread_setting, write_section
+from shared_parts import THREAD_SETTINGS, log, results_arguments, seconds_in_each_setting, write_section
 
 RESULTS = Path(__file__).parent / "results" / "molecules.md"
 TARGET_TOP10, TARGET_VALIDITY = 0.90, 0.95
@@ -89,12 +89,7 @@ def time_decoders(out: Path, section: str) -> None:
         models = {decoder: gl.Model("vae", decoder=decoder).fit(path, steps=1, progress=False)
                   for decoder in ("autoregressive", "parallel")}
     x = models["parallel"].codec.encode(molecules[:128])
-    seconds = {}
-    for setting in THREAD_SETTINGS:
-        with thread_setting(setting):
-            for decoder, model in models.items():
-                seconds[decoder, setting] = seconds_per_step(model, x)
-                log(f"{decoder}, {setting}: {seconds[decoder, setting]:.3f} s")
+    seconds = seconds_in_each_setting(models, lambda model: seconds_per_step(model, x))
     body = [f"Run {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}: "
             f"`{shlex.join([Path(sys.executable).name, *sys.argv])}`. Seconds per forward and backward pass of the "
             "molecule VAE (defaults, a batch of 128 SELFIES molecules), and in brackets x the parallel decoder's "

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from shared_parts import (THREAD_SETTINGS, all_numbers, genloom_rows, log, results_arguments, thread_setting,
+from shared_parts import (THREAD_SETTINGS, all_numbers, genloom_rows, log, results_arguments, seconds_in_each_setting,
                           write_section)
 
 RESULTS = Path(__file__).parent / "results" / "quantum.md"
@@ -138,12 +138,7 @@ def time_circuits(out: Path, section: str) -> None:
     generators = {f"quantum, {qubits} qubits": (build_backbone("quantum decoder", layout, qubits, qubits=qubits,
                                                                depth=6), qubits) for qubits in TIMED_QUBITS}
     generators["classical conv, genloom's default"] = (build_backbone("decoder", layout, 32), 32)
-    seconds = {}
-    for setting in THREAD_SETTINGS:
-        with thread_setting(setting):
-            for name, (generator, latent) in generators.items():
-                seconds[name, setting] = seconds_per_pass(generator, latent)
-                log(f"{name}, {setting}: {seconds[name, setting]:.4f} s")
+    seconds = seconds_in_each_setting(generators, lambda pair: seconds_per_pass(*pair))
     body = [f"Run {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}: "
             f"`{shlex.join([Path(sys.executable).name, *sys.argv])}`. Seconds per forward and backward pass of the "
             "generator alone (a batch of 64; the circuits 6 layers deep), and in brackets x the conv generator's "

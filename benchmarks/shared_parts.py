@@ -92,3 +92,15 @@ def thread_setting(name: str) -> Iterator[None]:
         if neighbour is not None:
             neighbour.terminate()
             neighbour.join()
+
+
+def seconds_in_each_setting(candidates: dict[str, Any], measure: Any) -> dict[tuple[str, str], float]:
+    """measure(candidate) in seconds for every candidate in every THREAD_SETTINGS, logged as it goes; the candidates
+    in turn within a setting, so a change in the machine's speed touches all alike."""
+    seconds = {}
+    for setting in THREAD_SETTINGS:
+        with thread_setting(setting):
+            for name, candidate in candidates.items():
+                seconds[name, setting] = measure(candidate)
+                log(f"{name}, {setting}: {seconds[name, setting]:.4f} s")
+    return seconds

@@ -45,6 +45,7 @@ class Student:
 
 
 def parameter_count(net: Family) -> int:
+    """Its weights, the measure by which a student must be smaller than its teacher."""
     return sum(p.numel() for p in net.parameters())
 
 
