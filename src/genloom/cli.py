@@ -359,12 +359,15 @@ def cmd_export(args: argparse.Namespace) -> None:
         path = save_gpt2(load(args.run), output)
         print(f"wrote a GPT-2 checkpoint to {path}/ (transformers: GPT2LMHeadModel.from_pretrained('{path}'))")
         return
-    from .export.onnx import export_onnx
+    from .export.onnx import export_onnx, table_note
 
     _check_output(output)
     path = export_onnx(load(args.run), output, int8=args.int8)
     print(f"wrote {'an int8' if args.int8 else 'an'} ONNX model to {path} (and its .json and .safetensors); use it "
           f"with genloom.export.OnnxModel('{path}').sample(16) (text: .generate('...'))")
+    note = table_note(path)
+    if note:
+        print(f"beside it: {note}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:

@@ -26,24 +26,38 @@ def table_vae():
 def image_runs():
     return {"vae": gl.Model("vae", conditional=True, **TINY_VAE).fit("digits", steps=5, **QUIET),
             "gan": gl.Model("gan", latent_dim=8, width=8).fit("digits", steps=3, **QUIET),
+            "stylegan": gl.Model("stylegan", latent_dim=8, width=8, mapping_layers=2).fit("digits", steps=3, **QUIET),
             "diffusion": gl.Model("diffusion", width=8, timesteps=50, conditional=True).fit("digits", steps=3,
                                                                                              **QUIET)}
 
 
-@pytest.mark.parametrize("family", ["vae", "gan", "diffusion"])
+@pytest.mark.parametrize("family", ["vae", "gan", "stylegan", "diffusion"])
 def test_onnx_runtime_computes_the_network_pytorch_computes(image_runs, tmp_path, family):
     model = image_runs[family]
     path = export_onnx(model, tmp_path / "model.onnx")
     exported = OnnxModel(path)
     part = json.loads(sidecar_of(path).read_text())["network"]
     args = network_arguments(model, getattr(model.ema_net, part))
-    batch = tuple(None if arg is None else arg.repeat(5, *[1] * (arg.dim() - 1)) for arg in args)  # another batch size
+    batch = tuple(arg if arg is None or arg.dim() == 0 else arg.repeat(5, *[1] * (arg.dim() - 1))
+                  for arg in args)  # another batch size (a scalar stays: StyleGAN's truncation)
     with torch.no_grad():
         theirs = getattr(model.ema_net, part)(*batch)
     ours = getattr(exported.model.ema_net, part)(*batch)
     assert ours.shape == theirs.shape and (ours - theirs.cpu()).abs().max() < 1e-4  # the run may be on a GPU
     made, again = model.sample(40, seed=7, progress=False), exported.sample(40, seed=7)
     assert np.abs(made.astype(int) - again.astype(int)).max() <= 1 and (made == again).mean() > 0.99
+
+
+def test_a_stylegan_export_takes_the_truncation_as_an_input(image_runs, tmp_path):
+    model = image_runs["stylegan"]
+    exported = OnnxModel(export_onnx(model, tmp_path / "style.onnx"))
+    assert [spec.name for spec in exported.model.ema_net.generator.session.get_inputs()] == ["z", "truncation"]
+    for truncation in (0.0, 0.6):
+        made = model.sample(16, seed=3, truncation=truncation, progress=False)
+        again = exported.sample(16, seed=3, truncation=truncation)
+        assert np.abs(made.astype(int) - again.astype(int)).max() <= 1
+    average = exported.sample(4, seed=0, truncation=0.0)
+    assert (average == average[:1]).all()  # at 0 every code gives the average style's image
 
 
 def test_a_table_export_samples_the_runs_rows_and_int8_is_smaller_and_close(table_vae, tmp_path):
@@ -155,5 +169,5 @@ def test_an_onnx_model_needs_its_description(trained_run, tmp_path):
     with pytest.raises(gl.GenloomError, match="has not been trained yet"):
         export_onnx(gl.Model("vae"), tmp_path / "n.onnx")
     with pytest.raises(gl.GenloomError, match="family 'cyclegan' has no ONNX export; these have: vae, gan, wgan-gp, "
-                                              "diffusion, autoregressive"):
+                                              "stylegan, diffusion, autoregressive"):
         export_onnx(gl.Model("cyclegan"), tmp_path / "c.onnx")

@@ -291,8 +291,7 @@ class IdentifierColumn:
         ids = rows.indices() + self.state.start  # unique over all rows of the sampling, chunks and shards
         if self.state.numeric:
             return pd.Series(ids, name=self.name).astype(self.state.dtype)
-        width = max(self.state.digits, len(str(ids[-1] if len(ids) else 0)))
-        return pd.Series([f"{self.state.prefix}{i:0{width}d}" for i in ids], name=self.name)
+        return pd.Series([f"{self.state.prefix}{i:0{self.state.digits}d}" for i in ids], name=self.name)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self.state)

@@ -17,6 +17,15 @@ from torch import nn
 from ..layout import Span
 
 
+def inverse_cdf(probabilities: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """The category whose cumulative probability first passes each row's uniform (N,), from probabilities (N or 1,
+    categories): a draw made by arithmetic (torch.multinomial's draws do not export), as numpy's
+    searchsorted(side="right") places it."""
+    cumulative = probabilities.cumsum(1)
+    passed = (cumulative <= uniforms[:, None] * cumulative[:, -1:]).sum(1)
+    return passed.clamp(max=probabilities.shape[1] - 1)
+
+
 class CategoryConditions(nn.Module):
     """Conditions over the category spans of a table row; `width` 0 when there are none."""
 
@@ -31,8 +40,6 @@ class CategoryConditions(nn.Module):
         self.segments = segments
         self.register_buffer("positions", torch.tensor(positions, dtype=torch.long), persistent=False)
         self.register_buffer("counts", torch.zeros(len(positions)))  # rows per category in the training data
-        span_of = [i for i, (width, _) in enumerate(segments) for _ in range(width)]
-        self.register_buffer("span_of", torch.tensor(span_of, dtype=torch.long), persistent=False)
 
     @property
     def width(self) -> int:
@@ -40,8 +47,8 @@ class CategoryConditions(nn.Module):
 
     def _per_span_share(self, values: torch.Tensor) -> torch.Tensor:
         """values / (their sum within each span), slot by slot."""
-        totals = torch.zeros(len(self.segments), device=values.device).index_add_(0, self.span_of, values)
-        return values / totals[self.span_of].clamp(min=1e-12)
+        parts = values.split([width for width, _ in self.segments])
+        return torch.cat([part / part.sum().clamp(min=1e-12) for part in parts])
 
     def _training_scores(self) -> torch.Tensor:
         """Probability of each (span, category) under training-by-sampling, per row that has it."""
@@ -65,7 +72,12 @@ class CategoryConditions(nn.Module):
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n conditions as the data has them: a span at random, a category by its frequency."""
-        return F.one_hot(torch.multinomial(self.mean(), n, replacement=True, generator=generator), self.width).float()
+        return self.drawn(torch.rand(n, generator=generator))
+
+    def drawn(self, uniforms: torch.Tensor) -> torch.Tensor:
+        """`draw` with its draws given: a condition per uniform (N,) in [0, 1), by arithmetic (it exports)."""
+        slot = inverse_cdf(self.mean().to(uniforms.device)[None, :], uniforms)
+        return F.one_hot(slot, self.width).float()
 
     def asking(self, given: Sequence[int], n: int) -> torch.Tensor | None:
         """n conditions that all ask for the first category slot among the encoded-row positions `given`;

@@ -12,7 +12,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from ..layout import Layout, Span
-from .table_conditions import CategoryConditions
+from .table_conditions import CategoryConditions, inverse_cdf
 
 
 def split_spans(t: torch.Tensor, spans: tuple[Span, ...]) -> tuple[torch.Tensor, ...]:
@@ -46,13 +46,24 @@ class TableReconstruction:
         return torch.cat([F.softmax(out, dim=1) if span.one_hot else torch.tanh(out)
                           for span, out in zip(self.spans, split_spans(output, self.spans))], dim=1)
 
+    @property
+    def draw_count(self) -> int:
+        """Uniform draws per row that `drawn` takes: one per one-hot span."""
+        return sum(span.one_hot for span in self.spans)
+
     def sample(self, output: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Categories drawn from their probabilities (so rare ones appear), continuous values at their mean."""
-        parts = []
+        return self.drawn(output, torch.rand(len(output), self.draw_count, generator=generator).to(output.device))
+
+    def drawn(self, output: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """`sample` with its draws given: the category of each one-hot span at its uniform's place in the
+        cumulative probabilities (uniforms: (N, draw_count) in [0, 1)); arithmetic alone, so it exports to ONNX."""
+        parts, draw = [], 0
         for span, out in zip(self.spans, split_spans(output, self.spans)):
             if span.one_hot:
-                drawn = torch.multinomial(F.softmax(out.float(), dim=1).cpu(), 1, generator=generator).squeeze(1)
+                drawn = inverse_cdf(F.softmax(out.float(), dim=1), uniforms[:, draw])
                 parts.append(F.one_hot(drawn, span.width).to(out))
+                draw += 1
             else:
                 parts.append(torch.tanh(out))
         return torch.cat(parts, dim=1)
@@ -62,12 +73,17 @@ class TableReconstruction:
         """A generator's output as rows (CTGAN's): tanh on continuous values, Gumbel-softmax at a low
         temperature on each one-hot span, so generated spans look as one-hot as the real ones; without
         `noise`, the softmax alone (what a GAN's inversion fits, deterministically)."""
+        uniforms = torch.rand(output.shape, generator=generator).to(output.device) if noise else None
+        return self.activated(output, uniforms, temperature)
+
+    def activated(self, output: torch.Tensor, uniforms: torch.Tensor | None, temperature: float = 0.2) -> torch.Tensor:
+        """`activate` with its Gumbel noise made from `uniforms` (the output's shape, in [0, 1); None: none)."""
         parts = []
-        for span, out in zip(self.spans, split_spans(output, self.spans)):
+        noises = split_spans(uniforms, self.spans) if uniforms is not None else (None,) * len(self.spans)
+        for span, out, uniform in zip(self.spans, split_spans(output, self.spans), noises):
             if span.one_hot:
-                if noise:
-                    uniform = torch.rand(out.shape, generator=generator).to(out.device).clamp(1e-10, 1 - 1e-10)
-                    out = out - torch.log(-torch.log(uniform))
+                if uniform is not None:
+                    out = out - torch.log(-torch.log(uniform.clamp(1e-10, 1 - 1e-10)))
                 parts.append(F.softmax(out / temperature, dim=1))
             else:
                 parts.append(torch.tanh(out))

@@ -21,6 +21,7 @@ from torch import nn
 
 from .. import __version__
 from ..data.codec import codec_class
+from ..data.table_codec import TabularCodec
 from ..errors import GenloomError
 from ..extras import require
 from ..files import atomic_path, write_json
@@ -29,12 +30,22 @@ from ..nets.transformer import Transformer
 from ..runs.folder import build_networks
 from ..runs.record import read_json
 
-NETWORKS = {"vae": "decoder", "gan": "generator", "wgan-gp": "generator", "diffusion": "denoiser",
-            "autoregressive": "net"}  # family: the part exported
+NETWORKS = {"vae": "decoder", "gan": "generator", "wgan-gp": "generator", "stylegan": "generator",
+            "diffusion": "denoiser", "autoregressive": "net"}  # family: the part exported
 FORMAT = "genloom-onnx"
 OPSET = 18
 # dynamic quantisation of the linear layers (int8 weights, activations on the fly) and of embedding lookups
 INT8_OPERATORS = ["MatMul", "Gemm", "Gather"]
+
+
+def decode_of(path: Path) -> Path:
+    """model.decode.onnx beside model.onnx: a table codec's decode, encoded rows in and columns out."""
+    return path.with_name(path.stem + ".decode.onnx")
+
+
+def rows_of(path: Path) -> Path:
+    """model.rows.onnx beside model.onnx: a table generator on ONNX Runtime alone, draws in and columns out."""
+    return path.with_name(path.stem + ".rows.onnx")
 
 
 def sidecar_of(path: Path) -> Path:
@@ -84,19 +95,22 @@ def network_arguments(model: Model, network: nn.Module) -> tuple[Any, ...]:
     finally:
         handle.remove()
     args, kwargs = seen[0]
-    if kwargs or not all(arg is None or isinstance(arg, torch.Tensor) for arg in args):
+    if kwargs or not all(arg is None or isinstance(arg, (torch.Tensor, float)) for arg in args):
         raise GenloomError(f"the {model.family_name} network takes arguments that are not tensors; it has no ONNX "
                            "export")
-    return tuple(arg.clone() if arg is not None else None for arg in args)  # out of inference mode, to trace
+    # out of inference mode, to trace; a number (StyleGAN's truncation) becomes a scalar input of the graph
+    return tuple(None if arg is None else torch.tensor(arg) if isinstance(arg, float) else arg.clone() for arg in args)
 
 
 def called_graph(model: Model, network: nn.Module) -> Graph:
     """A network called once per sampling step: its inputs are the tensors it receives while the run samples."""
     args = network_arguments(model, network)
     given = [arg is not None for arg in args]
+    supplied = tuple(arg for arg in args if arg is not None)
     names = [name for name, arg in zip(inspect.signature(network.forward).parameters, args) if arg is not None]
-    return Graph(GivenArguments(network, given), tuple(arg for arg in args if arg is not None), names, ["output"],
-                 {name: {0: "batch"} for name in [*names, "output"]}, {"graph": "call", "given": given})
+    batched = [name for name, arg in zip(names, supplied) if arg.dim() > 0]  # not a scalar such as a truncation
+    return Graph(GivenArguments(network, given), supplied, names, ["output"],
+                 {name: {0: "batch"} for name in [*batched, "output"]}, {"graph": "call", "given": given})
 
 
 class PastCache:
@@ -151,6 +165,68 @@ def decoder_graph(model: Model, network: Transformer) -> Graph:
 GRAPHS: dict[type, Callable[[Model, Any], Graph]] = {Transformer: decoder_graph}  # others: called_graph
 
 
+class GivenDraws(nn.Module):
+    """A family's sampling with every draw an input: noise (N, latent) and uniforms (N, the family's draws and then
+    the decode's); out come the encoded rows and the decode's share of the uniforms."""
+
+    def __init__(self, family: nn.Module):
+        super().__init__()
+        self.family, self.family_draws = family, family.uniform_draws
+
+    def forward(self, noise: torch.Tensor, uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.family.sample_given(noise, uniforms[:, :self.family_draws]), uniforms[:, self.family_draws:]
+
+
+def standalone_refusal(model: Model) -> str | None:
+    """Why a table run has no generator that runs without genloom, or None if it has one."""
+    if hasattr(model.ema_net, "sample_given"):
+        return None
+    return (f"the {model.family_name} family samples in steps that genloom's code drives: sample it with OnnxModel, "
+            "or run the decode graph on rows you make")
+
+
+def write_table_graphs(model: Model, path: Path, quantise: Callable[[Path], None]) -> dict[str, Any]:
+    """Beside a table run's network: its codec's decode graph, and where the family samples in one call, the whole
+    generator (noise and uniforms in, columns out); what the sidecar says of them."""
+    from . import table_graph  # onnx, which the export extra installs
+
+    codec = model.codec
+    with atomic_path(decode_of(path)) as target:
+        target.write_bytes(table_graph.decode_graph(codec).SerializeToString())
+    about = {"decode": decode_of(path).name, "rows": None, "rows_refusal": standalone_refusal(model)}
+    if about["rows_refusal"]:
+        return about
+    family = model.ema_net
+    draws = family.uniform_draws + table_graph.draws_needed(codec)
+    arguments = (torch.zeros(2, family.config.latent_dim), torch.rand(2, draws))
+    with atomic_path(rows_of(path)) as target, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(GivenDraws(family), arguments, str(target),
+                          input_names=[table_graph.NOISE, table_graph.UNIFORMS],
+                          output_names=[table_graph.MADE_ROWS, table_graph.MADE_DRAWS],
+                          opset_version=table_graph.OPSET, dynamo=False,
+                          dynamic_axes={"noise": {0: "rows"}, "uniforms": {0: "rows"}})
+        quantise(target)
+        table_graph.decode_outputs(target, codec)
+    inputs = [table_graph.NOISE, table_graph.UNIFORMS] + ([table_graph.FIRST] if table_graph.needs_first_row(codec)
+                                                           else [])
+    return {**about, "rows": rows_of(path).name, "inputs": inputs, "noise": family.config.latent_dim, "uniforms": draws}
+
+
+def quantise_int8(path: Path) -> None:
+    """Rewrite an ONNX graph with int8 linear layers and embeddings (dynamic quantisation)."""
+    quantization = require("onnxruntime.quantization", "export", "int8 export")
+    full = path.with_name(path.name + ".fp32")
+    path.rename(full)
+    logging.disable(logging.WARNING)  # its advice to pre-process the graph for static quantisation
+    try:
+        quantization.quantize_dynamic(str(full), str(path), op_types_to_quantize=INT8_OPERATORS,
+                                      weight_type=quantization.QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+        full.unlink()
+
+
 def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
     """Write the run's network as an ONNX graph at `path` (batch size free), fp32 or with int8 linear layers,
     the record and codec beside it (path + .json) and the family's other weights (path + .safetensors); each
@@ -162,6 +238,11 @@ def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
     if model.ema_net is None:
         raise GenloomError("this model has not been trained yet: fit it (or load a run) before exporting it")
     path = Path(path)
+    if isinstance(model.codec, TabularCodec):
+        from .table_graph import check_column_names  # onnx, which the export extra installs
+
+        check_column_names(model.codec)
+    quantise = quantise_int8 if int8 else (lambda onnx_file: None)
     network = getattr(model.ema_net, part).eval()
     if getattr(network, "export_refusal", None):
         raise GenloomError(f"the {model.family_name} network has no ONNX export: {network.export_refusal}")
@@ -171,24 +252,29 @@ def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
         warnings.simplefilter("ignore")
         torch.onnx.export(graph.module, graph.args, str(target), input_names=graph.inputs,
                           output_names=graph.outputs, opset_version=OPSET, dynamo=False, dynamic_axes=graph.free_axes)
-        if int8:
-            quantization = require("onnxruntime.quantization", "export", "int8 export")
-            full = target.with_name(target.name + ".fp32")
-            target.rename(full)
-            logging.disable(logging.WARNING)  # its advice to pre-process the graph for static quantisation
-            try:
-                quantization.quantize_dynamic(str(full), str(target), op_types_to_quantize=INT8_OPERATORS,
-                                              weight_type=quantization.QuantType.QInt8)
-            finally:
-                logging.disable(logging.NOTSET)
-                full.unlink()
+        quantise(target)
+    table = write_table_graphs(model, path, quantise) if isinstance(model.codec, TabularCodec) else None
     rest = {name: tensor.detach().cpu().contiguous() for name, tensor in model.ema_net.state_dict().items()
             if not name.startswith(f"{part}.")}
     with atomic_path(rest_of(path)) as target:
         save_file(rest, str(target))
     write_json(sidecar_of(path), {"format": FORMAT, "genloom": __version__, "network": part, **graph.about,
-                                  "int8": int8, "record": model.record, "codec": model.codec.to_json()})
+                                  "int8": int8, "record": model.record, "codec": model.codec.to_json(), "table": table})
     return path
+
+
+def table_note(path: Path) -> str | None:
+    """What a table export wrote beside its network, in a sentence; None for other data."""
+    table = read_json(sidecar_of(path), "an ONNX export", "write one with genloom export RUN --format onnx")["table"]
+    if table is None:
+        return None
+    decode = f"{table['decode']} decodes encoded rows into columns"
+    if table["rows"] is None:
+        return f"{decode}; no generator that runs without genloom: {table['rows_refusal']}"
+    first = ", first_row (the first row's number, for new ids)" if "first_row" in table["inputs"] else ""
+    return (f"{decode}; {table['rows']} is the whole table generator on ONNX Runtime alone: noise (rows, "
+            f"{table['noise']}) standard normal, uniforms (rows, {table['uniforms']}) in [0, 1){first} in, a column "
+            "per output out")
 
 
 class OnnxNetwork(nn.Module):
@@ -200,9 +286,10 @@ class OnnxNetwork(nn.Module):
         # families ask a network's parameters for its device: ONNX Runtime runs on the CPU
         self.device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
 
-    def forward(self, *args: torch.Tensor | None) -> torch.Tensor:
-        tensors = [arg for arg in args if arg is not None]
-        feeds = {spec.name: tensor.detach().cpu().numpy() for spec, tensor in zip(self.session.get_inputs(), tensors)}
+    def forward(self, *args: torch.Tensor | float | None) -> torch.Tensor:
+        given = [torch.as_tensor(arg, dtype=torch.float32) if isinstance(arg, float) else arg for arg in args
+                 if arg is not None]
+        feeds = {spec.name: tensor.detach().cpu().numpy() for spec, tensor in zip(self.session.get_inputs(), given)}
         return torch.from_numpy(self.session.run(None, feeds)[0])
 
 

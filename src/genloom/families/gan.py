@@ -6,6 +6,7 @@ examples at once (rows side by side, images stacked as channels), which makes a 
 itself easy to spot."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any, Callable, Iterator, Sequence
 
@@ -118,6 +119,18 @@ class GAN(Family):
                 conditions = self.categories.draw(len(z), generator)
             conditions = (conditions if conditions is not None else self._mean_conditions(len(z))).to(z)
         return self.output.activate(self._generate(z, labels, conditions), generator, noise=generator is not None)
+
+    @property
+    def uniform_draws(self) -> int:
+        """Uniforms per example that `sample_given` takes: the conditional vector's, then the Gumbel noise's."""
+        return 1 + math.prod(self.layout.shape)
+
+    def sample_given(self, z: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """An unconditional model's samples for latents z with the rest of sample's draws given as uniforms
+        (N, uniform_draws) in [0, 1): sample's arithmetic without a generator (what an exported table generator
+        runs; an output drawn by arithmetic: table rows)."""
+        conditions = self.categories.drawn(uniforms[:, 0]).to(z) if self.categories is not None else None
+        return self.output.activated(self._generate(z, None, conditions), uniforms[:, 1:])
 
     def _mean_conditions(self, n: int) -> torch.Tensor:
         """n copies of the conditional vector's mean under sampling, a condition that asks for no category:

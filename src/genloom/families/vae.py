@@ -94,6 +94,17 @@ class VAE(Family):
         """The posterior mean: the point in latent space that represents x."""
         return self.posterior(x, labels)[0]
 
+    @property
+    def uniform_draws(self) -> int:
+        """Uniforms per example that `sample_given` takes."""
+        return self.reconstruction.draw_count
+
+    def sample_given(self, z: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """An unconditional model's samples for codes z with the rest of sample's draws given as uniforms
+        (N, uniform_draws) in [0, 1): sample's arithmetic without a generator (what an exported table generator
+        runs; a decoder whose output is a distribution drawn by arithmetic: table rows)."""
+        return self.reconstruction.drawn(self.decoder(z, None), uniforms)
+
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's mean example for latent z (an autoregressive decoder's: each token the likeliest after
         those before it), in the codec's layout."""

@@ -90,23 +90,27 @@ class StyleGenerator(nn.Module):
             self.blocks.append(nn.ModuleDict({"convs": nn.ModuleList(convs),
                                               "to_image": ModulatedConv(c_out, channels, latent_dim, 1, False)}))
 
-    def styles(self, z: torch.Tensor, cond: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:
+    def styles(self, z: torch.Tensor, cond: torch.Tensor | None = None,
+               truncation: float | torch.Tensor = 1.0) -> torch.Tensor:
         """w for each code: z normalised to unit length per dimension (StyleGAN's pixel norm), joined to the
         condition, through the mapping network; in training the running mean of w is kept for truncation."""
         z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
         w = self.mapping(z if cond is None else torch.cat([z, cond], dim=1))
         if self.training:
             self.w_average.lerp_(w.detach().mean(0).to(self.w_average), 1 - W_AVERAGE_DECAY)
-        return self.w_average.to(w) + truncation * (w - self.w_average.to(w)) if truncation != 1 else w
+        if not torch.is_tensor(truncation) and truncation == 1:  # a tensor: an input of an exported graph
+            return w
+        return self.w_average.to(w) + truncation * (w - self.w_average.to(w))
 
-    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None,
+                truncation: float | torch.Tensor = 1.0) -> torch.Tensor:
         w = self.styles(z, cond, truncation)
         per_block = [w] * len(self.blocks)
         if self.training and self.mixing > 0 and len(self.blocks) > 1 and torch.rand(()) < self.mixing:
             other = self.styles(torch.randn_like(z), cond)
             crossover = int(torch.randint(1, len(self.blocks), ()))
             per_block = [w] * crossover + [other] * (len(self.blocks) - crossover)
-        x, image = self.constant.expand(len(z), -1, -1, -1), None
+        x, image = self.constant.expand(z.shape[0], -1, -1, -1), None  # shape, not len: a traced graph keeps it free
         for block, style in zip(self.blocks, per_block):
             if image is not None:
                 x, image = F.interpolate(x, scale_factor=2.0), F.interpolate(image, scale_factor=2.0, mode="bilinear")
