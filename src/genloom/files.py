@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import GenloomError
 
@@ -24,6 +24,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_files(paths: Iterable[str | Path]) -> Iterator[list[Path]]:
+    """Temporary paths beside `paths`, moved over them together only if the block succeeds (a set of files that
+    belong together: none is replaced if any fails); a path the block leaves unwritten is removed, as a file of an
+    earlier set that no longer belongs."""
+    finals = [Path(path) for path in paths]
+    temporaries = [path.with_name(f".{path.name}.tmp-{os.getpid()}") for path in finals]
+    try:
+        yield temporaries
+        for temporary, final in zip(temporaries, finals):
+            if temporary.exists():
+                with open(temporary, "rb") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(temporary, final)
+            else:
+                final.unlink(missing_ok=True)
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -46,7 +46,8 @@ class CategoryConditions(nn.Module):
         return len(self.positions)
 
     def _per_span_share(self, values: torch.Tensor) -> torch.Tensor:
-        """values / (their sum within each span), slot by slot."""
+        """values / (their sum within each span), slot by slot (span by span: an index_add does not export to ONNX,
+        and `drawn` is part of an exported table generator)."""
         parts = values.split([width for width, _ in self.segments])
         return torch.cat([part / part.sum().clamp(min=1e-12) for part in parts])
 

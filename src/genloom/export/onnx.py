@@ -7,6 +7,7 @@ network's arithmetic moves to ONNX Runtime."""
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from ..data.codec import codec_class
 from ..data.table_codec import TabularCodec
 from ..errors import GenloomError
 from ..extras import require
-from ..files import atomic_path, write_json
+from ..files import atomic_files
 from ..model import Model
 from ..nets.transformer import Transformer
 from ..runs.folder import build_networks
@@ -185,32 +186,36 @@ def standalone_refusal(model: Model) -> str | None:
             "or run the decode graph on rows you make")
 
 
-def write_table_graphs(model: Model, path: Path, quantise: Callable[[Path], None]) -> dict[str, Any]:
-    """Beside a table run's network: its codec's decode graph, and where the family samples in one call, the whole
-    generator (noise and uniforms in, columns out); what the sidecar says of them."""
+def write_table_graphs(model: Model, path: Path, decode_path: Path, rows_path: Path,
+                       quantise: Callable[[Path], None]) -> dict[str, Any]:
+    """A table run's codec's decode graph, and where the family samples in one call the whole generator (noise and
+    uniforms in, columns out), written at the temporary paths given; what the sidecar says of them (the names
+    they take beside `path`)."""
     from . import table_graph  # onnx, which the export extra installs
 
-    codec = model.codec
-    with atomic_path(decode_of(path)) as target:
-        target.write_bytes(table_graph.decode_graph(codec).SerializeToString())
+    codec, family = model.codec, model.ema_net
+    clash = table_graph.name_clash(codec)
+    if clash:
+        return {"decode": None, "rows": None, "rows_refusal": clash}
+    decode_path.write_bytes(table_graph.decode_graph(codec).SerializeToString())
     about = {"decode": decode_of(path).name, "rows": None, "rows_refusal": standalone_refusal(model)}
     if about["rows_refusal"]:
         return about
-    family = model.ema_net
     draws = family.uniform_draws + table_graph.draws_needed(codec)
-    arguments = (torch.zeros(2, family.config.latent_dim), torch.rand(2, draws))
-    with atomic_path(rows_of(path)) as target, torch.no_grad(), warnings.catch_warnings():
+    device = next(family.parameters()).device
+    arguments = (torch.zeros(2, family.config.latent_dim, device=device), torch.rand(2, draws, device=device))
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(GivenDraws(family), arguments, str(target),
+        torch.onnx.export(GivenDraws(family), arguments, str(rows_path),
                           input_names=[table_graph.NOISE, table_graph.UNIFORMS],
                           output_names=[table_graph.MADE_ROWS, table_graph.MADE_DRAWS],
                           opset_version=table_graph.OPSET, dynamo=False,
-                          dynamic_axes={"noise": {0: "rows"}, "uniforms": {0: "rows"}})
-        quantise(target)
-        table_graph.decode_outputs(target, codec)
-    inputs = [table_graph.NOISE, table_graph.UNIFORMS] + ([table_graph.FIRST] if table_graph.needs_first_row(codec)
-                                                           else [])
-    return {**about, "rows": rows_of(path).name, "inputs": inputs, "noise": family.config.latent_dim, "uniforms": draws}
+                          dynamic_axes={table_graph.NOISE: {0: "rows"}, table_graph.UNIFORMS: {0: "rows"}})
+    quantise(rows_path)
+    table_graph.decode_outputs(rows_path, codec)
+    inputs = [table_graph.NOISE, table_graph.UNIFORMS] + [table_graph.FIRST] * table_graph.needs_first_row(codec)
+    return {**about, "rows": rows_of(path).name, "inputs": inputs, "noise": family.config.latent_dim,
+            "uniforms": draws}
 
 
 def quantise_int8(path: Path) -> None:
@@ -229,8 +234,8 @@ def quantise_int8(path: Path) -> None:
 
 def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
     """Write the run's network as an ONNX graph at `path` (batch size free), fp32 or with int8 linear layers,
-    the record and codec beside it (path + .json) and the family's other weights (path + .safetensors); each
-    file written whole or not at all."""
+    the record and codec beside it (path + .json), the family's other weights (path + .safetensors) and for a table
+    its decode and standalone generator graphs; the files are written together or not at all."""
     part = NETWORKS.get(model.family_name)
     if part is None:
         raise GenloomError(f"family '{model.family_name}' has no ONNX export; these have: {', '.join(NETWORKS)}")
@@ -238,41 +243,44 @@ def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
     if model.ema_net is None:
         raise GenloomError("this model has not been trained yet: fit it (or load a run) before exporting it")
     path = Path(path)
-    if isinstance(model.codec, TabularCodec):
-        from .table_graph import check_column_names  # onnx, which the export extra installs
-
-        check_column_names(model.codec)
     quantise = quantise_int8 if int8 else (lambda onnx_file: None)
     network = getattr(model.ema_net, part).eval()
     if getattr(network, "export_refusal", None):
         raise GenloomError(f"the {model.family_name} network has no ONNX export: {network.export_refusal}")
     graph = GRAPHS.get(type(network), called_graph)(model, network)
-    with atomic_path(path) as target, torch.no_grad(), warnings.catch_warnings():
-        # the tracer's notes on Python-side constants and its own deprecations: the parity tests check the graph
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph.module, graph.args, str(target), input_names=graph.inputs,
-                          output_names=graph.outputs, opset_version=OPSET, dynamo=False, dynamic_axes=graph.free_axes)
-        quantise(target)
-    table = write_table_graphs(model, path, quantise) if isinstance(model.codec, TabularCodec) else None
-    rest = {name: tensor.detach().cpu().contiguous() for name, tensor in model.ema_net.state_dict().items()
-            if not name.startswith(f"{part}.")}
-    with atomic_path(rest_of(path)) as target:
-        save_file(rest, str(target))
-    write_json(sidecar_of(path), {"format": FORMAT, "genloom": __version__, "network": part, **graph.about,
-                                  "int8": int8, "record": model.record, "codec": model.codec.to_json(), "table": table})
+    files = [path, rest_of(path), sidecar_of(path), decode_of(path), rows_of(path)]
+    with atomic_files(files) as (network_file, rest_file, sidecar_file, decode_file, rows_file):
+        with torch.no_grad(), warnings.catch_warnings():
+            # the tracer's notes on Python-side constants and its own deprecations: the parity tests check the graph
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph.module, graph.args, str(network_file), input_names=graph.inputs,
+                              output_names=graph.outputs, opset_version=OPSET, dynamo=False,
+                              dynamic_axes=graph.free_axes)
+        quantise(network_file)
+        table = (write_table_graphs(model, path, decode_file, rows_file, quantise)
+                 if isinstance(model.codec, TabularCodec) else None)
+        rest = {name: tensor.detach().cpu().contiguous() for name, tensor in model.ema_net.state_dict().items()
+                if not name.startswith(f"{part}.")}
+        save_file(rest, str(rest_file))
+        about = {"format": FORMAT, "genloom": __version__, "network": part, **graph.about, "int8": int8,
+                 "record": model.record, "codec": model.codec.to_json(), "table": table}
+        sidecar_file.write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
     return path
 
 
 def table_note(path: Path) -> str | None:
     """What a table export wrote beside its network, in a sentence; None for other data."""
-    table = read_json(sidecar_of(path), "an ONNX export", "write one with genloom export RUN --format onnx")["table"]
+    about = read_json(sidecar_of(path), "an ONNX export", "write one with genloom export RUN --format onnx")
+    table = about.get("table")  # none in exports older than the table graphs
     if table is None:
         return None
-    decode = f"{table['decode']} decodes encoded rows into columns"
+    if table["decode"] is None:
+        return f"no table graphs: {table['rows_refusal']}"
+    decode = f"{decode_of(path).name} decodes encoded rows into columns"
     if table["rows"] is None:
         return f"{decode}; no generator that runs without genloom: {table['rows_refusal']}"
     first = ", first_row (the first row's number, for new ids)" if "first_row" in table["inputs"] else ""
-    return (f"{decode}; {table['rows']} is the whole table generator on ONNX Runtime alone: noise (rows, "
+    return (f"{decode}; {rows_of(path).name} is the whole table generator on ONNX Runtime alone: noise (rows, "
             f"{table['noise']}) standard normal, uniforms (rows, {table['uniforms']}) in [0, 1){first} in, a column "
             "per output out")
 

@@ -5,7 +5,8 @@ PyTorch is installed.
 
 Written node by node with onnx.helper: no converter knows a fitted genloom codec (skl2onnx converts scikit-learn's
 own transformers; the modes, quantiles, bounds, rare categories and identifiers here are the codec's). The arithmetic
-is TabularCodec.decode's, step for step; tests/export/test_table_graph.py holds the two to agreement."""
+is TabularCodec.decode's, step for step (the quantile transform's normal CDF to within an ulp; the rare categories'
+draws come in as float32); tests/export/test_table_graph.py holds the two to agreement."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,18 +20,18 @@ from onnx import TensorProto, helper, numpy_helper
 from ..data.table_codec import TabularCodec
 from ..data.table_columns import OTHER, CategoricalColumn, IdentifierColumn, NumericalColumn
 from ..data.normalisers import Modes, Quantiles
-from ..errors import GenloomError
 
 OPSET = 20  # StringConcat
 ROWS, DRAWS, FIRST = "rows", "draws", "first_row"  # the decode graph's inputs
 NOISE, UNIFORMS = "noise", "uniforms"  # a generator's inputs (and FIRST)
 MADE_ROWS, MADE_DRAWS = "table/rows", "table/draws"  # inside a generator: its encoded rows, the decode's draws
+INNER_PREFIXES = ("table/", "/", "onnx::")  # the values inside: ours (Nodes), and torch's exporter's
 MAX_DIGITS = 19  # an int64 has at most 19 digits
 
 
 class Nodes:
     """Nodes appended to an ONNX graph, each output under a fresh name (`table/N`) so that none meets the
-    graph's own names or a column's."""
+    graph's own names (or a column's: name_clash refuses those)."""
 
     def __init__(self, graph: onnx.GraphProto):
         self.graph, self.count = graph, 0
@@ -64,6 +65,7 @@ class Nodes:
 
 
 def _is_text(value: Any) -> bool:
+    """Whether a constant holds text: ONNX stores it as a string tensor, which numpy holds as objects."""
     return isinstance(value, str) or (isinstance(value, list) and any(isinstance(v, str) for v in value))
 
 
@@ -77,8 +79,8 @@ def modes_values(nodes: Nodes, state: Modes, block: str) -> str:
 
 
 def quantile_values(nodes: Nodes, state: Quantiles, block: str) -> str:
-    """QuantileNormaliser.decode: the normal's CDF (in float32, as scipy's ndtr of float32), then linear
-    interpolation between evenly spaced quantiles in float64."""
+    """QuantileNormaliser.decode: the normal's CDF in float32 (ONNX Runtime has no float64 Erf; it is within an ulp
+    of scipy's ndtr of float32), then linear interpolation between evenly spaced quantiles in float64."""
     quantiles = np.array(state.quantiles if len(state.quantiles) > 1 else state.quantiles * 2)
     z = nodes.op("Mul", nodes.op("Clip", nodes.column(block, 0), nodes.constant(np.float32(-1)),
                                  nodes.constant(np.float32(1))), nodes.constant(np.float32(4 / np.sqrt(2))))
@@ -190,14 +192,15 @@ COLUMN_GRAPHS: dict[str, Callable[[Decoding, Any, str], tuple[str, int]]] = {
     "boolean": category_output, "identifier": identifier_output}
 
 
-def check_column_names(codec: TabularCodec) -> None:
-    """Refuse a table whose column takes the name of a graph input: a graph's values have one name each."""
+def name_clash(codec: TabularCodec) -> str | None:
+    """Why the table graphs cannot name their outputs as the columns (a graph's values have one name each), or
+    None: a column named as a graph input, or as the names of values inside the graphs."""
     inputs = (ROWS, DRAWS, FIRST, NOISE, UNIFORMS)
-    clash = [column.name for column in codec.columns if column.name in inputs]
-    if clash:
-        raise GenloomError(f"column {clash[0]!r} has the name of an input of the exported table graphs "
-                           f"({', '.join(inputs)}); a graph's outputs are named as the columns: rename it in the "
-                           "data and train again to export this run")
+    for column in codec.columns:
+        if column.name in inputs or column.name.startswith(INNER_PREFIXES):
+            return (f"the column {column.name!r} takes a name the graphs use (the inputs {', '.join(inputs)}, or names "
+                    f"that begin {', '.join(INNER_PREFIXES)}); rename it in the data to export them")
+    return None
 
 
 def draws_needed(codec: TabularCodec) -> int:
@@ -206,6 +209,7 @@ def draws_needed(codec: TabularCodec) -> int:
 
 
 def needs_first_row(codec: TabularCodec) -> bool:
+    """Whether the decode numbers new identifiers, which it does from the first row's position (an input)."""
     return any(isinstance(column, IdentifierColumn) for column in codec.columns)
 
 

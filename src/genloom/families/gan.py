@@ -122,15 +122,18 @@ class GAN(Family):
 
     @property
     def uniform_draws(self) -> int:
-        """Uniforms per example that `sample_given` takes: the conditional vector's, then the Gumbel noise's."""
-        return 1 + math.prod(self.layout.shape)
+        """Uniforms per example that `sample_given` takes: the conditional vector's (where there is one), then the
+        Gumbel noise's."""
+        return (self.categories is not None) + math.prod(self.layout.shape)
 
     def sample_given(self, z: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
         """An unconditional model's samples for latents z with the rest of sample's draws given as uniforms
         (N, uniform_draws) in [0, 1): sample's arithmetic without a generator (what an exported table generator
         runs; an output drawn by arithmetic: table rows)."""
-        conditions = self.categories.drawn(uniforms[:, 0]).to(z) if self.categories is not None else None
-        return self.output.activated(self._generate(z, None, conditions), uniforms[:, 1:])
+        conditions = None
+        if self.categories is not None:
+            conditions, uniforms = self.categories.drawn(uniforms[:, 0]).to(z), uniforms[:, 1:]
+        return self.output.activated(self._generate(z, None, conditions), uniforms)
 
     def _mean_conditions(self, n: int) -> torch.Tensor:
         """n copies of the conditional vector's mean under sampling, a condition that asks for no category:
