@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import genloom as gl
+from genloom.families.vae import VAE
 from genloom.train import device as devices
 from genloom.train.device import autocast, autocast_dtype, resolve_device
 from genloom.train.loop import read_metrics
@@ -71,3 +72,12 @@ def test_threads_default_to_the_cores_of_the_affinity_mask_and_are_recorded(tmp_
     model = gl.Model("vae", **TINY_VAE).fit("digits", steps=1, threads=3, out=tmp_path / "three", **QUIET)
     assert model.record["train"]["threads"] == 3 and seen[0] == 3
     assert "3 threads on 1 available core(s) oversubscribe them" in capsys.readouterr().err
+
+
+def test_the_familys_preparation_runs_on_the_runs_threads(tmp_path, monkeypatch):
+    """A distillation reads its teacher in prepare: that is the run's work, on the threads it was given."""
+    seen = []
+    monkeypatch.setattr(VAE, "prepare", lambda self, x, labels=None: seen.append(torch.get_num_threads()))
+    gl.Model("vae", **TINY_VAE).fit("digits", steps=1, threads=1, out=tmp_path / "one", **QUIET)
+    gl.Model("vae", **TINY_VAE).fit("digits", steps=1, threads=3, out=tmp_path / "three", **QUIET)
+    assert seen == [1, 3]

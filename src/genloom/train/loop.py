@@ -59,8 +59,10 @@ class Trainer:
         self.validation = validation if family.validates else None
         self.run_dir, self.device, self.on_sample, self.on_log = Path(run_dir), device, on_sample, on_log
         self.context_length = family.context_length
-        # before the EMA copy, so statistics the family keeps go into both; a fine-tuned model keeps its own
-        weights = family.prepare(x, labels) if prepare else None
+        # before the EMA copy, so statistics the family keeps go into both; a fine-tuned model keeps its own; on the
+        # run's threads (a distillation reads its teacher here)
+        with using_threads(config.threads):
+            weights = family.prepare(x, labels) if prepare else None
         self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length, weights=weights,
                                     grid=family.window_grid)
         if self.batches.batch_size < config.batch_size:  # more than the data holds: say so, and record what is used
