@@ -12,6 +12,9 @@ from genloom.cli import main
 from genloom.export import OnnxModel, export_onnx
 from genloom.export.onnx import network_arguments, sidecar_of
 from tests.conftest import QUIET, TINY_VAE
+from tests.families.test_latent import TINY_LD, TINY_VQ
+
+TINY_LATENT = {"latent-diffusion": TINY_LD, "vq-vae": TINY_VQ}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,25 @@ def test_onnx_runtime_computes_the_network_pytorch_computes(image_runs, tmp_path
     assert ours.shape == theirs.shape and (ours - theirs.cpu()).abs().max() < 1e-4  # the run may be on a GPU
     made, again = model.sample(40, seed=7, progress=False), exported.sample(40, seed=7)
     assert np.abs(made.astype(int) - again.astype(int)).max() <= 1 and (made == again).mean() > 0.99
+
+
+@pytest.mark.parametrize("family, files", [("latent-diffusion", ["latent.onnx", "latent.decoder.onnx"]),
+                                           ("vq-vae", ["latent.onnx", "latent.decoder.onnx"])])
+def test_a_latent_family_exports_its_prior_and_its_decoder_and_samples_the_runs_images(tmp_path, family, files):
+    model = gl.Model(family, autoencoder_share=0.5, **TINY_LATENT[family]).fit("digits", steps=8, **QUIET)
+    path = export_onnx(model, tmp_path / "latent.onnx", int8=family == "vq-vae")
+    about = json.loads(sidecar_of(path).read_text())
+    assert [part["file"] for part in about["parts"].values()] == files
+    exported = OnnxModel(path)
+    assert not any(isinstance(module, torch.nn.Conv2d) for module in exported.model.ema_net.decoder.modules())
+    made, again = model.sample(30, seed=4, progress=False), exported.sample(30, seed=4)
+    if family == "latent-diffusion":  # fp32: the run's images, to a grey level
+        assert np.abs(made.astype(int) - again.astype(int)).max() <= 1 and (made == again).mean() > 0.99
+    else:  # int8 weights in the prior: near its codes, not the same ones; the decoder's pixels close where they agree
+        assert (made == again).mean() > 0.5
+    (tmp_path / files[1]).unlink()
+    with pytest.raises(gl.GenloomError, match="latent.decoder.onnx is missing: an export of this family writes it"):
+        OnnxModel(path)
 
 
 def test_a_stylegan_export_takes_the_truncation_as_an_input(image_runs, tmp_path):
@@ -169,5 +191,5 @@ def test_an_onnx_model_needs_its_description(trained_run, tmp_path):
     with pytest.raises(gl.GenloomError, match="has not been trained yet"):
         export_onnx(gl.Model("vae"), tmp_path / "n.onnx")
     with pytest.raises(gl.GenloomError, match="family 'cyclegan' has no ONNX export; these have: vae, gan, wgan-gp, "
-                                              "stylegan, diffusion, autoregressive"):
+                                              "stylegan, diffusion, autoregressive, latent-diffusion, vq-vae"):
         export_onnx(gl.Model("cyclegan"), tmp_path / "c.onnx")

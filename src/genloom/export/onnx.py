@@ -31,8 +31,9 @@ from ..nets.transformer import Transformer
 from ..runs.folder import build_networks
 from ..runs.record import read_json
 
-NETWORKS = {"vae": "decoder", "gan": "generator", "wgan-gp": "generator", "stylegan": "generator",
-            "diffusion": "denoiser", "autoregressive": "net"}  # family: the part exported
+NETWORKS = {"vae": ("decoder",), "gan": ("generator",), "wgan-gp": ("generator",), "stylegan": ("generator",),
+            "diffusion": ("denoiser",), "autoregressive": ("net",), "latent-diffusion": ("prior.denoiser", "decoder"),
+            "vq-vae": ("prior.net", "decoder")}  # family: the networks exported (their paths in the family's modules)
 FORMAT = "genloom-onnx"
 OPSET = 18
 # dynamic quantisation of the linear layers (int8 weights, activations on the fly) and of embedding lookups
@@ -47,6 +48,11 @@ def decode_of(path: Path) -> Path:
 def rows_of(path: Path) -> Path:
     """model.rows.onnx beside model.onnx: a table generator on ONNX Runtime alone, draws in and columns out."""
     return path.with_name(path.stem + ".rows.onnx")
+
+
+def part_file(path: Path, parts: tuple[str, ...], part: str) -> Path:
+    """Where a network of the export goes: the first at `path`, others beside it (model.decoder.onnx)."""
+    return path if part == parts[0] else path.with_name(f"{path.stem}.{part}.onnx")
 
 
 def sidecar_of(path: Path) -> Path:
@@ -233,37 +239,44 @@ def quantise_int8(path: Path) -> None:
 
 
 def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
-    """Write the run's network as an ONNX graph at `path` (batch size free), fp32 or with int8 linear layers,
-    the record and codec beside it (path + .json), the family's other weights (path + .safetensors) and for a table
-    its decode and standalone generator graphs; the files are written together or not at all."""
-    part = NETWORKS.get(model.family_name)
-    if part is None:
+    """Write the run's networks as ONNX graphs, the first at `path`, others beside it (batch size free), fp32 or
+    with int8 linear layers, the record and codec beside them (path + .json), the family's other weights (path +
+    .safetensors) and for a table its decode and standalone generator graphs; the files are written together or not
+    at all."""
+    parts = NETWORKS.get(model.family_name)
+    if parts is None:
         raise GenloomError(f"family '{model.family_name}' has no ONNX export; these have: {', '.join(NETWORKS)}")
     require("onnx", "export", "ONNX export")
     if model.ema_net is None:
         raise GenloomError("this model has not been trained yet: fit it (or load a run) before exporting it")
     path = Path(path)
     quantise = quantise_int8 if int8 else (lambda onnx_file: None)
-    network = getattr(model.ema_net, part).eval()
-    if getattr(network, "export_refusal", None):
-        raise GenloomError(f"the {model.family_name} network has no ONNX export: {network.export_refusal}")
-    graph = GRAPHS.get(type(network), called_graph)(model, network)
-    files = [path, rest_of(path), sidecar_of(path), decode_of(path), rows_of(path)]
-    with atomic_files(files) as (network_file, rest_file, sidecar_file, decode_file, rows_file):
-        with torch.no_grad(), warnings.catch_warnings():
-            # the tracer's notes on Python-side constants and its own deprecations: the parity tests check the graph
-            warnings.simplefilter("ignore")
-            torch.onnx.export(graph.module, graph.args, str(network_file), input_names=graph.inputs,
-                              output_names=graph.outputs, opset_version=OPSET, dynamo=False,
-                              dynamic_axes=graph.free_axes)
-        quantise(network_file)
+    graphs = {}
+    for part in parts:
+        network = model.ema_net.get_submodule(part).eval()
+        if getattr(network, "export_refusal", None):
+            raise GenloomError(f"the {model.family_name} network has no ONNX export: {network.export_refusal}")
+        graphs[part] = GRAPHS.get(type(network), called_graph)(model, network)
+    files = [path, rest_of(path), sidecar_of(path), decode_of(path), rows_of(path),
+             *[part_file(path, parts, part) for part in parts[1:]]]
+    with atomic_files(files) as (network_file, rest_file, sidecar_file, decode_file, rows_file, *others):
+        for (part, graph), target in zip(graphs.items(), [network_file, *others]):
+            with torch.no_grad(), warnings.catch_warnings():
+                # the tracer's notes on Python-side constants and its deprecations: the parity tests check the graph
+                warnings.simplefilter("ignore")
+                torch.onnx.export(graph.module, graph.args, str(target), input_names=graph.inputs,
+                                  output_names=graph.outputs, opset_version=OPSET, dynamo=False,
+                                  dynamic_axes=graph.free_axes)
+            quantise(target)
         table = (write_table_graphs(model, path, decode_file, rows_file, quantise)
                  if isinstance(model.codec, TabularCodec) else None)
         rest = {name: tensor.detach().cpu().contiguous() for name, tensor in model.ema_net.state_dict().items()
-                if not name.startswith(f"{part}.")}
+                if not name.startswith(tuple(f"{part}." for part in parts))}
         save_file(rest, str(rest_file))
-        about = {"format": FORMAT, "genloom": __version__, "network": part, **graph.about, "int8": int8,
-                 "record": model.record, "codec": model.codec.to_json(), "table": table}
+        about = {"format": FORMAT, "genloom": __version__, "network": parts[0],
+                 "parts": {part: {"file": part_file(path, parts, part).name, **graph.about}
+                           for part, graph in graphs.items()},
+                 "int8": int8, "record": model.record, "codec": model.codec.to_json(), "table": table}
         sidecar_file.write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
     return path
 
@@ -337,6 +350,17 @@ class OnnxDecoder(nn.Module):
 RUNTIMES: dict[str, type[nn.Module]] = {"call": OnnxNetwork, "decoder": OnnxDecoder}  # by Graph.about["graph"]
 
 
+def _session(runtime: Any, path: Path, options: Any) -> Any:
+    """An ONNX Runtime session on the CPU for the graph at `path`, or a one-line error."""
+    if not path.is_file():
+        raise GenloomError(f"{path} is missing: an export of this family writes it beside the others; export it again")
+    try:
+        return runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own error classes, one per kind of damage
+        reason = " ".join(str(error).split())[:200]
+        raise GenloomError(f"{path} is not a readable ONNX graph ({reason}); export it again") from None
+
+
 class OnnxModel:
     """A model exported by `genloom export --format onnx`: sample(...) as Model.sample, the network on ONNX Runtime
     (`threads`: its intra-op threads; default: ONNX Runtime's)."""
@@ -354,18 +378,17 @@ class OnnxModel:
         record = about["record"]
         codec = codec_class(record["codec"]).from_json(about["codec"])
         config, _, net = build_networks(record, codec)
+        parts = about.get("parts") or {about["network"]: {"file": path.name, **about}}  # exports of one network
         missing = net.load_state_dict(load_file(rest_of(path)), strict=False).missing_keys
-        if any(not name.startswith(f"{about['network']}.") for name in missing):
+        if any(not name.startswith(tuple(f"{part}." for part in parts)) for name in missing):
             raise GenloomError(f"{rest_of(path)} lacks weights the model needs ({missing[0]}); export it again")
         options = runtime.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
-        try:
-            session = runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime's own error classes, one per kind of damage
-            reason = " ".join(str(error).split())[:200]
-            raise GenloomError(f"{path} is not a readable ONNX graph ({reason}); export it again") from None
-        setattr(net, about["network"], RUNTIMES[about.get("graph", "call")](session, about))
+        for part, graph in parts.items():
+            session = _session(runtime, path.with_name(graph["file"]), options)
+            owner, _, name = part.rpartition(".")
+            setattr(net.get_submodule(owner), name, RUNTIMES[graph.get("graph", "call")](session, graph))
         self.model = Model(record["family"])
         self.model.config, self.model.codec, self.model.record = config, codec, record
         self.model.net = self.model.ema_net = net

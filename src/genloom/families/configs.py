@@ -317,7 +317,7 @@ class DistillSettings(Options):
     n_head: int | None = option(None, "autoregressive: the student's attention heads (default: the teacher's)", min=1)
     n_embd: int | None = option(None, "autoregressive: the student's width (default: half the teacher's)", min=1)
     temperature: float | None = option(None, "autoregressive: softmax temperature of the teacher's soft targets "
-                                       "(default 2)", above=0)
+                                       "(default 1)", above=0)
     soft_weight: float | None = option(None, "autoregressive: share of the loss on the soft targets, the rest on "
                                        "the data's next tokens (default 0.5)", min=0, max=1)
 
