@@ -27,13 +27,15 @@ from ..errors import GenloomError
 from ..extras import require
 from ..files import atomic_files
 from ..model import Model
+from ..nets.translation import Translator
 from ..nets.transformer import Transformer
 from ..runs.folder import build_networks
 from ..runs.record import read_json
 
 NETWORKS = {"vae": ("decoder",), "gan": ("generator",), "wgan-gp": ("generator",), "stylegan": ("generator",),
             "diffusion": ("denoiser",), "autoregressive": ("net",), "latent-diffusion": ("prior.denoiser", "decoder"),
-            "vq-vae": ("prior.net", "decoder")}  # family: the networks exported (their paths in the family's modules)
+            "vq-vae": ("prior.net", "decoder"), "cyclegan": ("translators.1", "translators.0")}
+# family: the networks exported (their paths in the family's modules); a CycleGAN's into B first, then into A
 FORMAT = "genloom-onnx"
 OPSET = 18
 # dynamic quantisation of the linear layers (int8 weights, activations on the fly) and of embedding lookups
@@ -169,7 +171,15 @@ def decoder_graph(model: Model, network: Transformer) -> Graph:
                   "past_values": cached, "keys": cached, "values": cached}, {"graph": "decoder", **shape})
 
 
-GRAPHS: dict[type, Callable[[Model, Any], Graph]] = {Transformer: decoder_graph}  # others: called_graph
+def image_graph(model: Model, network: nn.Module) -> Graph:
+    """A network of images to images (a CycleGAN's translator, which sampling calls in one direction only)."""
+    images = torch.zeros(2, *model.codec.layout.shape)
+    return Graph(network, (images,), ["images"], ["output"], {"images": {0: "batch"}, "output": {0: "batch"}},
+                 {"graph": "call", "given": [True]})
+
+
+GRAPHS: dict[type, Callable[[Model, Any], Graph]] = {Transformer: decoder_graph, Translator: image_graph}
+# others: called_graph
 
 
 class GivenDraws(nn.Module):
@@ -401,6 +411,10 @@ class OnnxModel:
     def sample_to(self, path: str | Path, n: int, *, seed: int = 0, **options: Any) -> Path:
         """n samples written to a file, as Model.sample_to (shards too)."""
         return self.model.sample_to(path, n, seed=seed, progress=False, **options)
+
+    def translate_to(self, path: str | Path, images: Any, *, to: str | int = "B") -> Path:
+        """A CycleGAN run's translations of `images` into domain `to`, written as Model.translate_to writes them."""
+        return self.model.translate_to(path, images, to=to, progress=False)
 
     def generate(self, prompt: str = "", **options: Any) -> str:
         """A text run's continuation of `prompt`, as Model.generate makes it (the same options)."""
