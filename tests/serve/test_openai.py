@@ -2,6 +2,7 @@
 same settings: plain and streamed, completions and chat, with usage counts."""
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,7 @@ import openai
 import pytest
 
 import genloom as gl
+from genloom.data.provenance import check_provenance
 from genloom.serve.catalogue import RunCatalogue
 from genloom.serve.openai_api import chat_prompt
 from genloom.serve.schemas import ChatMessage
@@ -53,6 +55,24 @@ def test_chat_uses_the_role_tagged_template(client, served):
     chunks = list(streamed)
     assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason is not None
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == expected
+
+
+def test_a_completion_body_carries_its_provenance_which_checks_out(client, tmp_path):
+    raw = client.completions.with_raw_response.create(model="shakespeare", prompt="ROMEO:", **SETTINGS)
+    response = raw.parse()
+    record = response.model_extra["provenance"]  # the client keeps the field it does not know
+    assert (record["run"], record["seed"], record["request"], record["watermarked"]) == (
+        "shakespeare", 5, "POST /v1/completions", False)
+    saved = tmp_path / "completion.json"
+    saved.write_text(raw.text)  # the body as it came
+    assert check_provenance(saved)[1]
+    edited = json.loads(raw.text)
+    edited["choices"][0]["text"] += " (edited)"
+    saved.write_text(json.dumps(edited))
+    assert not check_provenance(saved)[1]
+    chat = client.chat.completions.create(model="shakespeare", messages=[{"role": "user", "content": "Hi"}],
+                                          **SETTINGS)
+    assert chat.model_extra["provenance"]["request"] == "POST /v1/chat/completions"
 
 
 def test_errors_reach_the_client_as_its_exceptions(client):

@@ -45,6 +45,17 @@ def _usage(job: CompletionJob, finished: list[Finished]) -> dict[str, int]:
             "total_tokens": job.prompt_tokens * job.n + completion}
 
 
+def _with_provenance(job: CompletionJob, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A completion body with its origin as a "provenance" field, as every JSON body genloom writes (the run, its
+    configuration's SHA-256, the seed, and a digest of the rest of the body that `genloom provenance` checks);
+    OpenAI's clients keep a field they do not know. A watermark is named, never its key."""
+    from ..data.provenance import with_json_provenance
+
+    record = job.model.provenance(seed=job.seed, samples=job.n, request=f"POST {route}",
+                                  watermarked=bool(job.sampling.get("watermark")))
+    return with_json_provenance(body, record)
+
+
 def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, decoder: TextDecoder, settings: ServeSettings) -> None:
     """The OpenAI-compatible routes, on the app's decoder and limits."""
 
@@ -102,9 +113,10 @@ def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, decoder: TextDecode
                         "choices": [{"index": index, "text": text, "logprobs": None, "finish_reason": finish}]}
             return await _streamed(job, chunk)
         choices, usage = await answer(job)
-        return {**meta, "object": "text_completion", "usage": usage,
-                "choices": [{"index": index, "text": text, "logprobs": None, "finish_reason": finish}
-                            for index, (text, finish) in enumerate(choices)]}
+        return _with_provenance(job, "/v1/completions", {
+            **meta, "object": "text_completion", "usage": usage,
+            "choices": [{"index": index, "text": text, "logprobs": None, "finish_reason": finish}
+                        for index, (text, finish) in enumerate(choices)]})
 
     @app.post("/v1/chat/completions", tags=["openai"])
     async def chat_completions(request: ChatRequest) -> Any:
@@ -122,9 +134,10 @@ def add_openai_routes(app: FastAPI, catalogue: RunCatalogue, decoder: TextDecode
                         "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
             return await _streamed(job, chunk, opening={"role": "assistant", "content": ""})
         choices, usage = await answer(job)
-        return {**meta, "object": "chat.completion", "usage": usage,
-                "choices": [{"index": index, "message": {"role": "assistant", "content": text.strip()},
-                             "finish_reason": finish} for index, (text, finish) in enumerate(choices)]}
+        return _with_provenance(job, "/v1/chat/completions", {
+            **meta, "object": "chat.completion", "usage": usage,
+            "choices": [{"index": index, "message": {"role": "assistant", "content": text.strip()},
+                         "finish_reason": finish} for index, (text, finish) in enumerate(choices)]})
 
 
 async def _streamed(job: CompletionJob, chunk: Chunk, opening: dict[str, Any] | None = None) -> StreamingResponse:
