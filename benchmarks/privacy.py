@@ -1,10 +1,11 @@
-"""Differential privacy on Adult: the table VAE (width 16) trained with DP-SGD (Opacus) at epsilon 1, 3 and 10 and
-without DP, the same steps and batch size, each scored on as many synthetic rows as held-out rows: SDMetrics
-quality, detection AUC (0.5 best), train-on-synthetic utility (ROC AUC on held-out rows; the real training rows
+"""Differential privacy on Adult: the table VAE (width 16), or with --family gan the GAN (DP-SGD on its critic),
+trained with DP-SGD (Opacus) at epsilon 1, 3 and 10 and without DP, the same steps and batch size, each scored on
+as many synthetic rows as held-out rows: SDMetrics quality, detection AUC (0.5 best), train-on-synthetic utility (ROC AUC on held-out rows; the real training rows
 give the ceiling) and the membership attacks of genloom.metrics.membership, by distance and DOMIAS's density
 ratio (0.5 = no leak). Target: utility >= 0.80 at epsilon 3.
 
-Usage: taskset -c 1 .venv/bin/python benchmarks/privacy.py            (some 12 minutes on one core)
+Usage: taskset -c 1 .venv/bin/python benchmarks/privacy.py                (some 12 minutes on one core)
+       taskset -c 1 .venv/bin/python benchmarks/privacy.py --family gan   (its section "gan")
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ RESULTS = Path(__file__).parent / "results" / "privacy.md"
 EPSILONS = (1.0, 3.0, 10.0, math.inf)
 BATCH = 500
 WIDTH = 16  # a 128-wide MLP: Opacus' per-example gradients of the default 512-wide one cost ~1.5 s a step here
+# the families' options, the same with and without DP; a GAN's DP-SGD is on its critic, which must judge rows one by
+# one (pac 1), through layers Opacus differentiates per example (no spectral norm), without CTGAN's conditional
+# vector (drawn from the training data's counts)
+FAMILIES = {"vae": {"width": WIDTH},
+            "gan": {"width": WIDTH, "pac": 1, "spectral_norm": False, "category_conditions": False}}
 
 
 def main() -> None:
@@ -31,6 +37,7 @@ def main() -> None:
     results_arguments(parser, RESULTS, "100 steps, 2,000 rows scored")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--family", choices=list(FAMILIES), default="vae")
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps = 100 if args.quick else args.steps
@@ -38,17 +45,19 @@ def main() -> None:
     train_rows, held = held_out_indices(len(dataset), 0.2)
     train, real = dataset.values.iloc[train_rows].reset_index(drop=True), dataset.values.iloc[held]
     scored = 2000 if args.quick else len(real)
-    lines = [f"Run {time.strftime('%Y-%m-%d %H:%M')}, one thread: the VAE (width {WIDTH}) on {len(train):,} Adult rows, {steps:,} "
-             f"steps of batch {BATCH} (Poisson sampling under DP), scored on {scored:,} synthetic rows against "
-             f"{len(real):,} held-out rows; delta 1 / (10 n).", "",
+    options = FAMILIES[args.family]
+    described = ", ".join(f"{key} {value}" for key, value in options.items())
+    lines = [f"Run {time.strftime('%Y-%m-%d %H:%M')}, one thread: the {args.family} ({described}) on {len(train):,} "
+             f"Adult rows, {steps:,} steps of batch {BATCH} (Poisson sampling under DP), scored on {scored:,} synthetic "
+             f"rows against {len(real):,} held-out rows; delta 1 / (10 n).", "",
              "| epsilon | seed | epsilon spent | noise multiplier | fit s | quality | detection AUC | utility | "
              "membership AUC: distance | DOMIAS |", "|---|---|---|---|---|---|---|---|---|---|"]
     for seed in args.seeds:
         for epsilon in EPSILONS:
             private = {} if math.isinf(epsilon) else {"dp_epsilon": epsilon}
             started = time.perf_counter()
-            model = gl.Model("vae", width=WIDTH).fit(train, steps=steps, batch_size=BATCH, seed=seed, threads=1, progress=False,
-                                        **private)
+            model = gl.Model(args.family, **options).fit(train, steps=steps, batch_size=BATCH, seed=seed, threads=1,
+                                                         progress=False, **private)
             seconds = time.perf_counter() - started
             synthetic = model.sample(scored, seed=seed, progress=False)
             scores, _ = table_scores(synthetic, train.iloc[:scored], real.iloc[:scored], model.codec.kinds,
@@ -61,7 +70,8 @@ def main() -> None:
                          f"{scores['utility_synthetic']:.3f} | {scores['membership_auc_distance']:.3f} | "
                          f"{scores['membership_auc_domias']:.3f} |")
     lines += ["", f"Real training rows, for the ceiling: utility {scores['utility_real']:.3f}."]
-    write_section(args.out, args.section, "Differential privacy: Adult at epsilon 1, 3, 10 and without", lines)
+    write_section(args.out, args.section if args.section != "main" or args.family == "vae" else args.family,
+                  "Differential privacy: Adult at epsilon 1, 3, 10 and without", lines)
     log(f"wrote {args.out}")
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from opacus.accountants import RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
+from opacus.optimizers import DPOptimizer
 
 import genloom as gl
 from genloom.cli import main
@@ -98,7 +99,14 @@ def test_a_resumed_private_run_spends_what_an_unbroken_one_does(table, tmp_path,
 @pytest.mark.parametrize("budget, message", [
     (["--steps", "5", "--dp-epsilon", "0"], "dp_epsilon must be greater than 0"),
     (["--steps", "5", "--dp-epsilon", "3", "--dp-delta", "0.5"], "dp_delta must lie between 0 and 1/n"),
-    (["--steps", "5", "--dp-epsilon", "3", "--family", "gan"], "family 'gan' trains 2 networks with their own optimisers"),
+    (["--steps", "5", "--dp-epsilon", "3", "--family", "gan"], "PacGAN's critic judges packs of 10 examples, and "
+                                                               "DP-SGD bounds each example's gradient: give pac 1"),
+    (["--steps", "5", "--dp-epsilon", "3", "--family", "wgan-gp", "--pac", "1"],
+     "Opacus gives no per-example gradients of a gradient penalty"),
+    (["--steps", "5", "--dp-epsilon", "3", "--family", "gan", "--pac", "1"],
+     "give spectral_norm false (CLI: --no-spectral-norm)"),
+    (["--steps", "5", "--dp-epsilon", "3", "--family", "gan", "--pac", "1", "--no-spectral-norm"],
+     "CTGAN's conditional vector follows the categories' counts in the training data"),
     (["--minutes", "1", "--dp-epsilon", "3"], "give a budget in steps or epochs"),
     (["--steps", "5", "--dp-epsilon", "3", "--grad-accum", "2"], "leave grad_accum at 1"),
 ])
@@ -108,6 +116,27 @@ def test_what_differential_privacy_cannot_protect_is_refused_in_one_line(table, 
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_private_gans_critic_alone_is_clipped_and_noised_every_step(table, tmp_path, monkeypatch, capsys):
+    noised = []
+    add_noise = DPOptimizer.add_noise
+    monkeypatch.setattr(DPOptimizer, "add_noise", lambda self: (noised.append(self.params), add_noise(self))[1])
+    model = gl.Model("gan", latent_dim=4, width=16, pac=1, spectral_norm=False, category_conditions=False).fit(
+        table, steps=20, batch_size=32, dp_epsilon=3.0, out=tmp_path / "run", **QUIET)
+    critic = {id(p) for p in model.net.discriminator.parameters()}
+    assert len(noised) == 20 and all({id(p) for p in params} <= critic for params in noised)  # never G's
+    hooked = [m for m in model.net.modules()  # Opacus' hooks that keep each example's activations
+              if any(getattr(hook, "__name__", "") == "capture_activations_hook" for hook in m._forward_hooks.values())]
+    assert hooked and all(any(m is c for c in model.net.discriminator.modules()) for m in hooked)
+    privacy = model.record["privacy"]
+    sigma = get_noise_multiplier(target_epsilon=3.0, target_delta=privacy["delta"], sample_rate=privacy["sample_rate"],
+                                 steps=20, accountant="rdp")
+    assert privacy["noise_multiplier"] == pytest.approx(sigma, abs=1e-4) and privacy["private_part"] == "discriminator"
+    assert 2.7 < privacy["epsilon"] <= 3.0
+    assert "steps of DP-SGD on the discriminator (the rest learns only from it)" in (
+        tmp_path / "run" / "MODEL_CARD.md").read_text()
+    assert model.sample(50, seed=0, progress=False)["colour"].isin(["red", "blue"]).all()
 
 
 def test_a_text_corpus_is_not_trained_privately(tmp_path, capsys):

@@ -40,6 +40,9 @@ class Family(nn.Module, ABC):
     name: ClassVar[str]
     takes_given_rows: ClassVar[bool] = False  # reads a table's condition_on columns beside each row (diffusion, VAE)
     validates: ClassVar[bool] = True      # False where no held-out loss measures quality (a GAN's)
+    # with several optimisers: the network that reads the training data, the one DP-SGD trains (a GAN's critic; the
+    # others learn only from it, which is post-processing); None: the whole family, trained by one optimiser
+    private_part: ClassVar[str | None] = None
     tools: ClassVar[frozenset[str]] = frozenset()  # which of encode, decode, log_prob, anomaly_score, generate...
     anomaly_measure: ClassVar[str] = "negative log-likelihood in nats"  # what its anomaly_score is
 

@@ -62,6 +62,7 @@ class GAN(Family):
 
     name = "gan"
     tools = frozenset({"encode", "decode"})
+    private_part = "discriminator"  # DP-SGD on the critic, as DP-GAN (Xie et al. 2018) and DP-CTGAN
     validates = False  # neither loss says how good the samples are; the image metrics do
     generator_role = "decoder"  # the backbone that plays G
 
@@ -91,6 +92,28 @@ class GAN(Family):
         self.generator = build_backbone(role, layout, config.latent_dim, width=config.width, cond_dim=cond_dim,
                                         **options)
         self.discriminator = Discriminator(layout, config, self.pac, condition_width)
+
+    @property
+    def privacy_refusal(self) -> str | None:
+        """What keeps DP-SGD on the critic from protecting each training example, with its fix (or None): each
+        example's gradient must reach the critic alone, once per batch, through layers Opacus differentiates per
+        example, and nothing else may be learnt from the data."""
+        config = self.config
+        reasons = [
+            (self.pac > 1, f"PacGAN's critic judges packs of {self.pac} examples, and DP-SGD bounds each example's "
+                           "gradient: give pac 1 (CLI: --pac 1)"),
+            (config.loss == "wasserstein-gp" or config.r1_weight > 0,
+             "Opacus gives no per-example gradients of a gradient penalty: use the non-saturating loss without R1 "
+             "(CLI: --loss non-saturating --r1-weight 0)"),
+            (config.spectral_norm, "Opacus gives no per-example gradients through spectrally normalised weights: "
+                                   "give spectral_norm false (CLI: --no-spectral-norm)"),
+            (config.d_steps > 1, "every critic step on a batch spends privacy, and the noise is set for one: leave "
+                                 "d_steps at 1"),
+            (self.categories is not None, "CTGAN's conditional vector follows the categories' counts in the training "
+                                          "data, which DP-SGD does not protect: give category_conditions false (CLI: "
+                                          "--no-category-conditions)"),
+        ]
+        return next((reason for refused, reason in reasons if refused), None)
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         generator = [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]

@@ -121,8 +121,10 @@ def budget_text(train: dict[str, Any]) -> str:
 
 def privacy_text(privacy: dict[str, Any]) -> str:
     """A private run's guarantee in one line: what it spent of what was asked, and how."""
+    part = privacy.get("private_part")  # a GAN's critic: the one network that reads the data
+    where = f" on the {part} (the rest learns only from it)" if part else ""
     return (f"(epsilon {privacy['epsilon']:g}, delta {privacy['delta']:.2g})-DP: epsilon {privacy['epsilon']:g} "
-            f"spent of {privacy['epsilon_asked']:g} over {privacy['steps']} steps of DP-SGD (noise multiplier "
+            f"spent of {privacy['epsilon_asked']:g} over {privacy['steps']} steps of DP-SGD{where} (noise multiplier "
             f"{privacy['noise_multiplier']:g}, gradients clipped to {privacy['max_grad_norm']:g}, Poisson sampling "
             f"rate {privacy['sample_rate']:.3g}; {privacy['accountant']} accountant)")
 

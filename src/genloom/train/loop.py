@@ -87,6 +87,7 @@ class Trainer:
                            for group, params in groups.items()}
         if self.privacy is not None:
             self.optimizers = {group: self.privacy.optimizer(optimizer, self.batches.batch_size)
+                               if self.privacy.protects(group) else optimizer
                                for group, optimizer in self.optimizers.items()}
         if config.compile:
             for module in family.children():
@@ -114,18 +115,19 @@ class Trainer:
                            "private models on tables or images"),
             (self.total_steps is None, "differential privacy sets its noise for a known number of steps: give a budget "
                                        "in steps or epochs (CLI: --steps, --epochs), not in minutes alone"),
-            (len(family.param_groups()) > 1, f"family '{family.name}' trains {len(family.param_groups())} networks "
-                                             "with their own optimisers; differential privacy trains families with "
-                                             "one: vae, diffusion, autoregressive"),
+            (len(family.param_groups()) > 1 and family.private_part is None,
+             f"family '{family.name}' trains {len(family.param_groups())} networks with their own optimisers, none "
+             "alone reading the data; differential privacy trains vae, diffusion, autoregressive and gan (its critic)"),
             (config.grad_accum > 1, "differential privacy takes one batch per step; leave grad_accum at 1"),
-            (weights is not None, "differential privacy draws batches uniformly; this family rebalances them"),
             (self.processes.distributed, "differential privacy trains in one process; drop --nproc"),
         ]
         for refused, message in refusals:
             if refused:
                 raise GenloomError(message)
         budget = PrivacyBudget(config.dp_epsilon, config.dp_delta or default_delta(len(x)), config.dp_max_grad_norm)
-        privacy = PrivateTraining(family, budget, len(x), self.batches.batch_size, self.total_steps)
+        privacy = PrivateTraining(family, budget, len(x), self.batches.batch_size, self.total_steps)  # its refusals
+        if weights is not None:
+            raise GenloomError("differential privacy draws batches uniformly; this family rebalances them")
         self.batches = PoissonBatches(x, labels, privacy.sample_rate, config.seed)
         return privacy
 

@@ -62,8 +62,9 @@ def check_budget(budget: PrivacyBudget, examples: int) -> None:
 
 
 class PrivateTraining:
-    """Opacus around a family and its optimiser: per-example gradients (GradSampleModule's hooks on every layer
-    the family calls), clipping and noise (DPOptimizer) and the accountant, which the trainer steps."""
+    """Opacus around the network that reads the data (the family, or its `private_part`) and its optimiser:
+    per-example gradients (GradSampleModule's hooks on every layer it calls), clipping and noise (DPOptimizer) and
+    the accountant, which the trainer steps."""
 
     def __init__(self, family: nn.Module, budget: PrivacyBudget, examples: int, batch_size: int, steps: int):
         self.opacus = require("opacus", "privacy", "differentially private training (--dp-epsilon)")
@@ -74,25 +75,32 @@ class PrivateTraining:
             target_epsilon=budget.epsilon, target_delta=budget.delta, sample_rate=self.sample_rate, steps=steps,
             accountant=ACCOUNTANT)
         self.accountant = self.opacus.accountants.RDPAccountant()
+        self.group = family.private_part
+        self.module = family.get_submodule(self.group) if self.group else family
         self._check_layers(family)
-        self._freeze_outside_layers(family)
+        self._freeze_outside_layers(self.module)
+
+    def protects(self, group: str) -> bool:
+        """Whether the optimiser of a parameter group steps privately: the private part's, or the family's one."""
+        return self.group is None or group == self.group
 
     def attach(self, family: nn.Module) -> None:
-        """Opacus' hooks on every layer of the family: each example's gradient, computed in the backward pass."""
-        self.opacus.GradSampleModule(family, batch_first=True, loss_reduction="mean")  # its hooks keep it alive
+        """Opacus' hooks on every layer of the private network: each example's gradient, in the backward pass
+        (a GAN's generator step passes through the critic too: what it leaves is cleared with the gradients)."""
+        self.opacus.GradSampleModule(self.module, batch_first=True, loss_reduction="mean")  # its hooks keep it alive
         # torch notes that the hooks fire on the first layer, whose input needs no gradient: expected, and harmless
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
 
     def _check_layers(self, family: nn.Module) -> None:
-        """A network that names its own refusal (privacy_refusal) is refused with its fix; any other layer Opacus
-        cannot give per-example gradients is refused with Opacus' reason."""
+        """A family or network that names its own refusal (privacy_refusal) is refused with its fix; any other
+        layer of the private network that Opacus cannot give per-example gradients is refused with Opacus' reason."""
         refusals = [module.privacy_refusal for module in family.modules() if getattr(module, "privacy_refusal", None)]
         if refusals:
             raise GenloomError(f"differential privacy cannot train this {family.name}: {refusals[0]}")
-        errors = self.opacus.validators.ModuleValidator.validate(family, strict=False)
+        errors = self.opacus.validators.ModuleValidator.validate(self.module, strict=False)
         if errors:
             raise GenloomError(f"differential privacy cannot train this {family.name}: {errors[0]}; choose another "
-                               "family (vae, diffusion or autoregressive)")
+                               "family (vae, diffusion, autoregressive or gan)")
 
     @staticmethod
     def _freeze_outside_layers(family: nn.Module) -> None:
@@ -127,7 +135,7 @@ class PrivateTraining:
         return {"epsilon": round(float(epsilon), 4), "delta": self.budget.delta,
                 "epsilon_asked": self.budget.epsilon, "noise_multiplier": round(float(self.noise_multiplier), 4),
                 "max_grad_norm": self.budget.max_grad_norm, "sample_rate": self.sample_rate,
-                "steps": self.steps_done(),
+                "steps": self.steps_done(), "private_part": self.group,
                 "accountant": f"Opacus {ACCOUNTANT.upper()}", "sampling": "Poisson"}
 
     def state_dict(self) -> dict[str, Any]:
