@@ -124,15 +124,20 @@ def held_out_loss(model: gl.Model, windows: torch.Tensor) -> float:
 
 
 def text_section(args: argparse.Namespace, runs: Path) -> list[str]:
-    log(f"text teacher: training for {args.text_teacher_minutes:g} minutes")
-    teacher = gl.Model("autoregressive").fit("shakespeare", minutes=args.text_teacher_minutes, out=runs / "text",
-                                             progress=False, threads=1, device="cpu")
+    if args.text_teacher:
+        teacher = gl.Model.load(args.text_teacher)
+    else:
+        log(f"text teacher: training for {args.text_teacher_minutes:g} minutes")
+        teacher = gl.Model("autoregressive").fit("shakespeare", minutes=args.text_teacher_minutes, out=runs / "text",
+                                                 progress=False, threads=1, device="cpu")
+    kd_options = {name: value for name, value in (("temperature", args.temperature), ("soft_weight", args.soft_weight))
+                  if value is not None}
     windows = held_out_windows(teacher)
     results = []
     for seed in range(args.repeats):
         started = time.perf_counter()
         distilled = teacher.distill(out=runs / f"kd-{seed}", minutes=args.student_minutes, seed=seed,
-                                    progress=False, threads=1, device="cpu")
+                                    progress=False, threads=1, device="cpu", **kd_options)
         wall = time.perf_counter() - started  # reading the teacher, training, writing the run
         config = distilled.config
         scratch = gl.Model("autoregressive", n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd)
@@ -182,7 +187,10 @@ def main() -> None:
     parser.add_argument("--teacher-minutes", type=float, default=5.0)
     parser.add_argument("--distill-minutes", type=float, default=6.0)
     parser.add_argument("--text-teacher-minutes", type=float, default=5.0)
+    parser.add_argument("--text-teacher", help="text: a shakespeare run to reuse as the teacher")
     parser.add_argument("--student-minutes", type=float, default=5.0)
+    parser.add_argument("--temperature", type=float, help="text: the distillation's temperature (default: genloom's)")
+    parser.add_argument("--soft-weight", type=float, help="text: the soft targets' share (default: genloom's)")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     if args.quick:

@@ -1,8 +1,9 @@
 """Differential privacy on Adult: the table VAE (width 16), or with --family gan the GAN (DP-SGD on its critic),
 trained with DP-SGD (Opacus) at epsilon 1, 3 and 10 and without DP, the same steps and batch size, each scored on
-as many synthetic rows as held-out rows: SDMetrics quality, detection AUC (0.5 best), train-on-synthetic utility (ROC AUC on held-out rows; the real training rows
-give the ceiling) and the membership attacks of genloom.metrics.membership, by distance and DOMIAS's density
-ratio (0.5 = no leak). Target: utility >= 0.80 at epsilon 3.
+as many synthetic rows as held-out rows: SDMetrics quality, detection AUC (0.5 best), train-on-synthetic utility
+(ROC AUC on held-out rows; the real training rows give the ceiling) and the membership attacks of
+genloom.metrics.membership, by distance and DOMIAS's density ratio (0.5 = no leak). Target: utility >= 0.80 at
+epsilon 3.
 
 Usage: taskset -c 1 .venv/bin/python benchmarks/privacy.py                (some 12 minutes on one core)
        taskset -c 1 .venv/bin/python benchmarks/privacy.py --family gan   (its section "gan")
@@ -48,8 +49,8 @@ def main() -> None:
     options = FAMILIES[args.family]
     described = ", ".join(f"{key} {value}" for key, value in options.items())
     lines = [f"Run {time.strftime('%Y-%m-%d %H:%M')}, one thread: the {args.family} ({described}) on {len(train):,} "
-             f"Adult rows, {steps:,} steps of batch {BATCH} (Poisson sampling under DP), scored on {scored:,} synthetic "
-             f"rows against {len(real):,} held-out rows; delta 1 / (10 n).", "",
+             f"Adult rows, {steps:,} steps of batch {BATCH} (Poisson sampling under DP), scored on {scored:,} "
+             f"synthetic rows against {len(real):,} held-out rows; delta 1 / (10 n).", "",
              "| epsilon | seed | epsilon spent | noise multiplier | fit s | quality | detection AUC | utility | "
              "membership AUC: distance | DOMIAS |", "|---|---|---|---|---|---|---|---|---|---|"]
     for seed in args.seeds:
