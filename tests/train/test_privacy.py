@@ -107,6 +107,10 @@ def test_a_resumed_private_run_spends_what_an_unbroken_one_does(table, tmp_path,
      "give spectral_norm false (CLI: --no-spectral-norm)"),
     (["--steps", "5", "--dp-epsilon", "3", "--family", "gan", "--pac", "1", "--no-spectral-norm"],
      "CTGAN's conditional vector follows the categories' counts in the training data"),
+    (["--steps", "5", "--dp-epsilon", "3", "--family", "gan", "--pac", "1", "--no-spectral-norm", "--d-steps", "2"],
+     "leave d_steps at 1 (CLI: --d-steps 1)"),
+    (["--steps", "5", "--dp-epsilon", "3", "--family", "gan", "--pac", "1", "--r1-weight", "1"],
+     "Opacus gives no per-example gradients of a gradient penalty"),
     (["--minutes", "1", "--dp-epsilon", "3"], "give a budget in steps or epochs"),
     (["--steps", "5", "--dp-epsilon", "3", "--grad-accum", "2"], "leave grad_accum at 1"),
 ])
@@ -133,10 +137,25 @@ def test_a_private_gans_critic_alone_is_clipped_and_noised_every_step(table, tmp
     sigma = get_noise_multiplier(target_epsilon=3.0, target_delta=privacy["delta"], sample_rate=privacy["sample_rate"],
                                  steps=20, accountant="rdp")
     assert privacy["noise_multiplier"] == pytest.approx(sigma, abs=1e-4) and privacy["private_part"] == "discriminator"
+    assert privacy["steps"] == 20  # one critic step, and one accountant step, a training step
     assert 2.7 < privacy["epsilon"] <= 3.0
     assert "steps of DP-SGD on the discriminator (the rest learns only from it)" in (
         tmp_path / "run" / "MODEL_CARD.md").read_text()
     assert model.sample(50, seed=0, progress=False)["colour"].isin(["red", "blue"]).all()
+
+
+def test_a_conditional_gan_is_refused_for_the_labels_its_generator_reads(tmp_path, capsys):
+    assert main(["train", "digits", "--family", "gan", "--conditional", "--pac", "1", "--no-spectral-norm", "--steps",
+                 "2", "--dp-epsilon", "3", "--quiet", "--out", str(tmp_path / "r")]) == 2
+    assert "a conditional GAN's generator is given the batch's labels" in capsys.readouterr().err
+
+
+def test_an_empty_poisson_batch_spends_a_step_and_changes_nothing(table, tmp_path, monkeypatch):
+    draw = PoissonBatches.next
+    monkeypatch.setattr(PoissonBatches, "next", lambda self: (lambda x, labels: (x[:0], labels) if self.count == 3
+                                                              else (x, labels))(*draw(self)))
+    model = _private(table, tmp_path / "run", steps=6)
+    assert model.record["privacy"]["steps"] == 6 and model.record["steps_trained"] == 6
 
 
 def test_a_text_corpus_is_not_trained_privately(tmp_path, capsys):

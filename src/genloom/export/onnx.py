@@ -283,7 +283,7 @@ def export_onnx(model: Model, path: str | Path, int8: bool = False) -> Path:
         rest = {name: tensor.detach().cpu().contiguous() for name, tensor in model.ema_net.state_dict().items()
                 if not name.startswith(tuple(f"{part}." for part in parts))}
         save_file(rest, str(rest_file))
-        about = {"format": FORMAT, "genloom": __version__, "network": parts[0],
+        about = {"format": FORMAT, "genloom": __version__, "network": parts[0], **graphs[parts[0]].about,  # as before
                  "parts": {part: {"file": part_file(path, parts, part).name, **graph.about}
                            for part, graph in graphs.items()},
                  "int8": int8, "record": model.record, "codec": model.codec.to_json(), "table": table}
@@ -390,13 +390,14 @@ class OnnxModel:
         config, _, net = build_networks(record, codec)
         parts = about.get("parts") or {about["network"]: {"file": path.name, **about}}  # exports of one network
         missing = net.load_state_dict(load_file(rest_of(path)), strict=False).missing_keys
-        if any(not name.startswith(tuple(f"{part}." for part in parts)) for name in missing):
-            raise GenloomError(f"{rest_of(path)} lacks weights the model needs ({missing[0]}); export it again")
+        lacking = [name for name in missing if not name.startswith(tuple(f"{part}." for part in parts))]
+        if lacking:
+            raise GenloomError(f"{rest_of(path)} lacks weights the model needs ({lacking[0]}); export it again")
         options = runtime.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
-        for part, graph in parts.items():
-            session = _session(runtime, path.with_name(graph["file"]), options)
+        for part, graph in parts.items():  # by the name given now (a renamed export), not the one written
+            session = _session(runtime, part_file(path, tuple(parts), part), options)
             owner, _, name = part.rpartition(".")
             setattr(net.get_submodule(owner), name, RUNTIMES[graph.get("graph", "call")](session, graph))
         self.model = Model(record["family"])

@@ -108,7 +108,9 @@ class GAN(Family):
             (config.spectral_norm, "Opacus gives no per-example gradients through spectrally normalised weights: "
                                    "give spectral_norm false (CLI: --no-spectral-norm)"),
             (config.d_steps > 1, "every critic step on a batch spends privacy, and the noise is set for one: leave "
-                                 "d_steps at 1"),
+                                 "d_steps at 1 (CLI: --d-steps 1)"),
+            (self.conditional, "a conditional GAN's generator is given the batch's labels, which DP-SGD on the critic "
+                               "does not protect: train it without conditional"),
             (self.categories is not None, "CTGAN's conditional vector follows the categories' counts in the training "
                                           "data, which DP-SGD does not protect: give category_conditions false (CLI: "
                                           "--no-category-conditions)"),

@@ -253,7 +253,8 @@ class Trainer:
             for key, value in logs.items():
                 self.running.setdefault(key, []).append(value)
             bar.update(1)
-            bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+            if "loss" in logs:  # a private step whose Poisson batch came out empty has none
+                bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
             if self.config.minutes and self.total_steps is None and self.elapsed > 0:
                 bar.total = round(self.step / min(1.0, self.progress()))
             if self.step % self.config.log_every == 0 or self.done():
@@ -319,9 +320,16 @@ class Trainer:
         accum = self.config.grad_accum
         values: dict[str, list[float]] = {}  # a GAN's critic may step several times: its numbers are averaged
         for _ in range(accum):
-            for group, loss, extra in self._losses(*self.processes.share(*self.batches.next()), self.family):
+            x, labels = self.processes.share(*self.batches.next())
+            if self.privacy is not None and len(x) == 0:  # Poisson sampling drew no example: spent, nothing learnt
+                self.step += 1
+                self.privacy.step()
+                return {}
+            for group, loss, extra in self._losses(x, labels, self.family):
                 global_loss = self.processes.mean(loss)  # every process decides on the same number
                 if not torch.isfinite(global_loss):
+                    if self.privacy is not None:  # Opacus' hooks hold the forward's activations until a backward
+                        loss.backward()
                     return self._roll_back(f"non-finite loss ({global_loss.item()}) in '{group}'")
                 self.scaler.scale(loss / accum).backward()
                 if accum == 1 and not self._update(group):  # step as we go: a GAN's G loss needs the new D
@@ -335,8 +343,6 @@ class Trainer:
         if "loss" not in logs:  # several optimisers: the progress bar shows the last one's loss (a GAN's G)
             logs["loss"] = logs[f"loss_{group}"]
         self.step += 1
-        if self.privacy is not None:
-            self.privacy.step()
         self.ema.update(self.family)
         return logs
 
@@ -351,6 +357,8 @@ class Trainer:
             return False
         self.scaler.step(optimizer)
         self.scaler.update()
+        if self.privacy is not None and self.privacy.protects(group):  # counted as it is taken: a later roll-back
+            self.privacy.step()                                          # in the same step cannot hide it
         for each in self.optimizers.values():  # also what a GAN's G loss left in D's gradients
             each.zero_grad(set_to_none=True)
         return True
@@ -392,6 +400,9 @@ class Trainer:
         self.lr_scale *= 0.5 ** rollbacks
         message = (f"{reason} at step {failed_step}: rolled back to the checkpoint at step {self.step} "
                    f"and scaled the learning rate by {self.lr_scale:g}")
+        if self.privacy is not None:
+            message += ("; the privacy of the steps undone stays spent, so the run spends more than its budget "
+                        "planned (config.json's privacy says how much)")
         if self.processes.writes:
             tqdm.write(f"genloom: warning: {message}", file=sys.stderr)
         self._log({"step": self.step, "event": "rollback", "message": message})

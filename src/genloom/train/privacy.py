@@ -14,6 +14,7 @@ from torch import nn
 
 from ..errors import GenloomError, warn
 from ..extras import require
+from ..families.base import Family
 
 ACCOUNTANT = "rdp"
 
@@ -66,7 +67,7 @@ class PrivateTraining:
     per-example gradients (GradSampleModule's hooks on every layer it calls), clipping and noise (DPOptimizer) and
     the accountant, which the trainer steps."""
 
-    def __init__(self, family: nn.Module, budget: PrivacyBudget, examples: int, batch_size: int, steps: int):
+    def __init__(self, family: Family, budget: PrivacyBudget, examples: int, batch_size: int, steps: int):
         self.opacus = require("opacus", "privacy", "differentially private training (--dp-epsilon)")
         check_budget(budget, examples)
         self.budget, self.steps = budget, steps
@@ -91,7 +92,7 @@ class PrivateTraining:
         # torch notes that the hooks fire on the first layer, whose input needs no gradient: expected, and harmless
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
 
-    def _check_layers(self, family: nn.Module) -> None:
+    def _check_layers(self, family: Family) -> None:
         """A family or network that names its own refusal (privacy_refusal) is refused with its fix; any other
         layer of the private network that Opacus cannot give per-example gradients is refused with Opacus' reason."""
         refusals = [module.privacy_refusal for module in family.modules() if getattr(module, "privacy_refusal", None)]
@@ -99,8 +100,8 @@ class PrivateTraining:
             raise GenloomError(f"differential privacy cannot train this {family.name}: {refusals[0]}")
         errors = self.opacus.validators.ModuleValidator.validate(self.module, strict=False)
         if errors:
-            raise GenloomError(f"differential privacy cannot train this {family.name}: {errors[0]}; choose another "
-                               "family (vae, diffusion, autoregressive or gan)")
+            raise GenloomError(f"differential privacy cannot train this {family.name}: {errors[0]}; Opacus gives "
+                               "per-example gradients of linear, convolution, normalisation and embedding layers")
 
     @staticmethod
     def _freeze_outside_layers(family: nn.Module) -> None:
