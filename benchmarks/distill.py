@@ -4,9 +4,10 @@ Section `diffusion`: a diffusion model trained on the 8x8 digits (images.py's sp
 4-step student (progressive distillation, 3 halvings from 32 DDIM steps). FID of 1,000 samples against the test
 split for the teacher with DPM-Solver++ at 20 steps (its default) and at 4 steps (the no-training way to sample in
 4 steps; genloom's DPM-Solver++ equals diffusers' DPMSolverMultistepScheduler, tests/families/test_samplers.py),
-the teacher's DDIM at 4 steps (its leading grid, and the trailing one the student samples on), and the student; then the time to sample 1,000 images, teacher (20 steps) and
-student in turn, at 1 thread, 2 threads and 1 thread beside a busy core. Targets (the scale-and-deploy issue): the
-student's FID at most 1.3x the teacher's DPM-Solver++ 20-step FID, at least 4x its sampling speed.
+the teacher's DDIM at 4 steps (its leading grid, and the trailing one the student samples on), and the student;
+then the time to sample 1,000 images, teacher (20 steps) and student in turn, at 1 thread, 2 threads and 1 thread
+beside a busy core. Targets (the scale-and-deploy issue): the student's FID at most 1.3x the teacher's
+DPM-Solver++ 20-step FID, at least 4x its sampling speed.
 
 Section `text`: the default text model trained on tiny Shakespeare is the teacher; a student of half its width
 and depth is distilled on its soft targets, and the same student architecture trained from scratch for the same
@@ -162,11 +163,11 @@ def text_section(args: argparse.Namespace, runs: Path) -> list[str]:
              f"{teacher.record['steps_trained']} steps ({teacher.record['train_seconds']:.0f} s, 1 thread), "
              f"{parameters['teacher_parameters']:,} parameters, held-out loss {teacher_loss:.4f}; students: n_layer "
              f"{config.n_layer}, n_head {config.n_head}, n_embd {config.n_embd} ({parameters['parameters']:,} "
-             f"parameters) on 1 thread: the distilled one {args.student_minutes:g} minutes of training after reading the "
-             f"teacher once, the one alone as long in all (its fit's budget bounds the whole call); distilled at "
-             f"temperature "
-             f"{parameters['temperature']:g}, soft weight {parameters['soft_weight']:g}. Held-out loss over "
-             f"{len(windows)} windows of {windows.shape[1] - 1} tokens from the corpus's last tenth.", "",
+             f"parameters) on 1 thread: the distilled one {args.student_minutes:g} minutes of training after "
+             f"reading the teacher once, the one alone as long in all (its fit's budget bounds the whole call); "
+             f"distilled at temperature {parameters['temperature']:g}, soft weight {parameters['soft_weight']:g}. "
+             f"Held-out loss over {len(windows)} windows of {windows.shape[1] - 1} tokens from the corpus's last "
+             "tenth.", "",
              "| seed | distilled loss | scratch loss | distilled steps (training s, wall s) | scratch steps (s, s) |",
              "| --- | --- | --- | --- | --- |",
              *[f"| {r['seed']} | {r['distilled']:.4f} | {r['scratch']:.4f} | {r['distilled_steps']} "

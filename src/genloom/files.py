@@ -19,11 +19,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
-        with open(tmp, "rb") as handle:  # flush to disk before the rename makes it visible
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        _move_into_place(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _move_into_place(temporary: Path, final: Path) -> None:
+    """Flush a written temporary file to disk, then rename it over `final` (the rename makes it visible whole)."""
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
 
 
 @contextmanager
@@ -37,9 +42,7 @@ def atomic_files(paths: Iterable[str | Path]) -> Iterator[list[Path]]:
         yield temporaries
         for temporary, final in zip(temporaries, finals):
             if temporary.exists():
-                with open(temporary, "rb") as handle:
-                    os.fsync(handle.fileno())
-                os.replace(temporary, final)
+                _move_into_place(temporary, final)
             else:
                 final.unlink(missing_ok=True)
     finally:

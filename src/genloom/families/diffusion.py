@@ -177,7 +177,9 @@ class Diffusion(Family):
 
     def sampling_passes(self, options: DiffusionSampling | None = None) -> int:
         options = options or DiffusionSampling()
-        return options.steps if options.steps is not None else self.default_steps(options.sampler or self.config.sampler)
+        if options.steps is not None:
+            return options.steps
+        return self.default_steps(options.sampler or self.config.sampler)
 
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator,
                options: DiffusionSampling | None = None, given: Sequence[int] = (),

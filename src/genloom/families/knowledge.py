@@ -5,8 +5,8 @@ alone.
 
 On a token stream the teacher is read once, before training: its TOP_K most likely next tokens at every position
 (TeacherTargets; the sparse soft targets of distilling large language models), so a step costs the student's
-step, not a pass of a larger network as well; the student trains on the windows they were read on. Examples (molecules, a table's rows, images) and held-out scores ask
-the teacher as they go."""
+step, not a pass of a larger network as well; the student trains on the windows they were read on. Examples
+(molecules, a table's rows, images) and held-out scores ask the teacher as they go."""
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Sequence
@@ -49,8 +49,10 @@ class TeacherTargets:
 
     @staticmethod
     def fits(teacher: Autoregressive, stream: torch.Tensor) -> bool:
-        """Whether a stream's targets fit under CACHE_BYTES (and the stream holds a window: else training refuses it)."""
-        return len(stream) > teacher.context_length + 1 and len(stream) * min(TOP_K, teacher.layout.vocab_size) * 6 <= CACHE_BYTES
+        """Whether a stream's targets fit under CACHE_BYTES (and the stream holds a window: else training refuses
+        it); 6 bytes a kept target, its fp16 logit and int32 token."""
+        kept = len(stream) * min(TOP_K, teacher.layout.vocab_size)
+        return len(stream) > teacher.context_length + 1 and kept * 6 <= CACHE_BYTES
 
     def at(self, starts: torch.Tensor, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, tokens) of the `length` predictions of windows starting at `starts`, flattened."""
@@ -102,9 +104,10 @@ class KnowledgeDistillation(Family):
         sequences = self.student.sequences(x, labels if self.student.context_length is None else None)
         inputs, targets = sequences[:, :-1], sequences[:, 1:]
         logits = self.student.net(inputs).float().flatten(0, 1)
-        hard = F.cross_entropy(logits, targets.flatten())
+        log_probs = F.log_softmax(logits, dim=-1)
+        hard = F.nll_loss(log_probs, targets.flatten())
         t = self.temperature
-        log_student = F.log_softmax(logits / t, dim=-1)
+        log_student = log_probs if t == 1 else F.log_softmax(logits / t, dim=-1)  # at T = 1 (the default), once
         if cached:  # the KL from the teacher's top tokens (renormalised) to the student's distribution
             top_logits, top_tokens = self.targets.at(labels, inputs.shape[1], logits.device)
             log_teacher = F.log_softmax(top_logits / t, dim=-1)

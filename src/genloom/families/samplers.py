@@ -55,7 +55,8 @@ class DDPMSampler(_EvenlySpaced):
         x0, _ = self.schedule.predictions(x, output, t, self.prediction)
         if self.clip:
             x0 = x0.clamp(-1, 1)
-        mean = (abar_prev.sqrt() * (1 - alpha_t) / (1 - abar_t)) * x0 + (alpha_t.sqrt() * (1 - abar_prev) / (1 - abar_t)) * x
+        mean = ((abar_prev.sqrt() * (1 - alpha_t) / (1 - abar_t)) * x0
+                + (alpha_t.sqrt() * (1 - abar_prev) / (1 - abar_t)) * x)
         if t == 0:
             return mean
         variance = ((1 - abar_prev) / (1 - abar_t) * (1 - alpha_t)).clamp(min=1e-20)

@@ -328,8 +328,8 @@ class Trainer:
             for group, loss, extra in self._losses(x, labels, self.family):
                 global_loss = self.processes.mean(loss)  # every process decides on the same number
                 if not torch.isfinite(global_loss):
-                    if self.privacy is not None:  # Opacus' hooks hold the forward's activations until a backward
-                        loss.backward()
+                    if self.privacy is not None:
+                        self.privacy.abandon(loss)
                     return self._roll_back(f"non-finite loss ({global_loss.item()}) in '{group}'")
                 self.scaler.scale(loss / accum).backward()
                 if accum == 1 and not self._update(group):  # step as we go: a GAN's G loss needs the new D

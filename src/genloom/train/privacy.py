@@ -81,6 +81,11 @@ class PrivateTraining:
         self._check_layers(family)
         self._freeze_outside_layers(self.module)
 
+    def abandon(self, loss: torch.Tensor) -> None:
+        """Let go of a loss that will not be used (a roll-back follows): Opacus' hooks hold its forward's activations
+        until a backward pass, and would pair them with the next batch's. The roll-back clears the gradients."""
+        loss.backward()
+
     def protects(self, group: str) -> bool:
         """Whether the optimiser of a parameter group steps privately: the private part's, or the family's one."""
         return self.group is None or group == self.group
