@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import genloom as gl
 from genloom.cli import main
 from tests.conftest import QUIET, TINY_VAE, write_images
 
@@ -77,6 +78,10 @@ def test_train_sample_and_evaluate_molecules(tmp_path, molecule_run):
     sampled = genloom("sample", molecule_run, "-n", 5, "--seed", 3, cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     assert len((tmp_path / "samples.smi").read_text().splitlines()) == 5  # SMILES, one a line, by default
+    free = genloom("sample", molecule_run, "-n", 5, "--seed", 3, "--no-grammar", "-o", "free.smi", cwd=tmp_path)
+    assert free.returncode == 0, free.stderr
+    assert (tmp_path / "free.smi").read_text() == "\n".join(
+        gl.load(molecule_run).sample(5, seed=3, progress=False, grammar=False)) + "\n"
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["info"]])

@@ -3,8 +3,9 @@ from dataclasses import fields
 
 import pytest
 
+import genloom as gl
 from genloom.defaults import (ANY, BY_SIZE, TABLE, budget_of, codec_options_for, defaults_for, family_config,
-                              resolve_train_config)
+                              resolve_train_config, sampling_options_for)
 from genloom.errors import GenloomError
 from genloom.families import CATALOG
 from genloom.layout import KINDS
@@ -20,6 +21,8 @@ def test_every_entry_names_a_family_a_kind_and_real_options(key):
     if entry.options:
         assert set(entry.options) <= {f.name for f in fields(CATALOG[family].options)}
     TrainConfig(**entry.train)  # every value passes its field's checks
+    if entry.sampling:
+        CATALOG[family].sampling(**entry.sampling)
 
 
 def test_the_family_on_a_kind_wins_over_the_kind_which_wins_over_the_family():
@@ -81,3 +84,13 @@ def test_small_tables_get_small_batches_and_early_stopping_and_large_ones_neithe
     assert family_config("autoregressive", "table", {"bins": 8}, 300).bins == 8  # what is asked wins
     assert resolve_train_config("vae", "table", None, {}, {"batch_size": 32}, 300).batch_size == 32
     assert defaults_for("vae", "image", 300) == defaults_for("vae", "image")  # only tables have size tiers
+
+
+def test_a_molecule_run_samples_with_its_kinds_sampling_defaults_under_the_users(molecule_run):
+    """The autoregressive family on molecules draws without the tail (epsilon 0.02) unless told otherwise."""
+    model = gl.load(molecule_run)
+    default = model.sample(40, seed=1, progress=False)
+    assert default == model.sample(40, seed=1, progress=False, epsilon=0.02)
+    assert default != model.sample(40, seed=1, progress=False, epsilon=0.0)
+    assert sampling_options_for("autoregressive", "text", {}) == {}
+    assert sampling_options_for("autoregressive", "molecule", {"epsilon": 0.1}) == {"epsilon": 0.1}

@@ -118,13 +118,13 @@ def test_protected_groups_are_scored_and_recorded(biased_table_run, monkeypatch)
 def test_molecule_evaluation_scores_samples_against_held_out_molecules(molecule_run, tmp_path):
     run = shutil.copytree(molecule_run, tmp_path / "run")
     model = gl.load(run)
-    scores = gl.evaluate(model, samples=40)
+    scores = gl.evaluate(model, samples=100)  # a few valid among them: FCD needs two
     assert set(scores) >= {"validity", "unique", "novelty", "int_div1", "int_div2", "filters", "snn", "fcd",
                            "logP_wasserstein", "SA_wasserstein", "QED_wasserstein", "weight_wasserstein",
                            "nll_per_molecule"}
     uniform = model.codec.length * math.log(len(model.codec.vocabulary))  # every token a uniform guess
     assert scores["nll_per_molecule"] < 0.6 * uniform
-    assert scores == gl.evaluate(gl.load(run), samples=40, save=False)  # same seed, same numbers
+    assert scores == gl.evaluate(gl.load(run), samples=100, save=False)  # same seed, same numbers
     figures = json.loads((run / "config.json").read_text())["figures"]
     assert set(figures) == {"evaluation/properties.png", "evaluation/molecules.png"}
     report = (run / "report.html").read_text()

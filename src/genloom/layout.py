@@ -7,7 +7,7 @@ methods, which each kind's layout overrides beside its codec: a family asks for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from .errors import GenloomError
 
@@ -96,6 +96,9 @@ class Tokens(Protocol):
 
     length: int
     vocab_size: int
+    # which tokens may follow the ones drawn so far (B, t), as a (B, vocab) mask; None: any the static mask allows
+    grammar: Callable[[torch.Tensor, int], torch.Tensor] | None
+    end_token: int | None  # the id that ends an example and pads it to length (molecules), if examples have one
 
     def fit(self, x: torch.Tensor) -> None: ...
     def encode(self, x: torch.Tensor) -> torch.Tensor: ...

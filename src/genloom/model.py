@@ -27,7 +27,8 @@ from .data.domains import is_joined, join_domains
 from .data.fair_balance import balance_request, balanced_rows
 from .data.loaders import load_data, load_source
 from .data.preferences import preference_pairs, read_preferences
-from .defaults import budget_of, codec_options_for, family_config, resolve_train_config, stored_family_config
+from .defaults import (budget_of, codec_options_for, family_config, resolve_train_config, sampling_options_for,
+                       stored_family_config)
 from .distill import method_for, distilled
 from .errors import GenloomError
 from .families import build_family, family_entry, sample_options
@@ -344,7 +345,8 @@ class Model:
 
     def _sampling_request(self, n: Any, options: dict[str, Any]) -> tuple[int, Any]:
         self._fitted()
-        return whole_number("n", n), sample_options(self.family_name, options)
+        return whole_number("n", n), sample_options(self.family_name, sampling_options_for(self.family_name,
+                                                                                          self.codec.kind, options))
 
     @staticmethod
     def _draw(net: Family, n: int, seed: int, ids: np.ndarray | None = None, options: Any = None,

@@ -6,6 +6,7 @@ import torch
 
 import genloom as gl
 from genloom.data.image_layout import ImageLayout, PixelTokens
+from genloom.data.molecule_layout import MoleculeLayout
 from genloom.data.text_layout import TextLayout
 from genloom.defaults import family_config
 from genloom.errors import GenloomError
@@ -31,6 +32,28 @@ def test_loss_is_next_token_cross_entropy():
     assert group == "model" and torch.allclose(loss, expected)
     assert torch.allclose(gpt.log_prob(x).sum() / -(3 * 16), loss, atol=1e-5)
     assert abs(loss.item() - math.log(20)) < 0.3  # untrained: close to uniform
+
+
+def test_a_molecule_is_its_tokens_and_its_end_not_the_padding_after():
+    """Molecules train on, and are scored by, their tokens and the end token after them; the padding past it is
+    neither (a batch is cut after its longest molecule's end); their lengths are what grouped batches sort by."""
+    torch.manual_seed(0)
+    gpt = Autoregressive(MoleculeLayout((12,), vocab_size=9), AutoregressiveConfig(**TINY_GPT)).eval()
+    x = torch.zeros(3, 12, dtype=torch.long)  # end tokens (0) after 4, 6 and 2 tokens
+    for row, length in enumerate((4, 6, 2)):
+        x[row, :length] = torch.randint(1, 9, (length,))
+    assert gpt.example_lengths(x).tolist() == [4, 6, 2]
+    sequences = gpt.sequences(x, None)  # the start token first
+    token_losses = torch.nn.functional.cross_entropy(gpt.net(sequences[:, :-1]).transpose(1, 2), sequences[:, 1:],
+                                                     reduction="none")
+    per_molecule = [token_losses[row, :length + 1].sum() for row, length in enumerate((4, 6, 2))]
+    assert torch.allclose(gpt.log_prob(x), -torch.stack(per_molecule), atol=1e-5)
+    (_, loss, _), = list(gpt.losses(x, None))
+    assert torch.allclose(loss, sum(per_molecule) / (5 + 7 + 3), atol=1e-5)
+    padded = x.clone()
+    padded[0, 5:] = 7  # what follows an end token changes nothing
+    assert torch.allclose(gpt.log_prob(padded), gpt.log_prob(x), atol=1e-5)
+    assert _gpt().example_lengths(torch.randint(20, (2, 17))) is None  # text windows have no end to cut at
 
 
 def test_generation_with_and_without_cache_agree():

@@ -1,8 +1,8 @@
 """Our logits processing against transformers' processors on the same scores."""
 import pytest
 import torch
-from transformers.generation.logits_process import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
-                                                    TopKLogitsWarper, TopPLogitsWarper)
+from transformers.generation.logits_process import (EpsilonLogitsWarper, RepetitionPenaltyLogitsProcessor,
+                                                    TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
 
 from genloom.errors import GenloomError
 from genloom.families.configs import TokenSampling
@@ -23,6 +23,22 @@ def test_matches_transformers_processors(temperature, top_k, top_p, penalty):
     if top_p < 1:
         theirs = TopPLogitsWarper(top_p)(previous, theirs)
     assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+    assert torch.allclose(ours[~torch.isinf(ours)], theirs[~torch.isinf(theirs)], atol=1e-6)
+
+
+@pytest.mark.parametrize("temperature, top_p, epsilon", [(1.0, 1.0, 3e-3), (0.8, 1.0, 0.02), (1.2, 0.9, 1e-2),
+                                                         (1.0, 1.0, 0.9)])
+def test_epsilon_matches_transformers(temperature, top_p, epsilon):
+    """Epsilon sampling after temperature and top-p, as transformers orders its warpers; a cut above every
+    token's probability still keeps the likeliest."""
+    torch.manual_seed(1)
+    logits, previous = torch.randn(6, 30) * 3, torch.randint(30, (6, 4))
+    ours = next_token_scores(logits, previous, TokenSampling(temperature, top_p=top_p, epsilon=epsilon))
+    theirs = TemperatureLogitsWarper(temperature)(previous, logits.clone())
+    if top_p < 1:
+        theirs = TopPLogitsWarper(top_p)(previous, theirs)
+    theirs = EpsilonLogitsWarper(epsilon)(previous, theirs)
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs)) and torch.isinf(ours).any()
     assert torch.allclose(ours[~torch.isinf(ours)], theirs[~torch.isinf(theirs)], atol=1e-6)
 
 

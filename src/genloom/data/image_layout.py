@@ -65,6 +65,9 @@ class PixelTokens:
     read them; token k stands for the 256/K 8-bit values of the k-th equal bin (so a level's probability
     spreads evenly over its values)."""
 
+    grammar = None  # any level may follow any other
+    end_token = None  # every position is part of the example
+
     def __init__(self, shape: tuple[int, ...], levels: int):
         self.shape, self.levels = tuple(shape), levels
         self.length, self.vocab_size = math.prod(shape), levels

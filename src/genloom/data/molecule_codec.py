@@ -17,6 +17,7 @@ from .dataset import Dataset
 from .molecule_layout import MoleculeLayout
 from .molecules import molecule_property, parsed
 from .sample_files import CsvWriter, SampleWriter
+from .smiles_grammar import SmilesGrammar, smiles_grammar
 
 END = "<end>"  # id 0: closes a molecule and pads it to the codec's length
 
@@ -48,10 +49,11 @@ def selfies_to_smiles(tokens: list[str]) -> str:
     return require("selfies", "molecules", "SELFIES").decoder("".join(tokens))
 
 
-# tokenizer: (a molecule's tokens, tokens back to a SMILES string)
-TOKENIZERS: dict[str, tuple[Callable[[str], list[str]], Callable[[list[str]], str]]] = {
-    "smiles": (smiles_tokens, "".join),
-    "selfies": (selfies_tokens, selfies_to_smiles),
+# tokenizer: (a molecule's tokens, tokens back to a SMILES string, the syntax over a vocabulary if it has one)
+TOKENIZERS: dict[str, tuple[Callable[[str], list[str]], Callable[[list[str]], str],
+                            Callable[[Sequence[str], str], SmilesGrammar] | None]] = {
+    "smiles": (smiles_tokens, "".join, smiles_grammar),
+    "selfies": (selfies_tokens, selfies_to_smiles, None),  # every SELFIES string is a molecule
 }
 
 
@@ -83,7 +85,7 @@ class MoleculeCodec(Codec):
         if tokenizer not in TOKENIZERS:
             raise GenloomError(f"unknown molecule tokenizer '{tokenizer}'; use one of {', '.join(TOKENIZERS)}")
         self.tokenizer, self.vocabulary, self.length = tokenizer, list(vocabulary or []), length
-        self._split, self._join = TOKENIZERS[tokenizer]
+        self._split, self._join, self._grammar = TOKENIZERS[tokenizer]
         self._index = {token: i for i, token in enumerate(self.vocabulary)}
         if property is not None:
             molecule_property(property)  # a name RDKit does not provide is a one-line error, before any work
@@ -115,9 +117,11 @@ class MoleculeCodec(Codec):
 
     @property
     def layout(self) -> MoleculeLayout:
+        grammar = self._grammar(self.vocabulary, END) if self._grammar is not None else None
         if self.property is None:
-            return MoleculeLayout((self.length,), vocab_size=len(self.vocabulary))
-        return MoleculeLayout((self.length + 1,), vocab_size=len(self.vocabulary), property_position=self.length)
+            return MoleculeLayout((self.length,), vocab_size=len(self.vocabulary), grammar=grammar)
+        return MoleculeLayout((self.length + 1,), vocab_size=len(self.vocabulary), property_position=self.length,
+                              grammar=grammar)
 
     def encode(self, values: Any) -> torch.Tensor:
         """(N, length) token ids of SMILES strings (one string: N = 1); with a property, (N, length + 1) floats:

@@ -5,18 +5,22 @@ molecule's property after its tokens (scaled to [-1, 1]), where a property head 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import GenloomError
 from ..layout import Layout
+from .smiles_grammar import SmilesGrammar
 from .token_ids import TokenIds
 
 
 class MoleculeTokens(TokenIds):
     """A molecule's tokens from one vocabulary shared by every position (a ring-closure digit means the same
-    wherever it stands)."""
+    wherever it stands), ended and padded by the end token (id 0); in SMILES, with the syntax as a grammar."""
+
+    end_token: ClassVar[int | None] = 0
 
     def likelihood_scores(self, log_prob: torch.Tensor) -> dict[str, float]:
         """Negative log-likelihood of a molecule (nats), the sum over its tokens and the end token after them."""
@@ -73,6 +77,7 @@ class MoleculeLayout(Layout):
     closes each molecule and pads it to length."""
 
     kind: str = field(default="molecule", init=False)
+    grammar: SmilesGrammar | None = None  # SMILES' syntax over the vocabulary; None for SELFIES, which needs none
 
     @property
     def length(self) -> int:
@@ -82,7 +87,7 @@ class MoleculeLayout(Layout):
     def tokens(self, levels: int, bins: int) -> MoleculeTokens:
         if self.property_position is not None:
             raise GenloomError("a property head is the VAE's; train the autoregressive family without a property")
-        return MoleculeTokens(self.length, self.vocab_size)
+        return MoleculeTokens(self.length, self.vocab_size, self.grammar)
 
     def reconstruction(self) -> TokenReconstruction:
         return TokenReconstruction(self.length, self.property_position is not None)

@@ -32,6 +32,9 @@ def inverse_mu_law(levels_: torch.Tensor, levels: int = MU_LAW_LEVELS) -> torch.
 class MuLawTokens:
     """Waveforms (N, 1, L) in [-1, 1] <-> (N, L) tokens of 8-bit mu-law, one a sample."""
 
+    grammar = None  # any level may follow any other
+    end_token = None  # every position is part of the example
+
     def __init__(self, length: int):
         self.length, self.vocab_size = length, MU_LAW_LEVELS
 

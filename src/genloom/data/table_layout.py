@@ -95,6 +95,9 @@ class RowTokens(nn.Module):
     quantile bin of a continuous value. Bins hold equal shares of the training values (their edges are kept
     as a buffer), and a value is drawn uniformly within its bin on decode."""
 
+    grammar = None  # each position's own tokens (the static mask) are all it needs
+    end_token = None  # a row fills every position
+
     def __init__(self, spans: tuple[Span, ...], bins: int):
         super().__init__()
         self.spans = spans

@@ -3,6 +3,7 @@ takes tokens: nothing to learn, nothing to convert, and only these ids may be dr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import torch
 
@@ -14,6 +15,8 @@ class TokenIds:
 
     length: int
     vocab_size: int
+    grammar: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    end_token: ClassVar[int | None] = None
 
     def fit(self, x: torch.Tensor) -> None:
         """Nothing to learn: the ids are the tokens."""

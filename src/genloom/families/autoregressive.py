@@ -9,6 +9,7 @@ import math
 from dataclasses import replace
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -74,25 +75,46 @@ class Autoregressive(Family):
             return x
         return torch.cat([self._first_tokens(len(x), labels, x.device), self.tokens.encode(x)], dim=1)
 
+    def example_lengths(self, x: torch.Tensor) -> np.ndarray | None:
+        end = self.tokens.end_token if self.tokens is not None else None
+        return None if end is None else (self.tokens.encode(x) != end).sum(1).cpu().numpy()
+
+    def _counted(self, sequences: torch.Tensor) -> torch.Tensor:
+        """(B, T+1) 1 at the positions of each sequence that belong to its example: every one, or where an end
+        token closes examples and pads them to length (molecules), those up to the first end token. The padding
+        after it is not modelled: a molecule's likelihood is that of its tokens and its end."""
+        end = self.tokens.end_token if self.tokens is not None else None
+        if end is None:
+            return torch.ones_like(sequences, dtype=torch.float)
+        ends = (sequences == end).long()
+        return (ends.cumsum(1) - ends == 0).float()
+
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         x = self.sequences(x, labels)
+        counted = self._counted(x)
+        # cut after the longest example's end: the padding past it costs time in proportion (batches of like
+        # lengths leave little of it: on moses 38 positions of 58, a step 1.6x faster)
+        longest = int(counted.sum(1).max())
+        x, counted = x[:, :longest], counted[:, 1:longest]
         logits = self.net(x[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
-        yield "model", loss, {}
+        token_losses = F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none")
+        yield "model", (token_losses * counted).sum() / counted.sum(), {}
 
     def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Per-example log-likelihood in nats: of text windows (B, T+1) with the first token given, or of
-        images quantised to K levels."""
+        """Per-example log-likelihood in nats: of text windows (B, T+1) with the first token given, of images
+        quantised to K levels, or of molecules' tokens and their end."""
         x = self.sequences(x, labels)
         logits = self.net(x[:, :-1])
-        return -F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none").sum(1)
+        token_losses = F.cross_entropy(logits.transpose(1, 2).float(), x[:, 1:], reduction="none")
+        return -(token_losses * self._counted(x)[:, 1:]).sum(1)
 
     def _marked(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sequences as the codec encodes them, given their first token where the codec gives none, and `mask`
-        widened to match (the given token is not marked)."""
+        widened to match (the given token is not marked), marking no padding after an example's end."""
         sequences = self.sequences(x, None)
-        return sequences, torch.cat([mask.new_zeros(len(x), sequences.shape[1] - x.shape[1]), mask], dim=1)
+        widened = torch.cat([mask.new_zeros(len(x), sequences.shape[1] - x.shape[1]), mask], dim=1)
+        return sequences, widened * self._counted(sequences).to(mask.dtype)
 
     def token_log_probs(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Of sequences as the codec encodes them (text starting with its start token; other examples are given
@@ -107,9 +129,8 @@ class Autoregressive(Family):
 
     def final_hidden(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, n_embd) the hidden state after the last token `mask` marks of each sequence (as token_log_probs
-        takes them), which has read the whole response: what a reward head reads. A whole example (a molecule)
-        with its first token given is one longer than the context; its last token, end padding wherever the
-        example ends in time, is left unread."""
+        takes them), which has read the whole response: what a reward head reads; of a molecule, the state at its
+        end token (the padding after it is not marked)."""
         sequences, mask = self._marked(x, mask)
         sequences = sequences[:, :self.net.block_size]
         last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(1).clamp(max=sequences.shape[1] - 1)
@@ -129,15 +150,18 @@ class Autoregressive(Family):
     def generate(self, prompt: torch.Tensor, max_new_tokens: int, sampling: TokenSampling,
                  generator: torch.Generator, use_cache: bool = True, allowed: torch.Tensor | None = None,
                  on_pass: Callable[[], None] = lambda: None,
-                 watermark: TextWatermark | None = None) -> Iterator[torch.Tensor]:
+                 watermark: TextWatermark | None = None,
+                 grammar: Callable[[torch.Tensor, int], torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
         """Yield the next token (B,) of each prompt (B, T), max_new_tokens times; with `allowed`
-        (max_new_tokens, vocab) only the tokens it marks at each step (a pixel is never a class token); with a
-        `watermark`, each draw tilted toward the green list its previous token keys.
+        (max_new_tokens, vocab) only the tokens it marks at each step (a pixel is never a class token), with a
+        `grammar` only those it allows after the tokens generated so far; with a `watermark`, each draw tilted
+        toward the green list its previous token keys.
 
         With the cache, each step feeds one token; when the context is full, the cache is rebuilt from
         the last half context, so long generations cost O(block_size) per token, not O(block_size^2).
         """
         context, length = self.net.block_size, prompt.shape[1]
+        given = length
         tokens = torch.cat([prompt, prompt.new_empty(len(prompt), max_new_tokens)], dim=1)  # filled as they come
         cache = None
         for step in range(max_new_tokens):
@@ -152,6 +176,8 @@ class Autoregressive(Family):
             logits = logits[:, -1]
             if allowed is not None:
                 logits = logits.masked_fill(~allowed[step], -math.inf)
+            if grammar is not None:
+                logits = logits.masked_fill(~grammar(tokens[:, given:length], logits.shape[-1]), -math.inf)
             scores = next_token_scores(logits, tokens[:, :length], sampling)
             if watermark is not None:
                 scores = watermark.tilt(scores, tokens[:, length - 1])
@@ -180,5 +206,7 @@ class Autoregressive(Family):
             labels = torch.randint(self.layout.num_classes, (n,), generator=generator).to(device)
         prompt = self._first_tokens(n, labels, device)
         allowed = self.tokens.allowed(self.net.wte.weight.shape[0]).to(device)  # once, not per token
-        tokens = self.generate(prompt, self.tokens.length, options, generator, allowed=allowed, on_pass=on_pass)
+        grammar = self.tokens.grammar if options.grammar else None
+        tokens = self.generate(prompt, self.tokens.length, options, generator, allowed=allowed, on_pass=on_pass,
+                               grammar=grammar)
         return self.tokens.decode(torch.stack(list(tokens), dim=1), generator)

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -82,6 +83,11 @@ class Family(nn.Module, ABC):
         """Where its training windows of a token stream start: at multiples of this, each window given its offset
         where labels would be (knowledge distillation's teacher targets, read once on those windows); None:
         anywhere, no offsets."""
+        return None
+
+    def example_lengths(self, x: torch.Tensor) -> np.ndarray | None:
+        """Each training example's length where examples end before the layout's length (molecules), so batches
+        can gather examples of like lengths and train on less padding; None where every example fills it."""
         return None
 
     @property

@@ -32,12 +32,21 @@ def keep_top_p(scores: torch.Tensor, p: float) -> torch.Tensor:
     return scores.masked_fill(remove.scatter(1, order, remove), -float("inf"))
 
 
+def keep_above_epsilon(scores: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Drop the tokens whose probability is below epsilon, never the most likely one."""
+    if epsilon <= 0:
+        return scores
+    unlikely = scores.softmax(dim=-1) < epsilon
+    unlikely.scatter_(1, scores.argmax(dim=-1, keepdim=True), False)
+    return scores.masked_fill(unlikely, -float("inf"))
+
+
 def next_token_scores(logits: torch.Tensor, previous: torch.Tensor, config: TokenSampling) -> torch.Tensor:
     """Processed scores (B, vocab) for the next token, given the tokens so far (B, T)."""
     scores = penalise_repetition(logits.float(), previous, config.repetition_penalty)
     if config.temperature not in (0, 1):
         scores = scores / config.temperature
-    return keep_top_p(keep_top_k(scores, config.top_k), config.top_p)
+    return keep_above_epsilon(keep_top_p(keep_top_k(scores, config.top_k), config.top_p), config.epsilon)
 
 
 def choose_next(scores: torch.Tensor, config: TokenSampling, generator: torch.Generator) -> torch.Tensor:

@@ -7,13 +7,30 @@ import torch
 from ..errors import GenloomError
 
 
+LENGTH_GROUP = 50  # batches' worth of shuffled examples sorted by length together (Hugging Face's group_by_length)
+
+
+def grouped_by_length(order: np.ndarray, lengths: np.ndarray, batch_size: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """`order` regrouped so that each run of batch_size holds examples of like lengths: every LENGTH_GROUP
+    batches' worth sorted by length, cut into batches, and the batches shuffled; those past the last whole
+    batch are left out, as an epoch's incomplete batch is."""
+    group = LENGTH_GROUP * batch_size
+    sorted_groups = [part[np.argsort(lengths[part], kind="stable")] for part in
+                     np.split(order, range(group, len(order), group))]
+    whole = len(order) // batch_size * batch_size
+    batches = np.concatenate(sorted_groups)[:whole].reshape(-1, batch_size)
+    return batches[rng.permutation(len(batches))].ravel()
+
+
 class ShuffledBatches:
     """Shuffled mini-batches of whole examples, epoch after epoch; an incomplete last batch is dropped.
-    With `weights`, each batch is drawn with replacement in proportion to them (a family's rebalancing)."""
+    With `weights`, each batch is drawn with replacement in proportion to them (a family's rebalancing); with
+    `lengths`, each batch gathers examples of like lengths (grouped_by_length)."""
 
     def __init__(self, x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
-                 weights: torch.Tensor | None = None):
-        self.x, self.labels, self.seed = x, labels, seed
+                 weights: torch.Tensor | None = None, lengths: np.ndarray | None = None):
+        self.x, self.labels, self.seed, self.lengths = x, labels, seed, lengths
         self.batch_size = min(batch_size, len(x))
         self.epoch, self.position = 0, 0
         self._order: tuple[int, np.ndarray] | None = None
@@ -34,7 +51,11 @@ class ShuffledBatches:
             self.position += self.batch_size
             return self.x[indices], self.labels[indices] if self.labels is not None else None
         if self._order is None or self._order[0] != self.epoch:
-            self._order = (self.epoch, np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x)))
+            rng = np.random.default_rng([self.seed, self.epoch])
+            order = rng.permutation(len(self.x))
+            if self.lengths is not None:
+                order = grouped_by_length(order, self.lengths, self.batch_size, rng)
+            self._order = (self.epoch, order)
         indices = torch.from_numpy(self._order[1][self.position:self.position + self.batch_size])
         self.position += self.batch_size
         return self.x[indices], self.labels[indices] if self.labels is not None else None
@@ -78,14 +99,15 @@ class RandomWindows:
 
 def make_batches(x: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
                  context_length: int | None, what: str = "the text", weights: torch.Tensor | None = None,
-                 grid: int | None = None) -> ShuffledBatches | RandomWindows:
+                 grid: int | None = None, lengths: np.ndarray | None = None) -> ShuffledBatches | RandomWindows:
     """Windows for a token stream (1-D x, needs the family's context length; with a `grid`, starting at its
-    multiples, their offsets as labels), whole examples otherwise (drawn in proportion to `weights` when given)."""
+    multiples, their offsets as labels), whole examples otherwise (drawn in proportion to `weights` when given,
+    of like `lengths` when given)."""
     if x.dim() == 1:
         if context_length is None:
             raise GenloomError("this family cannot train on a token stream; use --family autoregressive for text")
         return RandomWindows(x, context_length + 1, batch_size, seed, what, grid)
-    return ShuffledBatches(x, labels, batch_size, seed, weights)
+    return ShuffledBatches(x, labels, batch_size, seed, weights, lengths)
 
 
 def held_out_indices(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:

@@ -64,7 +64,7 @@ class Trainer:
         with using_threads(config.threads):
             weights = family.prepare(x, labels) if prepare else None
         self.batches = make_batches(x, labels, config.batch_size, config.seed, self.context_length, weights=weights,
-                                    grid=family.window_grid)
+                                    grid=family.window_grid, lengths=family.example_lengths(x))
         if self.batches.batch_size < config.batch_size:  # more than the data holds: say so, and record what is used
             warn(f"batch_size {config.batch_size:,} is more than the {len(x):,} training examples; training with "
                  f"batches of {self.batches.batch_size:,}")
