@@ -210,7 +210,7 @@ class Model:
                 self._preview_given = self.codec.row_conditions(data.values)[:self.codec.preview_count].numpy()
             given = self._preview_given
         return self.codec.decode(self._draw(net, len(given) if given is not None else self.codec.preview_count, 0,
-                                            given))
+                                            given, self._sampling({})))
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, n: int | None = None, *, seed: int = 0, labels: Any = None, conditions: Any = None,
@@ -345,8 +345,11 @@ class Model:
 
     def _sampling_request(self, n: Any, options: dict[str, Any]) -> tuple[int, Any]:
         self._fitted()
-        return whole_number("n", n), sample_options(self.family_name, sampling_options_for(self.family_name,
-                                                                                          self.codec.kind, options))
+        return whole_number("n", n), self._sampling(options)
+
+    def _sampling(self, options: dict[str, Any]) -> Any:
+        """The family's sampling settings: those given, over its defaults on this data kind."""
+        return sample_options(self.family_name, sampling_options_for(self.family_name, self.codec.kind, options))
 
     @staticmethod
     def _draw(net: Family, n: int, seed: int, ids: np.ndarray | None = None, options: Any = None,

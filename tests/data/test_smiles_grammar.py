@@ -44,6 +44,12 @@ def test_known_answers(prefix, may, may_not):
     assert may <= allowed and not may_not & allowed
 
 
+def test_after_the_end_only_ends():
+    grammar = smiles_grammar(VOCABULARY, END)
+    prefix = torch.tensor([[VOCABULARY.index("C"), VOCABULARY.index("O"), 0]])
+    assert grammar(prefix, len(VOCABULARY)).nonzero()[:, 1].tolist() == [0]
+
+
 def test_no_token_of_real_molecules_is_forbidden():
     """Every token of every real molecule is allowed after the tokens before it, and so is its end: the grammar
     only ever removes strings that are not SMILES."""

@@ -292,6 +292,9 @@ def test_molecule_samples_are_smiles_with_their_provenance(molecule_run):
                                    atol=1e-3)
         wrong = molecules.post(f"/v1/runs/{name}/samples", json={"n": 2, "format": "png"})
         assert wrong.status_code == 400 and "choose json, smi" in wrong.text
+        plain = molecules.post(f"/v1/runs/{name}/samples", json={"n": 6, "seed": 2, "epsilon": 0, "grammar": False})
+        assert plain.json()["molecules"] == gl.load(molecule_run).sample(6, seed=2, progress=False, epsilon=0,
+                                                                           grammar=False) != expected
 
 
 def test_recordings_are_served_as_wav_files_or_their_values(signal_run):

@@ -25,3 +25,11 @@ def test_batches_of_like_lengths_cover_an_epoch_and_replay():
     # not sorted across the epoch: long and short batches come in a shuffled order
     means = [lengths[batch.numpy()].mean() for batch in epoch]
     assert not (np.all(np.diff(means) >= 0) or np.all(np.diff(means) <= 0))
+
+
+def test_batches_of_like_lengths_leave_out_other_examples_each_epoch_not_the_longest():
+    """An epoch's incomplete batch is left out before grouping: over epochs every example trains, the longest too."""
+    lengths = np.arange(300)
+    batches = ShuffledBatches(torch.arange(300), None, 128, seed=0, lengths=lengths)
+    seen = torch.cat([batches.next()[0] for _ in range(2 * 10)])  # ten epochs of two batches
+    assert set(seen.tolist()) == set(range(300))

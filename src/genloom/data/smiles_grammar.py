@@ -1,5 +1,6 @@
 """Which SMILES tokens may come next: the string's syntax (Weininger 1988) as a mask over the vocabulary, so that a
-sampled molecule closes every branch and ring it opens and puts no bond where no atom is.
+sampled molecule closes every branch and ring it opens before it ends and puts no bond where no atom is (a string
+that reaches the length limit first may still hold an open one: the grammar does not look ahead).
 
 Half the invalid strings a short-trained model writes break this syntax (an unclosed ring, an unclosed branch),
 the rest break chemistry (an aromatic ring RDKit cannot kekulise, an atom past its valence), which no mask this
@@ -11,7 +12,7 @@ simple catches. Written here because neither RDKit nor the tokenizers give a nex
   last token is an atom, a ring closure or another close;
 - a ring closure only after an atom, a ring closure, or a bond that follows one of those, and one that closes
   a ring only two atoms after it opened;
-- the end only after an atom, a ring closure or a close, with every branch and ring closed.
+- the end only after an atom, a ring closure or a close, with every branch and ring closed; after it, only ends.
 
 Tokens it does not know (a dot, a wildcard) are left free."""
 from __future__ import annotations
@@ -80,8 +81,11 @@ class SmilesGrammar:
             OTHER: torch.ones(batch, dtype=torch.bool, device=prefix.device),
         }
         allowed = torch.zeros(batch, vocab_size, dtype=torch.bool, device=prefix.device)
-        allowed[:, :len(self.roles)] = torch.stack([may[int(role)] for role in role_of], dim=1)
+        allowed[:, :len(self.roles)] = torch.stack([may[ROLES.index(role)] for role in self.roles], dim=1)
         allowed[:, ring_ids] &= ~too_soon
+        ended = (roles == END).any(1)  # after its end, a string is padded with more ends
+        allowed[ended] = False
+        allowed[ended, :len(self.roles)] = role_of == END
         return allowed
 
 

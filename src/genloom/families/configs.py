@@ -301,7 +301,8 @@ class TokenSampling(Options):
     top_p: float = option(1.0, "keep the smallest set whose probability reaches top_p (nucleus)", above=0, max=1)
     repetition_penalty: float = option(1.0, "above 1 discourages tokens already in the text (CTRL)", above=0)
     epsilon: float = option(0.0, "drop tokens less likely than this (epsilon sampling, Hewitt et al. 2022: the tail "
-                            "a model trained with cross-entropy smears over every token)", min=0, below=1)
+                            "a model trained with cross-entropy smears over every token); molecules: 0.02", min=0,
+                            below=1)
     grammar: bool = option(True, "molecules in SMILES: draw only tokens that keep the string well-formed (every "
                            "branch and ring closed, no bond without its atoms); False draws from the model as it is")
 

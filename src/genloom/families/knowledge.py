@@ -105,18 +105,19 @@ class KnowledgeDistillation(Family):
         inputs, targets = sequences[:, :-1], sequences[:, 1:]
         logits = self.student.net(inputs).float().flatten(0, 1)
         log_probs = F.log_softmax(logits, dim=-1)
-        hard = F.nll_loss(log_probs, targets.flatten())
+        counted = self.student.example_mask(sequences)[:, 1:].flatten()  # a molecule's padding is not modelled
+        hard = (F.nll_loss(log_probs, targets.flatten(), reduction="none") * counted).sum() / len(counted)
         t = self.temperature
         log_student = log_probs if t == 1 else F.log_softmax(logits / t, dim=-1)  # at T = 1 (the default), once
         if cached:  # the KL from the teacher's top tokens (renormalised) to the student's distribution
             top_logits, top_tokens = self.targets.at(labels, inputs.shape[1], logits.device)
             log_teacher = F.log_softmax(top_logits / t, dim=-1)
-            soft = (log_teacher.exp() * (log_teacher - log_student.gather(1, top_tokens))).sum(-1).mean()
+            divergence = (log_teacher.exp() * (log_teacher - log_student.gather(1, top_tokens))).sum(-1)
         else:
             with torch.no_grad():
                 log_teacher = F.log_softmax(self.teacher.net(inputs).float().flatten(0, 1) / t, dim=-1)
-            soft = F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean")
-        return soft * t * t, hard
+            divergence = F.kl_div(log_student, log_teacher, log_target=True, reduction="none").sum(-1)
+        return (divergence * counted).sum() / len(counted) * t * t, hard
 
     def losses(self, x: torch.Tensor, labels: torch.Tensor | None) -> Iterator[LossStep]:
         soft, hard = self._parts(x, labels)

@@ -74,7 +74,7 @@ def draw(policy: Family, codec: Codec, prompts: Sequence[str], count: int, respo
     sampled tokens themselves are kept, not their re-encoded text, so the likelihoods PPO weighs are of what was
     drawn."""
     if policy.context_length is None:
-        ids = policy.sample(count, None, generator).cpu()
+        ids = policy.sample(count, None, generator, TokenSampling(grammar=False)).cpu()  # on-policy: no mask
         return Drawn(codec.decode(ids), ids, torch.ones_like(ids))  # every token weighed, as DPO's
     asked = [prompts[(first + i) % len(prompts)] if prompts else "" for i in range(count)]
     device = next(policy.parameters()).device

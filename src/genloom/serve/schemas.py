@@ -31,6 +31,8 @@ class SampleRequest(Strict):
     top_k: int | None = Field(None, description="autoregressive: keep the k likeliest tokens")
     top_p: float | None = Field(None, description="autoregressive: nucleus sampling mass")
     repetition_penalty: float | None = Field(None, description="autoregressive: above 1 discourages repeats")
+    epsilon: float | None = Field(None, description="autoregressive: drop tokens less likely than this")
+    grammar: bool | None = Field(None, description="autoregressive on SMILES: draw only well-formed strings")
     format: str | None = Field(None, description="images: png (a grid), zip or json (base64 PNGs); tables: csv or "
                                                  "json; text: json; molecules: json or smi (SMILES, one a "
                                                  "line). Default: the first")
@@ -43,7 +45,8 @@ class SampleRequest(Strict):
 
     def sampling_options(self) -> dict[str, Any]:
         """The sampler's settings the request gives; the family checks they are its own."""
-        names = ("sampler", "steps", "eta", "guidance", "temperature", "top_k", "top_p", "repetition_penalty")
+        names = ("sampler", "steps", "eta", "guidance", "temperature", "top_k", "top_p", "repetition_penalty",
+                 "epsilon", "grammar")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 

@@ -12,14 +12,14 @@ LENGTH_GROUP = 50  # batches' worth of shuffled examples sorted by length togeth
 
 def grouped_by_length(order: np.ndarray, lengths: np.ndarray, batch_size: int,
                       rng: np.random.Generator) -> np.ndarray:
-    """`order` regrouped so that each run of batch_size holds examples of like lengths: every LENGTH_GROUP
-    batches' worth sorted by length, cut into batches, and the batches shuffled; those past the last whole
-    batch are left out, as an epoch's incomplete batch is."""
+    """`order` regrouped so that each run of batch_size holds examples of like lengths: those past the last
+    whole batch left out first (as an epoch's incomplete batch is: others each epoch, never the longest), then
+    every LENGTH_GROUP batches' worth sorted by length, cut into batches, and the batches shuffled."""
+    order = order[:len(order) // batch_size * batch_size]
     group = LENGTH_GROUP * batch_size
     sorted_groups = [part[np.argsort(lengths[part], kind="stable")] for part in
                      np.split(order, range(group, len(order), group))]
-    whole = len(order) // batch_size * batch_size
-    batches = np.concatenate(sorted_groups)[:whole].reshape(-1, batch_size)
+    batches = np.concatenate(sorted_groups).reshape(-1, batch_size)
     return batches[rng.permutation(len(batches))].ravel()
 
 
