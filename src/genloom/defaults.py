@@ -65,7 +65,7 @@ TABLE: dict[tuple[str, str], Defaults] = {
     # validity 0.66 (1,000 samples) and held-out loss 0.424 where AdamW reached 0.46 and 0.479, though its steps
     # cost 1.3x
     # sampled without the tail a model trained with cross-entropy smears over every token (epsilon sampling):
-    # on the 20-minute model of benchmarks/molecules.py (5,000 samples at temperature 1, SMILES' grammar) validity
+    # on a 20-minute model of benchmarks/molecules.py (5,000 samples at temperature 1, SMILES' grammar) validity
     # 0.911 / 0.930 / 0.944 / 0.954 / 0.965 and FCD 0.54 / 0.53 / 0.57 / 0.66 / 0.84 at epsilon 0 / 0.003 / 0.01
     # / 0.02 / 0.03, where temperature 0.9 gave 0.951 at FCD 0.76: 0.02 is MOSES-level validity at the least cost
     ("autoregressive", "molecule"): Defaults(train={"batch_size": 128, "lr": 2e-3, "optimizer": "muon",
