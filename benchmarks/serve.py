@@ -6,7 +6,8 @@ Measures, each setting twice:
   most 10%);
 - 16 concurrent clients asking one image run for 16 samples each: samples/s with batching against the same
   server started with --no-batching (target: at least 3x);
-- 8 concurrent text completions: aggregate tokens/s against the same 8 made one after the other (target: 2x);
+- 8 concurrent text completions (prompts of different lengths): aggregate tokens/s against the same 8 made one
+  after the other (target: 2x);
 - those two text figures again with the server on 1 thread and on 2 threads of an idle machine, and on 1 thread
   while another process computes on one of the two cores;
 - 32 clients mixing images, tables and text for 60 s after 20 s of the same load as warm-up: 5xx count (target
@@ -130,11 +131,15 @@ def concurrent_images(server: Server, run: str, clients: int = 16, n: int = 16) 
     return {"samples_per_s": clients * n / seconds, "seconds": seconds}
 
 
+PROMPTS = ["ROMEO:", "JULIET:\n", "KING RICHARD III:", "O", "First Citizen:\nSpeak, speak.", "MENENIUS:",
+           "To be", "Nurse:\nWhat, lamb!"]  # of 1 to 28 characters: clients do not agree on a prompt's length
+
+
 def concurrent_text(server: Server, clients: int = 8, tokens: int = 128) -> dict:
     """Aggregate tokens/s of `clients` completions at once, and of the same made one after the other."""
-    def complete(_: int) -> int:  # unseeded, so that completions arriving together may be decoded together
-        answer = post(f"{server.url}/v1/completions", {"model": "shakespeare", "prompt": "ROMEO:",
-                                                       "max_tokens": tokens})
+    def complete(index: int) -> int:  # unseeded, so that completions arriving together may be decoded together
+        answer = post(f"{server.url}/v1/completions", {"model": "shakespeare", "max_tokens": tokens,
+                                                       "prompt": PROMPTS[index % len(PROMPTS)]})
         return answer.json()["usage"]["completion_tokens"]
 
     started = time.perf_counter()

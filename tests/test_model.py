@@ -96,16 +96,17 @@ def test_a_text_model_scores_each_text(text_run):
     assert scores[0] == pytest.approx(model.log_prob(text)[0], abs=1e-4)
 
 
-def test_prompts_of_one_length_continue_together(text_run):
-    """Greedy rows of one batch are what each prompt gives alone; each row keeps its own stops and max_tokens."""
+def test_prompts_continue_together(text_run):
+    """Greedy rows of one batch are what each prompt gives alone, prompts of different lengths among them and
+    past the context (where the cache is rebuilt); each row keeps its own stops and max_tokens."""
     model = gl.load(text_run)
-    prompts, limits, stops = ["ROMEO:", "JULIET", "KING: "], [10, 20, 5], [[], ["e"], []]
+    context = model.ema_net.net.block_size
+    prompts, limits = ["ROMEO:", "JULIET", "KING: ", "", "O, w", "First Citizen:\nBefore we proceed"], [10, 20, 5]
+    limits, stops = limits + [12, 8, context + 5], [[], ["e"], [], [], [], []]
     streams = model.generate_many(prompts, max_tokens=limits, stops=stops, temperature=0)
     texts = ["".join(stream) for stream in streams]
     assert texts == [model.generate(p, max_tokens=k, stop=s, temperature=0) for p, k, s in zip(prompts, limits, stops)]
-    assert [stream.tokens_generated for stream in streams][::2] == [10, 5]
-    with pytest.raises(gl.GenloomError, match="prompts of 2, 6 tokens cannot be continued together"):
-        model.generate_many(["ab", "ROMEO:"], max_tokens=[3, 3], stops=[[], []])
+    assert [stream.tokens_generated for stream in streams][::2] == [10, 5, 8]
 
 
 @pytest.mark.parametrize("n", [0, -3, 2.5])

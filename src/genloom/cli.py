@@ -640,11 +640,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     require("fastapi", "serve", "genloom serve")
     uvicorn = require("uvicorn", "serve", "genloom serve")
+    from .serve.limits import limit_malloc_arenas, quiet_idle_threads
+
+    quiet_idle_threads()
     import torch
 
     from .serve.app import create_app
     from .serve.catalogue import RunCatalogue
-    from .serve.limits import limit_malloc_arenas
     from .serve.settings import ServeSettings, inference_threads
     from .train.device import available_cores
 

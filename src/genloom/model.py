@@ -367,7 +367,7 @@ class Model:
         generate = self._text_generator()
         max_tokens = whole_number("max_tokens", max_tokens)
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
-        tokens = generate(self._prompt_tokens([prompt]), max_tokens, sampling, torch.Generator().manual_seed(seed),
+        tokens = generate(self._prompt_tokens([prompt])[0], max_tokens, sampling, torch.Generator().manual_seed(seed),
                           use_cache=use_cache, watermark=watermark_of(watermark))
         pieces = TextStream(tokens, self.codec.decode, self.codec.end_token, stop_strings(stop))
         return pieces if stream else "".join(pieces)
@@ -384,18 +384,19 @@ class Model:
                       temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0,
                       repetition_penalty: float = 1.0, seed: int = 0,
                       watermark: str | None = None) -> list[TextStream]:
-        """Continue prompts of one token length together, one forward pass a step for all of them (what a server
-        does with completions that arrive together); each stream has its own stop strings and max_tokens.
-        Draws differ from `generate`'s for the same seed: the rows share one generator."""
+        """Continue prompts together, one forward pass a step for all of them (what a server does with completions
+        that arrive together); each stream has its own stop strings and max_tokens. Prompts of different lengths
+        are right-aligned in one key/value cache, each row attending to its own tokens only. Draws differ from
+        `generate`'s for the same seed: the rows share one generator."""
         generate = self._text_generator()
         if not len(prompts) == len(max_tokens) == len(stops):
             raise GenloomError(f"{len(prompts)} prompts need as many max_tokens and stops; got {len(max_tokens)} "
                                f"and {len(stops)}")
         limits = [whole_number("max_tokens", limit) for limit in max_tokens]
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
-        shared = SharedTokens(generate(self._prompt_tokens(prompts), max(limits), sampling,
-                                       torch.Generator().manual_seed(seed),
-                                       watermark=watermark_of(watermark)),
+        tokens, padding = self._prompt_tokens(prompts)
+        shared = SharedTokens(generate(tokens, max(limits), sampling, torch.Generator().manual_seed(seed),
+                                       watermark=watermark_of(watermark), padding=padding),
                               len(prompts))
         return [TextStream(shared.row(row, limit), self.codec.decode, self.codec.end_token, stop_strings(stop))
                 for row, (limit, stop) in enumerate(zip(limits, stops))]
@@ -413,14 +414,16 @@ class Model:
             raise GenloomError(f"generate continues text; this model makes {self.codec.kind} data: use sample")
         return generate
 
-    def _prompt_tokens(self, prompts: Sequence[str]) -> torch.Tensor:
-        """(B, T) token ids of prompts of one token length (an empty prompt: the start token), on the device."""
+    def _prompt_tokens(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, T) token ids of the prompts (an empty prompt: the start token) on the device, right-aligned, and
+        where their lengths differ, the filler before each (B,): copies of the row's first token."""
         ids = [self.codec.encode(prompt) if prompt else torch.tensor([self.codec.layout.start_token])
                for prompt in prompts]
-        if len({len(row) for row in ids}) != 1:
-            raise GenloomError(f"prompts of {', '.join(sorted({str(len(row)) for row in ids}))} tokens cannot be "
-                               "continued together; group them by token length")
-        return torch.stack(ids).to(next(self.ema_net.parameters()).device)
+        longest = max(len(row) for row in ids)
+        padding = torch.tensor([longest - len(row) for row in ids])
+        rows = [torch.cat([row[:1].expand(longest - len(row)), row]) for row in ids]
+        device = next(self.ema_net.parameters()).device
+        return torch.stack(rows).to(device), padding.to(device) if padding.any() else None
 
     # -- the latent space and likelihoods ------------------------------------------------------
     def _on_device(self, x: torch.Tensor, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -31,6 +31,31 @@ def test_kv_cache_gives_the_full_forward_logits(rope):
     assert torch.allclose(two, full[:, 9:12], atol=1e-5)
 
 
+@pytest.mark.parametrize("rope", [False, True])
+def test_rows_right_aligned_in_one_cache_give_their_own_logits(rope):
+    """Sequences of 3, 7 and 5 tokens behind 4, 0 and 2 filler slots: each row's logits, prefilled and then a
+    token at a time (several tokens at once as well), are those of the row alone."""
+    net = _net(rope=rope)
+    lengths, longest = [3, 7, 5], 7
+    rows = [torch.randint(50, (length + 4,)) for length in lengths]  # 4 more tokens each, fed after the prompt
+    padding = torch.tensor([longest - length for length in lengths])
+    filler = torch.randint(50, (1,))  # whatever the filler, it is never seen
+    prompts = torch.stack([torch.cat([filler.expand(pad), row[:length]])
+                           for row, length, pad in zip(rows, lengths, padding.tolist())])
+    following = torch.stack([row[length:] for row, length in zip(rows, lengths)])
+    with torch.no_grad():
+        alone = [net(row[None])[0] for row in rows]
+        cache = net.new_cache(3, padding)
+        steps = [net(prompts, cache)[:, -1:]] + [net(following[:, t:t + 1], cache) for t in range(3)]
+        several = net.new_cache(3, padding)
+        net(prompts, several)
+        together = net(following[:, :3], several)
+    for row, length in enumerate(lengths):
+        wanted = alone[row][length - 1:length + 3]
+        assert torch.allclose(torch.cat(steps, dim=1)[row], wanted, atol=1e-5)
+        assert torch.allclose(together[row], wanted[1:], atol=1e-5)
+
+
 def test_attention_is_causal():
     net = _net()
     ids = torch.randint(50, (1, 10))

@@ -96,8 +96,9 @@ def test_a_stream_never_blocks_other_requests(live_server):
 def test_unseeded_completions_that_arrive_together_decode_side_by_side(live_server):
     before = httpx.get(f"{live_server}/healthz").json()["batching"]["text"]
 
-    def complete(max_tokens: int) -> dict:
-        body = {"model": "shakespeare", "prompt": "KING:", "max_tokens": max_tokens, "temperature": 0.9}
+    def complete(max_tokens: int) -> dict:  # prompts of 1 to 6 characters: different token lengths pool too
+        body = {"model": "shakespeare", "prompt": "KING: "[:max_tokens // 5], "max_tokens": max_tokens,
+                "temperature": 0.9}
         return httpx.post(f"{live_server}/v1/completions", json=body, timeout=60).json()
 
     with ThreadPoolExecutor(6) as clients:

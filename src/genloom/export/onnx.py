@@ -130,6 +130,7 @@ class PastCache:
     def __init__(self, keys: torch.Tensor, values: torch.Tensor):
         self.past_keys, self.past_values = keys, values
         self.length = keys.shape[3]
+        self.padding = None  # the exported step continues rows of one length
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
 

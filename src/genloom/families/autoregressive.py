@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
 from .base import Family, LossStep
@@ -158,15 +159,20 @@ class Autoregressive(Family):
                  generator: torch.Generator, use_cache: bool = True, allowed: torch.Tensor | None = None,
                  on_pass: Callable[[], None] = lambda: None,
                  watermark: TextWatermark | None = None,
-                 grammar: Callable[[torch.Tensor, int], torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
+                 grammar: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+                 padding: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
         """Yield the next token (B,) of each prompt (B, T), max_new_tokens times; with `allowed`
         (max_new_tokens, vocab) only the tokens it marks at each step (a pixel is never a class token), with a
         `grammar` only those it allows after the tokens generated so far; with a `watermark`, each draw tilted
-        toward the green list its previous token keys.
+        toward the green list its previous token keys. Prompts of different lengths come right-aligned, with
+        `padding` (B,) filler tokens before each (the row's first token, so a repetition penalty sees nothing
+        new), which the cache hides from attention.
 
         With the cache, each step feeds one token; when the context is full, the cache is rebuilt from
         the last half context, so long generations cost O(block_size) per token, not O(block_size^2).
         """
+        if padding is not None and not use_cache:
+            raise GenloomError("prompts of different lengths are continued with the key/value cache only")
         context, length = self.net.block_size, prompt.shape[1]
         given = length
         tokens = torch.cat([prompt, prompt.new_empty(len(prompt), max_new_tokens)], dim=1)  # filled as they come
@@ -176,7 +182,8 @@ class Autoregressive(Family):
                 logits = self.net(tokens[:, max(0, length - context):length])
             elif cache is None or cache.length >= context:
                 start = max(0, length - ((context // 2 or 1) if cache is not None else context))
-                cache = self.net.new_cache(len(tokens))
+                cache = (self.net.new_cache(len(tokens)) if padding is None
+                         else self.net.new_cache(len(tokens), (padding - start).clamp_min(0)))
                 logits = self.net(tokens[:, start:length], cache)
             else:
                 logits = self.net(tokens[:, length - 1:length], cache)

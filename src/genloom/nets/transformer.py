@@ -17,14 +17,18 @@ from . import register_backbone
 
 class KVCache:
     """Keys and values of every block for the tokens seen so far, written into buffers allocated once for the
-    whole context, so that each generated token costs no copy of what came before."""
+    whole context, so that each generated token costs no copy of what came before. Prompts of different lengths
+    share one cache right-aligned: `padding` (B,) counts the filler slots before each row's first token, which
+    no query attends to and which positions skip."""
 
-    def __init__(self, blocks: int, batch: int, heads: int, capacity: int, head_dim: int, like: torch.Tensor):
+    def __init__(self, blocks: int, batch: int, heads: int, capacity: int, head_dim: int, like: torch.Tensor,
+                 padding: torch.Tensor | None = None):
         keys = like.new_empty(blocks, batch, heads, capacity, head_dim)
         values = like.new_empty(blocks, batch, heads, capacity, head_dim)
         self.keys = [keys[block] for block in range(blocks)]  # each block's buffer, a view taken once
         self.values = [values[block] for block in range(blocks)]
         self.length = 0  # tokens held; Transformer.forward advances it after every block has written
+        self.padding = None if padding is None or not padding.any() else padding.to(like.device)
 
     def extend(self, block: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write a block's new keys and values after those held; all of them, as views."""
@@ -34,12 +38,24 @@ class KVCache:
         held_values[:, :, self.length:] = values
         return held_keys, held_values
 
+    def positions(self, length: int, device: torch.device) -> torch.Tensor:
+        """(B, length) positions of the new tokens of padded rows, counted from each row's first token."""
+        slots = torch.arange(self.length, self.length + length, device=device)
+        return (slots - self.padding[:, None]).clamp_min(0)
+
     def visible(self, length: int, device: torch.device) -> tuple[torch.Tensor | None, bool]:
         """What `length` new queries may attend to, as scaled_dot_product_attention takes it (a mask, is_causal):
-        all the tokens held and the causal part of themselves."""
-        if self.length and length > 1:
-            return torch.ones(length, self.length + length, dtype=torch.bool, device=device).tril(self.length), False
-        return None, self.length == 0 and length > 1
+        all the tokens held and the causal part of themselves, less each row's filler (a filler query sees
+        itself, so that no row of the softmax is empty)."""
+        if self.padding is None:
+            if self.length and length > 1:
+                held = torch.ones(length, self.length + length, dtype=torch.bool, device=device)
+                return held.tril(self.length), False
+            return None, self.length == 0 and length > 1
+        keys = torch.arange(self.length + length, device=device)
+        queries = keys[self.length:, None]
+        allowed = (keys <= queries) & ((keys >= self.padding[:, None, None]) | (keys == queries))
+        return allowed[:, None], False  # (B, 1, length, keys)
 
 
 def rotary_tables(length: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,11 +165,11 @@ class Transformer(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def new_cache(self, batch: int) -> KVCache:
-        """An empty key/value cache for `batch` sequences of up to block_size tokens."""
+    def new_cache(self, batch: int, padding: torch.Tensor | None = None) -> KVCache:
+        """An empty key/value cache for `batch` sequences of up to block_size tokens (`padding`: see KVCache)."""
         first = self.h[0].attn
         return KVCache(len(self.h), batch, first.n_head, self.block_size, self.wte.embedding_dim // first.n_head,
-                       self.wte.weight)
+                       self.wte.weight, padding)
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits for every position; with a cache, `idx` follows the tokens it holds, and it takes theirs."""
@@ -168,7 +184,13 @@ class Transformer(nn.Module):
             raise GenloomError(f"{start + length} tokens exceed the model's context of {self.block_size}")
         x = self.wte(idx)
         rotary = None
-        if self.rope:
+        if cache is not None and cache.padding is not None:  # per row: (B, T) positions
+            positions = cache.positions(length, idx.device)
+            if self.rope:  # broadcast over heads and (queries, keys): (B, 1, 1, T, head_dim)
+                rotary = (self.rotary_cos[positions][:, None, None], self.rotary_sin[positions][:, None, None])
+            else:
+                x = x + self.wpe(positions)
+        elif self.rope:
             rotary = (self.rotary_cos[start:start + length], self.rotary_sin[start:start + length])
         else:
             x = x + self.wpe(torch.arange(start, start + length, device=idx.device))
