@@ -283,14 +283,21 @@ def write_results(results: dict, path: Path) -> None:
 
 NOTES = """Reading the table:
 - Pooling sample requests pays where one call's cost is mostly per step, not per sample: the diffusion model's
-  denoising steps are shared by the pool. The default image family, a VAE at 28x28, costs the same per sample in
-  any batch on this CPU (`model.sample` of 16 images 15 ms, of 256 images 352 ms: 1.0 against 1.4 ms a sample),
-  so there is nothing for a pool to share, and its 5 ms window only adds latency.
+  denoising steps are shared by the pool. On this CPU a pool of 256 is compute-bound (convolutions 78% of a
+  DPM-Solver++ pass; 2.9 s on one thread, 1.8 s on two) while 16 calls of 16 are bound by Python dispatch and
+  the GIL (5.2-5.5 s whether one thread or sixteen make them), which caps the gain near 3x on two cores. The
+  default image family, a VAE at 28x28, costs the same per sample in any batch on this CPU (`model.sample` of
+  16 images x 16: 0.49 s, of 256 at once: 0.53 s), so there is nothing for a pool to share, and its 5 ms
+  window only adds latency. Channels-last convolutions make both 12-15% faster, and leave the ratios as they are.
 - A 429 is the server refusing work past --max-concurrency (16 here) with Retry-After, as it should under 32
   clients on 2 cores; pooled requests wait for a slot instead, requests that cannot be pooled (scores, seeded
-  samples) are refused.
-- The stream's overhead is the event loop's work per token (an SSE event written per token) taking turns with
-  the thread making the tokens for the GIL, on a model that makes a token in under a millisecond."""
+  samples) are refused. A table score (importance-weighted, 16 codes a row: 21 ms alone) waits 1.5-2 s under
+  this load: many small operations, each taking its turn for the GIL among sixteen busy threads.
+- The stream's overhead was the event loop woken for every token, taking the GIL from the thread making them
+  (16-28% in the run of 2026-12-03): tokens now reach the loop at most every 20 ms (a choice's end at once),
+  and the server's idle OpenMP threads sleep instead of spinning on the cores the loop and the client need
+  (OMP_WAIT_POLICY=PASSIVE; on 2 threads the spinning alone cost 7-15%). With 2 torch threads on this 2-core
+  machine the decoding thread, its OpenMP helper, the event loop and the client still share two cores."""
 
 
 def main() -> None:
