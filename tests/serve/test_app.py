@@ -107,17 +107,37 @@ def test_scores_are_the_models_log_likelihoods(client, served):
     np.testing.assert_allclose(scored["log_likelihood"], gl.load(served / "penguins").log_prob(rows), rtol=1e-5)
     assert scored["anomaly_score"] == [-value for value in scored["log_likelihood"]]
     images = gl.load_data("digits").values[:3]
-    encoded = []
-    for image in images:
-        buffer = io.BytesIO()
-        Image.fromarray(image[..., 0]).save(buffer, format="PNG")
-        encoded.append(base64.b64encode(buffer.getvalue()).decode())
-    scored = client.post("/v1/runs/digits/score", json={"examples": encoded, "labels": [1, 2, 3]}).json()
+    scored = client.post("/v1/runs/digits/score", json={"examples": _png_base64(images), "labels": [1, 2, 3]}).json()
     np.testing.assert_allclose(scored["log_likelihood"],
                                gl.load(served / "digits").log_prob(images, labels=[1, 2, 3]), rtol=1e-5)
     texts = ["ROMEO: good", "zzzzqqqq"]
     scored = client.post("/v1/runs/shakespeare/score", json={"examples": texts}).json()
     np.testing.assert_allclose(scored["log_likelihood"], gl.load(served / "shakespeare").log_prob(texts), rtol=1e-5)
+
+
+def _png_base64(images: np.ndarray) -> list[str]:
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image[..., 0]).save(buffer, format="PNG")
+        encoded.append(base64.b64encode(buffer.getvalue()).decode())
+    return encoded
+
+
+def test_a_diffusion_run_scores_by_its_denoising_error(client, served):
+    images = gl.load_data("digits").values[:3]
+    scored = client.post("/v1/runs/diffusion/score", json={"examples": _png_base64(images), "seed": 4}).json()
+    assert scored["log_likelihood"] is None and scored["unit"] == "denoising error"
+    np.testing.assert_allclose(scored["anomaly_score"],
+                               gl.load(served / "diffusion").anomaly_scores(images, seed=4), rtol=1e-5)
+
+
+def test_a_family_with_neither_likelihood_nor_anomaly_score_cannot_score(tmp_path):
+    gl.Model("gan").fit("digits", steps=2, batch_size=16, out=tmp_path / "gan", progress=False)
+    with client_of(RunCatalogue([tmp_path])) as gan:
+        answer = gan.post("/v1/runs/gan/score", json={"examples": ["x"]})
+    assert answer.status_code == 400 and answer.json()["error"]["message"] == (
+        "family 'gan' has neither a likelihood nor an anomaly score: run 'gan' cannot score examples")
 
 
 def test_interpolation_walks_between_two_seeds(client, served):
@@ -164,8 +184,6 @@ BAD_REQUESTS = [
      "run 'digits' makes image data; the completion endpoints serve text runs"),
     ("chat with an image run", "post", "/v1/chat/completions",
      {"model": "digits", "messages": [{"role": "user", "content": "a"}]}, 400, "makes image data"),
-    ("scores from a family without likelihoods", "post", "/v1/runs/diffusion/score", {"examples": ["x"]}, 400,
-     "family 'diffusion' has no log_prob"),
     ("an image that is not one", "post", "/v1/runs/digits/score", {"examples": ["bm90IGEgcG5n"], "labels": 1},
      400, "examples[0] is not a base64-encoded PNG or JPEG image"),
     ("a table row of other columns", "post", "/v1/runs/penguins/score", {"examples": [{"wings": 2}]}, 400,

@@ -6,7 +6,6 @@ import asyncio
 from importlib import resources
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -158,20 +157,25 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
 
     @app.post("/v1/runs/{name}/score", tags=["runs"])
     async def score(name: str, request: ScoreRequest) -> dict[str, Any]:
-        """Each posted example's log-likelihood in nats (a VAE: its lower bound, the ELBO); its negation is the
-        anomaly score: the higher, the less like the training data."""
+        """Each posted example's anomaly score: the higher, the less like the training data. Where the family has
+        a likelihood, it is the negated log-likelihood in nats (a VAE: its lower bound, the ELBO), given too; a
+        diffusion model's is its denoising error averaged over noise levels, and its log_likelihood null."""
         checked_count(len(request.examples))
 
-        def scores() -> np.ndarray:
+        def scores() -> dict[str, Any]:
             model, media = model_of(name)
-            if "log_prob" not in model.ema_net.tools:  # before reading examples it cannot score
-                raise ApiError(400, f"family '{model.family_name}' has no log_prob: run {name!r} cannot score "
-                                    "examples")
+            tools = model.ema_net.tools
+            if not {"log_prob", "anomaly_score"} & tools:  # before reading examples it cannot score
+                raise ApiError(400, f"family '{model.family_name}' has neither a likelihood nor an anomaly score: "
+                                    f"run {name!r} cannot score examples")
             examples = media.read_examples(request.examples, model.codec)
-            return model.log_prob(examples, labels=request.labels, seed=request.seed)
+            if "log_prob" not in tools:
+                made = model.anomaly_scores(examples, labels=request.labels, seed=request.seed).tolist()
+                return {"log_likelihood": None, "anomaly_score": made, "unit": "denoising error"}
+            values = model.log_prob(examples, labels=request.labels, seed=request.seed).tolist()
+            return {"log_likelihood": values, "anomaly_score": [-value for value in values], "unit": "nats"}
 
-        values = (await slots.run(scores)).tolist()
-        return {"log_likelihood": values, "anomaly_score": [-value for value in values], "unit": "nats"}
+        return await slots.run(scores)
 
     add_openai_routes(app, catalogue, text_decoder, settings)
 

@@ -63,7 +63,8 @@ class ScoreRequest(Strict):
     examples: list[Any] = Field(..., min_length=1, description="images as base64 PNGs, table rows as objects, "
                                                                 "or texts as strings")
     labels: Label | list[Label] | None = Field(None, description="the classes of a conditional image run's images")
-    seed: int = Field(0, ge=0, description="a VAE's ELBO uses noise: the same seed gives the same scores")
+    seed: int = Field(0, ge=0, description="a VAE's bound and a diffusion model's denoising error use noise: the "
+                                          "same seed gives the same scores")
 
 
 class Watermarked(BaseModel):
