@@ -97,16 +97,32 @@ def test_a_text_model_scores_each_text(text_run):
 
 
 def test_prompts_continue_together(text_run):
-    """Greedy rows of one batch are what each prompt gives alone, prompts of different lengths among them and
-    past the context (where the cache is rebuilt); each row keeps its own stops and max_tokens."""
+    """Greedy rows of one batch are what each prompt gives alone, prompts of different lengths among them; each
+    row keeps its own stops and max_tokens."""
     model = gl.load(text_run)
-    context = model.ema_net.net.block_size
-    prompts, limits = ["ROMEO:", "JULIET", "KING: ", "", "O, w", "First Citizen:\nBefore we proceed"], [10, 20, 5]
-    limits, stops = limits + [12, 8, context + 5], [[], ["e"], [], [], [], []]
+    prompts, limits, stops = ["ROMEO:", "JULIET", "KING: ", "", "O, w"], [10, 20, 5, 12, 8], [[], ["e"], [], [], []]
     streams = model.generate_many(prompts, max_tokens=limits, stops=stops, temperature=0)
     texts = ["".join(stream) for stream in streams]
     assert texts == [model.generate(p, max_tokens=k, stop=s, temperature=0) for p, k, s in zip(prompts, limits, stops)]
     assert [stream.tokens_generated for stream in streams][::2] == [10, 5, 8]
+    with pytest.raises(gl.GenloomError, match="no prompts to continue"):
+        model.generate_many([], max_tokens=[], stops=[])
+
+
+def test_prompts_of_different_lengths_continuing_past_the_context_keep_their_own_window(text_run):
+    """Past the context the cache is rebuilt from its last half: a short row beside a long one would keep less
+    of its own text than alone. Weights jolted so that the next token depends on the whole window (the trained
+    tiny model repeats itself whatever it sees)."""
+    model = gl.load(text_run)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for weight in model.ema_net.parameters():
+            weight.add_(torch.randn_like(weight) * 0.3)
+    context = model.ema_net.context_length
+    prompts, limits = ["JULIET", "O", "First Citizen:\nBefore we proceed"], [2 * context, 2 * context, 3]
+    streams = model.generate_many(prompts, max_tokens=limits, stops=[[], [], []], temperature=0)
+    assert ["".join(stream) for stream in streams] == [model.generate(p, max_tokens=k, temperature=0)
+                                                       for p, k in zip(prompts, limits)]
 
 
 @pytest.mark.parametrize("n", [0, -3, 2.5])

@@ -148,6 +148,9 @@ def test_a_transformer_export_computes_with_its_cache_what_pytorch_does(text_run
                 for a, b in steps]
     assert max(gaps) < 1e-4 and ours_cache.length == 24
     assert exported.generate("ROMEO:", max_tokens=80, seed=3) == model.generate("ROMEO:", max_tokens=80, seed=3)
+    with pytest.raises(gl.GenloomError, match="continues prompts of one token length together"):
+        ["".join(stream) for stream in exported.model.generate_many(["ROMEO:", "O"], max_tokens=[4, 4],
+                                                                      stops=[[], []])]
 
 
 def test_an_int8_transformer_is_smaller_and_scores_text_near_the_full_one(text_run, tmp_path):

@@ -344,7 +344,10 @@ class OnnxDecoder(nn.Module):
         # the family reads the vocabulary's size and the device from the embedding: a table of width 0 tells both
         self.wte = nn.Embedding(about["vocab"], 0)
 
-    def new_cache(self, batch: int) -> OnnxCache:
+    def new_cache(self, batch: int, padding: torch.Tensor | None = None) -> OnnxCache:
+        if padding is not None:
+            raise GenloomError("an exported decoder continues prompts of one token length together; group them "
+                               "by length")
         return OnnxCache(self.about, batch)
 
     def forward(self, tokens: torch.Tensor, cache: OnnxCache | None = None) -> torch.Tensor:

@@ -18,8 +18,8 @@ from . import register_backbone
 class KVCache:
     """Keys and values of every block for the tokens seen so far, written into buffers allocated once for the
     whole context, so that each generated token costs no copy of what came before. Prompts of different lengths
-    share one cache right-aligned: `padding` (B,) counts the filler slots before each row's first token, which
-    no query attends to and which positions skip."""
+    share one cache right-aligned: `padding` (B,) counts the filler slots before each row's first token, hidden
+    from every query but their own and skipped by positions."""
 
     def __init__(self, blocks: int, batch: int, heads: int, capacity: int, head_dim: int, like: torch.Tensor,
                  padding: torch.Tensor | None = None):
@@ -29,6 +29,7 @@ class KVCache:
         self.values = [values[block] for block in range(blocks)]
         self.length = 0  # tokens held; Transformer.forward advances it after every block has written
         self.padding = None if padding is None or not padding.any() else padding.to(like.device)
+        self._mask: tuple[tuple[int, int], torch.Tensor] | None = None  # the padded rows' mask, made once a pass
 
     def extend(self, block: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write a block's new keys and values after those held; all of them, as views."""
@@ -52,10 +53,12 @@ class KVCache:
                 held = torch.ones(length, self.length + length, dtype=torch.bool, device=device)
                 return held.tril(self.length), False
             return None, self.length == 0 and length > 1
-        keys = torch.arange(self.length + length, device=device)
-        queries = keys[self.length:, None]
-        allowed = (keys <= queries) & ((keys >= self.padding[:, None, None]) | (keys == queries))
-        return allowed[:, None], False  # (B, 1, length, keys)
+        if self._mask is None or self._mask[0] != (self.length, length):  # every block of a pass asks the same
+            keys = torch.arange(self.length + length, device=device)
+            queries = keys[self.length:, None]
+            allowed = (keys <= queries) & ((keys >= self.padding[:, None, None]) | (keys == queries))
+            self._mask = (self.length, length), allowed[:, None]  # (B, 1, length, keys)
+        return self._mask[1], False
 
 
 def rotary_tables(length: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -126,6 +126,8 @@ class Outbox:
 
     def _deliver(self) -> None:
         with self._lock:
+            if not self._items:  # a timer outlived by an end that went at once
+                return
             items, self._items = self._items, []
             self._waking = False
             self._quiet_until = time.monotonic() + self.interval
