@@ -13,7 +13,7 @@ from opacus.optimizers import DPOptimizer
 import genloom as gl
 from genloom.cli import main
 from genloom.train.loop import Trainer
-from genloom.train.privacy import PoissonBatches
+from genloom.train.privacy import PoissonBatches, layer_norm_grad_sample
 from tests.conftest import QUIET
 
 ROWS = 400
@@ -172,3 +172,30 @@ def test_a_molecule_vae_that_reads_its_tokens_is_refused_with_the_decoder_that_t
     err = capsys.readouterr().err
     assert "Opacus gives no per-example gradients of torch's GRU" in err and "--decoder parallel" in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_a_layer_norms_per_example_gradients_are_each_examples_own(bias):
+    """Checked against each example's gradient computed alone, over sequences (the transformer's shape), with
+    and without a bias (Opacus' own sampler fails without one)."""
+    from opacus import GradSampleModule
+    from opacus.grad_sample import register_grad_sampler
+
+    register_grad_sampler(torch.nn.LayerNorm)(layer_norm_grad_sample)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.LayerNorm(6, bias=bias), torch.nn.Linear(6, 1))
+    norm, x = net[1], torch.randn(5, 3, 4)
+    hooked = GradSampleModule(net, batch_first=True, loss_reduction="sum")
+    hooked(x).pow(2).sum().backward()
+    for row in range(5):
+        alone = torch.autograd.grad(net(x[row:row + 1]).pow(2).sum(), list(norm.parameters()))
+        for parameter, wanted in zip(norm.parameters(), alone):
+            assert torch.allclose(parameter.grad_sample[row], wanted, atol=1e-6)
+    hooked.remove_hooks()
+
+
+def test_a_table_transformer_trains_privately(table, tmp_path):
+    """The transformer's LayerNorms have no bias by default: DP-SGD trains it all the same."""
+    model = gl.Model("autoregressive", n_layer=1, n_embd=16, n_head=2).fit(
+        table, steps=4, batch_size=64, dp_epsilon=3.0, out=tmp_path / "run", **QUIET)
+    assert model.record["privacy"]["steps"] == 4 and len(model.sample(5, seed=0)) == 5

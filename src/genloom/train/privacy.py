@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GenloomError, warn
@@ -93,6 +94,7 @@ class PrivateTraining:
     def attach(self, family: nn.Module) -> None:
         """Opacus' hooks on every layer of the private network: each example's gradient, in the backward pass
         (a GAN's generator step passes through the critic too: what it leaves is cleared with the gradients)."""
+        self.opacus.grad_sample.register_grad_sampler(nn.LayerNorm)(layer_norm_grad_sample)
         self.opacus.GradSampleModule(self.module, batch_first=True, loss_reduction="mean")  # its hooks keep it alive
         # torch notes that the hooks fire on the first layer, whose input needs no gradient: expected, and harmless
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
@@ -165,6 +167,22 @@ class PrivateTraining:
             raise GenloomError(f"this private run's noise was set for fewer steps: training it to {self.steps} steps "
                                f"would spend epsilon {projected:.2f} of the {self.budget.epsilon:g} asked; resume it "
                                "with its own budget, or train a new run")
+
+
+def layer_norm_grad_sample(layer: nn.LayerNorm, activations: list[torch.Tensor],
+                           backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+    """Each example's gradient of a LayerNorm's weight and bias, as Opacus computes them, for a LayerNorm without a
+    bias (or weight) too: Opacus 1.6's own reads `layer.bias` unconditionally, and the transformer's LayerNorms
+    have none by default. Registered in Opacus' place when a private network is hooked (a superset of it)."""
+    from opacus.utils.tensor_utils import sum_over_all_but_batch_and_last_n
+
+    grads = {}
+    if layer.weight is not None and layer.weight.requires_grad:
+        normalized = F.layer_norm(activations[0], layer.normalized_shape, eps=layer.eps)
+        grads[layer.weight] = sum_over_all_but_batch_and_last_n(normalized * backprops, layer.weight.dim())
+    if layer.bias is not None and layer.bias.requires_grad:
+        grads[layer.bias] = sum_over_all_but_batch_and_last_n(backprops, layer.bias.dim())
+    return grads
 
 
 def default_delta(examples: int) -> float:
