@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--family", choices=list(FAMILIES), default="vae")
+    parser.add_argument("--batch", type=int, default=BATCH, help="expected batch size (Poisson sampling under DP)")
+    parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS), help="inf: without DP")
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps = 100 if args.quick else args.steps
@@ -51,16 +53,16 @@ def main() -> None:
     options = FAMILIES[args.family]
     described = ", ".join(f"{key} {value}" for key, value in options.items())
     lines = [f"Run {time.strftime('%Y-%m-%d %H:%M')}, one thread: the {args.family} ({described}) on {len(train):,} "
-             f"Adult rows, {steps:,} steps of batch {BATCH} (Poisson sampling under DP), scored on {scored:,} "
+             f"Adult rows, {steps:,} steps of batch {args.batch} (Poisson sampling under DP), scored on {scored:,} "
              f"synthetic rows against {len(real):,} held-out rows; delta 1 / (10 n).", "",
              "| epsilon | seed | epsilon spent | noise multiplier | fit s | quality | detection AUC | utility | "
              "membership AUC: distance | DOMIAS |", "|---|---|---|---|---|---|---|---|---|---|"]
     for seed in args.seeds:
-        for epsilon in EPSILONS:
+        for epsilon in args.epsilons:
             private = {} if math.isinf(epsilon) else {"dp_epsilon": epsilon}
             started = time.perf_counter()
-            model = gl.Model(args.family, **options).fit(train, steps=steps, batch_size=BATCH, seed=seed, threads=1,
-                                                         progress=False, **private)
+            model = gl.Model(args.family, **options).fit(train, steps=steps, batch_size=args.batch, seed=seed,
+                                                         threads=1, progress=False, **private)
             seconds = time.perf_counter() - started
             synthetic = model.sample(scored, seed=seed, progress=False)
             scores, _ = table_scores(synthetic, train.iloc[:scored], real.iloc[:scored], model.codec.kinds,

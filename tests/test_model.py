@@ -110,9 +110,9 @@ def test_prompts_continue_together(text_run):
 
 
 def test_prompts_of_different_lengths_continuing_past_the_context_keep_their_own_window(text_run):
-    """Past the context the cache is rebuilt from its last half: a short row beside a long one would keep less
-    of its own text than alone. Weights jolted so that the next token depends on the whole window (the trained
-    tiny model repeats itself whatever it sees)."""
+    """Past the context the cache is rebuilt from a row's last half context, when that row's own window fills:
+    a short row beside a long one keeps what it keeps alone. Weights jolted so that the next token depends on the
+    whole window (the trained tiny model repeats itself whatever it sees)."""
     model = gl.load(text_run)
     torch.manual_seed(0)
     with torch.no_grad():

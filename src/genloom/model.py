@@ -386,10 +386,8 @@ class Model:
                       watermark: str | None = None) -> list[TextStream]:
         """Continue prompts together, one forward pass a step for all of them (what a server does with completions
         that arrive together); each stream has its own stop strings and max_tokens. Prompts of different lengths
-        are right-aligned in one key/value cache, each row attending to its own tokens only, while the longest
-        and the most tokens asked fit the context; past it the cache is rebuilt for the batch at once, which
-        would cut a short row's window early, so rows then continue in groups of one token length. Draws differ
-        from `generate`'s for the same seed: the rows share one generator (a group its own)."""
+        are right-aligned in one key/value cache, each row attending to its own tokens only. Draws differ from
+        `generate`'s for the same seed: the rows share one generator."""
         generate = self._text_generator()
         if not len(prompts) == len(max_tokens) == len(stops):
             raise GenloomError(f"{len(prompts)} prompts need as many max_tokens and stops; got {len(max_tokens)} "
@@ -398,22 +396,12 @@ class Model:
             raise GenloomError("no prompts to continue; give at least one")
         limits = [whole_number("max_tokens", limit) for limit in max_tokens]
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
-        ids = [self._prompt_ids(prompt) for prompt in prompts]
-        if max(map(len, ids)) + max(limits) - 1 <= self.ema_net.context_length:
-            groups = [list(range(len(ids)))]
-        else:
-            lengths = sorted({len(row) for row in ids})
-            groups = [[index for index, row in enumerate(ids) if len(row) == length] for length in lengths]
-        streams: dict[int, TextStream] = {}
-        for number, rows in enumerate(groups):
-            tokens, padding = self._right_aligned([ids[row] for row in rows])
-            shared = SharedTokens(generate(tokens, max(limits[row] for row in rows), sampling,
-                                           torch.Generator().manual_seed(seed + number),
-                                           watermark=watermark_of(watermark), padding=padding), len(rows))
-            for place, row in enumerate(rows):
-                streams[row] = TextStream(shared.row(place, limits[row]), self.codec.decode, self.codec.end_token,
-                                          stop_strings(stops[row]))
-        return [streams[row] for row in range(len(ids))]
+        tokens, padding = self._right_aligned([self._prompt_ids(prompt) for prompt in prompts])
+        shared = SharedTokens(generate(tokens, max(limits), sampling, torch.Generator().manual_seed(seed),
+                                       watermark=watermark_of(watermark), padding=padding),
+                              len(prompts))
+        return [TextStream(shared.row(row, limit), self.codec.decode, self.codec.end_token, stop_strings(stop))
+                for row, (limit, stop) in enumerate(zip(limits, stops))]
 
     def detect_watermark(self, text: str, key: str, threshold: float = DEFAULT_THRESHOLD) -> WatermarkVerdict:
         """Whether `text` carries the watermark `key` made (generate(..., watermark=key)): its tokens under this

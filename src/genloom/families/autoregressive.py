@@ -168,23 +168,31 @@ class Autoregressive(Family):
         `padding` (B,) filler tokens before each (the row's first token, so a repetition penalty sees nothing
         new), which the cache hides from attention.
 
-        With the cache, each step feeds one token; when the context is full, the cache is rebuilt from
-        the last half context, so long generations cost O(block_size) per token, not O(block_size^2).
+        With the cache, each step feeds one token; when a row's window fills the context, the cache is rebuilt
+        with that row's last half context, so long generations cost O(block_size) per token, not
+        O(block_size^2). Each row keeps the window it would keep alone: rows of different lengths fill theirs
+        at different steps, and a rebuild for one keeps the others' whole.
         """
         if padding is not None and not use_cache:
             raise GenloomError("prompts of different lengths are continued with the key/value cache only")
         context, length = self.net.block_size, prompt.shape[1]
         given = length
         tokens = torch.cat([prompt, prompt.new_empty(len(prompt), max_new_tokens)], dim=1)  # filled as they come
+        first = torch.zeros(len(prompt), dtype=torch.long, device=prompt.device) if padding is None else padding
+        starts = first  # the column of `tokens` where each row's window in the cache begins
         cache = None
         for step in range(max_new_tokens):
             if not use_cache:
                 logits = self.net(tokens[:, max(0, length - context):length])
             elif cache is None or cache.length >= context:
-                start = max(0, length - ((context // 2 or 1) if cache is not None else context))
-                cache = (self.net.new_cache(len(tokens)) if padding is None
-                         else self.net.new_cache(len(tokens), (padding - start).clamp_min(0)))
-                logits = self.net(tokens[:, start:length], cache)
+                if cache is None:
+                    starts = first.clamp_min(length - context)
+                else:
+                    starts = torch.where(length - starts >= context, length - (context // 2 or 1), starts)
+                width = int((length - starts).max())
+                filler = width - (length - starts)
+                cache = self.net.new_cache(len(tokens), filler) if filler.any() else self.net.new_cache(len(tokens))
+                logits = self.net(tokens[:, length - width:length], cache)
             else:
                 logits = self.net(tokens[:, length - 1:length], cache)
             logits = logits[:, -1]
