@@ -185,14 +185,20 @@ class Autoregressive(Family):
             if not use_cache:
                 logits = self.net(tokens[:, max(0, length - context):length])
             elif cache is None or cache.length >= context:
-                if cache is None:
-                    starts = first.clamp_min(length - context)
-                else:
-                    starts = torch.where(length - starts >= context, length - (context // 2 or 1), starts)
-                width = int((length - starts).max())
-                filler = width - (length - starts)
-                cache = self.net.new_cache(len(tokens), filler) if filler.any() else self.net.new_cache(len(tokens))
-                logits = self.net(tokens[:, length - width:length], cache)
+                half = context // 2 or 1
+                full = None if cache is None else length - 1 - starts >= context  # rows whose window is full
+                starts = first.clamp_min(length - context) if full is None else torch.where(full, length - half, starts)
+                if full is None or full.all():  # every row (re)starts: one pass over their windows
+                    width = int((length - starts).max())
+                    filler = width - (length - starts)
+                    cache = self.net.new_cache(len(tokens), filler) if filler.any() else self.net.new_cache(len(tokens))
+                    logits = self.net(tokens[:, length - width:length], cache)
+                else:  # the full rows restart from their last half context, the others keep their cache
+                    fresh = self.net.new_cache(int(full.sum()))
+                    if half > 1:
+                        self.net(tokens[full, length - half:length - 1], fresh)
+                    cache.restart_rows(full, fresh, length - 1 - starts)
+                    logits = self.net(tokens[:, length - 1:length], cache)
             else:
                 logits = self.net(tokens[:, length - 1:length], cache)
             logits = logits[:, -1]

@@ -39,6 +39,20 @@ class KVCache:
         held_values[:, :, self.length:] = values
         return held_keys, held_values
 
+    def restart_rows(self, rows: torch.Tensor, fresh: KVCache, windows: torch.Tensor) -> None:
+        """The rows marked in `rows` (B,) hold from now on what `fresh`, a cache of those rows alone, holds; the
+        others keep theirs. `windows` (B,): the tokens each row holds after, right-aligned as before."""
+        width = int(windows.max())
+        shift = self.length - width
+        for held, new in (*zip(self.keys, fresh.keys), *zip(self.values, fresh.values)):
+            held[:, :, :width] = held[:, :, shift:self.length].clone()
+            if fresh.length:
+                held[rows, :, width - fresh.length:width] = new[:, :, :fresh.length]
+        self.length = width
+        padding = width - windows
+        self.padding = padding if padding.any() else None
+        self._mask = None
+
     def positions(self, length: int, device: torch.device) -> torch.Tensor:
         """(B, length) positions of the new tokens of padded rows, counted from each row's first token."""
         slots = torch.arange(self.length, self.length + length, device=device)
