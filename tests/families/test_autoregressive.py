@@ -78,6 +78,12 @@ def test_generation_past_the_context_keeps_going():
     assert len(tokens) == 40
 
 
+def test_prompts_of_different_lengths_need_the_cache():
+    prompt, padding = torch.randint(20, (2, 4)), torch.tensor([2, 0])
+    with pytest.raises(GenloomError, match="prompts of different lengths are continued with the key/value cache"):
+        next(_gpt().generate(prompt, 3, TokenSampling(), torch.Generator(), use_cache=False, padding=padding))
+
+
 def test_sample_starts_from_the_start_token():
     with torch.no_grad():
         out = _gpt().sample(3, None, torch.Generator().manual_seed(0))

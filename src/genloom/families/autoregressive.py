@@ -178,27 +178,17 @@ class Autoregressive(Family):
         context, length = self.net.block_size, prompt.shape[1]
         given = length
         tokens = torch.cat([prompt, prompt.new_empty(len(prompt), max_new_tokens)], dim=1)  # filled as they come
-        first = torch.zeros(len(prompt), dtype=torch.long, device=prompt.device) if padding is None else padding
-        starts = first  # the column of `tokens` where each row's window in the cache begins
+        # the column of `tokens` where each row's window in the cache begins: its first token, to start with
+        starts = torch.zeros(len(prompt), dtype=torch.long, device=prompt.device) if padding is None else padding
         cache = None
         for step in range(max_new_tokens):
             if not use_cache:
                 logits = self.net(tokens[:, max(0, length - context):length])
-            elif cache is None or cache.length >= context:
-                half = context // 2 or 1
-                full = None if cache is None else length - 1 - starts >= context  # rows whose window is full
-                starts = first.clamp_min(length - context) if full is None else torch.where(full, length - half, starts)
-                if full is None or full.all():  # every row (re)starts: one pass over their windows
-                    width = int((length - starts).max())
-                    filler = width - (length - starts)
-                    cache = self.net.new_cache(len(tokens), filler) if filler.any() else self.net.new_cache(len(tokens))
-                    logits = self.net(tokens[:, length - width:length], cache)
-                else:  # the full rows restart from their last half context, the others keep their cache
-                    fresh = self.net.new_cache(int(full.sum()))
-                    if half > 1:
-                        self.net(tokens[full, length - half:length - 1], fresh)
-                    cache.restart_rows(full, fresh, length - 1 - starts)
-                    logits = self.net(tokens[:, length - 1:length], cache)
+            elif cache is None:
+                starts = starts.clamp_min(length - context)
+                cache, logits = self._cache_over(tokens[:, :length], starts)
+            elif cache.length >= context:
+                cache, starts, logits = self._restart_full_rows(tokens[:, :length], starts, cache)
             else:
                 logits = self.net(tokens[:, length - 1:length], cache)
             logits = logits[:, -1]
@@ -214,6 +204,30 @@ class Autoregressive(Family):
             length += 1
             on_pass()
             yield token
+
+    def _cache_over(self, tokens: torch.Tensor, starts: torch.Tensor) -> tuple[object, torch.Tensor]:
+        """A new cache over each row's window (its columns from `starts` on, right-aligned), and the logits."""
+        length = tokens.shape[1]
+        width = int((length - starts).max())
+        filler = width - (length - starts)
+        cache = self.net.new_cache(len(tokens), filler) if filler.any() else self.net.new_cache(len(tokens))
+        return cache, self.net(tokens[:, length - width:], cache)
+
+    def _restart_full_rows(self, tokens: torch.Tensor, starts: torch.Tensor,
+                           cache: object) -> tuple[object, torch.Tensor, torch.Tensor]:
+        """Rows whose window fills the context restart from their last half context, as each would alone, and the
+        others keep theirs: the cache, the windows' new starts and the next token's logits."""
+        length, half = tokens.shape[1], self.net.block_size // 2 or 1
+        full = length - 1 - starts >= self.net.block_size
+        starts = torch.where(full, length - half, starts)
+        if full.all():  # every row restarts: one pass over the new windows
+            cache, logits = self._cache_over(tokens, starts)
+            return cache, starts, logits
+        fresh = self.net.new_cache(int(full.sum()))
+        if half > 1:
+            self.net(tokens[full, length - half:length - 1], fresh)
+        cache.restart_rows(full, fresh, length - 1 - starts)
+        return cache, starts, self.net(tokens[:, length - 1:], cache)
 
     def sample_bytes(self) -> int:
         return super().sample_bytes() if self.tokens is not None else 8 * self.config.block_size  # int64 tokens
