@@ -22,12 +22,14 @@ Methods, each giving a training set for the same classifier:
   categorical columns: SMOTE is SMOTENC (categorical columns by their ordinal codes, marked categorical); ADASYN
   has no categorical variant, so it interpolates one-hot columns and each category is the largest of its one-hot
   block. breast_cancer: plain SMOTE. Images: flattened pixels in [0, 1].
-- genloom: gl.augment(train, target=..., ratio=1.0) (balanced, like SMOTE's default), the `synthetic` column
-  dropped, encoded exactly as `none`. Budget: --table-steps / --image-steps training steps per fit (family
-  "auto" picks the family for the budget: on these tables at 500 steps the VAE for Adult, the autoregressive
-  transformer for breast_cancer; images always the VAE). --genloom LABEL=JSON adds rows with other settings
-  (JSON keys family, ratio, steps, image_steps, options); a row whose settings come to the same fit as an earlier
-  row's (e.g. "vae" where "auto" chose the VAE) reuses that fit.
+- genloom: gl.augment(train, target=...) at its default (ratio "auto": the model learns from three quarters of the
+  training split and a gradient-boosted judge picks the amount to add, nothing included, on the held-out quarter;
+  the test split is never seen), the `synthetic` column dropped, encoded exactly as `none`. Budget: --table-steps /
+  --image-steps training steps per fit (family "auto" picks the family for the budget: on these tables at 500
+  steps the VAE for Adult, the autoregressive transformer for breast_cancer; images always the VAE). --genloom
+  LABEL=JSON adds rows with other settings (JSON keys family, ratio, steps, image_steps, options): the default
+  rows add 'genloom balanced' (ratio 1.0, like SMOTE's default); a row whose settings come to the same fit as an
+  earlier row's (e.g. "vae" where "auto" chose the VAE) reuses that fit.
 
 Classifier: scikit-learn HistGradientBoostingClassifier(random_state=seed) at its defaults. Tables: categorical
 columns as ordinal codes marked categorical (native support), numbers as they are. Images: binary, the cut digit
@@ -37,10 +39,10 @@ and its recall at the classifier's default threshold (0.5), mean +- sd over seed
 Targets: genloom (the default, family "auto") >= SMOTE by mean AUPRC on at least 2 of the 3 tasks; genloom never
 below `none` by more than the seed spread (sd of `none`'s AUPRC).
 
-Usage (one core, threads pinned to 1; the results file's run, with a third genloom row, about 25 minutes):
-  taskset -c 1 .venv/bin/python benchmarks/augment.py --genloom 'genloom auto={}' 'genloom vae={"family": "vae"}' \
-      'genloom vae ratio 0.25={"family": "vae", "ratio": 0.25}'
-  taskset -c 1 .venv/bin/python benchmarks/augment.py          (rows genloom auto and genloom vae only, ~20 min)
+Usage (one core, threads pinned to 1; the results file's run, with a third genloom row, about 40 minutes):
+  taskset -c 1 .venv/bin/python benchmarks/augment.py --genloom 'genloom auto={}' 'genloom balanced={"ratio": 1.0}' \
+      'genloom ratio 0.25={"ratio": 0.25}'
+  taskset -c 1 .venv/bin/python benchmarks/augment.py          (rows genloom auto and genloom balanced, ~30 min)
   taskset -c 1 .venv/bin/python benchmarks/augment.py --quick --out /tmp/augment.md          (a smoke run, ~1 min)
   taskset -c 1 .venv/bin/python benchmarks/augment.py --section sweep --tasks mnist --seeds 0 1 2 \
       --genloom 'vae 300 steps={"family": "vae", "image_steps": 300}'
@@ -167,8 +169,8 @@ def resample_images(task: dict, method: str, seed: int) -> tuple[np.ndarray, np.
 
 def genloom_set(task: dict, spec: dict, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
     steps = spec["image_steps"] if task["kind"] == "image" else spec["steps"]
-    common = {"ratio": spec.get("ratio", 1.0), "family": spec.get("family", "auto"), "steps": steps, "seed": seed,
-              "options": spec.get("options")}
+    common = {"ratio": spec.get("ratio", "auto"), "family": spec.get("family", "auto"), "steps": steps,
+              "seed": seed, "options": spec.get("options")}
     if task["kind"] == "image":
         data = gl.Dataset("image", task["x"], "mnist", task["y"], [str(i) for i in range(10)])
         result = gl.augment(data, **common)
@@ -178,7 +180,8 @@ def genloom_set(task: dict, spec: dict, seed: int) -> tuple[np.ndarray, np.ndarr
         result = gl.augment(task["train"], target=task["target"], **common)
         x, y = encode(task, result.values.drop(columns=["synthetic"]))
     family = result.model.family_name if result.model is not None else "none"
-    return x, y, {"family": family, "added": int(result.synthetic.sum())}
+    chosen = {"ratio chosen": result.choice.ratio} if result.choice is not None else {}
+    return x, y, {"family": family, "added": int(result.synthetic.sum()), **chosen}
 
 
 # -- one task, one seed --------------------------------------------------------------------------
@@ -260,6 +263,8 @@ def task_table(rows: list[dict], task: str, methods: list[str]) -> list[str]:
                      + " ".join(f"{r['auprc']:.3f}" for r in mine) + " | "
                      + " ".join(f"{r['recall']:.3f}" for r in mine) + f" | {size} | "
                      + (", ".join(families) + (" (same fit as above)" if reused else "") if families else "–")
+                     + ("; ratio chosen " + " ".join(f"{r['ratio chosen']:g}" for r in mine)
+                        if any("ratio chosen" in r for r in mine) else "")
                      + " | " + (f"{seconds:.1f}" if seconds is not None and not np.isnan(seconds) else "–") + " |")
     return lines
 
@@ -293,13 +298,13 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--table-steps", type=int, default=TABLE_STEPS, help="genloom's training steps on a table")
     parser.add_argument("--image-steps", type=int, default=IMAGE_STEPS, help="genloom's training steps on images")
-    genloom_arguments(parser, list(PEERS), "'genloom auto' and 'genloom vae'",
+    genloom_arguments(parser, list(PEERS), "'genloom auto' and 'genloom balanced'",
                       "family, ratio, steps, image_steps, options")
     results_arguments(parser, RESULTS / "augment.md", "1 seed, tiny budgets")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.table_steps, args.image_steps = [0], 20, 5
-    specs = genloom_rows(args.genloom, {DEFAULT: {}, "genloom vae": {"family": "vae"}},
+    specs = genloom_rows(args.genloom, {DEFAULT: {}, "genloom balanced": {"ratio": 1.0}},
                          {"steps": args.table_steps, "image_steps": args.image_steps})
     methods = [*args.peers, *specs]
     warnings.simplefilter("ignore")

@@ -693,9 +693,9 @@ AUGMENT_TABLE = pd.DataFrame({"age": [float(i) for i in range(12)], "label": ["a
 AUGMENT = [
     cli("augment with no ratio", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "label",
         "--ratio", "0", "-o", p.root / "a.csv"], "ratio is each class's size after augmentation over the largest "
-        "class's, in (0, 1] (1 = balanced); got 0.0"),
+        "class's, in (0, 1] (1 = balanced), or 'auto'; got 0.0"),
     cli("augment past balance", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "label",
-        "--ratio", "1.5", "-o", p.root / "a.csv"], "in (0, 1] (1 = balanced); got 1.5"),
+        "--ratio", "1.5", "-o", p.root / "a.csv"], "in (0, 1] (1 = balanced), or 'auto'; got 1.5"),
     cli("augment a numeric target", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "age",
         "--balance", "-o", p.root / "a.csv"], "balancing needs a categorical target; 'age' holds 12 distinct "
         "numbers (a quantity): choose a column of classes"),
@@ -703,8 +703,9 @@ AUGMENT = [
         p.root / "a.csv"], "name the column whose classes to balance: target='column' (CLI: --target COLUMN)"),
     cli("augment a missing target", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "income",
         "--balance", "-o", p.root / "a.csv"], "target column 'income' is not in the table; columns: age, label"),
-    cli("augment without saying how far", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "label",
-        "-o", p.root / "a.csv"], "--balance (as many as the largest class) or --ratio R"),
+    cli("augment saying how far twice", lambda p: ["augment", p.csv("t.csv", AUGMENT_TABLE), "--target", "label",
+        "--balance", "--ratio", "0.5", "-o", p.root / "a.csv"], "say how far to fill the rare classes with one of "
+        "--balance (as many as the largest class) and --ratio R (R times as many), or neither"),
     cli("augment unlabelled images", lambda p: ["augment", p.array("x.npy", np.zeros((4, 8, 8), np.uint8)),
         "--balance", "-o", p.root / "a.npz"], "x has no classes to balance: give labelled images"),
     cli("augment text", lambda p: ["augment", p.file("c.txt", "some text " * 50), "--balance", "-o",

@@ -547,6 +547,22 @@ def test_augment_writes_the_balanced_table_and_says_how_made_rows_are_marked(tmp
     assert (written["label"].value_counts() == 90).all() and written["synthetic"].sum() == 80
 
 
+def test_augment_without_a_ratio_checks_how_many_to_add_on_held_out_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    label = np.array(["common"] * 90 + ["rare"] * 10)
+    pd.DataFrame({"size": np.where(label == "rare", 5.0, 0.0) + rng.normal(0, 1, 100), "label": label}).to_csv(
+        tmp_path / "t.csv", index=False)
+    result = in_process("augment", tmp_path / "t.csv", "--target", "label", "--family", "vae", "--steps", "30",
+                        "--quiet", "-o", tmp_path / "a.csv")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"(did best on|did alike on|told no amount from another).*; the model learnt from the other "
+                     r"three quarters", result.stdout), result.stdout
+    added = re.match(r"added (\d+) of rare|added nothing", result.stdout)
+    written = pd.read_csv(tmp_path / "a.csv")
+    assert written["synthetic"].sum() == int(added.group(1) or 0) and len(written) == 100 + int(added.group(1) or 0)
+    assert "a gradient-boosted judge's rare-class AUPRC: none " in result.stdout
+
+
 def test_a_molecule_vae_with_a_property_designs_molecules_into_a_table(tmp_path):
     molecules = tmp_path / "mols.smi"
     molecules.write_text("".join(f"{smiles}\n" for smiles in gl_data("moses-test")[:600]), encoding="utf-8")

@@ -592,13 +592,14 @@ def cmd_augment(args: argparse.Namespace) -> None:
     from .augmentation import MARKER, augment, kind_of, writer_for
     from .data.loaders import load_data
 
-    if args.balance == (args.ratio is not None):
-        raise GenloomError("say how far to fill the rare classes: --balance (as many as the largest class) or "
-                           "--ratio R (R times as many), not both")
+    if args.balance and args.ratio is not None:
+        raise GenloomError("say how far to fill the rare classes with one of --balance (as many as the largest "
+                           "class) and --ratio R (R times as many), or neither (checked on held-out examples)")
     output, marker = _check_output(args.output), args.marker or MARKER
     data = load_data(args.data)
     kind_of(data), writer_for(data.kind, output)  # a wrong file type fails now, not after the training
-    result = augment(data, target=args.target, ratio=1.0 if args.balance else args.ratio, family=args.family,
+    ratio = 1.0 if args.balance else AUTO if args.ratio is None else args.ratio
+    result = augment(data, target=args.target, ratio=ratio, family=args.family,
                      steps=args.steps, minutes=args.minutes, seed=args.seed, marker=marker, progress=not args.quiet)
     result.save(output)
     print(f"{result.summary()}; written to {output} ({kind_of(data).marked.format(marker=marker)})")
@@ -983,7 +984,8 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--balance", action="store_true", help="add examples until every class is as large as the "
                          "largest")
     augment.add_argument("--ratio", type=float, help="instead: until every class has R times the largest's count, "
-                         "0 < R <= 1")
+                         "0 < R <= 1 (default, without --balance: the amount, none included, that helps a classifier "
+                         "most on a held-out quarter the model does not learn from)")
     augment.add_argument("--family", choices=families, default=AUTO, metavar="{" + ",".join(families) + "}",
                          help="the model that makes the examples (default: auto)")
     augment.add_argument("--steps", type=int, help="training steps (default: the family's)")
