@@ -263,7 +263,8 @@ def task_table(rows: list[dict], task: str, methods: list[str]) -> list[str]:
                      + " ".join(f"{r['auprc']:.3f}" for r in mine) + " | "
                      + " ".join(f"{r['recall']:.3f}" for r in mine) + f" | {size} | "
                      + (", ".join(families) + (" (same fit as above)" if reused else "") if families else "–")
-                     + ("; ratio chosen " + " ".join(f"{r['ratio chosen']:g}" for r in mine)
+                     + ("; ratio chosen " + " ".join(f"{r['ratio chosen']:g}" if "ratio chosen" in r else "–"
+                                                     for r in mine)
                         if any("ratio chosen" in r for r in mine) else "")
                      + " | " + (f"{seconds:.1f}" if seconds is not None and not np.isnan(seconds) else "–") + " |")
     return lines

@@ -1,6 +1,7 @@
 """Augmentation: the rare classes filled with a model's examples of them (not copies, not the common class),
 marked, in the original's order and types, and written to files that load back as the same labelled data."""
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -8,9 +9,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import genloom as gl
-from genloom import augmentation
-from genloom.augmentation import (KINDS, PRIOR_RATIO, balanced_resampling, held_out, judged_probabilities, mean_auprc,
-                                  shortfalls, stratified_resamplings)
+from genloom import augmentation, augmentation_check
+from genloom.augmentation import KINDS, balanced_resampling, shortfalls
+from genloom.augmentation_check import PRIOR_RATIO
 
 
 @pytest.fixture(scope="module")
@@ -90,39 +91,12 @@ def blobs(rare: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"a": points[:, 0], "b": points[:, 1], "label": ["common"] * 1000 + ["rare"] * rare})
 
 
-def drawing(points: callable):
+def drawing(points: Callable[[np.random.Generator, int], np.ndarray]):
     """A stand-in for the model's draw: `points(rng, n)` as the rows of the asked class."""
     def draw(model, data, target, name, n, seed):
         xy = points(np.random.default_rng(seed + 100), n)
         return pd.DataFrame({"a": xy[:, 0], "b": xy[:, 1], "label": name})
     return draw
-
-
-def test_held_out_takes_a_quarter_of_each_class_or_nothing_where_a_rare_class_is_too_small():
-    classes = np.array(["a"] * 100 + ["b"] * 9)
-    held = held_out(classes, ["b"], seed=0)
-    assert held[:100].sum() == 25 and held[100:].sum() == 2
-    assert held_out(classes[:107], ["b"], seed=0) is None  # 7 of b: 1 held out, too few to rank
-
-
-def test_the_judge_scores_how_well_training_rows_find_the_held_out_rare_class():
-    frame = blobs(200)
-    x, classes = frame[["a", "b"]].to_numpy(), frame["label"].to_numpy()
-    check = np.r_[np.random.default_rng(1).normal(0, 1, (100, 2)), np.random.default_rng(2).normal(2, 1, (20, 2))]
-    check_classes = np.array(["common"] * 100 + ["rare"] * 20)
-    sound = judged_probabilities(x, classes, check, ["rare"], None, seed=0)
-    shuffled = judged_probabilities(x, np.random.default_rng(0).permutation(classes), check, ["rare"], None, seed=0)
-    assert sound.shape == (120, 1)
-    # 20 of 120 are rare: a ranking by chance scores about 0.17
-    assert mean_auprc(sound, check_classes, ["rare"]) > 0.6 and mean_auprc(shuffled, check_classes, ["rare"]) < 0.4
-
-
-def test_resamplings_keep_each_class_count_and_draw_within_it():
-    classes = np.array(["a"] * 30 + ["b"] * 3)
-    rows = stratified_resamplings(classes, 50, seed=0)
-    assert rows.shape == (50, 33)
-    assert all((classes[resampling] == "b").sum() == 3 for resampling in rows)
-    assert len(np.unique(rows[:, 30:])) == 3 and len(np.unique(rows)) == 33
 
 
 def test_auto_adds_nothing_where_the_made_rows_would_mislead(monkeypatch):
@@ -145,7 +119,7 @@ def judging(ranks: dict[int, str], monkeypatch) -> list[int]:
         found = check[:, 0] > 1 if ranks[judged[-1]] == "perfectly" else check[:, 0] < 1  # the rare blob's side
         return found.astype(float)[:, None]
 
-    monkeypatch.setattr(augmentation, "judged_probabilities", judge)
+    monkeypatch.setattr(augmentation_check, "judged_probabilities", judge)
     return judged
 
 
@@ -183,3 +157,43 @@ def test_auto_takes_the_prior_ratio_where_a_rare_class_is_too_small_to_check():
     assert result.choice.ratio == PRIOR_RATIO and result.choice.scores == {}
     assert result.added == {"rare": 250 - 6}
     assert "ratio 0.25: a rare class has fewer than 8 examples, too few to hold some out" in result.summary()
+
+
+def test_auto_adds_nothing_where_the_classes_are_level_once_a_quarter_is_held_out():
+    # 12 and 11 examples: 9 of each are learnt from, so no amount differs from another
+    frame = pd.DataFrame({"x": np.arange(23.0), "label": ["a"] * 12 + ["b"] * 11})
+    result = gl.augment(frame, target="label", family="vae", steps=5)
+    assert result.choice.ratio == 0 and result.added == {} and len(result.values) == 23
+    assert "adding none: with a quarter of each class held out the classes are level" in result.summary()
+
+
+def test_the_judge_never_sees_the_marker_or_a_column_of_the_users_named_like_it(monkeypatch):
+    monkeypatch.setitem(KINDS, "table", replace(KINDS["table"], draw=drawing(lambda rng, n: rng.normal(2, 1, (n, 2)))))
+    seen = []
+    monkeypatch.setattr(augmentation_check, "judged_probabilities", lambda train, classes, check, *rest: seen.append(
+        (train.shape[1], check.shape[1], train[:, 2].copy(), check[:, 2].copy())) or np.ones((len(check), 1)))
+    frame = blobs(100).assign(synthetic=np.linspace(-1, 1, 1100))  # the user's own column, kept apart by --marker
+    gl.augment(frame, target="label", family="vae", steps=5, marker="made")
+    assert {(columns, check_columns) for columns, check_columns, _, _ in seen} == {(3, 3)}  # a, b, synthetic
+    assert all(np.isin(column[:825], frame["synthetic"]).all() for _, _, column, _ in seen)
+
+
+def test_a_boolean_target_keeps_its_classes(monkeypatch):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": np.r_[rng.normal(0, 1, 60), rng.normal(4, 1, 6)], "flag": [True] * 60 + [False] * 6})
+    result = gl.augment(frame, target="flag", ratio=1.0, family="vae", steps=50)
+    assert result.values["flag"].dtype == bool and result.added == {"False": 54}
+    assert (~result.values["flag"][result.synthetic]).all()  # made rows of False are False, not bool("False")
+
+
+def test_images_too_judge_how_many_to_add():
+    digits = gl.load_data("digits")
+    rng = np.random.default_rng(0)
+    keep = np.concatenate([np.flatnonzero(digits.labels != 3), rng.choice(np.flatnonzero(digits.labels == 3), 12)])
+    cut = gl.Dataset("image", digits.values[keep], "digits-cut", digits.labels[keep], digits.class_names)
+    result = gl.augment(cut, steps=30)
+    assert set(result.choice.scores) == {0.0, 0.1, 0.25, 0.5, 1.0}  # 9 of 3 learnt against up to 143 of a digit
+    largest = np.bincount(cut.labels).max()
+    assert result.added == ({"3": int(np.ceil(result.choice.ratio * largest)) - 12} if result.choice.ratio else {})
+    assert (result.classes[result.synthetic] == "3").all() and len(result.values) == len(cut.values) + sum(
+        result.added.values())

@@ -976,16 +976,17 @@ def build_parser() -> argparse.ArgumentParser:
                                 "or .parquet files; text: .txt files (each one example)")
     detector_score.set_defaults(func=cmd_detector_score)
 
-    augment = commands.add_parser("augment", help="add a model's examples of the rare classes until they are "
-                                  "balanced (the generative alternative to SMOTE)")
+    augment = commands.add_parser("augment", help="add a model's examples of the rare classes, as many as help on "
+                                  "held-out examples or until balanced (the generative alternative to SMOTE)")
     augment.add_argument("data", help="a table (.csv, .parquet) with --target, or labelled images (a folder with one "
                          "sub-folder per class, an .npz with labels), or a built-in name")
     augment.add_argument("--target", help="tables: the column of classes to balance")
     augment.add_argument("--balance", action="store_true", help="add examples until every class is as large as the "
                          "largest")
     augment.add_argument("--ratio", type=float, help="instead: until every class has R times the largest's count, "
-                         "0 < R <= 1 (default, without --balance: the amount, none included, that helps a classifier "
-                         "most on a held-out quarter the model does not learn from)")
+                         "0 < R <= 1 (default, without --balance: the model learns from three quarters of each class "
+                         "and adds the fewest examples that help a classifier as much as any amount on the quarter "
+                         "held out, none included)")
     augment.add_argument("--family", choices=families, default=AUTO, metavar="{" + ",".join(families) + "}",
                          help="the model that makes the examples (default: auto)")
     augment.add_argument("--steps", type=int, help="training steps (default: the family's)")
