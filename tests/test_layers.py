@@ -22,7 +22,7 @@ LAYERS = {
     "choice": 7,
     "runs": 8,
     "finetune": 9, "distill": 9, "tracking": 9,
-    "model": 10,
+    "model": 10, "augmentation_check": 10,
     "evaluation": 11, "export": 11, "anomaly": 11, "augmentation": 11, "compare": 11, "detector": 11, "reward": 11,
     "serve": 12,
     "cli": 13, "__init__": 13,
