@@ -196,7 +196,7 @@ def balanced_resampling(data: Dataset, classes: np.ndarray, seed: int, take: Cal
 def made_examples(kind: ClassedKind, pool: dict[str, Any], wanted: dict[str, int]) -> tuple[list[Any], np.ndarray]:
     """The first `count` of the pool's examples of each wanted class, and their classes."""
     parts = [kind.take(pool[name], np.arange(count)) for name, count in wanted.items()]
-    return parts, np.array([name for name, count in wanted.items() for _ in range(count)], dtype=object)
+    return parts, np.repeat(np.array(list(wanted), dtype=object), list(wanted.values()))
 
 
 def choose_ratio(kind: ClassedKind, data: Dataset, target: str | None, classes: np.ndarray, held: np.ndarray,
@@ -245,11 +245,10 @@ def augment(data: Any, *, target: str | None = None, ratio: float | str = AUTO, 
         if held is None:
             ratio, choice = PRIOR_RATIO, RatioChoice(PRIOR_RATIO, {}, (), TOO_FEW)
             most = shortfalls(classes, ratio)
-    learnt = dataset
-    if target is not None:  # the codec sees the classes as categories, also where they are written as numbers
-        learnt = replace(dataset, values=dataset.values.astype({target: str}))
     rows = np.flatnonzero(~held) if held is not None else np.arange(len(classes))
-    learnt = subset(learnt, rows, kind.take)
+    learnt = subset(dataset, rows, kind.take)
+    if target is not None:  # the codec sees the classes as categories, also where they are written as numbers
+        learnt = replace(learnt, values=learnt.values.astype({target: str}))
     model = Model(family, **{**kind.model_options, **(options or {})})
     # the codec learns the data as it is (a repeated rare row would become a spike its numbers snap to); the model
     # learns from the balanced resampling
