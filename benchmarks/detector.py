@@ -140,7 +140,7 @@ def main() -> None:
         f"digits (default options), {args.samples} samples each (diffusion families: DPM-Solver++ "
         f"{args.sampler_steps} steps), seed {SEED}.",
         f"FID against the 10,000 test digits in the features of genloom's conv classifier trained "
-        f"{args.classifier_steps} steps (test accuracy {scorer.accuracy:.2%}); {args.samples} real training digits "
+        f"{args.classifier_steps} steps (test accuracy: {scorer.describe()}); {args.samples} real training digits "
         f"score {floor:.2f} (the floor).",
         f"Detector: genloom.train_detector, a small CNN, {args.detector_steps} updates of 64 examples (weak: "
         f"{args.weak_steps}); real training digits (as many as samples) against the samples, 25% of each held "

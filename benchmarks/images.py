@@ -1,9 +1,10 @@
 """8x8 digits on this CPU: every genloom family, and a DDPM built from diffusers, trained for the same wall
-budget each and scored by FID and KID against a held-out test split, with one feature extractor for all.
+budget each and scored by FID and KID against a held-out test split, with the same feature extractors for all.
 
 The data: scikit-learn's 1,797 digits, split 80/20 with a fixed seed (1,437 train, 360 test). Every model
 trains on the train split only; the extractor is genloom's small conv net trained on the train split's
-labels. The peer is diffusers' UNet2DModel + DDPMScheduler trained as diffusers'
+labels, cross-checked by a pixel MLP trained alike (the FID (MLP) column). The peer is diffusers'
+UNet2DModel + DDPMScheduler trained as diffusers'
 examples/unconditional_image_generation/train_unconditional.py does, and sampled with 1,000 DDPM steps.
 Rows "real train vs test" and "uniform noise" are the floor and the ceiling of the scale.
 
@@ -30,10 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import genloom as gl
 from genloom.data.image_codec import ImageCodec
-from genloom.metrics.features import extract, train_feature_net
+from genloom.layout import Layout
+from genloom.metrics.features import FeatureNet, extract, train_feature_net
 from genloom.metrics.images import frechet_distance, kernel_distance
 
 RESULTS = Path(__file__).parent / "results"
@@ -45,8 +48,8 @@ SAMPLERS = {"diffusion": {"DPM-Solver++ 20 steps": {"sampler": "dpm-solver", "st
 SEED, TEST_FRACTION, GRID_COLUMNS = 0, 0.2, 16
 
 # diffusers' train_unconditional.py at its defaults, but lr 1e-3 (small net, short run) and no random flip
-# (a mirrored digit is another symbol); the U-Net scaled to 8x8 with attention at the lowest resolution.
-PEER_UNET = {"sample_size": 8, "in_channels": 1, "out_channels": 1, "layers_per_block": 1,
+# (a mirrored digit is another symbol); the U-Net with attention at the lowest resolution, sized to the data.
+PEER_UNET = {"in_channels": 1, "out_channels": 1, "layers_per_block": 1,  # sample_size: the data's side
              "block_out_channels": (32, 64, 64), "norm_num_groups": 8,
              "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
              "up_block_types": ("AttnUpBlock2D", "UpBlock2D", "UpBlock2D")}
@@ -54,6 +57,7 @@ PEER_TRAIN = {"batch_size": 64, "lr": 1e-3, "betas": (0.95, 0.999), "weight_deca
               "warmup_steps": 500, "grad_clip": 1.0, "ema_max_decay": 0.9999, "ema_inv_gamma": 1.0,
               "ema_power": 3 / 4}
 PEER_SAMPLE_STEPS, PEER_SAMPLE_BATCH, CALIBRATION_STEPS = 1000, 500, 20
+CLASSIFIER_STEPS = 3000
 PEER_NAME, FLOOR_NAME, NOISE_NAME = "diffusers DDPM (1000 steps)", "real train vs test", "uniform noise"
 
 TARGET_PEER_RATIO, SOLVER_FID_TOLERANCE, SOLVER_SPEEDUP, NOISE_FRACTION = 0.8, 0.10, 30, 0.25
@@ -75,24 +79,57 @@ def split(data: gl.Dataset) -> tuple[gl.Dataset, gl.Dataset]:
     return parts[0], parts[1]
 
 
+class PixelMLP(nn.Module):
+    """The second extractor: an MLP on the raw pixels, with none of the conv net's translation prior, so that a
+    ranking both agree on is not an artefact of one architecture. Features: its last hidden layer."""
+
+    batch_size = 500
+
+    def __init__(self, layout: Layout, classes: int, hidden: int = 512, features: int = 128):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(layout.shape), hidden), nn.SiLU(),
+                                  nn.Linear(hidden, features))
+        self.head = nn.Linear(features, classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(x)
+        return features, self.head(F.silu(features))
+
+
+EXTRACTORS = {"conv": FeatureNet, "mlp": PixelMLP}
+
+
 class Scorer:
-    """FID and KID of uint8 images against the test split, in the features of one classifier trained `steps` on
-    the train split's labels; `accuracy` is its accuracy on the test split."""
+    """FID and KID of uint8 images against the test split, in the features of classifiers trained `steps` on the
+    train split's labels (EXTRACTORS: a conv net, a pixel MLP). The first extractor's scores are "fid", "kid" and
+    "kid_std", the others' carry their name ("fid_mlp"); `accuracy` is each one's test accuracy."""
 
-    def __init__(self, train: gl.Dataset, test: gl.Dataset, steps: int = 300):
+    def __init__(self, train: gl.Dataset, test: gl.Dataset, steps: int = 300, extractors: tuple[str, ...] = ("conv",)):
         self.codec = ImageCodec().fit(train)
-        self.net = train_feature_net(self.codec.encode(train.values), torch.from_numpy(train.labels),
-                                     self.codec.layout, steps=steps, seed=SEED)
-        self.test_features, logits = extract(self.net, self.codec.encode(test.values))
-        self.accuracy = float((logits.argmax(1).numpy() == test.labels).mean())
+        self.nets, self.test_features, self.accuracy = {}, {}, {}
+        x, labels = self.codec.encode(train.values), torch.from_numpy(train.labels)
+        x_test = self.codec.encode(test.values)
+        for name in extractors:
+            self.nets[name] = train_feature_net(x, labels, self.codec.layout, steps=steps, seed=SEED,
+                                                make_net=EXTRACTORS[name])
+            self.test_features[name], logits = extract(self.nets[name], x_test)
+            self.accuracy[name] = float((logits.argmax(1).numpy() == test.labels).mean())
 
-    def features(self, images: np.ndarray) -> torch.Tensor:
-        return extract(self.net, self.codec.encode(images))[0]
+    def keys(self, name: str) -> tuple[str, str, str]:
+        """The FID, KID and KID-sd keys of one extractor's scores."""
+        suffix = "" if name == next(iter(self.nets)) else f"_{name}"
+        return f"fid{suffix}", f"kid{suffix}", f"kid_std{suffix}"
 
     def score(self, images: np.ndarray) -> dict:
-        fake = self.features(images)
-        kid, kid_std = kernel_distance(self.test_features, fake, seed=SEED)
-        return {"fid": frechet_distance(self.test_features, fake), "kid": kid, "kid_std": kid_std}
+        x, scores = self.codec.encode(images), {}
+        for name, net in self.nets.items():
+            fake, real = extract(net, x)[0], self.test_features[name]
+            kid, kid_std = kernel_distance(real, fake, seed=SEED)
+            scores |= dict(zip(self.keys(name), (frechet_distance(real, fake), kid, kid_std)))
+        return scores
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} net {accuracy:.2%}" for name, accuracy in self.accuracy.items())
 
 
 def parameter_count(model: gl.Model) -> tuple[int, str]:
@@ -184,7 +221,7 @@ def train_peer(x: torch.Tensor, minutes: float) -> dict:
     from diffusers import UNet2DModel
 
     torch.manual_seed(SEED)
-    unet = UNet2DModel(**PEER_UNET)
+    unet = UNet2DModel(**PEER_UNET, sample_size=x.shape[-1])
     calibration = PeerTrainer(copy.deepcopy(unet), x)
     for _ in range(3):
         calibration.step()
@@ -193,7 +230,7 @@ def train_peer(x: torch.Tensor, minutes: float) -> dict:
         calibration.step()
     seconds_per_step = (time.perf_counter() - start) / CALIBRATION_STEPS
     expected = max(10, int(60 * minutes / seconds_per_step))
-    log(f"{PEER_NAME}: {seconds_per_step * 1000:.0f} ms a step -> a schedule of {expected} steps")
+    log(f"diffusers peer: {seconds_per_step * 1000:.0f} ms a step -> a schedule of {expected} steps")
 
     torch.manual_seed(SEED)
     trainer = PeerTrainer(unet, x, expected)
@@ -203,7 +240,7 @@ def train_peer(x: torch.Tensor, minutes: float) -> dict:
         loss = trainer.step()
     seconds = time.perf_counter() - start
     if trainer.step_count < 0.8 * expected:
-        log(f"{PEER_NAME}: {trainer.step_count} of {expected} scheduled steps in the budget: the CPU got slower "
+        log(f"diffusers peer: {trainer.step_count} of {expected} scheduled steps in the budget: the CPU got slower "
             "than at calibration (another process?), so its learning rate never decayed")
     return {"unet": trainer.averaged_unet(), "steps": trainer.step_count, "seconds": seconds,
             "expected_steps": expected, "warmup_steps": trainer.warmup_steps, "final_loss": loss,
@@ -211,38 +248,47 @@ def train_peer(x: torch.Tensor, minutes: float) -> dict:
 
 
 @torch.no_grad()
-def sample_peer(unet, n: int, codec) -> np.ndarray:
-    """n images by the scheduler's own DDPM loop (as DDPMPipeline), in seeded batches of 500."""
-    from diffusers import DDPMScheduler
+def sample_peer(unet, n: int, codec, sampler: str = "ddpm", steps: int = PEER_SAMPLE_STEPS) -> np.ndarray:
+    """n images by the scheduler's own loop (as DDPMPipeline, or DDIMPipeline with eta 0), in seeded batches."""
+    from diffusers import DDIMScheduler, DDPMScheduler
 
-    scheduler = DDPMScheduler(num_train_timesteps=1000)
-    scheduler.set_timesteps(PEER_SAMPLE_STEPS)
+    scheduler = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}[sampler](num_train_timesteps=1000)
+    scheduler.set_timesteps(steps)
     generator = torch.Generator().manual_seed(SEED)
-    chunks = []
+    side, chunks = unet.config.sample_size, []
     for start in range(0, n, PEER_SAMPLE_BATCH):
-        image = torch.randn((min(PEER_SAMPLE_BATCH, n - start), 1, 8, 8), generator=generator)
+        image = torch.randn((min(PEER_SAMPLE_BATCH, n - start), unet.config.in_channels, side, side),
+                            generator=generator)
         for t in scheduler.timesteps:
             image = scheduler.step(unet(image, t).sample, t, image, generator=generator).prev_sample
         chunks.append(image)
     return codec.decode(torch.cat(chunks))
 
 
-def run_peer(train: gl.Dataset, scorer: Scorer, minutes: float, samples: int) -> tuple[dict, dict]:
+def run_peer(train: gl.Dataset, scorer: Scorer, minutes: float, samples: int,
+             samplers: dict[str, tuple[str, int]] | None = None) -> tuple[list[dict], dict]:
+    """The peer trained for `minutes`, scored once per sampler (label: (name, steps); default DDPM 1000)."""
+    samplers = samplers or {PEER_NAME: ("ddpm", PEER_SAMPLE_STEPS)}
     try:
-        log(f"{PEER_NAME}: training for {minutes:g} minutes")
+        log(f"diffusers peer: training for {minutes:g} minutes")
         peer = train_peer(scorer.codec.encode(train.values), minutes)
-        log(f"{PEER_NAME}: sampling {samples}")
-        start = time.perf_counter()
-        images = sample_peer(peer["unet"], samples, scorer.codec)
-        seconds = time.perf_counter() - start
     except Exception as error:  # noqa: BLE001
-        log(f"{PEER_NAME}: failed: {error}")
-        return {"model": PEER_NAME, "error": f"{type(error).__name__}: {error}"}, {}
-    row = {"model": PEER_NAME, "parameters": peer["parameters"], "parameters_counted": "",
-           "train_steps": peer["steps"], "train_seconds": round(peer["seconds"], 2), "sample_seconds": seconds,
-           **scorer.score(images), "grid": images[:GRID_COLUMNS]}
-    details = {k: peer[k] for k in ("expected_steps", "warmup_steps", "final_loss")}
-    return row, details
+        log(f"diffusers peer: failed: {error}")
+        return [{"model": label, "error": f"{type(error).__name__}: {error}"} for label in samplers], {}
+    base = {"parameters": peer["parameters"], "parameters_counted": "", "train_steps": peer["steps"],
+            "train_seconds": round(peer["seconds"], 2), "steps_per_second": peer["steps"] / peer["seconds"]}
+    rows = []
+    for label, (sampler, steps) in samplers.items():
+        try:
+            log(f"{label}: sampling {samples}")
+            start = time.perf_counter()
+            images = sample_peer(peer["unet"], samples, scorer.codec, sampler, steps)
+            rows.append({"model": label, **base, "sample_seconds": time.perf_counter() - start,
+                         **scorer.score(images), "grid": images[:GRID_COLUMNS]})
+        except Exception as error:  # noqa: BLE001
+            log(f"{label}: failed: {error}")
+            rows.append({"model": label, **base, "error": f"{type(error).__name__}: {error}"})
+    return rows, {k: peer[k] for k in ("expected_steps", "warmup_steps", "final_loss")}
 
 
 # -- the scale's ends, the targets, the report ------------------------------------------------------
@@ -290,7 +336,7 @@ def verdicts(rows: list[dict]) -> dict[str, dict]:
 
 
 def table(rows: list[dict], samples: int) -> list[str]:
-    columns = ["model", "parameters", "train steps", "train s", "FID", "KID", f"sampling s ({samples})"]
+    columns = ["model", "parameters", "train steps", "train s", "FID", "KID", "FID (MLP)", f"sampling s ({samples})"]
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for r in rows:
         if "error" in r:
@@ -301,6 +347,7 @@ def table(rows: list[dict], samples: int) -> list[str]:
                 params += f" ({r['parameters_counted']})"
             cells = [r["model"], params, str(r.get("train_steps", "")), str(r.get("train_seconds", "")),
                      f"{r['fid']:.3f}", f"{r['kid']:.4g} ± {r['kid_std']:.2g}",
+                     f"{r['fid_mlp']:.3f}" if "fid_mlp" in r else "",
                      f"{r['sample_seconds']:.2f}" if "sample_seconds" in r else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -312,16 +359,19 @@ def report(rows: list[dict], checks: dict, settings: dict, peer_details: dict, r
 
     text = "\n".join([
         "# Image benchmark: 8x8 digits, CPU, equal training time", "",
-        f"Run {settings['date']} on {settings['machine']}; {settings['threads']} threads; torch "
+        f"Run {settings['date']} on {settings['machine']}; torch threads {settings['threads']}; torch "
         f"{settings['torch']}, diffusers {settings['diffusers']}; 1-minute load average "
         f"{settings['load_average'][0]} at the start, {settings['load_average'][1]} at the end "
         "(timings assume an otherwise idle machine).",
         f"Settings: {settings['minutes']:g} training minutes per model (training steps only; validation and "
         f"sample grids excluded), {settings['samples']} samples per model, seed {SEED}; data: digits split "
         f"{settings['train_examples']} train / {settings['test_examples']} test (seeded).",
-        "FID and KID against the test split in the features of genloom's conv feature net trained on the "
-        "train split's labels (one extractor for every row, not InceptionV3); KID: cubic-kernel MMD² over "
-        "subsets of the test size. Families run at their defaults on the CPU; genloom holds out 10% of its "
+        f"FID and KID against the test split in the features of genloom's conv feature net trained "
+        f"{settings['classifier_steps']} steps on the train split's labels (one extractor for every row, not "
+        f"InceptionV3); FID (MLP): the same in a pixel MLP's features, a cross-check with no conv prior; test "
+        f"accuracy: " + ", ".join(f"{name} {acc:.2%}" for name, acc in settings["classifier_accuracy"].items())
+        + ". KID: cubic-kernel MMD² over subsets of the test size. Families run at their defaults on the CPU; "
+        "genloom holds out 10% of its "
         "train split for validation, the diffusers peer trains on all of it.",
         f"Diffusers peer: UNet2DModel {PEER_UNET['block_out_channels']}, attention at 2x2, "
         f"DDPMScheduler(1000); AdamW lr {PEER_TRAIN['lr']}, batch {PEER_TRAIN['batch_size']}, cosine schedule "
@@ -374,11 +424,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000, help="samples scored per model")
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), help="genloom families to run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where images.md, .json and .png go")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads of every model")
+    parser.add_argument("--classifier-steps", type=int, default=CLASSIFIER_STEPS,
+                        help="training steps of each feature extractor")
     parser.add_argument("--reuse", type=Path, metavar="JSON",
                         help="an earlier images.json: its rows for the models not run now (the peer included, "
                              "which is then not retrained) are copied in, marked as reused")
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
 
     import diffusers
@@ -386,12 +439,18 @@ def main() -> None:
     if load_before > 0.5:
         log(f"load average {load_before:.1f}: other processes share the CPU, so the timings will be off")
     train, test = split(gl.load_data("digits"))
-    scorer = Scorer(train, test)
+    log(f"extractors: training {args.classifier_steps} steps each")
+    scorer = Scorer(train, test, args.classifier_steps, extractors=tuple(EXTRACTORS))
+    log(f"extractors' test accuracy: {scorer.describe()}")
+    earlier = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else {"rows": [], "peer": {}}
+    if args.reuse and earlier["settings"].get("classifier_accuracy") != scorer.accuracy:
+        raise SystemExit(f"--reuse: {args.reuse}'s extractors (test accuracy "
+                         f"{earlier['settings'].get('classifier_accuracy', 'not recorded')}) are not this run's "
+                         f"({scorer.describe()}): their FIDs do not compare")
     runs = Path(tempfile.mkdtemp(prefix="genloom-bench-images-"))
     rows = []
     for name in args.families:
         rows += run_family(name, train, scorer, args.minutes, args.samples, runs)
-    earlier = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else {"rows": [], "peer": {}}
     new = {row["model"] for row in rows}
     reused = [{**row, "model": f"{_base(row['model'])} (reused)"} for row in earlier["rows"]
               if row["model"] not in new and row["model"].split(" (")[0] not in args.families
@@ -399,12 +458,13 @@ def main() -> None:
     if any(row["model"].startswith(PEER_NAME) for row in reused):
         peer_details = earlier["peer"]
     else:
-        peer_row, peer_details = run_peer(train, scorer, args.minutes, args.samples)
-        rows.append(peer_row)
+        peer_rows, peer_details = run_peer(train, scorer, args.minutes, args.samples)
+        rows += peer_rows
     rows += [*reused, *reference_rows(train, scorer, args.samples)]
 
     settings = {"minutes": args.minutes, "samples": args.samples, "families": args.families,
                 "train_examples": len(train), "test_examples": len(test), "seed": SEED,
+                "classifier_steps": args.classifier_steps, "classifier_accuracy": scorer.accuracy,
                 "date": time.strftime("%Y-%m-%d %H:%M"), "threads": torch.get_num_threads(),
                 "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
                 "torch": torch.__version__, "diffusers": diffusers.__version__,

@@ -57,7 +57,8 @@ class _Oracle(torch.nn.Module):
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "v"])
-@pytest.mark.parametrize("sampler, steps", [("ddpm", None), ("ddpm", 10), ("ddim", 10), ("dpm-solver", 5)])
+@pytest.mark.parametrize("sampler, steps", [("ddpm", None), ("ddpm", 10), ("ddim", 10), ("dpm-solver", 5),
+                                            ("dpm-solver-sde", 5)])
 def test_every_sampler_lands_on_the_data_with_a_perfect_denoiser(sampler, steps, prediction):
     family = _diffusion(prediction=prediction)
     x0 = torch.linspace(-0.9, 0.9, 64).view(1, 1, 8, 8)
@@ -114,7 +115,8 @@ def test_given_columns_are_blurred_in_training_only():
 
 
 def test_bad_sampling_options_are_one_line_errors():
-    with pytest.raises(GenloomError, match="sampler must be one of ddpm, ddim, dpm-solver; got 'euler'"):
+    with pytest.raises(GenloomError,
+                       match="sampler must be one of ddpm, ddim, dpm-solver, dpm-solver-sde; got 'euler'"):
         sample_options("diffusion", {"sampler": "euler"})
     with pytest.raises(GenloomError, match="eta applies to the ddim sampler only"):
         sample_options("diffusion", {"eta": 0.5})

@@ -88,10 +88,16 @@ def test_trailing_ddim_keeps_to_its_grid():
 @pytest.mark.parametrize("name", SCHEDULES)
 @pytest.mark.parametrize("prediction", PREDICTIONS)
 @pytest.mark.parametrize("count", [1, 2, 10, 20, 25])
-def test_dpm_solver_trajectory_equals_diffusers(name, prediction, count):
-    ours = DPMSolverSampler(NoiseSchedule.named(name), prediction, clip=False)  # diffusers' default: no thresholding
-    theirs = DPMSolverMultistepScheduler(beta_schedule=SCHEDULES[name], prediction_type=PREDICTIONS[prediction])
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_dpm_solver_trajectory_equals_diffusers(name, prediction, count, stochastic):
+    """The ODE solver against diffusers' "dpmsolver++", the SDE one against its "sde-dpmsolver++", given the
+    noise ours draws (from a twin generator)."""
+    ours = DPMSolverSampler(NoiseSchedule.named(name), prediction, clip=False,  # diffusers' default: no thresholding
+                            stochastic=stochastic)
+    theirs = DPMSolverMultistepScheduler(beta_schedule=SCHEDULES[name], prediction_type=PREDICTIONS[prediction],
+                                         algorithm_type="sde-dpmsolver++" if stochastic else "dpmsolver++")
     theirs.set_timesteps(count)
+    our_generator, twin = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     assert torch.equal(ours.timesteps(count), theirs.timesteps)
     abar = theirs.alphas_cumprod
 
@@ -104,7 +110,9 @@ def test_dpm_solver_trajectory_equals_diffusers(name, prediction, count):
     x, _ = _inputs()
     for i, t in enumerate(theirs.timesteps.tolist()):  # a whole run: the multistep history matters
         output = denoiser(x, t)
-        ours_next, x = ours.step(output, t, x), theirs.step(output, t, x).prev_sample
+        noise = torch.randn(x.shape, generator=twin) if stochastic else None
+        ours_next = ours.step(output, t, x, our_generator)
+        x = theirs.step(output, t, x, variance_noise=noise).prev_sample
         # x_0 = (x - sqrt(1 - abar) eps) / sqrt(abar) loses float32 digits in proportion to 1/sqrt(abar),
         # which reaches 1e4 at the cosine schedule's last step; elsewhere the bound is 1e-5.
         tolerance = 1e-5 * max(1.0, float(abar[t] ** -0.5) if prediction == "epsilon" else 1.0)

@@ -5,7 +5,7 @@ from genloom.errors import GenloomError
 from genloom.data.image_layout import ImageLayout
 from genloom.data.signal_layout import SignalLayout
 from genloom.nets import build_backbone
-from genloom.nets.unet import UNet, timestep_embedding
+from genloom.nets.unet import Attention, UNet, timestep_embedding
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 16, 16), (3, 12, 20)])
@@ -67,3 +67,22 @@ def test_a_signal_length_the_unet_cannot_halve_says_which_to_choose():
     with pytest.raises(GenloomError, match=r"cannot halve signals of 20 3 time\(s\) \(at most 2\): choose depth 2 "
                                            "or fewer, or choose a --length divisible by a power of two"):
         UNet(SignalLayout((1, 20)), levels=3)
+
+
+@pytest.mark.parametrize("sides", [(5, 7), (9,)])
+def test_attention_equals_torch_multi_head_attention_over_the_positions(sides):
+    """The block's 1x1 convolutions, applied as linear maps, are MultiheadAttention's in- and out-projections."""
+    torch.manual_seed(0)
+    block = Attention(16, heads=4, dims=len(sides)).eval()
+    torch.nn.init.normal_(block.proj.weight, std=0.2)
+    torch.nn.init.normal_(block.proj.bias, std=0.2)
+    oracle = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    with torch.no_grad():
+        oracle.in_proj_weight.copy_(block.qkv.weight.flatten(1))
+        oracle.in_proj_bias.copy_(block.qkv.bias)
+        oracle.out_proj.weight.copy_(block.proj.weight.flatten(1))
+        oracle.out_proj.bias.copy_(block.proj.bias)
+        x = torch.randn(3, 16, *sides)
+        positions = block.norm(x).flatten(2).transpose(1, 2)
+        expected = x + oracle(positions, positions, positions, need_weights=False)[0].transpose(1, 2).reshape(x.shape)
+        assert torch.allclose(block(x), expected, atol=1e-5)

@@ -17,7 +17,7 @@ GAN_GENERATORS = ("classical", "quantum")
 MAX_QUBITS = 12
 NOISE_SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("epsilon", "v")
-DIFFUSION_SAMPLERS = ("ddpm", "ddim", "dpm-solver")
+DIFFUSION_SAMPLERS = ("ddpm", "ddim", "dpm-solver", "dpm-solver-sde")
 TIMESTEP_SPACINGS = ("leading", "trailing")
 GELU = ("tanh", "none")
 CAUSAL_NETWORKS = ("transformer", "wavenet")
@@ -195,8 +195,9 @@ class DiffusionConfig(Options):
 
 @dataclass
 class DiffusionSampling(Options):
-    sampler: str | None = option(None, "ddpm (ancestral), ddim or dpm-solver (DPM-Solver++ 2M); default: the "
-                                 "run's own", choices=DIFFUSION_SAMPLERS)
+    sampler: str | None = option(None, "ddpm (ancestral), ddim, dpm-solver (DPM-Solver++ 2M) or dpm-solver-sde "
+                                 "(its SDE form: fresh noise each step); default: the run's own",
+                                 choices=DIFFUSION_SAMPLERS)
     steps: int | None = option(None, "network evaluations (default: the run's own)", min=1)
     eta: float = option(0.0, "DDIM's noise: 0 deterministic, 1 as DDPM", min=0)
     guidance: float | None = option(None, "classifier-free guidance scale; 1 = plain conditional sampling "

@@ -27,6 +27,8 @@ SAMPLERS: dict[str, Callable[..., object]] = {
     "ddpm": lambda schedule, prediction, eta, clip, spacing: DDPMSampler(schedule, prediction, clip, spacing),
     "ddim": lambda schedule, prediction, eta, clip, spacing: DDIMSampler(schedule, prediction, eta, clip, spacing),
     "dpm-solver": lambda schedule, prediction, eta, clip, spacing: DPMSolverSampler(schedule, prediction, clip),
+    "dpm-solver-sde": lambda schedule, prediction, eta, clip, spacing: DPMSolverSampler(schedule, prediction, clip,
+                                                                                        stochastic=True),
 }
 
 

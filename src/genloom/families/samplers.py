@@ -114,10 +114,14 @@ class DPMSolverSampler:
     """DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver in log-SNR time, good in 10-25
     steps; first order at the first and the last step, and the last step lands on sigma = 0. With `clip`,
     x_0 predictions are clipped to [-1, 1] (static thresholding): at the noisiest step of a cosine
-    schedule an epsilon-model's x_0 divides by sqrt(abar) ~ 1e-3, and unclipped it wrecks the samples."""
+    schedule an epsilon-model's x_0 divides by sqrt(abar) ~ 1e-3, and unclipped it wrecks the samples.
+    `stochastic` solves the reverse SDE instead of the probability-flow ODE (SDE-DPM-Solver++(2M), diffusers'
+    "sde-dpmsolver++"): fresh noise each step corrects a model's errors as ancestral sampling does, where the
+    deterministic path keeps them (benchmarks/few_step.py)."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", clip: bool = True):
-        self.schedule, self.prediction, self.clip = schedule, prediction, clip
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", clip: bool = True,
+                 stochastic: bool = False):
+        self.schedule, self.prediction, self.clip, self.stochastic = schedule, prediction, clip, stochastic
         self._steps: list[int] = []
         self._x0_history: list[torch.Tensor] = []
 
@@ -152,4 +156,9 @@ class DPMSolverSampler:
             alpha_p, sigma_p = self._alpha_sigma(index - 1)
             ratio = (lambda_s - (alpha_p.log() - sigma_p.log())) / h
             derivative = x0 + 0.5 / ratio * (x0 - self._x0_history[0])
-        return ((sigma_t / sigma_s) * x - alpha_t * torch.expm1(-h) * derivative).to(x.dtype)
+        if not self.stochastic:
+            return ((sigma_t / sigma_s) * x - alpha_t * torch.expm1(-h) * derivative).to(x.dtype)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        kept = -torch.expm1(-2 * h)  # 1 - exp(-2h): the share of x's noise replaced by fresh noise
+        return ((sigma_t / sigma_s) * (-h).exp() * x + alpha_t * kept * derivative
+                + sigma_t * kept.sqrt() * noise).to(x.dtype)

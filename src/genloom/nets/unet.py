@@ -60,10 +60,15 @@ class Attention(nn.Module):
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The 1x1 convolutions' weights applied as linear maps over (n, positions, channels): a matmul instead
+        of a convolution, and q, k, v contiguous per head, which lets SDPA take its fused CPU kernel (2.5x
+        faster at 7x7 on one thread than convolutions and the unfused path; the weights keep their shapes)."""
         n, c, *sides = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, -1).transpose(3, 4).unbind(1)
-        out = F.scaled_dot_product_attention(q, k, v)  # (n, heads, positions, c/heads)
-        return x + self.proj(out.transpose(2, 3).reshape(n, c, *sides))
+        h = self.norm(x).flatten(2).transpose(1, 2)
+        qkv = F.linear(h, self.qkv.weight.flatten(1), self.qkv.bias).unflatten(-1, (3, self.heads, c // self.heads))
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (n, heads, positions, c/heads)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+        return x + F.linear(out, self.proj.weight.flatten(1), self.proj.bias).transpose(1, 2).reshape(n, c, *sides)
 
 
 @register_backbone(("image", "signal"), "denoiser")

@@ -48,7 +48,9 @@ function samplingControls(run) {
   const options = run.sampling_options;
   if (options.includes("sampler")) {
     const sampler = element("select", { id: "sampler" });
-    for (const name of ["ddpm", "ddim", "dpm-solver"]) sampler.append(element("option", { value: name }, name));
+    for (const name of ["ddpm", "ddim", "dpm-solver", "dpm-solver-sde"]) {
+        sampler.append(element("option", { value: name }, name));
+    }
     controls.push(field("sampler", sampler), field("steps", number("steps", 50, 1)));
   }
   if (options.includes("guidance") && run.conditional) controls.push(field("guidance", number("guidance", 1)));
