@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..families.configs import DIFFUSION_SAMPLERS
+
 Label = str | int
 ConditionValue = str | int | float | bool
 
@@ -23,7 +25,7 @@ class SampleRequest(Strict):
                                                      "none: fresh samples, drawn in one pass with other requests")
     labels: Label | list[Label] | None = Field(None, description="class names or ids of a conditional image run")
     conditions: dict[str, ConditionValue] | None = Field(None, description="table rows with these column values")
-    sampler: str | None = Field(None, description="diffusion: ddpm, ddim, dpm-solver or dpm-solver-sde")
+    sampler: str | None = Field(None, description="diffusion: " + ", ".join(DIFFUSION_SAMPLERS))
     steps: int | None = Field(None, ge=1, description="diffusion: sampling steps")
     eta: float | None = Field(None, ge=0, description="diffusion: DDIM's noise (0 deterministic, 1 DDPM-like)")
     guidance: float | None = Field(None, ge=0, description="diffusion: classifier-free guidance scale")
