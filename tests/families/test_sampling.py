@@ -65,10 +65,11 @@ def test_draws_follow_the_distribution_and_never_take_a_masked_token():
 
 
 def test_a_draw_at_the_top_of_the_cumulative_sum_takes_the_last_possible_token(monkeypatch):
-    """A uniform number that rounds onto the total falls past the last token: the last drawable one is taken."""
+    """A uniform number that rounds onto the total falls past the last token: the last drawable one is taken,
+    in every row of a batch."""
     monkeypatch.setattr(torch, "rand", lambda *shape, generator=None, dtype=None: torch.ones(*shape, dtype=dtype))
-    scores = torch.tensor([[1.0, 2.0, -float("inf")]])
-    assert choose_next(scores, TokenSampling(), torch.Generator()).tolist() == [1]
+    scores = torch.tensor([[1.0, 2.0, -float("inf")], [1.0, -float("inf"), -float("inf")], [1.0, 2.0, 3.0]])
+    assert choose_next(scores, TokenSampling(), torch.Generator()).tolist() == [1, 0, 2]
 
 
 @pytest.mark.parametrize("options, message", [

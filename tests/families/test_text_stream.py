@@ -66,3 +66,25 @@ def test_shared_tokens_advance_the_batch_only_when_a_row_needs_it():
     assert int(next(first)) == 10 and made == [0]
     assert [int(t) for t in second] == [20, 21] and made == [0, 1]  # row 1's second token made the second step
     assert [int(t) for t in first] == [11, 12, 13] and made == [0, 1, 2, 3]
+
+
+def test_a_stream_decodes_each_token_once_and_ends_with_the_whole_decode():
+    """Byte-level ids in any order, broken characters included: the pieces join to the decode of all the ids, and
+    only the tokens since the text last ended on a whole character are decoded again (not every token so far)."""
+    codec = TextCodec("bpe", vocab_size=300).fit(gl.Dataset("text", "abc 東京 déjà vu " * 40, "t"))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        ids = torch.randint(300, (60,), generator=generator).tolist()
+        decoded_lengths = []
+
+        def decode(part, lengths=decoded_lengths):
+            lengths.append(len(part))
+            return codec.decode(part)
+        pieces = list(TextStream((torch.tensor([i]) for i in ids), decode, None, []))
+        assert "".join(pieces) == codec.decode(ids)
+        assert max(decoded_lengths) < 20  # broken characters hold a few tokens back, not all 60 (seeded)
+    long_text = "déjà vu 東京 " * 40
+    lengths = []
+    list(TextStream((torch.tensor([i]) for i in codec.encode(long_text).tolist()),
+                    lambda part: lengths.append(len(part)) or codec.decode(part), None, []))
+    assert max(lengths) <= 3

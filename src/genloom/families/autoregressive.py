@@ -17,6 +17,8 @@ from torch import nn
 from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
+from ..nets.token_decoder import TokenDecoder
+from ..nets.transformer import Transformer
 from .base import Family, LossStep
 from .configs import AutoregressiveConfig, TokenSampling
 from .sampling import choose_next, next_token_scores
@@ -181,17 +183,17 @@ class Autoregressive(Family):
         # the column of `tokens` where each row's window in the cache begins: its first token, to start with
         starts = torch.zeros(len(prompt), dtype=torch.long, device=prompt.device) if padding is None else padding
         cache = None
+        next_logits = self._one_token_step()
         for step in range(max_new_tokens):
             if not use_cache:
-                logits = self.net(tokens[:, max(0, length - context):length])
+                logits = self.net(tokens[:, max(0, length - context):length])[:, -1]
             elif cache is None:
                 starts = starts.clamp_min(length - context)
                 cache, logits = self._cache_over(tokens[:, :length], starts)
             elif cache.length >= context:
                 cache, starts, logits = self._restart_full_rows(tokens[:, :length], starts, cache)
             else:
-                logits = self.net(tokens[:, length - 1:length], cache)
-            logits = logits[:, -1]
+                logits = next_logits(tokens[:, length - 1], cache)
             if allowed is not None:
                 logits = logits.masked_fill(~allowed[step], -math.inf)
             if grammar is not None:
@@ -205,13 +207,20 @@ class Autoregressive(Family):
             on_pass()
             yield token
 
+    def _one_token_step(self) -> Callable[[torch.Tensor, object], torch.Tensor]:
+        """(B,) tokens, a cache -> the next logits (B, vocab): the transformer's one-token decoder, or its forward
+        while it draws dropout (or is the convolutional backbone)."""
+        if isinstance(self.net, Transformer) and TokenDecoder.applies_to(self.net):
+            return TokenDecoder(self.net)
+        return lambda idx, cache: self.net(idx[:, None], cache)[:, -1]
+
     def _cache_over(self, tokens: torch.Tensor, starts: torch.Tensor) -> tuple[object, torch.Tensor]:
-        """A new cache over each row's window (its columns from `starts` on, right-aligned), and the logits."""
+        """A new cache over each row's window (its columns from `starts` on, right-aligned), and the last logits."""
         length = tokens.shape[1]
         width = int((length - starts).max())
         filler = width - (length - starts)
         cache = self.net.new_cache(len(tokens), filler) if filler.any() else self.net.new_cache(len(tokens))
-        return cache, self.net(tokens[:, length - width:], cache)
+        return cache, self.net(tokens[:, length - width:], cache)[:, -1]
 
     def _restart_full_rows(self, tokens: torch.Tensor, starts: torch.Tensor,
                            cache: object) -> tuple[object, torch.Tensor, torch.Tensor]:
@@ -227,7 +236,7 @@ class Autoregressive(Family):
         if half > 1:
             self.net(tokens[full, length - half:length - 1], fresh)
         cache.restart_rows(full, fresh, length - 1 - starts)
-        return cache, starts, self.net(tokens[:, length - 1:], cache)
+        return cache, starts, self.net(tokens[:, length - 1:], cache)[:, -1]
 
     def sample_bytes(self) -> int:
         return super().sample_bytes() if self.tokens is not None else 8 * self.config.block_size  # int64 tokens

@@ -56,10 +56,10 @@ def choose_next(scores: torch.Tensor, config: TokenSampling, generator: torch.Ge
     exponential for every token of every row, which for a batch of table rows cost a sixth of sampling."""
     if config.temperature == 0:
         return scores.argmax(dim=-1)
-    probabilities = scores.softmax(dim=-1).cpu()
-    cumulative = probabilities.cumsum(dim=-1)
-    uniform = torch.rand(len(cumulative), 1, generator=generator, dtype=cumulative.dtype) * cumulative[:, -1:]
-    token = torch.searchsorted(cumulative, uniform, right=True).squeeze(1)
-    # rounding may put the draw past the last token: take the last one that can be drawn
-    last_possible = (probabilities > 0).cumsum(dim=-1).argmax(dim=-1)
-    return torch.minimum(token, last_possible).to(scores.device)
+    cumulative = scores.softmax(dim=-1).cpu().cumsum(dim=-1)
+    total = cumulative[:, -1:].contiguous()  # (B, 1); searchsorted copies a strided one, and warns
+    uniform = torch.rand(len(cumulative), 1, generator=generator, dtype=cumulative.dtype) * total
+    token = torch.searchsorted(cumulative, uniform, right=True)
+    # rounding may put the draw on the total, past every token: take the first token at which the sum reaches it,
+    # which has a probability above 0 (the tokens after it may have none)
+    return torch.minimum(token, torch.searchsorted(cumulative, total)).squeeze(1).to(scores.device)

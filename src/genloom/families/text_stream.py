@@ -36,8 +36,10 @@ class TextStream(Iterator[str]):
 
     def _pieces_of(self, tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str],
                    end_token: int | None, stop: Sequence[str]) -> Iterator[str]:
-        ids: list[int] = []
-        text, emitted = "", 0
+        # only the tokens since the text last ended on a whole character are decoded again (decoding every token
+        # so far made a long generation quadratic): byte-level text split there decodes to the same characters
+        unsettled: list[int] = []
+        settled, text, emitted = "", "", 0
         self.finish_reason = "length"
         while True:
             with torch.inference_mode():
@@ -45,11 +47,15 @@ class TextStream(Iterator[str]):
             if token is None:
                 break
             self.tokens_generated += 1
-            if int(token[0]) == end_token:
+            token_id = int(token[0])
+            if token_id == end_token:
                 self.finish_reason = "stop"
                 break
-            ids.append(int(token[0]))
-            text = decode(ids)
+            unsettled.append(token_id)
+            tail = decode(unsettled)
+            text = settled + tail
+            if not tail.endswith("\ufffd"):
+                settled, unsettled = text, []
             hits = [hit for hit in (text.find(s, emitted) for s in stop) if hit >= 0]
             if hits:
                 self.finish_reason = "stop"

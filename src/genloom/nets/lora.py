@@ -27,6 +27,16 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (x @ self.lora_a.t() @ self.lora_b.t()) * self.scale
 
+    @property
+    def weight(self) -> torch.Tensor:
+        """The weight this layer applies, W + (alpha / rank) · B A, computed on each access: what code that
+        reads a linear layer's weight and bias (nets/token_decoder.py) needs."""
+        return self.base.weight + (self.lora_b @ self.lora_a) * self.scale
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base.bias
+
     def merged(self) -> nn.Linear:
         """A plain linear layer with the update folded into its weight."""
         linear = copy.deepcopy(self.base)
