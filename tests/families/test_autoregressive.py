@@ -12,6 +12,7 @@ from genloom.defaults import family_config
 from genloom.errors import GenloomError
 from genloom.families.autoregressive import Autoregressive
 from genloom.families.configs import AutoregressiveConfig, TokenSampling
+from genloom.nets.token_decoder import TokenDecoder
 from genloom.train.loop import read_metrics
 from tests.conftest import QUIET, TINY_GPT, crash_at_training_step
 
@@ -69,6 +70,40 @@ def test_generation_with_and_without_cache_agree():
                                                  use_cache=use)), 1) for use in (True, False)]
     assert torch.equal(cached, plain) and len(set(cached[0].tolist())) > 1
     assert torch.equal(*sampled)
+
+
+@pytest.mark.parametrize("rope", [False, True])
+def test_generation_through_the_one_token_decoder_equals_the_modules(monkeypatch, rope):
+    """Right-aligned prompts past the context (the cache rebuilt for some rows, then all): the tokens drawn with
+    the one-token decoder, which generation uses, are those the modules' forward draws."""
+    gpt = _gpt(rope=rope)
+    with torch.no_grad():
+        for param in gpt.parameters():
+            param.mul_(8)  # peaked, so that greedy decoding is not degenerate
+    prompt, padding = torch.randint(20, (3, 6)), torch.tensor([4, 0, 2])
+    steps = []
+    monkeypatch.setattr(TokenDecoder, "__call__", lambda self, idx, cache, call=TokenDecoder.__call__:
+                        steps.append(len(idx)) or call(self, idx, cache))
+
+    def made(sampling, seed):
+        with torch.no_grad():
+            return torch.stack(list(gpt.generate(prompt, 40, sampling, torch.Generator().manual_seed(seed),
+                                                 padding=padding)), 1)
+    runs = [(TokenSampling(temperature=0), 0), (TokenSampling(), 5), (TokenSampling(top_k=5), 6)]
+    decoded = [made(*run) for run in runs]
+    assert len(steps) > 3 * 25  # most of the 40 tokens a run came through the decoder (the rest: rebuilds)
+    monkeypatch.setattr(TokenDecoder, "applies_to", staticmethod(lambda net: False))
+    steps.clear()
+    for tokens, run in zip(decoded, runs):
+        assert torch.equal(tokens, made(*run))
+    assert not steps and len(set(decoded[0][0].tolist())) > 1
+
+
+def test_the_one_token_decoder_stands_aside_while_dropout_is_drawn():
+    gpt = _gpt(dropout=0.5).train()
+    with torch.no_grad():
+        made = list(gpt.generate(torch.randint(20, (2, 3)), 5, TokenSampling(), torch.Generator()))
+    assert len(made) == 5 and not TokenDecoder.applies_to(gpt.net)
 
 
 def test_generation_past_the_context_keeps_going():

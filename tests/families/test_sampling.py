@@ -72,6 +72,13 @@ def test_a_draw_at_the_top_of_the_cumulative_sum_takes_the_last_possible_token(m
     assert choose_next(scores, TokenSampling(), torch.Generator()).tolist() == [1, 0, 2]
 
 
+def test_a_row_without_finite_scores_still_draws_a_token_of_the_vocabulary():
+    """A diverged model's NaN (or a row masked to -inf everywhere) must not index past the vocabulary."""
+    scores = torch.tensor([[float("nan")] * 4, [-float("inf")] * 4, [0.0, 1.0, 2.0, 3.0]])
+    drawn = choose_next(scores, TokenSampling(), torch.Generator().manual_seed(0))
+    assert drawn.shape == (3,) and bool(((drawn >= 0) & (drawn < 4)).all())
+
+
 @pytest.mark.parametrize("options, message", [
     ({"temperature": -0.1}, "temperature must be at least 0; got -0.1"),
     ({"top_p": 0.0}, r"top_p must lie in \(0, 1\]"),

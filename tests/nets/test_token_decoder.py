@@ -5,8 +5,8 @@ from genloom.data.text_layout import TextLayout
 from genloom.errors import GenloomError
 from genloom.nets import build_backbone
 from genloom.nets.lora import add_lora
-from genloom.nets.token_decoder import TokenDecoder, rotation_matrices
-from genloom.nets.transformer import apply_rotary, rotary_tables
+from genloom.nets.token_decoder import TokenDecoder
+from genloom.nets.transformer import apply_rotary, rotary_tables, rotation_matrices
 
 LAYOUT = TextLayout((), vocab_size=50)
 
@@ -49,8 +49,9 @@ def test_one_token_gives_the_forward_logits_and_writes_the_same_cache(options):
             assert torch.allclose(mine[:, :, :9], theirs[:, :, :9], atol=1e-5)
 
 
-def test_a_lora_adapter_is_applied():
-    net = _net()
+@pytest.mark.parametrize("rope", [False, True])
+def test_a_lora_adapter_is_applied(rope):
+    net = _net(rope=rope)
     add_lora(net, rank=2, alpha=4.0)
     ids = torch.randint(50, (2, 6))
     with torch.no_grad():
@@ -61,7 +62,7 @@ def test_a_lora_adapter_is_applied():
         net(ids[:, :5], cache)
         decoded = TokenDecoder(net)(ids[:, 5], cache)
     assert torch.allclose(decoded, net(ids)[:, -1], atol=1e-5)
-    assert not torch.allclose(decoded, _net()(ids)[:, -1], atol=1e-2)  # the adapter changed the logits
+    assert not torch.allclose(decoded, _net(rope=rope)(ids)[:, -1], atol=1e-2)  # the adapter changed the logits
 
 
 @pytest.mark.parametrize("rope", [False, True])
@@ -72,12 +73,17 @@ def test_right_aligned_rows_keep_their_own_positions_and_tokens(rope):
     rows = [torch.randint(50, (length + 1,)) for length in lengths]
     prompts = torch.stack([torch.cat([torch.zeros(pad, dtype=torch.long), row[:-1]])
                            for row, pad in zip(rows, padding.tolist())])
+    last = torch.stack([row[-1] for row in rows])
     with torch.no_grad():
-        cache = net.new_cache(3, padding)
+        cache, through_modules = net.new_cache(3, padding), net.new_cache(3, padding)
         net(prompts, cache)
-        logits = TokenDecoder(net)(torch.stack([row[-1] for row in rows]), cache)
+        net(prompts, through_modules)
+        logits = TokenDecoder(net)(last, cache)
+        net(last[:, None], through_modules)
         for row, tokens in enumerate(rows):
             assert torch.allclose(logits[row], net(tokens[None])[0, -1], atol=1e-5)
+    for mine, theirs in zip(cache.keys + cache.values, through_modules.keys + through_modules.values):
+        assert torch.allclose(mine[:, :, :6], theirs[:, :, :6], atol=1e-5)
 
 
 def test_a_full_context_is_refused():

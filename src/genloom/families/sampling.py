@@ -61,5 +61,7 @@ def choose_next(scores: torch.Tensor, config: TokenSampling, generator: torch.Ge
     uniform = torch.rand(len(cumulative), 1, generator=generator, dtype=cumulative.dtype) * total
     token = torch.searchsorted(cumulative, uniform, right=True)
     # rounding may put the draw on the total, past every token: take the first token at which the sum reaches it,
-    # which has a probability above 0 (the tokens after it may have none)
-    return torch.minimum(token, torch.searchsorted(cumulative, total)).squeeze(1).to(scores.device)
+    # which has a probability above 0 (the tokens after it may have none); a row with no finite scores (a diverged
+    # model's NaN) takes the last token, not an index past the vocabulary
+    reaches_total = torch.searchsorted(cumulative, total).clamp_max(cumulative.shape[-1] - 1)
+    return torch.minimum(token, reaches_total).squeeze(1).to(scores.device)

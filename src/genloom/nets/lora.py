@@ -27,21 +27,19 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (x @ self.lora_a.t() @ self.lora_b.t()) * self.scale
 
-    @property
-    def weight(self) -> torch.Tensor:
-        """The weight this layer applies, W + (alpha / rank) · B A, computed on each access: what code that
-        reads a linear layer's weight and bias (nets/token_decoder.py) needs."""
-        return self.base.weight + (self.lora_b @ self.lora_a) * self.scale
-
-    @property
-    def bias(self) -> torch.Tensor | None:
-        return self.base.bias
-
     def merged(self) -> nn.Linear:
         """A plain linear layer with the update folded into its weight."""
         linear = copy.deepcopy(self.base)
-        linear.weight.data += (self.lora_b @ self.lora_a) * self.scale
+        linear.weight.data = applied_weight(self)[0].detach().clone()
         return linear.requires_grad_(True)
+
+
+def applied_weight(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weight (out, in) and bias a linear layer applies: a LoRA layer's W + (alpha / rank) · B A, computed
+    now (it does not follow later updates), or a plain layer's own parameters."""
+    if isinstance(layer, LoRALinear):
+        return layer.base.weight + (layer.lora_b @ layer.lora_a) * layer.scale, layer.base.bias
+    return layer.weight, layer.bias
 
 
 def has_lora_targets(module: nn.Module, targets: tuple[str, ...] = DEFAULT_TARGETS) -> bool:

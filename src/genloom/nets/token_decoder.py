@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import GenloomError
+from .lora import applied_weight
 from .transformer import KVCache, Transformer
 
 
 def transposed(linear: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(in, out) view of a linear layer's weight, for x @ w, and its bias (of a LoRA layer: the weight it applies,
-    computed once here)."""
-    return linear.weight.t(), linear.bias
+    """(in, out) view of the weight a linear layer applies, for x @ w, and its bias."""
+    weight, bias = applied_weight(linear)
+    return weight.t(), bias
 
 
 def project(x: torch.Tensor, weight: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
@@ -51,14 +52,6 @@ def layer_norm(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
     return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
-def rotation_matrices(cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
-    """(positions, head_dim, head_dim) R with x @ R = x * cos + roll(x, half) * signed_sin, RoPE's rotation
-    (nets/transformer.py: apply_rotary) as one matrix product."""
-    head_dim = cos.shape[-1]
-    roll = torch.eye(head_dim, device=cos.device, dtype=cos.dtype).roll(head_dim // 2, dims=1)
-    return torch.diag_embed(cos) + roll * signed_sin[:, None, :]
-
-
 def rotated(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
     """x (B, rows, head_dim) @ rotation, one (head_dim, head_dim) for all rows (one matrix product, not B) or one
     per example (B, head_dim, head_dim)."""
@@ -78,7 +71,7 @@ class TokenDecoder:
                                     block.ln_2, transposed(block.mlp.c_fc), transposed(block.mlp.c_proj),
                                     block.mlp.gelu.approximate) for block in net.h]
         self.heads = net.h[0].attn.n_head
-        self.rotations = rotation_matrices(net.rotary_cos, net.rotary_sin) if net.rope else None
+        self.rotations = net.rotary_matrices if net.rope else None
         self.head = transposed(net.lm_head)
 
     @staticmethod
