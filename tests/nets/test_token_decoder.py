@@ -6,7 +6,6 @@ from genloom.errors import GenloomError
 from genloom.nets import build_backbone
 from genloom.nets.lora import add_lora
 from genloom.nets.token_decoder import TokenDecoder
-from genloom.nets.transformer import apply_rotary, rotary_tables, rotation_matrices
 
 LAYOUT = TextLayout((), vocab_size=50)
 
@@ -19,13 +18,6 @@ def _net(**options):
             if name.endswith("bias") or "ln" in name:
                 param.add_(torch.randn_like(param) * 0.3)
     return net
-
-
-def test_a_rotation_matrix_turns_a_vector_as_apply_rotary_does():
-    cos, sin = rotary_tables(10, 8)
-    x = torch.randn(10, 8)
-    turned = torch.stack([x[p] @ rotation for p, rotation in enumerate(rotation_matrices(cos, sin))])
-    assert torch.allclose(turned, apply_rotary(x, cos, sin), atol=1e-6)
 
 
 @pytest.mark.parametrize("options", [

@@ -2,11 +2,11 @@
 single token, written for that case alone.
 
 Why by hand: on a CPU a token of a small model costs dispatch, not arithmetic. The modules' general path (any
-length, nn.Module's per-call work, RoPE by roll) spends ~400 us a token on the default text model at one
-thread; this path, with the weights gathered once, rotations as one matrix product and residuals fused into
-addmm, ~240 us, the same logits to float rounding (tests/nets/test_token_decoder.py). torch.compile on this
-path gained less (~1.3x) after ~17 s of compiling. The prompt, and a window rebuilt past the context, still
-go through the modules, which write the same cache."""
+length, nn.Module's per-call work, RoPE by roll) spends ~410 us a token on the default text model at one
+thread; this path, with the weights gathered once, RoPE's roll taken from the projection and residuals fused
+into addmm, ~240 us (medians of interleaved timings), the same logits to float rounding
+(tests/nets/test_token_decoder.py). torch.compile on this path gained less (~1.3x) after ~17 s of compiling.
+The prompt, and a window rebuilt past the context, still go through the modules, which write the same cache."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,26 +38,43 @@ def add_projected(residual: torch.Tensor, x: torch.Tensor,
 
 
 @dataclass(frozen=True)
+class Norm:
+    """A LayerNorm's tensors, read once (a module's attributes cost a lookup each, every token)."""
+    shape: tuple[int, ...]
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+    eps: float
+
+    @classmethod
+    def of(cls, layer: torch.nn.LayerNorm) -> Norm:
+        return cls(tuple(layer.normalized_shape), layer.weight, layer.bias, layer.eps)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.shape, self.weight, self.bias, self.eps)
+
+
+@dataclass(frozen=True)
 class BlockWeights:
-    ln_1: torch.nn.LayerNorm
-    attention: tuple[torch.Tensor, torch.Tensor | None]
+    ln_1: Norm
+    attention: tuple[torch.Tensor, torch.Tensor | None]  # q, k, v (and with RoPE q, k rolled: see with_rolled)
     attention_out: tuple[torch.Tensor, torch.Tensor | None]
-    ln_2: torch.nn.LayerNorm
+    ln_2: Norm
     mlp_in: tuple[torch.Tensor, torch.Tensor | None]
     mlp_out: tuple[torch.Tensor, torch.Tensor | None]
     gelu: str
 
 
-def layer_norm(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
-    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+def with_rolled(attention: torch.nn.Module, heads: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The q, k, v projection (in, 5 * width) followed by q's and k's with each head's halves swapped: RoPE's
+    roll(x, half) (transformer.apply_rotary) then comes out of the same matrix product, and the rotation takes
+    two elementwise products."""
+    weight, bias = applied_weight(attention)
+    width = weight.shape[1]
 
-
-def rotated(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """x (B, rows, head_dim) @ rotation, one (head_dim, head_dim) for all rows (one matrix product, not B) or one
-    per example (B, head_dim, head_dim)."""
-    if rotation.dim() == 3:
-        return x @ rotation
-    return (x.reshape(-1, x.shape[-1]) @ rotation).view(x.shape)
+    def rolled(rows: torch.Tensor) -> torch.Tensor:
+        by_head = rows[:2 * width].unflatten(0, (2 * heads, -1))
+        return torch.cat([rows, by_head.roll(by_head.shape[1] // 2, dims=1).flatten(0, 1)])
+    return rolled(weight).t(), None if bias is None else rolled(bias)
 
 
 class TokenDecoder:
@@ -66,13 +83,18 @@ class TokenDecoder:
     reads the weights as they are then. It draws no dropout: `applies_to` says whether the net would."""
 
     def __init__(self, net: Transformer):
-        self.net = net
-        self.blocks = [BlockWeights(block.ln_1, transposed(block.attn.c_attn), transposed(block.attn.c_proj),
-                                    block.ln_2, transposed(block.mlp.c_fc), transposed(block.mlp.c_proj),
+        self.net, self.heads = net, net.h[0].attn.n_head
+        self.width = net.wte.embedding_dim
+        attention = (lambda block: with_rolled(block.attn.c_attn, self.heads)) if net.rope else \
+            (lambda block: transposed(block.attn.c_attn))
+        self.blocks = [BlockWeights(Norm.of(block.ln_1), attention(block), transposed(block.attn.c_proj),
+                                    Norm.of(block.ln_2), transposed(block.mlp.c_fc), transposed(block.mlp.c_proj),
                                     block.mlp.gelu.approximate) for block in net.h]
-        self.heads = net.h[0].attn.n_head
-        self.rotations = net.rotary_matrices if net.rope else None
-        self.head = transposed(net.lm_head)
+        # RoPE's cos and signed sin at each position, across the heads of q and k: (block_size, 2 * width)
+        self.rotary = (net.rotary_cos.repeat(1, 2 * self.heads), net.rotary_sin.repeat(1, 2 * self.heads)) \
+            if net.rope else None
+        self.embedding, self.positions = net.wte.weight, None if net.wpe is None else net.wpe.weight
+        self.ln_f, self.head = Norm.of(net.ln_f), transposed(net.lm_head)
 
     @staticmethod
     def applies_to(net: Transformer) -> bool:
@@ -84,22 +106,23 @@ class TokenDecoder:
             raise GenloomError(f"{start + 1} tokens exceed the model's context of {self.net.block_size}")
         # the new token's position: one for every row, or each padded row's own
         position = start if cache.padding is None else cache.positions(1, idx.device)[:, 0]
-        x = F.embedding(idx, self.net.wte.weight)
-        if self.net.wpe is not None:
-            x = x + self.net.wpe.weight[position]
-        rotation = self.rotations[position] if self.rotations is not None else None
+        x = F.embedding(idx, self.embedding)
+        if self.positions is not None:
+            x = x + self.positions[position]
+        cos, sin = (self.rotary[0][position], self.rotary[1][position]) if self.rotary is not None else (None, None)
         mask, _ = cache.visible(1, idx.device)
-        batch, heads = len(idx), self.heads
+        batch, heads, width = len(idx), self.heads, self.width
         for number, block in enumerate(self.blocks):
-            qkv = project(layer_norm(x, block.ln_1), block.attention).view(batch, 3 * heads, -1)
-            queries_keys = qkv[:, :2 * heads] if rotation is None else rotated(qkv[:, :2 * heads], rotation)
+            qkv = project(block.ln_1(x), block.attention)
+            queries_keys = qkv[:, :2 * width] if cos is None else \
+                torch.addcmul(qkv[:, :2 * width] * cos, qkv[:, 3 * width:], sin)
             keys, values = cache.keys[number], cache.values[number]
-            keys[:, :, start] = queries_keys[:, heads:]
-            values[:, :, start] = qkv[:, 2 * heads:]
-            y = F.scaled_dot_product_attention(queries_keys[:, :heads, None], keys[:, :, :start + 1],
-                                               values[:, :, :start + 1], attn_mask=mask)
+            keys[:, :, start] = queries_keys[:, width:].view(batch, heads, -1)
+            values[:, :, start] = qkv[:, 2 * width:3 * width].view(batch, heads, -1)
+            y = F.scaled_dot_product_attention(queries_keys[:, :width].view(batch, heads, 1, -1),
+                                               keys[:, :, :start + 1], values[:, :, :start + 1], attn_mask=mask)
             x = add_projected(x, y.reshape(batch, -1), block.attention_out)
-            hidden = F.gelu(project(layer_norm(x, block.ln_2), block.mlp_in), approximate=block.gelu)
+            hidden = F.gelu(project(block.ln_2(x), block.mlp_in), approximate=block.gelu)
             x = add_projected(x, hidden, block.mlp_out)
         cache.length += 1
-        return project(layer_norm(x, self.net.ln_f), self.head)
+        return project(self.ln_f(x), self.head)

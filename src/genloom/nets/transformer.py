@@ -84,14 +84,6 @@ def rotary_tables(length: int, head_dim: int, base: float = 10000.0) -> tuple[to
     return torch.cat([angles, angles], dim=-1).cos(), torch.cat([-sin, sin], dim=-1)
 
 
-def rotation_matrices(cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
-    """(positions, head_dim, head_dim) R with x @ R = x * cos + roll(x, half) * signed_sin: RoPE's rotation at
-    each position as one matrix product, which a single new token takes (nets/token_decoder.py)."""
-    head_dim = cos.shape[-1]
-    roll = torch.eye(head_dim, dtype=cos.dtype).roll(head_dim // 2, dims=1)
-    return torch.diag_embed(cos) + roll * signed_sin[:, None, :]
-
-
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """F.dropout, skipped where it would do nothing (every call counts when tokens come one at a time)."""
     return F.dropout(x, p, training) if p and training else x
@@ -174,7 +166,6 @@ class Transformer(nn.Module):
             cos, sin = rotary_tables(block_size, n_embd // n_head)
             self.register_buffer("rotary_cos", cos, persistent=False)
             self.register_buffer("rotary_sin", sin, persistent=False)
-            self.register_buffer("rotary_matrices", rotation_matrices(cos, sin), persistent=False)
         self.apply(self._init_weights)
         for name, param in self.named_parameters():
             if name.endswith("c_proj.weight"):  # residual projections scaled by depth, as GPT-2
