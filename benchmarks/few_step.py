@@ -49,7 +49,12 @@ def data_sets(name: str) -> tuple[gl.Dataset, gl.Dataset]:
 def trained_model(args: argparse.Namespace, train: gl.Dataset) -> gl.Model:
     if args.run is not None:
         log(f"loading {args.run}")
-        return gl.Model.load(args.run)
+        model = gl.Model.load(args.run)
+        made = model.sample(1, progress=False).shape[1:]
+        if made != train.values.shape[1:]:
+            raise SystemExit(f"--run {args.run} makes images of shape {made}, --data {args.data}'s are "
+                             f"{train.values.shape[1:]}: give the --data the run was trained on")
+        return model
     out = Path(tempfile.mkdtemp(prefix="genloom-bench-few-step-")) / args.family
     log(f"{args.family}: training {args.minutes:g} minutes on one thread; the run goes to {out}")
     return gl.Model(args.family).fit(train, minutes=args.minutes, out=out, progress=False, device="cpu", threads=1)

@@ -129,7 +129,12 @@ class Scorer:
         return scores
 
     def describe(self) -> str:
-        return ", ".join(f"{name} net {accuracy:.2%}" for name, accuracy in self.accuracy.items())
+        return describe_accuracy(self.accuracy)
+
+
+def describe_accuracy(accuracy: dict[str, float]) -> str:
+    """The extractors' test accuracies in a line, from a Scorer or from a run's stored settings."""
+    return ", ".join(f"{name} net {share:.2%}" for name, share in accuracy.items())
 
 
 def parameter_count(model: gl.Model) -> tuple[int, str]:
@@ -369,10 +374,9 @@ def report(rows: list[dict], checks: dict, settings: dict, peer_details: dict, r
         f"FID and KID against the test split in the features of genloom's conv feature net trained "
         f"{settings['classifier_steps']} steps on the train split's labels (one extractor for every row, not "
         f"InceptionV3); FID (MLP): the same in a pixel MLP's features, a cross-check with no conv prior; test "
-        f"accuracy: " + ", ".join(f"{name} {acc:.2%}" for name, acc in settings["classifier_accuracy"].items())
-        + ". KID: cubic-kernel MMD² over subsets of the test size. Families run at their defaults on the CPU; "
-        "genloom holds out 10% of its "
-        "train split for validation, the diffusers peer trains on all of it.",
+        f"accuracy: {describe_accuracy(settings['classifier_accuracy'])}. KID: cubic-kernel MMD² over subsets of "
+        "the test size. Families run at their defaults on the CPU; genloom holds out 10% of its train split for "
+        "validation, the diffusers peer trains on all of it.",
         f"Diffusers peer: UNet2DModel {PEER_UNET['block_out_channels']}, attention at 2x2, "
         f"DDPMScheduler(1000); AdamW lr {PEER_TRAIN['lr']}, batch {PEER_TRAIN['batch_size']}, cosine schedule "
         f"over {peer_details.get('expected_steps', 'n/a')} expected steps with "

@@ -7,7 +7,7 @@ import torch
 import genloom as gl
 from genloom.data.image_layout import ImageLayout
 from genloom.errors import GenloomError
-from genloom.families.configs import DiffusionConfig, LatentDiffusionConfig, VQVAEConfig
+from genloom.families.configs import DIFFUSION_SAMPLERS, DiffusionConfig, LatentDiffusionConfig, VQVAEConfig
 from genloom.families.diffusion import Diffusion
 from genloom.families.latent import LatentDiffusion, LatentFamily
 from genloom.train.checkpoint import load_state
@@ -96,7 +96,7 @@ def test_latent_diffusion_does_not_clip_its_latents():
     latents = Diffusion(layout.__class__(layout.shape, bounded=False), DiffusionConfig(width=8, timesteps=100))
     latents.load_state_dict(pixels.state_dict())
     # an untrained U-Net predicts zero noise, so x_0 = x_t / sqrt(abar): far outside [-1, 1]
-    for sampler in ("ddpm", "ddim", "dpm-solver"):
+    for sampler in DIFFUSION_SAMPLERS:
         options = gl.families.sample_options("diffusion", {"sampler": sampler, "steps": 10})
         clipped = pixels.sample(64, None, torch.Generator().manual_seed(0), options)
         free = latents.sample(64, None, torch.Generator().manual_seed(0), options)
