@@ -18,20 +18,21 @@ from ..errors import GenloomError
 from .lora import applied_weight
 from .transformer import KVCache, Transformer
 
+Projection = tuple[torch.Tensor, torch.Tensor | None]  # a linear layer's (in, out) weight and its bias
 
-def transposed(linear: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+
+def transposed(linear: torch.nn.Module) -> Projection:
     """(in, out) view of the weight a linear layer applies, for x @ w, and its bias."""
     weight, bias = applied_weight(linear)
     return weight.t(), bias
 
 
-def project(x: torch.Tensor, weight: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+def project(x: torch.Tensor, weight: Projection) -> torch.Tensor:
     matrix, bias = weight
     return x @ matrix if bias is None else torch.addmm(bias, x, matrix)
 
 
-def add_projected(residual: torch.Tensor, x: torch.Tensor,
-                  weight: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+def add_projected(residual: torch.Tensor, x: torch.Tensor, weight: Projection) -> torch.Tensor:
     """residual + x W^T (+ b) in one addmm."""
     matrix, bias = weight
     return torch.addmm(residual if bias is None else residual + bias, x, matrix)
@@ -56,15 +57,15 @@ class Norm:
 @dataclass(frozen=True)
 class BlockWeights:
     ln_1: Norm
-    attention: tuple[torch.Tensor, torch.Tensor | None]  # q, k, v (and with RoPE q, k rolled: see with_rolled)
-    attention_out: tuple[torch.Tensor, torch.Tensor | None]
+    attention: Projection  # q, k, v (and with RoPE q, k rolled: see with_rolled)
+    attention_out: Projection
     ln_2: Norm
-    mlp_in: tuple[torch.Tensor, torch.Tensor | None]
-    mlp_out: tuple[torch.Tensor, torch.Tensor | None]
+    mlp_in: Projection
+    mlp_out: Projection
     gelu: str
 
 
-def with_rolled(attention: torch.nn.Module, heads: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def with_rolled(attention: torch.nn.Module, heads: int) -> Projection:
     """The q, k, v projection (in, 5 * width) followed by q's and k's with each head's halves swapped: RoPE's
     roll(x, half) (transformer.apply_rotary) then comes out of the same matrix product, and the rotation takes
     two elementwise products."""
