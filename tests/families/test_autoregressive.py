@@ -99,8 +99,9 @@ def test_generation_through_the_one_token_decoder_equals_the_modules(monkeypatch
     assert not steps and len(set(decoded[0][0].tolist())) > 1
 
 
-def test_the_one_token_decoder_stands_aside_while_dropout_is_drawn():
+def test_the_one_token_decoder_stands_aside_while_dropout_is_drawn(monkeypatch):
     gpt = _gpt(dropout=0.5).train()
+    monkeypatch.setattr(TokenDecoder, "__call__", lambda *_: pytest.fail("the decoder drew no dropout"))
     with torch.no_grad():
         made = list(gpt.generate(torch.randint(20, (2, 3)), 5, TokenSampling(), torch.Generator()))
     assert len(made) == 5 and not TokenDecoder.applies_to(gpt.net)

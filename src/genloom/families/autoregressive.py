@@ -183,7 +183,7 @@ class Autoregressive(Family):
         # the column of `tokens` where each row's window in the cache begins: its first token, to start with
         starts = torch.zeros(len(prompt), dtype=torch.long, device=prompt.device) if padding is None else padding
         cache = None
-        next_logits = self._one_token_step()
+        next_logits = self._one_token_step() if use_cache else None
         for step in range(max_new_tokens):
             if not use_cache:
                 logits = self.net(tokens[:, max(0, length - context):length])[:, -1]
