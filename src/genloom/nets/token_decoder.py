@@ -5,8 +5,9 @@ Why by hand: on a CPU a token of a small model costs dispatch, not arithmetic. T
 length, nn.Module's per-call work, RoPE by roll) spends ~410 us a token on the default text model at one
 thread; this path, with the weights gathered once, RoPE's roll taken from the projection and residuals fused
 into addmm, ~240 us (medians of interleaved timings; ~415 against ~245 on two threads), the same logits to
-float rounding (tests/nets/test_token_decoder.py). torch.compile on this path gained less (~1.3x) after ~17 s of compiling.
-The prompt, and a window rebuilt past the context, still go through the modules, which write the same cache."""
+float rounding (tests/nets/test_token_decoder.py). torch.compile on this path gained less (~1.3x) after ~17 s
+of compiling. The prompt, and a window rebuilt past the context, still go through the modules, which write the
+same cache."""
 from __future__ import annotations
 
 from dataclasses import dataclass
