@@ -109,6 +109,23 @@ def test_prompts_continue_together(text_run):
         model.generate_many([], max_tokens=[], stops=[])
 
 
+def test_prompts_join_a_text_batch_while_it_decodes(text_run, trained_run):
+    """Continuous batching: a prompt joining after others have made tokens gets, greedy, what it gets alone, with
+    its own stops and max_tokens; the rows made together cost one forward pass a step."""
+    model = gl.load(text_run)
+    batch = model.text_batch(temperature=0)
+    first = batch.join("ROMEO:", max_tokens=30)
+    head = "".join(next(first) for _ in range(4))
+    later = [batch.join(prompt, max_tokens=k, stop=s) for prompt, k, s in [("KING RICHARD: ", 12, ["e"]), ("", 9, [])]]
+    texts = [head + "".join(first)] + ["".join(stream) for stream in later]
+    assert texts == [model.generate("ROMEO:", max_tokens=30, temperature=0),
+                     model.generate("KING RICHARD: ", max_tokens=12, stop="e", temperature=0),
+                     model.generate("", max_tokens=9, temperature=0)]
+    assert batch.rows == 0
+    with pytest.raises(gl.GenloomError, match="family 'vae' has no generate; families with one: autoregressive"):
+        gl.load(trained_run).text_batch()
+
+
 def test_prompts_of_different_lengths_continuing_past_the_context_keep_their_own_window(text_run):
     """Past the context the cache is rebuilt from a row's last half context, when that row's own window fills:
     a short row beside a long one keeps what it keeps alone. Weights jolted so that the next token depends on the

@@ -37,7 +37,7 @@ from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, DistillSettings
 from .families.drawing import (SAMPLE_BATCH, check_memory, check_shard, draw, draw_chunks, label_tensor,
                                latent_tensor, progress_bar, shard_rows)
 from .families.latent_paths import path_between, seed_code
-from .families.text_stream import SharedTokens, TextStream, stop_strings
+from .families.text_stream import SharedTokens, TextBatch, TextStream, stop_strings
 from .families.watermark import DEFAULT_THRESHOLD, TextWatermark, WatermarkVerdict, watermark_of
 from .files import check_writable
 from .finetune import (OBJECTIVES, LoRASettings, check_adapter_base, check_resumable, train_adapter,
@@ -402,6 +402,18 @@ class Model:
                               len(prompts))
         return [TextStream(shared.row(row, limit), self.codec.decode, self.codec.end_token, stop_strings(stop))
                 for row, (limit, stop) in enumerate(zip(limits, stops))]
+
+    def text_batch(self, *, temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0,
+                   repetition_penalty: float = 1.0, seed: int = 0, watermark: str | None = None) -> TextBatch:
+        """Continuous batching: texts continued side by side, new prompts joining while others decode (what a
+        server does with completions that arrive while others are made). `batch.join(prompt, max_tokens=...,
+        stop=...)` gives that prompt's TextStream; reading any stream advances every row one forward pass a step.
+        Each row's logits are those it would have alone; its draws differ from generate's for the same seed (the
+        rows share one generator)."""
+        self._text_generator()
+        sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
+        tokens = self._fitted().token_batch(sampling, torch.Generator().manual_seed(seed), watermark_of(watermark))
+        return TextBatch(tokens, self._prompt_ids, self.codec.decode, self.codec.end_token)
 
     def detect_watermark(self, text: str, key: str, threshold: float = DEFAULT_THRESHOLD) -> WatermarkVerdict:
         """Whether `text` carries the watermark `key` made (generate(..., watermark=key)): its tokens under this

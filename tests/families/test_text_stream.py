@@ -88,3 +88,23 @@ def test_a_stream_decodes_each_token_once_and_ends_with_the_whole_decode():
     list(TextStream((torch.tensor([i]) for i in codec.encode(long_text).tolist()),
                     lambda part: lengths.append(len(part)) or codec.decode(part), None, []))
     assert max(lengths) <= 3
+
+
+def test_a_stream_that_stops_or_is_closed_closes_its_tokens():
+    """A stop string, the end token or close(): the generator of tokens is closed at once (a row of a running
+    batch then leaves it), not when the stream is collected."""
+    codec = TextCodec().fit(gl.Dataset("text", "hello JULIET:", "t"))
+    closed = []
+
+    def tokens(text):
+        try:
+            yield from (torch.tensor([i]) for i in codec.encode(text).tolist())
+        finally:
+            closed.append(text)
+
+    stopped = TextStream(tokens("hel:lo"), codec.decode, codec.end_token, [":"])
+    assert "".join(stopped) == "hel" and closed == ["hel:lo"]
+    reading = TextStream(tokens("hello"), codec.decode, codec.end_token, [])
+    assert next(reading) == "h" and closed == ["hel:lo"]
+    reading.close()
+    assert closed == ["hel:lo", "hello"] and next(reading, None) is None

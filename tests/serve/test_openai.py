@@ -106,7 +106,7 @@ def test_unseeded_completions_that_arrive_together_decode_side_by_side(live_serv
     assert [answer["usage"]["completion_tokens"] for answer in answers] == [5, 10, 15, 20, 25, 30]
     assert len({answer["choices"][0]["text"][:5] for answer in answers}) > 1  # each row its own draw
     after = httpx.get(f"{live_server}/healthz").json()["batching"]["text"]
-    assert after["requests"] - before["requests"] == 6 and after["pools"] - before["pools"] < 6
+    assert after["requests"] - before["requests"] == 6 and after["batches"] - before["batches"] < 6
 
 
 def test_a_completion_asked_with_a_watermark_carries_it(client, served):

@@ -2,7 +2,10 @@ import asyncio
 import threading
 import time
 
-from genloom.serve.text_decoding import Finished, Outbox
+import pytest
+
+from genloom.serve.limits import ApiError, InferenceSlots
+from genloom.serve.text_decoding import CompletionJob, ContinuousBatches, Finished, Outbox, whole_choice
 
 
 async def _arrivals(queue: asyncio.Queue, count: int) -> list[tuple[float, object]]:
@@ -45,5 +48,114 @@ def test_a_token_a_millisecond_wakes_the_loop_about_once_an_interval():
         assert items == [str(index) for index in range(200)] + [Finished("length", 200)]
         seconds = deliveries[-1] - deliveries[0]
         assert len(deliveries) <= seconds / 0.05 + 3  # not one a token (200)
+
+    asyncio.run(scenario())
+
+
+class _Stream:
+    """A row of _Batch: `tokens` pieces "t", the first only once `gate` is set."""
+
+    def __init__(self, tokens: int, gate: threading.Event):
+        self.left, self.gate, self.closed = tokens, gate, False
+        self.tokens_generated, self.finish_reason = 0, "length"
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        self.gate.wait(10)
+        if self.left == 0 or self.closed:
+            raise StopIteration
+        self.left -= 1
+        self.tokens_generated += 1
+        return "t"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Batch:
+    def __init__(self, gate: threading.Event):
+        self.gate, self.joined, self.streams = gate, [], []
+
+    def join(self, prompt: str, max_tokens: int, stop) -> _Stream:
+        self.joined.append(prompt)
+        self.streams.append(_Stream(max_tokens, self.gate))
+        return self.streams[-1]
+
+
+class _Model:
+    """Model.text_batch's shape: each batch made is kept, its rows held until `gate` is set."""
+
+    def __init__(self):
+        self.gate, self.batches = threading.Event(), []
+
+    def text_batch(self, seed: int, **sampling) -> _Batch:
+        self.batches.append(_Batch(self.gate))
+        return self.batches[-1]
+
+
+def _job(model, prompt: str, max_tokens: int = 3) -> CompletionJob:
+    return CompletionJob(model, "run", prompt, 1, 1, max_tokens, {"temperature": 1.0}, [], None)
+
+
+async def _finished(job: CompletionJob) -> tuple[str, Finished]:
+    return await asyncio.wait_for(whole_choice(job.choices[0]), 10)
+
+
+def _start(batches: ContinuousBatches, job: CompletionJob) -> None:
+    job.choices = [asyncio.Queue()]
+    batches.add(job, Outbox(asyncio.get_running_loop(), interval=0.0).push)
+
+
+def test_a_completion_that_arrives_while_a_batch_decodes_joins_it():
+    async def scenario():
+        model, batches = _Model(), ContinuousBatches(InferenceSlots(4, 60), max_owed_tokens=100)
+        first, second = _job(model, "first"), _job(model, "second", max_tokens=5)
+        _start(batches, first)
+        while not model.batches:  # the first batch is decoding (held at its first piece)
+            await asyncio.sleep(0.01)
+        _start(batches, second)
+        model.gate.set()
+        assert await _finished(first) == ("ttt", Finished("length", 3))
+        assert await _finished(second) == ("ttttt", Finished("length", 5))
+        assert [batch.joined for batch in model.batches] == [["first", "second"]]
+        assert batches.counts() == {"batches": 1, "requests": 2}
+        _start(batches, third := _job(model, "third"))  # the batch ended with its last row: a new one starts
+        await _finished(third)
+        assert [batch.joined for batch in model.batches] == [["first", "second"], ["third"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_full_batch_takes_no_more_rows_and_owed_tokens_are_bounded():
+    async def scenario():
+        model, batches = _Model(), ContinuousBatches(InferenceSlots(4, 60), max_owed_tokens=8, max_rows=1)
+        _start(batches, first := _job(model, "first"))
+        _start(batches, second := _job(model, "second"))
+        with pytest.raises(ApiError, match="owes 6 tokens") as refused:
+            _start(batches, _job(model, "third"))
+        assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "1"}
+        model.gate.set()
+        await _finished(first), await _finished(second)
+        assert sorted(batch.joined for batch in model.batches) == [["first"], ["second"]]
+        _start(batches, third := _job(model, "third"))  # what was owed is paid
+        await _finished(third)
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_completion_leaves_its_batch():
+    async def scenario():
+        model, batches = _Model(), ContinuousBatches(InferenceSlots(4, 60), max_owed_tokens=100)
+        _start(batches, gone := _job(model, "gone", max_tokens=50))
+        _start(batches, staying := _job(model, "staying", max_tokens=4))
+        gone.cancelled.set()
+        model.gate.set()
+        assert await _finished(staying) == ("tttt", Finished("length", 4))
+        await asyncio.sleep(0.1)
+        left = [gone.choices[0].get_nowait() for _ in range(gone.choices[0].qsize())]
+        assert left in ([], ["t"])  # at most the piece being read as it was cancelled; no end, nothing after
+        assert model.batches[0].streams[0].closed
 
     asyncio.run(scenario())

@@ -14,14 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import GenloomError
 from ..layout import Layout
 from ..nets import build_backbone
-from ..nets.token_decoder import TokenDecoder
-from ..nets.transformer import Transformer
 from .base import Family, LossStep
 from .configs import AutoregressiveConfig, TokenSampling
-from .sampling import choose_next, next_token_scores
+from .sampling import draw_next
+from .token_batch import TokenBatch
+from .token_rows import TokenRows
 from .watermark import TextWatermark
 
 
@@ -170,73 +169,25 @@ class Autoregressive(Family):
         `padding` (B,) filler tokens before each (the row's first token, so a repetition penalty sees nothing
         new), which the cache hides from attention.
 
-        With the cache, each step feeds one token; when a row's window fills the context, the cache is rebuilt
-        with that row's last half context, so long generations cost O(block_size) per token, not
-        O(block_size^2). Each row keeps the window it would keep alone: rows of different lengths fill theirs
-        at different steps, and a rebuild for one keeps the others' whole.
+        With the cache, each step feeds one token (token_rows.py says how windows past the context restart).
         """
-        if padding is not None and not use_cache:
-            raise GenloomError("prompts of different lengths are continued with the key/value cache only")
-        context, length = self.net.block_size, prompt.shape[1]
-        given = length
-        tokens = torch.cat([prompt, prompt.new_empty(len(prompt), max_new_tokens)], dim=1)  # filled as they come
-        # the column of `tokens` where each row's window in the cache begins: its first token, to start with
-        starts = torch.zeros(len(prompt), dtype=torch.long, device=prompt.device) if padding is None else padding
-        cache = None
-        next_logits = self._one_token_step() if use_cache else None
+        rows = TokenRows(self.net, prompt, padding, use_cache, room=max_new_tokens)
+        given = prompt.shape[1]
         for step in range(max_new_tokens):
-            if not use_cache:
-                logits = self.net(tokens[:, max(0, length - context):length])[:, -1]
-            elif cache is None:
-                starts = starts.clamp_min(length - context)
-                cache, logits = self._cache_over(tokens[:, :length], starts)
-            elif cache.length >= context:
-                cache, starts, logits = self._restart_full_rows(tokens[:, :length], starts, cache)
-            else:
-                logits = next_logits(tokens[:, length - 1], cache)
+            logits = rows.next_logits()
             if allowed is not None:
                 logits = logits.masked_fill(~allowed[step], -math.inf)
             if grammar is not None:
-                logits = logits.masked_fill(~grammar(tokens[:, given:length], logits.shape[-1]), -math.inf)
-            scores = next_token_scores(logits, tokens[:, :length], sampling)
-            if watermark is not None:
-                scores = watermark.tilt(scores, tokens[:, length - 1])
-            token = choose_next(scores, sampling, generator)
-            tokens[:, length] = token
-            length += 1
+                logits = logits.masked_fill(~grammar(rows.history[:, given:], logits.shape[-1]), -math.inf)
+            token = draw_next(logits, rows.history, sampling, generator, watermark)
+            rows.append(token)
             on_pass()
             yield token
 
-    def _one_token_step(self) -> Callable[[torch.Tensor, object], torch.Tensor]:
-        """(B,) tokens, a cache -> the next logits (B, vocab): the transformer's one-token decoder, or its forward
-        while it draws dropout (or is the convolutional backbone)."""
-        if isinstance(self.net, Transformer) and TokenDecoder.applies_to(self.net):
-            return TokenDecoder(self.net)
-        return lambda idx, cache: self.net(idx[:, None], cache)[:, -1]
-
-    def _cache_over(self, tokens: torch.Tensor, starts: torch.Tensor) -> tuple[object, torch.Tensor]:
-        """A new cache over each row's window (its columns from `starts` on, right-aligned), and the last logits."""
-        length = tokens.shape[1]
-        width = int((length - starts).max())
-        filler = width - (length - starts)
-        cache = self.net.new_cache(len(tokens), filler) if filler.any() else self.net.new_cache(len(tokens))
-        return cache, self.net(tokens[:, length - width:], cache)[:, -1]
-
-    def _restart_full_rows(self, tokens: torch.Tensor, starts: torch.Tensor,
-                           cache: object) -> tuple[object, torch.Tensor, torch.Tensor]:
-        """Rows whose window fills the context restart from their last half context, as each would alone, and the
-        others keep theirs: the cache, the windows' new starts and the next token's logits."""
-        length, half = tokens.shape[1], self.net.block_size // 2 or 1
-        full = length - 1 - starts >= self.net.block_size
-        starts = torch.where(full, length - half, starts)
-        if full.all():  # every row restarts: one pass over the new windows
-            cache, logits = self._cache_over(tokens, starts)
-            return cache, starts, logits
-        fresh = self.net.new_cache(int(full.sum()))
-        if half > 1:
-            self.net(tokens[full, length - half:length - 1], fresh)
-        cache.restart_rows(full, fresh, length - 1 - starts)
-        return cache, starts, self.net(tokens[:, length - 1:], cache)[:, -1]
+    def token_batch(self, sampling: TokenSampling, generator: torch.Generator,
+                    watermark: TextWatermark | None = None) -> TokenBatch:
+        """generate's form for rows that join and leave while it runs (a server's continuous batching)."""
+        return TokenBatch(self.net, sampling, generator, watermark)
 
     def sample_bytes(self) -> int:
         return super().sample_bytes() if self.tokens is not None else 8 * self.config.block_size  # int64 tokens

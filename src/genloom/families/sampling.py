@@ -2,9 +2,14 @@
 its semantics, so the same settings mean the same thing in both."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from .configs import TokenSampling
+
+if TYPE_CHECKING:
+    from .watermark import TextWatermark
 
 
 def penalise_repetition(scores: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -65,3 +70,13 @@ def choose_next(scores: torch.Tensor, config: TokenSampling, generator: torch.Ge
     # model's NaN) takes the last token, not an index past the vocabulary
     reaches_total = torch.searchsorted(cumulative, total).clamp_max(cumulative.shape[-1] - 1)
     return torch.minimum(token, reaches_total).squeeze(1).to(scores.device)
+
+
+def draw_next(logits: torch.Tensor, history: torch.Tensor, sampling: TokenSampling, generator: torch.Generator,
+              watermark: TextWatermark | None = None) -> torch.Tensor:
+    """(B,) next tokens from logits (B, vocab) after the rows' tokens `history` (B, T); with a `watermark`, each
+    draw tilted toward the green list the row's last token keys."""
+    scores = next_token_scores(logits, history, sampling)
+    if watermark is not None:
+        scores = watermark.tilt(scores, history[:, -1])
+    return choose_next(scores, sampling, generator)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import torch
 
 from ..errors import GenloomError
+from ..options import whole_number
+
+if TYPE_CHECKING:
+    from .token_batch import TokenBatch
 
 
 def stop_strings(stop: Any) -> list[str]:
@@ -34,8 +38,21 @@ class TextStream(Iterator[str]):
     def __next__(self) -> str:
         return next(self._pieces)
 
+    def close(self) -> None:
+        """Stop before the end: the tokens stop too (a row of a batch leaves it)."""
+        self._pieces.close()
+
     def _pieces_of(self, tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str],
                    end_token: int | None, stop: Sequence[str]) -> Iterator[str]:
+        try:
+            yield from self._text_of(tokens, decode, end_token, stop)
+        finally:  # ended, stopped or closed: a generator of tokens is closed with it
+            close = getattr(tokens, "close", None)
+            if close is not None:
+                close()
+
+    def _text_of(self, tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str],
+                 end_token: int | None, stop: Sequence[str]) -> Iterator[str]:
         # only the tokens since the text last ended on a whole character are decoded again (decoding every token
         # so far made a long generation quadratic): byte-level text split there decodes to the same characters
         unsettled: list[int] = []
@@ -94,3 +111,21 @@ class SharedTokens:
                 for waiting, token in zip(self._waiting, step):
                     waiting.append(token.view(1))
             yield self._waiting[index].popleft()
+
+
+class TextBatch:
+    """A TokenBatch's rows read as text: `join(prompt, max_tokens, stop)` adds a row and gives its TextStream;
+    reading any stream advances every row."""
+
+    def __init__(self, tokens: TokenBatch, encode: Callable[[str], torch.Tensor],
+                 decode: Callable[[list[int]], str], end_token: int | None):
+        self.tokens, self.encode, self.decode, self.end_token = tokens, encode, decode, end_token
+
+    @property
+    def rows(self) -> int:
+        """Rows decoding now."""
+        return self.tokens.rows
+
+    def join(self, prompt: str, max_tokens: int, stop: Any = ()) -> TextStream:
+        limit, stops = whole_number("max_tokens", max_tokens), stop_strings(stop)
+        return TextStream(self.tokens.join(self.encode(prompt), limit), self.decode, self.end_token, stops)

@@ -4,6 +4,7 @@ optional rotary position embeddings, and a key/value cache for generation."""
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,15 +43,39 @@ class KVCache:
     def restart_rows(self, rows: torch.Tensor, fresh: KVCache, windows: torch.Tensor) -> None:
         """The rows marked in `rows` (B,) hold from now on what `fresh`, a cache of those rows alone, holds; the
         others keep theirs. `windows` (B,): the tokens each row holds after, right-aligned as before."""
+        self.hold(windows)
+        if fresh.length:
+            for held, new in (*zip(self.keys, fresh.keys), *zip(self.values, fresh.values)):
+                held[rows, :, self.length - fresh.length:self.length] = new[:, :, :fresh.length]
+
+    def hold(self, windows: torch.Tensor) -> None:
+        """Each row keeps its last `windows` (B,) tokens, right-aligned: the cache shrinks to the longest window,
+        or grows to it (a row given a longer one, a prompt that joined, moves the others right)."""
         width = int(windows.max())
-        shift = self.length - width
-        for held, new in (*zip(self.keys, fresh.keys), *zip(self.values, fresh.values)):
-            held[:, :, :width] = held[:, :, shift:self.length].clone()
-            if fresh.length:
-                held[rows, :, width - fresh.length:width] = new[:, :, :fresh.length]
+        kept = min(width, self.length)
+        for held in (*self.keys, *self.values):
+            held[:, :, width - kept:width] = held[:, :, self.length - kept:self.length].clone()
         self.length = width
         padding = width - windows
         self.padding = padding if padding.any() else None
+        self._mask = None
+
+    def add_rows(self, count: int) -> None:
+        """`count` rows after the others, holding nothing yet: restart_rows gives them their windows."""
+        self._rebuild(lambda held: torch.cat([held, held.new_empty(count, *held.shape[1:])]))
+        if self.padding is not None:
+            self.padding = torch.cat([self.padding, self.padding.new_full((count,), self.length)])
+
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Only the rows marked in `rows` (B,) stay, in their order."""
+        self._rebuild(lambda held: held[rows])
+        if self.padding is not None:
+            self.padding = self.padding[rows] if self.padding[rows].any() else None
+
+    def _rebuild(self, change: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Every block's buffers, changed along the batch, in one new allocation each."""
+        self.keys = list(torch.stack([change(held) for held in self.keys]).unbind())
+        self.values = list(torch.stack([change(held) for held in self.values]).unbind())
         self._mask = None
 
     def positions(self, length: int, device: torch.device) -> torch.Tensor:

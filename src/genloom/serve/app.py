@@ -92,7 +92,8 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
     @app.get("/healthz", tags=["server"])
     def health() -> dict[str, Any]:
         """Liveness: the runs served and those in memory."""
-        pooling = {"samples": sample_pools.counts(), "text": text_decoder.pools.counts()} if settings.batching else None
+        pooling = ({"samples": sample_pools.counts(), "text": text_decoder.batches.counts()} if settings.batching
+                   else None)
         return {"status": "ok", "runs": len(catalogue.names()), "loaded": catalogue.loaded(), "busy": slots.busy,
                 "batching": pooling}
 

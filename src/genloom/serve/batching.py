@@ -1,6 +1,6 @@
-"""Requests that arrive together, served by one pass of the network: sixteen clients asking a diffusion model
-for samples at once share its denoising steps, and eight text completions decode side by side, one forward
-pass a token for all of them.
+"""Sample requests that arrive together, served by one pass of the network: sixteen clients asking a diffusion
+model for samples at once share its denoising steps. (Text completions batch continuously instead:
+text_decoding.py.)
 
 Only requests without a seed are pooled: a seed promises the very samples (or text) the Python API gives for
 it alone, and a pooled draw cannot keep that promise, so a seeded request is served alone."""
@@ -30,8 +30,8 @@ class Pools:
     free; requests that arrive while it is served form the next pool. `max_waiting` bounds the work (samples or
     tokens) waiting in open pools; past it, a 429."""
 
-    def __init__(self, slots: InferenceSlots, max_waiting: int, deadline: bool = True):
-        self.slots, self.max_waiting, self.deadline = slots, max_waiting, deadline
+    def __init__(self, slots: InferenceSlots, max_waiting: int):
+        self.slots, self.max_waiting = slots, max_waiting
         self._open: dict[Hashable, _Pool] = {}
         self.pools_served = self.requests_served = 0  # how much pooling there was: /healthz shows it
         self._serving: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
@@ -64,7 +64,7 @@ class Pools:
         await self.slots.wait_for_slot()  # the pool's requests were accepted: they wait rather than hear 429
         del self._open[key]  # requests from here on start the next pool
         try:
-            shares = await self.slots.run(lambda: pool.run(pool.entries), claimed=True, deadline=self.deadline)
+            shares = await self.slots.run(lambda: pool.run(pool.entries), claimed=True)
         except Exception as error:  # every request of the pool gets the error
             for answer in pool.answers:
                 if not answer.done():

@@ -1,7 +1,8 @@
 """Completions made on worker threads and handed to the event loop a piece at a time. One thread makes a whole
 completion and its pieces wait in an asyncio queue per choice: handing each token's work to a thread of its own
-cost a third of the speed of a stream. Unseeded one-choice completions of a run that arrive together with the
-same sampling settings decode side by side, prompts of any length (see batching.py)."""
+cost a third of the speed of a stream. Unseeded one-choice completions of a run with the same sampling settings
+decode side by side, prompts of any length, each joining the batch already decoding at its next token
+(continuous batching: Model.text_batch)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,10 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from .batching import Pools, fresh_seed
-from .limits import InferenceSlots
+from .batching import fresh_seed
+from .limits import ApiError, InferenceSlots
 
 if TYPE_CHECKING:
+    from ..families.text_stream import TextStream
     from ..model import Model
 
 DELIVERY_INTERVAL_SECONDS = 0.02
@@ -44,8 +46,9 @@ class CompletionJob:
     cancelled: threading.Event = field(default_factory=threading.Event)  # the client left or the deadline passed
 
     def pool_key(self) -> tuple:
-        """What completions must share to decode side by side."""
-        return (self.name, tuple(sorted(self.sampling.items())))
+        """What completions must share to decode side by side: the run as loaded (a run rewritten on disk and
+        loaded again starts batches of its own) and the sampling settings."""
+        return (self.name, id(self.model), tuple(sorted(self.sampling.items())))
 
 
 Push = Callable[[asyncio.Queue, Any], None]
@@ -68,33 +71,103 @@ def decode_alone(job: CompletionJob, push: Push) -> None:
             push(queue, error)
 
 
-def decode_together(jobs: list[CompletionJob], push: Push) -> list[None]:
-    """One-choice jobs of one pool key, a forward pass a token for all; each row read in turn."""
-    try:
-        streams = jobs[0].model.generate_many([job.prompt for job in jobs], max_tokens=[job.max_tokens for job in jobs],
-                                              stops=[job.stop for job in jobs], seed=fresh_seed(),
-                                              **jobs[0].sampling)
-    except Exception as error:
-        for job in jobs:
-            push(job.choices[0], error)
-        return [None] * len(jobs)
-    active = list(zip(jobs, streams))
-    while active:
-        reading, active = active, []
-        for job, stream in reading:
-            if job.cancelled.is_set():
-                continue
-            try:
-                piece = next(stream, None)
-            except Exception as error:
-                push(job.choices[0], error)
-                continue
-            if piece is None:
-                push(job.choices[0], Finished(stream.finish_reason, stream.tokens_generated))
-            else:
-                push(job.choices[0], piece)
-                active.append((job, stream))
-    return [None] * len(jobs)
+MAX_BATCH_ROWS = 32  # rows one batch decodes at most; past it, a new batch starts beside it in a slot of its own
+
+
+@dataclass
+class RunningBatch:
+    """Completions decoding together on one worker thread, and those waiting to join at its next step."""
+
+    arrivals: list[CompletionJob]
+    rows: int = 1  # completions joined or waiting to, not yet finished
+
+
+class ContinuousBatches:
+    """Completions that can share a batch (an unseeded choice each, the same run and sampling settings) decode in
+    one Model.text_batch: the first starts it on a worker thread under an inference slot, and those that come
+    while it runs (or waits for its slot) join it at its next step. `max_owed_tokens` bounds the tokens promised
+    to accepted completions and not yet made; past it, a 429."""
+
+    def __init__(self, slots: InferenceSlots, max_owed_tokens: int, max_rows: int = MAX_BATCH_ROWS):
+        self.slots, self.max_owed_tokens, self.max_rows = slots, max_owed_tokens, max_rows
+        self._accepting: dict[tuple, RunningBatch] = {}  # by pool key: the batch new completions join
+        self._lock = threading.Lock()  # the event loop adds jobs, worker threads take them
+        self._owed = 0
+        self.batches_started = self.requests_served = 0  # how much batching there was: /healthz shows it
+        self._serving: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+
+    def add(self, job: CompletionJob, push: Push) -> None:
+        """Join `job` to its batch, or start one; a 429 when too many tokens are owed already."""
+        with self._lock:
+            if self._owed + job.max_tokens > self.max_owed_tokens:
+                raise ApiError(429, f"the server owes {self._owed:,} tokens to completions it accepted; retry in a "
+                                    "second", {"Retry-After": "1"})
+            self._owed += job.max_tokens
+            self.requests_served += 1
+            batch = self._accepting.get(job.pool_key())
+            if batch is not None and batch.rows < self.max_rows:
+                batch.arrivals.append(job)
+                batch.rows += 1
+                return
+            batch = self._accepting[job.pool_key()] = RunningBatch([job])
+            self.batches_started += 1
+        task = asyncio.get_running_loop().create_task(self._serve(job.pool_key(), batch, push))
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+
+    async def _serve(self, key: tuple, batch: RunningBatch, push: Push) -> None:
+        await self.slots.wait_for_slot()  # accepted work waits rather than hear 429; arrivals join meanwhile
+        await self.slots.run(lambda: self._decode(key, batch, push), claimed=True, deadline=False)
+
+    def _decode(self, key: tuple, batch: RunningBatch, push: Push) -> None:
+        """Until no row is left and none waits: take arrivals in, then a piece of text from every row."""
+        first = batch.arrivals[0]
+        text = first.model.text_batch(seed=fresh_seed(), **first.sampling)
+        active: list[tuple[CompletionJob, TextStream]] = []
+        while True:
+            with self._lock:
+                arrivals, batch.arrivals = batch.arrivals, []
+                if not arrivals and not active:
+                    if self._accepting.get(key) is batch:
+                        del self._accepting[key]
+                    return
+            for job in arrivals:
+                try:
+                    active.append((job, text.join(job.prompt, job.max_tokens, job.stop)))
+                except Exception as error:  # the handler raises it: a GenloomError is the request's fault (400)
+                    self._finish(batch, job, push, error)
+            reading, active = active, []
+            for job, stream in reading:
+                ended = self._read_piece(job, stream, push)
+                if ended is None:
+                    active.append((job, stream))
+                else:
+                    stream.close()
+                    self._finish(batch, job, push, ended)
+
+    @staticmethod
+    def _read_piece(job: CompletionJob, stream: TextStream, push: Push) -> Finished | Exception | None:
+        """The next piece of a row pushed to its queue; what ended the row instead (None while it goes on)."""
+        if job.cancelled.is_set():
+            return Finished("cancelled", stream.tokens_generated)
+        try:
+            piece = next(stream, None)
+        except Exception as error:
+            return error
+        if piece is None:
+            return Finished(stream.finish_reason, stream.tokens_generated)
+        push(job.choices[0], piece)
+        return None
+
+    def _finish(self, batch: RunningBatch, job: CompletionJob, push: Push, end: Finished | Exception) -> None:
+        if not job.cancelled.is_set():
+            push(job.choices[0], end)
+        with self._lock:
+            batch.rows -= 1
+            self._owed -= job.max_tokens
+
+    def counts(self) -> dict[str, int]:
+        return {"batches": self.batches_started, "requests": self.requests_served}
 
 
 class Outbox:
@@ -136,20 +209,20 @@ class Outbox:
 
 
 class TextDecoder:
-    """Starts completion jobs: pooled where they can be, alone under an inference slot otherwise."""
+    """Starts completion jobs: in a running batch where they can be, alone under an inference slot otherwise."""
 
-    def __init__(self, slots: InferenceSlots, pooling: bool, max_waiting_tokens: int):
+    def __init__(self, slots: InferenceSlots, batching: bool, max_owed_tokens: int):
         self.slots = slots
-        self.pools = Pools(slots, max_waiting_tokens, deadline=False) if pooling else None
+        self.batches = ContinuousBatches(slots, max_owed_tokens) if batching else None
         self._running: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
     def start(self, job: CompletionJob) -> None:
-        """Begin making `job`'s choices; a 429 when no slot is free for a job that cannot be pooled."""
+        """Begin making `job`'s choices; a 429 when no slot is free for a job that cannot join a batch."""
         loop = asyncio.get_running_loop()
         job.choices = [asyncio.Queue() for _ in range(job.n)]
         push = Outbox(loop).push
-        if self.pools is not None and job.seed is None and job.n == 1:
-            self.pools.add(job.pool_key(), job, job.max_tokens, lambda jobs: decode_together(jobs, push))
+        if self.batches is not None and job.seed is None and job.n == 1:
+            self.batches.add(job, push)
             return
         self.slots.take()
         task = loop.create_task(self.slots.run(lambda: decode_alone(job, push), claimed=True, deadline=False))
