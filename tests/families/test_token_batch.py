@@ -3,6 +3,7 @@ import torch
 
 import genloom as gl
 from genloom.families.configs import TokenSampling
+from genloom.families import token_batch
 from genloom.families.token_batch import TokenBatch
 from tests.families.test_token_rows import _net, _prompt
 
@@ -60,3 +61,42 @@ def test_a_batch_emptied_starts_again_with_the_next_row():
 def test_a_row_of_no_tokens_is_refused_by_the_text_batch(text_run, limit):
     with pytest.raises(gl.GenloomError, match="max_tokens must be a whole number of at least 1"):
         gl.load(text_run).text_batch().join("ROMEO:", limit)
+
+
+def test_a_row_closed_before_it_is_read_leaves_the_batch(text_run):
+    """A server's client that leaves before its first token: its stream is closed unread, and its row goes."""
+    model = gl.load(text_run)
+    batch = model.text_batch(temperature=0)
+    staying, leaving = batch.join("ROMEO:", max_tokens=12), batch.join("JULIET:", max_tokens=200)
+    leaving.close()
+    assert batch.rows == 1
+    assert "".join(staying) == model.generate("ROMEO:", max_tokens=12, temperature=0) and batch.rows == 0
+
+
+def test_a_long_prompt_joined_is_penalised_for_all_of_its_tokens():
+    """A repetition penalty looks at the whole prompt, not only the window the cache keeps: a prompt longer than
+    the context, joined to a running batch, draws what it draws alone."""
+    net = _net(rope=True)
+    sampling = TokenSampling(temperature=0, repetition_penalty=3.0)
+    with torch.no_grad():
+        alone = [int(t) for t in TokenBatch(net, sampling, torch.Generator()).join(_prompt(30, 5), 8)]
+        batch = TokenBatch(net, sampling, torch.Generator())
+        first = batch.join(_prompt(3, 1), 20)
+        next(first)
+        joined = [int(t) for t in batch.join(_prompt(30, 5), 8)]
+    assert joined == alone
+
+
+def test_a_failed_step_fails_every_row_after_it(monkeypatch):
+    """A step that fails after the network ran leaves the cache a token ahead of the columns: no row may go on."""
+    net = _net(rope=False)
+    batch = TokenBatch(net, TokenSampling(), torch.Generator())
+    first, second = batch.join(_prompt(3, 1), 5), batch.join(_prompt(4, 2), 5)
+    next(first)
+    monkeypatch.setattr(token_batch, "draw_next", lambda *args: (_ for _ in ()).throw(RuntimeError("out of memory")))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        next(first)
+    monkeypatch.undo()
+    next(second)  # its first token was made by the step before the failure
+    with pytest.raises(RuntimeError, match="out of memory"):
+        next(second)

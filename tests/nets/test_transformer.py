@@ -56,6 +56,34 @@ def test_rows_right_aligned_in_one_cache_give_their_own_logits(rope):
         assert torch.allclose(together[row], wanted[1:], atol=1e-5)
 
 
+def test_a_row_added_with_a_longer_window_moves_the_others_and_leaves_no_unwritten_memory_in_view():
+    """A row joins holding 6 tokens beside rows holding 2 and 1: the others move right (their tokens kept), and
+    the slots no row holds, never written before, read zero whatever the memory held (NaN here): hidden slots
+    still enter attention's sums, where NaN times a zero weight is NaN. Rows then leave; each row's next logits
+    stay those it has alone."""
+    net = _net(rope=True)
+    rows = [torch.randint(50, (length,)) for length in (3, 2, 7)]  # each row's window and its next token
+    cache = net.new_cache(2, torch.tensor([0, 1]))
+    for held in cache.keys + cache.values:
+        held.fill_(float("nan"))
+    with torch.no_grad():
+        net(torch.stack([rows[0][:2], torch.cat([rows[1][:1], rows[1][:1]])]), cache)
+        joined = net.new_cache(1)
+        net(rows[2][None, :6], joined)
+        cache.add_rows(1)
+        cache.restart_rows(torch.tensor([False, False, True]), joined, torch.tensor([2, 1, 6]))
+        assert cache.length == 6 and cache.padding.tolist() == [4, 5, 0]
+        assert not any(held[:, :, :6].isnan().any() for held in cache.keys + cache.values)
+        logits = net(torch.stack([row[-1:] for row in rows]), cache)[:, -1]
+        alone = [net(row[None])[0, -1] for row in rows]
+        assert all(torch.allclose(logits[row], alone[row], atol=1e-5) for row in range(3))
+        cache.keep_rows(torch.tensor([True, False, False]))
+        cache.hold(torch.tensor([3]))
+        assert cache.length == 3 and cache.padding is None
+        assert torch.allclose(net(torch.tensor([[7]]), cache)[0, -1],
+                              net(torch.cat([rows[0], torch.tensor([7])])[None])[0, -1], atol=1e-5)
+
+
 def test_attention_is_causal():
     net = _net()
     ids = torch.randint(50, (1, 10))

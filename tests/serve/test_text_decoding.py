@@ -159,3 +159,44 @@ def test_a_cancelled_completion_leaves_its_batch():
         assert model.batches[0].streams[0].closed
 
     asyncio.run(scenario())
+
+
+def test_a_completion_cancelled_before_it_joins_is_never_decoded():
+    async def scenario():
+        model, batches = _Model(), ContinuousBatches(InferenceSlots(4, 60), max_owed_tokens=9)
+        _start(batches, first := _job(model, "first"))
+        while not model.batches or not model.batches[0].joined:  # the worker waits at the first row's piece
+            await asyncio.sleep(0.01)
+        _start(batches, gone := _job(model, "gone"))
+        gone.cancelled.set()
+        _start(batches, later := _job(model, "later"))
+        model.gate.set()
+        await _finished(first), await _finished(later)
+        assert model.batches[0].joined == ["first", "later"] and gone.choices[0].empty()
+        _start(batches, again := _job(model, "again", max_tokens=9))  # every token owed was paid back
+        await _finished(again)
+
+    asyncio.run(scenario())
+
+
+class _FailingOnce(_Model):
+    def text_batch(self, seed: int, **sampling) -> _Batch:
+        if not self.batches:
+            self.batches.append(None)
+            raise RuntimeError("out of memory")
+        return super().text_batch(seed, **sampling)
+
+
+def test_a_batch_that_fails_ends_every_completion_in_it_and_pays_back_what_it_owed():
+    async def scenario():
+        model, batches = _FailingOnce(), ContinuousBatches(InferenceSlots(4, 60), max_owed_tokens=6)
+        _start(batches, first := _job(model, "first"))
+        _start(batches, second := _job(model, "second"))
+        for job in (first, second):
+            with pytest.raises(RuntimeError, match="out of memory"):
+                await _finished(job)
+        model.gate.set()
+        _start(batches, after := _job(model, "after", max_tokens=6))  # a new batch, the whole allowance free
+        assert await _finished(after) == ("tttttt", Finished("length", 6))
+
+    asyncio.run(scenario())

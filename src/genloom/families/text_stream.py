@@ -33,23 +33,28 @@ class TextStream(Iterator[str]):
                  stop: Sequence[str]):
         self.tokens_generated = 0
         self.finish_reason: str | None = None  # "stop": a stop string or the end token; "length": out of tokens
+        self._tokens = tokens
         self._pieces = self._pieces_of(tokens, decode, end_token, stop)
 
     def __next__(self) -> str:
         return next(self._pieces)
 
     def close(self) -> None:
-        """Stop before the end: the tokens stop too (a row of a batch leaves it)."""
+        """Stop before the end, read or not: the tokens stop too (a row of a batch leaves it)."""
         self._pieces.close()
+        self._close_tokens()
+
+    def _close_tokens(self) -> None:
+        close = getattr(self._tokens, "close", None)
+        if close is not None:
+            close()
 
     def _pieces_of(self, tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str],
                    end_token: int | None, stop: Sequence[str]) -> Iterator[str]:
         try:
             yield from self._text_of(tokens, decode, end_token, stop)
-        finally:  # ended, stopped or closed: a generator of tokens is closed with it
-            close = getattr(tokens, "close", None)
-            if close is not None:
-                close()
+        finally:  # ended or stopped: the tokens are closed with it (a batch row leaves at once)
+            self._close_tokens()
 
     def _text_of(self, tokens: Iterator[torch.Tensor], decode: Callable[[list[int]], str],
                  end_token: int | None, stop: Sequence[str]) -> Iterator[str]:

@@ -5,7 +5,6 @@ own; a row that has finished stops costing its share of the pass."""
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -17,32 +16,48 @@ from .token_rows import TokenRows
 from .watermark import TextWatermark
 
 
-@dataclass
-class _Member:
-    """A row's tokens made and not yet read, and whether its reader has gone."""
-    waiting: deque[torch.Tensor] = field(default_factory=deque)
-    left: bool = False
+class BatchRow(Iterator[torch.Tensor]):
+    """One row's tokens, each of shape (1,): those made and not yet read wait here. Reading a row with none
+    waiting advances the whole batch a step. The row leaves the batch at the next step once `limit` tokens are
+    read or `close()` is called (read or not)."""
+
+    def __init__(self, batch: TokenBatch, limit: int):
+        self.batch, self.limit, self.read = batch, limit, 0
+        self.waiting: deque[torch.Tensor] = deque()
+        self.left = False
+
+    def __next__(self) -> torch.Tensor:
+        if self.left or self.read == self.limit:
+            self.left = True
+            raise StopIteration
+        if not self.waiting:
+            self.batch.step()
+        self.read += 1
+        return self.waiting.popleft()
+
+    def close(self) -> None:
+        self.left = True
 
 
 class TokenBatch:
-    """`batch.join(prompt, limit)` adds a row; reading its tokens advances the whole batch a step whenever the
-    row has none waiting. Rows share one generator, so a row's draws depend on the rows beside it; each row's
-    logits are those it would have alone. Everything runs on the caller's thread."""
+    """`batch.join(prompt, limit)` adds a row and gives its BatchRow. Rows share one generator, so a row's draws
+    depend on the rows beside it; each row's logits are those it would have alone. Everything runs on the
+    caller's thread. A step that fails leaves the batch unusable: every later step raises the same error."""
 
     def __init__(self, net: nn.Module, sampling: TokenSampling, generator: torch.Generator,
                  watermark: TextWatermark | None = None):
         self.net, self.sampling, self.generator, self.watermark = net, sampling, generator, watermark
         self._rows: TokenRows | None = None
-        self._members: list[_Member] = []  # in the order of the rows
+        self._members: list[BatchRow] = []  # in the order of the rows
+        self._failure: Exception | None = None
 
     @property
     def rows(self) -> int:
-        """Rows decoding now (a row whose reader has gone leaves at the next step)."""
+        """Rows decoding now."""
         return sum(not member.left for member in self._members)
 
-    def join(self, prompt: torch.Tensor, limit: int) -> Iterator[torch.Tensor]:
-        """A row continuing `prompt` (1-D token ids): its tokens, each of shape (1,), at most `limit` of them.
-        The row leaves when they run out or the iterator is closed."""
+    def join(self, prompt: torch.Tensor, limit: int) -> BatchRow:
+        """A row continuing `prompt` (1-D token ids), at most `limit` tokens, from the next step on."""
         self._drop_rows_left()
         prompt = prompt.to(self.net.wte.weight.device)
         with torch.inference_mode():
@@ -50,26 +65,22 @@ class TokenBatch:
                 self._rows = TokenRows(self.net, prompt[None])
             else:
                 self._rows.join(prompt)
-        member = _Member()
-        self._members.append(member)
-        return self._read(member, limit)
+        self._members.append(BatchRow(self, limit))
+        return self._members[-1]
 
-    def _read(self, member: _Member, limit: int) -> Iterator[torch.Tensor]:
-        try:
-            for _ in range(limit):
-                if not member.waiting:
-                    self._step()
-                yield member.waiting.popleft()
-        finally:
-            member.left = True
-
-    def _step(self) -> None:
-        """One token for every row."""
+    def step(self) -> None:
+        """One token for every row, waiting in each row until it is read."""
+        if self._failure is not None:
+            raise self._failure
         self._drop_rows_left()
         rows = self._rows
-        with torch.inference_mode():
-            token = draw_next(rows.next_logits(), rows.history, self.sampling, self.generator, self.watermark)
-            rows.append(token)
+        try:
+            with torch.inference_mode():
+                token = draw_next(rows.next_logits(), rows.history, self.sampling, self.generator, self.watermark)
+                rows.append(token)
+        except Exception as error:  # the cache may hold a token the columns do not: no row can go on
+            self._failure = error
+            raise
         for member, made in zip(self._members, token):
             member.waiting.append(made.view(1))
 

@@ -71,7 +71,6 @@ class TokenRows:
     def join(self, prompt: torch.Tensor) -> None:
         """A new last row continuing `prompt` (1-D) from the next step on, as it would alone: its window (the
         prompt's last block_size tokens) goes into the cache beside the others'."""
-        prompt = prompt[-self.context:]
         shift = len(prompt) - self.length
         if shift > 0:  # longer than the rows so far: filler columns before every row
             self.tokens = torch.cat([self.tokens[:, :1].expand(-1, shift), self.tokens], dim=1)
@@ -79,13 +78,14 @@ class TokenRows:
         first = self.length - len(prompt)
         row = torch.cat([prompt[:1].expand(first), prompt, prompt.new_empty(self.tokens.shape[1] - self.length)])
         self.tokens = torch.cat([self.tokens, row[None]])
+        window = prompt[-self.context:]  # the whole prompt stays in the columns (a repetition penalty sees it)
         self.firsts = torch.cat([self.firsts, self.firsts.new_tensor([first])])
-        self.starts = torch.cat([self.starts, self.starts.new_tensor([first])])
+        self.starts = torch.cat([self.starts, self.starts.new_tensor([self.length - len(window)])])
         if self.cache is None:  # the first step builds it over every row
             return
         fresh = self.net.new_cache(1)
-        if len(prompt) > 1:
-            self.net(prompt[None, :-1], fresh)
+        if len(window) > 1:
+            self.net(window[None, :-1], fresh)
         self.cache.add_rows(1)
         joined = torch.zeros(len(self.tokens), dtype=torch.bool, device=prompt.device)
         joined[-1] = True

@@ -55,6 +55,9 @@ class KVCache:
         kept = min(width, self.length)
         for held in (*self.keys, *self.values):
             held[:, :, width - kept:width] = held[:, :, self.length - kept:self.length].clone()
+            # slots no row holds are hidden from attention, but hidden is not enough: memory never written may
+            # hold NaN, and NaN times a zero weight is NaN
+            held[:, :, :width - kept] = 0
         self.length = width
         padding = width - windows
         self.padding = padding if padding.any() else None
@@ -62,7 +65,7 @@ class KVCache:
 
     def add_rows(self, count: int) -> None:
         """`count` rows after the others, holding nothing yet: restart_rows gives them their windows."""
-        self._rebuild(lambda held: torch.cat([held, held.new_empty(count, *held.shape[1:])]))
+        self._rebuild(lambda held: torch.cat([held, held.new_zeros(count, *held.shape[1:])]))
         if self.padding is not None:
             self.padding = torch.cat([self.padding, self.padding.new_full((count,), self.length)])
 

@@ -120,30 +120,45 @@ class ContinuousBatches:
         await self.slots.run(lambda: self._decode(key, batch, push), claimed=True, deadline=False)
 
     def _decode(self, key: tuple, batch: RunningBatch, push: Push) -> None:
-        """Until no row is left and none waits: take arrivals in, then a piece of text from every row."""
-        first = batch.arrivals[0]
-        text = first.model.text_batch(seed=fresh_seed(), **first.sampling)
+        """Until no row is left and none waits: take arrivals in, then a piece of text from every row. Whatever
+        ends the batch early reaches every completion in it and every one waiting to join, as an error."""
         active: list[tuple[CompletionJob, TextStream]] = []
-        while True:
+        try:
+            first = batch.arrivals[0]
+            text = first.model.text_batch(seed=fresh_seed(), **first.sampling)
+            while True:
+                with self._lock:
+                    arrivals, batch.arrivals = batch.arrivals, []
+                    if not arrivals and not active:
+                        self._stop_accepting(key, batch)
+                        return
+                for job in arrivals:
+                    ended = Finished("cancelled", 0) if job.cancelled.is_set() else None
+                    try:
+                        stream = text.join(job.prompt, job.max_tokens, job.stop) if ended is None else None
+                    except Exception as error:  # the handler raises it: a GenloomError is the request's fault (400)
+                        ended = error
+                    if ended is None:
+                        active.append((job, stream))
+                    else:
+                        self._finish(batch, job, push, ended)
+                for row in list(active):
+                    ended = self._read_piece(*row, push)
+                    if ended is not None:
+                        active.remove(row)
+                        row[1].close()
+                        self._finish(batch, row[0], push, ended)
+        except Exception as error:
             with self._lock:
-                arrivals, batch.arrivals = batch.arrivals, []
-                if not arrivals and not active:
-                    if self._accepting.get(key) is batch:
-                        del self._accepting[key]
-                    return
-            for job in arrivals:
-                try:
-                    active.append((job, text.join(job.prompt, job.max_tokens, job.stop)))
-                except Exception as error:  # the handler raises it: a GenloomError is the request's fault (400)
-                    self._finish(batch, job, push, error)
-            reading, active = active, []
-            for job, stream in reading:
-                ended = self._read_piece(job, stream, push)
-                if ended is None:
-                    active.append((job, stream))
-                else:
-                    stream.close()
-                    self._finish(batch, job, push, ended)
+                self._stop_accepting(key, batch)
+                waiting, batch.arrivals = batch.arrivals, []
+            for job in [job for job, _ in active] + waiting:
+                self._finish(batch, job, push, error)
+
+    def _stop_accepting(self, key: tuple, batch: RunningBatch) -> None:
+        """No completion joins `batch` from now on (called under the lock)."""
+        if self._accepting.get(key) is batch:
+            del self._accepting[key]
 
     @staticmethod
     def _read_piece(job: CompletionJob, stream: TextStream, push: Push) -> Finished | Exception | None:
