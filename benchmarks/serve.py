@@ -5,16 +5,17 @@ Measures, each setting twice:
 - one text stream: tokens/s through the server against `model.generate` in this process on the server's number
   of threads, three of each taken in turn (target: overhead of the medians at most 10%);
 - 16 concurrent clients asking one image run for 16 samples each: samples/s with batching against the same
-  server started with --no-batching (target: at least 3x);
+  server started with --no-batching, both servers up and asked in turn, three times each (target: at least
+  3x);
 - 8 concurrent text completions (prompts of different lengths; each joins the batch decoding when it arrives):
-  aggregate tokens/s against the same 8 made one after the other (target: 2x);
+  aggregate tokens/s against the same 8 made one after the other, three of each in turn (target: 2x);
 - those two text figures again with the server on 1 thread and on 2 threads of an idle machine, and on 1 thread
   while another process computes on one of the two cores;
 - 32 clients mixing images, tables and text for 60 s after 20 s of the same load as warm-up: 5xx count (target
   0), p50/p99 latency per endpoint, and the server's RSS after the warm-up and at the end (target: growth at
   most 20%).
 
-Usage: .venv/bin/python benchmarks/serve.py           (about 10 minutes on 2 cores)
+Usage: .venv/bin/python benchmarks/serve.py           (about 15 minutes on 2 cores)
        .venv/bin/python benchmarks/serve.py --quick   (a smoke run of the script itself)
 """
 from __future__ import annotations
@@ -46,6 +47,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PENGUINS, MNIST = SHARED / "tables" / "penguins.csv", SHARED / "mnist28.npz"
 STREAM_TOKENS = 256
 MAX_CONCURRENCY = 16
+READINGS = 3  # of each side of a comparison, taken in turn
+IMAGE_RUNS = ("mnist-vae", "digits-diffusion")
 # the torch threads of one inference in a server started as below without --threads
 DEFAULT_THREADS = inference_threads(ServeSettings(max_concurrency=MAX_CONCURRENCY), available_cores())
 WARM_UP_SECONDS = 20  # of mixed load before the server's memory is first read
@@ -146,19 +149,43 @@ PROMPTS = ["ROMEO:", "JULIET:\n", "KING RICHARD III:", "O", "First Citizen:\nSpe
 
 
 def concurrent_text(server: Server, clients: int = 8, tokens: int = 128) -> dict:
-    """Aggregate tokens/s of `clients` completions at once, and of the same made one after the other."""
+    """Aggregate tokens/s of `clients` completions at once, and of the same made one after the other: three of
+    each, taken in turn, and the median of each."""
     def complete(index: int) -> int:  # unseeded, so that completions arriving together may be decoded together
         answer = post(f"{server.url}/v1/completions", {"model": "shakespeare", "max_tokens": tokens,
                                                        "prompt": PROMPTS[index % len(PROMPTS)]})
         return answer.json()["usage"]["completion_tokens"]
 
-    started = time.perf_counter()
-    sequential = sum(complete(seed) for seed in range(clients)) / (time.perf_counter() - started)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        together = sum(pool.map(complete, range(clients))) / (time.perf_counter() - started)
-    return {"sequential_tokens_per_s": sequential, "concurrent_tokens_per_s": together,
-            "gain": together / sequential}
+    sequential, together = [], []
+    for _ in range(READINGS):
+        started = time.perf_counter()
+        sequential.append(sum(complete(index) for index in range(clients)) / (time.perf_counter() - started))
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            together.append(sum(pool.map(complete, range(clients))) / (time.perf_counter() - started))
+    return {"sequential_tokens_per_s": statistics.median(sequential),
+            "concurrent_tokens_per_s": statistics.median(together),
+            "gain": statistics.median(together) / statistics.median(sequential),
+            "sequential_readings": sequential, "concurrent_readings": together}
+
+
+def images_batching(folder: Path) -> dict:
+    """Each image run's samples/s from a server with batching and one with --no-batching, both up at once and
+    asked in turn, three times each: the median of each (a drift in the machine's speed then reaches both)."""
+    servers = {"batching": Server(folder), "no batching": Server(folder, "--no-batching")}
+    try:
+        results = {}
+        for run in IMAGE_RUNS:
+            readings: dict[str, list[float]] = {label: [] for label in servers}
+            for _ in range(READINGS):
+                for label, server in servers.items():
+                    readings[label].append(concurrent_images(server, run)["samples_per_s"])
+            results[run] = {label: {"samples_per_s": statistics.median(values), "readings": values}
+                            for label, values in readings.items()}
+        return results
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
 MIXED = {  # endpoint name: (path, body)
@@ -258,7 +285,7 @@ def write_results(results: dict, path: Path) -> None:
         [rep["stream"]["direct_tokens_per_s"] for rep in reps],
         ".1f", "", True)
     row("server overhead on one stream", overhead, ".1%", "<= 10%", max(overhead) <= 0.10)
-    for run in ("mnist-vae", "digits-diffusion"):
+    for run in IMAGE_RUNS:
         on = [rep["images"][run]["batching"]["samples_per_s"] for rep in reps]
         off = [rep["images"][run]["no batching"]["samples_per_s"] for rep in reps]
         row(f"16 clients x 16 samples of {run}: samples/s, batching", on, ".1f", "", True)
@@ -323,18 +350,14 @@ def main() -> None:
         train_runs(folder, steps=2)
         repetitions = []
         for rep in range(1 if args.quick else 2):
-            result = {"images": {}}
-            for flags, label in (((), "batching"), (("--no-batching",), "no batching")):
-                server = Server(folder, *flags)
-                try:
-                    for run in ("mnist-vae", "digits-diffusion"):
-                        result["images"].setdefault(run, {})[label] = concurrent_images(server, run)
-                    if not flags:
-                        result["stream"] = stream_overhead(server, folder, DEFAULT_THREADS)
-                        result["text"] = concurrent_text(server)
-                        result["mixed"] = mixed_load(server, mixed_seconds)
-                finally:
-                    server.stop()
+            result = {"images": images_batching(folder)}
+            server = Server(folder)
+            try:
+                result["stream"] = stream_overhead(server, folder, DEFAULT_THREADS)
+                result["text"] = concurrent_text(server)
+                result["mixed"] = mixed_load(server, mixed_seconds)
+            finally:
+                server.stop()
             result["settings"] = text_in_settings(folder)
             print(json.dumps(result), flush=True)
             repetitions.append(result)
