@@ -321,22 +321,32 @@ def write_results(results: dict, path: Path) -> None:
 
 
 NOTES = """Reading the table:
+- Readings taken in turn: the two servers of the image comparison are both up and asked one after the other,
+  three times each; the text figures alternate their two sides three times; each cell is the median. This
+  machine's speed drifts by a third within minutes (model.generate alone: 1,556-2,748 tokens/s across runs of
+  this script on one day), so a comparison made minutes apart measured the drift.
 - Pooling sample requests pays where one call's cost is mostly per step, not per sample: the diffusion model's
-  denoising steps are shared by the pool. On this CPU a pool of 256 is compute-bound (convolutions 78% of a
-  DPM-Solver++ pass; 2.9 s on one thread, 1.8 s on two) while 16 calls of 16 are bound by Python dispatch and
-  the GIL (5.2-5.5 s whether one thread or sixteen make them), which caps the gain near 3x on two cores. The
+  denoising steps are shared by the pool, while 16 calls of 16 are bound by Python dispatch and the GIL. The
   default image family, a VAE at 28x28, costs the same per sample in any batch on this CPU (`model.sample` of
-  16 images x 16: 0.49 s, of 256 at once: 0.53 s), so there is nothing for a pool to share, and its 5 ms
-  window only adds latency. Channels-last convolutions make both 12-15% faster, and leave the ratios as they are.
+  16 images x 16 on one thread: 0.36 s, of 256 at once: 0.44-0.50 s on one thread, 0.42-0.44 s on two), so
+  there is nothing for a pool to share, and its 5 ms window only adds latency.
+- Completions join the batch of their run that is already decoding, at its next token (continuous batching),
+  so 8 clients arriving within a few milliseconds make one batch (before, a 5 ms pooling window split them into
+  about three). The gain is then what one forward pass for 8 rows costs against 8 passes for one: on one
+  thread a step of 8 rows takes ~3x a step of one (its matrix products, 8 x 128 by 128 x 640, are compute,
+  not dispatch), which with sampling and decoding per row leaves ~2.2x in process and 2.0-2.4x through the
+  server.
 - A 429 is the server refusing work past --max-concurrency (16 here) with Retry-After, as it should under 32
   clients on 2 cores; pooled requests wait for a slot instead, requests that cannot be pooled (scores, seeded
-  samples) are refused. A table score (importance-weighted, 16 codes a row: 21 ms alone) waits 1.5-2 s under
-  this load: many small operations, each taking its turn for the GIL among sixteen busy threads.
-- The stream's overhead was the event loop woken for every token, taking the GIL from the thread making them
-  (16-28% in the run of 2026-12-03): tokens now reach the loop at most every 20 ms (a choice's end at once),
-  and the server's idle OpenMP threads sleep instead of spinning on the cores the loop and the client need
-  (OMP_WAIT_POLICY=PASSIVE; on 2 threads the spinning alone cost 7-15%). With 2 torch threads on this 2-core
-  machine the decoding thread, its OpenMP helper, the event loop and the client still share two cores."""
+  samples) are refused. A running batch of completions holds one slot and is one thread among the sixteen: in
+  30 s of this load, run in turn with the 5 ms pooling it replaced (two runs each), completions waited longer
+  (p50 3.2-3.6 s against 1.2-1.5 s), 9-16 requests were refused against 171-175 (table scores now served), and
+  the other endpoints answered sooner. Capping a batch at 8 rows (two batches, two threads' share) brought
+  completions to 2.2-2.6 s and the refusals back to 94-95.
+- With 2 torch threads on this 2-core machine the decoding thread, its OpenMP helper, the event loop and the
+  client share two cores: a token's parallel regions wait for the helper to be scheduled. Idle OpenMP threads
+  sleep in the server (OMP_WAIT_POLICY=PASSIVE); letting them spin for a while instead (GOMP_SPINCOUNT 3,000,
+  30,000 or 300,000) left the stream 36-47% behind all the same. Serve text with --threads 1."""
 
 
 def main() -> None:

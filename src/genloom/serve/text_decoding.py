@@ -133,15 +133,13 @@ class ContinuousBatches:
                         self._stop_accepting(key, batch)
                         return
                 for job in arrivals:
-                    ended = Finished("cancelled", 0) if job.cancelled.is_set() else None
+                    if job.cancelled.is_set():  # its client left (or its deadline passed) while it waited
+                        self._finish(batch, job, push, Finished("cancelled", 0))
+                        continue
                     try:
-                        stream = text.join(job.prompt, job.max_tokens, job.stop) if ended is None else None
+                        active.append((job, text.join(job.prompt, job.max_tokens, job.stop)))
                     except Exception as error:  # the handler raises it: a GenloomError is the request's fault (400)
-                        ended = error
-                    if ended is None:
-                        active.append((job, stream))
-                    else:
-                        self._finish(batch, job, push, ended)
+                        self._finish(batch, job, push, error)
                 for row in list(active):
                     ended = self._read_piece(*row, push)
                     if ended is not None:
