@@ -3,12 +3,12 @@ process, the clients threads of this script (they mostly wait on sockets).
 
 Measures, each setting twice:
 - one text stream: tokens/s through the server against `model.generate` in this process on the server's number
-  of threads, three of each taken in turn (target: overhead of the medians at most 10%);
+  of threads, five of each taken in turn (target: overhead, the median over the turns, at most 10%);
 - 16 concurrent clients asking one image run for 16 samples each: samples/s with batching against the same
-  server started with --no-batching, both servers up and asked in turn, three times each (target: at least
+  server started with --no-batching, both servers up and asked in turn, five times each (target: at least
   3x);
 - 8 concurrent text completions (prompts of different lengths; each joins the batch decoding when it arrives):
-  aggregate tokens/s against the same 8 made one after the other, three of each in turn (target: 2x);
+  aggregate tokens/s against the same 8 made one after the other, five of each in turn (target: 2x);
 - those two text figures again with the server on 1 thread and on 2 threads of an idle machine, and on 1 thread
   while another process computes on one of the two cores;
 - 32 clients mixing images, tables and text for 60 s after 20 s of the same load as warm-up: 5xx count (target
@@ -47,7 +47,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PENGUINS, MNIST = SHARED / "tables" / "penguins.csv", SHARED / "mnist28.npz"
 STREAM_TOKENS = 256
 MAX_CONCURRENCY = 16
-READINGS = 3  # of each side of a comparison, taken in turn
+READINGS = 5  # of each side of a comparison, taken in turn
 IMAGE_RUNS = ("mnist-vae", "digits-diffusion")
 # the torch threads of one inference in a server started as below without --threads
 DEFAULT_THREADS = inference_threads(ServeSettings(max_concurrency=MAX_CONCURRENCY), available_cores())
@@ -106,9 +106,15 @@ def post(url: str, body: dict, timeout: float = 300) -> httpx.Response:
 
 
 # -- the measurements -------------------------------------------------------------------------------------------
+def turn_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the ratios of readings taken in the same turn: a drift of the machine's speed between turns
+    then reaches both sides of each ratio."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
 def stream_overhead(server: Server, folder: Path, threads: int) -> dict:
     """Tokens/s of one streamed completion through the server, and of model.generate here on the server's number
-    of torch threads: three of each, taken in turn, and the median of each (one reading alone can land on a
+    of torch threads: READINGS of each, taken in turn, and the median of each (one reading alone can land on a
     moment the machine is busy elsewhere)."""
     body = {"model": "shakespeare", "prompt": "ROMEO:", "max_tokens": STREAM_TOKENS, "stream": True, "seed": 0}
     post(f"{server.url}/v1/completions", {**body, "stream": False, "max_tokens": 8})  # load the run
@@ -117,7 +123,7 @@ def stream_overhead(server: Server, folder: Path, threads: int) -> dict:
     torch.set_num_threads(threads)
     model.generate("ROMEO:", max_tokens=8)
     served, direct = [], []
-    for _ in range(3):
+    for _ in range(READINGS):
         started = time.perf_counter()
         with CLIENT.stream("POST", f"{server.url}/v1/completions", json=body) as response:
             chunks = sum(1 for line in response.iter_lines() if line.startswith("data: {"))
@@ -126,9 +132,8 @@ def stream_overhead(server: Server, folder: Path, threads: int) -> dict:
         pieces = sum(1 for _ in model.generate("ROMEO:", max_tokens=STREAM_TOKENS, seed=0, stream=True))
         direct.append(STREAM_TOKENS / (time.perf_counter() - started))
     torch.set_num_threads(before)
-    served_median, direct_median = statistics.median(served), statistics.median(direct)
-    return {"served_tokens_per_s": served_median, "direct_tokens_per_s": direct_median,
-            "overhead": 1 - served_median / direct_median, "events": chunks, "pieces": pieces,
+    return {"served_tokens_per_s": statistics.median(served), "direct_tokens_per_s": statistics.median(direct),
+            "overhead": 1 - turn_ratio(served, direct), "events": chunks, "pieces": pieces,
             "served_readings": served, "direct_readings": direct}
 
 
@@ -149,7 +154,7 @@ PROMPTS = ["ROMEO:", "JULIET:\n", "KING RICHARD III:", "O", "First Citizen:\nSpe
 
 
 def concurrent_text(server: Server, clients: int = 8, tokens: int = 128) -> dict:
-    """Aggregate tokens/s of `clients` completions at once, and of the same made one after the other: three of
+    """Aggregate tokens/s of `clients` completions at once, and of the same made one after the other: READINGS of
     each, taken in turn, and the median of each."""
     def complete(index: int) -> int:  # unseeded, so that completions arriving together may be decoded together
         answer = post(f"{server.url}/v1/completions", {"model": "shakespeare", "max_tokens": tokens,
@@ -165,13 +170,13 @@ def concurrent_text(server: Server, clients: int = 8, tokens: int = 128) -> dict
             together.append(sum(pool.map(complete, range(clients))) / (time.perf_counter() - started))
     return {"sequential_tokens_per_s": statistics.median(sequential),
             "concurrent_tokens_per_s": statistics.median(together),
-            "gain": statistics.median(together) / statistics.median(sequential),
+            "gain": turn_ratio(together, sequential),
             "sequential_readings": sequential, "concurrent_readings": together}
 
 
 def images_batching(folder: Path) -> dict:
     """Each image run's samples/s from a server with batching and one with --no-batching, both up at once and
-    asked in turn, three times each: the median of each (a drift in the machine's speed then reaches both)."""
+    asked in turn, READINGS times each: the median of each (a drift in the machine's speed then reaches both)."""
     servers = {"batching": Server(folder), "no batching": Server(folder, "--no-batching")}
     try:
         results = {}
@@ -182,6 +187,7 @@ def images_batching(folder: Path) -> dict:
                     readings[label].append(concurrent_images(server, run)["samples_per_s"])
             results[run] = {label: {"samples_per_s": statistics.median(values), "readings": values}
                             for label, values in readings.items()}
+            results[run]["gain"] = turn_ratio(readings["batching"], readings["no batching"])
         return results
     finally:
         for server in servers.values():
@@ -269,7 +275,8 @@ def text_in_settings(folder: Path) -> dict:
 def write_results(results: dict, path: Path) -> None:
     lines = [f"# genloom serve under load ({results['date']}, {results['machine']})", "",
              "Server (`genloom serve --max-concurrency 16`) and clients on 127.0.0.1 of this 2-core machine; "
-             "`benchmarks/serve.py`. Each measurement twice (rep 1 / rep 2).", "",
+             "`benchmarks/serve.py`. Each measurement twice (rep 1 / rep 2); in each, several readings of each side "
+             "taken in turn: throughputs are their medians, ratios the median of the turns' ratios.", "",
              "| measurement | rep 1 | rep 2 | target | met |", "|---|---|---|---|---|"]
     reps = results["repetitions"]
 
@@ -278,7 +285,7 @@ def write_results(results: dict, path: Path) -> None:
                      f"{'yes' if met else 'NO'} |")
 
     overhead = [rep["stream"]["overhead"] for rep in reps]
-    row("one text stream: tokens/s through the server (median of 3)",
+    row(f"one text stream: tokens/s through the server (median of {READINGS})",
         [rep["stream"]["served_tokens_per_s"] for rep in reps],
         ".1f", "", True)
     row(f"one text stream: tokens/s of model.generate here on {DEFAULT_THREADS} thread(s), taken in turn",
@@ -290,7 +297,7 @@ def write_results(results: dict, path: Path) -> None:
         off = [rep["images"][run]["no batching"]["samples_per_s"] for rep in reps]
         row(f"16 clients x 16 samples of {run}: samples/s, batching", on, ".1f", "", True)
         row(f"16 clients x 16 samples of {run}: samples/s, --no-batching", off, ".1f", "", True)
-        gains = [a / b for a, b in zip(on, off)]
+        gains = [rep["images"][run]["gain"] for rep in reps]
         row(f"batching gain ({run})", gains, ".2f", ">= 3x", min(gains) >= 3)
     text = [rep["text"] for rep in reps]
     row("8 completions one after another: tokens/s", [t["sequential_tokens_per_s"] for t in text], ".1f", "", True)
@@ -322,9 +329,10 @@ def write_results(results: dict, path: Path) -> None:
 
 NOTES = """Reading the table:
 - Readings taken in turn: the two servers of the image comparison are both up and asked one after the other,
-  three times each; the text figures alternate their two sides three times; each cell is the median. This
-  machine's speed drifts by a third within minutes (model.generate alone: 1,556-2,748 tokens/s across runs of
-  this script on one day), so a comparison made minutes apart measured the drift.
+  five times each; the text figures alternate their two sides five times; a throughput is the median of its
+  readings, a ratio the median of the ratios within each turn. This machine's speed drifts by a third within
+  minutes (model.generate alone: 1,556-2,748 tokens/s across runs of this script on one day), so a comparison
+  made minutes apart measured the drift, and three turns were too few to keep one slow turn out of a median.
 - Pooling sample requests pays where one call's cost is mostly per step, not per sample: the diffusion model's
   denoising steps are shared by the pool, while 16 calls of 16 are bound by Python dispatch and the GIL. The
   default image family, a VAE at 28x28, costs the same per sample in any batch on this CPU (`model.sample` of

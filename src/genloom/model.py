@@ -409,8 +409,8 @@ class Model:
         server does with completions that arrive while others are made). `batch.join(prompt, max_tokens=...,
         stop=...)` gives that prompt's TextStream; reading any stream advances every row one forward pass a step.
         Each row's logits are those it would have alone; its draws differ from generate's for the same seed (the
-        rows share one generator). A stream left before its end should be closed (`stream.close()`): its row
-        then leaves the pass at once rather than when the stream is garbage-collected."""
+        rows share one generator). Close a stream you stop reading before its end (`stream.close()`): until then
+        its row stays in the pass."""
         self._text_generator()
         sampling = TokenSampling(temperature, top_k, top_p, repetition_penalty)
         tokens = self._fitted().token_batch(sampling, torch.Generator().manual_seed(seed), watermark_of(watermark))

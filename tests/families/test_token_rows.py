@@ -1,26 +1,9 @@
 import pytest
 import torch
 
-from genloom.data.text_layout import TextLayout
 from genloom.errors import GenloomError
 from genloom.families.token_rows import TokenRows
-from genloom.nets import build_backbone
-
-LAYOUT = TextLayout((), vocab_size=40)
-CONTEXT = 12
-
-
-def _net(rope: bool):
-    torch.manual_seed(0)
-    net = build_backbone("causal", LAYOUT, n_layer=2, n_head=2, n_embd=16, block_size=CONTEXT, rope=rope).eval()
-    with torch.no_grad():  # large weights: the next token then depends on the whole window, so a wrong one shows
-        for param in net.parameters():
-            param.add_(torch.randn_like(param) * 0.5)
-    return net
-
-
-def _prompt(length: int, seed: int) -> torch.Tensor:
-    return torch.randint(LAYOUT.vocab_size, (length,), generator=torch.Generator().manual_seed(seed))
+from tests.families.conftest import tiny_transformer, token_prompt
 
 
 class Alone:
@@ -38,7 +21,7 @@ def test_rows_that_join_and_leave_get_the_logits_they_have_alone(rope):
     """Rows join between steps: prompts shorter than the columns so far, one longer (the others move right), one
     longer than the context; every row runs past the context (its window restarts at its own step); rows leave
     mid-way. At every step each row's logits are those it has alone."""
-    net = _net(rope)
+    net = tiny_transformer(rope)
     joins = {0: [(5, 1), (2, 2)], 3: [(9, 3)], 4: [(1, 4)], 7: [(30, 5)], 15: [(3, 6)]}  # step: (length, seed)
     leaves = {10: [1], 21: [0, 2]}  # step: positions of the rows leaving then
     members: list[Alone] = []
@@ -52,7 +35,7 @@ def test_rows_that_join_and_leave_get_the_logits_they_have_alone(rope):
                 rows.keep(keep)
                 members.pop(position)
             for length, seed in joins.get(step, []):
-                prompt = _prompt(length, seed)
+                prompt = token_prompt(length, seed)
                 if rows is None:
                     rows = TokenRows(net, prompt[None])
                 else:
@@ -71,29 +54,30 @@ def test_rows_that_join_and_leave_get_the_logits_they_have_alone(rope):
 def test_rows_leaving_take_their_columns_and_cache_slots_with_them():
     """Once the row with the longest prompt leaves, the filler columns and cache slots only it needed go: a batch
     that runs on while rows come and go stays as wide as its rows, not as its history."""
-    net = _net(rope=True)
+    net = tiny_transformer(rope=True)
     with torch.no_grad():
-        rows = TokenRows(net, _prompt(2, 0)[None])
+        rows = TokenRows(net, token_prompt(2, 0)[None])
         rows.next_logits()
         rows.append(torch.tensor([1]))
-        rows.join(_prompt(9, 1))
+        rows.join(token_prompt(9, 1))
         assert rows.length == 9 and rows.cache.length == 8
         rows.keep(torch.tensor([True, False]))
         assert rows.length == 3 and rows.cache.length == 2 and rows.cache.padding is None
-        alone = TokenRows(net, torch.cat([_prompt(2, 0), torch.tensor([1])])[None])
+        alone = TokenRows(net, torch.cat([token_prompt(2, 0), torch.tensor([1])])[None])
         assert torch.allclose(rows.next_logits(), alone.next_logits(), atol=1e-5)
 
 
 def test_columns_grow_past_the_room_given():
-    net = _net(rope=False)
+    net = tiny_transformer(rope=False)
     with torch.no_grad():
-        rows = TokenRows(net, _prompt(3, 0)[None], room=1)
+        rows = TokenRows(net, token_prompt(3, 0)[None], room=1)
         for token in range(5):
             rows.next_logits()
             rows.append(torch.tensor([token]))
-    assert rows.history.tolist() == [_prompt(3, 0).tolist() + [0, 1, 2, 3, 4]]
+    assert rows.history.tolist() == [token_prompt(3, 0).tolist() + [0, 1, 2, 3, 4]]
 
 
 def test_prompts_of_different_lengths_need_the_cache():
     with pytest.raises(GenloomError, match="with the key/value cache only"):
-        TokenRows(_net(rope=False), torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1]), use_cache=False)
+        TokenRows(tiny_transformer(rope=False), torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1]),
+                  use_cache=False)

@@ -55,8 +55,8 @@ def test_a_token_a_millisecond_wakes_the_loop_about_once_an_interval():
 class _Stream:
     """A row of _Batch: `tokens` pieces "t", the first only once `gate` is set."""
 
-    def __init__(self, tokens: int, gate: threading.Event):
-        self.left, self.gate, self.closed = tokens, gate, False
+    def __init__(self, tokens: int, gate: threading.Event, failing: bool = False):
+        self.left, self.gate, self.closed, self.failing = tokens, gate, False, failing
         self.tokens_generated, self.finish_reason = 0, "length"
 
     def __iter__(self):
@@ -66,6 +66,8 @@ class _Stream:
         self.gate.wait(10)
         if self.left == 0 or self.closed:
             raise StopIteration
+        if self.failing and self.tokens_generated == 1:
+            raise RuntimeError("out of memory")
         self.left -= 1
         self.tokens_generated += 1
         return "t"
@@ -80,7 +82,7 @@ class _Batch:
 
     def join(self, prompt: str, max_tokens: int, stop) -> _Stream:
         self.joined.append(prompt)
-        self.streams.append(_Stream(max_tokens, self.gate))
+        self.streams.append(_Stream(max_tokens, self.gate, failing=prompt == "failing"))
         return self.streams[-1]
 
 
@@ -105,12 +107,13 @@ async def _finished(job: CompletionJob) -> tuple[str, Finished]:
 
 def _start(batches: ContinuousBatches, job: CompletionJob) -> None:
     job.choices = [asyncio.Queue()]
-    batches.add(job, Outbox(asyncio.get_running_loop(), interval=0.0).push)
+    batches.add(job)
 
 
 def test_a_completion_that_arrives_while_a_batch_decodes_joins_it():
     async def scenario():
-        model, batches = _Model(), ContinuousBatches(InferenceSlots(4, 60), max_owed_tokens=100)
+        slots = InferenceSlots(4, 60)
+        model, batches = _Model(), ContinuousBatches(slots, max_owed_tokens=100)
         first, second = _job(model, "first"), _job(model, "second", max_tokens=5)
         _start(batches, first)
         while not model.batches:  # the first batch is decoding (held at its first piece)
@@ -121,7 +124,9 @@ def test_a_completion_that_arrives_while_a_batch_decodes_joins_it():
         assert await _finished(second) == ("ttttt", Finished("length", 5))
         assert [batch.joined for batch in model.batches] == [["first", "second"]]
         assert batches.counts() == {"batches": 1, "requests": 2}
-        _start(batches, third := _job(model, "third"))  # the batch ended with its last row: a new one starts
+        while slots.busy:  # the batch's thread sees no row left and ends
+            await asyncio.sleep(0.01)
+        _start(batches, third := _job(model, "third"))  # so a new batch starts
         await _finished(third)
         assert [batch.joined for batch in model.batches] == [["first", "second"], ["third"]]
 
@@ -150,6 +155,8 @@ def test_a_cancelled_completion_leaves_its_batch():
         model, batches = _Model(), ContinuousBatches(InferenceSlots(4, 60), max_owed_tokens=100)
         _start(batches, gone := _job(model, "gone", max_tokens=50))
         _start(batches, staying := _job(model, "staying", max_tokens=4))
+        while not model.batches or len(model.batches[0].joined) < 2:  # both decoding, held at the first piece
+            await asyncio.sleep(0.01)
         gone.cancelled.set()
         model.gate.set()
         assert await _finished(staying) == ("tttt", Finished("length", 4))
@@ -198,5 +205,23 @@ def test_a_batch_that_fails_ends_every_completion_in_it_and_pays_back_what_it_ow
         model.gate.set()
         _start(batches, after := _job(model, "after", max_tokens=6))  # a new batch, the whole allowance free
         assert await _finished(after) == ("tttttt", Finished("length", 6))
+
+    asyncio.run(scenario())
+
+
+def test_a_step_that_fails_mid_batch_ends_the_batch_and_the_next_completion_starts_another():
+    """A failed step leaves no row able to go on: every completion in the batch hears the error, and one that
+    comes later is decoded in a new batch rather than failing with it."""
+    async def scenario():
+        model, batches = _Model(), ContinuousBatches(InferenceSlots(4, 60), max_owed_tokens=100)
+        _start(batches, failing := _job(model, "failing", max_tokens=5))
+        _start(batches, beside := _job(model, "beside", max_tokens=5))
+        model.gate.set()
+        for job in (failing, beside):
+            with pytest.raises(RuntimeError, match="out of memory"):
+                await _finished(job)
+        _start(batches, later := _job(model, "later"))
+        assert await _finished(later) == ("ttt", Finished("length", 3))
+        assert [batch.joined for batch in model.batches] == [["failing", "beside"], ["later"]]
 
     asyncio.run(scenario())

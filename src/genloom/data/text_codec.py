@@ -92,12 +92,16 @@ class TextCodec(Codec):
 
     def decode(self, tensor: torch.Tensor | list[int], first: int = 0) -> str | list[str]:
         """Text of a 1-D id sequence, or a list of texts for a 2-D batch."""
-        ids = torch.as_tensor(tensor).cpu()
-        if ids.dim() == 2:
-            return [self.decode(row) for row in ids]
+        if isinstance(tensor, list) and all(isinstance(i, int) for i in tensor):
+            ids = tensor  # a streamed text's few ids, a token at a time: no tensor made for them
+        else:
+            values = torch.as_tensor(tensor).cpu()
+            if values.dim() == 2:
+                return [self.decode(row) for row in values]
+            ids = values.tolist()
         if self.tokenizer == "bpe":
-            return self._bpe.decode(ids.tolist())
-        return "".join(self.chars[i] for i in ids.tolist())
+            return self._bpe.decode(ids)
+        return "".join(self.chars[i] for i in ids)
 
     def describe(self) -> dict[str, Any]:
         return {"tokenizer": self.tokenizer, "vocab_size": self.layout.vocab_size}

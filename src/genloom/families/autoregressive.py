@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layout import Layout
+from ..errors import GenloomError
 from ..nets import build_backbone
+from ..nets.transformer import Transformer
 from .base import Family, LossStep
 from .configs import AutoregressiveConfig, TokenSampling
 from .sampling import draw_next
@@ -187,6 +189,9 @@ class Autoregressive(Family):
     def token_batch(self, sampling: TokenSampling, generator: torch.Generator,
                     watermark: TextWatermark | None = None) -> TokenBatch:
         """generate's form for rows that join and leave while it runs (a server's continuous batching)."""
+        if not isinstance(self.net, Transformer):  # an exported decoder's cache cannot take rows in or out
+            raise GenloomError("prompts join a running batch on the PyTorch transformer only; continue them "
+                               "together with generate_many")
         return TokenBatch(self.net, sampling, generator, watermark)
 
     def sample_bytes(self) -> int:

@@ -132,5 +132,6 @@ class TextBatch:
         return self.tokens.rows
 
     def join(self, prompt: str, max_tokens: int, stop: Any = ()) -> TextStream:
+        """`prompt`'s continuation, made from the batch's next step on."""
         limit, stops = whole_number("max_tokens", max_tokens), stop_strings(stop)
         return TextStream(self.tokens.join(self.encode(prompt), limit), self.decode, self.end_token, stops)

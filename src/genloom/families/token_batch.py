@@ -24,25 +24,26 @@ class BatchRow(Iterator[torch.Tensor]):
     def __init__(self, batch: TokenBatch, limit: int):
         self.batch, self.limit, self.read = batch, limit, 0
         self.waiting: deque[torch.Tensor] = deque()
-        self.left = False
+        self.left = limit < 1
 
     def __next__(self) -> torch.Tensor:
-        if self.left or self.read == self.limit:
-            self.left = True
+        if self.left:
             raise StopIteration
         if not self.waiting:
             self.batch.step()
         self.read += 1
+        self.left = self.read == self.limit  # its last token: no step makes another for it
         return self.waiting.popleft()
 
     def close(self) -> None:
+        """Leave the batch, whether the row was read or not."""
         self.left = True
 
 
 class TokenBatch:
     """`batch.join(prompt, limit)` adds a row and gives its BatchRow. Rows share one generator, so a row's draws
     depend on the rows beside it; each row's logits are those it would have alone. Everything runs on the
-    caller's thread. A step that fails leaves the batch unusable: every later step raises the same error."""
+    caller's thread. A step that fails leaves the batch unusable: every later step or join raises its error."""
 
     def __init__(self, net: nn.Module, sampling: TokenSampling, generator: torch.Generator,
                  watermark: TextWatermark | None = None):
@@ -58,6 +59,8 @@ class TokenBatch:
 
     def join(self, prompt: torch.Tensor, limit: int) -> BatchRow:
         """A row continuing `prompt` (1-D token ids), at most `limit` tokens, from the next step on."""
+        if self._failure is not None:
+            raise self._failure
         self._drop_rows_left()
         prompt = prompt.to(self.net.wte.weight.device)
         with torch.inference_mode():

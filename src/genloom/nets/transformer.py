@@ -76,7 +76,7 @@ class KVCache:
             self.padding = self.padding[rows] if self.padding[rows].any() else None
 
     def _rebuild(self, change: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """Every block's buffers, changed along the batch, in one new allocation each."""
+        """Every block's buffers changed along the batch, in one new tensor for the keys and one for the values."""
         self.keys = list(torch.stack([change(held) for held in self.keys]).unbind())
         self.values = list(torch.stack([change(held) for held in self.values]).unbind())
         self._mask = None

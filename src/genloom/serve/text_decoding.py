@@ -96,7 +96,7 @@ class ContinuousBatches:
         self.batches_started = self.requests_served = 0  # how much batching there was: /healthz shows it
         self._serving: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
-    def add(self, job: CompletionJob, push: Push) -> None:
+    def add(self, job: CompletionJob) -> None:
         """Join `job` to its batch, or start one; a 429 when too many tokens are owed already."""
         with self._lock:
             if self._owed + job.max_tokens > self.max_owed_tokens:
@@ -111,7 +111,8 @@ class ContinuousBatches:
                 return
             batch = self._accepting[job.pool_key()] = RunningBatch([job])
             self.batches_started += 1
-        task = asyncio.get_running_loop().create_task(self._serve(job.pool_key(), batch, push))
+        loop = asyncio.get_running_loop()  # the server's one loop: every row's pieces go to it
+        task = loop.create_task(self._serve(job.pool_key(), batch, Outbox(loop).push))
         self._serving.add(task)
         task.add_done_callback(self._serving.discard)
 
@@ -120,8 +121,9 @@ class ContinuousBatches:
         await self.slots.run(lambda: self._decode(key, batch, push), claimed=True, deadline=False)
 
     def _decode(self, key: tuple, batch: RunningBatch, push: Push) -> None:
-        """Until no row is left and none waits: take arrivals in, then a piece of text from every row. Whatever
-        ends the batch early reaches every completion in it and every one waiting to join, as an error."""
+        """Until no row is left and none waits: take arrivals in, then a piece of text from every row. An error
+        in a step ends the whole batch (no row can go on from a failed step): it reaches every completion in it
+        and every one waiting to join, and the next completion starts a new batch."""
         active: list[tuple[CompletionJob, TextStream]] = []
         try:
             first = batch.arrivals[0]
@@ -159,25 +161,23 @@ class ContinuousBatches:
             del self._accepting[key]
 
     @staticmethod
-    def _read_piece(job: CompletionJob, stream: TextStream, push: Push) -> Finished | Exception | None:
-        """The next piece of a row pushed to its queue; what ended the row instead (None while it goes on)."""
+    def _read_piece(job: CompletionJob, stream: TextStream, push: Push) -> Finished | None:
+        """The next piece of a row pushed to its queue; how the row ended instead (None while it goes on)."""
         if job.cancelled.is_set():
             return Finished("cancelled", stream.tokens_generated)
-        try:
-            piece = next(stream, None)
-        except Exception as error:
-            return error
+        piece = next(stream, None)
         if piece is None:
             return Finished(stream.finish_reason, stream.tokens_generated)
         push(job.choices[0], piece)
         return None
 
     def _finish(self, batch: RunningBatch, job: CompletionJob, push: Push, end: Finished | Exception) -> None:
-        if not job.cancelled.is_set():
-            push(job.choices[0], end)
+        """Pay back what `job` was owed, then tell its client (who may ask again at once)."""
         with self._lock:
             batch.rows -= 1
             self._owed -= job.max_tokens
+        if not job.cancelled.is_set():
+            push(job.choices[0], end)
 
     def counts(self) -> dict[str, int]:
         return {"batches": self.batches_started, "requests": self.requests_served}
@@ -233,11 +233,11 @@ class TextDecoder:
         """Begin making `job`'s choices; a 429 when no slot is free for a job that cannot join a batch."""
         loop = asyncio.get_running_loop()
         job.choices = [asyncio.Queue() for _ in range(job.n)]
-        push = Outbox(loop).push
         if self.batches is not None and job.seed is None and job.n == 1:
-            self.batches.add(job, push)
+            self.batches.add(job)
             return
         self.slots.take()
+        push = Outbox(loop).push
         task = loop.create_task(self.slots.run(lambda: decode_alone(job, push), claimed=True, deadline=False))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
