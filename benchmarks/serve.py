@@ -339,22 +339,23 @@ NOTES = """Reading the table:
   16 images x 16 on one thread: 0.36 s, of 256 at once: 0.44-0.50 s on one thread, 0.42-0.44 s on two), so
   there is nothing for a pool to share, and its 5 ms window only adds latency.
 - Completions join the batch of their run that is already decoding, at its next token (continuous batching),
-  so 8 clients arriving within a few milliseconds make one batch (before, a 5 ms pooling window split them into
-  about three). The gain is then what one forward pass for 8 rows costs against 8 passes for one: on one
-  thread a step of 8 rows takes ~3x a step of one (its matrix products, 8 x 128 by 128 x 640, are compute,
-  not dispatch), which with sampling and decoding per row leaves ~2.2x in process and 2.0-2.4x through the
-  server.
+  so 8 clients arriving within a few milliseconds make one batch (with the 5 ms pooling window before, /healthz
+  counted about three pools for them in a check outside this script). The gain is then what one forward pass
+  for 8 rows costs against 8 passes for one: on one thread a step of 8 rows takes ~3x a step of one (its matrix
+  products, 8 x 128 by 128 x 640, are compute, not dispatch), which with sampling and decoding per row leaves
+  ~2.5x in process; through the server the turns' ratios spread from 1.8x to 3.3x within one repetition.
 - A 429 is the server refusing work past --max-concurrency (16 here) with Retry-After, as it should under 32
   clients on 2 cores; pooled requests wait for a slot instead, requests that cannot be pooled (scores, seeded
-  samples) are refused. A running batch of completions holds one slot and is one thread among the sixteen: in
-  30 s of this load, run in turn with the 5 ms pooling it replaced (two runs each), completions waited longer
-  (p50 3.2-3.6 s against 1.2-1.5 s), 9-16 requests were refused against 171-175 (table scores now served), and
-  the other endpoints answered sooner. Capping a batch at 8 rows (two batches, two threads' share) brought
-  completions to 2.2-2.6 s and the refusals back to 94-95.
+  samples) are refused. A running batch of completions holds one slot and is one thread among the sixteen. In
+  a check outside this script (30 s of this load, servers of this commit and of the one before continuous
+  batching, 1bd5906, run in turn, twice each): completions waited longer (p50 3.2-3.6 s against 1.2-1.5 s), 9-16
+  requests were refused against 171-175 (table scores now served), and the other endpoints answered sooner;
+  capping a batch at 8 rows brought completions to 2.2-2.6 s and the refusals back to 94-95.
 - With 2 torch threads on this 2-core machine the decoding thread, its OpenMP helper, the event loop and the
   client share two cores: a token's parallel regions wait for the helper to be scheduled. Idle OpenMP threads
   sleep in the server (OMP_WAIT_POLICY=PASSIVE); letting them spin for a while instead (GOMP_SPINCOUNT 3,000,
-  30,000 or 300,000) left the stream 36-47% behind all the same. Serve text with --threads 1."""
+  30,000 or 300,000, in a check outside this script) left the stream 36-47% behind all the same. Serve text
+  with --threads 1."""
 
 
 def main() -> None:

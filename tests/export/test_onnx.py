@@ -151,6 +151,8 @@ def test_a_transformer_export_computes_with_its_cache_what_pytorch_does(text_run
     with pytest.raises(gl.GenloomError, match="continues prompts of one token length together"):
         ["".join(stream) for stream in exported.model.generate_many(["ROMEO:", "O"], max_tokens=[4, 4],
                                                                       stops=[[], []])]
+    with pytest.raises(gl.GenloomError, match="prompts join a running batch on the PyTorch transformer only"):
+        exported.model.text_batch()
 
 
 def test_an_int8_transformer_is_smaller_and_scores_text_near_the_full_one(text_run, tmp_path):
