@@ -342,8 +342,10 @@ NOTES = """Reading the table:
   so 8 clients arriving within a few milliseconds make one batch (with the 5 ms pooling window before, /healthz
   counted about three pools for them in a check outside this script). The gain is then what one forward pass
   for 8 rows costs against 8 passes for one: on one thread a step of 8 rows takes ~3x a step of one (its matrix
-  products, 8 x 128 by 128 x 640, are compute, not dispatch), which with sampling and decoding per row leaves
-  ~2.5x in process; through the server the turns' ratios spread from 1.8x to 3.3x within one repetition.
+  products, 8 x 128 by 128 x 640, are compute, not dispatch), which with sampling and decoding per row leaves,
+  in process (`Model.text_batch` against `generate` one prompt after another, five turns, a timing outside
+  this script), 2.53x on one thread, 3.04x on two and 2.51x on one beside a busy core; through the server the
+  turns' ratios spread from 1.8x to 3.3x within one repetition.
 - A 429 is the server refusing work past --max-concurrency (16 here) with Retry-After, as it should under 32
   clients on 2 cores; pooled requests wait for a slot instead, requests that cannot be pooled (scores, seeded
   samples) are refused. A running batch of completions holds one slot and is one thread among the sixteen. In

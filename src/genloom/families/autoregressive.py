@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layout import Layout
 from ..errors import GenloomError
+from ..layout import Layout
 from ..nets import build_backbone
 from ..nets.transformer import Transformer
 from .base import Family, LossStep
