@@ -269,7 +269,8 @@ class Model:
         request = {"seed": seed, "samples": n, **({"shard": list(shard)} if shard is not None else {})}
         with self.codec.sample_writer(path, len(rows), self.provenance(watermark=watermark, **request)) as writer, \
                 progress_bar(self.ema_net, len(rows), options, progress) as bar:
-            for first, samples in draw_chunks(self.ema_net, rows, seed, ids, options, FILE_CHUNK, bar.update):
+            for first, samples in draw_chunks(self.ema_net, rows, seed, ids, options, FILE_CHUNK, bar.update,
+                                              workers=torch.get_num_threads()):
                 decoded = self.codec.decode(samples, first)
                 writer.write(marker(decoded, first) if marker else decoded)
         return Path(path)
@@ -356,7 +357,7 @@ class Model:
               given: Sequence[int] = (), progress: bool = False, first: int = 0) -> torch.Tensor:
         """n encoded samples from `net`, all randomness from `seed`, from the `first`-th on; `ids` their classes."""
         with progress_bar(net, n, options, progress) as bar:
-            return draw(net, n, seed, ids, options, given, bar.update, first)
+            return draw(net, n, seed, ids, options, given, bar.update, first, workers=torch.get_num_threads())
 
     def generate(self, prompt: str = "", *, max_tokens: int = 256, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float = 1.0, repetition_penalty: float = 1.0,

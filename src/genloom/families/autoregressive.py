@@ -31,6 +31,7 @@ class Autoregressive(Family):
 
     name = "autoregressive"
     tools = frozenset({"log_prob", "anomaly_score", "generate"})
+    samples_side_by_side = True  # each generation holds its own cache and decoder
 
     def __init__(self, layout: Layout, config: AutoregressiveConfig):
         super().__init__(layout, config)

@@ -46,6 +46,9 @@ class Family(nn.Module, ABC):
     private_part: ClassVar[str | None] = None
     tools: ClassVar[frozenset[str]] = frozenset()  # which of encode, decode, log_prob, anomaly_score, generate...
     anomaly_measure: ClassVar[str] = "negative log-likelihood in nats"  # what its anomaly_score is
+    # sample() may run for several batches at once on threads of its own: it writes no state outside the call
+    # (drawing.py runs batches side by side where a batch's small matrices keep the cores of one batch idle)
+    samples_side_by_side: ClassVar[bool] = False
 
     def __init__(self, layout: Layout, config: Any):
         super().__init__()

@@ -106,12 +106,22 @@ class TokenRows:
             self.length, self.firsts, self.starts = self.length - cut, self.firsts - cut, self.starts - cut
 
     def _cache_over_windows(self) -> torch.Tensor:
-        """A new cache over each row's window (its columns from its start on, right-aligned); the last logits."""
+        """A new cache over each row's window (its columns from its start on, right-aligned); the last logits.
+        Rows of one length share a pass where their windows are alike: samples all start from the start token
+        (or their class's), so a table row's first of ~16 passes is made once, not once a row (the
+        transformer's; WaveNet's ring cache cannot copy rows)."""
         width = int((self.length - self.starts).max())
         filler = width - (self.length - self.starts)
-        rows = len(self.tokens)
-        self.cache = self.net.new_cache(rows, filler) if filler.any() else self.net.new_cache(rows)
-        return self.net(self.tokens[:, self.length - width:self.length], self.cache)[:, -1]
+        windows = self.tokens[:, self.length - width:self.length]
+        shared = not filler.any() and isinstance(self.net, Transformer)  # whose cache copies rows (keep_rows)
+        distinct, copies = torch.unique(windows, dim=0, return_inverse=True) if shared else (windows, None)
+        if copies is None or len(distinct) == len(windows):  # no two alike: one pass over them as they are
+            self.cache = self.net.new_cache(len(windows), filler) if filler.any() else self.net.new_cache(len(windows))
+            return self.net(windows, self.cache)[:, -1]
+        self.cache = self.net.new_cache(len(distinct))
+        logits = self.net(distinct, self.cache)[:, -1]
+        self.cache.keep_rows(copies)
+        return logits[copies]
 
     def _restart_full_rows(self) -> torch.Tensor:
         """Rows whose window fills the context restart from their last half context, as each would alone, and the

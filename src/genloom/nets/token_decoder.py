@@ -10,6 +10,7 @@ of compiling. The prompt, and a window rebuilt past the context, still go throug
 same cache."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,18 @@ def add_projected(residual: torch.Tensor, x: torch.Tensor, weight: Projection) -
     """residual + x W^T (+ b) in one addmm."""
     matrix, bias = weight
     return torch.addmm(residual if bias is None else residual + bias, x, matrix)
+
+
+SQRT_8_OVER_PI = math.sqrt(8 / math.pi)
+
+
+def gelu(x: torch.Tensor, approximate: str) -> torch.Tensor:
+    """GELU; the tanh form as x * sigmoid(2u), since 0.5 (1 + tanh(u)) is sigmoid(2u):
+    one pass of sigmoid where torch's tanh GELU kernel took twice the time on this CPU (210 against 426 us for
+    500 x 512 on one thread), equal to float rounding."""
+    if approximate != "tanh":
+        return F.gelu(x)
+    return (x * x).mul_(0.044715 * SQRT_8_OVER_PI).add_(SQRT_8_OVER_PI).mul_(x).sigmoid_().mul_(x)
 
 
 @dataclass(frozen=True)
@@ -124,7 +137,7 @@ class TokenDecoder:
             y = F.scaled_dot_product_attention(queries_keys[:, :width].view(batch, heads, 1, -1),
                                                keys[:, :, :start + 1], values[:, :, :start + 1], attn_mask=mask)
             x = add_projected(x, y.reshape(batch, -1), block.attention_out)
-            hidden = F.gelu(project(block.ln_2(x), block.mlp_in), approximate=block.gelu)
+            hidden = gelu(project(block.ln_2(x), block.mlp_in), block.gelu)
             x = add_projected(x, hidden, block.mlp_out)
         cache.length += 1
         return project(self.ln_f(x), self.head)

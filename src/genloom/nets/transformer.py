@@ -70,15 +70,17 @@ class KVCache:
             self.padding = torch.cat([self.padding, self.padding.new_full((count,), self.length)])
 
     def keep_rows(self, rows: torch.Tensor) -> None:
-        """Only the rows marked in `rows` (B,) stay, in their order."""
+        """Only the rows marked in `rows` (B,) stay, in their order; or, given indices, those rows (a row twice:
+        two copies of it)."""
         self._rebuild(lambda held: held[rows])
         if self.padding is not None:
             self.padding = self.padding[rows] if self.padding[rows].any() else None
 
     def _rebuild(self, change: Callable[[torch.Tensor], torch.Tensor]) -> None:
         """Every block's buffers changed along the batch, in one new tensor for the keys and one for the values."""
-        self.keys = list(torch.stack([change(held) for held in self.keys]).unbind())
-        self.values = list(torch.stack([change(held) for held in self.values]).unbind())
+        keys, values = (torch.stack([change(held) for held in buffers]) for buffers in (self.keys, self.values))
+        # views taken one by one, as in __init__: unbind's views refuse the in-place writes a pass makes (autograd)
+        self.keys, self.values = [keys[block] for block in range(len(keys))], [values[block] for block in range(len(values))]
         self._mask = None
 
     def positions(self, length: int, device: torch.device) -> torch.Tensor:
