@@ -1,13 +1,17 @@
 """Drawing samples in batches, each from its own CPU generator, in shards; labels and latent codes checked first."""
+import threading
+
 import numpy as np
 import pytest
 import torch
 
 import genloom as gl
 from genloom.data.image_layout import ImageLayout
+from genloom.errors import GenloomError
 from genloom.families import drawing
 from genloom.families.configs import VAEConfig
-from genloom.families.drawing import check_memory, check_shard, draw, label_tensor, latent_tensor, shard_rows
+from genloom.families.drawing import (check_memory, check_shard, draw, label_tensor, latent_tensor, on_threads,
+                                     shard_rows)
 from genloom.families.vae import VAE
 
 
@@ -26,6 +30,62 @@ def test_each_batch_has_its_own_generator_so_any_part_can_be_drawn_alone(monkeyp
     assert torch.equal(batched[:4], vae.sample(4, None, torch.Generator().manual_seed(1), None, (), lambda: None))
     assert torch.equal(draw(vae, 8, 1, first=4), batched[4:])  # the later part alone: what a shard draws
     assert not torch.equal(draw(vae, 12, 2), batched)
+
+
+class Watched(VAE):
+    """A VAE that may draw batches side by side and notes the thread and torch thread count of each batch."""
+    samples_side_by_side = True
+
+    def sample(self, *args):
+        self.seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return super().sample(*args)
+
+
+def _watched():
+    torch.manual_seed(0)
+    vae = Watched(ImageLayout((1, 8, 8), 10), VAEConfig(latent_dim=3, width=4))
+    vae.seen = []
+    return vae
+
+
+def test_batches_side_by_side_are_the_batches_one_at_a_time_each_on_one_thread(monkeypatch):
+    vae, passes = _watched(), []
+    monkeypatch.setattr(drawing, "SAMPLE_BATCH", 4)
+    threads = torch.get_num_threads()
+    alone = draw(vae, 14, 3)
+    assert {name for name, _ in vae.seen} == {"MainThread"}
+    vae.seen.clear()
+    together = draw(vae, 14, 3, on_pass=lambda: passes.append(1), workers=2)
+    assert torch.equal(together, alone) and len(passes) == 4
+    assert {name.startswith("genloom-draw") for name, _ in vae.seen} == {True}
+    assert {count for _, count in vae.seen} == {1}
+    assert torch.get_num_threads() == threads  # put back
+
+
+def test_batches_go_one_at_a_time_where_the_family_or_the_thread_does_not_allow_more(monkeypatch):
+    monkeypatch.setattr(drawing, "SAMPLE_BATCH", 4)
+    vae = _vae()
+    plain = draw(vae, 8, 0, workers=2)  # a family that has not said it may: the main thread only
+    assert torch.equal(plain, draw(vae, 8, 0))
+    watched = _watched()
+    worker = threading.Thread(target=draw, args=(watched, 8, 0), kwargs={"workers": 2}, name="server-worker")
+    worker.start()
+    worker.join()
+    assert {name for name, _ in watched.seen} == {"server-worker"}  # not the main thread: torch's count stays
+
+
+def test_a_failing_batch_stops_the_others_and_puts_the_thread_count_back():
+    threads, done = torch.get_num_threads(), []
+
+    def work(item):
+        if item == 1:
+            raise GenloomError("batch 1 failed")
+        done.append(item)
+        return item
+
+    with pytest.raises(GenloomError, match="batch 1 failed"):
+        on_threads(work, list(range(200)), 2)
+    assert len(done) < 199 and torch.get_num_threads() == threads
 
 
 @pytest.mark.parametrize("n, count", [(1, 3), (12, 2), (13, 3), (40, 7), (5, 5)])

@@ -5,7 +5,7 @@ from genloom.data.text_layout import TextLayout
 from genloom.errors import GenloomError
 from genloom.nets import build_backbone
 from genloom.nets.lora import add_lora
-from genloom.nets.token_decoder import TokenDecoder
+from genloom.nets.token_decoder import TokenDecoder, gelu
 
 LAYOUT = TextLayout((), vocab_size=50)
 
@@ -91,3 +91,9 @@ def test_it_stands_aside_while_dropout_is_drawn():
     assert TokenDecoder.applies_to(_net(dropout=0.1))  # eval mode: no dropout
     assert not TokenDecoder.applies_to(_net(dropout=0.1).train())
     assert TokenDecoder.applies_to(_net().train())  # training without dropout: the same arithmetic
+
+
+@pytest.mark.parametrize("approximate", ["tanh", "none"])
+def test_gelu_is_torchs_to_float_rounding(approximate):
+    x = torch.linspace(-12, 12, 10_001)
+    assert torch.allclose(gelu(x, approximate), torch.nn.functional.gelu(x, approximate=approximate), atol=2e-6)

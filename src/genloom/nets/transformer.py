@@ -80,7 +80,8 @@ class KVCache:
         """Every block's buffers changed along the batch, in one new tensor for the keys and one for the values."""
         keys, values = (torch.stack([change(held) for held in buffers]) for buffers in (self.keys, self.values))
         # views taken one by one, as in __init__: unbind's views refuse the in-place writes a pass makes (autograd)
-        self.keys, self.values = [keys[block] for block in range(len(keys))], [values[block] for block in range(len(values))]
+        self.keys = [keys[block] for block in range(len(keys))]
+        self.values = [values[block] for block in range(len(values))]
         self._mask = None
 
     def positions(self, length: int, device: torch.device) -> torch.Tensor:
