@@ -7,10 +7,11 @@ import pytest
 
 import genloom as gl
 import genloom.choice as choice
-from genloom.choice import (SETUP_SECONDS, THREAD_SPEEDUP_EXPONENT, TRANSFORMER_MIN_EPOCHS,
+from genloom.choice import (REFERENCE_WIDTH, SETUP_SECONDS, THREAD_SPEEDUP_EXPONENT, TRANSFORMER_MIN_EPOCHS,
                             TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD, choose_family, probed_tokens_per_second,
-                            transformer_epochs)
+                            transformer_epochs, transformer_speed)
 from genloom.cli import main
+from genloom.defaults import family_config
 
 
 def test_a_small_table_gets_the_vae_in_seconds_and_the_transformer_in_a_minute():
@@ -21,16 +22,25 @@ def test_a_small_table_gets_the_vae_in_seconds_and_the_transformer_in_a_minute()
 
 
 def test_a_large_table_gets_the_transformer_only_when_it_can_pass_over_the_rows_often():
-    # Adult: 26,049 rows of 15 columns; a minute on 2 threads is about 1.6 passes, 15 minutes about 25
+    # Adult: 26,049 rows of 15 columns, whose transformer is 64 wide; a minute on 2 threads is about 3.9 passes, 6
+    # minutes about 24
     short = choose_family("table", 26_049, 15, {"minutes": 1}, threads=2)
-    long = choose_family("table", 26_049, 15, {"minutes": 15}, threads=2, probe=False)
-    assert short.family == "vae" and "about 1.6 passes" in short.reason
+    long = choose_family("table", 26_049, 15, {"minutes": 6}, threads=2, probe=False)
+    assert short.family == "vae" and "about 3.9 passes" in short.reason
     assert long.family == "autoregressive"
     # a second thread adds about half a thread's speed, not a whole one
-    assert choose_family("table", 26_049, 15, {"minutes": 15}, threads=1, probe=False).family == "vae"
-    two_threads = TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD * 2 ** THREAD_SPEEDUP_EXPONENT
+    assert choose_family("table", 26_049, 15, {"minutes": 6}, threads=1, probe=False).family == "vae"
     assert long.reason.startswith(f"26,049 rows and about "
-                                  f"{transformer_epochs(26_049, 15, {'minutes': 15}, two_threads):.0f} passes")
+                                  f"{transformer_epochs(26_049, 15, {'minutes': 6}, transformer_speed(26_049, 2)):.0f}"
+                                  " passes")
+
+
+def test_the_narrower_transformer_of_a_large_table_is_counted_faster():
+    assert family_config("autoregressive", "table", {}, 26_049).n_embd == 64
+    assert family_config("autoregressive", "table", {}, 19_999).n_embd == REFERENCE_WIDTH
+    assert transformer_speed(19_999, 1) == TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD
+    assert transformer_speed(26_049, 1) == pytest.approx(TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD * 2 ** 1.3)
+    assert transformer_speed(26_049, 2) == pytest.approx(transformer_speed(26_049, 1) * 2 ** THREAD_SPEEDUP_EXPONENT)
 
 
 def test_passes_count_the_tightest_budget_given():

@@ -23,6 +23,11 @@ TRANSFORMER_MIN_EPOCHS = 20
 # machine (benchmarks/tabular_many.py, 2026-12-02); batches of 500 go faster (13,000), so large tables err
 # toward the VAE
 TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD = 8_000
+# a narrower transformer trains on more tokens a second: the 64-wide one of large tables on 2.5x the 128-wide
+# one's, in batches of 500 on one thread (2026-12-07), which is (128 / 64) ** 1.3; the constant above is the
+# 128-wide one's
+REFERENCE_WIDTH = 128
+WIDTH_SPEED_EXPONENT = 1.3
 # threads do not add speed in proportion: measured on the 2-core machine (penguins in batches of 64, diamonds in
 # batches of 500), a second thread gave 1.47x and 1.61x on an idle machine and 1.0x with another training job on
 # the other core; threads ** 0.55 is 1.46x for two, the low end, so a busy machine still errs toward the VAE
@@ -54,8 +59,7 @@ def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any],
     doubt is settled by the transformer's speed measured here and now (probed_tokens_per_second)."""
     if kind != "table":
         return FamilyChoice(KIND_FAMILY[kind], f"the default family for {kind} data")
-    speed = TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD * threads ** THREAD_SPEEDUP_EXPONENT
-    epochs = transformer_epochs(rows, columns, budget, speed)
+    epochs = transformer_epochs(rows, columns, budget, transformer_speed(rows, threads))
     measured = ""
     in_doubt = 1 / PROBE_MARGIN < epochs / TRANSFORMER_MIN_EPOCHS < PROBE_MARGIN
     if probe and in_doubt and budget.get("minutes") is not None:
@@ -68,6 +72,16 @@ def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any],
                                    "better in it")
     return FamilyChoice("autoregressive", f"{rows:,} rows and about {epochs:.0f} passes over them in the budget"
                                           f"{measured}: the transformer scores best")
+
+
+def transformer_speed(rows: int, threads: int) -> float:
+    """Tokens a second the default table transformer for `rows` rows trains on, on `threads` threads, by the
+    constants above."""
+    from .defaults import family_config
+
+    width = family_config("autoregressive", "table", {}, rows).n_embd
+    return (TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD * (REFERENCE_WIDTH / width) ** WIDTH_SPEED_EXPONENT
+            * threads ** THREAD_SPEEDUP_EXPONENT)
 
 
 def transformer_epochs(rows: int, columns: int, budget: Mapping[str, Any], tokens_per_second: float) -> float:

@@ -10,7 +10,7 @@ from genloom.data.molecule_layout import MoleculeLayout
 from genloom.data.text_layout import TextLayout
 from genloom.defaults import family_config
 from genloom.errors import GenloomError
-from genloom.families.autoregressive import Autoregressive
+from genloom.families.autoregressive import Autoregressive, token_runs
 from genloom.families.configs import AutoregressiveConfig, TokenSampling
 from genloom.nets.token_decoder import TokenDecoder
 from genloom.train.loop import read_metrics
@@ -23,6 +23,39 @@ def _gpt(**options):
     torch.manual_seed(0)
     return Autoregressive(LAYOUT, AutoregressiveConfig(**{**TINY_GPT, "block_size": 16, **options})).eval()
 
+
+
+def test_runs_of_allowed_tokens_are_slices_of_the_vocabulary():
+    allowed = torch.zeros(3, 20, dtype=torch.bool)
+    allowed[0, 2:6], allowed[1, 10:20], allowed[2, 0:1] = True, True, True
+    assert token_runs(allowed) == [slice(2, 6), slice(10, 20), slice(0, 1)]
+    allowed[1, 12] = False  # not one run
+    assert token_runs(allowed) is None
+
+
+@pytest.mark.parametrize("sampling", [TokenSampling(), TokenSampling(temperature=0.7, top_k=3),
+                                      TokenSampling(top_p=0.8), TokenSampling(temperature=0)])
+def test_drawing_from_a_runs_own_logits_draws_what_the_masked_vocabulary_draws(sampling):
+    """Each step allows one run (a table's column): the logits of that run alone give the tokens that the whole
+    vocabulary's, the rest masked, gives for the same seed."""
+    gpt = _gpt(rope=True)
+    with torch.no_grad():
+        for param in gpt.parameters():
+            param.mul_(4)  # peaked enough that the runs' tokens are not drawn alike
+    allowed = torch.zeros(12, 20, dtype=torch.bool)
+    for step in range(12):
+        allowed[step, step % 4 * 5:step % 4 * 5 + 5] = True
+    prompt = torch.full((200, 1), 3)
+    everything = lambda history, vocab: torch.ones(len(history), vocab, dtype=torch.bool)  # noqa: E731
+
+    def made(grammar):
+        with torch.no_grad():
+            return torch.stack(list(gpt.generate(prompt, 12, sampling, torch.Generator().manual_seed(1),
+                                                 allowed=allowed, grammar=grammar)), 1)
+    runs, masked = made(None), made(everything)  # a grammar reads the whole vocabulary: the masked path
+    assert torch.equal(runs, masked)
+    assert allowed.gather(1, runs.t()).all()
+    assert sampling.temperature == 0 or len(runs.unique(dim=0)) > 10  # rows drawn apart
 
 def test_loss_is_next_token_cross_entropy():
     gpt = _gpt()
@@ -82,8 +115,8 @@ def test_generation_through_the_one_token_decoder_equals_the_modules(monkeypatch
             param.mul_(8)  # peaked, so that greedy decoding is not degenerate
     prompt, padding = torch.randint(20, (3, 6)), torch.tensor([4, 0, 2])
     steps = []
-    monkeypatch.setattr(TokenDecoder, "__call__", lambda self, idx, cache, call=TokenDecoder.__call__:
-                        steps.append(len(idx)) or call(self, idx, cache))
+    monkeypatch.setattr(TokenDecoder, "__call__", lambda self, idx, cache, vocab, call=TokenDecoder.__call__:
+                        steps.append(len(idx)) or call(self, idx, cache, vocab))
 
     def made(sampling, seed):
         with torch.no_grad():

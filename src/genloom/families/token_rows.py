@@ -18,12 +18,13 @@ from ..nets.token_decoder import TokenDecoder
 from ..nets.transformer import Transformer
 
 
-def one_token_step(net: nn.Module) -> Callable[[torch.Tensor, Any], torch.Tensor]:
-    """(B,) tokens, a cache -> the next logits (B, vocab): the transformer's one-token decoder, or its forward
-    while it draws dropout (or for a network with a cache of another kind)."""
+def one_token_step(net: nn.Module) -> Callable[[torch.Tensor, Any, slice], torch.Tensor]:
+    """(B,) tokens, a cache, a slice of the vocabulary -> those tokens' next logits (B, slice's length): the
+    transformer's one-token decoder, or its forward while it draws dropout (or for a network with a cache of
+    another kind)."""
     if isinstance(net, Transformer) and TokenDecoder.applies_to(net):
         return TokenDecoder(net)
-    return lambda idx, cache: net(idx[:, None], cache)[:, -1]
+    return lambda idx, cache, vocab: net(idx[:, None], cache)[:, -1, vocab]
 
 
 class TokenRows:
@@ -50,16 +51,17 @@ class TokenRows:
         """(B, columns so far): every row's tokens, filler first."""
         return self.tokens[:, :self.length]
 
-    def next_logits(self) -> torch.Tensor:
-        """(B, vocab): each row's next-token logits after its tokens so far."""
+    def next_logits(self, vocab: slice = slice(None)) -> torch.Tensor:
+        """(B, vocab): each row's next-token logits after its tokens so far; of the tokens in `vocab` only (the
+        one-token decoder then computes no others)."""
         if self.next_token_logits is None:
-            return self.net(self.history[:, max(0, self.length - self.context):])[:, -1]
+            return self.net(self.history[:, max(0, self.length - self.context):])[:, -1, vocab]
         if self.cache is None:
             self.starts = self.starts.clamp_min(self.length - self.context)
-            return self._cache_over_windows()
+            return self._cache_over_windows()[:, vocab]
         if self.cache.length >= self.context:
-            return self._restart_full_rows()
-        return self.next_token_logits(self.tokens[:, self.length - 1], self.cache)
+            return self._restart_full_rows()[:, vocab]
+        return self.next_token_logits(self.tokens[:, self.length - 1], self.cache, vocab)
 
     def append(self, token: torch.Tensor) -> None:
         """Each row's next token (B,)."""
@@ -135,4 +137,4 @@ class TokenRows:
         if half > 1:
             self.net(self.tokens[full, length - half:length - 1], fresh)
         self.cache.restart_rows(full, fresh, length - 1 - self.starts)
-        return self.next_token_logits(self.tokens[:, length - 1], self.cache)
+        return self.next_token_logits(self.tokens[:, length - 1], self.cache, slice(None))

@@ -94,7 +94,8 @@ def with_rolled(attention: torch.nn.Module, heads: int) -> Projection:
 
 class TokenDecoder:
     """`decoder(idx, cache)`: next-token logits (B, vocab) for one token per row (B,) after those `cache` holds,
-    as net(idx[:, None], cache)[:, -1]; it writes the cache as that call does. Build one per generation: it
+    as net(idx[:, None], cache)[:, -1]; it writes the cache as that call does. With `vocab`, a slice, only those
+    tokens' logits. Build one per generation: it
     reads the weights as they are then. It draws no dropout: `applies_to` says whether the net would."""
 
     def __init__(self, net: Transformer):
@@ -115,7 +116,7 @@ class TokenDecoder:
     def applies_to(net: Transformer) -> bool:
         return not (net.training and net.dropout)
 
-    def __call__(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    def __call__(self, idx: torch.Tensor, cache: KVCache, vocab: slice = slice(None)) -> torch.Tensor:
         start = cache.length
         if start + 1 > self.net.block_size:
             raise GenloomError(f"{start + 1} tokens exceed the model's context of {self.net.block_size}")
@@ -140,4 +141,5 @@ class TokenDecoder:
             hidden = gelu(project(block.ln_2(x), block.mlp_in), block.gelu)
             x = add_projected(x, hidden, block.mlp_out)
         cache.length += 1
-        return project(self.ln_f(x), self.head)
+        matrix, bias = self.head
+        return project(self.ln_f(x), (matrix[:, vocab], None if bias is None else bias[vocab]))

@@ -1,0 +1,104 @@
+"""Sampling speed of tables: 100,000 Adult rows from the model `genloom train adult` makes (the autoregressive
+transformer, auto's choice at the default budget), against the same model drawing one batch at a time on every
+thread (the path before batches went side by side), genloom's VAE and SDV's CTGAN, in turn, several turns.
+
+Issue 15's target: 100,000 rows in under 10 s on this machine. A sample's cost does not depend on how far the
+model trained, so the models train a few steps only (CTGAN one epoch).
+
+Usage: .venv/bin/python benchmarks/table_sampling.py [--rows 100000] [--turns 3]
+       [--out benchmarks/results/table_sampling.md]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+import genloom as gl
+from genloom.choice import choose_family
+from genloom.data.tables import column_kinds
+from genloom.families.drawing import draw
+from genloom.metrics.tabular import sdmetrics_metadata
+from shared_parts import log, thread_setting
+
+SETTINGS = ("2 threads", "1 thread")  # 2: the machine's default; on 1, side by side is one at a time
+
+
+def peer_ctgan(frame) -> Callable[[int], object]:
+    from sdv.metadata import Metadata
+    from sdv.single_table import CTGANSynthesizer
+
+    metadata = Metadata.load_from_dict({"tables": {"table": sdmetrics_metadata(column_kinds(frame))}})
+    synthesizer = CTGANSynthesizer(metadata, epochs=1)
+    synthesizer.fit({"table": frame})
+    return lambda n: synthesizer.sample(n)["table"]
+
+
+def one_batch_at_a_time(model: gl.Model, rows: int) -> object:
+    """What model.sample did before batches went side by side: one batch at a time, on all of torch's threads."""
+    return model.codec.decode(draw(model.ema_net, rows, 0, workers=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "table_sampling.md")
+    args = parser.parse_args()
+    frame = gl.load_data("adult").values
+    choice = choose_family("table", len(frame), frame.shape[1], {}, 2, probe=False)  # at the default budget
+    assert choice.family == "autoregressive", choice
+    with thread_setting("2 threads"):
+        transformer = gl.Model("autoregressive").fit("adult", steps=20, progress=False)
+        vae = gl.Model("vae").fit("adult", steps=20, progress=False)
+        ctgan = peer_ctgan(frame)
+    same = transformer.sample(2_000, seed=0, progress=False).equals(one_batch_at_a_time(transformer, 2_000))
+    candidates = {
+        "genloom transformer (default: batches side by side)": lambda: transformer.sample(args.rows, seed=0,
+                                                                                          progress=False),
+        "genloom transformer, one batch at a time on every thread": lambda: one_batch_at_a_time(transformer,
+                                                                                                args.rows),
+        "genloom vae": lambda: vae.sample(args.rows, seed=0, progress=False),
+        "SDV CTGAN": lambda: ctgan(args.rows),
+    }
+    seconds: dict[tuple[str, str], list[float]] = {}
+    for setting in SETTINGS:
+        with thread_setting(setting):
+            for turn in range(args.turns):
+                for name, sample in candidates.items():
+                    started = time.perf_counter()
+                    sample()
+                    seconds.setdefault((name, setting), []).append(time.perf_counter() - started)
+                    log(f"{setting}, turn {turn + 1}: {name} {seconds[name, setting][-1]:.2f} s")
+    write(args, seconds, same)
+
+
+def write(args: argparse.Namespace, seconds: dict[tuple[str, str], list[float]], same: bool) -> None:
+    default, before = "genloom transformer (default: batches side by side)", \
+        "genloom transformer, one batch at a time on every thread"
+    lines = [f"# Sampling {args.rows:,} Adult rows", "",
+             f"`.venv/bin/python benchmarks/table_sampling.py --rows {args.rows} --turns {args.turns}`, "
+             f"{time.strftime('%Y-%m-%d %H:%M')}, this machine ({torch.get_num_threads()} threads at the end; "
+             "settings as shared_parts.thread_setting makes them). The candidates take turns; each cell lists the "
+             "turns' seconds, then their median.", "",
+             f"The two transformer paths give the same rows for one seed: **{same}** (2,000 rows compared).", "",
+             "| model | setting | seconds per turn | median |", "| --- | --- | --- | --- |"]
+    for (name, setting), values in seconds.items():
+        lines.append(f"| {name} | {setting} | {' / '.join(f'{v:.2f}' for v in values)} | "
+                     f"{statistics.median(values):.2f} |")
+    for setting in SETTINGS:
+        ratios = [b / a for a, b in zip(seconds[default, setting], seconds[before, setting])]
+        lines.append("")
+        lines.append(f"{setting}: the default path is {statistics.median(ratios):.2f}x as fast as one batch at a time "
+                     f"(median of per-turn ratios {', '.join(f'{r:.2f}' for r in ratios)}); 100,000 rows in "
+                     f"{statistics.median(seconds[default, setting]) * 100_000 / args.rows:.1f} s (target: under 10 s)")
+    args.out.write_text("\n".join(lines) + "\n")
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
