@@ -102,7 +102,7 @@ def main() -> None:
         print(json.dumps(one_run(*args.one)), flush=True)
         return
     results = run_all(args.widths, args.seeds, args.cores)
-    header = [f"# The table transformer's width on Adult", "",
+    header = ["# The table transformer's width on Adult", "",
               f"`.venv/bin/python benchmarks/table_width.py --widths {' '.join(map(str, args.widths))} --seeds "
               f"{' '.join(map(str, args.seeds))}`, {time.strftime('%Y-%m-%d %H:%M')}: each run one process on one "
               "core, two at once; the default budget (2,000 steps of 500 rows); scored on the held-out fifth.", ""]
