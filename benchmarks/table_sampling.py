@@ -1,7 +1,8 @@
 """Sampling speed of tables: 100,000 Adult rows from the model `genloom train adult` makes (the autoregressive
 transformer, auto's choice at the default budget, 64 wide on a table this large), against the same model drawing
 one batch at a time on every thread (the path before batches went side by side), the 128-wide transformer drawn
-that way (the default before), genloom's VAE and SDV's CTGAN, in turn, several turns.
+that way (the default before; with this version's decoder), genloom's VAE and SDV's CTGAN, in turn, several
+turns.
 
 Issue 15's target: 100,000 rows in under 10 s on this machine. A sample's cost does not depend on how far the
 model trained, so the models train a few steps only (CTGAN one epoch).
@@ -63,7 +64,7 @@ def main() -> None:
                                                                                           progress=False),
         "genloom transformer, one batch at a time on every thread": lambda: one_batch_at_a_time(transformer,
                                                                                                 args.rows),
-        "genloom transformer 128 wide, one batch at a time on every thread (the model and drawing before)":
+        "genloom transformer 128 wide, one batch at a time on every thread (the previous default; this decoder)":
             lambda: one_batch_at_a_time(wide, args.rows),
         "genloom vae": lambda: vae.sample(args.rows, seed=0, progress=False),
         "SDV CTGAN": lambda: ctgan(args.rows),
@@ -83,7 +84,7 @@ def main() -> None:
 def write(args: argparse.Namespace, seconds: dict[tuple[str, str], list[float]], same: bool) -> None:
     default, before = "genloom transformer (default: batches side by side)", \
         "genloom transformer, one batch at a time on every thread"
-    wide = "genloom transformer 128 wide, one batch at a time on every thread (the model and drawing before)"
+    wide = "genloom transformer 128 wide, one batch at a time on every thread (the previous default; this decoder)"
     lines = [f"# Sampling {args.rows:,} Adult rows", "",
              f"`.venv/bin/python benchmarks/table_sampling.py --rows {args.rows} --turns {args.turns}`, "
              f"{time.strftime('%Y-%m-%d %H:%M')}, a machine of {len(os.sched_getaffinity(0))} cores ("

@@ -79,13 +79,16 @@ def report(results: list[dict]) -> list[str]:
         lines.append(f"| {row['width']} | {row['seed']} | {row['steps']} | {row['fit_seconds']:.0f} | "
                      f"{row['sample_seconds']:.1f} | {row['quality']:.3f} | {row['column_pair_trends']:.3f} | "
                      f"{row['detection_auc']:.3f} | {row['utility_synthetic']:.3f} ({row['utility_real']:.3f}) |")
-    lines += ["", "| width | runs | mean quality | mean detection AUC | mean utility | mean fit s |",
-              "| --- | --- | --- | --- | --- | --- |"]
+    shared = sorted(set.intersection(*({row["seed"] for row in results if row["width"] == width}
+                                        for width in widths)))
+    lines += ["", f"Means over the seeds every width ran ({', '.join(map(str, shared))}):", "",
+              "| width | mean quality | mean detection AUC | mean utility | mean fit s |",
+              "| --- | --- | --- | --- | --- |"]
     for width in widths:
-        rows = [row for row in results if row["width"] == width]
+        rows = [row for row in results if row["width"] == width and row["seed"] in shared]
         mean = {name: statistics.mean(row[name] for row in rows)
                 for name in ("quality", "detection_auc", "utility_synthetic", "fit_seconds")}
-        lines.append(f"| {width} | {len(rows)} | {mean['quality']:.3f} | {mean['detection_auc']:.3f} | "
+        lines.append(f"| {width} | {mean['quality']:.3f} | {mean['detection_auc']:.3f} | "
                      f"{mean['utility_synthetic']:.3f} | {mean['fit_seconds']:.0f} |")
     return lines
 

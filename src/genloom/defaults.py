@@ -99,9 +99,9 @@ BY_SIZE: dict[tuple[str, str], tuple[tuple[int, Defaults], ...]] = {
     (ANY, "table"): ((1_000, Defaults(train={"batch_size": 64, "eval_every": 50, "patience": 10})),
                      (5_000, Defaults(train={"batch_size": 256, "eval_every": 100, "patience": 10}))),
     # a large table's transformer half as wide: on Adult at the default budget it scores as the 128-wide one
-    # (means of 3 and 2 seeds: quality 0.970 against 0.968, utility 0.913 against 0.913, detection AUC 0.685
-    # against 0.681; benchmarks/table_width.py), trains in 0.42x the time and samples in 0.45x (100,000 rows
-    # in 9.4 s on this 2-core machine: benchmarks/table_sampling.py)
+    # (seeds 0 and 1: quality 0.969 against 0.968, utility 0.912 against 0.913, detection AUC 0.684 against
+    # 0.681; benchmarks/table_width.py), trains in 0.39x the time and samples in 0.39x on one thread (100,000
+    # rows in 8.5-9.3 s on two: benchmarks/table_sampling.py)
     ("autoregressive", "table"): ((1_000, Defaults(options={"bins": 16})), (20_000, Defaults()),
                                   (math.inf, Defaults(options={"n_embd": 64}))),
     # the quantile transform scores as the Gaussian mixtures do for a small table's VAE (utility 0.944 against

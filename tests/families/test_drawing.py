@@ -10,8 +10,8 @@ from genloom.data.image_layout import ImageLayout
 from genloom.errors import GenloomError
 from genloom.families import drawing
 from genloom.families.configs import VAEConfig
-from genloom.families.drawing import (check_memory, check_shard, draw, label_tensor, latent_tensor, on_threads,
-                                     shard_rows)
+from genloom.families.drawing import (Stopped, check_memory, check_shard, draw, label_tensor, latent_tensor,
+                                     on_threads, one_at_a_time, shard_rows)
 from genloom.families.vae import VAE
 
 
@@ -75,17 +75,28 @@ def test_batches_go_one_at_a_time_where_the_family_or_the_thread_does_not_allow_
 
 
 def test_a_failing_batch_stops_the_others_and_puts_the_thread_count_back():
-    threads, done = torch.get_num_threads(), []
+    threads, done, stopped = torch.get_num_threads(), [], threading.Event()
 
     def work(item):
-        if item == 1:
-            raise GenloomError("batch 1 failed")
-        done.append(item)
+        if item == 0:
+            raise GenloomError("batch 0 failed")
+        if not stopped.wait(timeout=5):  # the others run until told to stop
+            done.append(item)
         return item
 
-    with pytest.raises(GenloomError, match="batch 1 failed"):
-        on_threads(work, list(range(200)), 2)
-    assert len(done) < 199 and torch.get_num_threads() == threads
+    with pytest.raises(GenloomError, match="batch 0 failed"):
+        on_threads(work, list(range(200)), 2, stopped)
+    assert stopped.is_set() and done == [] and torch.get_num_threads() == threads
+
+
+def test_a_batch_still_running_stops_at_its_next_pass_once_sampling_stopped():
+    stopped, passes = threading.Event(), []
+    on_pass = one_at_a_time(lambda: passes.append(1), stopped)
+    on_pass()
+    stopped.set()
+    with pytest.raises(Stopped):
+        on_pass()
+    assert passes == [1]
 
 
 @pytest.mark.parametrize("n, count", [(1, 3), (12, 2), (13, 3), (40, 7), (5, 5)])

@@ -19,6 +19,7 @@ from ..layout import Layout
 from ..nets import build_backbone
 from ..nets.transformer import Transformer
 from .base import Family, LossStep
+from .drawing import SAMPLE_BATCH
 from .configs import AutoregressiveConfig, TokenSampling
 from .sampling import draw_next
 from .token_batch import TokenBatch
@@ -38,12 +39,14 @@ def token_runs(allowed: torch.Tensor) -> list[slice] | None:
     return runs
 
 
+SIDE_BY_SIDE_CACHE_BYTES = 256 * 2**20  # the most one batch's key/value cache may take for batches to go at once
+
+
 class Autoregressive(Family):
     """p(x) = prod_t p(x_t | x_<t), trained with cross-entropy on windows of the token stream."""
 
     name = "autoregressive"
     tools = frozenset({"log_prob", "anomaly_score", "generate"})
-    samples_side_by_side = True  # each generation holds its own cache and decoder
 
     def __init__(self, layout: Layout, config: AutoregressiveConfig):
         super().__init__(layout, config)
@@ -189,10 +192,10 @@ class Autoregressive(Family):
         rows = TokenRows(self.net, prompt, padding, use_cache, room=max_new_tokens)
         given = prompt.shape[1]
         # where each step allows one run of tokens (a table's column, an image's levels) and nothing else reads
-        # the whole vocabulary, only that run's logits are made and drawn from: the same draws, and on the default
-        # table model some 8% of sampling time less
+        # the whole vocabulary, only that run's logits are made and drawn from: the draws of the masked
+        # vocabulary to float rounding (a narrower product may round apart), with less work on every step
         alone = grammar is None and watermark is None and sampling.repetition_penalty == 1
-        spans = token_runs(allowed) if allowed is not None and alone else None
+        spans = token_runs(allowed.cpu()) if allowed is not None and alone else None  # one transfer, not one a step
         for step in range(max_new_tokens):
             span = spans[step] if spans is not None else slice(None)
             logits = rows.next_logits(span)
@@ -217,6 +220,14 @@ class Autoregressive(Family):
 
     def sample_bytes(self) -> int:
         return super().sample_bytes() if self.tokens is not None else 8 * self.config.block_size  # int64 tokens
+
+    @property
+    def samples_side_by_side(self) -> bool:
+        """Batches may be drawn at once, each generation holding its own cache and decoder: on the PyTorch
+        transformer (an exported decoder's runtime has threads of its own) where one batch's cache is small (a
+        table's rows: some 12 MB; a batch of 28x28 images would hold some 1.2 GB)."""
+        cache_bytes = 2 * self.config.n_layer * SAMPLE_BATCH * self.sampling_passes() * self.config.n_embd * 4
+        return isinstance(self.net, Transformer) and cache_bytes <= SIDE_BY_SIDE_CACHE_BYTES
 
     def sampling_passes(self, options: TokenSampling | None = None) -> int:
         return self.tokens.length if self.tokens is not None else self.config.block_size

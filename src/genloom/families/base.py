@@ -46,9 +46,6 @@ class Family(nn.Module, ABC):
     private_part: ClassVar[str | None] = None
     tools: ClassVar[frozenset[str]] = frozenset()  # which of encode, decode, log_prob, anomaly_score, generate...
     anomaly_measure: ClassVar[str] = "negative log-likelihood in nats"  # what its anomaly_score is
-    # sample() may run for several batches at once on threads of its own: it writes no state outside the call
-    # (drawing.py runs batches side by side where a batch's small matrices keep the cores of one batch idle)
-    samples_side_by_side: ClassVar[bool] = False
 
     def __init__(self, layout: Layout, config: Any):
         super().__init__()
@@ -63,6 +60,13 @@ class Family(nn.Module, ABC):
         if config.conditional and layout.num_classes == 0:
             raise GenloomError(f"conditional {self.name} needs labelled data (one sub-folder per class, "
                                "or labels in the .npz); this data has none")
+
+    @property
+    def samples_side_by_side(self) -> bool:
+        """sample() may run for several batches at once on threads of their own: it writes no state outside the
+        call, and a batch's working memory is small (drawing.py runs batches side by side where one batch's small
+        matrices leave a second core idle)."""
+        return False
 
     @property
     def conditional(self) -> bool:

@@ -42,7 +42,8 @@ def draw(net: Family, n: int, seed: int, ids: np.ndarray | None = None, options:
     draws up to `workers` batches at once, each on one thread: the same samples, sooner."""
     label_ids = label_tensor(net, ids, n) if ids is not None else None
     device = next(net.parameters()).device
-    on_pass = one_at_a_time(on_pass)
+    stopped = threading.Event()  # set when one batch fails or the caller is interrupted: the others stop too
+    on_pass = one_at_a_time(on_pass, stopped)
 
     def batch(start: int) -> torch.Tensor:
         size = min(SAMPLE_BATCH, n - start)
@@ -55,7 +56,7 @@ def draw(net: Family, n: int, seed: int, ids: np.ndarray | None = None, options:
     was_training = net.training
     net.eval()
     try:
-        return torch.cat(on_threads(batch, range(0, n, SAMPLE_BATCH), side_by_side))
+        return torch.cat(on_threads(batch, range(0, n, SAMPLE_BATCH), side_by_side, stopped))
     finally:
         net.train(was_training)
 
@@ -63,13 +64,15 @@ def draw(net: Family, n: int, seed: int, ids: np.ndarray | None = None, options:
 Result = TypeVar("Result")
 
 
-def on_threads(work: Callable[[int], Result], items: Sequence[int], workers: int) -> list[Result]:
+def on_threads(work: Callable[[int], Result], items: Sequence[int], workers: int,
+               stopped: threading.Event | None = None) -> list[Result]:
     """work(item) for each item, in order, on up to `workers` threads of one core each. A batch of a small model
     on every core spends its time in small matrix products that threads split poorly: 10,000 Adult rows from the
     default table transformer took 4.4-4.8 s on one thread, 2.9-3.6 s on two, and 2.3-2.8 s as two batches side
     by side on a thread each (2026-12-07). torch's thread count is global (a thread takes it at its first
     operation) and is put back afterwards, so this runs on the main thread only: elsewhere (a server's workers)
-    other threads starting meanwhile would keep one thread for good."""
+    other threads starting meanwhile would keep one thread for good. Leaving early (a failure, Ctrl-C) cancels
+    the items not begun and sets `stopped`, which the work in progress may read to stop at once."""
     workers = min(workers, len(items)) if threading.current_thread() is threading.main_thread() else 1
     if workers <= 1:
         return [work(item) for item in items]
@@ -78,16 +81,29 @@ def on_threads(work: Callable[[int], Result], items: Sequence[int], workers: int
                               initargs=(1,))
     try:
         return list(pool.map(work, items))
+    except BaseException:
+        if stopped is not None:
+            stopped.set()
+        raise
     finally:
-        pool.shutdown(cancel_futures=True)
-        torch.set_num_threads(threads)
+        try:
+            pool.shutdown(cancel_futures=True)
+        finally:  # even if a second Ctrl-C cuts the wait short
+            torch.set_num_threads(threads)
 
 
-def one_at_a_time(call: Callable[[], None]) -> Callable[[], None]:
-    """`call` behind a lock, for callers on several threads (a progress bar's count)."""
+class Stopped(Exception):
+    """Raised in a batch still running after the sampling it belongs to has failed or been interrupted."""
+
+
+def one_at_a_time(call: Callable[[], None], stopped: threading.Event) -> Callable[[], None]:
+    """`call` behind a lock, for callers on several threads (a progress bar's count); once `stopped` is set, a
+    batch that calls it stops."""
     lock = threading.Lock()
 
     def locked() -> None:
+        if stopped.is_set():
+            raise Stopped
         with lock:
             call()
     return locked
@@ -97,7 +113,7 @@ def draw_chunks(net: Family, rows: range, seed: int, ids: np.ndarray | None, opt
                 on_pass: Callable[[], None] = lambda: None, workers: int = 1) -> Iterator[tuple[int, torch.Tensor]]:
     """The samples `rows` (a range starting at a multiple of SAMPLE_BATCH) of those `seed` makes, `chunk` (a
     multiple of SAMPLE_BATCH) at a time with the index of each chunk's first, so that any number fits in memory;
-    `ids` one class for all, or one for each of the rows."""
+    `ids` one class for all, or one for each of the rows; `workers` as draw takes them."""
     if ids is not None:
         label_tensor(net, ids, 1 if len(ids) == 1 else len(rows))  # refused before the first chunk
     for start in range(rows.start, rows.stop, chunk):

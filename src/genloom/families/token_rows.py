@@ -115,7 +115,8 @@ class TokenRows:
         width = int((self.length - self.starts).max())
         filler = width - (self.length - self.starts)
         windows = self.tokens[:, self.length - width:self.length]
-        shared = not filler.any() and isinstance(self.net, Transformer)  # whose cache copies rows (keep_rows)
+        # the transformer's cache copies rows (keep_rows); copies would share a pass's dropout, so not while drawn
+        shared = not filler.any() and isinstance(self.net, Transformer) and TokenDecoder.applies_to(self.net)
         distinct, copies = torch.unique(windows, dim=0, return_inverse=True) if shared else (windows, None)
         if copies is None or len(distinct) == len(windows):  # no two alike: one pass over them as they are
             self.cache = self.net.new_cache(len(windows), filler) if filler.any() else self.net.new_cache(len(windows))

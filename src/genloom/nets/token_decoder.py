@@ -95,8 +95,8 @@ def with_rolled(attention: torch.nn.Module, heads: int) -> Projection:
 class TokenDecoder:
     """`decoder(idx, cache)`: next-token logits (B, vocab) for one token per row (B,) after those `cache` holds,
     as net(idx[:, None], cache)[:, -1]; it writes the cache as that call does. With `vocab`, a slice, only those
-    tokens' logits. Build one per generation: it
-    reads the weights as they are then. It draws no dropout: `applies_to` says whether the net would."""
+    tokens' logits. Build one per generation: it reads the weights as they are then. It draws no dropout:
+    `applies_to` says whether the net would."""
 
     def __init__(self, net: Transformer):
         self.net, self.heads = net, net.h[0].attn.n_head
