@@ -24,9 +24,9 @@ from genloom.choice import choose_family
 from genloom.data.tables import column_kinds
 from genloom.families.drawing import draw
 from genloom.metrics.tabular import sdmetrics_metadata
-from shared_parts import log, thread_setting
+from shared_parts import THREAD_SETTINGS, log, thread_setting
 
-SETTINGS = ("2 threads", "1 thread")  # 2: the machine's default; on 1, side by side is one at a time
+SETTINGS = THREAD_SETTINGS  # 2 threads: the machine's default; on 1, side by side is one at a time
 
 
 def peer_ctgan(frame) -> Callable[[int], object]:
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "table_sampling.md")
     args = parser.parse_args()
+    args.cores = len(os.sched_getaffinity(0))  # before thread_setting narrows it
     frame = gl.load_data("adult").values
     choice = choose_family("table", len(frame), frame.shape[1], {}, 2, probe=False)  # at the default budget
     assert choice.family == "autoregressive", choice
@@ -87,7 +88,7 @@ def write(args: argparse.Namespace, seconds: dict[tuple[str, str], list[float]],
     wide = "genloom transformer 128 wide, one batch at a time on every thread (the previous default; this decoder)"
     lines = [f"# Sampling {args.rows:,} Adult rows", "",
              f"`.venv/bin/python benchmarks/table_sampling.py --rows {args.rows} --turns {args.turns}`, "
-             f"{time.strftime('%Y-%m-%d %H:%M')}, a machine of {len(os.sched_getaffinity(0))} cores ("
+             f"{time.strftime('%Y-%m-%d %H:%M')}, a machine of {args.cores} cores ("
              "settings as shared_parts.thread_setting makes them). The candidates take turns; each cell lists the "
              "turns' seconds, then their median.", "",
              f"The two transformer paths give the same rows for one seed: **{same}** (2,000 rows compared).", "",

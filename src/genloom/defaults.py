@@ -101,7 +101,7 @@ BY_SIZE: dict[tuple[str, str], tuple[tuple[int, Defaults], ...]] = {
     # a large table's transformer half as wide: on Adult at the default budget it scores as the 128-wide one
     # (seeds 0 and 1: quality 0.969 against 0.968, utility 0.912 against 0.913, detection AUC 0.684 against
     # 0.681; benchmarks/table_width.py), trains in 0.39x the time and samples in 0.39x on one thread (100,000
-    # rows in 8.5-9.3 s on two: benchmarks/table_sampling.py)
+    # rows in 8.7-9.2 s on two: benchmarks/table_sampling.py)
     ("autoregressive", "table"): ((1_000, Defaults(options={"bins": 16})), (20_000, Defaults()),
                                   (math.inf, Defaults(options={"n_embd": 64}))),
     # the quantile transform scores as the Gaussian mixtures do for a small table's VAE (utility 0.944 against

@@ -82,25 +82,3 @@ def test_prompts_of_different_lengths_need_the_cache():
         TokenRows(tiny_transformer(rope=False), torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1]),
                   use_cache=False)
 
-
-def test_alike_windows_share_the_first_pass_and_then_go_their_own_ways():
-    """Prompts alike (every sample's start token) make one pass for each distinct window; each copy then holds
-    the cache it would hold alone, so the rows part when their tokens differ."""
-    net = tiny_transformer(rope=True)
-    prompts = torch.stack([token_prompt(3, 1), token_prompt(3, 1), token_prompt(3, 2), token_prompt(3, 1)])
-    passed = []
-    net.register_forward_pre_hook(lambda module, args: passed.append(len(args[0])))
-    with torch.no_grad():
-        rows = TokenRows(net, prompts)
-        logits = rows.next_logits()
-        assert passed == [2]  # the two distinct prompts, once each
-        alone = [Alone(net, prompt) for prompt in prompts]
-        for step, token in enumerate([torch.tensor([4, 7, 4, 9]), torch.tensor([1, 2, 3, 4])]):
-            for row, member in enumerate(alone):
-                assert torch.allclose(logits[row], member.next_logits(), atol=1e-4), (step, row)
-                member.rows.append(token[row:row + 1])
-            rows.append(token)
-            logits = rows.next_logits()
-        for row, member in enumerate(alone):
-            assert torch.allclose(logits[row], member.next_logits(), atol=1e-4), row
-    assert not torch.allclose(logits[0], logits[1])  # copies of one prompt, apart after different tokens

@@ -108,23 +108,12 @@ class TokenRows:
             self.length, self.firsts, self.starts = self.length - cut, self.firsts - cut, self.starts - cut
 
     def _cache_over_windows(self) -> torch.Tensor:
-        """A new cache over each row's window (its columns from its start on, right-aligned); the last logits.
-        Rows of one length share a pass where their windows are alike: samples all start from the start token
-        (or their class's), so a table row's first of ~16 passes is made once, not once a row (the
-        transformer's; WaveNet's ring cache cannot copy rows)."""
+        """A new cache over each row's window (its columns from its start on, right-aligned); the last logits."""
         width = int((self.length - self.starts).max())
         filler = width - (self.length - self.starts)
-        windows = self.tokens[:, self.length - width:self.length]
-        # the transformer's cache copies rows (keep_rows); copies would share a pass's dropout, so not while drawn
-        shared = not filler.any() and isinstance(self.net, Transformer) and TokenDecoder.applies_to(self.net)
-        distinct, copies = torch.unique(windows, dim=0, return_inverse=True) if shared else (windows, None)
-        if copies is None or len(distinct) == len(windows):  # no two alike: one pass over them as they are
-            self.cache = self.net.new_cache(len(windows), filler) if filler.any() else self.net.new_cache(len(windows))
-            return self.net(windows, self.cache)[:, -1]
-        self.cache = self.net.new_cache(len(distinct))
-        logits = self.net(distinct, self.cache)[:, -1]
-        self.cache.keep_rows(copies)
-        return logits[copies]
+        rows = len(self.tokens)
+        self.cache = self.net.new_cache(rows, filler) if filler.any() else self.net.new_cache(rows)
+        return self.net(self.tokens[:, self.length - width:self.length], self.cache)[:, -1]
 
     def _restart_full_rows(self) -> torch.Tensor:
         """Rows whose window fills the context restart from their last half context, as each would alone, and the

@@ -70,8 +70,7 @@ class KVCache:
             self.padding = torch.cat([self.padding, self.padding.new_full((count,), self.length)])
 
     def keep_rows(self, rows: torch.Tensor) -> None:
-        """Only the rows marked in `rows` (a mask (B,)) stay, in their order; or, given indices, those rows (a
-        row twice: two copies of it)."""
+        """Only the rows marked in `rows` (B,) stay, in their order."""
         self._rebuild(lambda held: held[rows])
         if self.padding is not None:
             self.padding = self.padding[rows] if self.padding[rows].any() else None
