@@ -60,6 +60,7 @@ SETTINGS = (("(a) 1 thread, idle", 1, False), ("(b) 2 threads, idle", 2, False),
             ("(c) 1 thread each, two rows at once", 1, True))
 CONTENTION = 1.1  # a row beside another runs about this much slower (the reference: 1.10-1.15x, measured here)
 GENERATION_REPEATS = 5
+SHORT_BUDGET_MINUTES = 2.0  # about the rows' budget: the default model for it
 
 
 # -- one row, in a process of its own ---------------------------------------------------------------------------
@@ -95,7 +96,7 @@ def run_row(name: str, threads: int, seconds: float | None, peak: float, out: Pa
     model = run["model"]
     tokens_per_step = model.record["train"]["batch_size"] * model.config.block_size
     return {"name": name, "curve": run["curve"], "steps": run["steps"], "seconds": run["seconds"],
-            "fit_seconds": model.record["fit_seconds"], "run_dir": str(folder / name),
+            "fit_seconds": model.record["fit_seconds"], "run_dir": str(folder / name), "blocks": model.config.n_layer,
             "steps_per_s": run["steps"] / run["seconds"], "tokens_per_s": run["tokens_per_second"],
             "mfu": run["tokens_per_second"] * flops_per_token(model) / peak,
             "optimizer_share": optimizer_share(model, model.record["train"]["optimizer"]),
@@ -118,12 +119,14 @@ def generation_speeds(run_dirs: list[str], threads: int) -> list[dict]:
 
 
 def newton_schulz_cost(threads: int) -> dict:
-    """A Muon step's Newton-Schulz iterations on the default model's twelve matrices, in bfloat16 (as
-    torch.optim.Muon runs them) and in float32 (as ours does on the CPU), in ms."""
+    """A Muon step's Newton-Schulz iterations on the matrices of the default model for a budget as short as the
+    rows' (two blocks), in bfloat16 (as torch.optim.Muon runs them) and in float32 (as ours does on the CPU), in
+    ms."""
     torch.set_num_threads(threads)
-    net = build_family("autoregressive", TextLayout((), vocab_size=65), family_config("autoregressive", "text", {}))
+    config = family_config("autoregressive", "text", {}, minutes=SHORT_BUDGET_MINUTES)
+    net = build_family("autoregressive", TextLayout((), vocab_size=65), config)
     matrices = [p.detach() for p in net.hidden_matrices()]
-    costs = {}
+    costs = {"matrices": len(matrices)}
     for dtype in (torch.bfloat16, torch.float32):
         orthogonalised(matrices[0], dtype)
         start = time.perf_counter()
@@ -220,7 +223,8 @@ def summarise(rows: list[dict]) -> tuple[list[dict], dict]:
         for row in chunk:
             reach = time_to_reach(row["curve"], TARGET_LOSS)
             table.append({
-                "setting": row["setting"], "run": repetition % 2 + 1, "model": row["name"], "steps": row["steps"],
+                "setting": row["setting"], "run": repetition % 2 + 1, "model": row["name"], "blocks": row["blocks"],
+                "steps": row["steps"],
                 "fit_s": round(row["fit_seconds"], 1), "train_s": round(row["seconds"], 1),
                 "time_to_1.88_s": round(reach, 1) if reach else None,
                 "best_val_loss": round(value_at(row["curve"], row.get("beside_reference_seconds", math.inf)), 4),
@@ -309,7 +313,7 @@ def report(table: list[dict], verdicts: dict, peaks: dict, costs: dict, rows: li
         "held-out tokens every 50 steps. " + ("QUICK SMOKE RUN." if quick else ""),
         f"Measured peak float32 matmul: {peaks[1] / 1e9:.1f} GFLOP/s at 1 thread, {peaks[2] / 1e9:.1f} at 2 (MFU "
         "of each row against its thread count's).",
-        "Newton-Schulz iterations of one Muon step on the default model's 12 matrices: " +
+        f"Newton-Schulz iterations of one Muon step on the default model's {costs[1]['matrices']} matrices: " +
         "; ".join(f"{threads} thread(s): bfloat16 {c['bfloat16']:.1f} ms, float32 {c['float32']:.1f} ms"
                   for threads, c in costs.items()) + " (bfloat16 is what torch.optim.Muon runs: fast where the CPU has AVX512-BF16 or AMX, emulated at "
         "many times the cost elsewhere; genloom's Muon runs float32 on every CPU, the same result on each).",

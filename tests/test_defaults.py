@@ -4,8 +4,8 @@ from dataclasses import fields
 import pytest
 
 import genloom as gl
-from genloom.defaults import (ANY, BY_SIZE, TABLE, budget_of, codec_options_for, defaults_for, family_config,
-                              resolve_train_config, sampling_options_for)
+from genloom.defaults import (ANY, BY_MINUTES, BY_SIZE, TABLE, budget_of, codec_options_for, defaults_for,
+                              family_config, one_thread_minutes, resolve_train_config, sampling_options_for)
 from genloom.errors import GenloomError
 from genloom.families import CATALOG
 from genloom.layout import KINDS
@@ -63,12 +63,12 @@ def test_training_settings_layer_the_run_and_the_request():
     assert budget_of(None, 2.5, None) == {"minutes": 2.5}
 
 
-@pytest.mark.parametrize("key", sorted(BY_SIZE))
-def test_every_size_tier_names_real_options_in_rising_bounds(key):
+@pytest.mark.parametrize("tiers,key", [(tiers, key) for tiers in (BY_SIZE, BY_MINUTES) for key in sorted(tiers)])
+def test_every_tier_names_real_options_in_rising_bounds(tiers, key):
     family, kind = key
-    bounds = [bound for bound, _ in BY_SIZE[key]]
+    bounds = [bound for bound, _ in tiers[key]]
     assert bounds == sorted(bounds) and family in (*CATALOG, ANY) and kind in KINDS
-    for _, entry in BY_SIZE[key]:
+    for _, entry in tiers[key]:
         TrainConfig(**entry.train)
         if entry.options:
             assert set(entry.options) <= {f.name for f in fields(CATALOG[family].options)}
@@ -84,6 +84,26 @@ def test_small_tables_get_small_batches_and_early_stopping_and_large_ones_neithe
     assert family_config("autoregressive", "table", {"bins": 8}, 300).bins == 8  # what is asked wins
     assert resolve_train_config("vae", "table", None, {}, {"batch_size": 32}, 300).batch_size == 32
     assert defaults_for("vae", "image", 300) == defaults_for("vae", "image")  # only tables have size tiers
+
+
+def test_a_short_budget_in_minutes_gives_text_two_blocks_counting_a_second_thread_as_less_than_one():
+    def blocks(budget: dict, threads: int, given: dict | None = None) -> int:
+        return family_config("autoregressive", "text", given or {}, 1_000, one_thread_minutes(budget, threads)).n_layer
+    assert blocks({"minutes": 2.5}, 1) == 2 and blocks({"minutes": 3}, 2) == 2  # 3 x 2 ** 0.55 = 4.4
+    assert blocks({"minutes": 6}, 1) == 3 and blocks({"minutes": 4}, 2) == 3    # 4 x 2 ** 0.55 = 5.9
+    assert blocks({"steps": 50}, 1) == 3 and blocks({}, 1) == 3                 # not a budget in minutes
+    assert blocks({"minutes": 1}, 1, {"n_layer": 4}) == 4                       # what is asked wins
+    assert family_config("autoregressive", "table", {}, 1_000, 1.0).n_layer == 3  # text's tier only
+
+
+def test_a_text_fit_in_minutes_takes_the_tier_of_its_threads(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question\n" * 200)
+    options = {"n_embd": 16, "n_head": 2, "block_size": 16}
+    short = gl.Model("autoregressive", **options).fit(corpus, minutes=0.05, threads=1, progress=False)
+    assert short.config.n_layer == 2 and short.record["family_options"]["n_layer"] == 2
+    stepped = gl.Model("autoregressive", **options).fit(corpus, steps=2, threads=1, progress=False)
+    assert stepped.config.n_layer == 3
 
 
 def test_a_molecule_run_samples_with_its_kinds_sampling_defaults_under_the_users(molecule_run):

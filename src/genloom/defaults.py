@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .choice import THREAD_SPEEDUP_EXPONENT
 from .errors import GenloomError
 from .families import family_entry
 from .options import Options
@@ -57,8 +58,10 @@ TABLE: dict[tuple[str, str], Defaults] = {
     ("autoregressive", ANY): Defaults(train=AUTOREGRESSIVE_TRAIN),
     # its autoencoder learns from larger batches at a conv net's rate; the transformer then takes them too
     ("vq-vae", ANY): Defaults(train={**AUTOREGRESSIVE_TRAIN, "lr": 2e-3, "batch_size": 64}),
-    # Muon for the blocks' matrices and larger batches, measured on benchmarks/text.py
-    ("autoregressive", "text"): Defaults(train={"optimizer": "muon", "muon_lr": 0.02, "batch_size": 32,
+    # Muon for the blocks' matrices and larger batches, measured on benchmarks/text.py; its rate 0.04: in 420
+    # steps of the three-block model on tiny Shakespeare, 1.88 in 175 and 188 steps against 196 and 216 at 0.02,
+    # best 1.672 and 1.699 against 1.700 and 1.729 (seeds 0 and 1, 2026-12-07; 0.03 and 0.05 lay between)
+    ("autoregressive", "text"): Defaults(train={"optimizer": "muon", "muon_lr": 0.04, "batch_size": 32,
                                                 "warmup_steps": 30, "min_lr_ratio": 0.0}),
     ("autoregressive", "table"): Defaults(codec={"numbers": "quantile"}),  # one token per number: its quantile bin
     # a molecule is a short sequence (MOSES': at most 57 tokens): many of them to a batch; Muon as for text: in 5
@@ -109,22 +112,38 @@ BY_SIZE: dict[tuple[str, str], tuple[tuple[int, Defaults], ...]] = {
     ("vae", "table"): ((5_000, Defaults(codec={"numbers": "quantile"})),),
 }
 
+# What changes with a short budget in minutes, counted in minutes of one thread (a second thread adds less than
+# itself: minutes x threads ** THREAD_SPEEDUP_EXPONENT, as family="auto" counts it): the first tier whose bound is
+# above it applies. A budget in steps or epochs, or none, takes no tier.
+BY_MINUTES: dict[tuple[str, str], tuple[tuple[float, Defaults], ...]] = {
+    # text: two blocks, not three, for a short run. On tiny Shakespeare a step costs two thirds (0.21 against 0.32 s
+    # on one thread) and 1.88 takes about as many steps, so it comes in 0.7x the time; the best loss, the two
+    # trained side by side, one thread each (2026-12-07): 1.595 against 1.600 in 5 minutes, but 1.588 against
+    # 1.548 in 10; on two threads in 2.1 minutes 1.619 against 1.625 (1.88 at 26 s against 38 s)
+    ("autoregressive", "text"): ((5.0, Defaults(options={"n_layer": 2})),),
+}
 
-def defaults_for(family: str, kind: str | None, examples: int | None = None) -> Defaults:
+
+def defaults_for(family: str, kind: str | None, examples: int | None = None,
+                 minutes: float | None = None) -> Defaults:
     """The defaults of `family` on data of `kind` (None: before the data is known, the family's alone) with
-    `examples` of it (None: any number)."""
+    `examples` of it (None: any number) and a budget of `minutes` of one thread (None: not in minutes)."""
     keys = [(family, ANY)] if kind is None else [(family, ANY), (ANY, kind), (family, kind)]
     parts = [TABLE[key] for key in keys if key in TABLE]
-    if examples is not None:
-        for key in keys:
-            parts += [defaults for bound, defaults in BY_SIZE.get(key, ()) if examples < bound][:1]
+    for tiers, amount in ((BY_SIZE, examples), (BY_MINUTES, minutes)):
+        if amount is not None:
+            parts += [first for key in keys
+                      for first in [defaults for bound, defaults in tiers.get(key, ()) if amount < bound][:1]]
     return Defaults(*({k: v for part in parts for k, v in getattr(part, name).items()}
                       for name in ("options", "train", "codec", "sampling")))
 
 
-def family_config(family: str, kind: str | None, given: Mapping[str, Any], examples: int | None = None) -> Options:
-    """The family's options: its defaults on this kind (and size) under those given (None given: the default)."""
-    chosen = {**defaults_for(family, kind, examples).options, **{k: v for k, v in given.items() if v is not None}}
+def family_config(family: str, kind: str | None, given: Mapping[str, Any], examples: int | None = None,
+                  minutes: float | None = None) -> Options:
+    """The family's options: its defaults on this kind (and size, and budget in minutes of one thread) under
+    those given (None given: the default)."""
+    chosen = {**defaults_for(family, kind, examples, minutes).options,
+              **{k: v for k, v in given.items() if v is not None}}
     return family_entry(family).options.from_options(chosen, "option", f"family {family!r}")
 
 
@@ -147,6 +166,12 @@ def codec_options_for(family: str, kind: str, given: Mapping[str, Any], examples
 def budget_of(steps: int | None, minutes: float | None, epochs: float | None) -> dict[str, Any]:
     """The training budget asked for: those of steps, minutes and epochs that were given."""
     return {k: v for k, v in {"steps": steps, "minutes": minutes, "epochs": epochs}.items() if v is not None}
+
+
+def one_thread_minutes(budget: Mapping[str, Any], threads: int) -> float | None:
+    """A budget's minutes as minutes of one thread, on `threads` threads (None: the budget is not in minutes)."""
+    minutes = budget.get("minutes")
+    return None if minutes is None else float(minutes) * threads ** THREAD_SPEEDUP_EXPONENT
 
 
 def resolve_train_config(family: str, kind: str, stored: Mapping[str, Any] | None, budget: Mapping[str, Any],

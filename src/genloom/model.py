@@ -27,8 +27,8 @@ from .data.domains import is_joined, join_domains
 from .data.fair_balance import balance_request, balanced_rows
 from .data.loaders import load_data, load_source
 from .data.preferences import preference_pairs, read_preferences
-from .defaults import (budget_of, codec_options_for, family_config, resolve_train_config, sampling_options_for,
-                       stored_family_config)
+from .defaults import (budget_of, codec_options_for, family_config, one_thread_minutes, resolve_train_config,
+                       sampling_options_for, stored_family_config)
 from .distill import method_for, distilled
 from .errors import GenloomError
 from .families import build_family, family_entry, sample_options
@@ -118,8 +118,9 @@ class Model:
                                       train_options, len(dataset))
         device = processes.device(resolve_device(config.device))
         processes.start(device)  # all processes have checked the run folder before the first writes to it
+        minutes = one_thread_minutes(budget, train_options.get("threads") or available_cores())
         self.config = (stored_family_config(self.family_name, stored["family_options"]) if stored else
-                       family_config(self.family_name, dataset.kind, self.options, len(dataset)))
+                       family_config(self.family_name, dataset.kind, self.options, len(dataset), minutes))
         second = self.config.second_data()
         if second is not None and not is_joined(dataset):  # a translation's target domain (a resumed run has it)
             dataset = join_domains(dataset, load_data(second, image_size=dataset.source.get("image_size")))
