@@ -114,7 +114,7 @@ BY_SIZE: dict[tuple[str, str], tuple[tuple[int, Defaults], ...]] = {
 
 # What changes with a short budget in minutes, counted in minutes of one thread (a second thread adds less than
 # itself: minutes x threads ** THREAD_SPEEDUP_EXPONENT, as family="auto" counts it): the first tier whose bound is
-# above it applies. A budget in steps or epochs, or none, takes no tier.
+# above it applies. A budget without minutes takes no tier, nor does training on a GPU or in several processes.
 BY_MINUTES: dict[tuple[str, str], tuple[tuple[float, Defaults], ...]] = {
     # text: two blocks, not three, for a short run. On tiny Shakespeare a step costs two thirds (0.21 against 0.32 s
     # on one thread) and 1.88 takes about as many steps, so it comes in 0.7x the time; the best loss, the two

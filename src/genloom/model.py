@@ -118,9 +118,11 @@ class Model:
                                       train_options, len(dataset))
         device = processes.device(resolve_device(config.device))
         processes.start(device)  # all processes have checked the run folder before the first writes to it
-        minutes = one_thread_minutes(budget, train_options.get("threads") or available_cores())
+        # the budget tiers were measured on one CPU process; every process of a distributed run builds one model
+        cpu_minutes = (one_thread_minutes(budget, train_options.get("threads") or available_cores())
+                       if device.type == "cpu" and not processes.distributed else None)
         self.config = (stored_family_config(self.family_name, stored["family_options"]) if stored else
-                       family_config(self.family_name, dataset.kind, self.options, len(dataset), minutes))
+                       family_config(self.family_name, dataset.kind, self.options, len(dataset), cpu_minutes))
         second = self.config.second_data()
         if second is not None and not is_joined(dataset):  # a translation's target domain (a resumed run has it)
             dataset = join_domains(dataset, load_data(second, image_size=dataset.source.get("image_size")))

@@ -19,7 +19,7 @@ class TrainConfig(Options):
     optimizer: str = option("adamw", "adamw, or muon: Muon for the hidden matrices at muon_lr, AdamW (lr) for the "
                             "rest", choices=OPTIMIZERS)
     lr: float = option(2e-3, "peak learning rate (AdamW)", above=0)
-    muon_lr: float = option(0.02, "peak learning rate of Muon's matrices", above=0)
+    muon_lr: float = option(0.02, "peak learning rate of Muon's matrices (default: 0.02; text: 0.04)", above=0)
     weight_decay: float = option(0.0, "AdamW's decoupled weight decay, on matrices only", min=0)
     adam_beta1: float = option(0.9, "Adam's momentum (GANs want less: 0.5, as DCGAN)", min=0, below=1)
     adam_beta2: float = option(0.99, "Adam's second-moment decay", min=0, below=1)
