@@ -7,11 +7,11 @@ import pytest
 
 import genloom as gl
 import genloom.choice as choice
-from genloom.choice import (REFERENCE_WIDTH, SETUP_SECONDS, THREAD_SPEEDUP_EXPONENT, TRANSFORMER_MIN_EPOCHS,
+from genloom.choice import (REFERENCE_WIDTH, SETUP_SECONDS, TRANSFORMER_MIN_EPOCHS,
                             TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD, choose_family, probed_tokens_per_second,
                             transformer_epochs, transformer_speed)
 from genloom.cli import main
-from genloom.defaults import family_config
+from genloom.defaults import THREAD_SPEEDUP_EXPONENT, family_config
 
 
 def test_a_small_table_gets_the_vae_in_seconds_and_the_transformer_in_a_minute():

@@ -28,10 +28,6 @@ TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD = 8_000
 # 128-wide one's
 REFERENCE_WIDTH = 128
 WIDTH_SPEED_EXPONENT = 1.3
-# threads do not add speed in proportion: measured on the 2-core machine (penguins in batches of 64, diamonds in
-# batches of 500), a second thread gave 1.47x and 1.61x on an idle machine and 1.0x with another training job on
-# the other core; threads ** 0.55 is 1.46x for two, the low end, so a busy machine still errs toward the VAE
-THREAD_SPEEDUP_EXPONENT = 0.55
 # of a budget in minutes, what goes before and after training: torch's optimizer imports torch._dynamo (1.2-2.4 s
 # once per process), the codec, the closing validation and writing the run (3.5-4 s on small tables, same run)
 SETUP_SECONDS = 4.0
@@ -77,7 +73,7 @@ def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any],
 def transformer_speed(rows: int, threads: int) -> float:
     """Tokens a second the default table transformer for `rows` rows trains on, on `threads` threads, by the
     constants above."""
-    from .defaults import family_config
+    from .defaults import THREAD_SPEEDUP_EXPONENT, family_config
 
     width = family_config("autoregressive", "table", {}, rows).n_embd
     return (TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD * (REFERENCE_WIDTH / width) ** WIDTH_SPEED_EXPONENT
