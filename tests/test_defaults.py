@@ -96,7 +96,7 @@ def test_a_short_budget_in_minutes_gives_text_two_blocks_counting_a_second_threa
     assert family_config("autoregressive", "table", {}, 1_000, 1.0).n_layer == 3  # text's tier only
 
 
-def test_a_text_fit_in_minutes_takes_the_tier_of_its_threads(tmp_path):
+def test_a_short_text_fit_in_minutes_trains_two_blocks_and_one_in_steps_three(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("to be or not to be, that is the question\n" * 200)
     options = {"n_embd": 16, "n_head": 2, "block_size": 16}

@@ -73,11 +73,11 @@ def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any],
 def transformer_speed(rows: int, threads: int) -> float:
     """Tokens a second the default table transformer for `rows` rows trains on, on `threads` threads, by the
     constants above."""
-    from .defaults import THREAD_SPEEDUP_EXPONENT, family_config
+    from .defaults import family_config, thread_speedup
 
     width = family_config("autoregressive", "table", {}, rows).n_embd
     return (TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD * (REFERENCE_WIDTH / width) ** WIDTH_SPEED_EXPONENT
-            * threads ** THREAD_SPEEDUP_EXPONENT)
+            * thread_speedup(threads))
 
 
 def transformer_epochs(rows: int, columns: int, budget: Mapping[str, Any], tokens_per_second: float) -> float:

@@ -117,8 +117,14 @@ BY_SIZE: dict[tuple[str, str], tuple[tuple[int, Defaults], ...]] = {
 # family="auto"'s choice (choice.py)
 THREAD_SPEEDUP_EXPONENT = 0.55
 
+
+def thread_speedup(threads: int) -> float:
+    """How many times one thread's speed training on `threads` threads gives, as the constant above counts it."""
+    return threads ** THREAD_SPEEDUP_EXPONENT
+
+
 # What changes with a short budget in minutes, counted in minutes of one thread (a second thread adds less than
-# itself: minutes x threads ** THREAD_SPEEDUP_EXPONENT, as family="auto" counts a table's): the first tier whose
+# itself: minutes x thread_speedup(threads), as family="auto" counts a table's): the first tier whose
 # bound is above it applies. A budget without minutes takes no tier, nor does training on a GPU or in several processes.
 BY_MINUTES: dict[tuple[str, str], tuple[tuple[float, Defaults], ...]] = {
     # text: two blocks, not three, for a short run. On tiny Shakespeare a step costs two thirds (0.21 against 0.32 s
@@ -176,7 +182,7 @@ def budget_of(steps: int | None, minutes: float | None, epochs: float | None) ->
 def one_thread_minutes(budget: Mapping[str, Any], threads: int) -> float | None:
     """A budget's minutes as minutes of one thread, on `threads` threads (None: the budget is not in minutes)."""
     minutes = budget.get("minutes")
-    return None if minutes is None else float(minutes) * threads ** THREAD_SPEEDUP_EXPONENT
+    return None if minutes is None else float(minutes) * thread_speedup(threads)
 
 
 def resolve_train_config(family: str, kind: str, stored: Mapping[str, Any] | None, budget: Mapping[str, Any],

@@ -113,14 +113,15 @@ class Model:
             check_writable(run_dir, folder=True)
         stored, codec, dataset = starting_point(run_dir, resume, self.asked_family, data)
         budget = budget_of(steps, minutes, epochs)
-        choice = self._choose_family(stored, dataset, budget, train_options.get("threads"))
+        threads = train_options.get("threads") or available_cores()
+        choice = self._choose_family(stored, dataset, budget, threads)
         config = resolve_train_config(self.family_name, dataset.kind, stored and stored["train"], budget,
                                       train_options, len(dataset))
         device = processes.device(resolve_device(config.device))
         processes.start(device)  # all processes have checked the run folder before the first writes to it
         # the budget tiers were measured on one CPU process; every process of a distributed run builds one model
-        cpu_minutes = (one_thread_minutes(budget, train_options.get("threads") or available_cores())
-                       if device.type == "cpu" and not processes.distributed else None)
+        cpu_minutes = (one_thread_minutes(budget, threads) if device.type == "cpu" and not processes.distributed
+                       else None)
         self.config = (stored_family_config(self.family_name, stored["family_options"]) if stored else
                        family_config(self.family_name, dataset.kind, self.options, len(dataset), cpu_minutes))
         second = self.config.second_data()
@@ -184,7 +185,7 @@ class Model:
         return self
 
     def _choose_family(self, stored: dict | None, dataset: Dataset, budget: Mapping[str, Any],
-                       threads: int | None) -> FamilyChoice | None:
+                       threads: int) -> FamilyChoice | None:
         """Set the family to train: a resumed run's own, the one asked, or auto's choice for this data and
         budget (returned, to be recorded)."""
         if stored is not None:
@@ -194,7 +195,7 @@ class Model:
         if self.asked_family != AUTO:
             return None
         columns = dataset.values.shape[1] if dataset.kind == "table" else 0
-        choice = choose_family(dataset.kind, len(dataset), columns, budget, threads or available_cores())
+        choice = choose_family(dataset.kind, len(dataset), columns, budget, threads)
         self.family_name = choice.family
         return choice
 

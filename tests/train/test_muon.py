@@ -6,7 +6,7 @@ import torch
 from genloom.train.muon import Muon, orthogonalised
 
 
-def _steps(optimizer_class, steps=3, shapes=((24, 8), (8, 8), (8, 32)), apart=False, **options):
+def _steps(optimizer_class, steps=3, shapes=((24, 8), (8, 8), (24, 8), (8, 32)), apart=False, **options):
     """`steps` steps of random gradients on weights of `shapes`; `apart`: each weight in an optimizer of its own."""
     torch.manual_seed(0)
     weights = [torch.nn.Parameter(torch.randn(*shape) * 0.1) for shape in shapes]
@@ -22,6 +22,7 @@ def _steps(optimizer_class, steps=3, shapes=((24, 8), (8, 8), (8, 32)), apart=Fa
 
 
 def test_equal_to_torch_in_bfloat16_and_close_in_float32():
+    """Two of the weights share a shape, so ours steps them in one batched iteration where torch steps each."""
     theirs, _ = _steps(torch.optim.Muon, adjust_lr_fn="original")
     ours, _ = _steps(Muon, dtype=torch.bfloat16)
     for a, b in zip(ours, theirs):
