@@ -14,8 +14,8 @@ from genloom.families.vae import VAE
 from genloom.train.config import TrainConfig
 from genloom.train.loop import Trainer, read_metrics
 from genloom.train.batches import ShuffledBatches
-from genloom.train.checkpoint import load_state
-from genloom.train.loop import MAX_ROLLBACKS, lr_multiplier
+from genloom.train.checkpoint import load_state, load_weights
+from genloom.train.loop import BEST_FILE, MAX_ROLLBACKS, lr_multiplier
 from tests.conftest import QUIET, TINY_VAE
 
 FAST = {"batch_size": 32, "log_every": 1, **QUIET}
@@ -263,6 +263,34 @@ def test_a_deadline_stops_training_in_time_for_what_follows_it(tmp_path, monkeyp
     trainer.fit(deadline=30.0)
     assert trainer.step == 14 and now[0] == 24.0
     assert [m["step"] for m in read_metrics(tmp_path / "metrics.jsonl") if "val_loss" in m] == [10, 14]
+
+
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_keep_best_samples_from_the_weights_of_the_best_validation(tmp_path, monkeypatch, keep_best):
+    validations = [0]
+    original = VAE.losses
+
+    def losses(self, x, labels):
+        for group, loss, logs in original(self, x, labels):
+            if not self.training:  # every validation worse than the one before: the first (step 2) is the best
+                validations[0] += 1
+                loss = loss.detach() * 0 + validations[0]
+            yield group, loss, logs
+    monkeypatch.setattr(VAE, "losses", losses)
+    config = TrainConfig(steps=6, batch_size=16, eval_every=2, eval_batches=1, ema_decay=0.0, keep_best=keep_best,
+                         progress=False)
+    trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config)
+    trainer.fit()
+    best = VAE(ImageLayout((1, 8, 8)), VAEConfig(latent_dim=2, width=4))
+    load_weights(best, tmp_path / BEST_FILE)
+    sampled, last = trainer.ema.module.state_dict(), trainer.family.state_dict()
+    assert all(torch.equal(sampled[k], v) for k, v in (best if keep_best else trainer.family).state_dict().items())
+    assert not all(torch.equal(best.state_dict()[k], v) for k, v in last.items())  # the steps after it changed them
+    events = [m for m in read_metrics(tmp_path / "metrics.jsonl") if m.get("event") == "best_weights"]
+    assert len(events) == keep_best and (not keep_best or "(1; the last 3)" in events[0]["message"])
+    resumed = _tiny_vae_trainer(tmp_path, monkeypatch, config)
+    resumed.resume()  # the checkpoint keeps the trailing weights, which a resumed run trains on
+    assert all(torch.equal(resumed.family.state_dict()[k], v) for k, v in last.items())
 
 
 def test_training_stops_early_when_validation_stops_improving(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from opacus.optimizers import DPOptimizer
 
 import genloom as gl
 from genloom.cli import main
+from genloom.families.vae import VAE
 from genloom.train.loop import Trainer
 from genloom.train.privacy import PoissonBatches, layer_norm_grad_sample
 from tests.conftest import QUIET
@@ -32,7 +33,7 @@ def table(tmp_path_factory):
 
 def _private(table, out, steps=60, epsilon=3.0, **options):
     return gl.Model("vae", latent_dim=4, width=32).fit(table, steps=steps, out=out, batch_size=32, dp_epsilon=epsilon,
-                                                       log_every=10, eval_every=20, **options, **QUIET)
+                                                       **{"log_every": 10, "eval_every": 20, **options}, **QUIET)
 
 
 def test_the_noise_and_the_spent_epsilon_are_opacus_own(table, tmp_path, capsys):
@@ -75,6 +76,23 @@ def test_a_private_model_still_learns_and_more_noise_learns_less(table, tmp_path
     assert losses["loose"][-1] < losses["loose"][0]  # training lowers the held-out loss under DP
     assert tight.record["privacy"]["noise_multiplier"] > 5 * loose.record["privacy"]["noise_multiplier"]
     assert losses["tight"][-1] > losses["loose"][-1]
+
+
+def test_a_private_run_trains_every_planned_step_whatever_its_held_out_rows_say(table, tmp_path, monkeypatch):
+    """Stopping early would let rows outside the guarantee (the validation share) choose the weights."""
+    validations = [0]
+    original = VAE.losses
+
+    def losses(self, x, labels):
+        for group, loss, logs in original(self, x, labels):
+            if not self.training:  # every validation worse than the one before: patience 1 would stop at step 10
+                validations[0] += 1
+                loss = loss.detach() * 0 + validations[0]
+            yield group, loss, logs
+    monkeypatch.setattr(VAE, "losses", losses)
+    model = _private(table, tmp_path / "run", steps=40, patience=1, eval_every=5)
+    assert model.record["steps_trained"] == 40 and model.record["train"]["patience"] == 0
+    assert validations[0] >= 8
 
 
 def test_a_resumed_private_run_spends_what_an_unbroken_one_does(table, tmp_path, monkeypatch):

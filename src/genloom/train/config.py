@@ -33,7 +33,9 @@ class TrainConfig(Options):
     eval_every: int = option(500, "steps between validation losses (and best-checkpoint updates)", min=1)
     eval_batches: int = option(10, "held-out batches per validation", min=1)
     patience: int = option(0, "stop early after this many validations without a better loss (0: never; small "
-                           "tables: 10)", min=0)
+                           "tables: 10; off under differential privacy)", min=0)
+    keep_best: bool = option(False, "sample from the weights of the best validation loss, not the last ones "
+                                    "(tables: on)")
     sample_every: int = option(500, "steps between sample grids written to samples/", min=1)
     checkpoint_every: int = option(500, "steps between checkpoints (and at least every checkpoint_minutes)", min=1)
     checkpoint_minutes: float = option(5.0, "minutes between checkpoints at most", above=0)
