@@ -697,3 +697,26 @@ def test_evaluating_a_model_given_rows_scores_them_with_the_rows_they_were_made_
     scores = gl.evaluate(gl.load(run), forked_transitions(), progress=False)  # in-memory data: given again
     # the rows made for the training rows' states, judged with those states: near the real rows' own quality
     assert scores["quality"] > scores["quality_real_train"] - 0.05 and scores["detection_auc"] < 0.7
+
+
+def test_a_table_run_keeps_the_weights_of_its_best_validation(tmp_path, monkeypatch, capsys):
+    from genloom.cli import main
+    from genloom.families.vae import VAE
+
+    validations = [0]
+    original = VAE.losses
+
+    def losses(self, x, labels):
+        for group, loss, logs in original(self, x, labels):
+            if not self.training:  # every validation worse than the one before: the first (step 10) is the best
+                validations[0] += 1
+                loss = loss.detach() * 0 + validations[0]
+            yield group, loss, logs
+    monkeypatch.setattr(VAE, "losses", losses)
+    main(["train", str(PENGUINS), "--family", "vae", "--steps", "40", "--eval-every", "10", "--eval-batches", "1",
+          "--latent-dim", "4",
+          "--width", "8", "--out", str(tmp_path / "r"), "--quiet"])
+    kept = "the weights of step 10, the best validation loss (1; the last 4)"
+    assert f"sampling from {kept}" in capsys.readouterr().out
+    assert gl.load(tmp_path / "r").record["best_weights"] == kept
+    assert kept in (tmp_path / "r" / "report.html").read_text()

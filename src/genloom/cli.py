@@ -143,7 +143,8 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         print(f"family auto: {record['family']} ({record['family_choice']['reason']})")
     print(f"trained {record['family']} on {record['data']['name']} for {record['steps_trained']} steps "
           f"in {record['train_seconds']:.1f} s ({record['fit_seconds']:.1f} s in all)"
-          + (f"; stopped early: {record['stopped_early']}" if "stopped_early" in record else ""))
+          + (f"; stopped early: {record['stopped_early']}" if "stopped_early" in record else "")
+          + (f"; sampling from {record['best_weights']}" if "best_weights" in record else ""))
     if record["final_metrics"]:
         print("final: " + ", ".join(f"{k} {v:g}" for k, v in record["final_metrics"].items()))
     print(f"run written to {out}/ (open {out / 'report.html'})")

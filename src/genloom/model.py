@@ -174,6 +174,8 @@ class Model:
             if trainer.stopped_early:
                 self.record["stopped_early"] = (f"no better validation loss in the last {trainer.stale_validations} "
                                                 "validations")
+            if trainer.kept_best:
+                self.record["best_weights"] = trainer.kept_best
             self.record["fit_seconds"] = round(time.perf_counter() - started, 2)  # all but writing the run
             self.save(run_dir)
         except BaseException:

@@ -287,7 +287,8 @@ def test_keep_best_samples_from_the_weights_of_the_best_validation(tmp_path, mon
     assert all(torch.equal(sampled[k], v) for k, v in (best if keep_best else trainer.family).state_dict().items())
     assert not all(torch.equal(best.state_dict()[k], v) for k, v in last.items())  # the steps after it changed them
     events = [m for m in read_metrics(tmp_path / "metrics.jsonl") if m.get("event") == "best_weights"]
-    assert len(events) == keep_best and (not keep_best or "(1; the last 3)" in events[0]["message"])
+    assert len(events) == keep_best and (not keep_best or events[0]["message"] == trainer.kept_best
+                                      == "the weights of step 2, the best validation loss (1; the last 3)")
     resumed = _tiny_vae_trainer(tmp_path, monkeypatch, config)
     resumed.resume()  # the checkpoint keeps the trailing weights, which a resumed run trains on
     assert all(torch.equal(resumed.family.state_dict()[k], v) for k, v in last.items())

@@ -149,6 +149,7 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
         "budget": budget_text(record["train"]),
         "steps trained": (f"{record['steps_trained']} (stopped early: {record['stopped_early']})"
                           if "stopped_early" in record else record.get("steps_trained", 0)),
+        **({"weights": record["best_weights"]} if "best_weights" in record else {}),
         "training time": f"{record.get('train_seconds', 0):.1f} s"
                          + (f" ({record['fit_seconds']:.1f} s in all)" if "fit_seconds" in record else ""),
         **{name: value for name, value in record.get("final_metrics", {}).items()},

@@ -105,7 +105,8 @@ class Trainer:
         self.costs = {"validation": 0.0, "checkpoint": 0.0}  # the last of each, in seconds
         self.step_times: deque[float] = deque(maxlen=9)      # the last steps', whose median a step is taken to cost
         self.best_val_loss, self.stale_validations = math.inf, 0
-        self.last_val_loss = math.inf
+        self.last_val_loss, self.best_step = math.inf, 0
+        self.kept_best: str | None = None  # which weights keep_best gave the run, when it changed them
         self.running: dict[str, list[float]] = {}  # numbers since the last log line, averaged into it
 
     def _private(self, x: torch.Tensor, labels: torch.Tensor | None, weights: torch.Tensor | None) -> PrivateTraining:
@@ -139,7 +140,7 @@ class Trainer:
         return {
             "step": self.step, "elapsed": self.elapsed, "lr_scale": self.lr_scale,
             "best_val_loss": self.best_val_loss, "stale_validations": self.stale_validations,
-            "last_val_loss": self.last_val_loss, "model": self.family.state_dict(),
+            "last_val_loss": self.last_val_loss, "best_step": self.best_step, "model": self.family.state_dict(),
             "ema": self.ema.module.state_dict(), "ema_updates": self.ema.updates,
             "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
@@ -154,6 +155,7 @@ class Trainer:
         self.best_val_loss = float(state["best_val_loss"])
         self.stale_validations = int(state.get("stale_validations", 0))  # checkpoints from before early stopping
         self.last_val_loss = float(state.get("last_val_loss", math.inf))  # and from before keep_best
+        self.best_step = int(state.get("best_step", 0))
         if restore_clock:
             self.elapsed = float(state["elapsed"])
         try:
@@ -289,16 +291,16 @@ class Trainer:
 
     def _keep_best(self) -> None:
         """With keep_best, the weights sampled from (the weight average) become the best validation's, where the
-        last validation was worse: a transformer overfits a table of 5,000 rows in a long budget (taxis at 1x
-        CTGAN's fit time: the held-out loss from 1.59 to 2.71). After the last checkpoint, which keeps the
-        trailing average a resumed run goes on from."""
+        last validation was worse (a long budget overfits a table of a few thousand rows: defaults.py). After the
+        last checkpoint, which keeps the trailing average a resumed run goes on from."""
         best = self.run_dir / BEST_FILE
         if not (self.config.keep_best and self.family.validates and self.last_val_loss > self.best_val_loss
                 and best.exists()):
             return
         load_weights(self.ema.module, best)
-        self._log({"step": self.step, "event": "best_weights", "message": f"the weights of the best validation loss "
-                   f"({self.best_val_loss:.4g}; the last {self.last_val_loss:.4g}) are the run's"})
+        self.kept_best = (f"the weights of step {self.best_step:,}, the best validation loss ({self.best_val_loss:.4g};"
+                          f" the last {self.last_val_loss:.4g})")
+        self._log({"step": self.step, "event": "best_weights", "message": self.kept_best})
 
     def held_out_scores(self, held_out: tuple) -> dict[str, float]:
         """The family's own numbers (of the weight average) on up to EVAL_EXAMPLES held-out examples (or windows
@@ -396,7 +398,7 @@ class Trainer:
         val_loss = self.last_val_loss = sum(losses) / len(losses)
         self.stale_validations += 1
         if val_loss < self.best_val_loss:
-            self.best_val_loss, self.stale_validations = val_loss, 0
+            self.best_val_loss, self.stale_validations, self.best_step = val_loss, 0, self.step
             if self.processes.writes:
                 save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step),
                                                              "val_loss": f"{val_loss:.6f}"})
