@@ -11,7 +11,7 @@ import torch
 import genloom as gl
 from genloom.data.molecules import canonical
 from genloom.families.latent_paths import seed_code
-from tests.conftest import QUIET, TINY_VAE, forked_transitions
+from tests.conftest import QUIET, TINY_VAE, forked_transitions, worsening_validations
 
 PENGUINS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tables" / "penguins.csv"
 
@@ -703,16 +703,7 @@ def test_a_table_run_keeps_the_weights_of_its_best_validation(tmp_path, monkeypa
     from genloom.cli import main
     from genloom.families.vae import VAE
 
-    validations = [0]
-    original = VAE.losses
-
-    def losses(self, x, labels):
-        for group, loss, logs in original(self, x, labels):
-            if not self.training:  # every validation worse than the one before: the first (step 10) is the best
-                validations[0] += 1
-                loss = loss.detach() * 0 + validations[0]
-            yield group, loss, logs
-    monkeypatch.setattr(VAE, "losses", losses)
+    worsening_validations(monkeypatch, VAE)  # the first validation (step 10) is the best
     main(["train", str(PENGUINS), "--family", "vae", "--steps", "40", "--eval-every", "10", "--eval-batches", "1",
           "--latent-dim", "4",
           "--width", "8", "--out", str(tmp_path / "r"), "--quiet"])

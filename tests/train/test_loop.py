@@ -16,7 +16,7 @@ from genloom.train.loop import Trainer, read_metrics
 from genloom.train.batches import ShuffledBatches
 from genloom.train.checkpoint import load_state, load_weights
 from genloom.train.loop import BEST_FILE, MAX_ROLLBACKS, lr_multiplier
-from tests.conftest import QUIET, TINY_VAE
+from tests.conftest import QUIET, TINY_VAE, worsening_validations
 
 FAST = {"batch_size": 32, "log_every": 1, **QUIET}
 
@@ -267,16 +267,7 @@ def test_a_deadline_stops_training_in_time_for_what_follows_it(tmp_path, monkeyp
 
 @pytest.mark.parametrize("keep_best", [True, False])
 def test_keep_best_samples_from_the_weights_of_the_best_validation(tmp_path, monkeypatch, keep_best):
-    validations = [0]
-    original = VAE.losses
-
-    def losses(self, x, labels):
-        for group, loss, logs in original(self, x, labels):
-            if not self.training:  # every validation worse than the one before: the first (step 2) is the best
-                validations[0] += 1
-                loss = loss.detach() * 0 + validations[0]
-            yield group, loss, logs
-    monkeypatch.setattr(VAE, "losses", losses)
+    worsening_validations(monkeypatch, VAE)  # the first validation (step 2) is the best
     config = TrainConfig(steps=6, batch_size=16, eval_every=2, eval_batches=1, ema_decay=0.0, keep_best=keep_best,
                          progress=False)
     trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config)
@@ -295,16 +286,7 @@ def test_keep_best_samples_from_the_weights_of_the_best_validation(tmp_path, mon
 
 
 def test_training_stops_early_when_validation_stops_improving(tmp_path, monkeypatch):
-    validations = [0]
-    original = VAE.losses
-
-    def losses(self, x, labels):
-        for group, loss, logs in original(self, x, labels):
-            if not self.training:  # every validation worse than the one before
-                validations[0] += 1
-                loss = loss.detach() * 0 + validations[0]
-            yield group, loss, logs
-    monkeypatch.setattr(VAE, "losses", losses)
+    worsening_validations(monkeypatch, VAE)
     config = TrainConfig(steps=100, batch_size=16, eval_every=2, eval_batches=1, patience=2, progress=False)
     trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config)
     trainer.fit()

@@ -15,7 +15,7 @@ from genloom.cli import main
 from genloom.families.vae import VAE
 from genloom.train.loop import Trainer
 from genloom.train.privacy import PoissonBatches, layer_norm_grad_sample
-from tests.conftest import QUIET
+from tests.conftest import QUIET, worsening_validations
 
 ROWS = 400
 
@@ -80,16 +80,7 @@ def test_a_private_model_still_learns_and_more_noise_learns_less(table, tmp_path
 
 def test_a_private_run_trains_every_planned_step_whatever_its_held_out_rows_say(table, tmp_path, monkeypatch):
     """Stopping early would let rows outside the guarantee (the validation share) choose the weights."""
-    validations = [0]
-    original = VAE.losses
-
-    def losses(self, x, labels):
-        for group, loss, logs in original(self, x, labels):
-            if not self.training:  # every validation worse than the one before: patience 1 would stop at step 10
-                validations[0] += 1
-                loss = loss.detach() * 0 + validations[0]
-            yield group, loss, logs
-    monkeypatch.setattr(VAE, "losses", losses)
+    validations = worsening_validations(monkeypatch, VAE)  # patience 1 would stop at step 10
     model = _private(table, tmp_path / "run", steps=40, patience=1, eval_every=5)
     assert model.record["steps_trained"] == 40 and model.record["train"]["patience"] == 0
     assert validations[0] >= 8
