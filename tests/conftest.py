@@ -165,16 +165,16 @@ def crash_at_training_step(monkeypatch, family_class, step: int) -> None:
     monkeypatch.setattr(family_class, "losses", losses)
 
 
-def worsening_validations(monkeypatch, family_class) -> list[int]:
-    """Make every validation loss of `family_class` worse than the one before: the k-th loss computed in eval mode
-    is k. Returns the count of those losses so far (a list of one, to read after training)."""
+def scripted_validations(monkeypatch, family_class, worse: bool = True) -> list[int]:
+    """Make every validation loss of `family_class` worse than the one before (or better): the k-th loss computed in
+    eval mode is k (or -k). Returns the count of those losses so far (a list of one, to read after training)."""
     original, count = family_class.losses, [0]
 
     def losses(self, x, labels):
         for group, loss, logs in original(self, x, labels):
             if not self.training:
                 count[0] += 1
-                loss = loss.detach() * 0 + count[0]
+                loss = loss.detach() * 0 + (count[0] if worse else -count[0])
             yield group, loss, logs
     monkeypatch.setattr(family_class, "losses", losses)
     return count

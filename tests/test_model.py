@@ -11,7 +11,7 @@ import torch
 import genloom as gl
 from genloom.data.molecules import canonical
 from genloom.families.latent_paths import seed_code
-from tests.conftest import QUIET, TINY_VAE, forked_transitions, worsening_validations
+from tests.conftest import QUIET, TINY_VAE, forked_transitions, scripted_validations
 
 PENGUINS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tables" / "penguins.csv"
 
@@ -700,10 +700,12 @@ def test_evaluating_a_model_given_rows_scores_them_with_the_rows_they_were_made_
 
 
 def test_a_table_run_keeps_the_weights_of_its_best_validation(tmp_path, monkeypatch, capsys):
+    from safetensors.torch import load_file
+
     from genloom.cli import main
     from genloom.families.vae import VAE
 
-    worsening_validations(monkeypatch, VAE)  # the first validation (step 10) is the best
+    scripted_validations(monkeypatch, VAE)  # the first validation (step 10) is the best
     main(["train", str(PENGUINS), "--family", "vae", "--steps", "40", "--eval-every", "10", "--eval-batches", "1",
           "--latent-dim", "4",
           "--width", "8", "--out", str(tmp_path / "r"), "--quiet"])
@@ -711,3 +713,5 @@ def test_a_table_run_keeps_the_weights_of_its_best_validation(tmp_path, monkeypa
     assert f"sampling from {kept}" in capsys.readouterr().out
     assert gl.load(tmp_path / "r").record["best_weights"] == kept
     assert kept in (tmp_path / "r" / "report.html").read_text()
+    written, best = (load_file(tmp_path / "r" / name) for name in ("ema.safetensors", "best.safetensors"))
+    assert written.keys() == best.keys() and all(torch.equal(written[k], best[k]) for k in best)

@@ -206,7 +206,8 @@ class Knowledge(Method):
                        round(trainer.elapsed, 2), _scores(trainer, validation or (x, labels)),
                        {"method": self.name, "temperature": settings.temperature,
                         "soft_weight": settings.soft_weight, "parameters": parameter_count(student),
-                        "teacher_parameters": parameter_count(teacher)})
+                        "teacher_parameters": parameter_count(teacher),
+                        **({"best_weights": trainer.kept_best} if trainer.kept_best else {})})
 
 
 METHODS: dict[str, Method] = {"diffusion": Progressive(), "autoregressive": Knowledge()}

@@ -16,7 +16,7 @@ from genloom.train.loop import Trainer, read_metrics
 from genloom.train.batches import ShuffledBatches
 from genloom.train.checkpoint import load_state, load_weights
 from genloom.train.loop import BEST_FILE, MAX_ROLLBACKS, lr_multiplier
-from tests.conftest import QUIET, TINY_VAE, worsening_validations
+from tests.conftest import QUIET, TINY_VAE, scripted_validations
 
 FAST = {"batch_size": 32, "log_every": 1, **QUIET}
 
@@ -267,7 +267,7 @@ def test_a_deadline_stops_training_in_time_for_what_follows_it(tmp_path, monkeyp
 
 @pytest.mark.parametrize("keep_best", [True, False])
 def test_keep_best_samples_from_the_weights_of_the_best_validation(tmp_path, monkeypatch, keep_best):
-    worsening_validations(monkeypatch, VAE)  # the first validation (step 2) is the best
+    scripted_validations(monkeypatch, VAE)  # the first validation (step 2) is the best
     config = TrainConfig(steps=6, batch_size=16, eval_every=2, eval_batches=1, ema_decay=0.0, keep_best=keep_best,
                          progress=False)
     trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config)
@@ -275,18 +275,33 @@ def test_keep_best_samples_from_the_weights_of_the_best_validation(tmp_path, mon
     best = VAE(ImageLayout((1, 8, 8)), VAEConfig(latent_dim=2, width=4))
     load_weights(best, tmp_path / BEST_FILE)
     sampled, last = trainer.ema.module.state_dict(), trainer.family.state_dict()
-    assert all(torch.equal(sampled[k], v) for k, v in (best if keep_best else trainer.family).state_dict().items())
-    assert not all(torch.equal(best.state_dict()[k], v) for k, v in last.items())  # the steps after it changed them
+    assert _equal(sampled, best.state_dict() if keep_best else last)
+    assert not _equal(best.state_dict(), last)  # the steps after it changed them
     events = [m for m in read_metrics(tmp_path / "metrics.jsonl") if m.get("event") == "best_weights"]
     assert len(events) == keep_best and (not keep_best or events[0]["message"] == trainer.kept_best
                                       == "the weights of step 2, the best validation loss (1; the last 3)")
     resumed = _tiny_vae_trainer(tmp_path, monkeypatch, config)
-    resumed.resume()  # the checkpoint keeps the trailing weights, which a resumed run trains on
-    assert all(torch.equal(resumed.family.state_dict()[k], v) for k, v in last.items())
+    resumed.resume()  # the checkpoint keeps the trailing weights (ema_decay 0: the last), which a resumed run trains
+    assert _equal(resumed.ema.module.state_dict(), last)
+    resumed.fit()  # already finished: it ends as the unbroken run did, its best read from the file
+    assert _equal(resumed.ema.module.state_dict(), sampled) and resumed.kept_best == trainer.kept_best
+
+
+def test_keep_best_keeps_the_last_weights_where_they_validate_best(tmp_path, monkeypatch):
+    scripted_validations(monkeypatch, VAE, worse=False)
+    config = TrainConfig(steps=6, batch_size=16, eval_every=2, eval_batches=1, ema_decay=0.0, keep_best=True,
+                         progress=False)
+    trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config)
+    trainer.fit()
+    assert _equal(trainer.ema.module.state_dict(), trainer.family.state_dict()) and trainer.kept_best is None
+
+
+def _equal(weights: dict, others: dict) -> bool:
+    return weights.keys() == others.keys() and all(torch.equal(weights[k], others[k]) for k in weights)
 
 
 def test_training_stops_early_when_validation_stops_improving(tmp_path, monkeypatch):
-    worsening_validations(monkeypatch, VAE)
+    scripted_validations(monkeypatch, VAE)
     config = TrainConfig(steps=100, batch_size=16, eval_every=2, eval_batches=1, patience=2, progress=False)
     trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config)
     trainer.fit()

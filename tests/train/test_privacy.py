@@ -15,7 +15,7 @@ from genloom.cli import main
 from genloom.families.vae import VAE
 from genloom.train.loop import Trainer
 from genloom.train.privacy import PoissonBatches, layer_norm_grad_sample
-from tests.conftest import QUIET, worsening_validations
+from tests.conftest import QUIET, scripted_validations
 
 ROWS = 400
 
@@ -79,10 +79,12 @@ def test_a_private_model_still_learns_and_more_noise_learns_less(table, tmp_path
 
 
 def test_a_private_run_trains_every_planned_step_whatever_its_held_out_rows_say(table, tmp_path, monkeypatch):
-    """Stopping early would let rows outside the guarantee (the validation share) choose the weights."""
-    validations = worsening_validations(monkeypatch, VAE)  # patience 1 would stop at step 10
-    model = _private(table, tmp_path / "run", steps=40, patience=1, eval_every=5)
+    """Stopping early, or keeping the best validation's weights, would let rows outside the guarantee (the
+    validation share) choose the weights."""
+    validations = scripted_validations(monkeypatch, VAE)  # patience 1 would stop at step 10
+    model = _private(table, tmp_path / "run", steps=40, patience=1, eval_every=5, keep_best=True)
     assert model.record["steps_trained"] == 40 and model.record["train"]["patience"] == 0
+    assert not model.record["train"]["keep_best"] and "best_weights" not in model.record  # nor pick the weights
     assert validations[0] >= 8
 
 

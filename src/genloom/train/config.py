@@ -35,7 +35,7 @@ class TrainConfig(Options):
     patience: int = option(0, "stop early after this many validations without a better loss (0: never; small "
                            "tables: 10; off under differential privacy)", min=0)
     keep_best: bool = option(False, "sample from the weights of the best validation loss, not the last ones "
-                                    "(tables: on)")
+                                    "(tables: on; off under differential privacy)")
     sample_every: int = option(500, "steps between sample grids written to samples/", min=1)
     checkpoint_every: int = option(500, "steps between checkpoints (and at least every checkpoint_minutes)", min=1)
     checkpoint_minutes: float = option(5.0, "minutes between checkpoints at most", above=0)

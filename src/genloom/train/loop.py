@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+from safetensors import safe_open
 from tqdm.auto import tqdm
 
 from ..errors import GenloomError, warn
@@ -105,7 +106,8 @@ class Trainer:
         self.costs = {"validation": 0.0, "checkpoint": 0.0}  # the last of each, in seconds
         self.step_times: deque[float] = deque(maxlen=9)      # the last steps', whose median a step is taken to cost
         self.best_val_loss, self.stale_validations = math.inf, 0
-        self.last_val_loss, self.best_step = math.inf, 0
+        self.last_val_loss, self.best_step, self.last_val_step = math.inf, 0, -1
+        self.best_weights: dict[str, torch.Tensor] | None = None  # keep_best's copy, in every process
         self.kept_best: str | None = None  # which weights keep_best gave the run, when it changed them
         self.running: dict[str, list[float]] = {}  # numbers since the last log line, averaged into it
 
@@ -131,8 +133,8 @@ class Trainer:
         if weights is not None:
             raise GenloomError("differential privacy draws batches uniformly; this family rebalances them")
         self.batches = PoissonBatches(x, labels, privacy.sample_rate, config.seed)
-        if config.patience:  # when to stop would be chosen by held-out rows, which the guarantee does not cover
-            self.config = replace(config, patience=0)
+        if config.patience or config.keep_best:  # held-out rows, outside the guarantee, would choose the weights
+            self.config = replace(config, patience=0, keep_best=False)
         return privacy
 
     # -- state ---------------------------------------------------------------------------------
@@ -140,7 +142,8 @@ class Trainer:
         return {
             "step": self.step, "elapsed": self.elapsed, "lr_scale": self.lr_scale,
             "best_val_loss": self.best_val_loss, "stale_validations": self.stale_validations,
-            "last_val_loss": self.last_val_loss, "best_step": self.best_step, "model": self.family.state_dict(),
+            "last_val_loss": self.last_val_loss, "best_step": self.best_step, "last_val_step": self.last_val_step,
+            "model": self.family.state_dict(),
             "ema": self.ema.module.state_dict(), "ema_updates": self.ema.updates,
             "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
@@ -154,8 +157,10 @@ class Trainer:
         self.step, self.lr_scale = int(state["step"]), float(state["lr_scale"])
         self.best_val_loss = float(state["best_val_loss"])
         self.stale_validations = int(state.get("stale_validations", 0))  # checkpoints from before early stopping
-        self.last_val_loss = float(state.get("last_val_loss", math.inf))  # and from before keep_best
-        self.best_step = int(state.get("best_step", 0))
+        # checkpoints from before keep_best: the last weights are validated again at the end
+        self.last_val_loss = float(state.get("last_val_loss", math.inf))
+        self.best_step, self.last_val_step = int(state.get("best_step", 0)), int(state.get("last_val_step", -1))
+        self.best_weights = None  # from a later step than this state's (a roll-back): the file says which
         if restore_clock:
             self.elapsed = float(state["elapsed"])
         try:
@@ -291,15 +296,26 @@ class Trainer:
 
     def _keep_best(self) -> None:
         """With keep_best, the weights sampled from (the weight average) become the best validation's, where the
-        last validation was worse (a long budget overfits a table of a few thousand rows: defaults.py). After the
-        last checkpoint, which keeps the trailing average a resumed run goes on from."""
-        best = self.run_dir / BEST_FILE
-        if not (self.config.keep_best and self.family.validates and self.last_val_loss > self.best_val_loss
-                and best.exists()):
+        last weights' validation is worse (a long budget overfits a table of a few thousand rows: defaults.py).
+        After the last checkpoint, which keeps the trailing average a resumed run goes on from."""
+        if not (self.config.keep_best and self.family.validates and self.validation is not None):
             return
-        load_weights(self.ema.module, best)
-        self.kept_best = (f"the weights of step {self.best_step:,}, the best validation loss ({self.best_val_loss:.4g};"
-                          f" the last {self.last_val_loss:.4g})")
+        if self.last_val_step != self.step:  # a deadline ended the loop between its checks, or an old checkpoint
+            self._validate()
+        if self.last_val_loss <= self.best_val_loss:
+            return
+        step, loss = self.best_step, self.best_val_loss
+        if self.best_weights is not None:
+            self.ema.module.load_state_dict(self.best_weights)
+        else:  # a best from before a resume or roll-back: the file's, whichever path it came from
+            path = self.run_dir / BEST_FILE
+            if not path.exists():
+                return
+            load_weights(self.ema.module, path)
+            with safe_open(str(path), "pt") as saved:
+                step, loss = int(saved.metadata()["step"]), float(saved.metadata()["val_loss"])
+        self.kept_best = f"the weights of step {step:,}, the best validation loss ({loss:.4g}; the last " \
+                         f"{self.last_val_loss:.4g})"
         self._log({"step": self.step, "event": "best_weights", "message": self.kept_best})
 
     def held_out_scores(self, held_out: tuple) -> dict[str, float]:
@@ -393,12 +409,16 @@ class Trainer:
                                VALIDATION_PART)
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():  # leave the training RNG untouched
+            torch.manual_seed(VALIDATION_SEED)  # the same noise (a VAE's codes, diffusion's) at every validation
             losses = [loss.item() for _ in range(self.config.eval_batches)
                       for _, loss, _ in self._losses(*batches.next(), net)]
         val_loss = self.last_val_loss = sum(losses) / len(losses)
+        self.last_val_step = self.step
         self.stale_validations += 1
         if val_loss < self.best_val_loss:
             self.best_val_loss, self.stale_validations, self.best_step = val_loss, 0, self.step
+            if self.config.keep_best:
+                self.best_weights = {name: value.detach().clone() for name, value in net.state_dict().items()}
             if self.processes.writes:
                 save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step),
                                                              "val_loss": f"{val_loss:.6f}"})
