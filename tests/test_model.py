@@ -707,8 +707,7 @@ def test_a_table_run_keeps_the_weights_of_its_best_validation(tmp_path, monkeypa
 
     scripted_validations(monkeypatch, VAE)  # the first validation (step 10) is the best
     main(["train", str(PENGUINS), "--family", "vae", "--steps", "40", "--eval-every", "10", "--eval-batches", "1",
-          "--latent-dim", "4",
-          "--width", "8", "--out", str(tmp_path / "r"), "--quiet"])
+          "--latent-dim", "4", "--width", "8", "--out", str(tmp_path / "r"), "--quiet"])
     kept = "the weights of step 10, the best validation loss (1; the last 4)"
     assert f"sampling from {kept}" in capsys.readouterr().out
     assert gl.load(tmp_path / "r").record["best_weights"] == kept

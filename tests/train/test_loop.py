@@ -12,10 +12,9 @@ from genloom.data.image_layout import ImageLayout
 from genloom.families.configs import VAEConfig
 from genloom.families.vae import VAE
 from genloom.train.config import TrainConfig
-from genloom.train.loop import Trainer, read_metrics
 from genloom.train.batches import ShuffledBatches
-from genloom.train.checkpoint import load_state, load_weights
-from genloom.train.loop import BEST_FILE, MAX_ROLLBACKS, lr_multiplier
+from genloom.train.checkpoint import load_state, load_weights, save_state
+from genloom.train.loop import BEST_FILE, MAX_ROLLBACKS, STATE_FILE, Trainer, lr_multiplier, read_metrics
 from tests.conftest import QUIET, TINY_VAE, scripted_validations
 
 FAST = {"batch_size": 32, "log_every": 1, **QUIET}
@@ -294,6 +293,22 @@ def test_keep_best_keeps_the_last_weights_where_they_validate_best(tmp_path, mon
     trainer = _tiny_vae_trainer(tmp_path, monkeypatch, config)
     trainer.fit()
     assert _equal(trainer.ema.module.state_dict(), trainer.family.state_dict()) and trainer.kept_best is None
+
+
+def test_keep_best_validates_the_last_weights_when_no_validation_saw_them(tmp_path, monkeypatch):
+    """A checkpoint from before keep_best does not say how the last weights validated: they are validated again."""
+    scripted_validations(monkeypatch, VAE)
+    config = TrainConfig(steps=6, batch_size=16, eval_every=2, eval_batches=1, ema_decay=0.0, keep_best=True,
+                         progress=False)
+    _tiny_vae_trainer(tmp_path, monkeypatch, config).fit()
+    state = load_state(tmp_path / STATE_FILE)
+    del state["last_val_loss"], state["last_val_step"]
+    save_state(state, tmp_path / STATE_FILE)
+    resumed = _tiny_vae_trainer(tmp_path, monkeypatch, config)
+    resumed.resume()
+    resumed.fit()
+    assert [m["step"] for m in read_metrics(tmp_path / "metrics.jsonl") if "val_loss" in m] == [2, 4, 6, 6]
+    assert resumed.kept_best == "the weights of step 2, the best validation loss (1; the last 4)"
 
 
 def _equal(weights: dict, others: dict) -> bool:

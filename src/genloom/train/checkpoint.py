@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -22,10 +22,12 @@ def save_weights(module: nn.Module, path: Path, metadata: dict[str, str] | None 
         save_model(module, str(tmp), metadata=metadata)
 
 
-def load_weights(module: nn.Module, path: Path) -> None:
-    """Load safetensors weights into `module`, failing in one line if they do not fit it."""
+def load_weights(module: nn.Module, path: Path) -> dict[str, str]:
+    """Load safetensors weights into `module`, failing in one line if they do not fit it; the file's metadata."""
     try:
         load_model(module, str(path), strict=True, device=str(next(module.parameters()).device))
+        with safe_open(str(path), "pt") as saved:
+            return saved.metadata() or {}
     except (SafetensorError, RuntimeError, OSError) as error:
         reason = " ".join(str(error).split())[:300]
         raise GenloomError(f"{path} does not fit this model ({reason}); was the run changed by hand?") from None

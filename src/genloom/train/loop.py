@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
-from safetensors import safe_open
 from tqdm.auto import tqdm
 
 from ..errors import GenloomError, warn
@@ -106,8 +105,8 @@ class Trainer:
         self.costs = {"validation": 0.0, "checkpoint": 0.0}  # the last of each, in seconds
         self.step_times: deque[float] = deque(maxlen=9)      # the last steps', whose median a step is taken to cost
         self.best_val_loss, self.stale_validations = math.inf, 0
-        self.last_val_loss, self.best_step, self.last_val_step = math.inf, 0, -1
-        self.best_weights: dict[str, torch.Tensor] | None = None  # keep_best's copy, in every process
+        self.last_val_loss, self.last_val_step = math.inf, -1
+        self.best_weights: tuple[int, dict[str, torch.Tensor]] | None = None  # keep_best's (step, copy), everywhere
         self.kept_best: str | None = None  # which weights keep_best gave the run, when it changed them
         self.running: dict[str, list[float]] = {}  # numbers since the last log line, averaged into it
 
@@ -142,9 +141,8 @@ class Trainer:
         return {
             "step": self.step, "elapsed": self.elapsed, "lr_scale": self.lr_scale,
             "best_val_loss": self.best_val_loss, "stale_validations": self.stale_validations,
-            "last_val_loss": self.last_val_loss, "best_step": self.best_step, "last_val_step": self.last_val_step,
-            "model": self.family.state_dict(),
-            "ema": self.ema.module.state_dict(), "ema_updates": self.ema.updates,
+            "last_val_loss": self.last_val_loss, "last_val_step": self.last_val_step,
+            "model": self.family.state_dict(), "ema": self.ema.module.state_dict(), "ema_updates": self.ema.updates,
             "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
             "running": {key: torch.tensor(values, dtype=torch.float64) for key, values in self.running.items()},
@@ -159,7 +157,7 @@ class Trainer:
         self.stale_validations = int(state.get("stale_validations", 0))  # checkpoints from before early stopping
         # checkpoints from before keep_best: the last weights are validated again at the end
         self.last_val_loss = float(state.get("last_val_loss", math.inf))
-        self.best_step, self.last_val_step = int(state.get("best_step", 0)), int(state.get("last_val_step", -1))
+        self.last_val_step = int(state.get("last_val_step", -1))
         self.best_weights = None  # from a later step than this state's (a roll-back): the file says which
         if restore_clock:
             self.elapsed = float(state["elapsed"])
@@ -304,18 +302,17 @@ class Trainer:
             self._validate()
         if self.last_val_loss <= self.best_val_loss:
             return
-        step, loss = self.best_step, self.best_val_loss
         if self.best_weights is not None:
-            self.ema.module.load_state_dict(self.best_weights)
+            (step, weights), loss = self.best_weights, self.best_val_loss
+            self.ema.module.load_state_dict(weights)
         else:  # a best from before a resume or roll-back: the file's, whichever path it came from
             path = self.run_dir / BEST_FILE
             if not path.exists():
                 return
-            load_weights(self.ema.module, path)
-            with safe_open(str(path), "pt") as saved:
-                step, loss = int(saved.metadata()["step"]), float(saved.metadata()["val_loss"])
-        self.kept_best = f"the weights of step {step:,}, the best validation loss ({loss:.4g}; the last " \
-                         f"{self.last_val_loss:.4g})"
+            saved = load_weights(self.ema.module, path)
+            step, loss = int(saved["step"]), float(saved["val_loss"])
+        self.kept_best = (f"the weights of step {step:,}, the best validation loss ({loss:.4g}; the last "
+                          f"{self.last_val_loss:.4g})")
         self._log({"step": self.step, "event": "best_weights", "message": self.kept_best})
 
     def held_out_scores(self, held_out: tuple) -> dict[str, float]:
@@ -416,9 +413,9 @@ class Trainer:
         self.last_val_step = self.step
         self.stale_validations += 1
         if val_loss < self.best_val_loss:
-            self.best_val_loss, self.stale_validations, self.best_step = val_loss, 0, self.step
+            self.best_val_loss, self.stale_validations = val_loss, 0
             if self.config.keep_best:
-                self.best_weights = {name: value.detach().clone() for name, value in net.state_dict().items()}
+                self.best_weights = self.step, {name: value.clone() for name, value in net.state_dict().items()}
             if self.processes.writes:
                 save_weights(net, self.run_dir / BEST_FILE, {"step": str(self.step),
                                                              "val_loss": f"{val_loss:.6f}"})
