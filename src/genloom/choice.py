@@ -2,35 +2,52 @@
 
 Images and text have one default family each. For a table the choice follows benchmarks/tabular_many.py: the
 autoregressive transformer scores best on tables small and large once the budget lets it pass over every row
-some twenty times (eight small tables at 1x SDV CTGAN's fit time: mean utility rank 2.06 against the VAE's 3.00);
-short of that the VAE, which converges in a few hundred steps, is the better model in the same time (on Adult
-at 76 s: utility 0.90 against the transformer's 0.72; on the small tables at 0.25x: 0.933 against 0.831)."""
+some ten times, unless the table is small and most of its columns are continuous numbers; short of that the
+VAE, which converges in a few hundred steps, is the better model in the same time. Measured one thread per model
+(2026-12-07), quality against the VAE's: 0.936 against 0.884 on breastw after 12.6 passes, 0.855 against 0.823
+on pima after 13.0; 0.825 against 0.923 on cardio after 6.8 passes, 0.859 against 0.917 on pendigits after 6.2
+(utility 0.35 and 0.49 against 0.99 and 1.00); on pendigits after 27 passes 0.965 against 0.917."""
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AUTO = "auto"
 
 # the family a kind gets when it has no choice to make
 KIND_FAMILY = {"image": "vae", "text": "autoregressive", "molecule": "autoregressive", "signal": "diffusion"}
 
-# tables: the transformer only where it can pass over the rows this many times
-TRANSFORMER_MIN_EPOCHS = 20
+# tables: the transformer only where it can pass over the rows this many times (the figures above: worse than the
+# VAE at 6-7 passes, better from 12-13)
+TRANSFORMER_MIN_EPOCHS = 10
+# and not where most columns are continuous numbers on a table so small that its transformer draws each number as
+# one of a few quantile bins (defaults.BY_SIZE): a column of numbers is continuous where its distinct values are
+# more than CONTINUOUS_VALUES of the rows. On breast_cancer (30 of 31 columns, 456 rows) and wine (12 of 14, 143
+# rows) the VAE scored quality 0.905 and 0.772 at 1x where the transformer scored 0.883 and 0.726, and also
+# ahead at 0.25x; on the six other small tables (at most a third of their columns continuous) the transformer
+# was level or ahead (benchmarks/results/tabular_many.md, 2026-12-07)
+COARSE_BINS = 16
+CONTINUOUS_VALUES = 0.3
+CONTINUOUS_SHARE = 0.5
 # tokens the default table transformer trains on per second and thread, to turn a time budget into passes over
-# the data: in batches of 64 (small tables) 5,300-12,000, typically 8,000, on one thread of the benchmark's
-# machine (benchmarks/tabular_many.py, 2026-12-02); batches of 500 go faster (13,000), so large tables err
-# toward the VAE
-TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD = 8_000
+# the data, validation included: 10,200-15,700, typically 13,000-14,000, in batches of 64 to 500 (tables of 143 to
+# 5,496 rows), on one thread of the benchmark's machine beside another job on the other core (the steps between
+# the 0.25x and 1x runs of benchmarks/tabular_many.py over their seconds, 2026-12-07); the low end, so that a
+# doubtful case errs toward the VAE
+TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD = 13_000
 # a narrower transformer trains on more tokens a second: the 64-wide one of large tables on 2.5x the 128-wide
 # one's, in batches of 500 on one thread (2026-12-07), which is (128 / 64) ** 1.3; the constant above is the
 # 128-wide one's
 REFERENCE_WIDTH = 128
 WIDTH_SPEED_EXPONENT = 1.3
-# of a budget in minutes, what goes before and after training: torch's optimizer imports torch._dynamo (1.2-2.4 s
-# once per process), the codec, the closing validation and writing the run (3.5-4 s on small tables, same run)
-SETUP_SECONDS = 4.0
+# of a budget in minutes, what goes before and after training: torch's optimizer imports torch._dynamo (once per
+# process), the codec, the closing validation, the held-out scores and writing the run: 0.8-1.5 s on tables of a
+# few hundred rows, 2.6-3.2 s on 1,465-5,496 rows (the same runs: the fit's seconds less the steps at that rate)
+SETUP_SECONDS = 2.0
 # the constants above are one machine's: where the passes they give are within this factor of
 # TRANSFORMER_MIN_EPOCHS either way, a few timed training steps on this machine, under its present load, decide
 PROBE_MARGIN = 2.0
@@ -49,12 +66,19 @@ class FamilyChoice:
 
 
 def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any], threads: int,
-                  probe: bool = True) -> FamilyChoice:
-    """The family for `rows` examples of `kind` (tables: `columns` columns) under `budget` (steps, minutes or
-    epochs as given; none: the default step budget). With `probe`, a budget in minutes that leaves the choice in
-    doubt is settled by the transformer's speed measured here and now (probed_tokens_per_second)."""
+                  probe: bool = True, continuous: int = 0) -> FamilyChoice:
+    """The family for `rows` examples of `kind` (tables: `columns` columns, `continuous` of them continuous
+    numbers) under `budget` (steps, minutes or epochs as given; none: the default step budget). With `probe`, a
+    budget in minutes that leaves the choice in doubt is settled by the transformer's speed measured here and now
+    (probed_tokens_per_second)."""
     if kind != "table":
         return FamilyChoice(KIND_FAMILY[kind], f"the default family for {kind} data")
+    from .defaults import family_config
+
+    bins = family_config("autoregressive", "table", {}, rows).bins
+    if bins <= COARSE_BINS and continuous >= CONTINUOUS_SHARE * columns:
+        return FamilyChoice("vae", f"{continuous} of {columns} columns are continuous numbers, which the transformer "
+                                   f"would draw as {bins} quantile bins on {rows:,} rows: the VAE does better")
     epochs = transformer_epochs(rows, columns, budget, transformer_speed(rows, threads))
     measured = ""
     in_doubt = 1 / PROBE_MARGIN < epochs / TRANSFORMER_MIN_EPOCHS < PROBE_MARGIN
@@ -68,6 +92,12 @@ def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any],
                                    "better in it")
     return FamilyChoice("autoregressive", f"{rows:,} rows and about {epochs:.0f} passes over them in the budget"
                                           f"{measured}: the transformer scores best")
+
+
+def continuous_columns(frame: pd.DataFrame) -> int:
+    """The columns of numbers in `frame` whose distinct values are more than CONTINUOUS_VALUES of its rows."""
+    numbers = frame.select_dtypes("number")
+    return int((numbers.nunique() > CONTINUOUS_VALUES * len(frame)).sum())
 
 
 def transformer_speed(rows: int, threads: int) -> float:

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from .choice import AUTO, FamilyChoice, choose_family
+from .choice import AUTO, FamilyChoice, choose_family, continuous_columns
 from .data.codec import Codec, fitted_codec
 from .data.dataset import Dataset
 from .data.image_watermark import Marker
@@ -196,8 +196,9 @@ class Model:
             return FamilyChoice(choice["family"], choice["reason"]) if choice else None
         if self.asked_family != AUTO:
             return None
-        columns = dataset.values.shape[1] if dataset.kind == "table" else 0
-        choice = choose_family(dataset.kind, len(dataset), columns, budget, threads)
+        table = dataset.kind == "table"
+        choice = choose_family(dataset.kind, len(dataset), dataset.values.shape[1] if table else 0, budget, threads,
+                               continuous=continuous_columns(dataset.values) if table else 0)
         self.family_name = choice.family
         return choice
 
