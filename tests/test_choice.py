@@ -8,7 +8,7 @@ import pytest
 import genloom as gl
 import genloom.choice as choice
 from genloom.choice import (REFERENCE_WIDTH, SETUP_SECONDS, TRANSFORMER_MIN_EPOCHS,
-                            TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD, choose_family, continuous_columns,
+                            TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD, NumberColumns, choose_family,
                             probed_tokens_per_second, transformer_epochs, transformer_speed)
 from genloom.cli import main
 from genloom.defaults import THREAD_SPEEDUP_EXPONENT, family_config
@@ -86,22 +86,36 @@ def test_the_probe_predicts_the_speed_a_real_fit_trains_at(tmp_path):
 
 def test_a_small_table_of_continuous_numbers_gets_the_vae_whatever_the_budget():
     # breast_cancer: 30 of its 31 columns continuous, 456 rows: the transformer would draw them as 16 quantile bins
-    choice = choose_family("table", 456, 31, {"minutes": 60}, threads=2, continuous=30)
+    choice = choose_family("table", 456, 31, {"minutes": 60}, threads=2, numbers=NumberColumns(30, 30))
     assert choice.family == "vae" and choice.reason.startswith("30 of 31 columns are continuous numbers")
     assert "16 quantile bins on 456 rows" in choice.reason
-    # a third of them continuous, or as many on a table whose transformer has finer bins: the budget decides
-    assert choose_family("table", 456, 31, {"minutes": 60}, threads=2, continuous=10).family == "autoregressive"
-    assert choose_family("table", 5_496, 17, {"epochs": 100}, 1, continuous=16).family == "autoregressive"
+    # a third of them continuous: the budget decides
+    assert choose_family("table", 456, 31, {"minutes": 60}, threads=2,
+                         numbers=NumberColumns(30, 10)).family == "autoregressive"
+    assert choose_family("table", 456, 31, {"minutes": 0.05}, threads=2, numbers=NumberColumns(30, 10)).family == "vae"
 
 
-def test_continuous_columns_are_numbers_with_many_distinct_values():
+def test_a_larger_table_of_numbers_gets_diffusion_and_one_of_mixed_columns_the_budgets_family():
+    # pendigits: 16 of 17 columns numbers, 5,496 rows
+    choice = choose_family("table", 5_496, 17, {"minutes": 1}, threads=1, numbers=NumberColumns(16, 16))
+    assert choice.family == "diffusion" and choice.reason == "16 of 17 columns are numbers, on 5,496 rows: " \
+                                                             "diffusion scores best"
+    # as many numbers on fewer rows, or a table of mixed columns (taxis: 6 numbers of 14), do not
+    assert choose_family("table", 999, 17, {"epochs": 100}, 1, numbers=NumberColumns(16, 0)).family == \
+        "autoregressive"
+    for epochs, family in ((100, "autoregressive"), (2, "vae")):
+        assert choose_family("table", 5_112, 14, {"epochs": epochs}, 1, numbers=NumberColumns(6, 4)).family == family
+
+
+def test_number_columns_count_numbers_and_those_with_many_distinct_values():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"height": rng.normal(170, 10, 100), "children": rng.integers(0, 5, 100),
-                          "id_like": np.arange(100).astype(str), "ratio": np.repeat(rng.random(40), 3)[:100]})
-    # height: 100 values in 100 rows; children: 5; the strings are no numbers; ratio: 34 values, above 0.3 of 100
-    assert continuous_columns(frame) == 2
+                          "id_like": np.arange(100).astype(str), "ratio": np.repeat(rng.random(40), 3)[:100],
+                          "smoker": rng.random(100) < 0.5})
+    # height: 100 values in 100 rows; children: 5; ratio: 34, above 0.3 of 100; strings and booleans are no numbers
+    assert NumberColumns.of(frame) == NumberColumns(numbers=3, continuous=2)
     frame["ratio"] = np.repeat(rng.random(25), 4)  # 25 values: not continuous
-    assert continuous_columns(frame) == 1
+    assert NumberColumns.of(frame) == NumberColumns(numbers=3, continuous=1)
 
 
 def test_an_auto_model_on_a_small_continuous_table_trains_the_vae(tmp_path):

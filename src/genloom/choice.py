@@ -1,12 +1,12 @@
 """family="auto": the family (and its size) for the data in front of the user and the budget asked for.
 
-Images and text have one default family each. For a table the choice follows benchmarks/tabular_many.py: the
-autoregressive transformer scores best on tables small and large once the budget lets it pass over every row
-some ten times, unless the table is small and most of its columns are continuous numbers; short of that the
-VAE, which converges in a few hundred steps, is the better model in the same time. Measured one thread per model
-(2026-12-07), quality against the VAE's: 0.936 against 0.884 on breastw after 12.6 passes, 0.855 against 0.823
-on pima after 13.0; 0.825 against 0.923 on cardio after 6.8 passes, 0.859 against 0.917 on pendigits after 6.2
-(utility 0.35 and 0.49 against 0.99 and 1.00); on pendigits after 27 passes 0.965 against 0.917."""
+Images and text have one default family each. For a table the choice follows benchmarks/tabular_many.py:
+diffusion where nearly every column is a number and there are a thousand rows or more; otherwise the
+autoregressive transformer once the budget lets it pass over every row some ten times, unless the table is small
+and most of its columns are continuous numbers; short of that the VAE, which converges in a few hundred steps, is
+the better model in the same time. Measured one thread per model (2026-12-07), quality against the VAE's: 0.936
+against 0.884 on breastw after 12.6 passes, 0.855 against 0.823 on pima after 13.0; 0.825 against 0.923 on cardio
+after 6.8 passes (utility 0.35 against 0.99)."""
 from __future__ import annotations
 
 import time
@@ -33,6 +33,16 @@ TRANSFORMER_MIN_EPOCHS = 10
 COARSE_BINS = 16
 CONTINUOUS_VALUES = 0.3
 CONTINUOUS_SHARE = 0.5
+# diffusion where nearly every column is a number, on a table of a thousand rows or more: on cardio (1,465 rows, 21
+# of 22 columns numbers), thyroid (3,018, 6 of 7) and pendigits (5,496, 16 of 17) it scored quality 0.935, 0.821
+# and 0.969 at 1x against the transformer's 0.923, 0.815 and 0.965, and 0.927, 0.827 and 0.966 at 0.25x against
+# the VAE's 0.923, 0.840 and 0.917, its rows the hardest to tell from real ones (detection AUC 0.60-0.74 at
+# 0.25x against the VAE's 0.71-0.99); on the small tables its utility fell to 0.60-0.92. In a check outside the
+# benchmark (one seed, 30 s and 120 s): mammography (8,947 rows) 0.960 and 0.957 against the VAE's 0.871 and the
+# transformer's 0.945 and 0.939; shuttle (39,278 rows) 0.871 both times against the VAE's 0.868 and 0.878 and the
+# transformer's 0.736 in 30 s
+DIFFUSION_MIN_ROWS = 1_000
+DIFFUSION_NUMBERS_SHARE = 0.8
 # tokens the default table transformer trains on per second and thread, to turn a time budget into passes over
 # the data, validation included: 10,200-15,700, typically 13,000-14,000, in batches of 64 to 500 (tables of 143 to
 # 5,496 rows), on one thread of the benchmark's machine beside another job on the other core (the steps between
@@ -65,20 +75,38 @@ class FamilyChoice:
         return {"asked": AUTO, **asdict(self)}
 
 
+@dataclass(frozen=True)
+class NumberColumns:
+    """How many of a table's columns hold numbers, and how many of those are continuous: distinct values in more
+    than CONTINUOUS_VALUES of the rows."""
+
+    numbers: int = 0
+    continuous: int = 0
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> NumberColumns:
+        numbers = frame.select_dtypes("number")
+        return cls(numbers.shape[1], int((numbers.nunique() > CONTINUOUS_VALUES * len(frame)).sum()))
+
+
 def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any], threads: int,
-                  probe: bool = True, continuous: int = 0) -> FamilyChoice:
-    """The family for `rows` examples of `kind` (tables: `columns` columns, `continuous` of them continuous
-    numbers) under `budget` (steps, minutes or epochs as given; none: the default step budget). With `probe`, a
-    budget in minutes that leaves the choice in doubt is settled by the transformer's speed measured here and now
+                  probe: bool = True, numbers: NumberColumns = NumberColumns()) -> FamilyChoice:
+    """The family for `rows` examples of `kind` (tables: `columns` columns, `numbers` saying which hold numbers)
+    under `budget` (steps, minutes or epochs as given; none: the default step budget). With `probe`, a budget in
+    minutes that leaves the choice in doubt is settled by the transformer's speed measured here and now
     (probed_tokens_per_second)."""
     if kind != "table":
         return FamilyChoice(KIND_FAMILY[kind], f"the default family for {kind} data")
     from .defaults import family_config
 
     bins = family_config("autoregressive", "table", {}, rows).bins
-    if bins <= COARSE_BINS and continuous >= CONTINUOUS_SHARE * columns:
-        return FamilyChoice("vae", f"{continuous} of {columns} columns are continuous numbers, which the transformer "
-                                   f"would draw as {bins} quantile bins on {rows:,} rows: the VAE does better")
+    if bins <= COARSE_BINS and numbers.continuous >= CONTINUOUS_SHARE * columns:
+        return FamilyChoice("vae", f"{numbers.continuous} of {columns} columns are continuous numbers, which the "
+                                   f"transformer would draw as {bins} quantile bins on {rows:,} rows: the VAE does "
+                                   "better")
+    if rows >= DIFFUSION_MIN_ROWS and numbers.numbers >= DIFFUSION_NUMBERS_SHARE * columns:
+        return FamilyChoice("diffusion", f"{numbers.numbers} of {columns} columns are numbers, on {rows:,} rows: "
+                                         "diffusion scores best")
     epochs = transformer_epochs(rows, columns, budget, transformer_speed(rows, threads))
     measured = ""
     in_doubt = 1 / PROBE_MARGIN < epochs / TRANSFORMER_MIN_EPOCHS < PROBE_MARGIN
@@ -92,12 +120,6 @@ def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any],
                                    "better in it")
     return FamilyChoice("autoregressive", f"{rows:,} rows and about {epochs:.0f} passes over them in the budget"
                                           f"{measured}: the transformer scores best")
-
-
-def continuous_columns(frame: pd.DataFrame) -> int:
-    """The columns of numbers in `frame` whose distinct values are more than CONTINUOUS_VALUES of its rows."""
-    numbers = frame.select_dtypes("number")
-    return int((numbers.nunique() > CONTINUOUS_VALUES * len(frame)).sum())
 
 
 def transformer_speed(rows: int, threads: int) -> float:
