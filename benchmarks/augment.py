@@ -26,7 +26,8 @@ Methods, each giving a training set for the same classifier:
   training split and a gradient-boosted judge picks the amount to add, nothing included, on the held-out quarter;
   the test split is never seen), the `synthetic` column dropped, encoded exactly as `none`. Budget: --table-steps /
   --image-steps training steps per fit (family "auto" picks the family for the budget: on these tables at 500
-  steps the VAE for Adult, the autoregressive transformer for breast_cancer; images always the VAE). --genloom
+  steps it picked the VAE for Adult, the autoregressive transformer for breast_cancer, when the results were made;
+  since 2026-12-07 it picks the transformer for Adult, the VAE for breast_cancer; images always the VAE). --genloom
   LABEL=JSON adds rows with other settings (JSON keys family, ratio, steps, image_steps, options): the default
   rows add 'genloom balanced' (ratio 1.0, like SMOTE's default); a row whose settings come to the same fit as an
   earlier row's (e.g. "vae" where "auto" chose the VAE) reuses that fit.

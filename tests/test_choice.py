@@ -11,6 +11,7 @@ from genloom.choice import (REFERENCE_WIDTH, SETUP_SECONDS, TRANSFORMER_MIN_EPOC
                             TRANSFORMER_TOKENS_PER_SECOND_AND_THREAD, NumberColumns, choose_family,
                             probed_tokens_per_second, transformer_epochs, transformer_speed)
 from genloom.cli import main
+from genloom.data.tables import column_kinds
 from genloom.defaults import THREAD_SPEEDUP_EXPONENT, family_config
 
 
@@ -100,22 +101,43 @@ def test_a_larger_table_of_numbers_gets_diffusion_and_one_of_mixed_columns_the_b
     choice = choose_family("table", 5_496, 17, {"minutes": 1}, threads=1, numbers=NumberColumns(16, 16))
     assert choice.family == "diffusion" and choice.reason == "16 of 17 columns are numbers, on 5,496 rows: " \
                                                              "diffusion scores best"
-    # as many numbers on fewer rows, or a table of mixed columns (taxis: 6 numbers of 14), do not
+    # from 1,000 rows and 80% of the columns (14 of 17), not below either
+    assert choose_family("table", 1_000, 17, {"epochs": 100}, 1, numbers=NumberColumns(14, 0)).family == "diffusion"
+    assert choose_family("table", 1_000, 17, {"epochs": 100}, 1, numbers=NumberColumns(13, 0)).family == \
+        "autoregressive"
     assert choose_family("table", 999, 17, {"epochs": 100}, 1, numbers=NumberColumns(16, 0)).family == \
         "autoregressive"
+    # a table of mixed columns (taxis: 6 numbers of 14) gets the budget's family
     for epochs, family in ((100, "autoregressive"), (2, "vae")):
         assert choose_family("table", 5_112, 14, {"epochs": epochs}, 1, numbers=NumberColumns(6, 4)).family == family
 
 
-def test_number_columns_count_numbers_and_those_with_many_distinct_values():
+def test_number_columns_count_the_codecs_numbers_and_those_with_many_distinct_values():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"height": rng.normal(170, 10, 100), "children": rng.integers(0, 5, 100),
-                          "id_like": np.arange(100).astype(str), "ratio": np.repeat(rng.random(40), 3)[:100],
-                          "smoker": rng.random(100) < 0.5})
-    # height: 100 values in 100 rows; children: 5; ratio: 34, above 0.3 of 100; strings and booleans are no numbers
-    assert NumberColumns.of(frame) == NumberColumns(numbers=3, continuous=2)
+                          "user_id": np.arange(100), "name": np.arange(100).astype(str),
+                          "ratio": np.repeat(rng.random(40), 3)[:100], "smoker": rng.random(100) < 0.5,
+                          "income": np.where(rng.random(100) < 0.75, np.nan, rng.normal(size=100))})
+    # height: 100 values in 100 rows; children: 5; ratio: 34, above 0.3 of 100; income: as many values as rows that
+    # have one; an identifier, strings and booleans are no numbers
+    assert NumberColumns.of(frame, column_kinds(frame)) == NumberColumns(numbers=4, continuous=3)
     frame["ratio"] = np.repeat(rng.random(25), 4)  # 25 values: not continuous
-    assert NumberColumns.of(frame) == NumberColumns(numbers=3, continuous=1)
+    assert NumberColumns.of(frame, column_kinds(frame)) == NumberColumns(numbers=4, continuous=2)
+    # a column the metadata calls categorical is no number
+    assert NumberColumns.of(frame, column_kinds(frame, {"height": "categorical"})) == NumberColumns(3, 1)
+
+
+def test_an_auto_model_on_a_larger_table_of_numbers_trains_diffusion(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=1_200), "y": rng.integers(0, 9, 1_200), "c": rng.choice(["a", "b"],
+                                                                                                      1_200)})
+    frame["z"] = frame["x"] * 2  # 3 of 4 columns numbers: not enough
+    assert gl.Model().fit(frame, steps=2, progress=False).family_name != "diffusion"
+    frame["w"] = frame["y"] + 1  # 4 of 5: diffusion
+    model = gl.Model().fit(frame, steps=2, out=tmp_path / "run", progress=False)
+    assert model.family_name == "diffusion"
+    assert model.record["family_choice"]["reason"] == "4 of 5 columns are numbers, on 1,200 rows: diffusion " \
+                                                      "scores best"
 
 
 def test_an_auto_model_on_a_small_continuous_table_trains_the_vae(tmp_path):
@@ -146,9 +168,11 @@ def test_a_fitted_auto_model_records_the_choice_and_info_shows_it(tmp_path, caps
     assert "vae (auto: the budget gives the transformer about 1.0 passes" in capsys.readouterr().out
 
 
-def test_a_resumed_auto_run_keeps_its_family(tmp_path):
+def test_a_resumed_auto_run_keeps_its_family(tmp_path, monkeypatch):
     frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=100)})
     gl.Model().fit(frame, steps=2, out=tmp_path / "run", progress=False)
+    # the resumed run takes the family it recorded: it does not choose again
+    monkeypatch.setattr("genloom.model.choose_family", lambda *a, **k: pytest.fail("chose again"))
     resumed = gl.Model().fit(frame, steps=4, out=tmp_path / "run", resume=True, progress=False)
     assert resumed.record["family"] == "vae" and resumed.record["steps_trained"] == 4
     assert resumed.record["family_choice"]["family"] == "vae"

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .data.dataset import Dataset
+
 AUTO = "auto"
 
 # the family a kind gets when it has no choice to make
@@ -35,9 +37,9 @@ CONTINUOUS_VALUES = 0.3
 CONTINUOUS_SHARE = 0.5
 # diffusion where nearly every column is a number, on a table of a thousand rows or more: on cardio (1,465 rows, 21
 # of 22 columns numbers), thyroid (3,018, 6 of 7) and pendigits (5,496, 16 of 17) it scored quality 0.935, 0.821
-# and 0.969 at 1x against the transformer's 0.923, 0.815 and 0.965, and 0.927, 0.827 and 0.966 at 0.25x against
-# the VAE's 0.923, 0.840 and 0.917, its rows the hardest to tell from real ones (detection AUC 0.60-0.74 at
-# 0.25x against the VAE's 0.71-0.99); on the small tables its utility fell to 0.60-0.92. In a check outside the
+# and 0.969 at 1x against the transformer's 0.923, 0.815 and 0.965 (the VAE's: 0.922, 0.827, 0.917), and 0.927,
+# 0.826 and 0.966 at 0.25x against the VAE's 0.923, 0.840 and 0.917, with detection AUCs of 0.59-0.75 where the
+# VAE's were 0.71-0.99; on the small tables its utility fell to 0.54-0.90 at 0.25x. In a check outside the
 # benchmark (one seed, 30 s and 120 s): mammography (8,947 rows) 0.960 and 0.957 against the VAE's 0.871 and the
 # transformer's 0.945 and 0.939; shuttle (39,278 rows) 0.871 both times against the VAE's 0.868 and 0.878 and the
 # transformer's 0.736 in 30 s
@@ -77,16 +79,26 @@ class FamilyChoice:
 
 @dataclass(frozen=True)
 class NumberColumns:
-    """How many of a table's columns hold numbers, and how many of those are continuous: distinct values in more
-    than CONTINUOUS_VALUES of the rows."""
+    """How many of a table's columns the codec reads as numbers, and how many of those are continuous: distinct
+    values in more than CONTINUOUS_VALUES of the rows that have one."""
 
     numbers: int = 0
     continuous: int = 0
 
     @classmethod
-    def of(cls, frame: pd.DataFrame) -> NumberColumns:
-        numbers = frame.select_dtypes("number")
-        return cls(numbers.shape[1], int((numbers.nunique() > CONTINUOUS_VALUES * len(frame)).sum()))
+    def of(cls, frame: pd.DataFrame, kinds: Mapping[str, str]) -> NumberColumns:
+        """`kinds`: every column's kind, as tables.column_kinds gives it (an identifier is no number)."""
+        numbers = [frame[column] for column in frame.columns if kinds[str(column)] == "numerical"]
+        return cls(len(numbers), sum(values.nunique() > CONTINUOUS_VALUES * values.count() for values in numbers))
+
+
+def number_columns(table: Dataset) -> NumberColumns:
+    """NumberColumns of a loaded table, its columns' kinds as the codec takes them (its metadata file's, else
+    inferred)."""
+    from .data.tables import column_kinds, read_metadata
+
+    kinds = column_kinds(table.values, read_metadata(table.source.get("metadata")))
+    return NumberColumns.of(table.values, kinds)
 
 
 def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any], threads: int,
@@ -99,14 +111,14 @@ def choose_family(kind: str, rows: int, columns: int, budget: Mapping[str, Any],
         return FamilyChoice(KIND_FAMILY[kind], f"the default family for {kind} data")
     from .defaults import family_config
 
+    if rows >= DIFFUSION_MIN_ROWS and numbers.numbers >= DIFFUSION_NUMBERS_SHARE * columns:
+        return FamilyChoice("diffusion", f"{numbers.numbers} of {columns} columns are numbers, on {rows:,} rows: "
+                                         "diffusion scores best")
     bins = family_config("autoregressive", "table", {}, rows).bins
     if bins <= COARSE_BINS and numbers.continuous >= CONTINUOUS_SHARE * columns:
         return FamilyChoice("vae", f"{numbers.continuous} of {columns} columns are continuous numbers, which the "
                                    f"transformer would draw as {bins} quantile bins on {rows:,} rows: the VAE does "
                                    "better")
-    if rows >= DIFFUSION_MIN_ROWS and numbers.numbers >= DIFFUSION_NUMBERS_SHARE * columns:
-        return FamilyChoice("diffusion", f"{numbers.numbers} of {columns} columns are numbers, on {rows:,} rows: "
-                                         "diffusion scores best")
     epochs = transformer_epochs(rows, columns, budget, transformer_speed(rows, threads))
     measured = ""
     in_doubt = 1 / PROBE_MARGIN < epochs / TRANSFORMER_MIN_EPOCHS < PROBE_MARGIN

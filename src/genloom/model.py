@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from .choice import AUTO, FamilyChoice, NumberColumns, choose_family
+from .choice import AUTO, FamilyChoice, NumberColumns, choose_family, number_columns
 from .data.codec import Codec, fitted_codec
 from .data.dataset import Dataset
 from .data.image_watermark import Marker
@@ -198,7 +198,7 @@ class Model:
             return None
         table = dataset.kind == "table"
         choice = choose_family(dataset.kind, len(dataset), dataset.values.shape[1] if table else 0, budget, threads,
-                               numbers=NumberColumns.of(dataset.values) if table else NumberColumns())
+                               numbers=number_columns(dataset) if table else NumberColumns())
         self.family_name = choice.family
         return choice
 
