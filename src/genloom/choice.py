@@ -89,7 +89,7 @@ class NumberColumns:
     def of(cls, frame: pd.DataFrame, kinds: Mapping[str, str]) -> NumberColumns:
         """`kinds`: every column's kind, as tables.column_kinds gives it (an identifier is no number)."""
         numbers = [frame[column] for column in frame.columns if kinds[str(column)] == "numerical"]
-        return cls(len(numbers), sum(values.nunique() > CONTINUOUS_VALUES * values.count() for values in numbers))
+        return cls(len(numbers), sum(int(values.nunique() > CONTINUOUS_VALUES * values.count()) for values in numbers))
 
 
 def number_columns(table: Dataset) -> NumberColumns:

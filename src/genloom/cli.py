@@ -29,7 +29,8 @@ EXIT_USER_ERROR = 2
 INTERPRETER_SECONDS = 0.6
 TRAIN_FLAGS = ("batch_size", "grad_accum", "optimizer", "lr", "muon_lr", "weight_decay", "adam_beta1", "adam_beta2",
                "warmup_steps", "min_lr_ratio", "grad_clip", "ema_decay", "val_fraction", "eval_every", "eval_batches",
-               "patience", "keep_best", "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes", "seed", "compile", "threads")
+               "patience", "keep_best", "log_every", "sample_every", "checkpoint_every", "checkpoint_minutes", "seed",
+               "compile", "threads")
 DISTILL_FLAGS = {field.name for field in fields(DistillSettings)}  # genloom distill
 PRIVACY_FLAGS = ("dp_epsilon", "dp_delta", "dp_max_grad_norm")  # train only: fine-tuning is not private
 PPO_FLAGS = {field.name for field in fields(PPOSettings)}  # genloom finetune --objective ppo
