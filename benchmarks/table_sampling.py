@@ -1,8 +1,9 @@
 """Sampling speed of tables: 100,000 Adult rows from the model `genloom train adult` makes (the autoregressive
 transformer, auto's choice at the default budget, 64 wide on a table this large), against the same model drawing
 one batch at a time on every thread (the path before batches went side by side), the 128-wide transformer drawn
-that way (the default before; with this version's decoder), genloom's VAE and SDV's CTGAN, in turn, several
-turns.
+that way (the default before; with this version's decoder), genloom's VAE and SDV's CTGAN; and 100,000 rows of
+pendigits (16 of 17 columns numbers) from auto's choice there, diffusion sampled by DPM-Solver++ in 20 steps,
+against the same model by the 100 DDPM steps a table's diffusion takes by default: in turn, several turns.
 
 Issue 15's target: 100,000 rows in under 10 s on this machine. A sample's cost does not depend on how far the
 model trained, so the models train a few steps only (CTGAN one epoch).
@@ -20,13 +21,16 @@ from pathlib import Path
 from typing import Callable
 
 import genloom as gl
-from genloom.choice import choose_family
+from genloom.choice import DIFFUSION_SAMPLING, choose_family
 from genloom.data.tables import column_kinds
 from genloom.families.drawing import draw
 from genloom.metrics.tabular import sdmetrics_metadata
 from shared_parts import THREAD_SETTINGS, log, thread_setting
+from tabular_many import odds_table
 
 SETTINGS = THREAD_SETTINGS  # 2 threads: the machine's default; on 1, side by side is one at a time
+AUTO_DIFFUSION = "pendigits: genloom diffusion, auto's (DPM-Solver++, 20 steps)"
+DDPM_DIFFUSION = "pendigits: the same model by 100 DDPM steps (diffusion's default on a table)"
 
 
 def peer_ctgan(frame) -> Callable[[int], object]:
@@ -59,6 +63,9 @@ def main() -> None:
         wide = gl.Model("autoregressive", n_embd=128).fit("adult", steps=20, progress=False)
         vae = gl.Model("vae").fit("adult", steps=20, progress=False)
         ctgan = peer_ctgan(frame)
+        digits = odds_table("pendigits")
+        diffusion = gl.Model().fit(digits, steps=20, progress=False)
+    assert diffusion.family_name == "diffusion" and diffusion.config.sample_steps == DIFFUSION_SAMPLING["sample_steps"]
     same = transformer.sample(2_000, seed=0, progress=False).equals(one_batch_at_a_time(transformer, 2_000))
     candidates = {
         "genloom transformer (default: batches side by side)": lambda: transformer.sample(args.rows, seed=0,
@@ -69,6 +76,8 @@ def main() -> None:
             lambda: one_batch_at_a_time(wide, args.rows),
         "genloom vae": lambda: vae.sample(args.rows, seed=0, progress=False),
         "SDV CTGAN": lambda: ctgan(args.rows),
+        AUTO_DIFFUSION: lambda: diffusion.sample(args.rows, seed=0, progress=False),
+        DDPM_DIFFUSION: lambda: diffusion.sample(args.rows, seed=0, progress=False, sampler="ddpm", steps=100),
     }
     seconds: dict[tuple[str, str], list[float]] = {}
     for setting in SETTINGS:
@@ -86,7 +95,7 @@ def write(args: argparse.Namespace, seconds: dict[tuple[str, str], list[float]],
     default, before = "genloom transformer (default: batches side by side)", \
         "genloom transformer, one batch at a time on every thread"
     wide = "genloom transformer 128 wide, one batch at a time on every thread (the previous default; this decoder)"
-    lines = [f"# Sampling {args.rows:,} Adult rows", "",
+    lines = [f"# Sampling {args.rows:,} rows of Adult and of pendigits", "",
              f"`.venv/bin/python benchmarks/table_sampling.py --rows {args.rows} --turns {args.turns}`, "
              f"{time.strftime('%Y-%m-%d %H:%M')}, a machine of {args.cores} cores ("
              "settings as shared_parts.thread_setting makes them). The candidates take turns; each cell lists the "
@@ -102,8 +111,14 @@ def write(args: argparse.Namespace, seconds: dict[tuple[str, str], list[float]],
             ratios = [b / a for a, b in zip(seconds[default, setting], seconds[name, setting])]
             lines.append(f"- {setting}: the default is {statistics.median(ratios):.2f}x as fast as {what} (median "
                          f"of per-turn ratios {', '.join(f'{r:.2f}' for r in ratios)})")
-        per_100k = statistics.median(seconds[default, setting]) * 100_000 / args.rows
-        lines.append(f"- {setting}: 100,000 rows in {per_100k:.1f} s, the median turn (target: under 10 s)")
+        ratios = [b / a for a, b in zip(seconds[AUTO_DIFFUSION, setting], seconds[DDPM_DIFFUSION, setting])]
+        lines.append(f"- {setting}: pendigits' diffusion by DPM-Solver++ in 20 steps is {statistics.median(ratios):.2f}"
+                     "x as fast as by 100 DDPM steps (median of per-turn ratios "
+                     f"{', '.join(f'{r:.2f}' for r in ratios)})")
+        for name, table in ((default, "Adult, the transformer"), (AUTO_DIFFUSION, "pendigits, diffusion")):
+            per_100k = statistics.median(seconds[name, setting]) * 100_000 / args.rows
+            lines.append(f"- {setting}: 100,000 rows of {table} in {per_100k:.1f} s, the median turn (target: "
+                         "under 10 s)")
     args.out.write_text("\n".join(lines) + "\n")
     log(f"wrote {args.out}")
 

@@ -100,7 +100,8 @@ def test_a_larger_table_of_numbers_gets_diffusion_and_one_of_mixed_columns_the_b
     # pendigits: 16 of 17 columns numbers, 5,496 rows
     choice = choose_family("table", 5_496, 17, {"minutes": 1}, threads=1, numbers=NumberColumns(16, 16))
     assert choice.family == "diffusion" and choice.reason == "16 of 17 columns are numbers, on 5,496 rows: " \
-                                                             "diffusion scores best"
+                                                             "diffusion scores best, sampled by dpm-solver in 20 steps"
+    assert choice.options == {"sampler": "dpm-solver", "sample_steps": 20}
     # from 1,000 rows and 80% of the columns (14 of 17), not below either
     assert choose_family("table", 1_000, 17, {"epochs": 100}, 1, numbers=NumberColumns(14, 0)).family == "diffusion"
     assert choose_family("table", 1_000, 17, {"epochs": 100}, 1, numbers=NumberColumns(13, 0)).family == \
@@ -137,7 +138,15 @@ def test_an_auto_model_on_a_larger_table_of_numbers_trains_diffusion(tmp_path):
     model = gl.Model().fit(frame, steps=2, out=tmp_path / "run", progress=False)
     assert model.family_name == "diffusion"
     assert model.record["family_choice"]["reason"] == "4 of 5 columns are numbers, on 1,200 rows: diffusion " \
-                                                      "scores best"
+                                                      "scores best, sampled by dpm-solver in 20 steps"
+    # with its fast sampler, which a table's diffusion does not take when asked for by name
+    assert (model.config.sampler, model.config.sample_steps) == ("dpm-solver", 20)
+    assert gl.load(tmp_path / "run").config.sample_steps == 20
+    assert gl.Model("diffusion").fit(frame, steps=2, progress=False).config.sampler == "ddpm"
+    # an option the user gives stands, and auto's sampling goes as a whole: DDPM asked for takes its own 100 steps
+    assert gl.Model(sample_steps=50).fit(frame, steps=2, progress=False).config.sample_steps == 50
+    ddpm = gl.Model(sampler="ddpm").fit(frame, steps=2, progress=False).config
+    assert (ddpm.sampler, ddpm.sample_steps) == ("ddpm", 100)
 
 
 def test_an_auto_model_on_a_small_continuous_table_trains_the_vae(tmp_path):

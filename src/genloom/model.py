@@ -122,14 +122,18 @@ class Model:
         # the budget tiers were measured on one CPU process; every process of a distributed run builds one model
         cpu_minutes = (one_thread_minutes(budget, threads) if device.type == "cpu" and not processes.distributed
                        else None)
+        user_options = {k: v for k, v in self.options.items() if v is not None}
+        auto = choice.options if choice and not set(choice.options) & set(user_options) else {}
+        asked = {**auto, **user_options}
         self.config = (stored_family_config(self.family_name, stored["family_options"]) if stored else
-                       family_config(self.family_name, dataset.kind, self.options, len(dataset), cpu_minutes))
+                       family_config(self.family_name, dataset.kind, asked, len(dataset), cpu_minutes))
         second = self.config.second_data()
         if second is not None and not is_joined(dataset):  # a translation's target domain (a resumed run has it)
             dataset = join_domains(dataset, load_data(second, image_size=dataset.source.get("image_size")))
         asked_of_codec = {**(codec_options or {}), **self.config.codec_options()}
-        self.codec = codec or fitted_codec(load_data(codec_data) if codec_data is not None else dataset,
-                                           codec_options_for(self.family_name, dataset.kind, asked_of_codec, len(dataset)))
+        codec_settings = codec_options_for(self.family_name, dataset.kind, asked_of_codec, len(dataset),
+                                           private=config.dp_epsilon is not None)
+        self.codec = codec or fitted_codec(load_data(codec_data) if codec_data is not None else dataset, codec_settings)
         torch.manual_seed(config.seed)
         net = build_family(self.family_name, self.codec.layout, self.config)
         net.adopt(load_run)
@@ -193,7 +197,7 @@ class Model:
         if stored is not None:
             self.family_name = stored["family"]
             choice = stored.get("family_choice")
-            return FamilyChoice(choice["family"], choice["reason"]) if choice else None
+            return FamilyChoice(choice["family"], choice["reason"], choice.get("options", {})) if choice else None
         if self.asked_family != AUTO:
             return None
         table = dataset.kind == "table"

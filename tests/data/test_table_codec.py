@@ -254,3 +254,25 @@ def test_condition_columns_must_be_some_of_the_tables(condition_on, message):
     frame = pd.DataFrame({"x": np.arange(50.0), "next_x": np.arange(50.0) + 1})
     with pytest.raises(GenloomError, match=message):
         TabularCodec(condition_on=condition_on).fit(gl.Dataset("table", frame, "t"))
+
+
+def test_target_first_leads_the_row_with_the_target_and_decodes_in_the_tables_order():
+    frame = _table().drop(columns="customer_id")
+    plain = _codec(frame)
+    first = TabularCodec(target_first=True).fit(gl.load_data(frame, target="city"))
+    assert [c.name for c in first.columns] == ["city", "age", "income", "score", "member", "joined"]
+    # the target's block now begins the encoded row: the same values as at its place in the plain row
+    rows, plain_rows = first.encode(frame), plain.encode(frame)
+    width = plain.column_starts()["member"] - plain.column_starts()["city"]
+    assert first.column_starts()["city"] == 0
+    assert torch.equal(rows[:, :width], plain_rows[:, plain.column_starts()["city"]:][:, :width])
+    decoded = TabularCodec.from_json(json.loads(json.dumps(first.to_json()))).decode(rows)
+    assert list(decoded.columns) == list(frame.columns)
+    pd.testing.assert_frame_equal(decoded, plain.decode(plain_rows))
+    # without a declared target the option changes nothing
+    assert [c.name for c in TabularCodec(target_first=True).fit(gl.load_data(frame)).columns] == list(frame.columns)
+
+
+def test_the_order_a_fitted_codec_keeps_is_no_option_to_give():
+    with pytest.raises(GenloomError, match="unknown codec option for table data: 'order'"):
+        gl.Model("vae").fit(_table(), steps=1, codec_options={"order": ["age"]}, progress=False)

@@ -92,6 +92,16 @@ def test_the_decode_graph_decodes_what_the_codec_decodes(numbers, tolerance):
     assert outputs["user"][0] == f"u0{ROWS + first}"  # numbered on after the training ids, zero-padded as they were
 
 
+def test_the_decode_graph_of_a_codec_that_puts_the_target_first_gives_the_tables_order():
+    frame = every_kind(ROWS)
+    codec = TabularCodec(target_first=True).fit(gl.load_data(frame, target="colour"))
+    assert codec.columns[0].name == "colour" != frame.columns[0]
+    rows = codec.encode(frame)
+    session = ort.InferenceSession(decode_graph(codec).SerializeToString(), providers=["CPUExecutionProvider"])
+    outputs = run(session, {"rows": rows.numpy(), "draws": rare_draws(codec, 0, ROWS), "first_row": np.array(0)})
+    assert_same_columns(outputs, codec.decode(rows), codec.kinds, 1e-9)  # the names in the table's order
+
+
 @pytest.fixture(scope="module")
 def table_runs():
     frame = every_kind(1300)  # enough rows that some cities are rare categories: the decode's draws come in too

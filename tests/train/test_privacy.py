@@ -210,3 +210,13 @@ def test_a_table_transformer_trains_privately(table, tmp_path):
     model = gl.Model("autoregressive", n_layer=1, n_embd=16, n_head=2).fit(
         table, steps=4, batch_size=64, dp_epsilon=3.0, out=tmp_path / "run", **QUIET)
     assert model.record["privacy"]["steps"] == 4 and len(model.sample(5, seed=0)) == 5
+
+
+def test_a_private_tables_transformer_draws_the_target_first(table, tmp_path):
+    data = gl.load_data(table, target="colour")
+    options = dict(n_layer=1, n_embd=16, n_head=2)
+    private = gl.Model("autoregressive", **options).fit(data, steps=2, batch_size=64, dp_epsilon=3.0, **QUIET)
+    assert [c.name for c in private.codec.columns] == ["colour", "size", "weight"]
+    assert list(private.sample(4, seed=0).columns) == ["size", "weight", "colour"]  # the table's own order
+    plain = gl.Model("autoregressive", **options).fit(data, steps=2, batch_size=64, **QUIET)
+    assert [c.name for c in plain.codec.columns] == ["size", "weight", "colour"]

@@ -177,10 +177,14 @@ def codec_class(kind: str) -> type[Codec]:
     return getattr(import_module(module), name)
 
 
+# a codec's constructor takes these back from its saved state; fitting sets them, no user does
+FITTED_STATE = ("columns", "condition_columns", "order")
+
+
 def fitted_codec(data: Dataset, options: Mapping[str, Any]) -> Codec:
     """The codec of the data's kind with `options`, fitted to the data."""
     cls = codec_class(data.kind)
-    known = [name for name in inspect.signature(cls).parameters if name != "columns"]
+    known = [name for name in inspect.signature(cls).parameters if name not in FITTED_STATE]
     unknown = [name for name in options if name not in known]
     if unknown:
         raise GenloomError(f"unknown codec option for {data.kind} data: {', '.join(map(repr, unknown))}; its codec "

@@ -43,20 +43,25 @@ class TabularCodec(Codec):
     `kinds`: column kinds that override the inferred ones (as a metadata file does); `property`: a numerical
     column a property head will predict, quantile-transformed whatever `numbers` says, so that its one value
     in the row rises with the number; `condition_on`: columns a family is given beside each row rather than
-    generating them (the state and action of a transition), encoded apart into a condition vector."""
+    generating them (the state and action of a transition), encoded apart into a condition vector;
+    `target_first`: the data's declared target leads the encoded row (an autoregressive family draws the columns
+    in the row's order), and decoded rows come back in the table's own order."""
 
     kind = "table"
     sample_formats = (".csv", ".parquet")
 
     def __init__(self, columns: list[Column] | None = None, seed: int = 0, numbers: str = "modes",
                  kinds: Mapping[str, str] | None = None, property: str | None = None,
-                 condition_on: list[str] | None = None, condition_columns: list[Column] | None = None):
+                 condition_on: list[str] | None = None, condition_columns: list[Column] | None = None,
+                 target_first: bool = False, order: list[str] | None = None):
         if numbers not in NORMALISERS:
             raise GenloomError(f"unknown number transform {numbers!r}; use one of {', '.join(NORMALISERS)}")
         self.columns, self.seed, self.numbers, self.property = columns or [], seed, numbers, property
         self.kind_overrides = dict(kinds or {})
         self.condition_on = list(condition_on or [])
         self.condition_columns = condition_columns or []
+        self.target_first = target_first
+        self.order = order  # the generated columns in the table's order, where the row has them in another
 
     def fit(self, data: Dataset) -> TabularCodec:
         frame = data.values
@@ -71,6 +76,10 @@ class TabularCodec(Codec):
         fitted = {name: self._column(name, kind).fit(frame[name], rng) for name, kind in kinds.items()}
         self.columns = [column for name, column in fitted.items() if name not in self.condition_on]
         self.condition_columns = [fitted[name] for name in self.condition_on]
+        target, self.order = data.source.get("target"), None
+        if self.target_first and target in fitted and target not in self.condition_on:
+            self.order = [column.name for column in self.columns]
+            self.columns.sort(key=lambda column: column.name != target)  # stable: the others keep their order
         return self
 
     def _check_condition_on(self, names: list[str]) -> None:
@@ -158,7 +167,8 @@ class TabularCodec(Codec):
             width = sum(span.width for span in column.spans)
             series.append(column.decode(rows[:, start:start + width], positions))
             start += width
-        return pd.concat(series, axis=1)
+        frame = pd.concat(series, axis=1)
+        return frame if self.order is None else frame[self.order]
 
     # -- conditions ----------------------------------------------------------------------------
     def _wanted(self, conditions: Mapping[str, Any]) -> list[tuple[CategoricalColumn, Any]]:
@@ -244,11 +254,12 @@ class TabularCodec(Codec):
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "seed": self.seed, "numbers": self.numbers, "property": self.property,
                 "columns": [{"name": c.name, "kind": c.kind, **c.to_json()} for c in self.columns],
-                "condition_columns": [{"name": c.name, "kind": c.kind, **c.to_json()} for c in self.condition_columns]}
+                "condition_columns": [{"name": c.name, "kind": c.kind, **c.to_json()} for c in self.condition_columns],
+                "order": self.order}
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> TabularCodec:
         columns, conditions = ([COLUMNS[spec["kind"]].from_json(spec["name"], spec) for spec in state.get(key, [])]
                                for key in ("columns", "condition_columns"))
         return cls(columns, state["seed"], state.get("numbers", "modes"), property=state.get("property"),
-                   condition_on=[c.name for c in conditions], condition_columns=conditions)
+                   condition_on=[c.name for c in conditions], condition_columns=conditions, order=state.get("order"))

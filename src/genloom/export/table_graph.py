@@ -218,14 +218,15 @@ def add_decode(graph: onnx.GraphProto, codec: TabularCodec, rows: str, draws: st
     """Append the codec's decode of `rows` (N, width) float32 to `graph`, each column a graph output named as the
     column; `draws` (N, draws_needed) float32 in [0, 1) and `first` (the first row's position, an int64 scalar)
     where the codec needs them."""
-    decoding, start = Decoding(Nodes(graph), rows, draws, first), 0
+    decoding, start, outputs = Decoding(Nodes(graph), rows, draws, first), 0, {}
     for column in codec.columns:
         width = sum(span.width for span in column.spans)
         block = decoding.nodes.columns(rows, start, start + width) if width else rows
         output, dtype = COLUMN_GRAPHS[column.kind](decoding, column, block)
         graph.node.append(helper.make_node("Identity", [output], [column.name]))
-        graph.output.append(helper.make_tensor_value_info(column.name, dtype, ["rows"]))
+        outputs[column.name] = helper.make_tensor_value_info(column.name, dtype, ["rows"])
         start += width
+    graph.output.extend(outputs[name] for name in codec.order or outputs)  # in the table's order, as decode's
 
 
 def decode_graph(codec: TabularCodec) -> onnx.ModelProto:

@@ -176,9 +176,10 @@ class DiffusionConfig(Options):
     conditional: bool = option(False, "class-conditional, with classifier-free guidance at sampling")
     label_dropout: float = option(0.1, "share of training labels replaced by 'no class' (conditional)", min=0, below=1)
     sampler: str = option("dpm-solver", "the sampler used when none is asked (tables: ddpm, whose categories come "
-                          "out better from 100 small steps than from 20 large ones)", choices=DIFFUSION_SAMPLERS)
+                          "out better from 100 small steps than from 20 large ones; family auto's diffusion for a "
+                          "table of numbers: dpm-solver)", choices=DIFFUSION_SAMPLERS)
     sample_steps: int | None = option(None, "its network evaluations when none are asked, at most timesteps "
-                                      "(default: 20, every timestep for ddpm; tables: 100)", min=1)
+                                      "(default: 20, every timestep for ddpm; tables: 100, or auto's 20)", min=1)
     guidance: float = option(1.0, "classifier-free guidance when sampling asks none, for a conditional model; 1 = "
                              "plain conditional sampling", min=0)
     timestep_spacing: str = option("leading", "where ddpm's and ddim's steps fall: leading (end at 0, as diffusers' "
