@@ -51,7 +51,7 @@ DIFFUSION_NUMBERS_SHARE = 0.8
 # seeds, 20 steps against 100: quality 0.969 / 0.935 / 0.824 against 0.969 / 0.935 / 0.833 on pendigits / cardio /
 # thyroid, utility 0.996 / 0.991 / 0.992 against 1.000 / 0.993 / 0.994, detection AUC 0.677 / 0.693 / 0.606
 # against 0.682 / 0.669 / 0.605; 100,000 pendigits rows in 10.0 s against 49.8 s on two threads, 15.7 s against
-# 74.7 s on one (benchmarks/table_sampling.py)
+# 74.7 s on one, 16.4 s against 76.8 s on one beside a busy core (benchmarks/table_sampling.py)
 DIFFUSION_SAMPLING = {"sampler": "dpm-solver", "sample_steps": 20}
 # tokens the default table transformer trains on per second and thread, to turn a time budget into passes over
 # the data, validation included: 10,200-15,700, typically 13,000-14,000, in batches of 64 to 500 (tables of 143 to
@@ -85,6 +85,11 @@ class FamilyChoice:
 
     def as_record(self) -> dict[str, Any]:
         return {"asked": AUTO, **asdict(self)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> FamilyChoice:
+        """The choice a run recorded (as_record); runs from before options were recorded have none."""
+        return cls(record["family"], record["reason"], record.get("options", {}))
 
 
 @dataclass(frozen=True)

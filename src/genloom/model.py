@@ -197,7 +197,7 @@ class Model:
         if stored is not None:
             self.family_name = stored["family"]
             choice = stored.get("family_choice")
-            return FamilyChoice(choice["family"], choice["reason"], choice.get("options", {})) if choice else None
+            return FamilyChoice.from_record(choice) if choice else None
         if self.asked_family != AUTO:
             return None
         table = dataset.kind == "table"
