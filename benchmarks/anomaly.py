@@ -21,7 +21,7 @@ PyOD's and scikit-learn's random_state is the seed; their other settings are the
 Targets: genloom's default detector has the best mean AUROC over all sets, and beats the best PyOD detector's
 mean AUROC over the MNIST tasks by at least 0.05.
 
---genloom LABEL=JSON adds detectors with other settings (JSON keys: family, options, steps, image_steps), so
+--genloom LABEL=JSON adds detectors with other settings (JSON keys: family, options, steps, image_steps, views), so
 that a settings sweep gets its peers' figures from the same run; each run writes its own section of the
 results file (--section), leaving the others there.
 
@@ -120,7 +120,7 @@ def peer(name: str, seed: int):
 def genloom_detector(spec: dict, kind: str, seed: int):
     steps = spec.get("image_steps", IMAGE_STEPS) if kind == "image" else spec.get("steps", STEPS)
     model = gl.AnomalyDetector(family=spec.get("family", "vae"), steps=steps, seed=seed,
-                               options=spec.get("options"))
+                               options=spec.get("options"), views=spec.get("views"))
     return model, model.decision_function
 
 

@@ -1,5 +1,6 @@
-"""AnomalyDetector: a likelihood that separates ODDS anomalies from normal rows, with PyOD's and
-scikit-learn's conventions (thresholds, flags, signs, parameters, pipelines) and a run that keeps its threshold."""
+"""AnomalyDetector: a likelihood and a latent neighbourhood that separate ODDS anomalies from normal rows, with PyOD's
+and scikit-learn's conventions (thresholds, flags, signs, parameters, pipelines) and a run that keeps its threshold."""
+import json
 import re
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import LocalOutlierFactor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -44,7 +46,8 @@ def test_pyod_and_sklearn_conventions(detector, thyroid):
     assert np.array_equal(detector.predict(x_test), (scores > detector.threshold_).astype(int))
     assert np.array_equal(detector.score_samples(x_test), -scores)  # scikit-learn's sign: lower is stranger
     assert clone(detector).get_params() == {"family": "vae", "contamination": 0.05, "steps": 200, "minutes": None,
-                                            "seed": 0, "options": None}
+                                            "seed": 0, "options": None, "views": None}
+    assert detector.views_ == ("likelihood", "latent")  # the VAE's default
 
 
 def test_it_works_inside_a_pipeline(thyroid):
@@ -67,6 +70,10 @@ def test_a_written_detector_keeps_its_threshold(thyroid, tmp_path):
     ({"contamination": 0}, "contamination is the share of anomalies expected, in (0, 0.5]; got 0"),
     ({"contamination": 0.6}, "in (0, 0.5]; got 0.6"),
     ({"family": "gan"}, "family 'gan' gives no anomaly score; choose vae, diffusion, autoregressive"),
+    ({"views": ["likelihood", "nearest"]}, "unknown anomaly view 'nearest'; use one or more of likelihood, latent"),
+    ({"views": []}, "give at least one anomaly view: likelihood, latent"),
+    ({"family": "autoregressive", "views": ["latent"]},
+     "family 'autoregressive' has no latent codes for the 'latent' view; use the view 'likelihood' alone"),
 ])
 def test_bad_detectors(options, message, thyroid):
     with pytest.raises(gl.GenloomError, match=re.escape(message)):
@@ -87,7 +94,8 @@ def test_a_value_far_past_the_training_range_scores_further_out_than_the_edge(de
     rows[1, 0] += 2 * train[:, 0].std()
     rows[2, 0] += 20 * train[:, 0].std()
     scores = detector.decision_function(rows)
-    assert scores[0] < scores[1] < scores[2] and scores[2] - scores[0] > 10  # nats
+    assert scores[0] < scores[1] < scores[2]
+    assert scores[2] - scores[0] > 3 and np.mean(detector.decision_scores_ > scores[2]) < 0.01  # far past the rest
 
 
 def test_a_diffusion_model_scores_by_its_denoising_error(thyroid, tmp_path):
@@ -97,4 +105,41 @@ def test_a_diffusion_model_scores_by_its_denoising_error(thyroid, tmp_path):
     assert roc_auc_score(y_test, scores) > 0.9  # chance is 0.5
     np.testing.assert_array_equal(scores, detector.decision_function(x_test))  # fixed noise at fixed levels
     record = gl.load(tmp_path / "run").record["anomaly"]
-    assert record["score"] == "denoising error averaged over 20 noise levels; higher is more anomalous"
+    assert record["score"] == "standardised denoising error averaged over 20 noise levels; higher is more anomalous"
+
+
+def as_frame(x):
+    """The table a 2-D array is to the detector: columns x0, x1, ..."""
+    return pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+
+
+def test_the_score_adds_each_views_standard_score(detector, thyroid):
+    """The latent view is scikit-learn's LOF of the VAE's codes among the training codes; each view is put on one
+    scale by its training median and interquartile range, then they add up."""
+    x_train, x_test, _ = thyroid
+    model = detector.model_
+    lof = LocalOutlierFactor(novelty=True).fit(model.encode(as_frame(x_train)))
+    parts = {"likelihood": (model.anomaly_scores(as_frame(x_train)), model.anomaly_scores(as_frame(x_test))),
+             "latent": (-lof.negative_outlier_factor_, -lof.score_samples(model.encode(as_frame(x_test))))}
+    expected = 0
+    for training, scores in parts.values():
+        low, median, high = np.quantile(training, [0.25, 0.5, 0.75])
+        expected = expected + (scores - median) / (high - low)
+    np.testing.assert_allclose(detector.decision_function(x_test), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_vae_reads_a_tables_numbers_on_their_own_scale(detector):
+    assert {column.numbers for column in detector.model_.codec.columns} == {"standard"}
+
+
+def test_a_detector_written_before_the_views_scores_by_the_raw_likelihood(thyroid, tmp_path):
+    x_train, x_test, _ = thyroid
+    gl.AnomalyDetector(steps=20, views=["likelihood"]).fit(x_train, out=tmp_path / "run")
+    config = tmp_path / "run" / "config.json"
+    record = json.loads(config.read_text())
+    for key in ("views", "typical"):
+        del record["anomaly"][key]
+    config.write_text(json.dumps(record))
+    loaded = gl.AnomalyDetector.load(tmp_path / "run")
+    np.testing.assert_allclose(loaded.decision_function(x_test[:20]),
+                               loaded.model_.anomaly_scores(as_frame(x_test[:20])), rtol=1e-6)

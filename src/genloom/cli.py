@@ -538,9 +538,11 @@ def cmd_anomaly_fit(args: argparse.Namespace) -> None:
     from .data.loaders import load_data
 
     out = _check_output(args.out, folder=True)
-    detector = AnomalyDetector(args.family, args.contamination, args.steps, args.minutes, args.seed)
+    views = args.views.split(",") if args.views else None
+    detector = AnomalyDetector(args.family, args.contamination, args.steps, args.minutes, args.seed, views=views)
     detector.fit(load_data(args.data), out=out)
-    print(f"fitted a {args.family} anomaly detector: threshold {detector.threshold_:.4g} flags "
+    print(f"fitted a {args.family} anomaly detector ({' + '.join(detector.views_)}): threshold "
+          f"{detector.threshold_:.4g} flags "
           f"{detector.labels_.mean():.1%} of the training data; run written to {out}/")
 
 
@@ -943,6 +945,8 @@ def build_parser() -> argparse.ArgumentParser:
     anomaly_fit.add_argument("--steps", type=int, help="training steps (default: the family's)")
     anomaly_fit.add_argument("--minutes", type=float, help="a time budget instead of steps")
     anomaly_fit.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    anomaly_fit.add_argument("--views", help="what the score adds up, comma-separated: likelihood, latent (the latent "
+                             "code's local outlier factor) (default: the family's; the vae's is both)")
     anomaly_fit.add_argument("--out", required=True, help="the run folder to write")
     anomaly_fit.set_defaults(func=cmd_anomaly_fit)
     anomaly_score = anomaly_commands.add_parser("score", help="score new data with a fitted detector")

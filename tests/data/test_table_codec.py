@@ -189,8 +189,22 @@ def test_quantile_numbers_are_one_value_that_keeps_spikes_and_bounds():
     noisy = codec.decode(torch.rand(500, 2) * 2 - 1)
     assert noisy["gain"].between(0, gain.max()).all() and (noisy["gain"] == noisy["gain"].round()).all()
     assert TabularCodec.from_json(json.loads(json.dumps(codec.to_json()))).decode(x).equals(decoded)
-    with pytest.raises(GenloomError, match="unknown number transform 'log'; use one of modes, quantile"):
+    with pytest.raises(GenloomError, match="unknown number transform 'log'; use one of modes, quantile, standard"):
         TabularCodec(numbers="log")
+
+
+def test_standard_numbers_keep_the_columns_own_scale_past_its_range():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"height": rng.normal(170, 10, 2000)})
+    codec = _codec(frame, numbers="standard")
+    assert codec.layout.spans == (Span("continuous", 1),)
+    x = codec.encode(frame)[:, 0].numpy()
+    assert abs(x.mean()) < 1e-5 and x.std() == pytest.approx(0.25, rel=1e-4)  # a standard score over 4
+    np.testing.assert_allclose(codec.decode(codec.encode(frame))["height"], frame["height"], atol=1e-3)
+    # linear past the range, where the saturating transforms add the excess to their bound
+    far = codec.encode(pd.DataFrame({"height": [170.0, 170.0 + 400]}))[:, 0].numpy()
+    assert far[1] - far[0] == pytest.approx(400 / (4 * frame["height"].std(ddof=0)), rel=1e-4)
+    assert TabularCodec.from_json(json.loads(json.dumps(codec.to_json()))).layout == codec.layout
 
 
 def test_a_property_column_is_one_quantile_value_whose_place_the_layout_gives():

@@ -74,7 +74,7 @@ def assert_same_columns(outputs: dict[str, np.ndarray], frame: pd.DataFrame, kin
         assert differ.mean() <= flips, name
 
 
-@pytest.mark.parametrize("numbers, tolerance", [("modes", 1e-9), ("quantile", 1e-4)])
+@pytest.mark.parametrize("numbers, tolerance", [("modes", 1e-9), ("quantile", 1e-4), ("standard", 1e-9)])
 def test_the_decode_graph_decodes_what_the_codec_decodes(numbers, tolerance):
     frame = every_kind(ROWS)
     codec = TabularCodec(numbers=numbers).fit(gl.load_data(frame))

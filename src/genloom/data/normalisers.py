@@ -1,4 +1,5 @@
-"""How a numerical column becomes values a network can learn: CTGAN's modes, or TabDDPM's quantiles. Each
+"""How a numerical column becomes values a network can learn: CTGAN's modes, TabDDPM's quantiles, or the column's
+own scale (for anomaly scores). Each
 normaliser fits a typed state on the present values, encodes/decodes blocks of the tabular codec, and gives the
 column's spread (what a value past the training range moves its encoding by)."""
 from __future__ import annotations
@@ -30,6 +31,14 @@ class Modes:
 
 
 @dataclass
+class Moments:
+    """The training values' mean and standard deviation."""
+
+    mean: float
+    std: float
+
+
+@dataclass
 class Quantiles:
     """Evenly spaced quantiles of the training values."""
 
@@ -43,6 +52,7 @@ class ModeNormaliser:
 
     name = "modes"
     State = Modes
+    saturates = True  # bounded: a value past the training range encodes like the range's edge
 
     @staticmethod
     def fit(present: np.ndarray, rng: np.random.Generator) -> Modes:
@@ -95,6 +105,7 @@ class QuantileNormaliser:
 
     name = "quantile"
     State = Quantiles
+    saturates = True
     QUANTILES, SCALE = 1000, 4.0
 
     @classmethod
@@ -128,4 +139,36 @@ class QuantileNormaliser:
         return np.interp(ndtr(np.clip(block[:, 0], -1, 1) * cls.SCALE), np.linspace(0, 1, len(quantiles)), quantiles)
 
 
-NORMALISERS = {cls.name: cls for cls in (ModeNormaliser, QuantileNormaliser)}
+class StandardNormaliser:
+    """The standard score over 4, unbounded: distances keep the column's own scale, where the quantile transform
+    squeezes a long tail into a normal's and the modes cut it at 4 sigma. What an anomaly score wants (a value far
+    out stays far out); on ODDS satellite and pima a VAE's likelihood rose from 0.74 and 0.68 AUROC to 0.82 and 0.74
+    with it (benchmarks/results/anomaly.md)."""
+
+    name = "standard"
+    State = Moments
+    saturates = False
+    SCALE = 4.0
+
+    @staticmethod
+    def fit(present: np.ndarray, rng: np.random.Generator) -> Moments:
+        return Moments(float(present.mean()), float(present.std()) or 1.0)
+
+    @staticmethod
+    def spans(state: Moments) -> list[Span]:
+        return [Span("continuous", 1)]
+
+    @classmethod
+    def encode(cls, x: np.ndarray, state: Moments, rng: np.random.Generator) -> np.ndarray:
+        return ((x - state.mean) / (cls.SCALE * state.std))[:, None].astype(np.float32)
+
+    @staticmethod
+    def spread(state: Moments) -> float:
+        return state.std
+
+    @classmethod
+    def decode(cls, block: np.ndarray, state: Moments) -> np.ndarray:
+        return block[:, 0].astype(np.float64) * cls.SCALE * state.std + state.mean
+
+
+NORMALISERS = {cls.name: cls for cls in (ModeNormaliser, QuantileNormaliser, StandardNormaliser)}

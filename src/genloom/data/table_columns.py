@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import GenloomError
 from ..layout import Span
-from .normalisers import NORMALISERS, Modes, Quantiles
+from .normalisers import NORMALISERS, Moments, Modes, Quantiles
 from .tables import MAX_CATEGORIES, as_numbers, date_format, json_value
 
 OTHER = "__other__"  # the slot of grouped rare categories
@@ -48,8 +48,8 @@ def _missing_block(missing: np.ndarray) -> np.ndarray:
 
 @dataclass
 class NumberState:
-    numbers: str                   # the normaliser: "modes" or "quantile"
-    transform: Modes | Quantiles   # what the normaliser learnt
+    numbers: str                   # the normaliser: "modes", "quantile" or "standard"
+    transform: Modes | Quantiles | Moments   # what the normaliser learnt
     min: float                     # decoded values stay within the training range
     max: float
     integer: bool                  # every training value was whole: decoded values are rounded
@@ -117,15 +117,15 @@ class NumericalColumn:
         return spans + [Span("missing", 2)] if self.state.missing else spans
 
     def encode(self, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
-        """The column's block; a value past the training range goes on past the normaliser's bound by its distance
-        from the range in units of 4 spreads (the normalisers' scale), so that a likelihood sees how far out it
-        lies rather than an edge value (what makes an outlier an outlier)."""
+        """The column's block; a value past the training range goes on past a saturating normaliser's bound by its
+        distance from the range in units of 4 spreads (the normalisers' scale), so that a likelihood sees how far out
+        it lies rather than an edge value (what makes an outlier an outlier)."""
         x = self._numbers(values)
         missing = np.isnan(x)
         filled = np.where(missing, self.state.fill, x)
         block = self.normaliser.encode(filled, self.state.transform, rng)
         excess = np.maximum(filled - self.state.max, 0) + np.minimum(filled - self.state.min, 0)
-        if excess.any():
+        if self.normaliser.saturates and excess.any():
             spread = self.normaliser.spread(self.state.transform) or (self.state.max - self.state.min) or 1.0
             block[:, 0] += (excess / (4 * spread)).astype(block.dtype)
         return np.concatenate([block] + ([_missing_block(missing)] if self.state.missing else []), axis=1)

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..data.table_codec import TabularCodec
 from ..data.table_columns import OTHER, CategoricalColumn, IdentifierColumn, NumericalColumn
-from ..data.normalisers import Modes, Quantiles
+from ..data.normalisers import Moments, Modes, Quantiles, StandardNormaliser
 
 OPSET = 20  # StringConcat
 ROWS, DRAWS, FIRST = "rows", "draws", "first_row"  # the decode graph's inputs
@@ -95,7 +95,15 @@ def quantile_values(nodes: Nodes, state: Quantiles, block: str) -> str:
     return nodes.op("Add", low, nodes.op("Mul", nodes.op("Sub", position, below), nodes.op("Sub", high, low)))
 
 
-NORMALISER_GRAPHS: dict[str, Callable[[Nodes, Any, str], str]] = {"modes": modes_values, "quantile": quantile_values}
+def standard_values(nodes: Nodes, state: Moments, block: str) -> str:
+    """StandardNormaliser.decode, in float64."""
+    scaled = nodes.op("Cast", nodes.column(block, 0), to=TensorProto.DOUBLE)
+    return nodes.op("Add", nodes.op("Mul", scaled, nodes.constant(StandardNormaliser.SCALE * state.std)),
+                    nodes.constant(state.mean))
+
+
+NORMALISER_GRAPHS: dict[str, Callable[[Nodes, Any, str], str]] = {
+    "modes": modes_values, "quantile": quantile_values, "standard": standard_values}
 
 
 class Decoding:
