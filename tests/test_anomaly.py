@@ -72,8 +72,9 @@ def test_a_written_detector_keeps_its_threshold(thyroid, tmp_path):
     ({"family": "gan"}, "family 'gan' gives no anomaly score; choose vae, diffusion, autoregressive"),
     ({"views": ["likelihood", "nearest"]}, "unknown anomaly view 'nearest'; use one or more of likelihood, latent"),
     ({"views": []}, "give at least one anomaly view: likelihood, latent"),
-    ({"family": "autoregressive", "views": ["latent"]},
-     "family 'autoregressive' has no latent codes for the 'latent' view; use the view 'likelihood' alone"),
+    ({"family": "diffusion", "views": ["latent"]},
+     "family 'diffusion' has no quick encoder for the 'latent' view; use the view 'likelihood' alone, or the family "
+     "vae"),
 ])
 def test_bad_detectors(options, message, thyroid):
     with pytest.raises(gl.GenloomError, match=re.escape(message)):
@@ -105,7 +106,8 @@ def test_a_diffusion_model_scores_by_its_denoising_error(thyroid, tmp_path):
     assert roc_auc_score(y_test, scores) > 0.9  # chance is 0.5
     np.testing.assert_array_equal(scores, detector.decision_function(x_test))  # fixed noise at fixed levels
     record = gl.load(tmp_path / "run").record["anomaly"]
-    assert record["score"] == "standardised denoising error averaged over 20 noise levels; higher is more anomalous"
+    assert record["score"] == ("standard score of denoising error averaged over 20 noise levels (each against the "
+                               "training data's median and interquartile range); higher is more anomalous")
 
 
 def as_frame(x):
@@ -114,13 +116,15 @@ def as_frame(x):
 
 
 def test_the_score_adds_each_views_standard_score(detector, thyroid):
-    """The latent view is scikit-learn's LOF of the VAE's codes among the training codes; each view is put on one
-    scale by its training median and interquartile range, then they add up."""
+    """The latent view is scikit-learn's LOF of the VAE's codes among the distinct training codes; each view is put
+    on one scale by its training median and interquartile range, then they add up."""
     x_train, x_test, _ = thyroid
     model = detector.model_
-    lof = LocalOutlierFactor(novelty=True).fit(model.encode(as_frame(x_train)))
+    distinct, of_code = np.unique(model.encode(as_frame(x_train)), axis=0, return_inverse=True)
+    lof = LocalOutlierFactor(novelty=True).fit(distinct)
     parts = {"likelihood": (model.anomaly_scores(as_frame(x_train)), model.anomaly_scores(as_frame(x_test))),
-             "latent": (-lof.negative_outlier_factor_, -lof.score_samples(model.encode(as_frame(x_test))))}
+             "latent": (-lof.negative_outlier_factor_[of_code.ravel()],
+                        -lof.score_samples(model.encode(as_frame(x_test))))}
     expected = 0
     for training, scores in parts.values():
         low, median, high = np.quantile(training, [0.25, 0.5, 0.75])
@@ -143,3 +147,48 @@ def test_a_detector_written_before_the_views_scores_by_the_raw_likelihood(thyroi
     loaded = gl.AnomalyDetector.load(tmp_path / "run")
     np.testing.assert_allclose(loaded.decision_function(x_test[:20]),
                                loaded.model_.anomaly_scores(as_frame(x_test[:20])), rtol=1e-6)
+
+
+def test_fit_predict_gives_the_training_flags(thyroid):
+    detector = gl.AnomalyDetector(steps=20, contamination=0.1, views="latent")  # one view as a string
+    flags = detector.fit_predict(thyroid[0][:300])
+    assert detector.views_ == ("latent",) and np.array_equal(flags, detector.labels_)
+    assert flags.mean() == pytest.approx(0.1, abs=0.01)
+
+
+def test_a_detector_saved_elsewhere_keeps_its_reference_codes(thyroid, tmp_path):
+    x_test = thyroid[1][:20]
+    fitted = gl.AnomalyDetector(steps=20).fit(thyroid[0], out=tmp_path / "run")
+    gl.load(tmp_path / "run").save(tmp_path / "copy")
+    np.testing.assert_allclose(gl.AnomalyDetector.load(tmp_path / "copy").decision_function(x_test),
+                               fitted.decision_function(x_test), rtol=1e-5)
+    (tmp_path / "copy" / "anomaly_reference.safetensors").write_bytes(b"garbage")
+    with pytest.raises(gl.GenloomError, match="is damaged: its anomaly_reference.safetensors cannot be read"):
+        gl.AnomalyDetector.load(tmp_path / "copy")
+    config = tmp_path / "run" / "config.json"
+    record = json.loads(config.read_text())
+    record["anomaly"]["views"] = ["likelihood", "nearest"]
+    config.write_text(json.dumps(record))
+    with pytest.raises(gl.GenloomError, match="is damaged: its anomaly record does not hold \\(unknown anomaly view"):
+        gl.AnomalyDetector.load(tmp_path / "run")
+
+
+def test_a_handful_of_examples_is_enough_and_one_is_not(thyroid):
+    detector = gl.AnomalyDetector(steps=5).fit(thyroid[0][:12])  # the neighbourhood shrinks to 11 codes
+    assert np.isfinite(detector.decision_function(thyroid[1][:10])).all()
+    with pytest.raises(gl.GenloomError, match="learns what is normal from 2 examples or more; got 1"):
+        gl.AnomalyDetector(steps=5).fit(thyroid[0][:1])
+
+
+def test_repeated_codes_count_once_in_the_neighbourhood():
+    """Rows of categories only repeat their codes: every leave-one-out factor among 20 equal codes would be 1 and
+    any other code's endless."""
+    from genloom.anomaly import LatentNeighbourhood
+
+    rng = np.random.default_rng(0)
+    codes = np.repeat(rng.normal(size=(30, 2)), 25, axis=0)
+    neighbourhood = LatentNeighbourhood(codes)
+    training = neighbourhood.training_scores()
+    assert len(training) == len(codes) and training.std() > 0.01
+    near, far = neighbourhood.scores(np.array([[0.1, 0.1], [8.0, 8.0]]))
+    assert near < 3 < far < 1e3

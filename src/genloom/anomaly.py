@@ -19,15 +19,16 @@ from sklearn.base import BaseEstimator, OutlierMixin
 
 from .data.dataset import Dataset
 from .data.loaders import load_data
-from .defaults import anomaly_codec_for, anomaly_views_for
+from .defaults import ANOMALY_VIEWS, anomaly_codec_for, anomaly_views_for
 from .errors import GenloomError
 from .families import CATALOG, family_class
 from .files import atomic_path
 from .model import Model
+from .runs.record import ANOMALY_REFERENCE_FILE
 
 VIEWS = ("likelihood", "latent")
-REFERENCE_FILE = "anomaly_reference.safetensors"  # the training codes the latent view measures against
 MAX_REFERENCE = 20_000  # training codes kept for the latent view: beyond, a random subset (the LOF stays quick)
+NEIGHBOURS = 20         # the local outlier factor's neighbourhood (scikit-learn's default), fewer on fewer codes
 
 
 def check_contamination(contamination: float) -> float:
@@ -36,16 +37,18 @@ def check_contamination(contamination: float) -> float:
     return float(contamination)
 
 
-def check_views(views: Sequence[str], family: str) -> tuple[str, ...]:
-    views = tuple(views)
+def check_views(views: str | Sequence[str], family: str) -> tuple[str, ...]:
+    """The views as a tuple (one view may be given as a string), or a one-line error. The latent view wants an
+    encoder that is one forward pass (a VAE's): diffusion's DDIM inversion is a whole sampling run per example."""
+    views = (views,) if isinstance(views, str) else tuple(dict.fromkeys(views))
     unknown = [view for view in views if view not in VIEWS]
     if not views or unknown:
         raise GenloomError(f"unknown anomaly view {unknown[0]!r}; use one or more of {', '.join(VIEWS)}" if unknown
                            else f"give at least one anomaly view: {', '.join(VIEWS)}")
-    if "latent" in views and "encode" not in family_class(family).tools:
-        having = [name for name in CATALOG if "encode" in family_class(name).tools]
-        raise GenloomError(f"family {family!r} has no latent codes for the 'latent' view; use the view "
-                           f"'likelihood' alone, or a family with codes: {', '.join(having)}")
+    encoders = [name for name, defaults in ANOMALY_VIEWS.items() if "latent" in defaults]
+    if "latent" in views and family not in encoders:
+        raise GenloomError(f"family {family!r} has no quick encoder for the 'latent' view; use the view "
+                           f"'likelihood' alone, or the family {' or '.join(encoders)}")
     return views
 
 
@@ -77,28 +80,36 @@ class Typical:
 
 
 class LatentNeighbourhood:
-    """scikit-learn's LocalOutlierFactor (novelty mode) over the training examples' latent codes: how much sparser
-    an example's neighbourhood of codes is than its neighbours' own."""
+    """scikit-learn's LocalOutlierFactor (novelty mode) over the training examples' distinct latent codes: how much
+    sparser an example's neighbourhood of codes is than its neighbours' own. Repeated codes (rows of categories only)
+    count once, or a run of equal codes would make every factor among them exactly 1 and any other code's endless."""
 
     def __init__(self, codes: np.ndarray):
         from sklearn.neighbors import LocalOutlierFactor  # scikit-learn's neighbours are slow to import
 
         self.codes = codes
-        self.lof = LocalOutlierFactor(novelty=True).fit(codes)
+        self.distinct, self.of_code = np.unique(codes, axis=0, return_inverse=True)
+        if len(self.distinct) < 2:
+            raise GenloomError("the training examples have fewer than 2 distinct latent codes, too few for the "
+                               "'latent' view; use the view 'likelihood' alone")
+        self.lof = LocalOutlierFactor(n_neighbors=min(NEIGHBOURS, len(self.distinct) - 1), novelty=True)
+        self.lof.fit(self.distinct)
 
     def scores(self, codes: np.ndarray) -> np.ndarray:
         return -self.lof.score_samples(codes)
 
     def training_scores(self) -> np.ndarray:
-        """Each reference code's factor among the others (leaving itself out)."""
-        return -self.lof.negative_outlier_factor_
+        """Each reference code's factor among the others, leaving itself out."""
+        return -self.lof.negative_outlier_factor_[self.of_code.ravel()]
 
 
 class AnomalyDetector(OutlierMixin, BaseEstimator):
     """Fit on (mostly) normal data; `decision_function` scores new examples (higher = more anomalous, PyOD's
     sense), `predict` flags them 1 past the threshold that marks `contamination` of the training data (0
     otherwise), `score_samples` is scikit-learn's sense (lower = more anomalous). `views` (default: the family's)
-    says what the score adds up: "likelihood", "latent" or both."""
+    says what the score adds up: "likelihood", "latent" or both. As in PyOD, the training data's own scores are
+    `decision_scores_` and its flags `labels_` (= fit_predict): there the latent view leaves each example out of
+    its own neighbourhood, which decision_function of the same examples cannot know to do."""
 
     def __init__(self, family: str = "vae", contamination: float = 0.1, steps: int | None = None,
                  minutes: float | None = None, seed: int = 0, options: dict[str, Any] | None = None,
@@ -116,6 +127,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             raise GenloomError(f"family {self.family!r} gives no anomaly score; choose {', '.join(scoring)}")
         self.views_ = check_views(anomaly_views_for(self.family) if self.views is None else self.views, self.family)
         data = load_data(X if isinstance(X, Dataset) else as_examples(X))  # a Dataset keeps its name and source
+        if len(data) < 2:
+            raise GenloomError(f"an anomaly detector learns what is normal from 2 examples or more; got {len(data)}")
         self.model_ = Model(self.family, **(self.options or {})).fit(
             data, steps=self.steps, minutes=self.minutes, seed=self.seed, out=out, progress=False,
             codec_options=anomaly_codec_for(self.family, data.kind))
@@ -127,6 +140,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         if out is not None:
             self._write(Path(out), contamination)
         return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        return self.fit(X).labels_
 
     def decision_function(self, X: Any) -> np.ndarray:
         return self._combined(self._view_scores(as_examples(X)))
@@ -145,14 +161,18 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         if "likelihood" in self.views_:
             scores["likelihood"] = self.model_.anomaly_scores(examples, seed=self.seed)
         if "latent" in self.views_:
-            codes = self.model_.encode(examples).reshape(len(examples), -1)
+            codes = self.model_.encode(examples)
+            codes = codes.reshape(len(codes), -1)
             if not fitting:
                 scores["latent"] = self.neighbourhood_.scores(codes)
             else:
-                keep = np.sort(np.random.default_rng(self.seed).permutation(len(codes))[:MAX_REFERENCE])
+                order = np.random.default_rng(self.seed).permutation(len(codes))
+                keep, rest = np.sort(order[:MAX_REFERENCE]), order[MAX_REFERENCE:]
                 self.neighbourhood_ = LatentNeighbourhood(codes[keep])
-                scores["latent"] = self.neighbourhood_.scores(codes)
+                scores["latent"] = np.empty(len(codes))
                 scores["latent"][keep] = self.neighbourhood_.training_scores()
+                if len(rest):
+                    scores["latent"][rest] = self.neighbourhood_.scores(codes[rest])
         return scores
 
     def _combined(self, scores: dict[str, np.ndarray]) -> np.ndarray:
@@ -160,15 +180,15 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
     # -- the run folder --------------------------------------------------------------------------------------
     def _write(self, out: Path, contamination: float) -> None:
-        scores = {"likelihood": f"{self.model_.ema_net.anomaly_measure}",
-                  "latent": "local outlier factor of the latent code among the training codes"}
+        measures = {"likelihood": self.model_.ema_net.anomaly_measure,
+                    "latent": "local outlier factor of the latent code among the training codes"}
         self.model_.record["anomaly"] = {
             "threshold": self.threshold_, "contamination": contamination, "views": list(self.views_),
             "typical": {view: [typical.median, typical.spread] for view, typical in self.typical_.items()},
-            "score": " + ".join(f"standardised {scores[view]}" for view in self.views_) + "; higher is more "
-                     "anomalous"}
+            "score": "standard score of " + " + ".join(measures[view] for view in self.views_) + " (each against "
+                     "the training data's median and interquartile range); higher is more anomalous"}
         if "latent" in self.views_:
-            with atomic_path(out / REFERENCE_FILE) as tmp:
+            with atomic_path(out / ANOMALY_REFERENCE_FILE) as tmp:
                 save_file({"codes": torch.from_numpy(np.ascontiguousarray(self.neighbourhood_.codes))}, str(tmp))
         self.model_.write_record()
 
@@ -180,16 +200,24 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         if not isinstance(kept, dict) or "threshold" not in kept:
             raise GenloomError(f"{path} holds a run but no anomaly threshold; fit it with `genloom anomaly fit` "
                                "(or AnomalyDetector().fit(X, out=...))")
-        views = tuple(kept.get("views", ["likelihood"]))  # detectors written before the views: the likelihood, raw
-        detector = cls(family=model.family_name, contamination=kept["contamination"], views=views)
-        detector.model_, detector.threshold_, detector.views_ = model, float(kept["threshold"]), views
+        views = kept.get("views", ["likelihood"])  # detectors written before the views: the likelihood, raw
         typical = kept.get("typical", {"likelihood": [0.0, 1.0]})
-        detector.typical_ = {view: Typical(*values) for view, values in typical.items()}
+        try:
+            views = check_views(views, model.family_name)
+            if set(typical) != set(views):
+                raise GenloomError(f"its views {list(views)} and their typical scores {list(typical)} differ")
+            typical = {view: Typical(*map(float, typical[view])) for view in views}
+        except (GenloomError, TypeError, ValueError) as error:
+            raise GenloomError(f"{path} is damaged: its anomaly record does not hold ({error}); fit the detector "
+                               "again with genloom anomaly fit") from None
+        detector = cls(family=model.family_name, contamination=kept["contamination"], views=list(views))
+        detector.model_, detector.threshold_, detector.views_ = model, float(kept["threshold"]), views
+        detector.typical_ = typical
         if "latent" in views:
             try:
-                codes = load_file(str(Path(path) / REFERENCE_FILE))["codes"].numpy()
+                codes = load_file(str(Path(path) / ANOMALY_REFERENCE_FILE))["codes"].numpy()
             except (OSError, SafetensorError, KeyError) as error:
-                raise GenloomError(f"{path} is damaged: its {REFERENCE_FILE} cannot be read ({error}); fit the "
-                                   "detector again with genloom anomaly fit") from None
+                raise GenloomError(f"{path} is damaged: its {ANOMALY_REFERENCE_FILE} cannot be read ({error}); fit "
+                                   "the detector again with genloom anomaly fit") from None
             detector.neighbourhood_ = LatentNeighbourhood(codes)
         return detector

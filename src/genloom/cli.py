@@ -538,7 +538,7 @@ def cmd_anomaly_fit(args: argparse.Namespace) -> None:
     from .data.loaders import load_data
 
     out = _check_output(args.out, folder=True)
-    views = args.views.split(",") if args.views else None
+    views = None if args.views is None else [view.strip() for view in args.views.split(",") if view.strip()]
     detector = AnomalyDetector(args.family, args.contamination, args.steps, args.minutes, args.seed, views=views)
     detector.fit(load_data(args.data), out=out)
     print(f"fitted a {args.family} anomaly detector ({' + '.join(detector.views_)}): threshold "
@@ -932,7 +932,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     optimize.set_defaults(func=cmd_optimize)
 
-    anomaly = commands.add_parser("anomaly", help="anomaly detection with a model's likelihood: fit, then score")
+    anomaly = commands.add_parser("anomaly", help="anomaly detection with a generative model: fit, then score")
     anomaly_commands = anomaly.add_subparsers(dest="anomaly_command", required=True, metavar="fit|score",
                                               help="fit a detector, or score data with one",
                                               parser_class=Parser)

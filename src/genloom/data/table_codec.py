@@ -39,7 +39,8 @@ def check_property(frame: pd.DataFrame, name: str, kinds: Mapping[str, str]) -> 
 
 class TabularCodec(Codec):
     """Fitted per column on the training table; encode/decode are seeded, so they repeat exactly.
-    `numbers`: "modes" (CTGAN's mode-specific normalisation) or "quantile" (TabDDPM's quantile transform);
+    `numbers`: "modes" (CTGAN's mode-specific normalisation), "quantile" (TabDDPM's quantile transform) or
+    "standard" (the standard score, unbounded: the anomaly detector's);
     `kinds`: column kinds that override the inferred ones (as a metadata file does); `property`: a numerical
     column a property head will predict, quantile-transformed whatever `numbers` says, so that its one value
     in the row rises with the number; `condition_on`: columns a family is given beside each row rather than

@@ -28,9 +28,12 @@ from ..train.checkpoint import load_weights, save_weights
 from ..train.config import TrainConfig
 from ..train.device import resolve_device
 from ..train.loop import BEST_FILE, METRICS_FILE, STATE_FILE, read_metrics
-from .record import CODEC_FILE, CONFIG_FILE, EMA_FILE, RUN_FOLDER, WEIGHTS_FILE, read_json, read_record
+from .record import (ANOMALY_REFERENCE_FILE, CODEC_FILE, CONFIG_FILE, EMA_FILE, RUN_FOLDER, WEIGHTS_FILE, read_json,
+                     read_record)
 
 TRAINER_FILES = (METRICS_FILE, STATE_FILE, BEST_FILE)  # what the training loop keeps in a run folder
+# what a run folder keeps beside its weights and record, carried along when the run is saved elsewhere
+CARRIED_FILES = TRAINER_FILES + (ANOMALY_REFERENCE_FILE,)
 
 
 @dataclass
@@ -160,11 +163,11 @@ def write_final_samples(codec: Codec, samples: Any, folder: Path) -> None:
 
 def write_run(path: Path, record: dict[str, Any], codec: Codec, net: Family, ema_net: Family,
               final_samples: Any, previous: Path | None = None) -> None:
-    """The whole run folder: the trainer's files carried over from `previous` (where it trained), weights and
+    """The whole run folder: the files it carries over from `previous` (where it trained), weights and
     their average (LoRA adapters merged in), codec, the final samples, config and pages."""
     path.mkdir(parents=True, exist_ok=True)
     if previous is not None and previous.resolve() != path.resolve():
-        for name in TRAINER_FILES:
+        for name in CARRIED_FILES:
             if (previous / name).exists():
                 shutil.copy2(previous / name, path / name)
         if (previous / "samples").exists():

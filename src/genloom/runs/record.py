@@ -11,6 +11,7 @@ from ..layout import data_kind
 CONFIG_FILE, CODEC_FILE = "config.json", "codec.json"
 ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter.json", "adapter.safetensors"
 WEIGHTS_FILE, EMA_FILE = "model.safetensors", "ema.safetensors"
+ANOMALY_REFERENCE_FILE = "anomaly_reference.safetensors"  # an anomaly detector's training codes (anomaly.py)
 RUN_FOLDER = "give the folder written by `genloom train --out`"
 REQUIRED = {"family": str, "family_options": dict, "codec": str, "data": dict, "train": dict}
 REQUIRED_DATA = {"name": str, "kind": str, "examples": int, "shape": list, "source": dict}
