@@ -142,7 +142,7 @@ class QuantileNormaliser:
 class StandardNormaliser:
     """The standard score over 4, unbounded: distances keep the column's own scale, where the quantile transform
     squeezes a long tail into a normal's and the modes cut it at 4 sigma. What an anomaly score wants (a value far
-    out stays far out); on ODDS satellite and pima a VAE's likelihood rose from 0.74 and 0.68 AUROC to 0.82 and 0.74
+    out stays far out); on ODDS satellite and pima a VAE's likelihood rose from 0.74 and 0.69 AUROC to 0.82 and 0.74
     with it (benchmarks/results/anomaly.md). Made for the anomaly detector's VAE: a generator's outputs are bounded
     (a tanh, diffusion's clamp), so what it samples stays within 4 standard deviations of the mean."""
 
