@@ -133,7 +133,8 @@ class Model:
         asked_of_codec = {**(codec_options or {}), **self.config.codec_options()}
         codec_settings = codec_options_for(self.family_name, dataset.kind, asked_of_codec, len(dataset),
                                            private=config.dp_epsilon is not None)
-        self.codec = codec or fitted_codec(load_data(codec_data) if codec_data is not None else dataset, codec_settings)
+        learnt = dataset if codec_data is None else load_data(codec_data, target=dataset.source.get("target"))
+        self.codec = codec or fitted_codec(learnt, codec_settings)
         torch.manual_seed(config.seed)
         net = build_family(self.family_name, self.codec.layout, self.config)
         net.adopt(load_run)

@@ -220,3 +220,7 @@ def test_a_private_tables_transformer_draws_the_target_first(table, tmp_path):
     assert list(private.sample(4, seed=0).columns) == ["size", "weight", "colour"]  # the table's own order
     plain = gl.Model("autoregressive", **options).fit(data, steps=2, batch_size=64, **QUIET)
     assert [c.name for c in plain.codec.columns] == ["size", "weight", "colour"]
+    # a codec learnt from other rows (the data before a resampling) still knows the data's target
+    resampled = gl.Model("autoregressive", **options).fit(data, codec_data=pd.read_csv(table), steps=2, batch_size=64,
+                                                          dp_epsilon=3.0, **QUIET)
+    assert [c.name for c in resampled.codec.columns] == ["colour", "size", "weight"]
