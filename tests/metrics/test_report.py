@@ -35,6 +35,14 @@ def test_summary_rows_name_the_groups_an_evaluation_protected(trained_run):
     assert "fairness" not in summary_rows(read_run(trained_run)[0])
 
 
+def test_summary_rows_say_what_an_anomaly_detector_flags(trained_run):
+    record = {**read_run(trained_run)[0], "anomaly": {"threshold": 4.8634, "contamination": 0.05,
+                                                      "score": "standard score of x; higher is more anomalous"}}
+    assert summary_rows(record)["anomaly detector"] == ("standard score of x; higher is more anomalous; flags past "
+                                                        "4.863 (5% of the training data)")
+    assert "anomaly detector" not in summary_rows(read_run(trained_run)[0])
+
+
 def svg_texts(path: Path) -> set[str]:
     return {element.text for element in ElementTree.parse(path).iter() if element.tag.endswith("text")}
 

@@ -136,6 +136,12 @@ def fairness_text(fairness: dict[str, Any]) -> str:
             "of held-out real rows (0: alike for every group)")
 
 
+def anomaly_text(anomaly: dict[str, Any]) -> str:
+    """An anomaly detector's run in one line: its score and the threshold past which it flags an example."""
+    return (f"{anomaly['score']}; flags past {anomaly['threshold']:.4g} ({anomaly['contamination']:.0%} of the "
+            "training data)")
+
+
 def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
     """The headline facts of a run, shared by the report, the model card, `genloom info` and `genloom compare`."""
     data = record["data"]
@@ -157,6 +163,7 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
         **({"feature extractor": record["feature_extractor"]} if "feature_extractor" in record else {}),
         **({"differential privacy": privacy_text(record["privacy"])} if "privacy" in record else {}),
         **({"fairness": fairness_text(record["fairness"])} if "fairness" in record else {}),
+        **({"anomaly detector": anomaly_text(record["anomaly"])} if "anomaly" in record else {}),
         "genloom": record["genloom_version"],
     }
 
