@@ -195,7 +195,12 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | Path) -> AnomalyDetector:
         """The detector `genloom anomaly fit` (or fit(out=...)) wrote: its model, views and threshold."""
-        model = Model.load(path)
+        return cls.of(Model.load(path))
+
+    @classmethod
+    def of(cls, model: Model) -> AnomalyDetector:
+        """The detector a loaded run holds (a server's cached model), or a one-line error if it holds none."""
+        path = model.run_dir
         kept = model.record.get("anomaly")
         if not isinstance(kept, dict) or "threshold" not in kept:
             raise GenloomError(f"{path} holds a run but no anomaly threshold; fit it with `genloom anomaly fit` "

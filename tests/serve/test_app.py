@@ -132,6 +132,17 @@ def test_a_diffusion_run_scores_by_its_denoising_error(client, served):
                                gl.load(served / "diffusion").anomaly_scores(images, seed=4), rtol=1e-5)
 
 
+def test_an_anomaly_detectors_run_answers_with_its_score_and_flags(tmp_path):
+    rows = penguins()[["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]]
+    fitted = gl.AnomalyDetector(steps=20, contamination=0.1).fit(rows.iloc[:200], out=tmp_path / "detector")
+    strange = pd.concat([rows.iloc[200:204], rows.iloc[[0]] * 3], ignore_index=True)  # a penguin three times too big
+    with client_of(RunCatalogue([tmp_path])) as detector:
+        scored = detector.post("/v1/runs/detector/score", json={"examples": strange.to_dict(orient="records")}).json()
+    np.testing.assert_allclose(scored["anomaly_score"], fitted.decision_function(strange), rtol=1e-5)
+    assert scored["anomaly"] == fitted.predict(strange).tolist() and scored["anomaly"][-1] == 1
+    assert scored["threshold"] == fitted.threshold_ and scored["unit"] == "detector score"
+
+
 def test_a_family_with_neither_likelihood_nor_anomaly_score_cannot_score(tmp_path):
     gl.Model("gan").fit("digits", steps=2, batch_size=16, out=tmp_path / "gan", progress=False)
     with client_of(RunCatalogue([tmp_path])) as gan:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from importlib import resources
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -156,11 +157,14 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
         body = await slots.run(walk)
         return Response(body.content, media_type=body.media_type, headers=body.headers)
 
+    detectors: WeakKeyDictionary = WeakKeyDictionary()  # an anomaly detector's run: its detector, while loaded
+
     @app.post("/v1/runs/{name}/score", tags=["runs"])
     async def score(name: str, request: ScoreRequest) -> dict[str, Any]:
         """Each posted example's anomaly score: the higher, the less like the training data. Where the family has
         a likelihood, it is the negated log-likelihood in nats (a VAE: its lower bound, the ELBO), given too; a
-        diffusion model's is its denoising error averaged over noise levels, and its log_likelihood null."""
+        diffusion model's is its denoising error averaged over noise levels, and its log_likelihood null. A run that
+        `genloom anomaly fit` wrote answers with its detector's score and flags (1 past its threshold)."""
         checked_count(len(request.examples))
 
         def scores() -> dict[str, Any]:
@@ -170,6 +174,13 @@ def create_app(catalogue: RunCatalogue, settings: ServeSettings = ServeSettings(
                 raise ApiError(400, f"family '{model.family_name}' has neither a likelihood nor an anomaly score: "
                                     f"run {name!r} cannot score examples")
             examples = media.read_examples(request.examples, model.codec)
+            if "anomaly" in model.record:
+                from ..anomaly import AnomalyDetector  # scikit-learn: slow to import, wanted by detectors' runs only
+
+                detector = detectors.get(model) or detectors.setdefault(model, AnomalyDetector.of(model))
+                made = detector.decision_function(examples)
+                return {"log_likelihood": None, "anomaly_score": made.tolist(), "unit": "detector score",
+                        "anomaly": (made > detector.threshold_).astype(int).tolist(), "threshold": detector.threshold_}
             if "log_prob" not in tools:
                 made = model.anomaly_scores(examples, labels=request.labels, seed=request.seed).tolist()
                 return {"log_likelihood": None, "anomaly_score": made, "unit": "denoising error"}
