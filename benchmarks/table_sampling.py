@@ -105,16 +105,16 @@ def write(args: argparse.Namespace, seconds: dict[tuple[str, str], list[float]],
     for (name, setting), values in seconds.items():
         lines.append(f"| {name} | {setting} | {' / '.join(f'{v:.2f}' for v in values)} | "
                      f"{statistics.median(values):.2f} |")
+    comparisons = ((default, before, "the default", "one batch at a time"),
+                   (default, wide, "the default", "the 128-wide model one batch at a time"),
+                   (AUTO_DIFFUSION, DDPM_DIFFUSION, "pendigits' diffusion by DPM-Solver++ in 20 steps",
+                    "by 100 DDPM steps"))
     for setting in SETTINGS:
         lines.append("")
-        for name, what in ((before, "one batch at a time"), (wide, "the 128-wide model one batch at a time")):
-            ratios = [b / a for a, b in zip(seconds[default, setting], seconds[name, setting])]
-            lines.append(f"- {setting}: the default is {statistics.median(ratios):.2f}x as fast as {what} (median "
-                         f"of per-turn ratios {', '.join(f'{r:.2f}' for r in ratios)})")
-        ratios = [b / a for a, b in zip(seconds[AUTO_DIFFUSION, setting], seconds[DDPM_DIFFUSION, setting])]
-        lines.append(f"- {setting}: pendigits' diffusion by DPM-Solver++ in 20 steps is {statistics.median(ratios):.2f}"
-                     "x as fast as by 100 DDPM steps (median of per-turn ratios "
-                     f"{', '.join(f'{r:.2f}' for r in ratios)})")
+        for fast, slow, who, what in comparisons:
+            ratios = [b / a for a, b in zip(seconds[fast, setting], seconds[slow, setting])]
+            lines.append(f"- {setting}: {who} is {statistics.median(ratios):.2f}x as fast as {what} (median of "
+                         f"per-turn ratios {', '.join(f'{r:.2f}' for r in ratios)})")
         for name, table in ((default, "Adult, the transformer"), (AUTO_DIFFUSION, "pendigits, diffusion")):
             per_100k = statistics.median(seconds[name, setting]) * 100_000 / args.rows
             lines.append(f"- {setting}: 100,000 rows of {table} in {per_100k:.1f} s, the median turn (target: "

@@ -153,7 +153,8 @@ def test_fit_predict_gives_the_training_flags(thyroid):
     detector = gl.AnomalyDetector(steps=20, contamination=0.1, views="latent")  # one view as a string
     flags = detector.fit_predict(thyroid[0][:300])
     assert detector.views_ == ("latent",) and np.array_equal(flags, detector.labels_)
-    assert flags.mean() == pytest.approx(0.1, abs=0.01)
+    # scikit-learn's own fit_predict, fit(X).predict(X), would let each row be its own neighbour and flag fewer
+    assert flags.sum() > detector.predict(thyroid[0][:300]).sum()
 
 
 def test_a_detector_saved_elsewhere_keeps_its_reference_codes(thyroid, tmp_path):

@@ -638,6 +638,8 @@ ANOMALY = [
         "--out", p.out], "family 'wgan-gp' gives no anomaly score; choose vae, diffusion, autoregressive"),
     cli("anomaly with an unknown view", lambda p: ["anomaly", "fit", "digits", "--views", "latent,nearest",
         "--out", p.out], "unknown anomaly view 'nearest'; use one or more of likelihood, latent"),
+    cli("anomaly with no views", lambda p: ["anomaly", "fit", "digits", "--views", " , ", "--out", p.out],
+        "give at least one anomaly view: likelihood, latent"),
     cli("anomaly scores from a run without a threshold", lambda p: ["anomaly", "score", p.table, "digits"],
         "holds a run but no anomaly threshold; fit it with `genloom anomaly fit`"),
     cli("anomaly without a step", lambda p: ["anomaly", "digits"], "argument fit|score: invalid choice: 'digits'"),

@@ -155,24 +155,25 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
     # -- the views -------------------------------------------------------------------------------------------
     def _view_scores(self, examples: Any, fitting: bool = False) -> dict[str, np.ndarray]:
-        """Each view's raw scores of the examples; when fitting, the latent view's reference is set from them and
-        the reference examples are scored leaving themselves out."""
+        """Each view's raw scores of the examples; when fitting, they are the training examples: the latent view's
+        neighbourhood is made of their codes, and they are scored leaving themselves out."""
         scores = {}
         if "likelihood" in self.views_:
             scores["likelihood"] = self.model_.anomaly_scores(examples, seed=self.seed)
         if "latent" in self.views_:
             codes = self.model_.encode(examples)
             codes = codes.reshape(len(codes), -1)
-            if not fitting:
-                scores["latent"] = self.neighbourhood_.scores(codes)
-            else:
-                order = np.random.default_rng(self.seed).permutation(len(codes))
-                keep, rest = np.sort(order[:MAX_REFERENCE]), order[MAX_REFERENCE:]
-                self.neighbourhood_ = LatentNeighbourhood(codes[keep])
-                scores["latent"] = np.empty(len(codes))
-                scores["latent"][keep] = self.neighbourhood_.training_scores()
-                if len(rest):
-                    scores["latent"][rest] = self.neighbourhood_.scores(codes[rest])
+            scores["latent"] = self._fit_neighbourhood(codes) if fitting else self.neighbourhood_.scores(codes)
+        return scores
+
+    def _fit_neighbourhood(self, codes: np.ndarray) -> np.ndarray:
+        """Set the latent view's neighbourhood from (up to MAX_REFERENCE of) the training codes; their scores."""
+        order = np.random.default_rng(self.seed).permutation(len(codes))
+        keep, rest = np.sort(order[:MAX_REFERENCE]), order[MAX_REFERENCE:]
+        self.neighbourhood_ = LatentNeighbourhood(codes[keep])
+        scores = np.empty(len(codes))
+        scores[keep] = self.neighbourhood_.training_scores()
+        scores[rest] = self.neighbourhood_.scores(codes[rest]) if len(rest) else 0.0
         return scores
 
     def _combined(self, scores: dict[str, np.ndarray]) -> np.ndarray:
