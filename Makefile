@@ -27,7 +27,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev,serve,tracking,docs,export,privacy,molecules,quantum]'
+	$(BIN)/pip install -q -e '.[dev,serve,tracking,docs,export,privacy,molecules,quantum,c2pa]'
 	# the studio's browser tests drive Debian's headless Chromium
 	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	# torch-fidelity only cross-checks our InceptionV3 (tests/metrics/test_inception.py). It goes beside the venv's

@@ -9,7 +9,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_PUBLIC = {"AnomalyDetector": "genloom.anomaly", "Dataset": "genloom.data.dataset", "Detector": "genloom.detector",
+_PUBLIC = {"AnomalyDetector": "genloom.anomaly", "ContentSigner": "genloom.data.content_credentials",
+           "Dataset": "genloom.data.dataset", "Detector": "genloom.detector",
            "GenloomError": "genloom.errors", "Model": "genloom.model", "augment": "genloom.augmentation",
            "evaluate": "genloom.evaluation", "finetune_reward": "genloom.reward", "load": "genloom.model",
            "load_data": "genloom.data.loaders", "train_detector": "genloom.detector"}

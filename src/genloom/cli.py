@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import sys
@@ -210,16 +211,50 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_provenance(args: argparse.Namespace) -> None:
+    from .data.content_credentials import has_manifest, read_credentials
     from .data.provenance import check_provenance
 
     record, matches = check_provenance(args.file)
+    signed = Path(args.file).suffix.lower() == ".png" and has_manifest(Path(args.file))
+    if args.c2pa_trust and not signed:
+        raise GenloomError(f"{args.file} carries no C2PA manifest for --c2pa-trust to check; drop it")
+    readable = signed and (args.c2pa_trust is not None or importlib.util.find_spec("c2pa") is not None)
+    credentials = read_credentials(args.file, args.c2pa_trust) if readable else None
     width = max(map(len, record))
     for name, value in record.items():
         print(f"{name:<{width}}  {value if isinstance(value, str) else json.dumps(value)}")
+    if credentials is not None:
+        print(f"{'c2pa':<{width}}  {credentials.describe()}")
+    elif signed:
+        print(f"{'c2pa':<{width}}  a manifest, not checked: pip install 'genloom[c2pa]' to check it")
     if not matches:
         raise GenloomError(f"{args.file} no longer matches the content_sha256 it was written with: it was changed "
                            "after genloom wrote it")
+    if credentials is not None and credentials.state == "Invalid":
+        raise GenloomError(f"{args.file}'s C2PA manifest does not validate ({', '.join(credentials.failures)}): "
+                           "the file was changed after it was signed")
     print(f"{args.file}: the content matches")
+
+
+def cmd_c2pa_cert(args: argparse.Namespace) -> None:
+    from .data.content_credentials import CA_FILE, CHAIN_FILE, KEY_FILE, make_identity
+
+    folder = make_identity(args.folder, args.name)
+    print(f"wrote {folder / CHAIN_FILE} (the signer's certificate and its CA's), {folder / KEY_FILE} (its key: keep "
+          f"it private) and {folder / CA_FILE}; sign samples with `genloom sample RUN -o grid.png --c2pa-cert "
+          f"{folder}`; readers trust them when given {folder / CA_FILE} as a trust anchor")
+
+
+def _content_signer(folder: str | None, model: Any, output: str) -> Any:
+    """The C2PA signing identity in `folder` (None without one), checked, with the output a PNG it can sign,
+    before any sample is drawn."""
+    if folder is None:
+        return None
+    from .data.content_credentials import ContentSigner
+
+    signer = ContentSigner.load(folder)
+    model.codec.sample_writer(output, 1, None, signer)  # refuses a file that is not a PNG
+    return signer
 
 
 def cmd_detect_watermark(args: argparse.Namespace) -> None:
@@ -379,6 +414,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     output = _check_output(args.output or f"samples{model.codec.sample_formats[0]}")
     options = _given(args, args.sample_option_names)
     shard = _shard(args.shard) if args.shard is not None else None
+    signer = _content_signer(args.c2pa_cert, model, output)
     if (args.target, args.positive) != (None, None) and args.fair_balance is None:
         raise GenloomError("--target and --positive say what --fair-balance COLUMN evens out; give that column too")
     if args.conditions is not None:  # a model trained with condition_on: one row made for each row given
@@ -394,7 +430,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         given = read_table(Path(args.conditions))
         samples = model.sample(seed=args.seed, conditions=given, progress=not args.quiet, **options)
         model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=len(given),
-                                                                   conditions=str(args.conditions)))
+                                                                   conditions=str(args.conditions)), signer)
         print(f"wrote {len(given)} samples, one for each row of {args.conditions}, to {output}")
         return
     if args.condition or args.fair_balance:
@@ -407,10 +443,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
         samples = model.sample(args.n, seed=args.seed, labels=args.labels, conditions=conditions,
                                progress=not args.quiet, watermark=args.watermark, **balance, **options)
         asked = {key: value for key, value in {"conditions": conditions, **balance}.items() if value}
-        model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=args.n, **asked))
+        model.codec.save_samples(samples, output, model.provenance(seed=args.seed, samples=args.n, **asked), signer)
     else:  # written as they come, a chunk at a time
         model.sample_to(output, args.n, seed=args.seed, labels=args.labels, progress=not args.quiet, shard=shard,
-                        watermark=args.watermark, **options)
+                        watermark=args.watermark, signer=signer, **options)
     if shard is None:
         print(f"wrote {args.n} samples to {output}")
     else:
@@ -762,6 +798,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--watermark", action=argparse.BooleanOptionalAction, help="images of 64x64 and more carry "
                         "an invisible 32-bit watermark (the run's tag and the image's index; genloom detect-watermark "
                         "reads it) unless --no-watermark; --watermark refuses images too small to carry one")
+    sample.add_argument("--c2pa-cert", metavar="FOLDER", help="sign C2PA Content Credentials (made by a trained "
+                        "model, with the provenance) into each PNG, with the certificate chain.pem and key signer.key "
+                        "in FOLDER (`genloom c2pa-cert FOLDER` makes them)")
     sample.add_argument("--device", default="cpu", help=f"{DEVICES} (default: cpu)")
     sample.add_argument("--quiet", action="store_true", help="no progress bar")
     sample.set_defaults(func=cmd_sample, sample_option_names=_add_option_flags(
@@ -1038,7 +1077,15 @@ def build_parser() -> argparse.ArgumentParser:
     provenance = commands.add_parser("provenance", help="show where a sample file came from, and whether its "
                                      "content still matches what was written")
     provenance.add_argument("file", help="a PNG genloom wrote, or a file with FILE.provenance.json beside it")
+    provenance.add_argument("--c2pa-trust", metavar="CA.pem", help="a PNG's C2PA manifest: trust signers under "
+                            "this CA certificate (as `genloom c2pa-cert` writes), to check who signed")
     provenance.set_defaults(func=cmd_provenance)
+
+    c2pa_cert = commands.add_parser("c2pa-cert", help="make a local identity that signs C2PA Content Credentials "
+                                    "into sampled PNGs (genloom sample --c2pa-cert)")
+    c2pa_cert.add_argument("folder", help="a new folder for chain.pem, signer.key and ca.pem")
+    c2pa_cert.add_argument("--name", default="genloom local signer", help="the signer's name in its certificate")
+    c2pa_cert.set_defaults(func=cmd_c2pa_cert)
 
     detect = commands.add_parser("detect-watermark", help="tell whether a text carries the watermark a key made "
                                  "(genloom generate --watermark-key), or an image the one genloom sample writes: a "

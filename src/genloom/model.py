@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .choice import AUTO, FamilyChoice, NumberColumns, choose_family, number_columns
 from .data.codec import Codec, fitted_codec
+from .data.content_credentials import ContentSigner
 from .data.dataset import Dataset
 from .data.image_watermark import Marker
 from .data.domains import is_joined, join_domains
@@ -270,16 +271,19 @@ class Model:
         return marker(samples, rows.start) if marker else samples
 
     def sample_to(self, path: str | Path, n: int, *, seed: int = 0, labels: Any = None, progress: bool = True,
-                  shard: tuple[int, int] | None = None, watermark: bool | None = None, **options: Any) -> Path:
+                  shard: tuple[int, int] | None = None, watermark: bool | None = None,
+                  signer: ContentSigner | None = None, **options: Any) -> Path:
         """Write n samples (or shard (i, k) of them) to a file, its suffix picks the format, FILE_CHUNK at a time,
         so any n fits in memory; the same seed gives the samples `sample` gives (watermarked alike). Refuses what
-        the disk cannot hold; an interrupted write leaves no file."""
+        the disk cannot hold; an interrupted write leaves no file. A `signer` (ContentSigner.load(folder)) signs
+        C2PA Content Credentials into each PNG written."""
         n, options = self._sampling_request(n, options)
         rows = self._shard_rows(n, shard, None)
         ids = self._shard_labels(labels, n, rows)
         marker = self._watermarker(watermark)
         request = {"seed": seed, "samples": n, **({"shard": list(shard)} if shard is not None else {})}
-        with self.codec.sample_writer(path, len(rows), self.provenance(watermark=watermark, **request)) as writer, \
+        with self.codec.sample_writer(path, len(rows), self.provenance(watermark=watermark, **request),
+                                      signer) as writer, \
                 progress_bar(self.ema_net, len(rows), options, progress) as bar:
             for first, samples in draw_chunks(self.ema_net, rows, seed, ids, options, FILE_CHUNK, bar.update,
                                               workers=torch.get_num_threads()):

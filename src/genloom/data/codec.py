@@ -17,6 +17,7 @@ from .sample_files import FOLDER, WRITERS, SampleWriter
 if TYPE_CHECKING:
     import torch
 
+    from .content_credentials import ContentSigner
     from .dataset import Dataset
     from .image_watermark import Marker
 
@@ -62,15 +63,17 @@ class Codec(ABC):
         """The file types a run's final samples are written in (the first: sample_suffix)."""
         return (self.sample_suffix,)
 
-    def sample_writer(self, path: str | Path, total: int, provenance: Mapping[str, Any] | None = None) -> SampleWriter:
+    def sample_writer(self, path: str | Path, total: int, provenance: Mapping[str, Any] | None = None,
+                      signer: ContentSigner | None = None) -> SampleWriter:
         """A writer of `total` decoded samples to `path`, in the format its suffix names, chunk by chunk; the
-        file carries `provenance` (where the samples come from) if given."""
+        file carries `provenance` (where the samples come from) if given, and a PNG a C2PA manifest `signer`
+        signs."""
         path = Path(path)
         if path.suffix.lower() not in self.sample_formats:
             files = " or ".join(suffix for suffix in self.sample_formats if suffix != FOLDER)
             folder = ", or a folder" if FOLDER in self.sample_formats else ""
             raise GenloomError(f"cannot write {self.kind} samples to {path.name}; use a {files} path{folder}")
-        return WRITERS[path.suffix.lower()](path, total, provenance)
+        return WRITERS[path.suffix.lower()](path, total, provenance, signer)
 
     def watermarker(self, asked: bool | None, run_name: str) -> Marker | None:
         """What writes an invisible watermark naming the run into decoded samples (`marker(samples, first)`, first:
@@ -80,9 +83,11 @@ class Codec(ABC):
                                "takes --watermark-key); drop --watermark: the file still carries its provenance")
         return None
 
-    def save_samples(self, samples: Any, path: str | Path, provenance: Mapping[str, Any] | None = None) -> Path:
-        """Write decoded samples in the format the path's suffix names, atomically (with their provenance)."""
-        with self.sample_writer(path, len(samples), provenance) as writer:
+    def save_samples(self, samples: Any, path: str | Path, provenance: Mapping[str, Any] | None = None,
+                     signer: ContentSigner | None = None) -> Path:
+        """Write decoded samples in the format the path's suffix names, atomically (with their provenance, and
+        signed C2PA credentials in PNGs given a `signer`)."""
+        with self.sample_writer(path, len(samples), provenance, signer) as writer:
             writer.write(samples)
         return Path(path)
 

@@ -13,6 +13,7 @@ import torch
 from ..errors import GenloomError
 from ..extras import require
 from .codec import Codec
+from .content_credentials import ContentSigner
 from .dataset import Dataset
 from .molecule_layout import MoleculeLayout
 from .molecules import molecule_property, parsed
@@ -155,15 +156,16 @@ class MoleculeCodec(Codec):
             molecules.append(self._join([self.vocabulary[i] for i in row[:length]]))
         return molecules
 
-    def sample_writer(self, path: str | Path, total: int, provenance: Mapping[str, Any] | None = None) -> SampleWriter:
+    def sample_writer(self, path: str | Path, total: int, provenance: Mapping[str, Any] | None = None,
+                      signer: ContentSigner | None = None) -> SampleWriter:
         """.smi files as any codec's; a .png is a drawing of the molecules (data/molecule_drawing.py)."""
         if Path(path).suffix.lower() == ".png":
             from .molecule_drawing import DrawingWriter
 
-            return DrawingWriter(Path(path), total, provenance)
+            return DrawingWriter(Path(path), total, provenance, signer)
         if Path(path).suffix.lower() == ".csv":
-            return MoleculeTableWriter(Path(path), total, provenance)
-        return super().sample_writer(path, total, provenance)
+            return MoleculeTableWriter(Path(path), total, provenance, signer)
+        return super().sample_writer(path, total, provenance, signer)
 
     def label_ids(self, labels: Any) -> np.ndarray:
         raise GenloomError("molecule models take no labels")

@@ -41,6 +41,8 @@ def draw_molecules(smiles: Sequence[str], per_row: int = 8) -> Image.Image:
 class DrawingWriter(SampleWriter):
     """Molecules drawn into one PNG."""
 
+    writes_pngs = True
+
     def open(self) -> None:
         if self.total > MAX_DRAWN:
             raise GenloomError(f"a drawing holds at most {MAX_DRAWN} molecules; write {self.total:,} samples to a "
@@ -52,7 +54,7 @@ class DrawingWriter(SampleWriter):
 
     def finish(self) -> None:
         drawing = draw_molecules(self.molecules)
-        drawing.save(self.tmp, format="PNG", pnginfo=self.png_info(drawing))
+        self.save_png(drawing, self.tmp)
 
     def record_provenance(self) -> None:
         """In the PNG already."""

@@ -3,8 +3,7 @@ SHA-256 of the content, carried in a PNG's own text chunk or, for other files, i
 and the check that the content is still what was written.
 
 A PNG's digest covers its pixels (mode, size and bytes), not the file, whose bytes include the chunk itself; any
-other file's covers its bytes. C2PA manifests are not written: c2pa-python's signing needs a certificate chain
-from a C2PA trust list to mean anything to a reader, which a local self-signed key would not give."""
+other file's covers its bytes. A PNG may also carry a signed C2PA manifest (content_credentials.py)."""
 from __future__ import annotations
 
 import hashlib

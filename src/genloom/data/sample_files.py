@@ -8,7 +8,7 @@ import shutil
 from abc import ABC, abstractmethod
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, ClassVar, ContextManager, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, ContextManager, Mapping
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -18,6 +18,9 @@ from ..files import atomic_folder, atomic_path, check_writable
 from .images import grid_layout, grid_tiles, image_grid, read_image_file
 from .provenance import png_info, png_record, write_sidecar
 
+if TYPE_CHECKING:
+    from .content_credentials import ContentSigner
+
 MAX_GRID = 4096           # images in one PNG grid; more belong in an .npy
 TEXT_SEPARATOR = "\n\n-----\n\n"
 
@@ -26,10 +29,17 @@ class SampleWriter(ABC):
     """`with Writer(path, total) as writer: writer.write(chunk)` for chunks that add up to `total` samples."""
 
     staging: ClassVar[Callable[[Path], ContextManager[Path]]] = staticmethod(atomic_path)  # where it writes first
+    writes_pngs: ClassVar[bool] = False  # which C2PA Content Credentials can sign
 
-    def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None = None):
+    def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None = None,
+                 signer: ContentSigner | None = None):
+        if signer is not None and not self.writes_pngs:
+            raise GenloomError(f"C2PA Content Credentials are signed into PNG images; {path.name} is not one (its "
+                               "provenance goes in its sidecar): write the samples to a .png or a folder, or drop "
+                               "--c2pa-cert")
         self.path, self.total, self.written, self.bytes = path, total, 0, 0
         self.provenance = provenance  # where the samples come from (provenance.py), carried by the file
+        self.signer = signer  # signs each PNG's C2PA manifest (content_credentials.py), if given
         self._stack = ExitStack()
 
     def __enter__(self) -> SampleWriter:
@@ -105,6 +115,12 @@ class SampleWriter(ABC):
             return None
         return png_info(image, {**self.provenance, **facts})
 
+    def save_png(self, image: Image.Image, path: Path, **facts: Any) -> None:
+        """Save one PNG of the samples: with its provenance chunk and, given a signer, its signed C2PA manifest."""
+        image.save(path, format="PNG", pnginfo=self.png_info(image, **facts))
+        if self.signer is not None:
+            self.signer.sign(path, {**(self.provenance or {}), **facts})
+
 
 def _size(count: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
@@ -139,6 +155,8 @@ class NpyWriter(SampleWriter):
 class GridWriter(SampleWriter):
     """Images tiled into one PNG."""
 
+    writes_pngs = True
+
     def open(self) -> None:
         if self.total > MAX_GRID:
             raise GenloomError(f"a PNG grid holds at most {MAX_GRID:,} images; write {self.total:,} samples to an .npy")
@@ -150,7 +168,7 @@ class GridWriter(SampleWriter):
     def finish(self) -> None:
         images = np.concatenate(self.chunks)
         grid = image_grid(images)
-        grid.save(self.tmp, format="PNG", pnginfo=self.png_info(grid, grid=grid_layout(images)))
+        self.save_png(grid, self.tmp, grid=grid_layout(images))
 
     def record_provenance(self) -> None:
         """In the PNG already."""
@@ -172,6 +190,7 @@ class FolderWriter(SampleWriter):
     """Images as numbered PNGs (000000.png, ...) in a new folder, which appears only when all are written."""
 
     staging = staticmethod(atomic_folder)
+    writes_pngs = True
 
     def check_target(self) -> None:
         check_writable(self.path, folder=True)
@@ -181,7 +200,7 @@ class FolderWriter(SampleWriter):
     def append(self, chunk: np.ndarray) -> None:
         for index, pixels in enumerate(chunk, start=self.written):
             image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-            image.save(self.tmp / f"{index:06d}.png", pnginfo=self.png_info(image, index=index))
+            self.save_png(image, self.tmp / f"{index:06d}.png", index=index)
 
     def record_provenance(self) -> None:
         """In each PNG already."""

@@ -15,6 +15,7 @@ from ..errors import GenloomError
 from ..files import atomic_folder, check_writable
 from ..options import whole_number
 from .codec import Codec, class_ids
+from .content_credentials import ContentSigner
 from .dataset import Dataset
 from .sample_files import FOLDER, GridWriter, NpyWriter, SampleWriter
 from .provenance import write_sidecar
@@ -184,16 +185,17 @@ class SignalCodec(Codec):
         pictures = (colormaps["magma"](levels)[..., :3] * 255).round().astype(np.uint8)
         return pictures.repeat(PICTURE_SCALE, axis=1).repeat(PICTURE_SCALE, axis=2)
 
-    def sample_writer(self, path: str | Path, total: int, provenance: Mapping[str, Any] | None = None) -> SampleWriter:
+    def sample_writer(self, path: str | Path, total: int, provenance: Mapping[str, Any] | None = None,
+                      signer: ContentSigner | None = None) -> SampleWriter:
         """WAV files, one WAV of all, an .npy of (N, length) floats, or a PNG grid of spectrograms."""
         path = Path(path)
         writers: dict[str, Callable[[], SampleWriter]] = {
-            FOLDER: lambda: WavFolderWriter(path, total, provenance, self._checked_rate(path)),
-            ".wav": lambda: WavReelWriter(path, total, provenance, self._checked_rate(path)),
-            ".npy": lambda: SignalArrayWriter(path, total, provenance),
-            ".png": lambda: SignalPictureWriter(path, total, provenance, self.pictures)}
+            FOLDER: lambda: WavFolderWriter(path, total, provenance, signer, rate=self._checked_rate(path)),
+            ".wav": lambda: WavReelWriter(path, total, provenance, signer, rate=self._checked_rate(path)),
+            ".npy": lambda: SignalArrayWriter(path, total, provenance, signer),
+            ".png": lambda: SignalPictureWriter(path, total, provenance, signer, pictures=self.pictures)}
         if path.suffix.lower() not in writers:
-            return super().sample_writer(path, total, provenance)  # its one-line refusal
+            return super().sample_writer(path, total, provenance, signer)  # its one-line refusal
         return writers[path.suffix.lower()]()
 
     def _checked_rate(self, path: Path) -> int:
@@ -234,8 +236,9 @@ def _line_picture(wave: np.ndarray, value_range: tuple[float, float], height: in
 class WavWriter(SampleWriter):
     """A writer of recordings at one sample rate."""
 
-    def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None, rate: int):
-        super().__init__(path, total, provenance)
+    def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None,
+                 signer: ContentSigner | None = None, *, rate: int):
+        super().__init__(path, total, provenance, signer)
         self.rate = rate
 
 
@@ -289,8 +292,8 @@ class SignalPictureWriter(GridWriter):
     """Signals drawn (spectrograms, or lines) and tiled into one PNG."""
 
     def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None,
-                 pictures: Callable[[Signals], np.ndarray]):
-        super().__init__(path, total, provenance)
+                 signer: ContentSigner | None = None, *, pictures: Callable[[Signals], np.ndarray]):
+        super().__init__(path, total, provenance, signer)
         self.draw = pictures
 
     def append(self, chunk: Signals) -> None:
