@@ -14,7 +14,7 @@ import time
 import typing
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from . import __version__
 from .choice import AUTO
@@ -24,6 +24,9 @@ from .families.configs import DESIGN_PRIOR_WEIGHT, DESIGN_STEPS, DistillSettings
 from .families.watermark import DEFAULT_THRESHOLD
 from .options import field_type
 from .train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from .data.content_credentials import ContentSigner
 
 EXIT_USER_ERROR = 2
 # what the command's clock misses: the interpreter's start before main and its exit after run (0.2 s and 0.35 s)
@@ -231,8 +234,9 @@ def cmd_provenance(args: argparse.Namespace) -> None:
         raise GenloomError(f"{args.file} no longer matches the content_sha256 it was written with: it was changed "
                            "after genloom wrote it")
     if credentials is not None and credentials.state == "Invalid":
-        raise GenloomError(f"{args.file}'s C2PA manifest does not validate ({', '.join(credentials.failures)}): "
-                           "the file was changed after it was signed")
+        why = ("the file was changed after it was signed" if credentials.edited else
+               "the content is as signed, but the signature no longer holds (an expired or revoked certificate)")
+        raise GenloomError(f"{args.file}'s C2PA manifest does not validate ({', '.join(credentials.failures)}): {why}")
     print(f"{args.file}: the content matches")
 
 
@@ -245,13 +249,16 @@ def cmd_c2pa_cert(args: argparse.Namespace) -> None:
           f"{folder}`; readers trust them when given {folder / CA_FILE} as a trust anchor")
 
 
-def _content_signer(folder: str | None, model: Any, output: str) -> Any:
+def _content_signer(folder: str | None, model: Any, output: str) -> ContentSigner | None:
     """The C2PA signing identity in `folder` (None without one), checked, with the output a PNG it can sign,
     before any sample is drawn."""
     if folder is None:
         return None
     from .data.content_credentials import ContentSigner
 
+    if ".png" not in model.codec.sample_formats:
+        raise GenloomError(f"C2PA Content Credentials are signed into PNG images; {model.codec.kind} samples are "
+                           "not written as PNGs: drop --c2pa-cert (the file carries its provenance all the same)")
     signer = ContentSigner.load(folder)
     model.codec.sample_writer(output, 1, None, signer)  # refuses a file that is not a PNG
     return signer

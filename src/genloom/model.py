@@ -11,7 +11,7 @@ import weakref
 from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,6 @@ from tqdm.auto import tqdm
 from . import __version__
 from .choice import AUTO, FamilyChoice, NumberColumns, choose_family, number_columns
 from .data.codec import Codec, fitted_codec
-from .data.content_credentials import ContentSigner
 from .data.dataset import Dataset
 from .data.image_watermark import Marker
 from .data.domains import is_joined, join_domains
@@ -55,6 +54,9 @@ from .train.batches import split_validation
 from .train.device import available_cores, resolve_device
 from .train.distributed import processes_from_environment
 from .train.loop import STATE_FILE, Trainer
+
+if TYPE_CHECKING:
+    from .data.content_credentials import ContentSigner
 
 FILE_CHUNK = 10_000     # examples decoded and written at a time by sample_to
 DISTILL_SETTINGS = {field.name for field in fields(DistillSettings)}

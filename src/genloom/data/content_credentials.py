@@ -5,14 +5,15 @@ the image was made by a trained model (IPTC's digital source type trainedAlgorit
 c2pa-python (the C2PA SDK's own binding) builds, signs and validates the manifests; `make_identity` writes a local
 signing identity (a CA and a signer's certificate under it) with `cryptography`, for trying this out and for
 users who vouch for their own images: C2PA readers call its manifests valid but their signer untrusted unless told
-to trust its CA (`--c2pa-trust ca.pem`), as a trust list would a public one's."""
+to trust its CA (`--c2pa-trust ca.pem`), as a trust list would a public one's. No time-stamp authority is asked
+(it runs offline), so a manifest validates while the signer's certificate does (make_identity's: two years)."""
 from __future__ import annotations
 
 import datetime
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,7 +22,7 @@ from PIL import Image
 from .. import __version__
 from ..errors import GenloomError
 from ..extras import require
-from ..files import write_text
+from ..files import atomic_folder, check_writable
 
 CHAIN_FILE, KEY_FILE, CA_FILE = "chain.pem", "signer.key", "ca.pem"
 PNG = "image/png"
@@ -31,9 +32,12 @@ CLAIM_SIGNING_USAGE = "1.3.6.1.4.1.62558.2.1"  # C2PA's extended key usage for s
 MANIFEST_CHUNK = b"caBX"  # the PNG chunk a C2PA manifest store lives in
 UNTRUSTED = "signingCredential.untrusted"  # a reader's failure code for a signer not on its trust list: the state
 # says it ("Valid", not "Trusted"), so it is not counted among a manifest's failures
+SIGNER_YEARS = 2
+NO_THUMBNAIL = {"builder": {"thumbnail": {"enabled": False}}}  # the image is its own; a grid would carry a copy
 
 
 def c2pa_module() -> Any:
+    """c2pa-python, or an error naming the extra that brings it."""
     return require("c2pa", "c2pa", "C2PA Content Credentials")
 
 
@@ -44,7 +48,7 @@ class ContentSigner:
 
     folder: Path
     chain: bytes
-    key: bytes
+    key: bytes = field(repr=False)
 
     @classmethod
     def load(cls, folder: str | Path) -> ContentSigner:
@@ -56,61 +60,77 @@ class ContentSigner:
             raise GenloomError(f"{folder} has no {' or '.join(missing)}: --c2pa-cert names a folder with the "
                                f"certificate chain ({CHAIN_FILE}) and its key ({KEY_FILE}); make one with "
                                f"`genloom c2pa-cert {folder}`")
-        signer = cls(folder, (folder / CHAIN_FILE).read_bytes(), (folder / KEY_FILE).read_bytes())
+        try:
+            signer = cls(folder, (folder / CHAIN_FILE).read_bytes(), (folder / KEY_FILE).read_bytes())
+        except OSError as error:
+            raise GenloomError(f"cannot read the signing identity in {folder}: {error.strerror or error}") from None
         probe = io.BytesIO()
         Image.new("L", (1, 1)).save(probe, format="PNG")
-        signer.signed(probe.getvalue(), {}, title="probe")
+        c2pa = c2pa_module()
+        try:
+            signer.signed(probe.getvalue(), None, title="probe")
+        except c2pa.C2paError as error:
+            raise GenloomError(f"C2PA refuses the signing identity in {folder} ({_reason(error)}): it takes an "
+                               "ES256 (P-256) key and a chain whose signer's certificate is issued by a CA, not "
+                               "self-signed, with the emailProtection or C2PA claim-signing usage; "
+                               "`genloom c2pa-cert DIR` makes one") from None
         return signer
 
-    def signed(self, png: bytes, record: Mapping[str, Any], title: str) -> bytes:
-        """The PNG `png` with a manifest that says a model made it, carries `record` and is signed by this
-        identity; without a time-stamp authority (offline): the signature holds while the certificate is valid."""
+    def signed(self, png: bytes, record: Mapping[str, Any] | None, title: str) -> bytes:
+        """The PNG `png` with a manifest, titled `title`, that says a model made it, carries `record` (if any)
+        and is signed by this identity. Raises c2pa's own error."""
         c2pa = c2pa_module()
         # the record goes as a JSON string: the SDK turns a JSON array of small numbers into CBOR bytes (a grid's
         # tile [16, 16] read back as "EBA=")
+        carried = [] if record is None else [{"label": PROVENANCE_LABEL, "data": {"record": json.dumps(dict(record))}}]
         manifest = {"claim_generator_info": [{"name": "genloom", "version": __version__}], "title": title,
                     "format": PNG,
                     "assertions": [{"label": "c2pa.actions",
                                     "data": {"actions": [{"action": "c2pa.created",
-                                                          "digitalSourceType": MADE_BY_A_MODEL}]}},
-                                   {"label": PROVENANCE_LABEL, "data": {"record": json.dumps(dict(record))}}]}
-        # no thumbnail: the image is its own, and a grid of thousands would carry a second copy
-        context = c2pa.Context(c2pa.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}}))
+                                                          "digitalSourceType": MADE_BY_A_MODEL}]}}, *carried]}
         target = io.BytesIO()
-        try:
-            info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, self.chain, self.key, None)
-            with c2pa.Signer.from_info(info) as signer, c2pa.Builder(manifest, context) as builder:
-                builder.sign(signer, PNG, io.BytesIO(png), target)
-        except c2pa.C2paError as error:
-            raise GenloomError(f"C2PA refuses the signing identity in {self.folder} ({_reason(error)}): it takes an "
-                               "ES256 (P-256) key and a chain whose signer's certificate is issued by a CA, not "
-                               "self-signed, with the emailProtection or C2PA claim-signing usage; "
-                               "`genloom c2pa-cert DIR` makes one") from None
-        finally:
-            context.close()
+        info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, self.chain, self.key, None)
+        with c2pa.Settings.from_dict(NO_THUMBNAIL) as settings, c2pa.Context(settings) as context, \
+                c2pa.Signer.from_info(info) as signer, c2pa.Builder(manifest, context) as builder:
+            builder.sign(signer, PNG, io.BytesIO(png), target)
         return target.getvalue()
 
-    def sign(self, path: Path, record: Mapping[str, Any]) -> None:
-        """Sign the PNG at `path` in place: for a file still in its staging place (sample_files.py)."""
-        path.write_bytes(self.signed(path.read_bytes(), record, title=path.name))
+    def sign(self, path: Path, record: Mapping[str, Any] | None, title: str) -> None:
+        """Sign the PNG at `path` in place, for a file still in its staging place (sample_files.py): `title`, the
+        name it will have."""
+        c2pa = c2pa_module()
+        try:
+            path.write_bytes(self.signed(path.read_bytes(), record, title))
+        except c2pa.C2paError as error:
+            raise GenloomError(f"C2PA could not sign {title} ({_reason(error)})") from None
 
 
 @dataclass(frozen=True)
 class Credentials:
     """What a PNG's C2PA manifest says: its validation state (C2PA's "Invalid", "Valid": intact, from a signer not
-    on a trust list, or "Trusted"), its signer, the failures found, and the genloom record it carries, if any."""
+    on the trust list, or "Trusted"), its signer, the failures found, the genloom record it carries (if any), and
+    whether a CA was given to trust."""
 
     state: str
     signer: str
     failures: tuple[str, ...]
     record: dict[str, Any] | None
     made_by_a_model: bool
+    trust_given: bool
+
+    @property
+    def edited(self) -> bool:
+        """Whether the file's bytes or the manifest's assertions no longer match what was signed (an expired or
+        revoked certificate fails too, with the content intact)."""
+        return any(failure.startswith("assertion.") for failure in self.failures)
 
     def describe(self) -> str:
+        """One line: the state, the signer, and whom it is trusted by."""
         if self.state == "Invalid":
             return f"INVALID ({', '.join(self.failures)}), signed by {self.signer}"
-        trust = "a CA it was told to trust" if self.state == "Trusted" else \
-            "not on a trust list: give --c2pa-trust CA.pem to check its CA"
+        trust = ("under the CA given" if self.state == "Trusted" else
+                 "not under the CA given" if self.trust_given else
+                 "not on a trust list: give --c2pa-trust CA.pem to check its CA")
         made = ", made by a trained model" if self.made_by_a_model else ""
         return f"{self.state}{made}: signed by {self.signer} ({trust})"
 
@@ -119,9 +139,7 @@ def has_manifest(path: Path) -> bool:
     """Whether a PNG holds a C2PA manifest store chunk (read without c2pa)."""
     with open(path, "rb") as handle:
         handle.read(8)  # the signature
-        while header := handle.read(8):
-            if len(header) < 8:
-                return False
+        while len(header := handle.read(8)) == 8:
             length, kind = int.from_bytes(header[:4], "big"), header[4:]
             if kind == MANIFEST_CHUNK:
                 return True
@@ -136,15 +154,21 @@ def read_credentials(path: str | Path, trusted_ca: str | Path | None = None) -> 
     if not has_manifest(path):
         return None
     c2pa = c2pa_module()
-    settings = {"trust": {"trust_anchors": Path(trusted_ca).read_text(encoding="utf-8")}} if trusted_ca else {}
-    context = c2pa.Context(c2pa.Settings.from_dict(settings))
+    settings = {"trust": {"trust_anchors": _trust_anchor(Path(trusted_ca))}} if trusted_ca else {}
     try:
-        with open(path, "rb") as handle, c2pa.Reader(PNG, handle, None, context) as reader:
-            store, state = json.loads(reader.json()), reader.get_validation_state()
+        with c2pa.Settings.from_dict(settings) as options, c2pa.Context(options) as context:
+            with open(path, "rb") as handle, c2pa.Reader(PNG, handle, None, context) as reader:
+                store, state = json.loads(reader.json()), reader.get_validation_state()
     except c2pa.C2paError as error:
-        raise GenloomError(f"{path} holds a C2PA manifest that cannot be read ({_reason(error)})") from None
-    finally:
-        context.close()
+        raise GenloomError(f"{path}'s C2PA manifest cannot be read ({_reason(error)})"
+                           + (f", or {trusted_ca} is not a CA certificate in PEM" if trusted_ca else "")) from None
+    try:
+        return _credentials(store, state, trusted_ca is not None)
+    except (KeyError, TypeError, ValueError):
+        raise GenloomError(f"{path}'s C2PA manifest is not one genloom can read") from None
+
+
+def _credentials(store: dict[str, Any], state: str, trust_given: bool) -> Credentials:
     manifest = store["manifests"][store["active_manifest"]]
     assertions = {assertion["label"]: assertion.get("data") for assertion in manifest.get("assertions", [])}
     actions = next((data["actions"] for label, data in assertions.items() if label.startswith("c2pa.actions")), [])
@@ -154,13 +178,26 @@ def read_credentials(path: str | Path, trusted_ca: str | Path | None = None) -> 
     record = json.loads(assertions[PROVENANCE_LABEL]["record"]) if PROVENANCE_LABEL in assertions else None
     return Credentials(state, f"{signature.get('common_name', 'an unnamed signer')}{issuer}",
                        tuple(failure["code"] for failure in failures if failure["code"] != UNTRUSTED), record,
-                       any(action.get("digitalSourceType") == MADE_BY_A_MODEL for action in actions))
+                       any(action.get("digitalSourceType") == MADE_BY_A_MODEL for action in actions), trust_given)
+
+
+def _trust_anchor(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not text"
+        raise GenloomError(f"cannot read the CA certificate {path} ({reason}): --c2pa-trust takes a PEM file, as "
+                           f"`genloom c2pa-cert` writes {CA_FILE}") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise GenloomError(f"{path} holds no PEM certificate: --c2pa-trust takes a CA certificate in PEM, as "
+                           f"`genloom c2pa-cert` writes {CA_FILE}")
+    return text
 
 
 def make_identity(folder: str | Path, name: str = "genloom local signer") -> Path:
-    """A new signing identity in `folder`: a CA (ca.pem; its key is not kept, so it signs nothing else), the
-    signer's certificate under it (chain.pem, with the CA's) and the signer's key (signer.key, readable by its
-    owner only). Refuses a folder that has one already: a key is not overwritten."""
+    """A new signing identity in `folder` (new, or empty), all of it or nothing: a CA (ca.pem; its key is not
+    kept, so it signs nothing else), the signer's certificate under it (chain.pem, with the CA's) and the signer's
+    key (signer.key, readable by its owner only)."""
     require("cryptography", "c2pa", "a C2PA signing identity")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -168,9 +205,9 @@ def make_identity(folder: str | Path, name: str = "genloom local signer") -> Pat
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
     folder = Path(folder)
-    present = [file for file in (CHAIN_FILE, KEY_FILE, CA_FILE) if (folder / file).exists()]
-    if present:
-        raise GenloomError(f"{folder} already holds {', '.join(present)}: make a new identity in another folder")
+    check_writable(folder, folder=True)
+    if folder.is_dir() and any(folder.iterdir()):
+        raise GenloomError(f"{folder} is a folder with files in it: make a new identity in a new or empty folder")
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
 
     def certificate(subject: str, key: Any, issuer: x509.Name, issuer_key: Any, years: int) -> x509.CertificateBuilder:
@@ -191,20 +228,20 @@ def make_identity(folder: str | Path, name: str = "genloom local signer") -> Pat
     ca = (certificate(f"{name} CA", ca_key, ca_name, ca_key, 10)
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
           .add_extension(usage(True), critical=True).sign(ca_key, hashes.SHA256()))
-    signer = (certificate(name, signer_key, ca_name, ca_key, 2)
+    signer = (certificate(name, signer_key, ca_name, ca_key, SIGNER_YEARS)
               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
               .add_extension(usage(False), critical=True)
               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION,
                                                     ObjectIdentifier(CLAIM_SIGNING_USAGE)]), critical=False)
               .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text(folder / CA_FILE, ca.public_bytes(pem).decode())
-    write_text(folder / CHAIN_FILE, (signer.public_bytes(pem) + ca.public_bytes(pem)).decode())
     key = signer_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    descriptor = os.open(folder / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(key)
+    with atomic_folder(folder) as staging:
+        descriptor = os.open(staging / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+        (staging / CA_FILE).write_bytes(ca.public_bytes(pem))
+        (staging / CHAIN_FILE).write_bytes(signer.public_bytes(pem) + ca.public_bytes(pem))
     return folder
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,12 +13,14 @@ import torch
 from ..errors import GenloomError
 from ..extras import require
 from .codec import Codec
-from .content_credentials import ContentSigner
 from .dataset import Dataset
 from .molecule_layout import MoleculeLayout
 from .molecules import molecule_property, parsed
 from .sample_files import CsvWriter, SampleWriter
 from .smiles_grammar import SmilesGrammar, smiles_grammar
+
+if TYPE_CHECKING:
+    from .content_credentials import ContentSigner
 
 END = "<end>"  # id 0: closes a molecule and pads it to the codec's length
 

@@ -54,7 +54,7 @@ class DrawingWriter(SampleWriter):
 
     def finish(self) -> None:
         drawing = draw_molecules(self.molecules)
-        self.save_png(drawing, self.tmp)
+        self.save_png(drawing, self.tmp, self.path.name)
 
     def record_provenance(self) -> None:
         """In the PNG already."""

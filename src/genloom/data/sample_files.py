@@ -34,9 +34,8 @@ class SampleWriter(ABC):
     def __init__(self, path: Path, total: int, provenance: Mapping[str, Any] | None = None,
                  signer: ContentSigner | None = None):
         if signer is not None and not self.writes_pngs:
-            raise GenloomError(f"C2PA Content Credentials are signed into PNG images; {path.name} is not one (its "
-                               "provenance goes in its sidecar): write the samples to a .png or a folder, or drop "
-                               "--c2pa-cert")
+            raise GenloomError(f"C2PA Content Credentials are signed into PNG images, and {path.name} is not one "
+                               "(its provenance goes in its sidecar): write PNGs, or sign nothing")
         self.path, self.total, self.written, self.bytes = path, total, 0, 0
         self.provenance = provenance  # where the samples come from (provenance.py), carried by the file
         self.signer = signer  # signs each PNG's C2PA manifest (content_credentials.py), if given
@@ -115,11 +114,12 @@ class SampleWriter(ABC):
             return None
         return png_info(image, {**self.provenance, **facts})
 
-    def save_png(self, image: Image.Image, path: Path, **facts: Any) -> None:
-        """Save one PNG of the samples: with its provenance chunk and, given a signer, its signed C2PA manifest."""
+    def save_png(self, image: Image.Image, path: Path, name: str, **facts: Any) -> None:
+        """Save one PNG of the samples at `path` (in the staging place; `name`, the file's own): with its
+        provenance chunk and, given a signer, its signed C2PA manifest."""
         image.save(path, format="PNG", pnginfo=self.png_info(image, **facts))
         if self.signer is not None:
-            self.signer.sign(path, {**(self.provenance or {}), **facts})
+            self.signer.sign(path, None if self.provenance is None else {**self.provenance, **facts}, title=name)
 
 
 def _size(count: float) -> str:
@@ -168,7 +168,7 @@ class GridWriter(SampleWriter):
     def finish(self) -> None:
         images = np.concatenate(self.chunks)
         grid = image_grid(images)
-        self.save_png(grid, self.tmp, grid=grid_layout(images))
+        self.save_png(grid, self.tmp, self.path.name, grid=grid_layout(images))
 
     def record_provenance(self) -> None:
         """In the PNG already."""
@@ -200,7 +200,8 @@ class FolderWriter(SampleWriter):
     def append(self, chunk: np.ndarray) -> None:
         for index, pixels in enumerate(chunk, start=self.written):
             image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-            self.save_png(image, self.tmp / f"{index:06d}.png", index=index)
+            name = f"{index:06d}.png"
+            self.save_png(image, self.tmp / name, name, index=index)
 
     def record_provenance(self) -> None:
         """In each PNG already."""

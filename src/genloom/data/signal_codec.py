@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -15,13 +15,15 @@ from ..errors import GenloomError
 from ..files import atomic_folder, check_writable
 from ..options import whole_number
 from .codec import Codec, class_ids
-from .content_credentials import ContentSigner
 from .dataset import Dataset
 from .sample_files import FOLDER, GridWriter, NpyWriter, SampleWriter
 from .provenance import write_sidecar
 from .signal_layout import SignalLayout
 from .signals import Signals, as_signals, write_wav
 from .spectrogram import MelScale
+
+if TYPE_CHECKING:
+    from .content_credentials import ContentSigner
 
 REPRESENTATIONS = ("mel", "waveform")
 RANGE_DB = 80.0            # a spectrogram keeps the 80 dB under the loudest band of the training recordings
