@@ -1,15 +1,17 @@
 """Differential privacy on Adult: the table VAE (width 16), or with --family the table transformer (2 blocks, 32
 wide) or the GAN (DP-SGD on its critic), trained with DP-SGD (Opacus) at epsilon 1, 3 and 10 and without DP, the
-same steps and batch size, each scored on as many synthetic rows as held-out rows: SDMetrics quality, detection
-AUC (0.5 best), train-on-synthetic utility (ROC AUC on held-out rows; the real training rows give the ceiling) and
-the membership attacks of genloom.metrics.membership, by distance and DOMIAS's density ratio (0.5 = no leak).
-Target: utility >= 0.80 at epsilon 3.
+same steps and batch size, each at genloom's learning rate for its setting (defaults.UNDER_PRIVACY: a private
+table transformer steps at 0.01) unless --batch or --lr says, each scored on as many
+synthetic rows as held-out rows: SDMetrics quality, detection AUC (0.5 best), train-on-synthetic utility (ROC AUC
+on held-out rows; the real training rows give the ceiling) and the membership attacks of
+genloom.metrics.membership, by distance and DOMIAS's density ratio (0.5 = no leak). Target: utility >= 0.80 at
+epsilon 3.
 
 Usage: taskset -c 1 .venv/bin/python benchmarks/privacy.py                (some 12 minutes on one core)
        taskset -c 1 .venv/bin/python benchmarks/privacy.py --family gan   (its section "gan")
        taskset -c 1 .venv/bin/python benchmarks/privacy.py --family autoregressive --seeds 0 1 2
-       taskset -c 1 .venv/bin/python benchmarks/privacy.py --family autoregressive --batch 2000 --epsilons 3 \
-           --seeds 0 1 2 --section autoregressive-batch-2000
+       taskset -c 1 .venv/bin/python benchmarks/privacy.py --family autoregressive --batch 500 --lr 0.003 \
+           --epsilons 3 --seeds 0 1 2 --section autoregressive-batch-500
 """
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ from shared_parts import log, results_arguments, write_section
 
 RESULTS = Path(__file__).parent / "results" / "privacy.md"
 EPSILONS = (1.0, 3.0, 10.0, math.inf)
-BATCH = 500
 WIDTH = 16  # a 128-wide MLP: Opacus' per-example gradients of the default 512-wide one cost ~1.5 s a step here
 # the families' options, the same with and without DP; a GAN's DP-SGD is on its critic, which must judge rows one by
 # one (pac 1), through layers Opacus differentiates per example (no spectral norm), without CTGAN's conditional
@@ -43,7 +44,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--family", choices=list(FAMILIES), default="vae")
-    parser.add_argument("--batch", type=int, default=BATCH, help="expected batch size (Poisson sampling under DP)")
+    parser.add_argument("--batch", type=int, help="expected batch size (Poisson sampling under DP; default: "
+                        "genloom's for the setting)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: genloom's for the setting)")
     parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS), help="inf: without DP")
     parser.add_argument("--ema-decay", type=float,
                         help="sample from an exponential moving average of the weights with this decay (free under "
@@ -57,20 +60,21 @@ def main() -> None:
     scored = 2000 if args.quick else len(real)
     options = FAMILIES[args.family]
     described = ", ".join(f"{key} {value}" for key, value in options.items())
-    ema = {} if args.ema_decay is None else {"ema_decay": args.ema_decay}
-    averaged = f", sampled from the weights' average (decay {args.ema_decay:g})" if ema else ""
+    asked = {key: value for key, value in (("ema_decay", args.ema_decay), ("batch_size", args.batch), ("lr", args.lr))
+             if value is not None}
+    averaged = f", sampled from the weights' average (decay {args.ema_decay:g})" if args.ema_decay else ""
     lines = [f"Run {time.strftime('%Y-%m-%d %H:%M')}, one thread: the {args.family} ({described}) on {len(train):,} "
-             f"Adult rows, {steps:,} steps of batch {args.batch} (Poisson sampling under DP){averaged}, scored on "
-             f"{scored:,} synthetic rows against {len(real):,} held-out rows; delta 1 / (10 n).", "",
-             "| epsilon | seed | epsilon spent | noise multiplier | fit s | quality | detection AUC | utility | "
-             "membership AUC: distance | DOMIAS |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"Adult rows, {steps:,} steps (Poisson sampling under DP){averaged}, scored on {scored:,} synthetic rows "
+             f"against {len(real):,} held-out rows; delta 1 / (10 n).", "",
+             "| epsilon | seed | batch | lr | epsilon spent | noise multiplier | fit s | quality | detection AUC | "
+             "utility | membership AUC: distance | DOMIAS |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     data = gl.load_data(train, target="income")  # under DP a table's target leads the row (defaults.py)
     for seed in args.seeds:
         for epsilon in args.epsilons:
             private = {} if math.isinf(epsilon) else {"dp_epsilon": epsilon}
             started = time.perf_counter()
-            model = gl.Model(args.family, **options).fit(data, steps=steps, batch_size=args.batch, seed=seed, threads=1,
-                                                         progress=False, **ema, **private)
+            model = gl.Model(args.family, **options).fit(data, steps=steps, seed=seed, threads=1, progress=False,
+                                                         **asked, **private)
             seconds = time.perf_counter() - started
             synthetic = model.sample(scored, seed=seed, progress=False)
             scores, _ = table_scores(synthetic, train.iloc[:scored], real.iloc[:scored], model.codec.kinds,
@@ -78,7 +82,9 @@ def main() -> None:
             spent = model.record.get("privacy", {})
             log(f"epsilon {epsilon}, seed {seed}: utility {scores['utility_synthetic']:.3f}, quality "
                 f"{scores['quality']:.3f}, spent {spent.get('epsilon', 'none')}")
-            lines.append(f"| {epsilon:g} | {seed} | {spent.get('epsilon', '-')} | {spent.get('noise_multiplier', '-')} "
+            trained = model.record["train"]
+            lines.append(f"| {epsilon:g} | {seed} | {trained['batch_size']} | {trained['lr']:g} | "
+                         f"{spent.get('epsilon', '-')} | {spent.get('noise_multiplier', '-')} "
                          f"| {seconds:.0f} | {scores['quality']:.3f} | {scores['detection_auc']:.3f} | "
                          f"{scores['utility_synthetic']:.3f} | {scores['membership_auc_distance']:.3f} | "
                          f"{scores['membership_auc_domias']:.3f} |")
