@@ -86,7 +86,7 @@ def test_small_tables_get_small_batches_and_early_stopping_and_large_ones_neithe
     assert defaults_for("vae", "image", 300) == defaults_for("vae", "image")  # only tables have size tiers
 
 
-def test_a_private_tables_transformer_steps_at_a_higher_rate():
+def test_a_private_tables_transformer_and_vae_step_at_a_higher_rate():
     private = {"dp_epsilon": 3.0}
     adult = resolve_train_config("autoregressive", "table", None, {}, private, 26_049)
     assert (adult.batch_size, adult.lr) == (500, 0.01)
@@ -94,6 +94,8 @@ def test_a_private_tables_transformer_steps_at_a_higher_rate():
     assert resolve_train_config("autoregressive", "table", None, {}, private, 800).batch_size == 64  # size tiers
     assert resolve_train_config("autoregressive", "table", None, {}, {**private, "lr": 1e-3}, 26_049).lr == 1e-3
     assert resolve_train_config("autoregressive", "text", None, {}, private).lr == 3e-3  # tables only
+    assert resolve_train_config("vae", "table", None, {}, private, 26_049).lr == 0.01
+    assert resolve_train_config("vae", "table", None, {}, {}, 26_049).lr == 2e-3
     assert codec_options_for("vae", "table", {}, private=True) == {"target_first": True}
     assert codec_options_for("autoregressive", "table", {}, 26_049, private=True)["target_first"] is True
     assert "target_first" not in codec_options_for("autoregressive", "table", {}, 26_049)

@@ -224,3 +224,40 @@ def test_a_private_tables_transformer_draws_the_target_first(table, tmp_path):
     resampled = gl.Model("autoregressive", **options).fit(data, codec_data=pd.read_csv(table), steps=2, batch_size=64,
                                                           dp_epsilon=3.0, **QUIET)
     assert [c.name for c in resampled.codec.columns] == ["colour", "size", "weight"]
+
+
+def test_a_unets_attention_gives_opacus_each_examples_own_gradients():
+    """Its 1x1 convolutions are applied by their weights, which Opacus' hooks do not see; under DP they are called:
+    the same output, and each example's gradient checked against the example's alone."""
+    from opacus import GradSampleModule
+
+    from genloom.nets.unet import Attention
+
+    torch.manual_seed(0)
+    layer = Attention(8, heads=2)
+    torch.nn.init.normal_(layer.proj.weight)  # zero at first, which would hide the qkv's gradients
+    x = torch.randn(3, 8, 4, 4)
+    fast = layer(x)
+    layer.calls_its_layers = True
+    assert torch.allclose(layer(x), fast, atol=1e-5)
+    hooked = GradSampleModule(layer, batch_first=True, loss_reduction="sum")
+    hooked(x).pow(2).sum().backward()
+    watched = [layer.qkv.weight, layer.qkv.bias, layer.proj.weight, layer.proj.bias]
+    samples = [parameter.grad_sample.clone() for parameter in watched]
+    hooked.remove_hooks()
+    for row in range(3):
+        alone = torch.autograd.grad(layer(x[row:row + 1]).pow(2).sum(), watched)
+        for sample, wanted in zip(samples, alone):
+            assert torch.allclose(sample[row], wanted, atol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["vae", "diffusion", "autoregressive"])
+def test_each_single_optimiser_family_trains_privately_on_images(family, tmp_path):
+    model = gl.Model(family).fit("digits", steps=2, batch_size=32, dp_epsilon=3.0, out=tmp_path / "run", **QUIET)
+    assert model.record["privacy"]["steps"] == 2 and model.sample(2, seed=0).shape[0] == 2
+
+
+def test_diffusion_trains_privately_on_a_table(table, tmp_path):
+    model = gl.Model("diffusion", width=32).fit(table, steps=3, batch_size=64, dp_epsilon=3.0, dp_max_grad_norm=0.5,
+                                                out=tmp_path / "run", **QUIET)
+    assert model.record["privacy"]["max_grad_norm"] == 0.5 and len(model.sample(4, seed=0)) == 4

@@ -58,6 +58,7 @@ class Attention(nn.Module):
         self.proj = convolution(dims, channels, channels, 1)
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
+        self.calls_its_layers = False  # set by differential privacy's training (train/privacy.py): see pointwise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The 1x1 convolutions' weights applied as linear maps over (n, positions, channels): a matmul instead
@@ -65,10 +66,21 @@ class Attention(nn.Module):
         faster at 7x7 on one thread than convolutions and the unfused path; the weights keep their shapes)."""
         n, c, *sides = x.shape
         h = self.norm(x).flatten(2).transpose(1, 2)
-        qkv = F.linear(h, self.qkv.weight.flatten(1), self.qkv.bias).unflatten(-1, (3, self.heads, c // self.heads))
+        qkv = pointwise(self.qkv, h, sides, self.calls_its_layers).unflatten(-1, (3, self.heads, c // self.heads))
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (n, heads, positions, c/heads)
         out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
-        return x + F.linear(out, self.proj.weight.flatten(1), self.proj.bias).transpose(1, 2).reshape(n, c, *sides)
+        return x + pointwise(self.proj, out, sides, self.calls_its_layers).transpose(1, 2).reshape(n, c, *sides)
+
+
+def pointwise(convolution: nn.Module, h: torch.Tensor, sides: list[int], call: bool) -> torch.Tensor:
+    """A 1x1 convolution of (n, positions, channels) features laid out on `sides`: its weights as a linear map,
+    or with `call` the layer itself on the feature map, for Opacus' per-example gradients under differential
+    privacy, whose hooks see only the layer's own calls."""
+    if call:
+        n, _, channels = h.shape
+        # contiguous: Opacus' per-example gradients of a convolution come out wrong from a strided input
+        return convolution(h.transpose(1, 2).contiguous().view(n, channels, *sides)).flatten(2).transpose(1, 2)
+    return F.linear(h, convolution.weight.flatten(1), convolution.bias)
 
 
 @register_backbone(("image", "signal"), "denoiser")

@@ -95,6 +95,9 @@ class PrivateTraining:
         """Opacus' hooks on every layer of the private network: each example's gradient, in the backward pass
         (a GAN's generator step passes through the critic too: what it leaves is cleared with the gradients)."""
         self.opacus.grad_sample.register_grad_sampler(nn.LayerNorm)(layer_norm_grad_sample)
+        for module in self.module.modules():  # layers applied by their weights alone are called, for the hooks
+            if hasattr(module, "calls_its_layers"):
+                module.calls_its_layers = True
         self.opacus.GradSampleModule(self.module, batch_first=True, loss_reduction="mean")  # its hooks keep it alive
         # torch notes that the hooks fire on the first layer, whose input needs no gradient: expected, and harmless
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
