@@ -385,25 +385,29 @@ def test_evaluate_with_a_missing_inception_file(trained_run, tmp_path):
 
 def test_a_table_trains_and_samples_to_csv(tmp_path):
     rng = np.random.default_rng(0)
-    pd.DataFrame({"kind": rng.choice(["a", "b"], 200), "value": rng.normal(0, 1, 200)}).to_csv(tmp_path / "t.csv",
-                                                                                             index=False)
+    pd.DataFrame({"kind": rng.choice(["a", "b"], 200), "value": rng.normal(0, 1, 200),
+                  "side": rng.choice(["left", "right"], 200), "shade": rng.choice(["dark", "light"], 200)}
+                 ).to_csv(tmp_path / "t.csv", index=False)
     out = tmp_path / "run"
     trained = genloom("train", tmp_path / "t.csv", "--family", "vae", "--steps", 5, "--target", "kind", "--out", out,
                       "--quiet")
     assert trained.returncode == 0, trained.stderr
-    evaluated = genloom("evaluate", out)
+    evaluated = genloom("evaluate", out, "--protected", "side", "--protected", "shade")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "quality" in evaluated.stdout and "utility_synthetic" in evaluated.stdout
     assert "membership_auc_domias" in evaluated.stdout
     figures = json.loads((out / "config.json").read_text())["figures"]
     assert "evaluation/columns.png" in figures and "evaluation/membership.png" in figures
-    page = (out / "report.html").read_text()
+    card, page = (out / "MODEL_CARD.md").read_text(), (out / "report.html").read_text()
+    for score in ("membership_auc_distance", "membership_auc_domias", "parity_difference_side_synthetic",
+                  "equalized_odds_difference_shade_real"):  # the privacy and fairness figures, in both
+        assert score in card and score in page
     # the loss curve and the four evaluation figures
     assert page.count("data:image/svg+xml") == 1 and page.count("data:image/png") >= 4
     sampled = genloom("sample", out, "-n", 7, cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     rows = pd.read_csv(tmp_path / "samples.csv")
-    assert rows.shape == (7, 2) and set(rows["kind"]) <= {"a", "b"}
+    assert rows.shape == (7, 4) and set(rows["kind"]) <= {"a", "b"}
     conditioned = genloom("sample", out, "-n", 5, "--condition", "kind=b", "-o", tmp_path / "b.csv")
     assert conditioned.returncode == 0, conditioned.stderr
     assert (pd.read_csv(tmp_path / "b.csv")["kind"] == "b").all()  # bad conditions: tests/test_catalogue.py

@@ -1,5 +1,7 @@
 """Personal data in tables: found by its form or its column's name, replaced one fake per value, and never
 generated once replaced."""
+import html
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +97,10 @@ def test_train_anonymise_on_the_command_line(tmp_path, capsys):
                  "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert "anonymised customer: name" in capsys.readouterr().err
     assert gl.load(tmp_path / "run").record["data"]["source"]["anonymise"] is True
+    for page in ("MODEL_CARD.md", "report.html"):  # what was found, and that it was replaced
+        text = html.unescape((tmp_path / "run" / page).read_text())
+        assert "customer: name (100% of its values)" in text and "replaced by Faker's values before training" in text
+    assert main(["train", str(tmp_path / "people.csv"), "--family", "vae", "--steps", "2", "--out",
+                 str(tmp_path / "plain"), "--quiet"]) == 0
+    card = (tmp_path / "plain" / "MODEL_CARD.md").read_text()
+    assert "contact: email" in card and "trained on as it was, so the model can repeat it" in card

@@ -22,6 +22,8 @@ class Dataset:
     labels: np.ndarray | None = None      # int64 class ids, one per example
     class_names: list[str] | None = None
     source: dict[str, Any] = field(default_factory=dict)  # the load_data arguments that rebuild it
+    personal_data: dict[str, str] = field(default_factory=dict)  # a table's personal columns, found at load
+                                                                  # (data/pii.py): column -> what it holds
 
     def __len__(self) -> int:
         return len(self.values)

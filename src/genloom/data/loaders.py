@@ -126,9 +126,10 @@ def _personal_data_handled(data: Dataset, anonymise: bool) -> Dataset:
         if found:
             warn(f"{data.name} holds personal data ({'; '.join(f'{c}: {p}' for c, p in found.items())}), which a "
                  "model can learn and repeat: --anonymise (load_data(..., anonymise=True)) replaces it first")
-        return data
+        return replace(data, personal_data={column: str(what) for column, what in found.items()})
     values, found = anonymise_table(data.values)
-    data = replace(data, values=values, source={**data.source, "anonymise": True})  # the caller's Dataset kept
+    data = replace(data, values=values, source={**data.source, "anonymise": True},  # the caller's Dataset kept
+                   personal_data={column: str(what) for column, what in found.items()})
     if found:
         note(f"anonymised {'; '.join(f'{c}: {p}' for c, p in found.items())} with Faker's values (one fake per "
              "value)")

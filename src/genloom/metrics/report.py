@@ -129,6 +129,14 @@ def privacy_text(privacy: dict[str, Any]) -> str:
             f"rate {privacy['sample_rate']:.3g}; {privacy['accountant']} accountant)")
 
 
+def personal_data_text(data: dict[str, Any]) -> str:
+    """The personal data found in a run's table at load, and what became of it."""
+    found = "; ".join(f"{column}: {what}" for column, what in data["personal_data"].items())
+    if data["source"].get("anonymise"):
+        return f"{found}: replaced by Faker's values before training (one fake per value)"
+    return f"{found}: trained on as it was, so the model can repeat it (--anonymise replaces it)"
+
+
 def fairness_text(fairness: dict[str, Any]) -> str:
     """What an evaluation's fairness numbers measure, in one line."""
     return (f"protected {', '.join(fairness['protected'])}: the classifier of {fairness['target']} = "
@@ -161,6 +169,7 @@ def summary_rows(record: dict[str, Any]) -> dict[str, Any]:
         **{name: value for name, value in record.get("final_metrics", {}).items()},
         **{f"evaluation: {name}": value for name, value in record.get("evaluation", {}).items()},
         **({"feature extractor": record["feature_extractor"]} if "feature_extractor" in record else {}),
+        **({"personal data": personal_data_text(data)} if data.get("personal_data") else {}),
         **({"differential privacy": privacy_text(record["privacy"])} if "privacy" in record else {}),
         **({"fairness": fairness_text(record["fairness"])} if "fairness" in record else {}),
         **({"anomaly detector": anomaly_text(record["anomaly"])} if "anomaly" in record else {}),

@@ -119,7 +119,8 @@ def new_record(family: str, config: Options, codec: Codec, data: Dataset, train:
     layout = codec.layout
     return {"genloom_version": __version__, "family": family, "family_options": asdict(config), "codec": codec.kind,
             "data": {"name": data.name, "kind": data.kind, "examples": len(data), "shape": list(layout.shape),
-                     "classes": layout.num_classes, "source": data.source},
+                     "classes": layout.num_classes, "source": data.source,
+                     **({"personal_data": data.personal_data} if data.personal_data else {})},
             "train": asdict(train), "steps_trained": 0,
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}}
 
