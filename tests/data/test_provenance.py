@@ -1,4 +1,6 @@
 """Provenance: every sample file says where it came from, and a change to its content after writing is caught."""
+import datetime
+import hashlib
 import json
 
 import numpy as np
@@ -52,6 +54,10 @@ def test_sampled_files_name_the_run_and_seed_and_the_command_checks_them(trained
     record, matches = check_provenance(tmp_path / "grid.png")
     assert matches and record["seed"] == 3 and record["samples"] == 8 and record["family"] == "vae"
     assert record["generator"] == f"genloom {gl.__version__}" and record["run"] == "digits-vae"
+    config = json.dumps(model.record, sort_keys=True, default=str).encode()
+    assert record["config_sha256"] == hashlib.sha256(config).hexdigest()  # the run's configuration, as loaded
+    created = datetime.datetime.fromisoformat(record["created"])
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()) < 600
     assert main(["provenance", str(tmp_path / "grid.png")]) == 0
     assert capsys.readouterr().out.endswith("grid.png: the content matches\n")
     _tamper(tmp_path / "grid.png")

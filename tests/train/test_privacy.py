@@ -109,6 +109,8 @@ def test_a_resumed_private_run_spends_what_an_unbroken_one_does(table, tmp_path,
 
 @pytest.mark.parametrize("budget, message", [
     (["--steps", "5", "--dp-epsilon", "0"], "dp_epsilon must be greater than 0"),
+    (["--steps", "5", "--dp-epsilon", "-1"], "dp_epsilon must be greater than 0"),
+    (["--steps", "5", "--dp-epsilon", "3", "--dp-max-grad-norm", "0"], "dp_max_grad_norm must be greater than 0"),
     (["--steps", "5", "--dp-epsilon", "3", "--dp-delta", "0.5"], "dp_delta must lie between 0 and 1/n"),
     (["--steps", "5", "--dp-epsilon", "3", "--family", "gan"], "PacGAN's critic judges packs of 10 examples, and "
                                                                "DP-SGD bounds each example's gradient: give pac 1"),
