@@ -4,8 +4,9 @@ from dataclasses import fields
 import pytest
 
 import genloom as gl
-from genloom.defaults import (ANY, BY_MINUTES, BY_SIZE, TABLE, budget_of, codec_options_for, defaults_for,
-                              family_config, one_thread_minutes, resolve_train_config, sampling_options_for)
+from genloom.defaults import (ANY, BY_MINUTES, BY_SIZE, TABLE, UNDER_PRIVACY, Defaults, budget_of, codec_options_for,
+                              defaults_for, family_config, one_thread_minutes, resolve_train_config,
+                              sampling_options_for)
 from genloom.errors import GenloomError
 from genloom.families import CATALOG
 from genloom.layout import KINDS
@@ -96,6 +97,16 @@ def test_a_private_tables_transformer_and_vae_step_at_a_higher_rate():
     assert resolve_train_config("autoregressive", "text", None, {}, private).lr == 3e-3  # tables only
     assert resolve_train_config("vae", "table", None, {}, private, 26_049).lr == 0.01
     assert resolve_train_config("vae", "table", None, {}, {}, 26_049).lr == 2e-3
+    stored = {"lr": 0.002, "batch_size": 500, "steps": 600}  # a private run from before: resumed as it trained
+    assert resolve_train_config("vae", "table", stored, {}, private, 26_049).lr == 0.002
+    assert all(not (entry.options or entry.sampling) for entry in UNDER_PRIVACY.values())  # applied nowhere else
+
+
+def test_the_data_size_overrides_what_privacy_changes(monkeypatch):
+    tiers = {**BY_SIZE, ("autoregressive", "table"): ((1_000, Defaults(train={"lr": 5e-4})),)}
+    monkeypatch.setattr("genloom.defaults.BY_SIZE", tiers)
+    assert resolve_train_config("autoregressive", "table", None, {}, {"dp_epsilon": 3.0}, 800).lr == 5e-4
+    assert resolve_train_config("autoregressive", "table", None, {}, {"dp_epsilon": 3.0}, 26_049).lr == 0.01
     assert codec_options_for("vae", "table", {}, private=True) == {"target_first": True}
     assert codec_options_for("autoregressive", "table", {}, 26_049, private=True)["target_first"] is True
     assert "target_first" not in codec_options_for("autoregressive", "table", {}, 26_049)

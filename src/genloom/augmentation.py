@@ -179,7 +179,7 @@ def shortfalls(classes: np.ndarray, ratio: float) -> dict[str, int]:
 
 def subset(data: Dataset, rows: np.ndarray, take: Callable[[Any, np.ndarray], Any]) -> Dataset:
     labels = data.labels[rows] if data.labels is not None else None
-    return Dataset(data.kind, take(data.values, rows), data.name, labels, data.class_names, data.source)
+    return replace(data, values=take(data.values, rows), labels=labels)  # its source and findings kept
 
 
 def balanced_resampling(data: Dataset, classes: np.ndarray, seed: int, take: Callable[[Any, np.ndarray], Any],

@@ -104,3 +104,7 @@ def test_train_anonymise_on_the_command_line(tmp_path, capsys):
                  str(tmp_path / "plain"), "--quiet"]) == 0
     card = (tmp_path / "plain" / "MODEL_CARD.md").read_text()
     assert "contact: email" in card and "trained on as it was, so the model can repeat it" in card
+    recorded = gl.load(tmp_path / "plain").record["data"]["personal_data"]
+    assert recorded["customer"] == "name (100% of its values)" and "city" not in recorded
+    model = gl.Model("vae").fit(gl.load_data(_people()), steps=2, progress=False)  # from Python alike
+    assert set(model.record["data"]["personal_data"]) == set(recorded)

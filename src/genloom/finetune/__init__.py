@@ -114,7 +114,8 @@ def train_adapter(base_net: Family, codec: Codec, base_run: Path, data: Dataset,
         raise GenloomError(f"the base model learnt {codec.kind} data; fine-tune it on {codec.kind}, not {data.kind}")
     trainer = trained_family(adapted_copy(base_net, lora, config.seed), codec.encode(data.values), config, out)
     adapter = written_adapter(out, base_run, trainer.ema.module, trainer, config, lora, {
-        "data": {"name": data.name, "kind": data.kind, "examples": len(data), "source": data.source}})
+        "data": {"name": data.name, "kind": data.kind, "examples": len(data), "source": data.source,
+                 "personal_data": data.personal_data}})  # its own, never the base run's
     return trainer.family, trainer.ema.module, adapter
 
 
