@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import sys
@@ -214,14 +213,14 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_provenance(args: argparse.Namespace) -> None:
-    from .data.content_credentials import has_manifest, read_credentials
+    from .data.content_credentials import can_check, has_manifest, read_credentials
     from .data.provenance import check_provenance
 
     record, matches = check_provenance(args.file)
     signed = Path(args.file).suffix.lower() == ".png" and has_manifest(Path(args.file))
     if args.c2pa_trust and not signed:
         raise GenloomError(f"{args.file} carries no C2PA manifest for --c2pa-trust to check; drop it")
-    readable = signed and (args.c2pa_trust is not None or importlib.util.find_spec("c2pa") is not None)
+    readable = signed and (args.c2pa_trust is not None or can_check())
     credentials = read_credentials(args.file, args.c2pa_trust) if readable else None
     width = max(map(len, record))
     for name, value in record.items():

@@ -10,6 +10,7 @@ to trust its CA (`--c2pa-trust ca.pem`), as a trust list would a public one's. N
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import io
 import json
 import os
@@ -39,6 +40,11 @@ NO_THUMBNAIL = {"builder": {"thumbnail": {"enabled": False}}}  # the image is it
 def c2pa_module() -> Any:
     """c2pa-python, or an error naming the extra that brings it."""
     return require("c2pa", "c2pa", "C2PA Content Credentials")
+
+
+def can_check() -> bool:
+    """Whether c2pa-python is installed, to validate a manifest (a missing extra is no error where none was asked)."""
+    return importlib.util.find_spec("c2pa") is not None
 
 
 @dataclass(frozen=True)

@@ -120,22 +120,22 @@ def _finished(data: Dataset, target: str | None, anonymise: bool) -> Dataset:
 
 
 def _personal_data_handled(data: Dataset, anonymise: bool) -> Dataset:
-    """Replace the table's personal data with Faker's values (anonymise), or warn that it holds some."""
-    if not anonymise:
-        found = find_personal_columns(data.values)
-        if found:
-            warn(f"{data.name} holds personal data ({'; '.join(f'{c}: {p}' for c, p in found.items())}), which a "
-                 "model can learn and repeat: --anonymise (load_data(..., anonymise=True)) replaces it first")
-        return replace(data, personal_data={column: str(what) for column, what in found.items()})
-    values, found = anonymise_table(data.values)
-    data = replace(data, values=values, source={**data.source, "anonymise": True},  # the caller's Dataset kept
-                   personal_data={column: str(what) for column, what in found.items()})
-    if found:
-        note(f"anonymised {'; '.join(f'{c}: {p}' for c, p in found.items())} with Faker's values (one fake per "
-             "value)")
+    """Replace the table's personal data with Faker's values (anonymise), or warn that it holds some; either way
+    the columns found are kept on the Dataset (the caller's own is left as it was)."""
+    if anonymise:
+        values, found = anonymise_table(data.values)
+        data = replace(data, values=values, source={**data.source, "anonymise": True})
     else:
-        note(f"--anonymise: no personal data found in {data.name}; its rows are used as they are")
-    return data
+        found = find_personal_columns(data.values)
+    described = {column: str(what) for column, what in found.items()}
+    listed = "; ".join(f"{column}: {what}" for column, what in described.items())
+    if anonymise:
+        note(f"anonymised {listed} with Faker's values (one fake per value)" if found else
+             f"--anonymise: no personal data found in {data.name}; its rows are used as they are")
+    elif found:
+        warn(f"{data.name} holds personal data ({listed}), which a model can learn and repeat: --anonymise "
+             "(load_data(..., anonymise=True)) replaces it first")
+    return replace(data, personal_data=described)
 
 
 def _with_target(data: Dataset, target: str | None) -> Dataset:
