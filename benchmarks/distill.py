@@ -10,9 +10,9 @@ beside a busy core. Targets (the scale-and-deploy issue): the student's FID at m
 DPM-Solver++ 20-step FID, at least 4x its sampling speed.
 
 Section `text`: the default text model trained on tiny Shakespeare is the teacher; a student of half its width
-and depth is distilled on its soft targets, and the same student architecture trained from scratch for the same
-wall time (the distillation's whole call: reading the teacher's targets once, training, writing the run), one
-after the other on the same core, once per seed. Held-out loss (nats per token, the same windows from
+and depth is distilled on its soft targets, and the same student architecture trained from scratch, each given the
+same minutes for its whole call (the distillation's: reading the teacher's targets once, training, writing the
+run), one after the other on the same core, once per seed. Held-out loss (nats per token, the same windows from
 the end of the corpus for all). Target: the distilled student's held-out loss below the scratch student's.
 
 Usage: .venv/bin/python benchmarks/distill.py --only diffusion    (some 17 minutes)
@@ -143,7 +143,7 @@ def text_section(args: argparse.Namespace, runs: Path) -> list[str]:
         config = distilled.config
         scratch = gl.Model("autoregressive", n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd)
         started = time.perf_counter()
-        scratch.fit("shakespeare", minutes=wall / 60, seed=seed, out=runs / f"scratch-{seed}",  # the same wall time
+        scratch.fit("shakespeare", minutes=args.student_minutes, seed=seed, out=runs / f"scratch-{seed}",
                     progress=False, threads=1, device="cpu")
         scratch_wall = time.perf_counter() - started
         text = gl.load_data("shakespeare").values[-5000:]
@@ -163,9 +163,8 @@ def text_section(args: argparse.Namespace, runs: Path) -> list[str]:
              f"{teacher.record['steps_trained']} steps ({teacher.record['train_seconds']:.0f} s, 1 thread), "
              f"{parameters['teacher_parameters']:,} parameters, held-out loss {teacher_loss:.4f}; students: n_layer "
              f"{config.n_layer}, n_head {config.n_head}, n_embd {config.n_embd} ({parameters['parameters']:,} "
-             f"parameters) on 1 thread: the distilled one {args.student_minutes:g} minutes of training after "
-             f"reading the teacher once, the one alone as long in all (its fit's budget bounds the whole call); "
-             f"distilled at temperature {parameters['temperature']:g}, soft weight {parameters['soft_weight']:g}. "
+             f"parameters) on 1 thread, each {args.student_minutes:g} minutes for its whole call (the distilled one's "
+             f"reading the teacher's targets once, training and writing its run); distilled at temperature {parameters['temperature']:g}, soft weight {parameters['soft_weight']:g}. "
              f"Held-out loss over {len(windows)} windows of {windows.shape[1] - 1} tokens from the corpus's last "
              "tenth.", "",
              "| seed | distilled loss | scratch loss | distilled steps (training s, wall s) | scratch steps (s, s) |",

@@ -1,5 +1,7 @@
 """`Model.distill` and `genloom distill`: students written as runs of their own, that load and sample as any run,
 taught by the method of their teacher's family; and what each method refuses."""
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,6 +105,22 @@ def test_a_distilled_text_student_learns_its_teachers_distributions(text_run, tm
     untrained = method.student(teacher.ema_net, method.checked(teacher.ema_net, DistillSettings(soft_weight=1.0)))
     assert _held_out_soft_loss(student.ema_net, teacher) < 0.65 * _held_out_soft_loss(untrained, teacher)
     assert isinstance(gl.load(tmp_path / "s").generate("ROMEO:", max_tokens=5), str)
+
+
+def test_a_text_students_minutes_bound_the_whole_call(text_run, tmp_path):
+    """Reading the teacher's targets, training and writing the run all come within the budget (as fit's do); the
+    best weights are picked by the student's own held-out likelihood, recorded as any run's."""
+    teacher = gl.load(text_run)
+    started = time.perf_counter()
+    student = teacher.distill(out=tmp_path / "s", minutes=0.1, threads=1, **QUIET)
+    assert time.perf_counter() - started <= 6 * 1.05
+    assert student.record["steps_trained"] > 10
+    scores = student.record["final_metrics"]
+    assert scores["best_val_loss"] == pytest.approx(scores["val_loss"], abs=0.1)  # not 0.5 x (KL + next-token loss)
+    with pytest.raises(GenloomError, match=r"minutes=0.0001 is too short: reading the data and the teacher's next "
+                                           r"tokens took [0-9.]+ s .* give at least minutes="):
+        teacher.distill(out=tmp_path / "s2", minutes=0.0001, threads=1, **QUIET)
+    assert not (tmp_path / "s2").exists()
 
 
 def test_a_table_student_reads_its_teachers_bins(tmp_path):

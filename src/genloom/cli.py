@@ -374,7 +374,8 @@ def cmd_distill(args: argparse.Namespace) -> None:
     data = load_data(args.data, encoding=args.encoding, errors=args.errors, text_field=args.text_field) \
         if args.data is not None else None
     student = model.distill(data, out=args.out, train_steps=args.train_steps, minutes=args.minutes,
-                            epochs=args.epochs, device=args.device, progress=not args.quiet,
+                            epochs=args.epochs, budget_started=args.started - INTERPRETER_SECONDS,
+                            device=args.device, progress=not args.quiet,
                             **_given(args, DISTILL_FLAGS | set(TRAIN_FLAGS)))
     taught = student.record["distilled_from"]
     halvings = f"{taught.get('stages')} halving{'s' if taught.get('stages') != 1 else ''}"
@@ -885,7 +886,8 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--out", required=True, help="folder for the student's run")
     distill.add_argument("--train-steps", type=int, help="updates of the student (default: 2000; diffusion: shared "
                          "by its stages)")
-    distill.add_argument("--minutes", type=float, help="minutes of training")
+    distill.add_argument("--minutes", type=float, help="minutes for the whole command: reading the data and the "
+                         "teacher, training and writing the student's run")
     distill.add_argument("--epochs", type=float, help="passes over the data")
     _add_corpus_flags(distill)
     distill.add_argument("--device", default="auto", help=f"{DEVICES} (default: auto)")

@@ -9,6 +9,7 @@ import math
 import shutil
 import sys
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from .families.configs import DistillSettings
 from .options import Options
 from .train.config import TrainConfig
 from .train.device import resolve_device
-from .train.loop import Trainer
+from .train.loop import CallBudget, Trainer
 
 DEFAULT_STEPS = 4             # a diffusion student's sampling steps
 # of the soft targets, measured on Shakespeare (benchmarks/distill.py): at DistilBERT's T = 2 a half-size student
@@ -72,16 +73,24 @@ class Method(ABC):
 
     @abstractmethod
     def teach(self, teacher: Family, x: torch.Tensor, labels: torch.Tensor | None, validation: tuple | None,
-              settings: DistillSettings, config: TrainConfig, work: Path) -> Student:
-        """Train the student on the teacher's data x (encoded), keeping checkpoints in `work`."""
+              settings: DistillSettings, config: TrainConfig, work: Path, budget: CallBudget | None) -> Student:
+        """Train the student on the teacher's data x (encoded), keeping checkpoints in `work`, by the deadline of
+        the call's `budget` where it has one."""
 
 
 def _trained(family: Family, x: torch.Tensor, labels: torch.Tensor | None, validation: tuple | None,
-             config: TrainConfig, work: Path) -> Trainer:
-    """`family` trained on x in `work`; it sees the data first (family.prepare), as a run's family does."""
+             config: TrainConfig, work: Path, budget: CallBudget | None, before: str, share: float = 1.0) -> Trainer:
+    """`family` trained on x in `work`; it sees the data first (family.prepare), as a run's family does. With the
+    call's `budget`, it ends by its deadline, taking `share` of the time left after `before` (what the call did
+    first) and its own preparation."""
     work.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(family, x, labels, config, work, resolve_device(config.device), validation)
-    trainer.fit()
+    deadline = None
+    if budget is not None:
+        budget.check_time_left(before)
+        now = time.perf_counter()
+        deadline = now + share * (budget.deadline - now)
+    trainer.fit(deadline)
     return trainer
 
 
@@ -93,8 +102,8 @@ def _share(config: TrainConfig, parts: int, part: int) -> TrainConfig:
 
 
 def _scores(trainer: Trainer, held_out: tuple) -> dict[str, float]:
-    """The student's held-out scores; its best validation loss is named for what it is (a distillation loss, not a
-    likelihood a comparison of runs may set beside others')."""
+    """A diffusion student's held-out scores; its best validation loss is named for what it is (a distillation loss,
+    not a likelihood a comparison of runs may set beside others')."""
     scores = trainer.held_out_scores(held_out)
     if "best_val_loss" in scores:
         scores["best_distillation_loss"] = scores.pop("best_val_loss")
@@ -132,7 +141,7 @@ class Progressive(Method):
         return replace(asked, steps=steps, teacher_steps=teacher_steps)
 
     def teach(self, teacher: Family, x: torch.Tensor, labels: torch.Tensor | None, validation: tuple | None,
-              settings: DistillSettings, config: TrainConfig, work: Path) -> Student:
+              settings: DistillSettings, config: TrainConfig, work: Path, budget: CallBudget | None) -> Student:
         from .families.progressive import ProgressiveStage  # torch-heavy: only when distilling
         torch.manual_seed(config.seed)
         stages = round(math.log2(settings.teacher_steps / settings.steps))
@@ -149,7 +158,8 @@ class Progressive(Method):
             student = build_family("diffusion", teacher.layout, options)
             student.load_state_dict(stage_teacher.state_dict())
             trainer = _trained(ProgressiveStage(student, stage_teacher, steps), x, labels, validation,
-                               _share(config, stages, stage), work / f"stage-{stage + 1}")
+                               _share(config, stages, stage), work / f"stage-{stage + 1}", budget,
+                               f"reading the data and {stage} stage(s) of {stages}", share=1 / (stages - stage))
             stage_teacher = trainer.ema.module.student
             trained, seconds = trained + trainer.step, seconds + trainer.elapsed
         return Student(options, trainer.family.student, stage_teacher, trained, round(seconds, 2),
@@ -196,14 +206,15 @@ class Knowledge(Method):
         return student
 
     def teach(self, teacher: Family, x: torch.Tensor, labels: torch.Tensor | None, validation: tuple | None,
-              settings: DistillSettings, config: TrainConfig, work: Path) -> Student:
+              settings: DistillSettings, config: TrainConfig, work: Path, budget: CallBudget | None) -> Student:
         from .families.knowledge import KnowledgeDistillation
         torch.manual_seed(config.seed)
         student = self.student(teacher, settings)
         trainer = _trained(KnowledgeDistillation(student, teacher, settings.temperature, settings.soft_weight,
-                                                 config.progress), x, labels, validation, config, work)
+                                                 config.progress), x, labels, validation, config, work, budget,
+                           "reading the data and the teacher's next tokens")
         return Student(student.config, trainer.family.student, trainer.ema.module.student, trainer.step,
-                       round(trainer.elapsed, 2), _scores(trainer, validation or (x, labels)),
+                       round(trainer.elapsed, 2), trainer.held_out_scores(validation or (x, labels)),
                        {"method": self.name, "temperature": settings.temperature,
                         "soft_weight": settings.soft_weight, "parameters": parameter_count(student),
                         "teacher_parameters": parameter_count(teacher),
@@ -221,11 +232,11 @@ def method_for(teacher: Family) -> Method:
 
 
 def distilled(teacher: Family, x: torch.Tensor, labels: torch.Tensor | None, validation: tuple | None,
-              settings: DistillSettings, config: TrainConfig) -> Student:
-    """The student of `teacher` (settings already checked) trained on x; its checkpoints kept in a scratch folder
-    that is removed after."""
+              settings: DistillSettings, config: TrainConfig, budget: CallBudget | None = None) -> Student:
+    """The student of `teacher` (settings already checked) trained on x, by the deadline of the call's `budget`
+    where it has one; its checkpoints kept in a scratch folder that is removed after."""
     work = Path(tempfile.mkdtemp(prefix="genloom-distill-"))
     try:
-        return method_for(teacher).teach(teacher, x, labels, validation, settings, config, work)
+        return method_for(teacher).teach(teacher, x, labels, validation, settings, config, work, budget)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -53,24 +53,13 @@ from .tracking import Tracker, Trackers
 from .train.batches import split_validation
 from .train.device import available_cores, resolve_device
 from .train.distributed import processes_from_environment
-from .train.loop import STATE_FILE, Trainer
+from .train.loop import STATE_FILE, CallBudget, Trainer
 
 if TYPE_CHECKING:
     from .data.content_credentials import ContentSigner
 
 FILE_CHUNK = 10_000     # examples decoded and written at a time by sample_to
 DISTILL_SETTINGS = {field.name for field in fields(DistillSettings)}
-SAVE_SECONDS = 0.3      # writing a run (weights, samples, report, loss curve: ~0.15 s for a table), kept free in a budget
-MIN_TRAIN_SECONDS = 0.5  # training time a budget must leave after reading the data and fitting the codec
-
-
-def check_time_left(minutes: float, spent: float, left: float) -> None:
-    """A time budget must leave some training after the data and codec; else say the least that would."""
-    if left < MIN_TRAIN_SECONDS:
-        least = (spent + SAVE_SECONDS + 10 * MIN_TRAIN_SECONDS) / 60
-        raise GenloomError(f"minutes={minutes:g} is too short: reading the data, fitting the codec and building "
-                           f"the model took {spent:.1f} s and writing the run needs about {SAVE_SECONDS:g} s; give at least "
-                           f"minutes={least:.2g} (CLI: --minutes)")
 
 
 class Model:
@@ -152,9 +141,9 @@ class Model:
             tracked.samples(step, self._write_samples_at(step, net))
         trainer = Trainer(net, x, labels, config, run_dir, device, validation, on_sample, on_log=tracked.metrics,
                           processes=processes)
-        deadline = None if config.minutes is None else started + 60 * config.minutes - SAVE_SECONDS
-        if deadline is not None:
-            check_time_left(config.minutes, time.perf_counter() - started, deadline - time.perf_counter())
+        call_budget = None if config.minutes is None else CallBudget(config.minutes, started)
+        if call_budget is not None:
+            call_budget.check_time_left("reading the data, fitting the codec and building the model")
         self.run_dir = run_dir
         if stored and (run_dir / STATE_FILE).exists():  # a run killed before its first checkpoint starts over
             trainer.resume()
@@ -168,7 +157,7 @@ class Model:
         try:
             fitted = False
             try:
-                trainer.fit(deadline)
+                trainer.fit(call_budget and call_budget.deadline)
                 fitted = True
             finally:
                 processes.finish(together=fitted)
@@ -632,12 +621,15 @@ class Model:
         return model
 
     def distill(self, data: Any = None, *, out: str | Path, train_steps: int | None = None,
-                minutes: float | None = None, epochs: float | None = None, **options: Any) -> Model:
+                minutes: float | None = None, epochs: float | None = None, budget_started: float | None = None,
+                **options: Any) -> Model:
         """A faster student of this model, trained and written as a run of its own to `out`, and returned
         (genloom/distill.py). Diffusion: steps= (its sampling steps, default 4) and teacher_steps=; autoregressive:
         n_layer=, n_head=, n_embd= (default: half the teacher's), temperature= (2) and soft_weight= (0.5). It learns
-        on `data`, or on the data this run was trained on; train_steps, minutes or epochs bound its training, and
-        other options are training options as for fit."""
+        on `data`, or on the data this run was trained on; train_steps or epochs bound its training, minutes the
+        whole call (as fit's: reading the data and the teacher, training, writing the student; budget_started as
+        fit's), and other options are training options as for fit."""
+        started = time.perf_counter() if budget_started is None else budget_started
         teacher = self._fitted()
         if "privacy" in self.record:
             raise GenloomError("this run was trained with differential privacy; a student taught on its data would "
@@ -656,7 +648,8 @@ class Model:
         labels = given if given is not None else self._teacher_labels(dataset) if teacher.conditional else None
         (x, labels), validation = split_validation(self.codec.encode(dataset.values), labels, config.val_fraction)
         device = resolve_device(config.device)
-        taught = distilled(teacher.to(device), x, labels, validation, settings, config)
+        call_budget = None if config.minutes is None else CallBudget(config.minutes, started)
+        taught = distilled(teacher.to(device), x, labels, validation, settings, config, call_budget)
         student = Model(self.family_name)
         student.config, student.codec = taught.config, self.codec
         student.net, student.ema_net = taught.net, taught.ema_net

@@ -69,10 +69,19 @@ def test_the_teachers_targets_read_once_equal_asking_it(monkeypatch):
     distillation.train()
     cached = next(distillation.losses(windows, starts))[2]["soft_loss"]
     distillation.eval()
-    asked = next(distillation.losses(windows, None))[2]["soft_loss"]
+    asked = distillation.evaluate(windows, None)["soft_loss"]
     assert cached == pytest.approx(asked, rel=1e-4)
     for row in (1, 8, 9, 44, 96):
         start = (row - 1) // 8 * 8
         with torch.no_grad():
             top = teacher.net(stream[start:start + 8][None])[0, row - start - 1].topk(20)
         assert distillation.targets.tokens[row].tolist() == top.indices.tolist(), row
+
+
+def test_a_validation_scores_the_students_own_likelihood_without_asking_the_teacher():
+    teacher, student = _gpt(0), _gpt(1)
+    distillation = KnowledgeDistillation(student, teacher, temperature=2.0, soft_weight=0.5).eval()
+    teacher.net.forward = None  # a validation that asked the teacher would fail here
+    _, loss, _ = next(distillation.losses(_windows(), None))
+    expected = -student.log_prob(_windows()).sum() / (6 * 8)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)

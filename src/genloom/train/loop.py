@@ -6,7 +6,7 @@ import json
 import math
 import statistics
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import sys
 import time
 from pathlib import Path
@@ -35,6 +35,29 @@ VALIDATION_SEED = 1234
 EVAL_EXAMPLES = 512  # held-out examples scored by Family.evaluate after training ...
 EVAL_TOKENS = 16_384  # ... or windows of a token stream holding about this many tokens
 VALIDATION_PART = "the held-out tail of the text (val_fraction)"
+SAVE_SECONDS = 0.3      # writing a run (weights, samples, report, loss curve: ~0.15 s for a table), kept free in a budget
+MIN_TRAIN_SECONDS = 0.5  # training time a budget must leave after what comes before it
+
+
+@dataclass(frozen=True)
+class CallBudget:
+    """A budget in minutes that bounds a whole call (fit, distill), from `started` (a time.perf_counter() reading):
+    training ends by `deadline`, which leaves the run its writing."""
+
+    minutes: float
+    started: float
+
+    @property
+    def deadline(self) -> float:
+        return self.started + 60 * self.minutes - SAVE_SECONDS
+
+    def check_time_left(self, before: str) -> None:
+        """Some training must fit after `before` (what the call did first); else say the least budget that would."""
+        spent = time.perf_counter() - self.started
+        if self.deadline - time.perf_counter() < MIN_TRAIN_SECONDS:
+            least = (spent + SAVE_SECONDS + 10 * MIN_TRAIN_SECONDS) / 60
+            raise GenloomError(f"minutes={self.minutes:g} is too short: {before} took {spent:.1f} s and writing the "
+                               f"run needs about {SAVE_SECONDS:g} s; give at least minutes={least:.2g} (CLI: --minutes)")
 
 
 def lr_multiplier(config: TrainConfig, step: int, progress: float) -> float:
