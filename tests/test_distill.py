@@ -43,6 +43,14 @@ def test_a_diffusion_student_is_a_run_that_samples_in_its_steps(diffusion_teache
     assert "best_val_loss" not in student.record["final_metrics"]  # not a likelihood to set beside others
 
 
+def test_a_diffusion_students_stages_share_the_minutes_of_the_whole_call(diffusion_teacher, tmp_path):
+    started = time.perf_counter()
+    student = gl.load(diffusion_teacher).distill(out=tmp_path / "s", steps=2, teacher_steps=8, minutes=0.05,
+                                                 threads=1, **QUIET)
+    assert time.perf_counter() - started <= 3 * 1.05
+    assert student.record["steps_trained"] >= 4  # each of the two stages trained
+
+
 def test_a_conditional_student_keeps_its_labels(tmp_path):
     teacher = gl.Model("diffusion", width=8, timesteps=32, conditional=True, guidance=2.0)
     teacher.fit("digits", steps=5, out=tmp_path / "t", threads=1, **QUIET)
