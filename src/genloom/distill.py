@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -79,15 +79,16 @@ class Method(ABC):
 
 
 def _trained(family: Family, x: torch.Tensor, labels: torch.Tensor | None, validation: tuple | None,
-             config: TrainConfig, work: Path, budget: CallBudget | None, before: str, share: float = 1.0) -> Trainer:
+             config: TrainConfig, work: Path, budget: CallBudget | None, share: float = 1.0,
+             check: Callable[[CallBudget], None] = lambda budget: None) -> Trainer:
     """`family` trained on x in `work`; it sees the data first (family.prepare), as a run's family does. With the
-    call's `budget`, it ends by its deadline, taking `share` of the time left after `before` (what the call did
-    first) and its own preparation."""
+    call's `budget`, it ends by its deadline, taking `share` of the time left after its preparation, which
+    `check` may find too short."""
     work.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(family, x, labels, config, work, resolve_device(config.device), validation)
     deadline = None
     if budget is not None:
-        budget.check_time_left(before)
+        check(budget)
         now = time.perf_counter()
         deadline = now + share * (budget.deadline - now)
     trainer.fit(deadline)
@@ -148,6 +149,8 @@ class Progressive(Method):
         student_options = {**asdict(teacher.config), "prediction": "v", "sampler": "ddim",
                            "timestep_spacing": "trailing", "guidance": 1.0,
                            "label_dropout": 0.0 if teacher.conditional else teacher.config.label_dropout}
+        if budget is not None:  # once, for all the stages: one that ran out half way would have written nothing
+            budget.check_time_left("reading the data", trainings=stages)
         stage_teacher, trained, seconds, trainer = teacher, 0, 0.0, None
         for stage in range(stages):
             steps = settings.teacher_steps // 2 ** (stage + 1)
@@ -159,7 +162,7 @@ class Progressive(Method):
             student.load_state_dict(stage_teacher.state_dict())
             trainer = _trained(ProgressiveStage(student, stage_teacher, steps), x, labels, validation,
                                _share(config, stages, stage), work / f"stage-{stage + 1}", budget,
-                               f"reading the data and {stage} stage(s) of {stages}", share=1 / (stages - stage))
+                               share=1 / (stages - stage))
             stage_teacher = trainer.ema.module.student
             trained, seconds = trained + trainer.step, seconds + trainer.elapsed
         return Student(options, trainer.family.student, stage_teacher, trained, round(seconds, 2),
@@ -212,7 +215,7 @@ class Knowledge(Method):
         student = self.student(teacher, settings)
         trainer = _trained(KnowledgeDistillation(student, teacher, settings.temperature, settings.soft_weight,
                                                  config.progress), x, labels, validation, config, work, budget,
-                           "reading the data and the teacher's next tokens")
+                           check=lambda budget: budget.check_time_left("reading the data and the teacher's targets"))
         return Student(student.config, trainer.family.student, trainer.ema.module.student, trainer.step,
                        round(trainer.elapsed, 2), trainer.held_out_scores(validation or (x, labels)),
                        {"method": self.name, "temperature": settings.temperature,

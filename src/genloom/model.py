@@ -625,7 +625,7 @@ class Model:
                 **options: Any) -> Model:
         """A faster student of this model, trained and written as a run of its own to `out`, and returned
         (genloom/distill.py). Diffusion: steps= (its sampling steps, default 4) and teacher_steps=; autoregressive:
-        n_layer=, n_head=, n_embd= (default: half the teacher's), temperature= (2) and soft_weight= (0.5). It learns
+        n_layer=, n_head=, n_embd= (default: half the teacher's), temperature= (1) and soft_weight= (0.5). It learns
         on `data`, or on the data this run was trained on; train_steps or epochs bound its training, minutes the
         whole call (as fit's: reading the data and the teacher, training, writing the student; budget_started as
         fit's), and other options are training options as for fit."""

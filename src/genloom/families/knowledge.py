@@ -130,8 +130,19 @@ class KnowledgeDistillation(Family):
             "soft_loss": soft.item(), "next_token_loss": hard.item()}
 
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
-        """The student's own held-out numbers (comparable with any model's on the data), and its soft loss."""
-        return {**self.student.evaluate(x, labels), "soft_loss": self._parts(x, labels)[0].item()}
+        """The student's own held-out numbers, comparable with any model's on the data (and, as a validation,
+        without a pass of the teacher, which a time budget does not hold back time for)."""
+        return self.student.evaluate(x, labels)
+
+    def held_out_soft_loss(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+        """How far the student's next-token distributions lie from the teacher's on examples or windows x (asking
+        the teacher)."""
+        was_training = self.training
+        try:
+            with torch.no_grad():
+                return self.eval()._parts(x, labels)[0].item()
+        finally:
+            self.train(was_training)
 
     def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator, options: Any = None,
                given: Sequence[int] = (), on_pass: Callable[[], None] = lambda: None) -> torch.Tensor:

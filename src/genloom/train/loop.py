@@ -51,11 +51,12 @@ class CallBudget:
     def deadline(self) -> float:
         return self.started + 60 * self.minutes - SAVE_SECONDS
 
-    def check_time_left(self, before: str) -> None:
-        """Some training must fit after `before` (what the call did first); else say the least budget that would."""
+    def check_time_left(self, before: str, trainings: int = 1) -> None:
+        """Some training (for each of `trainings` in turn) must fit after `before` (what the call did first); else
+        say the least budget that would."""
         spent = time.perf_counter() - self.started
-        if self.deadline - time.perf_counter() < MIN_TRAIN_SECONDS:
-            least = (spent + SAVE_SECONDS + 10 * MIN_TRAIN_SECONDS) / 60
+        if self.deadline - time.perf_counter() < trainings * MIN_TRAIN_SECONDS:
+            least = (spent + SAVE_SECONDS + 10 * trainings * MIN_TRAIN_SECONDS) / 60
             raise GenloomError(f"minutes={self.minutes:g} is too short: {before} took {spent:.1f} s and writing the "
                                f"run needs about {SAVE_SECONDS:g} s; give at least minutes={least:.2g} (CLI: --minutes)")
 
