@@ -946,6 +946,8 @@ DISTILL = [
         p.out], "temperature applies to distilling another family; distilling diffusion runs takes steps"),
     cli("sampling steps for a text student", lambda p: ["distill", p.text, "--steps", 4, "--out", p.out],
         "steps applies to distilling another family; distilling autoregressive runs takes n_layer"),
+    cli("a distillation budget too short", lambda p: ["distill", p.diffusion, "--minutes", "0.0001", "--out", p.out],
+        "minutes=0.0001 is too short: reading the data took"),
     cli("a student written over a run", lambda p: ["distill", p.diffusion, "--out", p.copy("image")],
         "already holds a run"),
     cli("distilling an image model on text", lambda p: ["distill", p.diffusion, "shakespeare", "--out", p.out,
