@@ -164,7 +164,8 @@ def text_section(args: argparse.Namespace, runs: Path) -> list[str]:
              f"{parameters['teacher_parameters']:,} parameters, held-out loss {teacher_loss:.4f}; students: n_layer "
              f"{config.n_layer}, n_head {config.n_head}, n_embd {config.n_embd} ({parameters['parameters']:,} "
              f"parameters) on 1 thread, each {args.student_minutes:g} minutes for its whole call (the distilled one's "
-             f"reading the teacher's targets once, training and writing its run); distilled at temperature {parameters['temperature']:g}, soft weight {parameters['soft_weight']:g}. "
+             f"reading the teacher's targets once, training and writing its run); distilled at temperature "
+             f"{parameters['temperature']:g}, soft weight {parameters['soft_weight']:g}. "
              f"Held-out loss over {len(windows)} windows of {windows.shape[1] - 1} tokens from the corpus's last "
              "tenth.", "",
              "| seed | distilled loss | scratch loss | distilled steps (training s, wall s) | scratch steps (s, s) |",

@@ -1,7 +1,7 @@
 """The one table of defaults that depend on the family, the data kind or both (and on how much data there is),
 and how they combine with what the user asks: general defaults < the family's < the kind's < the family's on
-that kind < those under differential privacy (training and codec) < those for the data's size < the user's. Families and codecs keep only defaults that hold
-everywhere; every choice measured per kind lives here."""
+that kind < those under differential privacy (training and codec) < those for the data's size < the user's.
+Families and codecs keep only defaults that hold everywhere; every choice measured per kind lives here."""
 from __future__ import annotations
 
 import math
@@ -189,10 +189,11 @@ def sampling_options_for(family: str, kind: str, given: Mapping[str, Any]) -> di
 # which DP-SGD's noise inflates, so the same rate takes smaller steps. On Adult at epsilon 3 (600 steps, one run
 # each, 2026-12-07) utility 0.879 / 0.887 / 0.882 (seeds 0-2) at 0.01 in batches of 500, against 0.782 / 0.810 /
 # 0.790 at the public rate of 0.003 in batches of 2,000; 0.886 at 0.02; in batches of 2,000 (some 4x the time, on
-# one thread beside other work: not timed otherwise) 0.890 / 0.892 / 0.889 at 0.01 and 0.895 at 0.02. A smaller clipping norm (0.1, 0.3: 0.779, 0.783) or 16 bins (0.759)
-# did not help. The table VAE (width 16, the same runs) gains as much, though from lower: 0.688 / 0.584 / 0.788 at
-# 0.01 against 0.497 / 0.452 (seeds 0, 1) at its 0.002; 0.483 at 0.03. Measured on Adult only (26,049 rows in
-# batches of 500; the VAE 128 wide): small tables, whose batches the size tiers shrink, take the rate unmeasured.
+# one thread beside other work: not timed otherwise) 0.890 / 0.892 / 0.889 at 0.01 and 0.895 at 0.02. A smaller
+# clipping norm (0.1, 0.3: 0.779, 0.783) or 16 bins (0.759) did not help. The table VAE (width 16: 128 units, the
+# same runs) gains as much, though from lower: 0.688 / 0.584 / 0.788 at 0.01 against 0.497 / 0.452 (seeds 0, 1) at
+# its 0.002; 0.483 at 0.03. Measured on Adult only (26,049 rows in batches of 500): small tables, whose batches the
+# size tiers shrink, take the rate unmeasured.
 # Only training and codec defaults apply under privacy (tests/test_defaults.py holds the table to that).
 UNDER_PRIVACY: dict[tuple[str, str], Defaults] = {
     (ANY, "table"): Defaults(codec={"target_first": True}),

@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -80,15 +80,16 @@ class Method(ABC):
 
 def _trained(family: Family, x: torch.Tensor, labels: torch.Tensor | None, validation: tuple | None,
              config: TrainConfig, work: Path, budget: CallBudget | None, share: float = 1.0,
-             check: Callable[[CallBudget], None] = lambda budget: None) -> Trainer:
+             before: str | None = None) -> Trainer:
     """`family` trained on x in `work`; it sees the data first (family.prepare), as a run's family does. With the
-    call's `budget`, it ends by its deadline, taking `share` of the time left after its preparation, which
-    `check` may find too short."""
+    call's `budget`, it ends by its deadline, taking `share` of the time left after its preparation; with `before`
+    (what the call did until then, the preparation included), a budget that leaves no training is refused."""
     work.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(family, x, labels, config, work, resolve_device(config.device), validation)
     deadline = None
     if budget is not None:
-        check(budget)
+        if before is not None:
+            budget.check_time_left(before)
         now = time.perf_counter()
         deadline = now + share * (budget.deadline - now)
     trainer.fit(deadline)
@@ -215,7 +216,7 @@ class Knowledge(Method):
         student = self.student(teacher, settings)
         trainer = _trained(KnowledgeDistillation(student, teacher, settings.temperature, settings.soft_weight,
                                                  config.progress), x, labels, validation, config, work, budget,
-                           check=lambda budget: budget.check_time_left("reading the data and the teacher's targets"))
+                           before="reading the data and the teacher's targets")
         return Student(student.config, trainer.family.student, trainer.ema.module.student, trainer.step,
                        round(trainer.elapsed, 2), trainer.held_out_scores(validation or (x, labels)),
                        {"method": self.name, "temperature": settings.temperature,

@@ -35,7 +35,7 @@ VALIDATION_SEED = 1234
 EVAL_EXAMPLES = 512  # held-out examples scored by Family.evaluate after training ...
 EVAL_TOKENS = 16_384  # ... or windows of a token stream holding about this many tokens
 VALIDATION_PART = "the held-out tail of the text (val_fraction)"
-SAVE_SECONDS = 0.3      # writing a run (weights, samples, report, loss curve: ~0.15 s for a table), kept free in a budget
+SAVE_SECONDS = 0.3      # writing a run (weights, samples, report, loss curve: ~0.15 s for a table), kept free
 MIN_TRAIN_SECONDS = 0.5  # training time a budget must leave after what comes before it
 
 
@@ -58,7 +58,8 @@ class CallBudget:
         if self.deadline - time.perf_counter() < trainings * MIN_TRAIN_SECONDS:
             least = (spent + SAVE_SECONDS + 10 * trainings * MIN_TRAIN_SECONDS) / 60
             raise GenloomError(f"minutes={self.minutes:g} is too short: {before} took {spent:.1f} s and writing the "
-                               f"run needs about {SAVE_SECONDS:g} s; give at least minutes={least:.2g} (CLI: --minutes)")
+                               f"run needs about {SAVE_SECONDS:g} s; give at least minutes={least:.2g} "
+                               "(CLI: --minutes)")
 
 
 def lr_multiplier(config: TrainConfig, step: int, progress: float) -> float:
