@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from genloom import augmentation_check
-from genloom.augmentation_check import (PRIOR_RATIO, held_out, judge_amounts, judged_probabilities, mean_auprc,
-                                        stratified_resamplings)
+from sklearn.metrics import average_precision_score
+
+from genloom.augmentation_check import (PRIOR_RATIO, average_precisions, held_out, judge_amounts, judged_probabilities,
+                                        mean_auprc, resampled_auprc, stratified_resamplings)
 
 
 def test_held_out_takes_a_quarter_of_each_class_or_nothing_where_a_rare_class_is_too_small():
@@ -33,6 +35,28 @@ def test_resamplings_keep_each_class_count_and_draw_within_it():
     assert rows.shape == (50, 33)
     assert all((classes[resampling] == "b").sum() == 3 for resampling in rows)
     assert len(np.unique(rows[:, 30:])) == 3 and len(np.unique(rows)) == 33
+
+
+@pytest.mark.parametrize("levels", [None, 5], ids=["distinct scores", "scores tied in five levels"])
+def test_average_precisions_at_once_equal_scikit_learns_one_at_a_time(levels):
+    rng = np.random.default_rng(0)
+    positive = rng.random((40, 30)) < 0.2
+    positive[:, 0] = True  # every row has a positive example
+    scores = rng.random((40, 30)) + positive * rng.random((40, 1))  # rows from chance to well ranked
+    if levels:
+        scores = np.floor(scores * levels)
+    expected = [average_precision_score(labels, row) for labels, row in zip(positive, scores)]
+    np.testing.assert_allclose(average_precisions(positive, scores), expected, rtol=1e-12)
+    assert np.ptp(expected) > 0.3  # the rows differ: a constant would not pass
+
+
+def test_resampled_auprcs_are_mean_auprc_on_each_resampling():
+    rng = np.random.default_rng(1)
+    classes = np.array(["a"] * 50 + ["b"] * 8 + ["c"] * 6)
+    probabilities = rng.random((64, 2))
+    resamplings = stratified_resamplings(classes, 30, seed=0)
+    expected = [mean_auprc(probabilities[rows], classes[rows], ["b", "c"]) for rows in resamplings]
+    np.testing.assert_allclose(resampled_auprc(probabilities, classes, ["b", "c"], resamplings), expected, rtol=1e-12)
 
 
 CHECK = np.array(["rare"] * 25 + ["common"] * 250)
