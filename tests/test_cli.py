@@ -570,7 +570,7 @@ def test_augment_without_a_ratio_checks_how_many_to_add_on_held_out_rows(tmp_pat
 def test_a_molecule_vae_with_a_property_designs_molecules_into_a_table(tmp_path):
     molecules = tmp_path / "mols.smi"
     molecules.write_text("".join(f"{smiles}\n" for smiles in gl_data("moses-test")[:600]), encoding="utf-8")
-    trained = in_process("train", molecules, "--family", "vae", "--property", "weight", "--width", 8, "--steps", 200,
+    trained = in_process("train", molecules, "--family", "vae", "--property", "weight", "--width", 8, "--steps", 30,
                          "--quiet", "--out", tmp_path / "run")
     assert trained.returncode == 0, trained.stderr
     result = in_process("optimize", tmp_path / "run", "--maximize", "weight", "-n", 5, "-o", tmp_path / "d.csv")

@@ -546,10 +546,18 @@ def moses_thousand(tmp_path_factory):
     return path
 
 
-def test_a_molecule_vae_designs_molecules_toward_a_property_it_predicts(moses_thousand, tmp_path):
-    path = moses_thousand
-    model = gl.Model("vae", property="weight", width=8, decoder="parallel").fit(path, steps=300, out=tmp_path / "run",
+@pytest.fixture(scope="module")
+def weight_designer(moses_thousand, tmp_path_factory) -> tuple[gl.Model, Path]:
+    """A molecule VAE with a head for the weight and the parallel decoder, trained 300 steps, and its saved run;
+    treat both as read-only."""
+    out = tmp_path_factory.mktemp("runs") / "weight-vae"
+    model = gl.Model("vae", property="weight", width=8, decoder="parallel").fit(moses_thousand, steps=300, out=out,
                                                                                  **QUIET)
+    return model, out
+
+
+def test_a_molecule_vae_designs_molecules_toward_a_property_it_predicts(weight_designer):
+    model, run = weight_designer
     assert model.codec.tokenizer == "selfies" and model.ema_net.config.latent_dim == 64  # the molecule defaults
     assert model.record["final_metrics"]["property_r2"] > 0.5  # measured: 0.8
     drawn = model.sample(100, seed=0, progress=False)
@@ -560,8 +568,7 @@ def test_a_molecule_vae_designs_molecules_toward_a_property_it_predicts(moses_th
     assert higher["weight"].is_monotonic_decreasing and lower["weight"].is_monotonic_increasing  # RDKit's, best first
     assert higher[estimate].mean() > lower[estimate].mean() + 20  # measured: 319 and 282
     assert higher["weight"].mean() > lower["weight"].mean() + 40  # RDKit's weights too (measured: 484 and 392)
-    pd.testing.assert_frame_equal(gl.load(tmp_path / "run").optimize("weight", n=5, seed=3),
-                                  model.optimize("weight", n=5, seed=3))
+    pd.testing.assert_frame_equal(gl.load(run).optimize("weight", n=5, seed=3), model.optimize("weight", n=5, seed=3))
     with pytest.raises(gl.GenloomError, match="temperature draws an autoregressive decoder's tokens; this VAE "
                                               "decodes each design to its mean"):
         model.optimize("weight", n=5, temperature=0.5)
@@ -579,8 +586,8 @@ def test_a_molecule_vae_saved_before_the_autoregressive_decoder_loads_as_it_was(
     assert loaded.sample(5, seed=2, progress=False) == model.sample(5, seed=2, progress=False)
 
 
-def test_the_default_molecule_vae_reads_its_tokens_and_draws_its_designs(moses_thousand, tmp_path):
-    parallel = gl.Model("vae", width=8, decoder="parallel").fit(moses_thousand, steps=300, **QUIET)
+def test_the_default_molecule_vae_reads_its_tokens_and_draws_its_designs(moses_thousand, weight_designer, tmp_path):
+    parallel = weight_designer[0]  # the same molecules, steps and head, each token decoded on its own
     model = gl.Model("vae", property="weight", width=8).fit(moses_thousand, steps=300, out=tmp_path / "run", **QUIET)
     config = model.ema_net.config
     assert (config.decoder, config.kl_warmup) == ("autoregressive", 0.3)  # the molecule defaults
