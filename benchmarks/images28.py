@@ -115,13 +115,14 @@ def main() -> None:
     log(f"classifier: training {args.classifier_steps} steps")
     scorer = Scorer(train, test, args.classifier_steps, extractors=tuple(EXTRACTORS))
     log(f"classifiers' test accuracy: {scorer.describe()}")
+    # read before training: an earlier run whose FIDs do not compare is refused before hours are spent
+    kept = kept_rows(args.out, args.families, args.classifier_steps, scorer.accuracy) if args.keep else []
     runs = Path(tempfile.mkdtemp(prefix="genloom-bench-images28-"))
     rows = [row for name in args.families if name != PEER
             for row in run_family(name, train, scorer, args.minutes, args.samples, runs)]
     if PEER in args.families:
         rows += run_peer(train, scorer, args.minutes, args.samples, PEER_SAMPLERS)[0]
-    if args.keep:
-        rows += kept_rows(args.out, args.families, args.classifier_steps, scorer.accuracy)
+    rows += kept
     real = train.values[np.random.default_rng(SEED).permutation(len(train))[:args.samples]]
     rows.append({"model": FLOOR, **scorer.score(real)})
     checks = verdicts(rows)
