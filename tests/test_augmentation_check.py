@@ -2,10 +2,9 @@
 choice that trusts a difference only beyond its bootstrap standard error."""
 import numpy as np
 import pytest
-
-from genloom import augmentation_check
 from sklearn.metrics import average_precision_score
 
+from genloom import augmentation_check
 from genloom.augmentation_check import (PRIOR_RATIO, average_precisions, held_out, judge_amounts, judged_probabilities,
                                         mean_auprc, resampled_auprc, stratified_resamplings)
 

@@ -87,12 +87,26 @@ class TableDenoiser(nn.Module):
                                depth=res_blocks + 2, dropout=dropout)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """`labels`: class ids, or the rows' encoded conditions where the layout has condition columns.
+        """`labels`: class ids, or the rows' encoded conditions where the layout has condition columns."""
+        if self.training or x.device.type != "cpu":
+            return self.net(x, self.embedding(self.time(timestep_embedding(t, self.embedding_dim)), labels, x.dtype))
+        return self.shared_forward(x, t, labels)
 
-        A sampling step gives every row the same t, and a class's rows the same label: the time MLP and the
-        embeddings' share of the first layer run once per distinct value and are gathered per row, not run per
-        row (a fifth of a table's sampling time). The embeddings add before the first (linear) layer, so their
-        shares add after it."""
+    def embedding(self, time: torch.Tensor, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+        """Each row's time embedding plus its class's embedding or its conditions' projection."""
+        if self.label is not None and labels is not None:
+            time = time + self.label(labels)
+        if self.condition is not None:
+            time = time + self.condition(labels.to(dtype))
+        return time
+
+    def shared_forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """forward on a CPU out of training. A sampling step gives every row the same t, and a class's rows the
+        same label: the time MLP and the class embeddings' share of the first layer run once per distinct step
+        and per class, and are gathered per row (the conditions' projection stays per row). The embeddings add
+        before the first (linear) layer, so their shares add after it. Training takes forward's per-row path,
+        whose layers Opacus' hooks see (differential privacy), and a GPU too, where torch.unique waits for the
+        device and the per-row work is not what costs."""
         steps, step_of_row = torch.unique(t, return_inverse=True)
         share = self.net.condition_share(self.time(timestep_embedding(steps, self.embedding_dim)))[step_of_row]
         if self.label is not None and labels is not None:
